@@ -1,0 +1,7 @@
+"""``python -m formcoach`` runs the CLI."""
+
+import sys
+
+from formcoach.cli import main
+
+sys.exit(main())

@@ -1,0 +1,85 @@
+"""The ``formcoach`` command line.
+
+Each subcommand lives in its own module under :mod:`formcoach.cli` and exposes
+``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it. The entry point
+turns every :class:`~formcoach.errors.FormcoachError` into one line on stderr and a non-zero exit;
+only ``--debug`` shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from formcoach import __version__
+from formcoach.errors import FormcoachError
+
+log = logging.getLogger("formcoach")
+
+#: Subcommand modules, in help order. Each defines ``register(subparsers)``.
+COMMANDS: tuple[str, ...] = (
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line plus a hint (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    parser = _Parser(
+        prog="formcoach",
+        description="On-device exercise form coach: poses, reps, spoken cues and PT reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"formcoach {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"formcoach.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FormcoachError as e:
+        if args.debug:
+            raise
+        print(f"formcoach: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("formcoach: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`: quiet exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # noqa: BLE001 - last-resort guard: never show users a traceback
+        if args.debug or os.environ.get("FORMCOACH_DEBUG"):
+            raise
+        print(
+            f"formcoach: internal error: {type(e).__name__}: {e} "
+            "(re-run with --debug for details, and please report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""formcoach's exception hierarchy.
+
+Every error a user can cause derives from :class:`FormcoachError`; the CLI prints its message as
+one line and exits non-zero. Messages name the bad value and say how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class FormcoachError(Exception):
+    """Base class for every error formcoach reports to a user."""
+
+    exit_code: int = 2
+
+
+class InputError(FormcoachError):
+    """A user-supplied file, video, camera or argument is unusable."""
+
+
+class ModelError(FormcoachError):
+    """A bundled model file is missing, corrupt or cannot be loaded."""
+
+
+class ConfigError(FormcoachError):
+    """A rule pack, profile or setting is malformed (message carries file:line where known)."""
+
+
+class BackendUnavailable(FormcoachError):
+    """An optional backend or extra is not installed; the message names what to install."""
+
+
+class SourceError(FormcoachError):
+    """A frame source (camera or video) failed while running."""

@@ -1,0 +1,96 @@
+"""Pose estimation: one protocol, several backends, imported lazily.
+
+Use :func:`create_estimator`::
+
+    est = create_estimator("onnx")          # or "mediapipe"
+    for frame in VideoFileSource("set.mp4"):
+        res = est.process(frame.image, frame.t_ns)   # BGR in, PoseResult out
+
+Backends:
+    ``mediapipe``: MediaPipe Tasks PoseLandmarker from ``models/pose_landmarker_full.task``.
+    ``onnx``: onnxruntime with formcoach's own BlazePose pre/post-processing and ROI tracking.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from formcoach.errors import BackendUnavailable, InputError
+from formcoach.types import PoseResult
+
+BACKENDS = ("mediapipe", "onnx")
+RunningMode = Literal["video", "image"]
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    """Estimates the 33 BlazePose landmarks of one person per frame.
+
+    ``process`` takes a ``(H, W, 3)`` uint8 **BGR** image and its timestamp in ns. In ``video``
+    mode timestamps must increase strictly and the estimator may track the person between frames;
+    in ``image`` mode every call is independent.
+    """
+
+    name: str
+    model_sha256: str
+    running_mode: RunningMode
+
+    def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult: ...
+
+    def reset(self) -> None:
+        """Forget tracking state (start of a new, unrelated video)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def create_estimator(
+    backend: str = "onnx",
+    *,
+    running_mode: RunningMode = "video",
+    num_threads: int | None = None,
+    min_detection_confidence: float = 0.5,
+    min_tracking_confidence: float = 0.5,
+) -> PoseEstimator:
+    """Build a pose estimator.
+
+    Args:
+        backend: ``"mediapipe"`` or ``"onnx"``.
+        running_mode: ``"video"`` (tracking, increasing timestamps) or ``"image"``.
+        num_threads: CPU threads for inference; None picks a default that does not
+            oversubscribe a 2-core laptop.
+        min_detection_confidence: person detector score threshold.
+        min_tracking_confidence: landmark presence score below which tracking is dropped.
+
+    Raises:
+        InputError: unknown backend or running mode.
+        BackendUnavailable: the backend's package is not installed.
+        ModelError: a model file is missing or corrupt.
+    """
+    if running_mode not in ("video", "image"):
+        raise InputError(f"unknown running mode {running_mode!r}; use 'video' or 'image'")
+    kwargs = dict(
+        running_mode=running_mode,
+        num_threads=num_threads,
+        min_detection_confidence=min_detection_confidence,
+        min_tracking_confidence=min_tracking_confidence,
+    )
+    if backend == "mediapipe":
+        try:
+            from formcoach.pose.mediapipe_tasks import MediaPipeTasksEstimator
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"the mediapipe backend needs mediapipe ({e}); install it with 'pip install mediapipe'"
+            ) from e
+        return MediaPipeTasksEstimator(**kwargs)  # type: ignore[arg-type]
+    if backend == "onnx":
+        try:
+            from formcoach.pose.onnx_backend import OnnxPoseEstimator
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"the onnx backend needs onnxruntime ({e}); install it with 'pip install onnxruntime'"
+            ) from e
+        return OnnxPoseEstimator(**kwargs)  # type: ignore[arg-type]
+    raise InputError(f"unknown pose backend {backend!r}; choose one of: {', '.join(BACKENDS)}")

@@ -1,0 +1,168 @@
+"""Frame sources: where images come from.
+
+A :class:`FrameSource` yields :class:`~formcoach.types.Frame` objects (BGR images) with
+increasing ``t_ns``. Offline sources yield every frame; live sources (camera, paced file) may
+drop stale frames so the consumer always gets the newest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from formcoach.errors import InputError
+from formcoach.types import Frame, frame_time_ns
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Anything that yields BGR frames with increasing timestamps."""
+
+    fps: float
+    size: tuple[int, int]
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+def _cv2():  # noqa: ANN202 - cv2 has no stubs
+    import cv2
+
+    return cv2
+
+
+class VideoFileSource:
+    """Every frame of a video file, in order, timestamped from the frame index and fps.
+
+    Timestamps come from the container's position where it gives increasing values
+    (variable-frame-rate files), else ``index / fps``.
+
+    Args:
+        path: video file.
+        max_frames: stop after this many frames (None: all).
+
+    Raises:
+        InputError: the file is missing, a directory, an image, empty, or not decodable video.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_frames: int | None = None) -> None:
+        self.path = Path(path)
+        self.max_frames = max_frames
+        check_video_path(self.path)
+        cv2 = _cv2()
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise InputError(f"cannot open video (not a video, or unsupported codec): {self.path}")
+        ok, first = cap.read()
+        if not ok or first is None or first.size == 0:
+            cap.release()
+            raise InputError(f"video has no decodable frames: {self.path}")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not np.isfinite(fps) or fps <= 0 or fps > 1000:
+            log.warning("%s reports fps=%r; assuming 30", self.path, fps)
+            fps = 30.0
+        self.fps = fps
+        self.size = (int(first.shape[1]), int(first.shape[0]))
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count: int | None = n if n > 0 else None
+        cap.release()
+
+    def __iter__(self) -> Iterator[Frame]:
+        cv2 = _cv2()
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            index = 0
+            last_t = -1
+            while self.max_frames is None or index < self.max_frames:
+                ok, img = cap.read()
+                if not ok or img is None:
+                    break
+                if img.ndim == 2:
+                    img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+                pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                t = frame_time_ns(index, self.fps)
+                if pos_ms and np.isfinite(pos_ms) and pos_ms > 0:
+                    t_pos = round(pos_ms * 1e6)
+                    # Trust container time only when it moves forward (VFR files).
+                    if t_pos > last_t and abs(t_pos - t) < 5_000_000_000:
+                        t = t_pos
+                if t <= last_t:
+                    t = last_t + 1
+                last_t = t
+                yield Frame(image=img, index=index, t_ns=t)
+                index += 1
+        finally:
+            cap.release()
+
+    def __len__(self) -> int:
+        n = self.frame_count or 0
+        return min(n, self.max_frames) if self.max_frames is not None else n
+
+    def close(self) -> None:
+        """Nothing to release: each iteration opens and closes its own capture."""
+
+
+class ArraySource:
+    """Frames from an in-memory list or array of BGR images (tests, synthetic data)."""
+
+    def __init__(self, images: list[np.ndarray] | np.ndarray, fps: float = 30.0) -> None:
+        if len(images) == 0:
+            raise InputError("ArraySource needs at least one image")
+        self.images = images
+        self.fps = float(fps)
+        self.size = (int(images[0].shape[1]), int(images[0].shape[0]))
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, img in enumerate(self.images):
+            yield Frame(image=np.asarray(img), index=i, t_ns=frame_time_ns(i, self.fps))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def check_video_path(path: Path) -> None:
+    """Fail early, with one clear line, on paths that cannot be a video.
+
+    Raises:
+        InputError: missing, a directory, empty, unreadable or an image file.
+    """
+    if not path.exists():
+        raise InputError(f"video not found: {path}")
+    if path.is_dir():
+        raise InputError(f"expected a video file, got a directory: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"video file is empty (0 bytes): {path}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"video file is not readable (permissions): {path}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"expected a video, got an image file: {path}")
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 BGR.
+
+    Raises:
+        InputError: missing or undecodable file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"image not found: {p}")
+    img = _cv2().imread(str(p), 1)
+    if img is None:
+        raise InputError(f"cannot decode image: {p}")
+    return img
