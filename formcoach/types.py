@@ -195,3 +195,66 @@ class PoseTrack:
                 )
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
             raise InputError(f"not a formcoach pose track (.npz from 'formcoach poses'): {path} ({e})") from e
+
+
+@dataclass(slots=True)
+class RepEvent:
+    """One repetition found by the :class:`~formcoach.reps.RepSegmenter`.
+
+    Frames index the analysed sequence; ``*_ns`` are the same instants in ns. Angles in degrees
+    of the counting signal. ``partial`` marks a rep cut by the clip edge but still counted.
+    """
+
+    index: int
+    start_frame: int
+    bottom_frame: int
+    end_frame: int
+    start_ns: int
+    bottom_ns: int
+    end_ns: int
+    rom_deg: float
+    min_deg: float
+    max_deg: float
+    side: str = "left"
+    partial: bool = False
+
+    @property
+    def start_s(self) -> float:
+        return self.start_ns / NS_PER_S
+
+    @property
+    def bottom_s(self) -> float:
+        return self.bottom_ns / NS_PER_S
+
+    @property
+    def end_s(self) -> float:
+        return self.end_ns / NS_PER_S
+
+
+@dataclass(slots=True)
+class Fault:
+    """A form fault detected by a rule at one instant (or for one rep).
+
+    ``value`` is the measured feature (degrees or a unitless ratio), ``threshold`` the rule's.
+    """
+
+    rule_id: str
+    exercise: str
+    cue: str
+    severity: int
+    t_ns: int
+    frame_index: int
+    value: float
+    threshold: float
+    rep_index: int | None = None
+
+
+@dataclass(slots=True)
+class Cue:
+    """A cue to speak/show: text, priority (higher wins), and when its fault happened (ns)."""
+
+    text: str
+    priority: int
+    rule_id: str
+    fault_t_ns: int
+    created_ns: int
