@@ -1,0 +1,191 @@
+"""Private numba kernels behind :mod:`formcoach.kinematics` (do not import from outside it).
+
+Every kernel has a plain-numpy oracle in ``tests/naive.py``. Missing joints are NaN and must
+propagate, so :data:`FASTMATH` leaves out ``nnan``/``ninf``.
+
+Pose arrays are ``(T, 33, 4)`` / ``(33, 4)`` float64 (x px, y px, z, visibility); image y grows
+downwards, so "up" is ``-y``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: fastmath flags for every kernel: everything except nnan/ninf (NaN means "joint missing").
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+# Feature op codes for :func:`_features_frame` / :func:`_features_batch` (see features.py).
+OP_ANGLE = 0  # angle at i1 between rays to i0 and i2, degrees (i3 unused)
+OP_VERTICAL = 1  # segment mid(i0,i1) -> mid(i2,i3) vs image-up, degrees in [0, 180]
+OP_HEIGHT = 2  # height of mid(i0,i1) above mid(i2,i3), in torso lengths (up positive)
+OP_RATIO = 3  # |i0 - i1| / |i2 - i3|, unitless
+OP_DIST = 4  # |mid(i0,i1) - mid(i2,i3)| / torso length
+OP_HOFFSET = 5  # x of mid(i0,i1) minus x of mid(i2,i3), in torso lengths (image right positive)
+OP_MINVIS = 6  # min visibility of i0..i3
+
+_LSH, _RSH, _LHIP, _RHIP = 11, 12, 23, 24
+_RAD2DEG = 180.0 / math.pi
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _angle2(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
+    """Angle at b between b->a and b->c in degrees [0, 180]; NaN if any input is NaN or a ray
+    has zero length."""
+    ux = ax - bx
+    uy = ay - by
+    vx = cx - bx
+    vy = cy - by
+    if (ux == 0.0 and uy == 0.0) or (vx == 0.0 and vy == 0.0):
+        return np.nan
+    cross = ux * vy - uy * vx
+    dot = ux * vx + uy * vy
+    return math.atan2(abs(cross), dot) * _RAD2DEG
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _angle3(
+    ax: float, ay: float, az: float, bx: float, by: float, bz: float, cx: float, cy: float,
+    cz: float,
+) -> float:
+    """3D version of :func:`_angle2`, degrees."""
+    ux = ax - bx
+    uy = ay - by
+    uz = az - bz
+    vx = cx - bx
+    vy = cy - by
+    vz = cz - bz
+    if (ux == 0.0 and uy == 0.0 and uz == 0.0) or (vx == 0.0 and vy == 0.0 and vz == 0.0):
+        return np.nan
+    kx = uy * vz - uz * vy
+    ky = uz * vx - ux * vz
+    kz = ux * vy - uy * vx
+    dot = ux * vx + uy * vy + uz * vz
+    return math.atan2(math.sqrt(kx * kx + ky * ky + kz * kz), dot) * _RAD2DEG
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _angle_batch(poses: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
+    """(T, 33, >=2) -> (T,) 2D angle at joint b, degrees."""
+    n = poses.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for t in range(n):
+        out[t] = _angle2(
+            poses[t, a, 0], poses[t, a, 1], poses[t, b, 0], poses[t, b, 1],
+            poses[t, c, 0], poses[t, c, 1],
+        )
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _angle3_batch(points: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
+    """(T, 33, >=3) -> (T,) 3D angle at joint b, degrees (world landmarks, metres)."""
+    n = points.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for t in range(n):
+        out[t] = _angle3(
+            points[t, a, 0], points[t, a, 1], points[t, a, 2],
+            points[t, b, 0], points[t, b, 1], points[t, b, 2],
+            points[t, c, 0], points[t, c, 1], points[t, c, 2],
+        )
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _vertical_angle(dx: float, dy: float) -> float:
+    """Angle in degrees [0, 180] between image vector (dx, dy) and image-up (0, -1)."""
+    if dx == 0.0 and dy == 0.0:
+        return np.nan
+    return math.atan2(abs(dx), -dy) * _RAD2DEG
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _torso_length(p: np.ndarray) -> float:
+    """Distance shoulder-midpoint to hip-midpoint of one (33, >=2) pose, px (NaN if 0)."""
+    sx = 0.5 * (p[_LSH, 0] + p[_RSH, 0])
+    sy = 0.5 * (p[_LSH, 1] + p[_RSH, 1])
+    hx = 0.5 * (p[_LHIP, 0] + p[_RHIP, 0])
+    hy = 0.5 * (p[_LHIP, 1] + p[_RHIP, 1])
+    d = math.sqrt((sx - hx) ** 2 + (sy - hy) ** 2)
+    if d == 0.0:
+        return np.nan
+    return d
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _torso_length_batch(poses: np.ndarray) -> np.ndarray:
+    """(T, 33, >=2) -> (T,) torso lengths, px."""
+    n = poses.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for t in range(n):
+        out[t] = _torso_length(poses[t])
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _op_value(p: np.ndarray, op: int, i0: int, i1: int, i2: int, i3: int, torso: float) -> float:
+    """One feature value of one (33, 4) pose; see the OP_* codes."""
+    if op == OP_ANGLE:
+        return _angle2(p[i0, 0], p[i0, 1], p[i1, 0], p[i1, 1], p[i2, 0], p[i2, 1])
+    if op == OP_MINVIS:
+        return min(min(p[i0, 3], p[i1, 3]), min(p[i2, 3], p[i3, 3]))
+    if op == OP_RATIO:
+        d0 = math.sqrt((p[i0, 0] - p[i1, 0]) ** 2 + (p[i0, 1] - p[i1, 1]) ** 2)
+        d1 = math.sqrt((p[i2, 0] - p[i3, 0]) ** 2 + (p[i2, 1] - p[i3, 1]) ** 2)
+        if d1 == 0.0:
+            return np.nan
+        return d0 / d1
+    ax = 0.5 * (p[i0, 0] + p[i1, 0])
+    ay = 0.5 * (p[i0, 1] + p[i1, 1])
+    bx = 0.5 * (p[i2, 0] + p[i3, 0])
+    by = 0.5 * (p[i2, 1] + p[i3, 1])
+    if op == OP_VERTICAL:
+        return _vertical_angle(bx - ax, by - ay)
+    if op == OP_HEIGHT:
+        return (by - ay) / torso
+    if op == OP_DIST:
+        return math.sqrt((ax - bx) ** 2 + (ay - by) ** 2) / torso
+    if op == OP_HOFFSET:
+        return (ax - bx) / torso
+    return np.nan
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _features_frame(p: np.ndarray, ops: np.ndarray, out: np.ndarray) -> None:
+    """Fill out (F,) with the F features ``ops`` (F, 5) of one (33, 4) pose."""
+    torso = _torso_length(p)
+    for f in range(ops.shape[0]):
+        out[f] = _op_value(p, ops[f, 0], ops[f, 1], ops[f, 2], ops[f, 3], ops[f, 4], torso)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """(T, 33, 4) poses, (F, 5) ops -> (F, T) feature values."""
+    n = poses.shape[0]
+    out = np.empty((ops.shape[0], n), dtype=np.float64)
+    for t in range(n):
+        p = poses[t]
+        torso = _torso_length(p)
+        for f in range(ops.shape[0]):
+            out[f, t] = _op_value(p, ops[f, 0], ops[f, 1], ops[f, 2], ops[f, 3], ops[f, 4], torso)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _gradient(x: np.ndarray, fps: float) -> np.ndarray:
+    """d/dt of a (T,) series sampled at fps (units/s): central differences inside, one-sided
+    at the ends (as ``np.gradient``); NaN where a needed neighbour is NaN."""
+    n = x.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    if n == 1:
+        out[0] = np.nan
+        return out
+    out[0] = (x[1] - x[0]) * fps
+    out[n - 1] = (x[n - 1] - x[n - 2]) * fps
+    for t in range(1, n - 1):
+        out[t] = (x[t + 1] - x[t - 1]) * (0.5 * fps)
+    return out
