@@ -36,7 +36,7 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
-def _cv2():  # noqa: ANN202 - cv2 has no stubs
+def _cv2():
     import cv2
 
     return cv2
@@ -166,3 +166,47 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     if img is None:
         raise InputError(f"cannot decode image: {p}")
     return img
+
+
+def prefetch(frames: Iterator[Frame] | FrameSource, depth: int = 4) -> Iterator[Frame]:
+    """Decode ahead on a worker thread so decoding and inference use both cores.
+
+    Yields the same frames, in order. OpenCV's decoder and the pose runtimes release the GIL,
+    so the two overlap. An exception in the decoder is re-raised in the consumer; closing the
+    generator early stops the worker.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for fr in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(fr, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:
+            q.put(e)
+
+    t = threading.Thread(target=work, name="formcoach-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        t.join(timeout=2.0)

@@ -22,6 +22,7 @@ log = logging.getLogger("formcoach")
 
 #: Subcommand modules, in help order. Each defines ``register(subparsers)``.
 COMMANDS: tuple[str, ...] = (
+    "poses",
 )
 
 
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into e.g. `head`: quiet exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as e:  # noqa: BLE001 - last-resort guard: never show users a traceback
+    except Exception as e:
         if args.debug or os.environ.get("FORMCOACH_DEBUG"):
             raise
         print(

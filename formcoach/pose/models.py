@@ -1,0 +1,82 @@
+"""Bundled model files: where they are and whether they are intact.
+
+Models ship inside the package as ``formcoach.models`` (the repository's top-level ``models/``),
+so editable and regular installs find them the same way. Every load checks the file's sha256
+against ``models/manifest.toml``; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from formcoach.errors import ModelError
+from formcoach.io_utils import sha256_file
+
+TASK_FILE = "pose_landmarker_full.task"
+ONNX_DETECTOR = "pose_detector.onnx"
+ONNX_LANDMARKER = "pose_landmarks_detector.onnx"
+REBUILD_HINT = "rebuild it with 'python models/build_models.py' or reinstall formcoach"
+
+
+def models_dir() -> Path:
+    """Folder holding the bundled models (``FORMCOACH_MODELS_DIR`` overrides, for tests)."""
+    override = os.environ.get("FORMCOACH_MODELS_DIR")
+    if override:
+        return Path(override)
+    return Path(str(resources.files("formcoach.models")))
+
+
+@functools.lru_cache(maxsize=4)
+def _manifest(folder: str) -> dict[str, dict[str, object]]:
+    path = Path(folder) / "manifest.toml"
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as e:
+        raise ModelError(f"model manifest missing: {path}; {REBUILD_HINT}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ModelError(f"model manifest is corrupt: {path} ({e}); {REBUILD_HINT}") from e
+    files = data.get("files", {})
+    if not isinstance(files, dict):
+        raise ModelError(f"model manifest has no [files] table: {path}; {REBUILD_HINT}")
+    return files
+
+
+@functools.lru_cache(maxsize=8)
+def _verified(path_str: str, mtime_ns: int, size: int, expected: str) -> bool:
+    del mtime_ns, size  # part of the cache key only: re-hash when the file changes
+    return sha256_file(path_str) == expected
+
+
+def model_path(name: str) -> Path:
+    """Path of bundled model ``name``, verified against its manifest sha256.
+
+    Raises:
+        ModelError: the file is unknown, missing or its checksum does not match.
+    """
+    folder = models_dir()
+    entry = _manifest(str(folder)).get(name)
+    if entry is None:
+        raise ModelError(f"model {name!r} is not listed in {folder / 'manifest.toml'}")
+    path = folder / name
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}; {REBUILD_HINT}")
+    st = path.stat()
+    expected = str(entry.get("sha256", ""))
+    if not _verified(str(path), st.st_mtime_ns, st.st_size, expected):
+        raise ModelError(f"model file is corrupt (sha256 mismatch): {path}; {REBUILD_HINT}")
+    return path
+
+
+def model_sha256(*names: str) -> str:
+    """The manifest sha256 of one model, or a combined digest of several (in order)."""
+    files = _manifest(str(models_dir()))
+    shas = [str(files.get(n, {}).get("sha256", "")) for n in names]
+    if len(shas) == 1:
+        return shas[0]
+    return hashlib.sha256("".join(shas).encode()).hexdigest()
