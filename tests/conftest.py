@@ -1,0 +1,54 @@
+"""Shared fixtures: paths to ../shared and samples/, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHARED_VIDEOS = SHARED / "data" / "videos"
+SAMPLES = REPO / "samples"
+
+requires_shared = pytest.mark.skipif(
+    not (SHARED_VIDEOS / "manifest.json").is_file(), reason="../shared/data is absent"
+)
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``formcoach ARGS`` in-process; returns exit code, stdout and stderr."""
+    from formcoach.cli import main
+
+    def run(*args: str) -> CliResult:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse exits on usage errors / --help
+            code = int(e.code or 0)
+        cap = capsys.readouterr()
+        return CliResult(code, cap.out, cap.err)
+
+    return run
+
+
+def assert_one_line_error(res: CliResult, *needles: str) -> None:
+    """A user error: non-zero exit, no traceback, one 'formcoach: error:' line naming things."""
+    assert res.code != 0, res
+    assert "Traceback" not in res.err, res.err
+    lines = [ln for ln in res.err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.err
+    assert "error" in lines[0]
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
