@@ -1,0 +1,228 @@
+"""The ``onnx`` pose backend: BlazePose (full) on onnxruntime with formcoach's own graph.
+
+The two BlazePose models (``models/pose_detector.onnx``, ``models/pose_landmarks_detector.onnx``)
+run in onnxruntime on the CPU; pre/post-processing and ROI tracking are formcoach's
+re-implementation of MediaPipe's pose graph (:mod:`formcoach.pose._blazepose`). The detector only
+runs when there is no tracked person (video mode) or on every frame (image mode).
+
+No temporal smoothing is applied here: outputs are the raw per-frame model estimates.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from formcoach.errors import InputError, ModelError
+from formcoach.pose._blazepose import (
+    NUM_ANCHORS,
+    NUM_MODEL_LANDMARKS,
+    NUM_POSE_LANDMARKS,
+    BlazePosePipeline,
+    LandmarkOutputs,
+    sigmoid,
+)
+from formcoach.types import PoseResult
+
+if TYPE_CHECKING:
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    from formcoach.pose import RunningMode
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THREADS = 1
+
+
+def _session(path: Any, num_threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session that does not oversubscribe a small machine."""
+    import onnxruntime as ort  # type: ignore[import-untyped]
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = num_threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ModelError(
+            f"cannot load ONNX model {path} ({e}); rebuild it with 'python models/build_models.py'"
+        ) from e
+
+
+def _output_by_shape(sess: ort.InferenceSession, want: dict[str, tuple[int, ...]]) -> dict[str, str]:
+    """Map roles to output names by their static trailing shape (names vary across converters)."""
+    found: dict[str, str] = {}
+    for o in sess.get_outputs():
+        shape = tuple(d if isinstance(d, int) else -1 for d in o.shape)[1:]
+        for role, tail in want.items():
+            if role not in found and shape == tail:
+                found[role] = o.name
+    missing = sorted(set(want) - set(found))
+    if missing:
+        got = ", ".join(f"{o.name}{o.shape}" for o in sess.get_outputs())
+        raise ModelError(
+            f"ONNX model lacks outputs {missing} (has {got}); rebuild with 'python models/build_models.py'"
+        )
+    return found
+
+
+class OnnxPoseEstimator:
+    """BlazePose full on onnxruntime; implements :class:`formcoach.pose.PoseEstimator`.
+
+    Args:
+        running_mode: ``"video"`` (track between frames, timestamps must increase strictly) or
+            ``"image"`` (detector on every call).
+        num_threads: onnxruntime intra-op threads per model; None -> 1 (two sessions, no
+            spinning: safe on a 2-core laptop next to capture and speech threads).
+        min_detection_confidence: person detector score threshold in [0, 1].
+        min_tracking_confidence: landmark presence score in [0, 1] below which the pose is
+            dropped and the detector runs again.
+
+    Raises:
+        InputError: a confidence outside [0, 1] or a bad thread count.
+        ModelError: a model file is missing, corrupt or unloadable.
+    """
+
+    name = "onnx"
+
+    def __init__(
+        self,
+        *,
+        running_mode: RunningMode = "video",
+        num_threads: int | None = None,
+        min_detection_confidence: float = 0.5,
+        min_tracking_confidence: float = 0.5,
+    ) -> None:
+        if running_mode not in ("video", "image"):
+            raise InputError(f"unknown running mode {running_mode!r}; use 'video' or 'image'")
+        for label, v in (
+            ("min_detection_confidence", min_detection_confidence),
+            ("min_tracking_confidence", min_tracking_confidence),
+        ):
+            if not 0.0 <= float(v) <= 1.0:
+                raise InputError(f"{label}={v} is outside [0, 1]; pass a value such as 0.5")
+        threads = DEFAULT_THREADS if num_threads is None else int(num_threads)
+        if threads < 1:
+            raise InputError(f"num_threads={num_threads} must be >= 1 (or None for the default)")
+
+        from formcoach.pose import models
+
+        det_path = models.model_path(models.ONNX_DETECTOR)
+        lmk_path = models.model_path(models.ONNX_LANDMARKER)
+        self.model_sha256: str = models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER)
+        self.running_mode: RunningMode = running_mode
+        self.num_threads = threads
+
+        self._det = _session(det_path, threads)
+        self._lmk = _session(lmk_path, threads)
+        self._det_in = self._det.get_inputs()[0].name
+        self._lmk_in = self._lmk.get_inputs()[0].name
+        det_out = _output_by_shape(self._det, {"regressors": (NUM_ANCHORS, 12), "logits": (NUM_ANCHORS, 1)})
+        self._det_outs = [det_out["regressors"], det_out["logits"]]
+        lmk_out = _output_by_shape(
+            self._lmk,
+            {
+                "landmarks": (NUM_MODEL_LANDMARKS * 5,),
+                "flag": (1,),
+                "heatmap": (64, 64, NUM_MODEL_LANDMARKS),
+                "world": (NUM_MODEL_LANDMARKS * 3,),
+            },
+        )
+        self._lmk_outs = [lmk_out["landmarks"], lmk_out["flag"], lmk_out["heatmap"], lmk_out["world"]]
+        self._pipeline = BlazePosePipeline(
+            self._run_detector,
+            self._run_landmarks,
+            min_detection_confidence=min_detection_confidence,
+            min_presence=min_tracking_confidence,
+            track=running_mode == "video",
+        )
+        self._last_t_ns: int | None = None
+        self._closed = False
+
+    # -- model runners ------------------------------------------------------------------------
+
+    def _run_detector(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        regressors, logits = self._det.run(self._det_outs, {self._det_in: x})
+        return regressors[0], logits[0, :, 0]
+
+    def _run_landmarks(self, x: np.ndarray) -> LandmarkOutputs:
+        landmarks, flag, heatmap, world = self._lmk.run(self._lmk_outs, {self._lmk_in: x})
+        # The pose flag is already a probability (MediaPipe reads it without an activation);
+        # guard against a converter that dropped the final sigmoid.
+        p = float(flag.reshape(-1)[0])
+        presence = p if 0.0 <= p <= 1.0 else float(sigmoid(p))
+        return LandmarkOutputs(
+            landmarks[0].reshape(NUM_MODEL_LANDMARKS, 5),
+            presence,
+            world[0].reshape(NUM_MODEL_LANDMARKS, 3),
+            heatmap[0],
+        )
+
+    # -- PoseEstimator ------------------------------------------------------------------------
+
+    def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:
+        """Estimate the pose in one ``(H, W, 3)`` uint8 BGR frame taken at ``t_ns`` (ns).
+
+        Raises:
+            InputError: not an HxWx3 uint8 image, a closed estimator, or (video mode) a
+                timestamp not strictly greater than the previous one.
+        """
+        if self._closed:
+            raise InputError("this pose estimator was closed; create a new one with create_estimator()")
+        if not (
+            isinstance(image_bgr, np.ndarray)
+            and image_bgr.ndim == 3
+            and image_bgr.shape[2] == 3
+            and image_bgr.dtype == np.uint8
+        ):
+            desc = (
+                f"{image_bgr.shape} {image_bgr.dtype}"
+                if isinstance(image_bgr, np.ndarray)
+                else type(image_bgr).__name__
+            )
+            raise InputError(f"expected an (H, W, 3) uint8 BGR image, got {desc}")
+        h, w = image_bgr.shape[:2]
+        if h < 2 or w < 2:
+            raise InputError(f"image of {w}x{h} px is too small; pass a real camera frame")
+        t_ns = int(t_ns)
+        if self.running_mode == "video":
+            if self._last_t_ns is not None and t_ns <= self._last_t_ns:
+                raise InputError(
+                    f"timestamp {t_ns} ns is not after the previous frame's {self._last_t_ns} ns; "
+                    "video mode needs strictly increasing timestamps (call reset() for a new video)"
+                )
+            self._last_t_ns = t_ns
+        pose = self._pipeline.step(image_bgr)
+        if pose is None:
+            return PoseResult.empty(t_ns, (w, h))
+        return PoseResult(
+            landmarks=pose.landmarks[:NUM_POSE_LANDMARKS].copy(),
+            world=pose.world[:NUM_POSE_LANDMARKS].copy(),
+            t_ns=t_ns,
+            image_size=(w, h),
+            score=pose.presence,
+        )
+
+    def reset(self) -> None:
+        """Forget the tracked person and the last timestamp (start of a new video)."""
+        self._pipeline.reset()
+        self._last_t_ns = None
+
+    def close(self) -> None:
+        """Release the onnxruntime sessions."""
+        self._closed = True
+        self._det = None  # type: ignore[assignment]
+        self._lmk = None  # type: ignore[assignment]
+
+    def __enter__(self) -> OnnxPoseEstimator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
