@@ -1,0 +1,289 @@
+"""The exercise catalogue: one TOML rule pack per exercise (schema: docs/rule_packs.md).
+
+>>> ex = load_exercise("push-ups")        # id, alias, or a path to a user's .toml
+>>> ex.id, ex.count.signal
+('pushup', 'elbow')
+
+This module owns the top-level keys, ``[count]`` and ``[metrics]``; ``[[rules]]`` is kept as raw
+dicts in :attr:`Exercise.rules_raw` and validated by :mod:`formcoach.rules`. Unknown keys,
+wrong types and TOML syntax errors raise :class:`~formcoach.errors.ConfigError` with
+``file:line``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from formcoach.errors import ConfigError
+
+__all__ = ["CountConfig", "Exercise", "exercise_ids", "list_exercises", "load_exercise"]
+
+
+@dataclass(frozen=True, slots=True)
+class CountConfig:
+    """How reps are segmented (the ``[count]`` table); knobs documented in :mod:`formcoach.reps`.
+
+    Attributes:
+        signal: feature name; a side-less joint name (``"knee"``) expands to left_/right_.
+        side: ``auto`` (visibility-weighted), ``left``, ``right`` or ``both`` (mean).
+        rep_direction: ``down`` (a rep moves the signal down from rest and back) or ``up``.
+        min_rom: smallest excursion that can be a rep, in signal units (deg for angles).
+        rel_rom: a rep must reach this fraction of the person's typical excursion.
+        return_frac: fraction of the way back to the start that counts a rep.
+        hysteresis: fraction of the typical excursion a reversal must exceed to be a turn.
+        min_rep_s: shortest plausible rep (s).
+        max_rep_s: longest plausible descent-to-return time (s).
+        smooth_s: centred median window (s) applied to the signal (bounded look-ahead).
+        max_gap_s: NaN gaps longer than this reset a rep in progress (s).
+        hold_min, hold_max: for ``kind = "hold"``: signal range that counts as holding.
+        min_hold_s: shortest hold reported (s).
+    """
+
+    signal: str = "knee"
+    side: str = "auto"
+    rep_direction: str = "down"
+    min_rom: float = 30.0
+    rel_rom: float = 0.5
+    return_frac: float = 0.6
+    hysteresis: float = 0.2
+    min_rep_s: float = 0.4
+    max_rep_s: float = 20.0
+    smooth_s: float = 0.1
+    max_gap_s: float = 1.0
+    hold_min: float = float("-inf")
+    hold_max: float = float("inf")
+    min_hold_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise:
+    """One rule pack.
+
+    Attributes:
+        id: canonical id (as in manifests), e.g. ``"pushup"``.
+        name: display name.
+        aliases: other names accepted by :func:`load_exercise`.
+        kind: ``"reps"`` or ``"hold"``.
+        views: views the exercise can be coached from.
+        count: the ``[count]`` table.
+        metrics: feature names (side-less allowed) whose per-rep range of motion is reported.
+        rules_raw: the ``[[rules]]`` tables as parsed, for :mod:`formcoach.rules`.
+        description: free text.
+        path: the TOML file it came from.
+    """
+
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    kind: str = "reps"
+    views: tuple[str, ...] = ("front", "side", "45")
+    count: CountConfig = field(default_factory=CountConfig)
+    metrics: tuple[str, ...] = ()
+    rules_raw: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    path: Path | None = None
+
+
+_TOP_KEYS = {"id", "name", "aliases", "kind", "views", "description", "count", "metrics", "rules"}
+_COUNT_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(CountConfig)}
+_COUNT_ALIASES = {"min_rom_deg": "min_rom"}
+_METRIC_KEYS = {"joints"}
+_SIDES = ("auto", "left", "right", "both")
+_DIRECTIONS = ("down", "up")
+_KINDS = ("reps", "hold")
+_VIEWS = ("front", "side", "45", "back", "rear", "any")
+
+
+def _line_of(text: str, table: str | None, key: str) -> int:
+    """1-based line where ``key =`` appears inside ``[table]`` (top level when None); 0 if not
+    found."""
+    current: str | None = None
+    for i, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("["):
+            current = s.strip("[] ").split("]")[0].strip()
+            if table is not None and current == table and key == "":
+                return i
+            continue
+        if current == table and re.match(rf"{re.escape(key)}\s*=", s):
+            return i
+    return 0
+
+
+class _Ctx:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, table: str | None, key: str, msg: str) -> ConfigError:
+        line = _line_of(self.text, table, key)
+        return ConfigError(f"{self.path}:{line}: {msg}" if line else f"{self.path}: {msg}")
+
+
+def _norm(name: str) -> str:
+    """Lower-case, strip separators: 'Push-Ups' -> 'pushups'."""
+    return re.sub(r"[\s_\-]+", "", name.strip().lower())
+
+
+def _pack_dir() -> Path:
+    return Path(str(resources.files("formcoach.exercises")))
+
+
+@cache
+def _catalogue() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(_pack_dir().glob("*.toml"))}
+
+
+def exercise_ids() -> list[str]:
+    """Ids of the bundled packs, sorted."""
+    return sorted(_catalogue())
+
+
+def list_exercises() -> list[Exercise]:
+    """Every bundled pack, loaded, sorted by id."""
+    return [load_exercise(_catalogue()[i]) for i in exercise_ids()]
+
+
+@cache
+def _alias_map() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ex_id, path in _catalogue().items():
+        ex = _load_file(path)
+        for n in (ex_id, ex.name, *ex.aliases):
+            key = _norm(n)
+            out[key] = ex_id
+            if not key.endswith("s"):
+                out.setdefault(key + "s", ex_id)
+    return out
+
+
+def load_exercise(name_or_path: str | Path) -> Exercise:
+    """Load a bundled pack by id/alias (``"push-up"``, ``"pushups"``) or a user's TOML file.
+
+    Raises:
+        ConfigError: unknown name (the message lists valid ids), or a malformed pack
+            (``file:line: message``).
+        InputError: never; a path that does not exist is reported as ConfigError.
+    """
+    s = str(name_or_path)
+    if isinstance(name_or_path, Path) or s.endswith(".toml") or "/" in s or "\\" in s:
+        path = Path(s).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"exercise file not found: {path}")
+        return _load_file(path)
+    ex_id = _alias_map().get(_norm(s))
+    if ex_id is None:
+        raise ConfigError(
+            f"unknown exercise {s!r}; choose one of: {', '.join(exercise_ids())} "
+            "(or pass a path to your own .toml rule pack)"
+        )
+    return _load_file(_catalogue()[ex_id])
+
+
+def _expect(ctx: _Ctx, table: str | None, key: str, value: Any, typ: type | tuple) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
+        want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise ctx.fail(table, key, f"'{key}' must be a {want}, got {value!r}")
+    return value
+
+
+def _str_list(ctx: _Ctx, table: str | None, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ctx.fail(table, key, f"'{key}' must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _choice(ctx: _Ctx, table: str | None, key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ctx.fail(table, key, f"'{key}' = {value!r}; use one of: {', '.join(choices)}")
+    return value
+
+
+def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
+    if not isinstance(raw, dict):
+        raise ctx.fail(None, "count", "[count] must be a table")
+    kw: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _COUNT_ALIASES.get(key, key)
+        if name not in _COUNT_TYPES:
+            raise ctx.fail(
+                "count", key, f"unknown key '{key}' in [count]; known: {', '.join(_COUNT_TYPES)}"
+            )
+        kw[name] = _expect(ctx, "count", key, value, _COUNT_TYPES[name])
+    cfg = CountConfig(**kw)
+    _choice(ctx, "count", "side", cfg.side, _SIDES)
+    _choice(ctx, "count", "rep_direction", cfg.rep_direction, _DIRECTIONS)
+    from formcoach.kinematics.features import FEATURES, sided
+
+    if cfg.signal not in FEATURES and sided(cfg.signal) is None:
+        raise ctx.fail("count", "signal", f"unknown signal feature {cfg.signal!r}; see "
+                       "formcoach/kinematics/features.py for the names")
+    for key in ("min_rom", "min_rep_s", "max_rep_s", "max_gap_s"):
+        if not getattr(cfg, key) > 0:
+            raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")
+    for key in ("rel_rom", "return_frac", "hysteresis"):
+        if not 0 < getattr(cfg, key) <= 1:
+            raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {getattr(cfg, key)}")
+    if cfg.smooth_s < 0:
+        raise ctx.fail("count", "smooth_s", f"'smooth_s' must be >= 0, got {cfg.smooth_s}")
+    return cfg
+
+
+def _parse(path: Path, text: str) -> Exercise:
+    ctx = _Ctx(path, text)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        line = m.group(1) if m else "?"
+        raise ConfigError(f"{path}:{line}: TOML syntax error: {e}") from e
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise ctx.fail(None, key, f"unknown key '{key}'; known: {', '.join(sorted(_TOP_KEYS))}")
+    if "id" not in raw:
+        raise ConfigError(f"{path}: missing required key 'id'")
+    ex_id = _expect(ctx, None, "id", raw["id"], str)
+    name = _expect(ctx, None, "name", raw.get("name", ex_id), str)
+    kind = _choice(ctx, None, "kind", _expect(ctx, None, "kind", raw.get("kind", "reps"), str),
+                   _KINDS)
+    aliases = _str_list(ctx, None, "aliases", raw.get("aliases", []))
+    views = _str_list(ctx, None, "views", raw.get("views", ["front", "side", "45"]))
+    for v in views:
+        _choice(ctx, None, "views", v, _VIEWS)
+    description = _expect(ctx, None, "description", raw.get("description", ""), str)
+    count = _parse_count(ctx, raw.get("count", {}))
+    metrics_raw = raw.get("metrics", {})
+    if not isinstance(metrics_raw, dict):
+        raise ctx.fail(None, "metrics", "[metrics] must be a table")
+    for key in metrics_raw:
+        if key not in _METRIC_KEYS:
+            raise ctx.fail("metrics", key, f"unknown key '{key}' in [metrics]; known: joints")
+    metrics = _str_list(ctx, "metrics", "joints", metrics_raw.get("joints", []))
+    from formcoach.kinematics.features import FEATURES, sided
+
+    for m in metrics:
+        if m not in FEATURES and sided(m) is None:
+            raise ctx.fail("metrics", "joints", f"unknown metric feature {m!r}")
+    rules = raw.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ctx.fail(None, "rules", "'rules' must be an array of tables ([[rules]])")
+    return Exercise(
+        id=ex_id, name=name, aliases=aliases, kind=kind, views=views, count=count,
+        metrics=metrics, rules_raw=rules, description=description, path=path,
+    )
+
+
+def _load_file(path: Path) -> Exercise:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read exercise file {path}: {e}") from e
+    return _parse(path, text)
