@@ -1,0 +1,588 @@
+"""Speaking cues without ever blocking the vision loop.
+
+:class:`Speaker` is the protocol the live loop talks to: ``say(cue)`` returns at once, ``busy``
+tells the :class:`~formcoach.rules.scheduler.CueScheduler` whether a cue is still queued or
+playing, ``close()`` stops the worker.
+
+:class:`Pyttsx3Speaker` owns one worker thread. The pyttsx3 engine is process-global and not
+thread-safe, so it is created and used **only** in that thread. Each cue text is synthesised once
+to a WAV (``engine.save_to_file`` + ``runAndWait``; cached per ``(text, voice, rate)``, and the
+exercise's cue texts are pre-synthesised at start-up) and played by a pluggable
+:class:`AudioSink`: an audio player found on PATH (``aplay``, ``paplay``, ``ffplay``, sox's
+``play``), else ``sounddevice``. :class:`FileSink` writes the WAVs to a folder and records when
+each "playback" started (tests, latency measurement).
+
+When TTS is unavailable (pyttsx3 or espeak-ng missing, no audio player), :func:`create_speaker`
+falls back to :class:`TextSpeaker` (cues on screen/log only) with a single warning.
+
+Time: ``*_ns`` values are :func:`time.monotonic_ns` (or the given clock's) nanoseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TextIO, runtime_checkable
+
+from formcoach.errors import BackendUnavailable, InputError
+from formcoach.rules.scheduler import Clock, MonotonicClock
+from formcoach.types import NS_PER_S, Cue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE_WPM = 175
+MIN_RATE_WPM, MAX_RATE_WPM = 80, 450
+
+
+@runtime_checkable
+class Speaker(Protocol):
+    """Speaks cues asynchronously."""
+
+    muted: bool
+
+    def say(self, cue: Cue) -> None:
+        """Queue ``cue``; returns immediately (never waits for synthesis or playback)."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """True while a cue is queued, being synthesised or playing."""
+        ...
+
+    def close(self) -> None:
+        """Stop the worker (pending cues are discarded). Idempotent."""
+        ...
+
+
+@dataclass(slots=True)
+class SpokenEvent:
+    """A cue whose playback started at ``start_ns`` (clock ns); ``wav`` None when text-only."""
+
+    cue: Cue
+    start_ns: int
+    wav: Path | None = None
+
+
+# --------------------------------------------------------------------------- audio sinks
+class AudioSink(Protocol):
+    """Plays a WAV file; ``play`` blocks until playback ends (called in the speaker's thread).
+
+    Raises:
+        OSError: playback failed (no device, player error).
+    """
+
+    name: str
+
+    def play(self, wav: Path) -> None: ...
+
+
+def wav_duration_s(path: Path) -> float:
+    """Duration of a PCM WAV file in seconds (0.0 when unreadable)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            return w.getnframes() / float(w.getframerate() or 1)
+    except (OSError, EOFError, wave.Error):
+        return 0.0
+
+
+class SubprocessSink:
+    """Plays WAVs with a command-line player (``argv + [path]``), blocking until it exits."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = list(argv)
+        self.name = Path(argv[0]).name
+
+    def play(self, wav: Path) -> None:
+        proc = subprocess.run(
+            [*self.argv, str(wav)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise OSError(f"{self.name} exited {proc.returncode}: {err[-1] if err else ''}")
+
+
+class SoundDeviceSink:
+    """Plays WAVs through ``sounddevice`` (PortAudio)."""
+
+    name = "sounddevice"
+
+    def __init__(self) -> None:
+        import sounddevice  # noqa: F401 - fail early when missing
+
+    def play(self, wav: Path) -> None:
+        import numpy as np
+        import sounddevice as sd
+
+        with wave.open(str(wav), "rb") as w:
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+            rate = w.getframerate()
+            channels = w.getnchannels()
+        try:
+            sd.play(data.reshape(-1, channels), rate)
+            sd.wait()
+        except Exception as e:  # PortAudio raises its own types
+            raise OSError(f"sounddevice playback failed: {e}") from e
+
+
+@dataclass(slots=True)
+class PlayRecord:
+    """One FileSink 'playback': copied file, start time (clock ns), duration (s)."""
+
+    path: Path
+    start_ns: int
+    duration_s: float
+
+
+class FileSink:
+    """Writes each played WAV into ``directory`` and records when its 'playback' started.
+
+    Args:
+        directory: where numbered copies ``0001.wav``, ``0002.wav``... go (created if missing).
+        clock: time source for ``start_ns``.
+        realtime: block for the WAV's duration, like a real player (keeps ``busy`` honest).
+    """
+
+    name = "file"
+
+    def __init__(
+        self,
+        directory: str | Path,
+        clock: Clock | None = None,
+        realtime: bool = False,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.clock = clock if clock is not None else MonotonicClock()
+        self.realtime = realtime
+        self.records: list[PlayRecord] = []
+        self._lock = threading.Lock()
+
+    def play(self, wav: Path) -> None:
+        start = self.clock.now_ns()
+        with self._lock:
+            dest = self.directory / f"{len(self.records) + 1:04d}.wav"
+            dur = wav_duration_s(wav)
+            self.records.append(PlayRecord(dest, start, dur))
+        shutil.copyfile(wav, dest)
+        if self.realtime and dur > 0:
+            time.sleep(dur)
+
+
+#: Players tried in order by :func:`default_sink`: argv without the file.
+PLAYERS: tuple[tuple[str, ...], ...] = (
+    ("aplay", "-q"),
+    ("paplay",),
+    ("ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"),
+    ("play", "-q"),
+)
+
+
+def default_sink() -> AudioSink | None:
+    """The first audio player found on PATH, else sounddevice with an output device, else None."""
+    for argv in PLAYERS:
+        exe = shutil.which(argv[0])
+        if exe:
+            return SubprocessSink([exe, *argv[1:]])
+    try:
+        import sounddevice as sd
+
+        sd.query_devices(kind="output")
+        return SoundDeviceSink()
+    except Exception:  # missing module, PortAudio or device: no sink
+        return None
+
+
+# --------------------------------------------------------------------------- TTS engines
+class TTSEngine(Protocol):
+    """Synthesises text to a WAV file; used from one thread only."""
+
+    def synthesize(self, text: str, path: Path) -> None: ...
+
+
+class _DriverChatterFilter:
+    """Wraps a text stream, dropping the ``Audio saved to ...`` lines pyttsx3's espeak driver
+    prints (from espeak's callback thread) while passing every other write through."""
+
+    PREFIX = "Audio saved to "
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+        self._eat_newline: set[int] = set()
+
+    def write(self, s: str) -> int:
+        tid = threading.get_ident()
+        if s.startswith(self.PREFIX):
+            if not s.endswith("\n"):
+                self._eat_newline.add(tid)
+            return len(s)
+        if s == "\n" and tid in self._eat_newline:
+            self._eat_newline.discard(tid)
+            return len(s)
+        return self._inner.write(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class Pyttsx3Engine:
+    """pyttsx3 (espeak-ng on Linux) writing WAVs. Create and use it in ONE thread.
+
+    Raises:
+        BackendUnavailable: pyttsx3 cannot be imported or the driver does not start.
+        InputError: ``voice`` matches no installed voice.
+    """
+
+    def __init__(self, voice: str | None = None, rate: int = DEFAULT_RATE_WPM) -> None:
+        try:
+            import pyttsx3
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"speech needs pyttsx3 ({e}); install it with 'pip install pyttsx3'"
+            ) from e
+        try:
+            self._engine = pyttsx3.init()
+        except Exception as e:  # drivers raise anything (RuntimeError, OSError...)
+            raise BackendUnavailable(
+                f"text-to-speech did not start ({type(e).__name__}: {e}); "
+                "on Linux install espeak-ng (apt install espeak-ng)"
+            ) from e
+        self._engine.setProperty("rate", int(rate))
+        if voice:
+            voices = self._engine.getProperty("voices") or []
+            match = [v for v in voices if voice in (v.id, v.name)] or [
+                v for v in voices if voice.lower() in f"{v.id} {v.name}".lower()
+            ]
+            if not match:
+                names = ", ".join(sorted({str(v.id) for v in voices})[:8])
+                raise InputError(f"unknown voice {voice!r}; installed voices include: {names}")
+            self._engine.setProperty("voice", match[0].id)
+
+    def synthesize(self, text: str, path: Path) -> None:
+        old = sys.stdout
+        sys.stdout = _DriverChatterFilter(old)  # type: ignore[assignment]
+        try:
+            self._engine.save_to_file(text, str(path))
+            self._engine.runAndWait()
+        finally:
+            if isinstance(sys.stdout, _DriverChatterFilter):
+                sys.stdout = old
+        if not path.is_file() or path.stat().st_size <= 44:
+            raise OSError(f"TTS wrote no audio for {text!r}")
+
+
+# --------------------------------------------------------------------------- speakers
+class NullSpeaker:
+    """Says nothing, is never busy; records the cues it was given."""
+
+    def __init__(self) -> None:
+        self.muted = False
+        self.cues: list[Cue] = []
+
+    def say(self, cue: Cue) -> None:
+        self.cues.append(cue)
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class TextSpeaker:
+    """Cues only on screen/log. ``busy`` lasts as long as speaking the words would, so the
+    scheduler paces cues the same with or without audio.
+
+    Args:
+        rate: words per minute used to estimate how long a cue "plays".
+        clock: time source.
+        on_say: called with each cue (e.g. print it).
+    """
+
+    def __init__(
+        self,
+        rate: int = DEFAULT_RATE_WPM,
+        clock: Clock | None = None,
+        on_say: Callable[[Cue], None] | None = None,
+    ) -> None:
+        self.muted = False
+        self.rate = rate
+        self.clock = clock if clock is not None else MonotonicClock()
+        self.on_say = on_say
+        self.history: list[SpokenEvent] = []
+        self._busy_until = 0
+
+    def say(self, cue: Cue) -> None:
+        now = self.clock.now_ns()
+        log.info("cue: %s", cue.text)
+        self.history.append(SpokenEvent(cue, now))
+        if self.on_say is not None:
+            self.on_say(cue)
+        words = max(1, len(cue.text.split()))
+        self._busy_until = now + round((0.3 + 60.0 * words / self.rate) * NS_PER_S)
+
+    @property
+    def busy(self) -> bool:
+        return self.clock.now_ns() < self._busy_until
+
+    def close(self) -> None:
+        pass
+
+
+class Pyttsx3Speaker:
+    """Speaks cues from its own worker thread: synthesise (cached) WAV, then play it.
+
+    Args:
+        sink: plays WAVs (None: :func:`default_sink`; if that finds none, cues are not voiced
+            and a warning is logged once).
+        voice: voice id or name (substring match), None for the default.
+        rate: words per minute, 80..450.
+        mute: start muted (``muted`` may be toggled any time).
+        stale_after_s: a queued cue is dropped if it cannot start within this many seconds of
+            its fault (``cue.fault_t_ns``, clock ns); None disables the check.
+        clock: time source (must share the scheduler's timeline).
+        preload: cue texts to synthesise at start-up so they start instantly later.
+        engine_factory: builds the TTS engine **inside the worker thread** (tests inject fakes).
+        cache_dir: where synthesised WAVs go (default: a temp folder removed by ``close``).
+        ready_timeout_s: how long the constructor waits for the engine to start.
+
+    Raises:
+        BackendUnavailable: the TTS engine failed to start (see :func:`create_speaker`).
+        InputError: bad ``rate`` or unknown ``voice``.
+    """
+
+    def __init__(
+        self,
+        sink: AudioSink | None = None,
+        *,
+        voice: str | None = None,
+        rate: int | None = None,
+        mute: bool = False,
+        stale_after_s: float | None = 0.5,
+        clock: Clock | None = None,
+        preload: Iterable[str] = (),
+        engine_factory: Callable[[], TTSEngine] | None = None,
+        cache_dir: str | Path | None = None,
+        ready_timeout_s: float = 10.0,
+    ) -> None:
+        rate = DEFAULT_RATE_WPM if rate is None else int(rate)
+        if not MIN_RATE_WPM <= rate <= MAX_RATE_WPM:
+            raise InputError(
+                f"speech rate {rate} wpm is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM}"
+            )
+        self.voice = voice
+        self.rate = rate
+        self.muted = bool(mute)
+        self.clock = clock if clock is not None else MonotonicClock()
+        self.stale_after_ns = None if stale_after_s is None else round(stale_after_s * NS_PER_S)
+        self.sink = sink if sink is not None else default_sink()
+        if self.sink is None:
+            log.warning("no audio player found (aplay/paplay/ffplay/play/sounddevice): cues are text only")
+        self._own_cache = cache_dir is None
+        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="formcoach-tts-"))
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._factory = engine_factory or (lambda: Pyttsx3Engine(voice=voice, rate=rate))
+        self._queue: queue.Queue[Cue | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._cache: dict[tuple[str, str, int], Path] = {}
+        self._audio_failed = False
+        self._closed = False
+        self.history: list[SpokenEvent] = []
+        self.dropped: list[Cue] = []
+        self.on_start: Callable[[SpokenEvent], None] | None = None
+        self._ready = threading.Event()
+        self._init_error: BaseException | None = None
+        self._preload = [t for t in dict.fromkeys(preload) if t]
+        self._thread = threading.Thread(target=self._run, name="formcoach-speech", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(ready_timeout_s):
+            self._init_error = BackendUnavailable(
+                f"text-to-speech did not start within {ready_timeout_s:g} s"
+            )
+        if self._init_error is not None:
+            self.close()
+            if isinstance(self._init_error, InputError | BackendUnavailable):
+                raise self._init_error
+            raise BackendUnavailable(f"text-to-speech failed: {self._init_error}") from self._init_error
+
+    # ------------------------------------------------------------ public API
+    def say(self, cue: Cue) -> None:
+        if self._closed or self.muted:
+            return
+        with self._lock:
+            self._outstanding += 1
+        self._queue.put(cue)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._outstanding > 0
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Block until nothing is queued or playing (tests, end of a set). True if idle."""
+        deadline = time.monotonic() + timeout_s
+        while self.busy:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Discard pending cues so close() does not wait for a backlog.
+        try:
+            while True:
+                if self._queue.get_nowait() is not None:
+                    with self._lock:
+                        self._outstanding -= 1
+        except queue.Empty:
+            pass
+        self._queue.put(None)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5.0)
+        if self._own_cache:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+
+    def __enter__(self) -> Pyttsx3Speaker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --------------------------------------------------------------- worker
+    def _wav_for(self, engine: TTSEngine, text: str) -> Path:
+        key = (text, self.voice or "", self.rate)
+        path = self._cache.get(key)
+        if path is None:
+            digest = hashlib.sha1(repr(key).encode("utf-8")).hexdigest()[:16]
+            path = self.cache_dir / f"{digest}.wav"
+            engine.synthesize(text, path)
+            self._cache[key] = path
+        return path
+
+    def _stale(self, cue: Cue) -> bool:
+        return (
+            self.stale_after_ns is not None
+            and self.clock.now_ns() - cue.fault_t_ns > self.stale_after_ns
+        )
+
+    def _run(self) -> None:
+        try:
+            engine = self._factory()
+        except BaseException as e:  # reported to the constructor
+            self._init_error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        for text in self._preload:
+            try:
+                self._wav_for(engine, text)
+            except Exception as e:  # a bad cue text must not kill the worker
+                log.warning("could not pre-synthesise %r: %s", text, e)
+        while True:
+            cue = self._queue.get()
+            if cue is None:
+                return
+            try:
+                self._speak(engine, cue)
+            except Exception as e:  # keep speaking later cues
+                log.warning("speech failed for %r: %s", cue.text, e)
+            finally:
+                with self._lock:
+                    self._outstanding -= 1
+
+    def _speak(self, engine: TTSEngine, cue: Cue) -> None:
+        if self._stale(cue) or self.muted:
+            self.dropped.append(cue)
+            return
+        wav = self._wav_for(engine, cue.text)
+        if self._stale(cue) or self.muted:  # synthesis of a new text took too long
+            self.dropped.append(cue)
+            return
+        event = SpokenEvent(cue, self.clock.now_ns(), wav)
+        self.history.append(event)
+        if self.on_start is not None:
+            self.on_start(event)
+        if self.sink is not None and not self._audio_failed:
+            try:
+                self.sink.play(wav)
+                return
+            except OSError as e:
+                self._audio_failed = True
+                log.warning("audio playback failed (%s); cues are text only from now on", e)
+        # No audio: stay busy as long as playing would take, so cue pacing does not change.
+        time.sleep(wav_duration_s(wav))
+
+
+class FileSpeaker(Pyttsx3Speaker):
+    """A :class:`Pyttsx3Speaker` whose sink is a :class:`FileSink` in ``directory`` (tests)."""
+
+    def __init__(self, directory: str | Path, *, realtime: bool = False, **kwargs: Any) -> None:
+        clock = kwargs.get("clock")
+        self.file_sink = FileSink(directory, clock=clock, realtime=realtime)
+        super().__init__(self.file_sink, **kwargs)
+
+
+def create_speaker(
+    *,
+    mute: bool = False,
+    voice: str | None = None,
+    rate: int | None = None,
+    sink: AudioSink | None = None,
+    preload: Iterable[str] = (),
+    clock: Clock | None = None,
+    stale_after_s: float | None = 0.5,
+    on_text: Callable[[Cue], None] | None = None,
+) -> Speaker:
+    """The best speaker available: :class:`Pyttsx3Speaker`, else :class:`TextSpeaker`.
+
+    Falls back to text (one warning) when pyttsx3/espeak-ng cannot start or no audio player
+    exists. ``on_text`` is only used by the text fallback.
+
+    Raises:
+        InputError: bad ``rate`` or unknown ``voice`` (a user mistake, not a missing backend).
+    """
+    r = DEFAULT_RATE_WPM if rate is None else int(rate)
+    if sink is None:
+        sink = default_sink()
+        if sink is None:
+            log.warning(
+                "no audio player found (install alsa-utils for aplay, or sounddevice): "
+                "cues are shown as text only"
+            )
+            sp = TextSpeaker(rate=r, clock=clock, on_say=on_text)
+            sp.muted = mute
+            return sp
+    try:
+        return Pyttsx3Speaker(
+            sink,
+            voice=voice,
+            rate=r,
+            mute=mute,
+            clock=clock,
+            preload=preload,
+            stale_after_s=stale_after_s,
+        )
+    except BackendUnavailable as e:
+        log.warning("%s; cues are shown as text only", e)
+        sp = TextSpeaker(rate=r, clock=clock, on_say=on_text)
+        sp.muted = mute
+        return sp
