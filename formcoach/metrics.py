@@ -1,0 +1,479 @@
+"""Per-rep and per-set metrics for a physical therapist's review.
+
+Pure functions over an :class:`AnalysisResult`-like value (see :class:`ResultLike`): joint-angle
+features ``(T,)`` in degrees, the counting ``signal`` ``(T,)`` in degrees, frame timestamps
+``t_ns`` ``(T,)``, poses ``(T, 33, 4)`` and the :class:`~formcoach.types.RepEvent` list.
+
+Per rep (:class:`RepMetrics`): range of motion (min, max, excursion; degrees) of each metric
+joint, eccentric / pause / concentric durations (s), peak angular velocity (deg/s), left/right
+asymmetry (%), the faults inside the rep, and a 0-100 quality score whose components are listed
+in :attr:`RepMetrics.score_components`.
+
+Per set (:class:`SetMetrics`): rep count, fatigue trend (least-squares slope per rep of the rep
+duration and ROM), pose coverage and the rules that could not be assessed from this camera view.
+
+Score (each component scored only when it can be assessed, then rescaled to 0-100):
+
+* ``rom`` (40 pts): the rep's signal excursion / the reference excursion (the user's baseline ROM
+  if given, else the set's best full rep), capped at 1.
+* ``tempo`` (20 pts): ``1 - |duration - median duration| / median duration`` (>= 2 full reps).
+* ``faults`` (30 pts): minus ``FAULT_POINTS_PER_SEVERITY`` per severity point of each distinct
+  rule that fired in the rep.
+* ``symmetry`` (10 pts): ``1 - asymmetry / ASYMMETRY_ZERO_PCT`` (needs both sides visible).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from formcoach.skeleton import JOINT_TRIPLES
+from formcoach.types import NS_PER_S, Fault, RepEvent
+
+log = logging.getLogger(__name__)
+
+#: Score weights (points out of 100 when every component is assessable).
+SCORE_WEIGHTS: dict[str, float] = {"rom": 40.0, "tempo": 20.0, "faults": 30.0, "symmetry": 10.0}
+#: Fault points lost per severity point of each distinct rule that fired in a rep.
+FAULT_POINTS_PER_SEVERITY = 10.0
+#: Asymmetry (%) at which the symmetry component reaches 0.
+ASYMMETRY_ZERO_PCT = 25.0
+#: A bottom pause is the time the signal stays within this band of the rep's extreme:
+#: ``max(PAUSE_BAND_MIN_DEG, PAUSE_BAND_FRAC * rep ROM)`` degrees.
+PAUSE_BAND_MIN_DEG = 3.0
+PAUSE_BAND_FRAC = 0.08
+#: Both sides count as visible in a rep when at least this fraction of its frames has an angle.
+SIDE_VISIBLE_FRAC = 0.8
+#: Asymmetry is not computed when the mean excursion of the two sides is below this (degrees).
+ASYMMETRY_MIN_ROM_DEG = 5.0
+
+
+class ResultLike(Protocol):
+    """What the metrics need from :class:`formcoach.coach.AnalysisResult`."""
+
+    fps: float
+    reps: list[RepEvent]
+    features: dict[str, np.ndarray]
+    signal: np.ndarray
+    t_ns: np.ndarray
+    poses: np.ndarray
+
+
+@dataclass(slots=True)
+class JointRom:
+    """Range of motion of one joint angle within one rep, degrees (NaN when never visible)."""
+
+    min_deg: float
+    max_deg: float
+    excursion_deg: float
+
+
+@dataclass(slots=True)
+class ScoreComponent:
+    """One part of a rep's quality score: ``points`` earned of ``max_points``, with a reason."""
+
+    points: float
+    max_points: float
+    note: str
+
+
+@dataclass(slots=True)
+class RepMetrics:
+    """Metrics of one repetition. Times in s from the start of the analysis, angles in degrees."""
+
+    index: int
+    start_frame: int
+    bottom_frame: int
+    end_frame: int
+    start_s: float
+    bottom_s: float
+    end_s: float
+    duration_s: float
+    eccentric_s: float
+    pause_s: float
+    concentric_s: float
+    rom_deg: float
+    peak_velocity_dps: float
+    rom: dict[str, JointRom] = field(default_factory=dict)
+    asymmetry_pct: dict[str, float] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    score: float = float("nan")
+    score_components: dict[str, ScoreComponent] = field(default_factory=dict)
+    side: str = ""
+    partial: bool = False
+
+    @property
+    def max_asymmetry_pct(self) -> float:
+        """Largest left/right asymmetry over the metric joints (NaN when none was assessable)."""
+        vals = [v for v in self.asymmetry_pct.values() if np.isfinite(v)]
+        return max(vals) if vals else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (NaN kept as float NaN; json writes it as NaN)."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class SetMetrics:
+    """Metrics of one set (one analysed clip or live session of one exercise).
+
+    Attributes:
+        exercise: exercise id.
+        reps: per-rep metrics, in order.
+        rep_count: number of reps (partial reps included; see ``partial_reps``).
+        partial_reps: reps cut by the clip edge.
+        tempo_slope_s_per_rep: least-squares slope of rep duration vs rep number (s/rep);
+            positive = slowing down (fatigue). NaN with < 3 reps.
+        rom_slope_deg_per_rep: slope of the signal ROM vs rep number (deg/rep); negative =
+            shrinking range (fatigue). NaN with < 3 reps.
+        coverage_pct: % of analysed frames with a detected pose.
+        frames: analysed frames.
+        duration_s: analysed time span, s.
+        not_assessed: rule ids that cannot be judged from this camera view.
+        mean_score: mean rep score (NaN without reps).
+        rom_reference_deg: the ROM the ``rom`` score component compared against.
+        rom_reference_source: ``"baseline"`` or ``"best rep in set"``.
+    """
+
+    exercise: str
+    reps: list[RepMetrics]
+    rep_count: int
+    partial_reps: int
+    tempo_slope_s_per_rep: float
+    rom_slope_deg_per_rep: float
+    coverage_pct: float
+    frames: int
+    duration_s: float
+    not_assessed: list[str] = field(default_factory=list)
+    mean_score: float = float("nan")
+    rom_reference_deg: float = float("nan")
+    rom_reference_source: str = ""
+    joints: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def exercise_id(result: Any) -> str:
+    """The exercise id of a result whose ``exercise`` is a str or an object with ``id``."""
+    ex = getattr(result, "exercise", "")
+    if isinstance(ex, str):
+        return ex
+    return str(getattr(ex, "id", None) or getattr(ex, "name", None) or ex)
+
+
+def _exercise_metric_joints(result: Any) -> list[str] | None:
+    """Joint names from the exercise's ``[metrics] joints``, if known for this result."""
+    ex = getattr(result, "exercise", None)
+    if isinstance(ex, str) and ex:
+        try:  # an unknown id just means "use every joint angle in the features"
+            from formcoach.exercises import load_exercise
+
+            ex = load_exercise(ex)
+        except Exception as e:  # any loader failure: fall back to the features present
+            log.debug("no metric joints for %r: %s", ex, e)
+            return None
+    val = getattr(ex, "metrics", None)
+    if isinstance(val, (list, tuple)) and val and all(isinstance(v, str) for v in val):
+        return list(val)
+    return None
+
+
+def metric_joints(result: Any, joints: Sequence[str] | None = None) -> list[str]:
+    """Sided joint-angle feature names (e.g. ``left_knee``) to report ROM for.
+
+    ``joints`` may hold base names (``"knee"``, expanded to both sides) or sided names. Without
+    it, the exercise's ``[metrics] joints`` are used, else every joint angle in the features.
+    Only names present in ``result.features`` are returned.
+    """
+    feats = getattr(result, "features", {}) or {}
+    bases = list(joints) if joints is not None else _exercise_metric_joints(result)
+    if bases is None:
+        bases = sorted({n.split("_", 1)[1] for n in JOINT_TRIPLES})
+    out: list[str] = []
+    for b in bases:
+        names = [b] if b in feats else [f"left_{b}", f"right_{b}"]
+        out.extend(n for n in names if n in feats and n not in out)
+    return out
+
+
+def _times_s(result: Any) -> np.ndarray:
+    """``(T,)`` float64 frame times in s (from ``t_ns``, else index / fps)."""
+    t_ns = getattr(result, "t_ns", None)
+    n = len(np.asarray(result.signal))
+    if t_ns is not None and len(t_ns) == n:
+        return np.asarray(t_ns, dtype=np.float64) / NS_PER_S
+    return np.arange(n, dtype=np.float64) / float(result.fps)
+
+
+def _slope(y: Sequence[float]) -> float:
+    """Least-squares slope of ``y`` vs 0..n-1 over finite values; NaN with < 3 points."""
+    arr = np.asarray(y, dtype=np.float64)
+    x = np.arange(len(arr), dtype=np.float64)
+    ok = np.isfinite(arr)
+    if ok.sum() < 3:
+        return float("nan")
+    xs, ys = x[ok], arr[ok]
+    xc = xs - xs.mean()
+    return float((xc * (ys - ys.mean())).sum() / (xc * xc).sum())
+
+
+def _nan_stat(fn: Any, a: np.ndarray) -> float:
+    return float(fn(a)) if a.size and np.isfinite(a).any() else float("nan")
+
+
+def joint_rom(angle: np.ndarray) -> JointRom:
+    """ROM of a ``(n,)`` angle series (degrees, NaN = not visible)."""
+    lo = _nan_stat(np.nanmin, angle)
+    hi = _nan_stat(np.nanmax, angle)
+    return JointRom(lo, hi, hi - lo)
+
+
+def asymmetry_pct(left: np.ndarray, right: np.ndarray) -> float:
+    """Left/right asymmetry of two ``(n,)`` angle series over one rep, %.
+
+    Symmetry index ``|L - R| / ((L + R) / 2) * 100`` of the two excursions. NaN when either side
+    has an angle in fewer than ``SIDE_VISIBLE_FRAC`` of the frames, or the mean excursion is
+    below ``ASYMMETRY_MIN_ROM_DEG``.
+    """
+    n = len(left)
+    if n == 0 or len(right) != n:
+        return float("nan")
+    if np.isfinite(left).mean() < SIDE_VISIBLE_FRAC or np.isfinite(right).mean() < SIDE_VISIBLE_FRAC:
+        return float("nan")
+    el, er = joint_rom(left).excursion_deg, joint_rom(right).excursion_deg
+    mean = (el + er) / 2.0
+    if not np.isfinite(mean) or mean < ASYMMETRY_MIN_ROM_DEG:
+        return float("nan")
+    return float(abs(el - er) / mean * 100.0)
+
+
+def phase_durations(
+    signal: np.ndarray, t_s: np.ndarray, start: int, bottom: int, end: int
+) -> tuple[float, float, float]:
+    """Eccentric, bottom-pause and concentric durations (s) of one rep.
+
+    The pause is the contiguous run of frames around ``bottom`` whose signal stays within
+    ``max(PAUSE_BAND_MIN_DEG, PAUSE_BAND_FRAC * ROM)`` degrees of the value at ``bottom``
+    (NaN frames inside the run are bridged). Eccentric = start -> pause start, concentric =
+    pause end -> end. The three add up to the rep duration.
+    """
+    seg = signal[start : end + 1]
+    ext = signal[bottom]
+    if not np.isfinite(ext) or not np.isfinite(seg).any():
+        dur = float(t_s[end] - t_s[start])
+        ecc = float(t_s[bottom] - t_s[start])
+        return ecc, 0.0, dur - ecc
+    rom = float(np.nanmax(np.abs(seg - ext)))
+    band = max(PAUSE_BAND_MIN_DEG, PAUSE_BAND_FRAC * rom)
+    near = ~(np.abs(signal - ext) > band)  # NaN counts as near (bridged)
+    p0 = bottom
+    while p0 > start and near[p0 - 1]:
+        p0 -= 1
+    p1 = bottom
+    while p1 < end and near[p1 + 1]:
+        p1 += 1
+    # Do not let NaN bridging reach the rep edges: trim NaN frames at the run's ends.
+    while p0 < bottom and not np.isfinite(signal[p0]):
+        p0 += 1
+    while p1 > bottom and not np.isfinite(signal[p1]):
+        p1 -= 1
+    ecc = float(t_s[p0] - t_s[start])
+    pause = float(t_s[p1] - t_s[p0])
+    conc = float(t_s[end] - t_s[p1])
+    return ecc, pause, conc
+
+
+def peak_velocity(signal: np.ndarray, t_s: np.ndarray) -> float:
+    """Peak absolute angular velocity (deg/s) of a ``(n,)`` angle series at times ``t_s``."""
+    if len(signal) < 2:
+        return float("nan")
+    dt = np.diff(t_s)
+    dv = np.diff(signal)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.abs(dv / dt)
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else float("nan")
+
+
+def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
+    out = []
+    for f in faults:
+        if f.rep_index is not None:
+            if f.rep_index == rep.index:
+                out.append(f)
+        elif rep.start_frame <= f.frame_index <= rep.end_frame:
+            out.append(f)
+    return sorted(out, key=lambda f: (f.t_ns, f.rule_id))
+
+
+def _coverage_pct(result: Any) -> float:
+    poses = getattr(result, "poses", None)
+    if poses is None or len(poses) == 0:
+        return 0.0
+    arr = np.asarray(poses)
+    return float(np.isfinite(arr[:, :, 0]).any(axis=1).mean() * 100.0)
+
+
+# --------------------------------------------------------------------------------------------
+# public
+
+
+def rep_metrics(
+    result: ResultLike,
+    rep: RepEvent,
+    faults: Iterable[Fault] = (),
+    joints: Sequence[str] | None = None,
+) -> RepMetrics:
+    """Metrics of one rep, without the score (see :func:`score_reps`)."""
+    t_s = _times_s(result)
+    sig = np.asarray(result.signal, dtype=np.float64)
+    n = len(sig)
+    s0 = min(max(rep.start_frame, 0), n - 1)
+    e0 = min(max(rep.end_frame, s0), n - 1)
+    b0 = min(max(rep.bottom_frame, s0), e0)
+    seg = sig[s0 : e0 + 1]
+    ecc, pause, conc = phase_durations(sig, t_s, s0, b0, e0)
+    roms: dict[str, JointRom] = {}
+    for name in metric_joints(result, joints):
+        roms[name] = joint_rom(np.asarray(result.features[name], dtype=np.float64)[s0 : e0 + 1])
+    asym: dict[str, float] = {}
+    for name in roms:
+        if name.startswith("left_") and f"right_{name[5:]}" in roms:
+            base = name[5:]
+            asym[base] = asymmetry_pct(
+                np.asarray(result.features[name], dtype=np.float64)[s0 : e0 + 1],
+                np.asarray(result.features[f"right_{base}"], dtype=np.float64)[s0 : e0 + 1],
+            )
+    rom = joint_rom(seg).excursion_deg
+    if not np.isfinite(rom):
+        rom = float(rep.rom_deg)
+    return RepMetrics(
+        index=rep.index,
+        start_frame=rep.start_frame,
+        bottom_frame=rep.bottom_frame,
+        end_frame=rep.end_frame,
+        start_s=float(t_s[s0]),
+        bottom_s=float(t_s[b0]),
+        end_s=float(t_s[e0]),
+        duration_s=float(t_s[e0] - t_s[s0]),
+        eccentric_s=ecc,
+        pause_s=pause,
+        concentric_s=conc,
+        rom_deg=float(rom),
+        peak_velocity_dps=peak_velocity(seg, t_s[s0 : e0 + 1]),
+        rom=roms,
+        asymmetry_pct=asym,
+        faults=_faults_in(rep, faults),
+        side=rep.side,
+        partial=rep.partial,
+    )
+
+
+def score_reps(reps: list[RepMetrics], baseline_rom_deg: float | None = None) -> tuple[float, str]:
+    """Fill ``score`` and ``score_components`` of each rep in place.
+
+    Returns:
+        ``(reference ROM in degrees, its source)`` used by the ``rom`` component.
+    """
+    full = [r for r in reps if not r.partial] or reps
+    if baseline_rom_deg is not None and np.isfinite(baseline_rom_deg) and baseline_rom_deg > 0:
+        ref, src = float(baseline_rom_deg), "baseline"
+    else:
+        roms = [r.rom_deg for r in full if np.isfinite(r.rom_deg)]
+        ref, src = (max(roms), "best rep in set") if roms else (float("nan"), "")
+    durs = [r.duration_s for r in full if np.isfinite(r.duration_s) and r.duration_s > 0]
+    med = float(np.median(durs)) if len(durs) >= 2 else float("nan")
+    w = SCORE_WEIGHTS
+    for r in reps:
+        comp: dict[str, ScoreComponent] = {}
+        if np.isfinite(ref) and ref > 0 and np.isfinite(r.rom_deg):
+            frac = min(1.0, r.rom_deg / ref)
+            comp["rom"] = ScoreComponent(
+                w["rom"] * frac, w["rom"], f"ROM {r.rom_deg:.0f} deg = {frac:.0%} of {src} {ref:.0f}"
+            )
+        if np.isfinite(med) and med > 0 and np.isfinite(r.duration_s):
+            dev = abs(r.duration_s - med) / med
+            comp["tempo"] = ScoreComponent(
+                w["tempo"] * max(0.0, 1.0 - dev),
+                w["tempo"],
+                f"duration {r.duration_s:.2f} s vs set median {med:.2f} s ({dev:.0%} off)",
+            )
+        sev: dict[str, int] = {}
+        for f in r.faults:
+            sev[f.rule_id] = max(sev.get(f.rule_id, 0), int(f.severity))
+        lost = FAULT_POINTS_PER_SEVERITY * sum(sev.values())
+        comp["faults"] = ScoreComponent(
+            max(0.0, w["faults"] - lost),
+            w["faults"],
+            ("faults: " + ", ".join(f"{k} (severity {v})" for k, v in sorted(sev.items())))
+            if sev
+            else "no faults",
+        )
+        asym = r.max_asymmetry_pct
+        if np.isfinite(asym):
+            comp["symmetry"] = ScoreComponent(
+                w["symmetry"] * max(0.0, 1.0 - asym / ASYMMETRY_ZERO_PCT),
+                w["symmetry"],
+                f"left/right asymmetry {asym:.0f}%",
+            )
+        got = sum(c.points for c in comp.values())
+        avail = sum(c.max_points for c in comp.values())
+        r.score = round(100.0 * got / avail, 1) if avail > 0 else float("nan")
+        r.score_components = comp
+    return ref, src
+
+
+def set_metrics(
+    result: ResultLike,
+    faults: Iterable[Fault] | None = None,
+    joints: Sequence[str] | None = None,
+    not_assessed: Iterable[str] | None = None,
+    baseline_rom_deg: float | None = None,
+) -> SetMetrics:
+    """Per-rep and per-set metrics of an analysis.
+
+    Args:
+        result: an :class:`~formcoach.coach.AnalysisResult` (or anything shaped like it).
+        faults: faults from the rules engine; default ``result.faults`` if it has them.
+        joints: metric joints (base or sided names); default the exercise's ``[metrics] joints``.
+        not_assessed: rule ids that cannot be judged from this view; default
+            ``result.not_assessed`` if present.
+        baseline_rom_deg: the user's baseline ROM of the counting signal, for the ``rom`` score.
+    """
+    if faults is None:
+        faults = getattr(result, "faults", None) or []
+    flist = list(faults)
+    if not_assessed is None:
+        not_assessed = getattr(result, "not_assessed", None) or []
+    sig = np.asarray(result.signal, dtype=np.float64)
+    reps = [rep_metrics(result, r, flist, joints) for r in result.reps] if len(sig) else []
+    ref, src = score_reps(reps, baseline_rom_deg)
+    full = [r for r in reps if not r.partial]
+    t_s = _times_s(result) if len(sig) else np.zeros(0)
+    scores = [r.score for r in reps if np.isfinite(r.score)]
+    return SetMetrics(
+        exercise=exercise_id(result),
+        reps=reps,
+        rep_count=len(reps),
+        partial_reps=len(reps) - len(full),
+        tempo_slope_s_per_rep=_slope([r.duration_s for r in full]),
+        rom_slope_deg_per_rep=_slope([r.rom_deg for r in full]),
+        coverage_pct=_coverage_pct(result),
+        frames=len(sig),
+        duration_s=float(t_s[-1] - t_s[0]) if len(t_s) > 1 else 0.0,
+        not_assessed=sorted(set(not_assessed)),
+        mean_score=float(np.mean(scores)) if scores else float("nan"),
+        rom_reference_deg=ref,
+        rom_reference_source=src,
+        joints=metric_joints(result, joints),
+    )

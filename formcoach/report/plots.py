@@ -1,0 +1,131 @@
+"""Inline SVG plots for the reports (matplotlib, no pyplot state, text as paths: no fonts needed)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from formcoach.types import NS_PER_S
+
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _svg(fig: Any) -> str:
+    """Render a matplotlib Figure to an SVG string without the XML prolog."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "formcoach"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    text = buf.getvalue()
+    i = text.find("<svg")
+    return text[i:] if i >= 0 else text
+
+
+def _figure(w: float, h: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), dpi=96)
+
+
+def angle_plot_svg(
+    result: Any,
+    set_metrics: Any,
+    joints: Sequence[str],
+    faults: Sequence[Any] = (),
+    cue_times_s: Sequence[float] = (),
+) -> str:
+    """Angle (deg) vs time (s) of the counting signal and ``joints``, rep spans and faults.
+
+    Args:
+        result: AnalysisResult-like (``signal``, ``features``, ``t_ns``, ``fps``).
+        set_metrics: :class:`~formcoach.metrics.SetMetrics` (rep boundaries, scores).
+        joints: feature names to draw (degrees).
+        faults: :class:`~formcoach.types.Fault` values, drawn as red markers at their time.
+        cue_times_s: times (s) of spoken cues, drawn as ticks along the top.
+    """
+    sig = np.asarray(result.signal, dtype=np.float64)
+    t_ns = getattr(result, "t_ns", None)
+    t = (
+        np.asarray(t_ns, dtype=np.float64) / NS_PER_S
+        if t_ns is not None and len(t_ns) == len(sig)
+        else np.arange(len(sig)) / float(result.fps)
+    )
+    fig = _figure(10.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    for k, rm in enumerate(set_metrics.reps):
+        ax.axvspan(rm.start_s, rm.end_s, color="#2ca02c" if k % 2 == 0 else "#98df8a", alpha=0.12)
+        ax.axvline(rm.start_s, color="#555", lw=0.6, ls="--")
+        ax.axvline(rm.end_s, color="#555", lw=0.6, ls="--")
+        ax.text(
+            (rm.start_s + rm.end_s) / 2, 1.0, f"{rm.index + 1}", transform=ax.get_xaxis_transform(),
+            ha="center", va="bottom", fontsize=8,
+        )
+    for i, name in enumerate(joints):
+        y = np.asarray(result.features[name], dtype=np.float64)
+        ax.plot(t, y, lw=1.0, color=_COLORS[i % len(_COLORS)], label=name.replace("_", " "))
+    ax.plot(t, sig, lw=1.8, color="black", label="rep signal")
+    if faults:
+        n = len(sig)
+        ft = [f.t_ns / NS_PER_S for f in faults]
+        fy = [sig[min(max(int(f.frame_index), 0), n - 1)] if n else np.nan for f in faults]
+        fy = [v if np.isfinite(v) else np.nanmin(sig) if np.isfinite(sig).any() else 0 for v in fy]
+        ax.plot(ft, fy, "v", color="#d62728", ms=8, label="fault", zorder=5)
+    if len(cue_times_s):
+        ax.plot(
+            list(cue_times_s), [0.97] * len(cue_times_s), "|", color="#d62728", ms=10,
+            transform=ax.get_xaxis_transform(), label="cue",
+        )
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("angle (deg)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    return _svg(fig)
+
+
+def rep_trend_svg(set_metrics: Any) -> str:
+    """ROM (deg) and duration (s) per rep: the fatigue trend, with least-squares lines."""
+    reps = set_metrics.reps
+    x = np.array([r.index + 1 for r in reps], dtype=np.float64)
+    rom = np.array([r.rom_deg for r in reps], dtype=np.float64)
+    dur = np.array([r.duration_s for r in reps], dtype=np.float64)
+    fig = _figure(10.0, 2.6)
+    ax1 = fig.add_subplot(1, 2, 1)
+    ax2 = fig.add_subplot(1, 2, 2)
+    for ax, y, lab, slope, unit in (
+        (ax1, rom, "ROM (deg)", set_metrics.rom_slope_deg_per_rep, "deg"),
+        (ax2, dur, "duration (s)", set_metrics.tempo_slope_s_per_rep, "s"),
+    ):
+        ax.bar(x, np.nan_to_num(y), color="#9ecae1")
+        if np.isfinite(slope):
+            ok = np.isfinite(y)
+            c = np.nanmean(y[ok]) - slope * x[ok].mean()
+            ax.plot(x, c + slope * x, color="#d62728", lw=1.5, label=f"{slope:+.2f} {unit}/rep")
+            ax.legend(fontsize=8, frameon=False)
+        ax.set_xlabel("rep")
+        ax.set_ylabel(lab)
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3, axis="y")
+    return _svg(fig)
+
+
+def history_plot_svg(
+    dates: Sequence[str], means: Sequence[float], sds: Sequence[float], mdc: float, ylabel: str
+) -> str:
+    """Mean ROM per session (with +-1 SD bars) and the baseline +- MDC band."""
+    x = np.arange(len(means), dtype=np.float64)
+    m = np.asarray(means, dtype=np.float64)
+    fig = _figure(10.0, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    if len(m) and np.isfinite(m[0]) and np.isfinite(mdc):
+        ax.axhspan(m[0] - mdc, m[0] + mdc, color="#bbbbbb", alpha=0.35, label="baseline +- MDC95")
+    ax.errorbar(x, m, yerr=np.nan_to_num(np.asarray(sds, dtype=np.float64)), fmt="o-", capsize=3)
+    ax.set_xticks(x)
+    ax.set_xticklabels(list(dates), rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return _svg(fig)

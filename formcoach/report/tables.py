@@ -1,0 +1,137 @@
+"""CSV exports: one row per rep (columns in docs/csv_columns.md) and one row per frame."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.io_utils import atomic_write_text
+from formcoach.metrics import SCORE_WEIGHTS, RepMetrics, SetMetrics
+from formcoach.types import NS_PER_S, Fault
+
+#: Fixed leading columns of the per-rep CSV, in order (documented in docs/csv_columns.md).
+REP_COLUMNS: tuple[str, ...] = (
+    "exercise", "rep", "partial", "side", "start_frame", "bottom_frame", "end_frame",
+    "start_s", "bottom_s", "end_s", "duration_s", "eccentric_s", "pause_s", "concentric_s",
+    "rom_deg", "peak_velocity_dps", "max_asymmetry_pct", "n_faults", "faults", "score",
+    *(f"score_{k}" for k in SCORE_WEIGHTS),
+)
+#: Per-joint column patterns, repeated for each metric joint / joint base (docs/csv_columns.md).
+JOINT_COLUMN_PATTERNS: tuple[str, ...] = ("{joint}_min_deg", "{joint}_max_deg", "{joint}_rom_deg")
+ASYM_COLUMN_PATTERN = "asym_{base}_pct"
+
+#: Leading columns of the per-frame CSV; one ``<feature>_deg`` column per feature follows.
+FRAME_COLUMNS: tuple[str, ...] = ("frame", "source_frame", "t_s", "pose", "rep", "signal_deg")
+
+
+def _num(x: Any, nd: int = 3) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, (bool, np.bool_)):
+        return "1" if x else "0"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    xf = float(x)
+    return f"{xf:.{nd}f}" if math.isfinite(xf) else ""
+
+
+def _asym_bases(joints: Sequence[str]) -> list[str]:
+    return sorted(
+        {j[5:] for j in joints if j.startswith("left_") and f"right_{j[5:]}" in joints}
+    )
+
+
+def rep_columns(joints: Sequence[str]) -> list[str]:
+    """All per-rep CSV column names for these metric joints, in file order."""
+    cols = list(REP_COLUMNS)
+    for j in joints:
+        cols.extend(p.format(joint=j) for p in JOINT_COLUMN_PATTERNS)
+    cols.extend(ASYM_COLUMN_PATTERN.format(base=b) for b in _asym_bases(joints))
+    return cols
+
+
+def rep_row(exercise: str, r: RepMetrics, joints: Sequence[str]) -> list[str]:
+    """One per-rep CSV row (NaN written as an empty cell)."""
+    comps = r.score_components
+    row = [
+        exercise, str(r.index + 1), _num(r.partial), r.side, _num(r.start_frame),
+        _num(r.bottom_frame), _num(r.end_frame), _num(r.start_s), _num(r.bottom_s), _num(r.end_s),
+        _num(r.duration_s), _num(r.eccentric_s), _num(r.pause_s), _num(r.concentric_s),
+        _num(r.rom_deg, 2), _num(r.peak_velocity_dps, 1), _num(r.max_asymmetry_pct, 2),
+        str(len(r.faults)),
+        ";".join(f"{f.rule_id}@{f.t_ns / NS_PER_S:.3f}s#{f.frame_index}" for f in r.faults),
+        _num(r.score, 1),
+        *(_num(comps[k].points, 2) if k in comps else "" for k in SCORE_WEIGHTS),
+    ]
+    for j in joints:
+        jr = r.rom.get(j)
+        row.extend(
+            [_num(jr.min_deg, 2), _num(jr.max_deg, 2), _num(jr.excursion_deg, 2)] if jr else ["", "", ""]
+        )
+    row.extend(_num(r.asymmetry_pct.get(b), 2) for b in _asym_bases(joints))
+    return row
+
+
+def rep_csv_text(set_metrics: SetMetrics) -> str:
+    """The per-rep CSV as text (header + one row per rep)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(rep_columns(set_metrics.joints))
+    for r in set_metrics.reps:
+        w.writerow(rep_row(set_metrics.exercise, r, set_metrics.joints))
+    return buf.getvalue()
+
+
+def write_csv(set_metrics: SetMetrics, out_path: str | os.PathLike[str]) -> Path:
+    """Write the per-rep metrics CSV (atomic, mode 0600). Columns: docs/csv_columns.md."""
+    out = Path(out_path)
+    atomic_write_text(out, rep_csv_text(set_metrics))
+    return out
+
+
+def write_frames_csv(
+    result: Any, out_path: str | os.PathLike[str], set_metrics: SetMetrics | None = None,
+    faults: Sequence[Fault] = (),
+) -> Path:
+    """Write one row per analysed frame: time, pose found, rep number, signal and every feature.
+
+    Columns: :data:`FRAME_COLUMNS`, then ``<feature>`` for each feature (sorted; degrees for
+    joint angles, unitless ratios otherwise), then ``faults`` (rule ids firing on that frame).
+    """
+    from formcoach.report.html import source_frame_index
+
+    sig = np.asarray(result.signal, dtype=np.float64)
+    n = len(sig)
+    t_ns = getattr(result, "t_ns", None)
+    t = (np.asarray(t_ns, dtype=np.float64) / NS_PER_S if t_ns is not None and len(t_ns) == n
+         else np.arange(n) / float(result.fps))
+    poses = getattr(result, "poses", None)
+    found = (np.isfinite(np.asarray(poses)[:, :, 0]).any(axis=1) if poses is not None
+             and len(poses) == n else np.isfinite(sig))
+    rep_of = np.zeros(n, dtype=np.int64)
+    for r in (set_metrics.reps if set_metrics is not None else getattr(result, "reps", [])):
+        rep_of[max(r.start_frame, 0) : min(r.end_frame, n - 1) + 1] = r.index + 1
+    fault_at: dict[int, list[str]] = {}
+    for f in faults:
+        fault_at.setdefault(int(f.frame_index), []).append(f.rule_id)
+    names = sorted(result.features)
+    feats = [np.asarray(result.features[k], dtype=np.float64) for k in names]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*FRAME_COLUMNS, *names, "faults"])
+    for i in range(n):
+        w.writerow([
+            i, source_frame_index(result, i), _num(t[i], 4), _num(bool(found[i])),
+            rep_of[i] or "", _num(sig[i], 2), *(_num(a[i], 2) for a in feats),
+            ";".join(fault_at.get(i, [])),
+        ])
+    out = Path(out_path)
+    atomic_write_text(out, buf.getvalue())
+    return out

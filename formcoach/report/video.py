@@ -1,0 +1,148 @@
+"""Annotated video: the source frames with skeleton, joint angles, rep counter and cues drawn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.errors import InputError
+from formcoach.report.html import cue_rows, draw_skeleton, source_frame_index
+from formcoach.skeleton import JOINT_TRIPLES
+from formcoach.types import NS_PER_S, Fault
+
+log = logging.getLogger(__name__)
+
+#: How long a cue / fault label stays on screen after its time, s.
+CUE_SHOW_S = 2.0
+
+
+def _put(img: np.ndarray, text: str, org: tuple[int, int], scale: float,
+         color: tuple[int, int, int] = (255, 255, 255)) -> None:
+    import cv2
+
+    th = max(1, round(scale * 2))
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), th + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, th, cv2.LINE_AA)
+
+
+def write_annotated_video(
+    video_path: str | os.PathLike[str],
+    result: Any,
+    out_path: str | os.PathLike[str],
+    cue_log: Iterable[Any] | None = None,
+    faults: Sequence[Fault] | None = None,
+    joints: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write ``out_path`` (mp4v): every frame of ``video_path`` with the analysis drawn on it.
+
+    Drawn: skeleton; the angle (deg) at each metric joint; ``rep k/N`` and the current rep's
+    phase; cues for :data:`CUE_SHOW_S` s after their time; faults (red) at their frames.
+    The file appears atomically (temp file + rename) with mode 0600.
+
+    Raises:
+        InputError: the video cannot be opened, or the output cannot be written.
+    """
+    import cv2
+    from tqdm import tqdm
+
+    video_path, out = Path(video_path), Path(out_path)
+    cap = cv2.VideoCapture(str(video_path))
+    if not cap.isOpened():
+        raise InputError(f"cannot open video for annotation: {video_path}")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or float(result.fps)
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        cap.release()
+        raise InputError(f"cannot write {out}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".mp4", dir=folder)
+    os.close(fd)
+    n = len(np.asarray(result.signal))
+    src_to_i = {source_frame_index(result, i): i for i in range(n)}
+    poses = np.asarray(result.poses) if getattr(result, "poses", None) is not None else None
+    names = list(joints) if joints is not None else [
+        j for j in result.features if j in JOINT_TRIPLES
+    ]
+    reps = list(getattr(result, "reps", []))
+    cues = cue_rows(cue_log)
+    if faults is None:
+        faults = list(getattr(result, "faults", []) or [])
+    t_ns = getattr(result, "t_ns", None)
+    writer = None
+    try:
+        with tqdm(total=total, unit="frame", desc="annotating", disable=not progress,
+                  leave=False) as bar:
+            j = 0
+            while True:
+                ok, img = cap.read()
+                if not ok or img is None:
+                    break
+                if writer is None:
+                    h, w = img.shape[:2]
+                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    if not writer.isOpened():
+                        raise InputError(f"cannot write video {out} (mp4v encoder unavailable)")
+                i = src_to_i.get(j)
+                _annotate(img, i, j, fps, result, poses, names, reps, cues, faults, t_ns)
+                writer.write(img)
+                j += 1
+                bar.update(1)
+        if writer is None:
+            raise InputError(f"video has no decodable frames: {video_path}")
+        writer.release()
+        writer = None
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, out)
+        tmp = ""
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
+              poses: np.ndarray | None, names: Sequence[str], reps: Sequence[Any],
+              cues: Sequence[tuple[float, str, str]], faults: Sequence[Fault],
+              t_ns: Any) -> None:
+    """Draw the analysis of analysed frame ``i`` (None: not analysed) on source frame ``j``."""
+    h, w = img.shape[:2]
+    scale = max(0.4, min(w, h) / 600)
+    t = float(t_ns[i]) / NS_PER_S if i is not None and t_ns is not None else j / fps
+    if i is not None and poses is not None and i < len(poses):
+        pose = poses[i]
+        draw_skeleton(img, pose)
+        for name in names:
+            v = np.asarray(result.features[name])[i]
+            vert = pose[JOINT_TRIPLES[name][1], :2]
+            if np.isfinite(v) and np.isfinite(vert).all():
+                _put(img, f"{v:.0f}", (round(vert[0]) + 6, round(vert[1]) - 6), scale * 0.6,
+                     (0, 255, 255))
+    done = sum(1 for r in reps if i is not None and r.end_frame <= i) if i is not None else 0
+    if i is None:
+        done = sum(1 for r in reps if r.end_ns / NS_PER_S <= t)
+    cur = next((r for r in reps if i is not None and r.start_frame <= i <= r.end_frame), None)
+    phase = ""
+    if cur is not None and i is not None:
+        phase = "down" if i < cur.bottom_frame else ("bottom" if i == cur.bottom_frame else "up")
+    _put(img, f"reps {done}/{len(reps)} {phase}", (10, round(30 * scale)), scale)
+    _put(img, f"t {t:6.2f}s", (10, round(60 * scale)), scale * 0.7)
+    y = round(95 * scale)
+    for ct, text, _rule in cues:
+        if ct <= t < ct + CUE_SHOW_S:
+            _put(img, f"cue: {text}", (10, y), scale * 0.8, (0, 200, 255))
+            y += round(30 * scale)
+    for f in faults:
+        ft = f.t_ns / NS_PER_S
+        if ft <= t < ft + CUE_SHOW_S / 2:
+            _put(img, f"fault: {f.rule_id}", (10, y), scale * 0.8, (60, 60, 255))
+            y += round(30 * scale)
