@@ -195,11 +195,11 @@ class OnnxPoseEstimator:
         if self.running_mode == "video":
             if self._last_t_ns is not None and t_ns <= self._last_t_ns:
                 raise InputError(
-                    f"timestamp {t_ns} ns is not after the previous frame's {self._last_t_ns} ns; "
-                    "video mode needs strictly increasing timestamps (call reset() for a new video)"
+                    f"timestamps must increase in video mode: got {t_ns} ns after {self._last_t_ns} ns; "
+                    "pass strictly increasing t_ns (or call reset() before a new video)"
                 )
             self._last_t_ns = t_ns
-        pose = self._pipeline.step(image_bgr)
+        pose = self._pipeline.step(np.ascontiguousarray(image_bgr))
         if pose is None:
             return PoseResult.empty(t_ns, (w, h))
         return PoseResult(
