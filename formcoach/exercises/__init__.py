@@ -43,6 +43,8 @@ class CountConfig:
         max_gap_s: NaN gaps longer than this reset a rep in progress (s).
         hold_min, hold_max: for ``kind = "hold"``: signal range that counts as holding.
         min_hold_s: shortest hold reported (s).
+        gate: optional feature that must lie in ``[gate_min, gate_max]`` for a frame to count
+            (e.g. ``torso_lean`` for push-ups: not upright); other frames are treated as gaps.
     """
 
     signal: str = "knee"
@@ -59,6 +61,9 @@ class CountConfig:
     hold_min: float = float("-inf")
     hold_max: float = float("inf")
     min_hold_s: float = 1.0
+    gate: str = ""
+    gate_min: float = float("-inf")
+    gate_max: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +231,8 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
     if cfg.signal not in FEATURES and sided(cfg.signal) is None:
         raise ctx.fail("count", "signal", f"unknown signal feature {cfg.signal!r}; see "
                        "formcoach/kinematics/features.py for the names")
+    if cfg.gate and cfg.gate not in FEATURES and sided(cfg.gate) is None:
+        raise ctx.fail("count", "gate", f"unknown gate feature {cfg.gate!r}")
     for key in ("min_rom", "min_rep_s", "max_rep_s", "max_gap_s"):
         if not getattr(cfg, key) > 0:
             raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")

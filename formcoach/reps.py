@@ -1,0 +1,338 @@
+"""Rep segmentation of one scalar signal (a joint angle or a normalised height).
+
+:class:`RepSegmenter` is a streaming state machine: ``update(value, t_ns)`` per frame returns the
+reps completed so far, ``finish()`` flushes the end of the stream, and ``segment(values, t_ns)``
+is exactly ``update`` over the series followed by ``finish`` (so live and offline agree).
+
+How a rep is found (all amplitudes in signal units, e.g. degrees):
+
+1. The signal is flipped for ``rep_direction = "up"`` so that a rep is always a move *down*
+   from a resting "top" and back.
+2. A centred median over ``smooth_s`` removes single-frame glitches (corrupt frames, landmark
+   flips). This is the only look-ahead: ``lag`` frames (``smooth_s / 2``).
+3. A hysteresis state machine tracks the top (``TOP``), the way down (``DOWN``) and the way up
+   (``UP``). A reversal counts as a turn only when it exceeds ``hysteresis`` x the person's typical
+   excursion, so noise and small wobbles at the bottom are ignored.
+4. A rep is counted the moment the signal has come back ``return_frac`` of the way from the
+   bottom to the top it started from, if its excursion is at least ``min_rom`` and at least
+   ``rel_rom`` x the median excursion of the last reps (the thresholds adapt to the person's
+   range of motion: a half rep after full ones does not count), and it took at least
+   ``min_rep_s``. A descent that does not come back within ``max_rep_s`` is abandoned
+   (a rest, getting off the bar).
+5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
+   ``partial``) when the rise is a full excursion; a rep whose return is cut off by the end is
+   not counted. Gaps with no signal (NaN: nobody detected, or outside the exercise's gate)
+   longer than ``max_gap_s`` end any rep in progress and the next rise may again count as an
+   edge rep.
+
+``kind = "hold"`` (plank): intervals where the signal stays inside ``[hold_min, hold_max]``
+for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from formcoach.exercises import CountConfig
+from formcoach.types import RepEvent
+
+__all__ = ["RepSegmenter"]
+
+_UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
+_NS = 1_000_000_000
+_HISTORY = 5  # reps whose median excursion sets the adaptive thresholds
+
+
+class RepSegmenter:
+    """Streaming rep counter for one signal.
+
+    Args:
+        config: the exercise's ``[count]`` table.
+        fps: nominal frame rate (float); sets the median window in frames.
+        kind: ``"reps"`` or ``"hold"``.
+        side: side label written into the events (``"left"``, ``"right"``, ``"both"`` ...).
+
+    Attributes:
+        lag: frames between an ``update`` and the frame whose state it decides.
+        phase: ``idle``, ``eccentric``, ``bottom``, ``concentric`` or ``top`` (lagged frame).
+        count: reps so far.
+    """
+
+    def __init__(
+        self, config: CountConfig, fps: float, kind: str = "reps", side: str = "both"
+    ) -> None:
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be positive, got {fps}")
+        if kind not in ("reps", "hold"):
+            raise ValueError(f"kind must be 'reps' or 'hold', got {kind!r}")
+        self.config = config
+        self.fps = float(fps)
+        self.kind = kind
+        self.side = side
+        self.sign = -1.0 if config.rep_direction == "up" else 1.0
+        self.lag = max(0, round(config.smooth_s * fps / 2.0))
+        self._raw: deque[tuple[float, int]] = deque(maxlen=2 * self.lag + 1)
+        self._n_in = 0  # frames received
+        self._n_out = 0  # frames decided
+        self.events: list[RepEvent] = []
+        self.phase = "idle"
+        self._amps: deque[float] = deque(maxlen=_HISTORY)
+        self._reset(edge=True)
+        self._last_valid_ns: int | None = None
+        # hold mode
+        self._hold_start: tuple[int, int] | None = None
+        self._hold_last: tuple[int, int] | None = None
+        self._hold_vals: list[float] = []
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+    def update(self, value: float, t_ns: int) -> list[RepEvent]:
+        """Feed one frame (``value`` NaN when unmeasurable); returns reps completed by it."""
+        self._raw.append((float(value), int(t_ns)))
+        self._n_in += 1
+        out: list[RepEvent] = []
+        j = self._n_in - 1 - self.lag
+        if j >= 0:
+            # Window [j - lag, j + lag] = the whole buffer (truncated at the stream start).
+            lo = max(0, j - self.lag)
+            window = list(self._raw)[len(self._raw) - (self._n_in - lo) :]
+            out = self._step(j, self._median(window), window[j - lo][1])
+        return out
+
+    def finish(self) -> list[RepEvent]:
+        """Flush the last ``lag`` frames (windows truncated at the end) and any open hold."""
+        out: list[RepEvent] = []
+        raw = list(self._raw)
+        first = self._n_in - len(raw)  # stream index of raw[0]
+        for j in range(max(0, self._n_in - self.lag), self._n_in):
+            if j < self._n_out:
+                continue
+            lo = max(first, j - self.lag)
+            window = raw[lo - first :]
+            out += self._step(j, self._median(window), raw[j - first][1])
+        if self.kind == "hold":
+            out += self._close_hold()
+        return out
+
+    def segment(self, values: Sequence[float] | np.ndarray, t_ns: Sequence[int] | np.ndarray
+                ) -> list[RepEvent]:
+        """Batch: every rep in a ``(T,)`` series with ``(T,)`` int ns timestamps.
+
+        Runs on a fresh copy of this segmenter's settings; identical to streaming ``update``
+        over the series followed by ``finish``.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        t = np.asarray(t_ns, dtype=np.int64)
+        if v.shape != t.shape or v.ndim != 1:
+            raise ValueError(f"values and t_ns must both be (T,), got {v.shape} and {t.shape}")
+        seg = RepSegmenter(self.config, self.fps, self.kind, self.side)
+        out: list[RepEvent] = []
+        for x, ts in zip(v.tolist(), t.tolist(), strict=True):
+            out += seg.update(x, ts)
+        out += seg.finish()
+        return out
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _median(window: list[tuple[float, int]]) -> float:
+        vals = sorted(v for v, _ in window if v == v)  # drop NaN
+        if not vals or 2 * len(vals) < len(window):
+            return math.nan
+        n = len(vals)
+        return vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
+
+    def _reset(self, edge: bool) -> None:
+        """Forget any rep in progress; ``edge``: the next rise may count as an edge rep."""
+        self._mode = _UNKNOWN if edge else _TOP
+        self._edge = edge
+        self._pk = self._vl = self._hi = -math.inf
+        self._mn = math.inf
+        self._pk_i = self._vl_i = self._start_i = self._mn_i = -1
+        self._pk_ns = self._vl_ns = self._start_ns = self._mn_ns = 0
+
+    def _ref_amp(self) -> float:
+        """Typical excursion: median of the last reps, floored by ``min_rom``."""
+        if not self._amps:
+            return self.config.min_rom
+        a = sorted(self._amps)
+        n = len(a)
+        med = a[n // 2] if n % 2 else 0.5 * (a[n // 2 - 1] + a[n // 2])
+        return max(med, self.config.min_rom)
+
+    def _needed_amp(self) -> float:
+        """Smallest excursion that counts as a rep now."""
+        if not self._amps:
+            return self.config.min_rom
+        return max(self.config.min_rom, self.config.rel_rom * self._ref_amp())
+
+    def _step(self, i: int, y: float, t_ns: int) -> list[RepEvent]:
+        self._n_out = i + 1
+        if self.kind == "hold":
+            return self._step_hold(i, y, t_ns)
+        cfg = self.config
+        if y != y:  # NaN: gap
+            if (
+                self._last_valid_ns is not None
+                and t_ns - self._last_valid_ns > cfg.max_gap_s * _NS
+                and not (self._mode == _UNKNOWN and self._edge)
+            ):
+                self._reset(edge=True)
+                self.phase = "idle"
+            return []
+        self._last_valid_ns = t_ns
+        x = self.sign * y
+        turn = cfg.hysteresis * self._ref_amp()
+        mode = self._mode
+        out: list[RepEvent] = []
+
+        if mode == _UNKNOWN:
+            # Start of the stream (or after a long gap): which way does it go first?
+            if x > self._hi:
+                self._hi, self._pk_i, self._pk_ns = x, i, t_ns
+            if x < self._mn:
+                self._mn, self._mn_i, self._mn_ns = x, i, t_ns
+            if x < self._hi - turn:
+                # Falling from the highest point so far: a normal descent from a top.
+                self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
+            elif x > self._mn + turn:
+                # Rising from the lowest point so far: the clip started near a bottom.
+                self._mode = _EDGE_UP
+                self._vl, self._vl_i, self._vl_ns = self._mn, self._mn_i, self._mn_ns
+                self._start_i, self._start_ns = self._mn_i, self._mn_ns
+                self._hi, self._pk_i, self._pk_ns = x, i, t_ns
+                self.phase = "concentric"
+        elif mode == _TOP:
+            if x >= self._pk:
+                self._pk, self._pk_i, self._pk_ns = x, i, t_ns
+            if x >= self._pk - turn:
+                self._start_i, self._start_ns = i, t_ns
+                self.phase = "top" if self.events else "idle"
+            else:
+                self._enter_down(i, x, t_ns, self._pk, self._start_i, self._start_ns)
+        elif mode == _DOWN:
+            if x <= self._vl:
+                self._vl, self._vl_i, self._vl_ns = x, i, t_ns
+            if x > self._vl + turn:
+                self._mode = _UP
+                self._hi, self._pk_i, self._pk_ns = x, i, t_ns
+                self.phase = "concentric"
+            else:
+                self.phase = "bottom" if x < self._vl + 0.5 * turn else "eccentric"
+                self._check_abandon(i, x, t_ns)
+        elif mode == _UP:
+            if x > self._hi:
+                self._hi, self._pk_i, self._pk_ns = x, i, t_ns
+            amp = self._pk - self._vl
+            if x - self._vl >= cfg.return_frac * amp:
+                if amp >= self._needed_amp():
+                    if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+                        out.append(self._emit(i, x, t_ns, amp, partial=False))
+                else:
+                    # A small dip, fully recovered: not a rep; we are back at the top.
+                    self._to_top(i, x, t_ns)
+            elif x < self._hi - turn:
+                # Wobble near the bottom: the same rep continues, keeping its top.
+                self._mode = _DOWN
+                self.phase = "eccentric"
+                if x <= self._vl:
+                    self._vl, self._vl_i, self._vl_ns = x, i, t_ns
+            else:
+                self._check_abandon(i, x, t_ns)
+        else:  # _EDGE_UP
+            if x > self._hi:
+                self._hi, self._pk_i, self._pk_ns = x, i, t_ns
+            amp = x - self._vl
+            if amp >= self._needed_amp() and t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+                out.append(self._emit(i, x, t_ns, amp, partial=True))
+            elif x < self._hi - turn:
+                # The first rise was too small for a rep: it ended at a top; now descending.
+                self._edge = False
+                self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
+            else:
+                self._check_abandon(i, x, t_ns)
+        return out
+
+    def _to_top(self, i: int, x: float, t_ns: int) -> None:
+        self._mode = _TOP
+        self._edge = False
+        self._pk, self._pk_i, self._pk_ns = x, i, t_ns
+        self._start_i, self._start_ns = i, t_ns
+        self.phase = "top" if self.events else "idle"
+
+    def _enter_down(self, i: int, x: float, t_ns: int, pk: float, start_i: int,
+                    start_ns: int) -> None:
+        self._mode = _DOWN
+        self._pk = pk
+        self._start_i, self._start_ns = start_i, start_ns
+        self._vl, self._vl_i, self._vl_ns = x, i, t_ns
+        self.phase = "eccentric"
+
+    def _check_abandon(self, i: int, x: float, t_ns: int) -> None:
+        """Give up on a rep that has taken longer than ``max_rep_s`` (a rest, a walk-off)."""
+        if t_ns - self._start_ns > self.config.max_rep_s * _NS:
+            self._to_top(i, x, t_ns)
+
+    def _emit(self, i: int, x: float, t_ns: int, amp: float, partial: bool) -> RepEvent:
+        """Record the rep that ends at frame ``i`` and go back to the top state."""
+        top = self._vl + amp
+        lo, hi = sorted((self.sign * self._vl, self.sign * top))
+        ev = RepEvent(
+            index=len(self.events),
+            start_frame=self._start_i,
+            bottom_frame=self._vl_i,
+            end_frame=i,
+            start_ns=self._start_ns,
+            bottom_ns=self._vl_ns,
+            end_ns=t_ns,
+            rom_deg=float(amp),
+            min_deg=float(lo),
+            max_deg=float(hi),
+            side=self.side,
+            partial=partial,
+        )
+        self.events.append(ev)
+        self._amps.append(amp)
+        self._to_top(i, x, t_ns)
+        return ev
+
+    # ------------------------------------------------------------------ hold mode
+    def _step_hold(self, i: int, y: float, t_ns: int) -> list[RepEvent]:
+        cfg = self.config
+        inside = y == y and cfg.hold_min <= y <= cfg.hold_max
+        if inside:
+            if self._hold_start is None:
+                self._hold_start = (i, t_ns)
+                self._hold_vals = []
+            self._hold_last = (i, t_ns)
+            self._hold_vals.append(y)
+            self.phase = "bottom"
+            return []
+        if self._hold_start is not None and self._hold_last is not None:
+            if t_ns - self._hold_last[1] > cfg.max_gap_s * _NS:
+                return self._close_hold()
+        return []
+
+    def _close_hold(self) -> list[RepEvent]:
+        if self._hold_start is None or self._hold_last is None:
+            return []
+        (i0, t0), (i1, t1) = self._hold_start, self._hold_last
+        vals = self._hold_vals
+        self._hold_start = self._hold_last = None
+        self._hold_vals = []
+        self.phase = "idle"
+        if t1 - t0 < self.config.min_hold_s * _NS:
+            return []
+        ev = RepEvent(
+            index=len(self.events), start_frame=i0, bottom_frame=i0, end_frame=i1, start_ns=t0,
+            bottom_ns=t0, end_ns=t1, rom_deg=float(max(vals) - min(vals)),
+            min_deg=float(min(vals)), max_deg=float(max(vals)), side=self.side, partial=False,
+        )
+        self.events.append(ev)
+        return [ev]
