@@ -23,6 +23,7 @@ log = logging.getLogger("formcoach")
 #: Subcommand modules, in help order. Each defines ``register(subparsers)``.
 COMMANDS: tuple[str, ...] = (
     "poses",
+    "calibrate",
 )
 
 
