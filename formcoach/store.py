@@ -1,0 +1,437 @@
+"""SQLite session history: sessions, sets, reps and faults, saved rep by rep.
+
+The database lives at ``platformdirs.user_data_dir("formcoach")/sessions.db`` unless ``--db`` or
+the ``FORMCOACH_DB`` environment variable says otherwise. It is created with mode 0600 (it
+describes a person's body) in WAL mode, and its schema version is ``PRAGMA user_version``,
+upgraded on open by the SQL steps in :data:`MIGRATIONS`.
+
+A :class:`SetRecorder` opens a set row when a set starts and commits each rep as it completes
+(one transaction per rep), so a crash loses at most the rep in progress; sets left
+``in_progress`` by a process that no longer runs are marked ``interrupted`` on the next open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from formcoach import __version__
+from formcoach.errors import InputError
+from formcoach.types import Fault, RepEvent
+
+log = logging.getLogger(__name__)
+
+ENV_DB = "FORMCOACH_DB"
+STATUSES = ("in_progress", "complete", "interrupted")
+
+#: Schema migrations: step ``i`` (0-based) upgrades ``user_version`` i -> i + 1. Append only.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # v1: base schema
+        """CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            source_path TEXT,
+            source_sha256 TEXT,
+            backend TEXT,
+            model_sha256 TEXT,
+            formcoach_version TEXT NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'analyze'
+        )""",
+        """CREATE TABLE sets (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            exercise TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            status TEXT NOT NULL DEFAULT 'in_progress'
+                CHECK (status IN ('in_progress', 'complete', 'interrupted')),
+            rep_count INTEGER NOT NULL DEFAULT 0,
+            coverage_pct REAL,
+            summary_json TEXT
+        )""",
+        """CREATE TABLE reps (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER NOT NULL REFERENCES sets(id) ON DELETE CASCADE,
+            rep_index INTEGER NOT NULL,
+            start_s REAL, end_s REAL, duration_s REAL,
+            rom_deg REAL, peak_velocity_dps REAL, asymmetry_pct REAL, score REAL,
+            metrics_json TEXT NOT NULL,
+            UNIQUE (set_id, rep_index)
+        )""",
+        """CREATE TABLE faults (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER NOT NULL REFERENCES sets(id) ON DELETE CASCADE,
+            rep_index INTEGER,
+            rule_id TEXT NOT NULL, cue TEXT, severity INTEGER,
+            t_ns INTEGER, frame_index INTEGER, value REAL, threshold REAL
+        )""",
+    ),
+    (  # v2: who owns an in-progress set (crash recovery) and a faster history query
+        "ALTER TABLE sets ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE sets ADD COLUMN owner_host TEXT",
+        "CREATE INDEX sets_by_exercise ON sets (exercise, started_at)",
+        "CREATE INDEX reps_by_set ON reps (set_id, rep_index)",
+        "CREATE INDEX faults_by_set ON faults (set_id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_db_path() -> Path:
+    """``$FORMCOACH_DB`` if set, else ``user_data_dir("formcoach")/sessions.db``."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("formcoach")) / "sessions.db"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> None, tuples -> lists, dataclasses via their dicts."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if hasattr(x, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return _clean(asdict(x))
+    if hasattr(x, "item"):  # numpy scalar
+        return _clean(x.item())
+    return x
+
+
+def _num(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _corrupt(path: Path, e: Exception) -> InputError:
+    return InputError(
+        f"session database {path} is corrupt or not a formcoach database ({e}); move it aside "
+        f"(e.g. 'mv {path} {path}.bad') and formcoach will start a new one, or pass --db PATH"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """An open session database. Use as a context manager or call :meth:`close`.
+
+    Raises:
+        InputError: the file is corrupt / not SQLite, from a newer formcoach, or its folder
+            cannot be created.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(self.path, 0o600)
+        except OSError as e:
+            raise InputError(f"cannot create session database {self.path}: {e.strerror or e}") from e
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        except sqlite3.Error as e:
+            raise _corrupt(self.path, e) from e
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+            self.recover_interrupted()
+        except sqlite3.DatabaseError as e:
+            self.conn.close()
+            raise _corrupt(self.path, e) from e
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        v = self.version
+        if v > SCHEMA_VERSION:
+            raise InputError(
+                f"session database {self.path} has schema v{v}, newer than this formcoach "
+                f"(v{SCHEMA_VERSION}); upgrade formcoach or pass --db with another file"
+            )
+        for step in range(v, SCHEMA_VERSION):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in MIGRATIONS[step]:
+                    self.conn.execute(sql)
+                self.conn.execute(f"PRAGMA user_version = {step + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            log.info("migrated %s to schema v%d", self.path, step + 1)
+
+    def recover_interrupted(self) -> int:
+        """Mark ``in_progress`` sets of dead processes on this host ``interrupted``; count them."""
+        host = socket.gethostname()
+        rows = self.conn.execute(
+            "SELECT id, owner_pid, owner_host FROM sets WHERE status = 'in_progress'"
+        ).fetchall()
+        dead = [
+            r["id"] for r in rows
+            if r["owner_pid"] is None
+            or (r["owner_host"] == host and r["owner_pid"] != os.getpid()
+                and not _pid_alive(int(r["owner_pid"])))
+        ]
+        for set_id in dead:
+            self.conn.execute(
+                "UPDATE sets SET status = 'interrupted', ended_at = ? WHERE id = ?", (_now(), set_id)
+            )
+        return len(dead)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        source_path: str | os.PathLike[str] | None = None,
+        source_sha256: str | None = None,
+        backend: str | None = None,
+        model_sha256: str | None = None,
+        mode: str = "analyze",
+    ) -> int:
+        """Insert a session row; returns its id."""
+        cur = self.conn.execute(
+            "INSERT INTO sessions (started_at, source_path, source_sha256, backend, model_sha256, "
+            "formcoach_version, mode) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (_now(), str(source_path) if source_path else None, source_sha256, backend,
+             model_sha256, __version__, mode),
+        )
+        return int(cur.lastrowid or 0)
+
+    def start_set(self, session_id: int, exercise: str) -> int:
+        """Insert an ``in_progress`` set row owned by this process; returns its id."""
+        cur = self.conn.execute(
+            "INSERT INTO sets (session_id, exercise, started_at, status, owner_pid, owner_host) "
+            "VALUES (?, ?, ?, 'in_progress', ?, ?)",
+            (session_id, exercise, _now(), os.getpid(), socket.gethostname()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_rep(self, set_id: int, metrics: Any, faults: Iterable[Fault] = ()) -> None:
+        """Save one rep (and its faults) in one transaction; replaces a rep with the same index.
+
+        ``metrics`` is a :class:`~formcoach.metrics.RepMetrics`, a
+        :class:`~formcoach.types.RepEvent`, or a dict with at least ``index``.
+        """
+        d = _clean(metrics)
+        if not isinstance(d, dict) or "index" not in d:
+            raise ValueError(f"rep metrics need an 'index', got {type(metrics).__name__}")
+        d.pop("faults", None)
+        idx = int(d["index"])
+        start_s = _num(d.get("start_s", _ns_s(d.get("start_ns"))))
+        end_s = _num(d.get("end_s", _ns_s(d.get("end_ns"))))
+        dur = _num(d.get("duration_s"))
+        if dur is None and start_s is not None and end_s is not None:
+            dur = end_s - start_s
+        asym = d.get("asymmetry_pct")
+        if isinstance(asym, dict):
+            vals = [v for v in asym.values() if v is not None]
+            asym = max(vals) if vals else None
+        flist = list(faults)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reps (set_id, rep_index, start_s, end_s, duration_s, rom_deg,"
+                " peak_velocity_dps, asymmetry_pct, score, metrics_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (set_id, idx, start_s, end_s, dur, _num(d.get("rom_deg")),
+                 _num(d.get("peak_velocity_dps")), _num(asym), _num(d.get("score")),
+                 json.dumps(d, allow_nan=False)),
+            )
+            self.conn.execute("DELETE FROM faults WHERE set_id = ? AND rep_index = ?", (set_id, idx))
+            self._insert_faults(set_id, flist, idx)
+            self.conn.execute(
+                "UPDATE sets SET rep_count = (SELECT COUNT(*) FROM reps WHERE set_id = ?) WHERE id = ?",
+                (set_id, set_id),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _insert_faults(self, set_id: int, faults: Sequence[Fault], rep_index: int | None) -> None:
+        self.conn.executemany(
+            "INSERT INTO faults (set_id, rep_index, rule_id, cue, severity, t_ns, frame_index, "
+            "value, threshold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (set_id, f.rep_index if f.rep_index is not None else rep_index, f.rule_id, f.cue,
+                 int(f.severity), int(f.t_ns), int(f.frame_index), _num(f.value), _num(f.threshold))
+                for f in faults
+            ],
+        )
+
+    def finish_set(self, set_id: int, status: str = "complete", set_metrics: Any = None) -> None:
+        """Close a set: status, end time, and (optionally) the full set metrics.
+
+        With ``set_metrics`` (:class:`~formcoach.metrics.SetMetrics`) every rep row is replaced by
+        its final metrics (scores need the whole set) in the same transaction.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        summary = None
+        coverage = None
+        if set_metrics is not None:
+            s = _clean(set_metrics)
+            s.pop("reps", None)
+            summary = json.dumps(s, allow_nan=False)
+            coverage = _num(getattr(set_metrics, "coverage_pct", None))
+            for rm in set_metrics.reps:
+                self.add_rep(set_id, rm, rm.faults)
+        self.conn.execute(
+            "UPDATE sets SET status = ?, ended_at = ?, coverage_pct = COALESCE(?, coverage_pct), "
+            "summary_json = COALESCE(?, summary_json), owner_pid = NULL WHERE id = ?",
+            (status, _now(), coverage, summary, set_id),
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def list_sets(self, exercise: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+        """Sets (newest last) joined with their session: dicts of the columns plus ``mean_rom_deg``
+        and ``mean_score`` over the set's reps. ``since`` is an ISO date (``YYYY-MM-DD``)."""
+        q = (
+            "SELECT s.id, s.exercise, s.started_at, s.ended_at, s.status, s.rep_count, "
+            "s.coverage_pct, s.summary_json, se.source_path, se.source_sha256, se.backend, "
+            "se.model_sha256, se.formcoach_version, se.mode, "
+            "(SELECT AVG(rom_deg) FROM reps r WHERE r.set_id = s.id) AS mean_rom_deg, "
+            "(SELECT AVG(score) FROM reps r WHERE r.set_id = s.id) AS mean_score "
+            "FROM sets s JOIN sessions se ON se.id = s.session_id WHERE 1 = 1"
+        )
+        args: list[Any] = []
+        if exercise:
+            q += " AND s.exercise = ?"
+            args.append(exercise)
+        if since:
+            q += " AND s.started_at >= ?"
+            args.append(since)
+        q += " ORDER BY s.started_at, s.id"
+        return [dict(r) for r in self.conn.execute(q, args).fetchall()]
+
+    def reps(self, set_id: int) -> list[dict[str, Any]]:
+        """Rep rows of a set in order, with ``metrics`` = the decoded metrics JSON."""
+        out = []
+        for r in self.conn.execute(
+            "SELECT * FROM reps WHERE set_id = ? ORDER BY rep_index", (set_id,)
+        ).fetchall():
+            d = dict(r)
+            d["metrics"] = json.loads(d.pop("metrics_json"))
+            out.append(d)
+        return out
+
+    def faults(self, set_id: int) -> list[dict[str, Any]]:
+        """Fault rows of a set, by time."""
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT * FROM faults WHERE set_id = ? ORDER BY t_ns, id", (set_id,)
+            ).fetchall()
+        ]
+
+
+def _ns_s(x: Any) -> float | None:
+    return None if x is None else float(x) / 1e9
+
+
+@dataclass
+class SetRecorder:
+    """Saves one set rep by rep: a Coach observer (``on_rep`` / ``on_fault``) over a :class:`Store`.
+
+    Use :meth:`start` (or the constructor helpers) before the first rep, then :meth:`finish`.
+    Each ``on_rep`` commits the rep with the faults seen since the previous rep.
+    """
+
+    store: Store
+    exercise: str
+    session_id: int | None = None
+    set_id: int | None = None
+
+    def __post_init__(self) -> None:
+        self._pending: list[Fault] = []
+
+    @classmethod
+    def begin(
+        cls,
+        store: Store,
+        exercise: str,
+        source_path: str | os.PathLike[str] | None = None,
+        source_sha256: str | None = None,
+        backend: str | None = None,
+        model_sha256: str | None = None,
+        mode: str = "analyze",
+    ) -> SetRecorder:
+        """Open a session and an ``in_progress`` set; returns the recorder."""
+        sid = store.start_session(source_path, source_sha256, backend, model_sha256, mode)
+        rec = cls(store, exercise, sid)
+        rec.set_id = store.start_set(sid, exercise)
+        return rec
+
+    def _require(self) -> int:
+        if self.set_id is None:
+            if self.session_id is None:
+                self.session_id = self.store.start_session()
+            self.set_id = self.store.start_set(self.session_id, self.exercise)
+        return self.set_id
+
+    # Observer hooks (extra positional / keyword arguments are accepted and ignored).
+    def on_fault(self, fault: Fault, *args: Any, **kwargs: Any) -> None:
+        """Remember a fault; it is saved with the rep it belongs to."""
+        self._pending.append(fault)
+
+    def on_rep(self, rep: RepEvent | Any, *args: Any, **kwargs: Any) -> None:
+        """Commit one finished rep (a RepEvent or RepMetrics) and its faults."""
+        set_id = self._require()
+        idx = int(rep.index)
+        mine = [f for f in self._pending if f.rep_index in (None, idx)]
+        self._pending = [f for f in self._pending if f not in mine]
+        own = list(getattr(rep, "faults", []) or [])
+        self.store.add_rep(set_id, rep, own or mine)
+
+    def finish(self, set_metrics: Any = None, status: str = "complete") -> None:
+        """Mark the set complete (or ``interrupted``), saving final metrics when given."""
+        self.store.finish_set(self._require(), status, set_metrics)
