@@ -1,0 +1,243 @@
+"""Ground truth and rendering of one synthetic sample.
+
+:func:`truth_poses` is the fast path (no drawing) for unit tests; :func:`render_sample` writes
+``<out>/<name>.mp4`` and ``<out>/<name>.json`` (ground truth, see ``samples/README.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.errors import InputError
+from formcoach.io_utils import atomic_write_text
+from formcoach.skeleton import JOINT_TRIPLES, LANDMARK_NAMES, LM
+from formcoach.synth.body import joint_angles, joints_3d
+from formcoach.synth.camera import Camera
+from formcoach.synth.motion import Motion, build_motion
+from formcoach.synth.spec import SynthSpec
+
+__all__ = ["TRUTH_FORMAT", "SynthTruth", "compute_truth", "render_sample", "truth_poses"]
+
+log = logging.getLogger(__name__)
+
+TRUTH_FORMAT = "formcoach-synth/1"
+_FLOOR = ("pushup", "plank", "situp")
+
+
+@dataclass
+class SynthTruth:
+    """Everything known about a sample, before rendering.
+
+    Attributes:
+        motion: the seeded motion (pose function, reps, fault spans).
+        camera: the camera used for projection.
+        joints_3d: ``(T, 33, 3)`` world metres.
+        poses: ``(T, 33, 4)`` x px, y px, z (depth relative to the hip centre, px scale), vis 1.
+        angles_3d: name -> ``(T,)`` degrees from the 3D joints (JOINT_TRIPLES).
+        angles_2d: name -> ``(T,)`` degrees from the projected pixel joints.
+    """
+
+    motion: Motion
+    camera: Camera
+    joints_3d: np.ndarray
+    poses: np.ndarray
+    angles_3d: dict[str, np.ndarray]
+    angles_2d: dict[str, np.ndarray]
+
+    @property
+    def fps(self) -> float:
+        return float(self.motion.spec.fps)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.joints_3d.shape[0])
+
+
+def _frame_camera(spec: SynthSpec, j3: np.ndarray) -> Camera:
+    """Camera at the spec's azimuth that frames every joint (with a margin for limb thickness)."""
+    s = spec.body_height_m / 1.75
+    margin = 0.16 * s
+    lo = j3.reshape(-1, 3).min(axis=0) - margin
+    hi = j3.reshape(-1, 3).max(axis=0) + margin
+    lo[1] = max(lo[1], 0.0)
+    centre = 0.5 * (lo + hi)
+    floor_ex = spec.exercise in _FLOOR
+    cam_h = spec.camera_height_m
+    if cam_h is None:
+        cam_h = (centre[1] + 0.5) if floor_ex else (centre[1] + 0.25)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                        for z in (lo[2], hi[2])])
+    pts = np.vstack([j3.reshape(-1, 3), corners])
+    dist = spec.distance_m or 3.0
+    for _ in range(8 if spec.distance_m is None else 1):
+        cam = Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
+                            tuple(centre))
+        if spec.distance_m is not None:
+            break
+        c = cam.to_camera(pts)
+        if np.any(c[:, 2] < 0.3):
+            dist *= 1.5
+            continue
+        uv = cam.project(pts)
+        ext = max(float(np.max(np.abs(uv[:, 0] - cam.cx))) / (0.46 * spec.width),
+                  float(np.max(np.abs(uv[:, 1] - cam.cy))) / (0.46 * spec.height))
+        dist = max(dist * (0.3 + 0.7 * ext), 0.9)
+    return Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
+                         tuple(centre))
+
+
+def compute_truth(spec: SynthSpec) -> SynthTruth:
+    """The exact poses, angles and camera of ``spec`` (no rendering)."""
+    motion = build_motion(spec)
+    n = max(1, round(motion.duration_s * spec.fps))
+    states = [motion.state(i / spec.fps) for i in range(n)]
+    j3 = np.stack([joints_3d(s, motion.props) for s in states])
+    cam = _frame_camera(spec, j3)
+    proj = cam.project(j3)
+    hip_depth = 0.5 * (proj[:, LM.LEFT_HIP, 2] + proj[:, LM.RIGHT_HIP, 2])
+    poses = np.empty((n, 33, 4))
+    poses[..., :2] = proj[..., :2]
+    poses[..., 2] = (proj[..., 2] - hip_depth[:, None]) * cam.fx / hip_depth[:, None]
+    poses[..., 3] = 1.0
+    return SynthTruth(motion, cam, j3, poses, joint_angles(j3, JOINT_TRIPLES),
+                      joint_angles(proj[..., :2], JOINT_TRIPLES))
+
+
+def truth_poses(spec: SynthSpec) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Ground-truth pixel poses without rendering (fast; for unit tests of other stages).
+
+    Returns:
+        ``(poses, fps, truth)``: poses ``(T, 33, 4)`` float64 (x px, y px, z, visibility 1), with
+        ``spec.landmark_noise_px`` seeded Gaussian noise added to x, y; the float fps; and the
+        ground-truth dict (as written beside a rendered video, without the per-frame arrays'
+        rounding).
+    """
+    tr = compute_truth(spec)
+    poses = tr.poses.copy()
+    if spec.landmark_noise_px > 0:
+        rng = np.random.default_rng([spec.seed, 104729])
+        poses[..., :2] += rng.normal(0.0, spec.landmark_noise_px, size=poses[..., :2].shape)
+    return poses, tr.fps, truth_dict(tr, rounded=False)
+
+
+def _r(a: np.ndarray, nd: int) -> list[Any]:
+    return np.round(a, nd).tolist()
+
+
+def truth_dict(tr: SynthTruth, rounded: bool = True) -> dict[str, Any]:
+    """JSON-ready ground truth. Per-frame arrays: 0.1 px / 0.1 deg / 1 mm when ``rounded``."""
+    spec = tr.motion.spec
+    fps = tr.fps
+    cam = tr.camera
+
+    def fr(t: float) -> int:
+        return min(tr.n_frames - 1, round(t * fps))
+
+    reps = [{"start_s": round(r.start_s, 4), "bottom_s": round(r.bottom_s, 4),
+             "end_s": round(r.end_s, 4), "start_frame": fr(r.start_s),
+             "bottom_frame": fr(r.bottom_s), "end_frame": fr(r.end_s)} for r in tr.motion.reps]
+    faults = [{"type": s["type"], "start_s": round(float(s["start_s"]), 4),  # type: ignore[arg-type]
+               "end_s": round(float(s["end_s"]), 4),  # type: ignore[arg-type]
+               "rep_index": s["rep_index"], "severity": s["severity"]}
+              for s in tr.motion.fault_spans]
+    nd_px, nd_m = (1, 3) if rounded else (6, 6)
+
+    def arr(a: np.ndarray, nd: int) -> list[Any]:
+        return _r(a, nd) if rounded else a.tolist()
+
+    spec_d = dataclasses.asdict(spec)
+    spec_d["faults"] = [dataclasses.asdict(f) for f in spec.faults]
+    first_rep = tr.motion.reps[0].start_s if tr.motion.reps else None
+    return {
+        "format": TRUTH_FORMAT,
+        "name": spec.name,
+        "exercise": spec.exercise,
+        "kind": "hold" if spec.is_hold else "reps",
+        "view": spec.view,
+        "azimuth_deg": spec.azimuth,
+        "fps": float(fps),
+        "n_frames": tr.n_frames,
+        "duration_s": round(tr.n_frames / fps, 4),
+        "image_size": [spec.width, spec.height],
+        "camera": {
+            **{k: round(v, 4) for k, v in cam.intrinsics.items()},
+            "position_m": _r(cam.position, 4),
+            "target_m": [round(v, 4) for v in cam.target],
+            "distance_m": round(cam.distance_m, 4),
+            "height_m": round(cam.height_m, 4),
+        },
+        "seed": spec.seed,
+        "setup_end_s": round(first_rep, 4) if first_rep is not None else None,
+        "rep_count": len(tr.motion.reps),
+        "reps": reps,
+        "faults": faults,
+        "spec": spec_d,
+        "landmark_names": list(LANDMARK_NAMES),
+        "angle_names": list(JOINT_TRIPLES),
+        "frames": {
+            "angles_3d_deg": {k: arr(v, nd_px) for k, v in tr.angles_3d.items()},
+            "angles_2d_deg": {k: arr(v, nd_px) for k, v in tr.angles_2d.items()},
+            "joints_2d_px": arr(tr.poses[..., :2], nd_px),
+            "joints_3d_m": arr(tr.joints_3d, nd_m),
+        },
+    }
+
+
+def render_frames(tr: SynthTruth) -> list[np.ndarray]:
+    """All frames of a sample as BGR images (deterministic)."""
+    from formcoach.synth.render import draw_background, palette_for_seed, render_frame
+
+    spec = tr.motion.spec
+    pal = palette_for_seed(spec.seed)
+    bg = draw_background(tr.camera, pal)
+    frames = []
+    for i in range(tr.n_frames):
+        state = tr.motion.state(i / spec.fps)
+        frames.append(render_frame(state, tr.joints_3d[i], tr.motion.props, tr.camera, pal, bg))
+    return frames
+
+
+def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
+                  ) -> tuple[Path, Path]:
+    """Render ``spec`` to ``out_dir/<name>.mp4`` plus ground truth ``out_dir/<name>.json``.
+
+    Raises:
+        InputError: ``out_dir`` does not exist, or the video cannot be written or read back.
+    """
+    import cv2
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise InputError(f"output folder does not exist: {out} (create it first)")
+    tr = compute_truth(spec)
+    video = out / f"{spec.name}.mp4"
+    truth = out / f"{spec.name}.json"
+    tmp = out / f".{spec.name}.tmp.mp4"
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(spec.fps),
+                             (spec.width, spec.height))
+    if not writer.isOpened():
+        raise InputError(f"cannot write video {video} (OpenCV has no mp4v encoder here)")
+    try:
+        for img in render_frames(tr):
+            writer.write(img)
+    finally:
+        writer.release()
+    cap = cv2.VideoCapture(str(tmp))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    if n != tr.n_frames:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"video {video} reads back {n} frames, expected {tr.n_frames}")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, video)
+    atomic_write_text(truth, json.dumps(truth_dict(tr), separators=(",", ":")) + "\n", mode=0o644)
+    log.info("wrote %s (%d frames) and %s", video, tr.n_frames, truth)
+    return video, truth
