@@ -208,6 +208,32 @@ def test_decode_landmarks_to_image_pixels() -> None:
     assert pose.presence == pytest.approx(0.9)
 
 
+def _refine_oracle(xy: np.ndarray, hm: np.ndarray, k: int = 7, min_conf: float = 0.5) -> np.ndarray:
+    """Plain loop over landmarks and window cells (MediaPipe's algorithm, spelled out)."""
+    h, w, n = hm.shape
+    out = xy.copy()
+    for i in range(n):
+        col, row = int(xy[i, 0] * w), int(xy[i, 1] * h)
+        if not (0 <= col < w and 0 <= row < h):
+            continue
+        total = wc = wr = best = 0.0
+        for r in range(max(0, row - k // 2), min(h, row + k // 2 + 1)):
+            for c in range(max(0, col - k // 2), min(w, col + k // 2 + 1)):
+                conf = 1 / (1 + math.exp(-hm[r, c, i]))
+                total, wc, wr, best = total + conf, wc + c * conf, wr + r * conf, max(best, conf)
+        if best >= min_conf and total > 0:
+            out[i] = [wc / total / w, wr / total / h]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_heatmap_refinement_matches_loop_oracle(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    hm = rng.normal(0.0, 3.0, (64, 64, 39))
+    xy = rng.uniform(-0.1, 1.1, (39, 2))  # some outside the crop, some near the edges
+    np.testing.assert_allclose(bp.refine_with_heatmap(xy, hm), _refine_oracle(xy, hm), atol=1e-12)
+
+
 def test_heatmap_refinement() -> None:
     hm = np.full((64, 64, 2), -20.0)
     rows, cols = np.mgrid[0:64, 0:64]

@@ -295,24 +295,33 @@ def refine_with_heatmap(
         ``(L, 2)`` refined normalised x, y: the sigmoid-weighted mean of cell indices in the
         window around each landmark (MediaPipe's convention: cell ``i`` sits at ``i / w``).
     """
-    h, w, n = heatmap.shape
+    h, w, _ = heatmap.shape
     out = np.array(xy_norm, dtype=np.float64, copy=True)
     off = (kernel_size - 1) // 2
-    for i in range(n):
-        x, y = out[i]
-        if not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        col, row = int(x * w), int(y * h)  # truncation toward zero, as MediaPipe
-        if col < 0 or col >= w or row < 0 or row >= h:
-            continue
-        r0, r1 = max(0, row - off), min(h, row + off + 1)
-        c0, c1 = max(0, col - off), min(w, col + off + 1)
-        conf = sigmoid(heatmap[r0:r1, c0:c1, i])
-        total = conf.sum()
-        if total > 0 and conf.max() >= min_confidence:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = (cols * conf).sum() / total / w
-            out[i, 1] = (rows * conf).sum() / total / h
+    with np.errstate(invalid="ignore"):
+        col = np.trunc(out[:, 0] * w)  # truncation toward zero, as MediaPipe
+        row = np.trunc(out[:, 1] * h)
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    idx = np.flatnonzero(inside)
+    if idx.size == 0:
+        return out
+    # Cells outside the heatmap get logit -inf (weight 0): MediaPipe's shrinking window.
+    padded = np.pad(
+        np.asarray(heatmap, dtype=np.float64), ((off, off), (off, off), (0, 0)), constant_values=-np.inf
+    )
+    k = np.arange(kernel_size)
+    r = row[idx].astype(np.intp)[:, None] + k  # rows in padded coordinates
+    c = col[idx].astype(np.intp)[:, None] + k
+    conf = sigmoid(padded[r[:, :, None], c[:, None, :], idx[:, None, None]])  # (m, k, k)
+    total = conf.sum(axis=(1, 2))
+    ok = (total > 0) & (conf.max(axis=(1, 2)) >= min_confidence)
+    rows = (r - off).astype(np.float64)[:, :, None]
+    cols = (c - off).astype(np.float64)[:, None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_x = (conf * cols).sum(axis=(1, 2)) / total / w
+        ref_y = (conf * rows).sum(axis=(1, 2)) / total / h
+    out[idx[ok], 0] = ref_x[ok]
+    out[idx[ok], 1] = ref_y[ok]
     return out
 
 
