@@ -18,11 +18,14 @@ import math
 import os
 import socket
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from formcoach import __version__
 from formcoach.errors import InputError
@@ -379,59 +382,147 @@ def _ns_s(x: Any) -> float | None:
 
 
 @dataclass
-class SetRecorder:
-    """Saves one set rep by rep: a Coach observer (``on_rep`` / ``on_fault``) over a :class:`Store`.
+class _Window:
+    """Per-frame values a :class:`SetRecorder` keeps to measure reps as they complete."""
 
-    Use :meth:`start` (or the constructor helpers) before the first rep, then :meth:`finish`.
-    Each ``on_rep`` commits the rep with the faults seen since the previous rep.
+    fps: float
+    signal: np.ndarray
+    t_ns: np.ndarray
+    features: dict[str, np.ndarray]
+    poses: np.ndarray
+    exercise: Any = ""
+    reps: list[RepEvent] = field(default_factory=list)
+
+
+@dataclass
+class SetRecorder:
+    """Saves one set rep by rep; a Coach observer (``on_frame`` / ``on_rep``) over a :class:`Store`.
+
+    Each completed rep is measured from the frames buffered by ``on_frame`` (ROM, phases, peak
+    velocity, asymmetry; score relative to the reps so far) and committed with its faults in one
+    transaction. :meth:`finish` marks the set complete and replaces the reps with the final
+    whole-set metrics when given.
+
+    Args:
+        store: the open store.
+        exercise: exercise id (or an Exercise; its ``id`` is used).
+        fault_source: e.g. the :class:`~formcoach.rules.engine.RulesEngine`; its ``rep_faults``
+            give each rep's faults. Put the engine *before* the recorder in the observer list.
+        buffer_s: seconds of frames kept for measuring reps.
     """
 
     store: Store
-    exercise: str
+    exercise: Any
     session_id: int | None = None
     set_id: int | None = None
+    fault_source: Any = None
+    buffer_s: float = 120.0
+    fps: float = 30.0
 
     def __post_init__(self) -> None:
         self._pending: list[Fault] = []
+        self._frames: deque[tuple[int, int, float, dict[str, float], bool]] = deque(
+            maxlen=max(2, int(self.buffer_s * self.fps))
+        )
+        self._reps: list[Any] = []
+        self.frames_seen = 0
+        self.frames_with_pose = 0
+
+    @property
+    def exercise_id(self) -> str:
+        ex = self.exercise
+        return ex if isinstance(ex, str) else str(getattr(ex, "id", ex))
 
     @classmethod
     def begin(
         cls,
         store: Store,
-        exercise: str,
+        exercise: Any,
         source_path: str | os.PathLike[str] | None = None,
         source_sha256: str | None = None,
         backend: str | None = None,
         model_sha256: str | None = None,
         mode: str = "analyze",
+        fault_source: Any = None,
+        fps: float = 30.0,
     ) -> SetRecorder:
         """Open a session and an ``in_progress`` set; returns the recorder."""
         sid = store.start_session(source_path, source_sha256, backend, model_sha256, mode)
-        rec = cls(store, exercise, sid)
-        rec.set_id = store.start_set(sid, exercise)
+        rec = cls(store, exercise, sid, fault_source=fault_source, fps=fps)
+        rec.set_id = store.start_set(sid, rec.exercise_id)
         return rec
 
     def _require(self) -> int:
         if self.set_id is None:
             if self.session_id is None:
                 self.session_id = self.store.start_session()
-            self.set_id = self.store.start_set(self.session_id, self.exercise)
+            self.set_id = self.store.start_set(self.session_id, self.exercise_id)
         return self.set_id
 
-    # Observer hooks (extra positional / keyword arguments are accepted and ignored).
+    # -- observer protocol ----------------------------------------------------------------------
+    def on_frame(self, state: Any) -> None:
+        """Buffer one frame's features and counting signal (a coach ``FrameState``)."""
+        pose = getattr(state, "pose", None)
+        lm = getattr(pose, "landmarks", None)
+        found = bool(lm is not None and np.isfinite(np.asarray(lm)[:, 0]).any())
+        self.frames_seen += 1
+        self.frames_with_pose += found
+        self._frames.append(
+            (int(state.index), int(state.t_ns), float(state.signal), dict(state.features), found)
+        )
+
     def on_fault(self, fault: Fault, *args: Any, **kwargs: Any) -> None:
-        """Remember a fault; it is saved with the rep it belongs to."""
+        """Remember a fault (when no ``fault_source`` is set); saved with its rep."""
         self._pending.append(fault)
 
-    def on_rep(self, rep: RepEvent | Any, *args: Any, **kwargs: Any) -> None:
-        """Commit one finished rep (a RepEvent or RepMetrics) and its faults."""
+    def on_rep(self, rep: RepEvent | Any, state: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Measure and commit one finished rep (a RepEvent, or ready RepMetrics) with its faults."""
         set_id = self._require()
         idx = int(rep.index)
-        mine = [f for f in self._pending if f.rep_index in (None, idx)]
-        self._pending = [f for f in self._pending if f not in mine]
-        own = list(getattr(rep, "faults", []) or [])
-        self.store.add_rep(set_id, rep, own or mine)
+        faults: list[Fault] = list(getattr(rep, "faults", []) or [])
+        if not faults and self.fault_source is not None:
+            faults = list(getattr(self.fault_source, "rep_faults", {}).get(idx, []))
+        if not faults:
+            faults = [f for f in self._pending if f.rep_index in (None, idx)]
+        self._pending = [f for f in self._pending if f not in faults]
+        metrics = self._measure(rep, faults) if isinstance(rep, RepEvent) else rep
+        self.store.add_rep(set_id, metrics, faults)
+
+    def _measure(self, rep: RepEvent, faults: list[Fault]) -> Any:
+        """RepMetrics of ``rep`` from the buffered frames (the RepEvent itself if they are gone)."""
+        from formcoach import metrics as M
+
+        rows = [r for r in self._frames if rep.start_frame <= r[0] <= rep.end_frame]
+        if len(rows) < 2 or rows[0][0] != rep.start_frame:
+            return rep
+        off = rows[0][0]
+        names = sorted(rows[0][3])
+        win = _Window(
+            fps=self.fps,
+            signal=np.array([r[2] for r in rows], dtype=np.float64),
+            t_ns=np.array([r[1] for r in rows], dtype=np.int64),
+            features={n: np.array([r[3].get(n, np.nan) for r in rows], dtype=np.float64)
+                      for n in names},
+            poses=np.zeros((0, 33, 4)),
+            exercise=self.exercise,
+        )
+        local = replace(rep, start_frame=rep.start_frame - off,
+                        bottom_frame=rep.bottom_frame - off, end_frame=rep.end_frame - off)
+        shifted = [replace(f, frame_index=f.frame_index - off) for f in faults]
+        rm = M.rep_metrics(win, local, shifted)
+        rm.start_frame, rm.bottom_frame, rm.end_frame = (
+            rep.start_frame, rep.bottom_frame, rep.end_frame)
+        rm.faults = faults
+        self._reps.append(rm)
+        M.score_reps(self._reps)
+        return rm
 
     def finish(self, set_metrics: Any = None, status: str = "complete") -> None:
         """Mark the set complete (or ``interrupted``), saving final metrics when given."""
-        self.store.finish_set(self._require(), status, set_metrics)
+        set_id = self._require()
+        self.store.finish_set(set_id, status, set_metrics)
+        if set_metrics is None and self.frames_seen:
+            cov = 100.0 * self.frames_with_pose / self.frames_seen
+            self.store.conn.execute(
+                "UPDATE sets SET coverage_pct = ? WHERE id = ?", (cov, set_id)
+            )

@@ -1,0 +1,165 @@
+"""The report/CSV/video/history outputs of ``formcoach analyze`` (its output hook).
+
+``formcoach/cli/analyze.py`` uses it in three calls::
+
+    add_output_arguments(parser)                       # --report --csv --frames-csv --video --db
+    hook = OutputHook(args)
+    observers = [engine, *hook.observers(exercise, source=path, backend=name, engine=engine)]
+    result = analyze_video(..., observers=observers)   # reps are saved to the DB as they finish
+    hook.finish(result, engine=engine, video_path=path, cue_log=cues)   # or hook.abort()
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from formcoach.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--report --csv --frames-csv --video --db --no-save`` to an analyze-like parser."""
+    g = parser.add_argument_group("PT outputs")
+    g.add_argument("--report", metavar="OUT.html", type=Path,
+                   help="write a self-contained HTML report (plots, per-rep table, thumbnails)")
+    g.add_argument("--csv", metavar="OUT.csv", type=Path,
+                   help="write per-rep metrics as CSV (columns: docs/csv_columns.md)")
+    g.add_argument("--frames-csv", metavar="OUT.csv", type=Path,
+                   help="write per-frame angles as CSV")
+    g.add_argument("--video", metavar="OUT.mp4", type=Path, dest="annotated_video",
+                   help="write the video with skeleton, angles, rep counter and cues drawn")
+    g.add_argument("--db", metavar="PATH", type=Path,
+                   help="session history database (default: $FORMCOACH_DB or the user data dir)")
+    g.add_argument("--no-save", action="store_true",
+                   help="do not save this set to the session history")
+
+
+def _check_out(path: Path | None, what: str) -> None:
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {what} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write {what} {path}: it is a folder; give a file name")
+
+
+class OutputHook:
+    """Writes the PT outputs of one analysis and records it in the session store."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.report: Path | None = getattr(args, "report", None)
+        self.csv: Path | None = getattr(args, "csv", None)
+        self.frames_csv: Path | None = getattr(args, "frames_csv", None)
+        self.video: Path | None = getattr(args, "annotated_video", None)
+        self.save = not getattr(args, "no_save", False)
+        self.db: Path | None = getattr(args, "db", None)
+        for p, what in ((self.report, "report"), (self.csv, "CSV"),
+                        (self.frames_csv, "frames CSV"), (self.video, "video")):
+            _check_out(p, what)
+        self.store: Any = None
+        self.recorder: Any = None
+        self.written: list[Path] = []
+
+    def observers(
+        self,
+        exercise: Any,
+        source: str | os.PathLike[str] | None = None,
+        backend: str | None = None,
+        model_sha256: str | None = None,
+        engine: Any = None,
+        fps: float = 30.0,
+        mode: str = "analyze",
+    ) -> list[Any]:
+        """Coach observers to add after the rules engine: the session recorder (unless
+        ``--no-save``). Opens the store now, so a bad ``--db`` fails before the analysis."""
+        if not self.save:
+            return []
+        from formcoach.io_utils import sha256_file
+        from formcoach.store import SetRecorder, Store
+
+        self.store = Store(self.db)
+        sha = None
+        if source is not None and Path(source).is_file():
+            try:
+                sha = sha256_file(source)
+            except OSError as e:
+                log.warning("cannot hash %s: %s", source, e)
+        src = str(Path(source).resolve()) if source is not None else None
+        self.recorder = SetRecorder.begin(
+            self.store, exercise, src, sha, backend, model_sha256, mode,
+            fault_source=engine, fps=fps,
+        )
+        return [self.recorder]
+
+    def abort(self) -> None:
+        """Mark the set ``interrupted`` (the analysis failed or was stopped)."""
+        if self.recorder is not None:
+            try:
+                self.recorder.finish(status="interrupted")
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def finish(
+        self,
+        result: Any,
+        engine: Any = None,
+        video_path: str | os.PathLike[str] | None = None,
+        cue_log: Iterable[Any] | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Compute set metrics, write the requested files, complete the stored set.
+
+        Returns:
+            the :class:`~formcoach.metrics.SetMetrics`.
+        """
+        from formcoach.metrics import set_metrics
+
+        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
+        not_assessed = engine.not_assessed() if engine is not None and hasattr(
+            engine, "not_assessed") else None
+        cues = list(cue_log) if cue_log is not None else None
+        try:
+            sm = set_metrics(result, faults=faults, not_assessed=not_assessed)
+            if self.recorder is not None:
+                self.recorder.finish(sm)
+        except BaseException:
+            self.abort()
+            raise
+        self._close()
+        if self.report is not None:
+            from formcoach.report.html import write_html_report
+
+            self.written.append(write_html_report(result, sm, self.report, video_path, cues))
+        if self.csv is not None:
+            from formcoach.report.tables import write_csv
+
+            self.written.append(write_csv(sm, self.csv))
+        if self.frames_csv is not None:
+            from formcoach.report.tables import write_frames_csv
+
+            self.written.append(write_frames_csv(result, self.frames_csv, sm, faults or []))
+        if self.video is not None:
+            if video_path is None:
+                raise InputError(
+                    f"--video {self.video} needs a video input (this analysis used a pose track)"
+                )
+            from formcoach.report.video import write_annotated_video
+
+            self.written.append(write_annotated_video(
+                video_path, result, self.video, cue_log=cues, faults=faults,
+                joints=sm.joints, progress=progress,
+            ))
+        return sm
