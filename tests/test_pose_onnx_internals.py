@@ -373,3 +373,23 @@ def test_bad_options_are_input_errors(kwargs: dict) -> None:
 
     with pytest.raises(InputError):
         create_estimator("onnx", **kwargs)
+
+
+def test_missing_onnxruntime_is_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from formcoach.errors import BackendUnavailable
+    from formcoach.pose import create_estimator
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(BackendUnavailable, match="pip install onnxruntime"):
+        create_estimator("onnx")
+
+
+def test_closed_estimator_refuses_frames() -> None:
+    from formcoach.pose.onnx_backend import OnnxPoseEstimator
+
+    est = OnnxPoseEstimator()
+    est.close()
+    with pytest.raises(InputError, match="closed"):
+        est.process(np.zeros((64, 64, 3), np.uint8), 1)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from formcoach.errors import InputError, ModelError
+from formcoach.errors import BackendUnavailable, InputError, ModelError
 from formcoach.pose._blazepose import (
     NUM_ANCHORS,
     NUM_MODEL_LANDMARKS,
@@ -112,6 +112,12 @@ class OnnxPoseEstimator:
         if threads < 1:
             raise InputError(f"num_threads={num_threads} must be >= 1 (or None for the default)")
 
+        try:
+            import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"the onnx backend needs onnxruntime ({e}); install it with 'pip install onnxruntime'"
+            ) from e
         from formcoach.pose import models
 
         det_path = models.model_path(models.ONNX_DETECTOR)
