@@ -24,6 +24,8 @@ log = logging.getLogger("formcoach")
 COMMANDS: tuple[str, ...] = (
     "poses",
     "calibrate",
+    "history",
+    "report",
 )
 
 
