@@ -1,0 +1,310 @@
+"""``formcoach eval form``: judge the fault rules against labelled poses.
+
+Two layouts are found automatically anywhere under ``--data`` (both may be present):
+
+* **exercise-correction** CSV rows (:func:`formcoach.importers.load_landmark_csv`) inside a
+  ``<exercise>_model/`` folder (``plank_model``, ``lunge_model``, ``bicep_model``): each row is
+  one labelled frame, judged on its own with the pack's rules (:func:`judge_frames`; ``hold_s``
+  is ignored since rows are independent). Labels: ``C`` correct, otherwise the fault named in
+  :data:`CSV_LABELS`. A file whose labels are not all known fault labels is a stage file
+  (lunge ``I/M/D``, squat ``up/down``) and is skipped (listed under ``skipped``).
+* **pose-trainer** OpenPose COCO-18 ``.npy`` sequences (:func:`load_openpose_npy`), one rep per
+  file, ``good``/``bad`` in the file name, in ``bicep``/``frontraise``/``shoulderpress``/
+  ``shouldershrug`` folders (or with that prefix in the name). Each file is judged as one rep
+  (:func:`judge_sequence`) at an assumed :data:`NPY_FPS`; it is ``bad`` when any rule faults.
+
+Metric: balanced accuracy (mean recall over the classes present). Per exercise it is over the
+exercise's classes (``C`` and each fault; for pose-trainer good/bad), per fault over the rows
+labelled ``C`` or that fault. A rule that cannot be judged on a row (wrong view, joints not
+visible) counts as "no fault found"; such rows are counted in ``not_assessed``. The top-level
+``balanced_accuracy`` is the mean over exercises of both layouts. No threshold is fitted here:
+the rules come from the bundled packs (or ``--exercise-dir``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: exercise-correction model folder -> (exercise id, {label: rule id, None = correct}).
+CSV_LABELS: dict[str, tuple[str, dict[str, str | None]]] = {
+    "plank_model": ("plank", {"C": None, "H": "hips_high", "L": "hips_low"}),
+    "lunge_model": ("lunge", {"C": None, "L": "knee_over_toe"}),
+    "bicep_model": ("bicep_curl", {"C": None, "L": "lean_back"}),
+}
+#: pose-trainer folder / file-name prefix -> exercise id.
+NPY_EXERCISES: dict[str, str] = {
+    "bicep": "bicep_curl",
+    "frontraise": "front_raise",
+    "shoulderpress": "shoulder_press",
+    "shouldershrug": "shoulder_shrug",
+}
+#: Frame rate assumed for pose-trainer sequences (the files carry none); only velocity
+#: features would depend on it.
+NPY_FPS = 30.0
+
+
+def balanced_accuracy(truth: Iterable[str], pred: Iterable[str]) -> float:
+    """Mean per-class recall over the classes present in ``truth`` (NaN when empty)."""
+    t = np.asarray(list(truth), dtype=object)
+    p = np.asarray(list(pred), dtype=object)
+    if t.size == 0:
+        return float("nan")
+    recalls = [float(np.mean(p[t == c] == c)) for c in sorted(set(t.tolist()))]
+    return float(np.mean(recalls))
+
+
+def _load_pack(exercise: str, exercise_dir: Path | None) -> Any:
+    from formcoach.exercises import load_exercise
+
+    if exercise_dir is not None:
+        path = exercise_dir / f"{exercise}.toml"
+        if path.is_file():
+            return load_exercise(path)
+    return load_exercise(exercise)
+
+
+def _rules_by_id(pack: Any) -> dict[str, Any]:
+    from formcoach.rules.engine import parse_rules
+
+    return {r.id: r for r in parse_rules(pack.rules_raw, str(pack.path or pack.id))}
+
+
+def _csv_files(root: Path) -> list[tuple[Path, str]]:
+    out = []
+    for p in sorted(root.rglob("*.csv")):
+        for parent in p.relative_to(root).parents:
+            if parent.name in CSV_LABELS:
+                out.append((p, parent.name))
+                break
+        else:
+            if p.parent.name in CSV_LABELS or root.name in CSV_LABELS:
+                out.append((p, p.parent.name if p.parent.name in CSV_LABELS else root.name))
+    return out
+
+
+def _npy_exercise(p: Path, root: Path) -> str | None:
+    for part in [*reversed(p.relative_to(root).parts[:-1]), root.name]:
+        if part.lower() in NPY_EXERCISES:
+            return NPY_EXERCISES[part.lower()]
+    stem = p.stem.lower()
+    for prefix, ex in NPY_EXERCISES.items():
+        if stem.startswith(prefix):
+            return ex
+    return None
+
+
+_GOOD_BAD = re.compile(r"(good|bad)", re.IGNORECASE)
+
+
+def eval_exercise_correction(root: Path, exercise_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate every labelled CSV under ``root`` (see the module doc)."""
+    from formcoach.importers import CSV_FRAME_SIZE, load_landmark_csv
+    from formcoach.rules.engine import FAULT, judge_frames
+
+    per_ex: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
+    for path, model in _csv_files(root):
+        exercise, labels_map = CSV_LABELS[model]
+        poses, labels = load_landmark_csv(path)
+        if not labels or not set(labels) <= set(labels_map):
+            skipped.append(f"{path.relative_to(root)} (labels {sorted(set(labels))[:6]})")
+            continue
+        pack = _load_pack(exercise, exercise_dir)
+        rules = _rules_by_id(pack)
+        fault_rules = [r for r in labels_map.values() if r is not None]
+        for r in fault_rules:
+            if r not in rules:
+                raise InputError(f"pack {exercise!r} has no rule {r!r} needed to judge {path}")
+        verdict = judge_frames([rules[r] for r in fault_rules], poses)
+        rec = per_ex.setdefault(exercise, {"truth": [], "pred": [], "fired": {}, "na": {},
+                                           "files": [], "labels_map": labels_map})
+        rec["files"].append(str(path.relative_to(root)))
+        # Predicted class: the first mapped fault whose rule fires on the row, else correct.
+        inv = {r: lab for lab, r in labels_map.items() if r is not None}
+        correct = next(lab for lab, r in labels_map.items() if r is None)
+        for i, lab in enumerate(labels):
+            pred = correct
+            for r in fault_rules:
+                if verdict[r][i] == FAULT:
+                    pred = inv[r]
+                    break
+            rec["truth"].append(lab)
+            rec["pred"].append(pred)
+        for r in fault_rules:
+            rec["fired"].setdefault(r, []).extend((verdict[r] == FAULT).tolist())
+            rec["na"][r] = rec["na"].get(r, 0) + int(np.sum(verdict[r] == "not_assessed"))
+    exercises: dict[str, Any] = {}
+    for exercise, rec in per_ex.items():
+        truth = np.array(rec["truth"], dtype=object)
+        correct = next(lab for lab, r in rec["labels_map"].items() if r is None)
+        faults: dict[str, Any] = {}
+        for lab, r in rec["labels_map"].items():
+            if r is None or not np.any(truth == lab):
+                continue
+            fired = np.array(rec["fired"][r], dtype=bool)
+            sel = (truth == correct) | (truth == lab)
+            t = np.where(truth[sel] == lab, "fault", "ok")
+            p = np.where(fired[sel], "fault", "ok")
+            faults[r] = {
+                "label": lab,
+                "balanced_accuracy": balanced_accuracy(t, p),
+                "recall": float(np.mean(fired[truth == lab])),
+                "specificity": float(np.mean(~fired[truth == correct]))
+                if np.any(truth == correct) else float("nan"),
+                "n_fault": int(np.sum(truth == lab)),
+                "n_correct": int(np.sum(truth == correct)),
+                "not_assessed": rec["na"][r],
+            }
+        exercises[exercise] = {
+            "balanced_accuracy": balanced_accuracy(rec["truth"], rec["pred"]),
+            "n": len(rec["truth"]),
+            "classes": {c: int(np.sum(truth == c)) for c in sorted(set(rec["truth"]))},
+            "files": rec["files"],
+            "faults": faults,
+        }
+    return {
+        "balanced_accuracy": _mean([e["balanced_accuracy"] for e in exercises.values()]),
+        "frame_size": list(CSV_FRAME_SIZE),
+        "exercises": exercises,
+        "skipped": skipped,
+    }
+
+
+def eval_pose_trainer(root: Path, exercise_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate every good/bad OpenPose ``.npy`` under ``root`` (see the module doc)."""
+    from formcoach.importers import load_openpose_npy
+    from formcoach.rules.engine import FAULT, NOT_ASSESSED, judge_sequence
+
+    per_ex: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
+    packs: dict[str, Any] = {}
+    for path in sorted(root.rglob("*.npy")):
+        exercise = _npy_exercise(path, root)
+        m = _GOOD_BAD.search(path.stem)
+        if exercise is None or m is None:
+            skipped.append(str(path.relative_to(root)))
+            continue
+        truth = m.group(1).lower()
+        if exercise not in packs:
+            packs[exercise] = _load_pack(exercise, exercise_dir)
+        poses = load_openpose_npy(path)
+        status, _ = judge_sequence(packs[exercise], poses, NPY_FPS)
+        fired = sorted(k for k, v in status.items() if v == FAULT)
+        rec = per_ex.setdefault(exercise, {"truth": [], "pred": [], "files": {}, "rules": {}})
+        rec["truth"].append(truth)
+        rec["pred"].append("bad" if fired else "good")
+        rec["files"][str(path.relative_to(root))] = {"label": truth, "faults": fired}
+        for rid, st in status.items():
+            c = rec["rules"].setdefault(rid, {"fired_good": 0, "fired_bad": 0,
+                                               "not_assessed": 0})
+            if st == FAULT:
+                c[f"fired_{truth}"] += 1
+            elif st == NOT_ASSESSED:
+                c["not_assessed"] += 1
+    exercises = {
+        ex: {
+            "balanced_accuracy": balanced_accuracy(rec["truth"], rec["pred"]),
+            "n": len(rec["truth"]),
+            "classes": {c: rec["truth"].count(c) for c in sorted(set(rec["truth"]))},
+            "rules": rec["rules"],
+            "files": rec["files"],
+        }
+        for ex, rec in per_ex.items()
+    }
+    return {
+        "balanced_accuracy": _mean([e["balanced_accuracy"] for e in exercises.values()]),
+        "fps_assumed": NPY_FPS,
+        "exercises": exercises,
+        "skipped": skipped,
+    }
+
+
+def _mean(xs: list[float]) -> float:
+    xs = [x for x in xs if np.isfinite(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def evaluate(data: Path, exercise_dir: Path | None = None) -> dict[str, Any]:
+    """Run every layout found under ``data``; raises InputError when none is found."""
+    if not data.is_dir():
+        raise InputError(f"--data must be a folder, got {data}")
+    layouts: dict[str, Any] = {}
+    if _csv_files(data):
+        layouts["exercise-correction"] = eval_exercise_correction(data, exercise_dir)
+    if any(data.rglob("*.npy")):
+        layouts["pose-trainer"] = eval_pose_trainer(data, exercise_dir)
+    layouts = {k: v for k, v in layouts.items() if v["exercises"]}
+    if not layouts:
+        raise InputError(
+            f"no labelled form data under {data}: expected <exercise>_model/*.csv "
+            f"({', '.join(CSV_LABELS)}) or good/bad OpenPose .npy files "
+            f"({', '.join(NPY_EXERCISES)})"
+        )
+    all_ba = [e["balanced_accuracy"] for lay in layouts.values() for e in lay["exercises"].values()]
+    return {"balanced_accuracy": _mean(all_ba), "layouts": layouts}
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``form`` to the ``eval`` group's subparsers."""
+    p = sub.add_parser(
+        "form",
+        help="judge the form-fault rules against labelled poses (balanced accuracy)",
+        description=(
+            "Find labelled pose data under DIR (exercise-correction CSV rows in <exercise>_model/ "
+            "folders; pose-trainer OpenPose .npy files named *good*/*bad*), judge the bundled "
+            "rule packs on it and report balanced accuracy per exercise and fault."
+        ),
+    )
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="labelled data folder")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write results as JSON")
+    p.add_argument("--exercise-dir", type=Path, default=None,
+                   help="folder of <exercise>.toml packs to use instead of the bundled ones")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``formcoach eval form``."""
+    result = _json_safe(evaluate(args.data, args.exercise_dir))
+    for name, lay in result["layouts"].items():
+        print(f"{name}: balanced accuracy {_fmt(lay['balanced_accuracy'])}")
+        for ex, e in lay["exercises"].items():
+            print(f"  {ex:16s} {_fmt(e['balanced_accuracy'])}  n={e['n']} {e['classes']}")
+            for rid, f in e.get("faults", {}).items():
+                print(f"    {rid:22s} {_fmt(f['balanced_accuracy'])}  recall "
+                      f"{_fmt(f['recall'])} specificity {_fmt(f['specificity'])} "
+                      f"not assessed {f['not_assessed']}")
+            for rid, c in e.get("rules", {}).items():
+                print(f"    {rid:22s} fired on good {c['fired_good']}, bad {c['fired_bad']}, "
+                      f"not assessed {c['not_assessed']}")
+    print(f"balanced_accuracy {_fmt(result['balanced_accuracy'])}")
+    if args.json is not None:
+        from formcoach.io_utils import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

@@ -1,0 +1,653 @@
+"""Form-fault rules: parsing ``[[rules]]`` tables and judging them on a pose stream.
+
+A rule compares one feature (see :mod:`formcoach.kinematics.features` and
+:mod:`formcoach.rules.features`) with a threshold (schema: ``docs/rule_packs.md``):
+
+* ``scope = "frame"``: judged on every frame; a fault fires once the violation has lasted
+  ``hold_s`` seconds, and re-arms when the form is good again.
+* ``scope = "rep"``: judged once per rep, when the rep segmenter reports it, by reducing the
+  feature over the rep's frames or one phase of it (``min``, ``max``, ``mean``, ``range``, ...).
+
+Rules are only judged from the views they list; from any other view (or when the joints are not
+visible) a rule is **not assessed**: the engine never guesses.
+
+:class:`RulesEngine` is a coach observer (``on_frame(state)``, ``on_rep(rep, state)``); it only
+reads ``state.index``, ``state.t_ns`` and ``state.pose`` (a :class:`~formcoach.types.PoseResult`
+or a ``(33, 4)`` array), so it can also be driven directly (:func:`judge_sequence`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import formcoach.rules.features  # noqa: F401 - registers the rule features
+from formcoach.errors import ConfigError
+from formcoach.kinematics.features import FEATURES, FeatureExtractor, compute_features
+from formcoach.skeleton import LM, NUM_LANDMARKS
+from formcoach.types import NS_PER_S, Fault, RepEvent
+from formcoach.view import VIEWS, ViewDetector, frame_view
+
+__all__ = [
+    "ASSESSED",
+    "FAULT",
+    "NOT_ASSESSED",
+    "OK",
+    "Rule",
+    "RulesEngine",
+    "judge_frames",
+    "judge_sequence",
+    "parse_rules",
+]
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+FAULT = "fault"
+NOT_ASSESSED = "not_assessed"
+ASSESSED = (OK, FAULT)
+
+SCOPES = ("rep", "frame")
+PHASES = ("bottom", "top", "concentric", "eccentric", "any")
+REDUCES = ("min", "max", "mean", "range", "spread", "p10", "p90", "rise", "fall")
+SIDES = ("auto", "left", "right", "worst")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_VIEW_ALIASES = {"rear": "back"}
+_REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
+_KEYS = {
+    "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
+    "threshold", "hold_s", "rationale", "min_valid",
+}
+#: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
+PHASE_FRACTION = 0.15
+
+_LEFT_SIDE = np.array([LM.LEFT_SHOULDER, LM.LEFT_ELBOW, LM.LEFT_WRIST, LM.LEFT_HIP,
+                       LM.LEFT_KNEE, LM.LEFT_ANKLE])
+_RIGHT_SIDE = np.array([LM.RIGHT_SHOULDER, LM.RIGHT_ELBOW, LM.RIGHT_WRIST, LM.RIGHT_HIP,
+                        LM.RIGHT_KNEE, LM.RIGHT_ANKLE])
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One parsed ``[[rules]]`` table (see ``docs/rule_packs.md`` for each field)."""
+
+    id: str
+    cue: str
+    feature: str
+    op: str
+    threshold: float
+    rationale: str
+    severity: int = 2
+    views: tuple[str, ...] = VIEWS
+    scope: str = "rep"
+    phase: str = "any"
+    side: str = "auto"
+    reduce: str = "max"
+    hold_s: float = 0.0
+    min_valid: float = 0.5
+    source: str = ""
+
+    @property
+    def sided(self) -> tuple[str, str] | None:
+        """``(left_<feature>, right_<feature>)`` for a side-less sided feature, else None."""
+        if self.feature in FEATURES:
+            return None
+        return f"left_{self.feature}", f"right_{self.feature}"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Registry names the rule reads."""
+        return self.sided or (self.feature,)
+
+    def violated(self, value: float) -> bool:
+        """True when ``value op threshold`` (False for NaN)."""
+        return bool(np.isfinite(value)) and _OPS[self.op](value, self.threshold)
+
+    def worse(self, a: float, b: float) -> float:
+        """The more violating of two values (NaN-aware)."""
+        if not np.isfinite(a):
+            return b
+        if not np.isfinite(b):
+            return a
+        return max(a, b) if self.op in (">", ">=") else min(a, b)
+
+
+# --------------------------------------------------------------------------- parsing
+def _rule_line(source: str, rule_id: str | None, index: int) -> str:
+    """``file:line`` of a rule's ``id = "..."`` (or its n-th ``[[rules]]``) when ``source`` is a
+    readable file; otherwise ``source`` plus the rule id."""
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8") if source and path.is_file() else None
+    except OSError:
+        text = None
+    if text is not None:
+        lines = text.splitlines()
+        if rule_id is not None:
+            pat = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(rule_id)}[\"']")
+            for i, line in enumerate(lines, 1):
+                if pat.match(line):
+                    return f"{source}:{i}"
+        n = -1
+        for i, line in enumerate(lines, 1):
+            if line.strip().startswith("[[rules]]"):
+                n += 1
+                if n == index:
+                    return f"{source}:{i}"
+    where = f"rule {rule_id!r}" if rule_id else f"rules[{index}]"
+    return f"{source}: {where}" if source else where
+
+
+def _known_feature(name: str) -> bool:
+    return name in FEATURES or (f"left_{name}" in FEATURES and f"right_{name}" in FEATURES)
+
+
+def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
+    """Validate ``[[rules]]`` tables into :class:`Rule` objects.
+
+    Args:
+        raw: the tables as parsed by ``tomllib``.
+        source: the pack's file path (for ``file:line`` in errors) or a name.
+
+    Raises:
+        ConfigError: unknown or missing keys, bad values, unknown features, duplicate ids;
+            the message starts with ``file:line`` (or the source and rule id).
+    """
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        rid = item.get("id") if isinstance(item, dict) else None
+        rid = rid if isinstance(rid, str) else None
+
+        def fail(msg: str, _rid: str | None = rid, _i: int = i) -> ConfigError:
+            return ConfigError(f"{_rule_line(source, _rid, _i)}: {msg}")
+
+        if not isinstance(item, dict):
+            raise fail("each [[rules]] entry must be a table")
+        unknown = sorted(set(item) - _KEYS)
+        if unknown:
+            raise fail(f"unknown key {unknown[0]!r} in [[rules]]; allowed: {', '.join(sorted(_KEYS))}")
+        missing = [k for k in _REQUIRED if k not in item]
+        if missing:
+            raise fail(f"rule is missing required key {missing[0]!r}")
+        if not rid or not re.fullmatch(r"[a-z0-9_]+", rid):
+            raise fail(f"rule id must be lower_snake_case text, got {item.get('id')!r}")
+        if rid in seen:
+            raise fail(f"duplicate rule id {rid!r}; ids must be unique within a pack")
+        seen.add(rid)
+        for key in ("cue", "rationale", "feature", "op"):
+            if not isinstance(item[key], str) or not item[key].strip():
+                raise fail(f"{key!r} must be non-empty text, got {item[key]!r}")
+        op = item["op"]
+        if op not in _OPS:
+            raise fail(f"bad op {op!r}; use one of {', '.join(_OPS)}")
+        thr = item["threshold"]
+        if isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr):
+            raise fail(f"threshold must be a finite number, got {thr!r}")
+        feature = item["feature"]
+        if not _known_feature(feature):
+            raise fail(f"unknown feature {feature!r}; see formcoach/kinematics/features.py and "
+                       "formcoach/rules/features.py for the names")
+        severity = item.get("severity", 2)
+        if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 3:
+            raise fail(f"severity must be 1, 2 or 3, got {severity!r}")
+        scope = item.get("scope", "rep")
+        if scope not in SCOPES:
+            raise fail(f"bad scope {scope!r}; use 'rep' or 'frame'")
+        phase = item.get("phase", "any")
+        if phase not in PHASES:
+            raise fail(f"bad phase {phase!r}; use one of {', '.join(PHASES)}")
+        reduce = item.get("reduce", "max" if op in (">", ">=") else "min")
+        if reduce not in REDUCES:
+            raise fail(f"bad reduce {reduce!r}; use one of {', '.join(REDUCES)}")
+        side = item.get("side", "auto")
+        if side not in SIDES:
+            raise fail(f"bad side {side!r}; use one of {', '.join(SIDES)}")
+        if side != "auto" and feature in FEATURES:
+            raise fail(f"side {side!r} needs a side-less feature with left_/right_ variants, "
+                       f"got {feature!r}")
+        views_raw = item.get("views", ["any"])
+        if isinstance(views_raw, str):
+            views_raw = [views_raw]
+        if not isinstance(views_raw, list) or not views_raw:
+            raise fail(f"views must be a non-empty list, got {views_raw!r}")
+        views: list[str] = []
+        for v in views_raw:
+            if v == "any":
+                views.extend(VIEWS)
+                continue
+            v = _VIEW_ALIASES.get(v, v)
+            if v not in VIEWS:
+                raise fail(f"bad view {v!r}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
+            views.append(v)
+        hold_s = item.get("hold_s", 0.0)
+        if isinstance(hold_s, bool) or not isinstance(hold_s, int | float) or not (
+            0 <= hold_s < 3600
+        ):
+            raise fail(f"hold_s must be seconds >= 0, got {hold_s!r}")
+        if hold_s and scope != "frame":
+            raise fail("hold_s only applies to scope = 'frame'")
+        min_valid = item.get("min_valid", 0.5)
+        if isinstance(min_valid, bool) or not isinstance(min_valid, int | float) or not (
+            0 < min_valid <= 1
+        ):
+            raise fail(f"min_valid must be a fraction in (0, 1], got {min_valid!r}")
+        rules.append(
+            Rule(
+                id=rid, cue=item["cue"].strip(), feature=feature, op=op, threshold=float(thr),
+                rationale=item["rationale"].strip(), severity=severity,
+                views=tuple(dict.fromkeys(views)), scope=scope, phase=phase, side=side,
+                reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
+            )
+        )
+    return rules
+
+
+# --------------------------------------------------------------------------- evaluation
+def _reduce(values: np.ndarray, how: str, min_valid: float) -> float:
+    """Reduce a (N,) series (NaN = unmeasured); NaN when too few frames are measured."""
+    n = values.shape[0]
+    ok = values[np.isfinite(values)]
+    if n == 0 or ok.shape[0] < max(1, math.ceil(min_valid * n)):
+        return float("nan")
+    if how == "min":
+        return float(ok.min())
+    if how == "max":
+        return float(ok.max())
+    if how == "mean":
+        return float(ok.mean())
+    if how == "range":
+        return float(ok.max() - ok.min())
+    if how == "spread":
+        return float(np.percentile(ok, 95) - np.percentile(ok, 5))
+    if how == "p10":
+        return float(np.percentile(ok, 10))
+    if how == "p90":
+        return float(np.percentile(ok, 90))
+    if how == "rise":
+        return float(ok.max() - ok[0])
+    if how == "fall":
+        return float(ok[0] - ok.min())
+    raise ValueError(f"unknown reduce {how!r}")
+
+
+def _side_vis(pose: np.ndarray) -> tuple[float, float]:
+    """Mean visibility of the left and right limb landmarks (missing = 0)."""
+    v = np.nan_to_num(pose[:, 3], nan=0.0)
+    v = np.where(np.isfinite(pose[:, 0]), v, 0.0)
+    return float(v[_LEFT_SIDE].mean()), float(v[_RIGHT_SIDE].mean())
+
+
+def _frame_value(rule: Rule, values: dict[str, float], vis: tuple[float, float]) -> float:
+    """The rule's feature value on one frame (side resolved)."""
+    pair = rule.sided
+    if pair is None:
+        return values[rule.feature]
+    left, right = values[pair[0]], values[pair[1]]
+    if rule.side == "left":
+        return left
+    if rule.side == "right":
+        return right
+    if rule.side == "worst":
+        return rule.worse(left, right)
+    first, second = (left, right) if vis[0] >= vis[1] else (right, left)
+    return first if np.isfinite(first) else second
+
+
+def _window_value(rule: Rule, values: dict[str, np.ndarray], vis: np.ndarray) -> float:
+    """The rule's reduced value over a window: values ``{name: (N,)}``, vis ``(N, 2)``."""
+    pair = rule.sided
+    if pair is None:
+        return _reduce(values[rule.feature], rule.reduce, rule.min_valid)
+    left = _reduce(values[pair[0]], rule.reduce, rule.min_valid)
+    right = _reduce(values[pair[1]], rule.reduce, rule.min_valid)
+    if rule.side == "left":
+        return left
+    if rule.side == "right":
+        return right
+    if rule.side == "worst":
+        return rule.worse(left, right)
+    lv, rv = (float(vis[:, 0].sum()), float(vis[:, 1].sum())) if vis.size else (0.0, 0.0)
+    first, second = (left, right) if lv >= rv else (right, left)
+    return first if np.isfinite(first) else second
+
+
+def phase_window(rep: RepEvent, phase: str) -> np.ndarray:
+    """Frame indices of a rep's phase.
+
+    ``any``: start..end; ``eccentric``: start..bottom; ``concentric``: bottom..end;
+    ``bottom``: within :data:`PHASE_FRACTION` of the rep's length of the turnaround
+    (``bottom_frame``, the extreme of the counting signal); ``top``: the same fraction at the
+    start and at the end (the rest position).
+    """
+    s, b, e = rep.start_frame, rep.bottom_frame, rep.end_frame
+    w = max(1, round(PHASE_FRACTION * (e - s)))
+    if phase == "any":
+        return np.arange(s, e + 1)
+    if phase == "eccentric":
+        return np.arange(s, b + 1)
+    if phase == "concentric":
+        return np.arange(b, e + 1)
+    if phase == "bottom":
+        return np.arange(max(s, b - w), min(e, b + w) + 1)
+    if phase == "top":
+        return np.unique(np.concatenate([np.arange(s, min(e, s + w) + 1),
+                                         np.arange(max(s, e - w), e + 1)]))
+    raise ValueError(f"unknown phase {phase!r}")
+
+
+@dataclass(slots=True)
+class _Row:
+    index: int
+    t_ns: int
+    values: dict[str, float]
+    vis: tuple[float, float]
+    view: str
+    status: dict[str, str]
+
+
+@dataclass(slots=True)
+class _FrameRuleState:
+    since_ns: int | None = None
+    fired: bool = False
+
+
+@dataclass(slots=True)
+class _Frame:
+    """Minimal stand-in for the coach's FrameState (index, t_ns, pose)."""
+
+    index: int
+    t_ns: int
+    pose: np.ndarray
+    world: np.ndarray | None = None
+    features: dict[str, float] = field(default_factory=dict)
+
+
+class RulesEngine:
+    """Judges an exercise's rules on a pose stream; a coach observer.
+
+    Args:
+        exercise: an :class:`~formcoach.exercises.Exercise` (uses ``id``, ``kind``,
+            ``rules_raw``, ``path``).
+        fps: frames per second of the stream (float).
+        rules: already parsed rules (default: parsed from ``exercise.rules_raw``).
+        view: a fixed view (``front``/``side``/``45``/``back``); default: detected per frame
+            with :class:`~formcoach.view.ViewDetector`.
+        on_fault: called with every new :class:`~formcoach.types.Fault` (e.g. the cue
+            scheduler); faults are also appended to :attr:`faults` and :attr:`queue`.
+        buffer_s: seconds of per-frame values kept for rep rules (longest judged rep).
+
+    Attributes:
+        faults: every fault so far, in time order.
+        queue: faults not yet taken by a consumer (``popleft()``), at most 256.
+        rep_faults: faults per rep index (frame faults inside the rep are included).
+        rep_status: per rep index, each rule's ``ok`` / ``fault`` / ``not_assessed``.
+        status: each rule's latest status.
+        hold_seconds: for ``kind = "hold"``: seconds held with every frame rule judged ok.
+        view: the current view.
+    """
+
+    def __init__(
+        self,
+        exercise: Any,
+        fps: float,
+        *,
+        rules: list[Rule] | None = None,
+        view: str | None = None,
+        on_fault: Callable[[Fault], None] | None = None,
+        buffer_s: float = 60.0,
+    ) -> None:
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.exercise = str(getattr(exercise, "id", exercise))
+        self.kind = str(getattr(exercise, "kind", "reps"))
+        if rules is None:
+            path = getattr(exercise, "path", None)
+            rules = parse_rules(getattr(exercise, "rules_raw", []), str(path or self.exercise))
+        self.rules = list(rules)
+        self.fps = float(fps)
+        if view is not None:
+            view = _VIEW_ALIASES.get(view, view)
+            if view not in VIEWS:
+                raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        self._fixed_view = view
+        self.on_fault = on_fault
+        names = sorted({n for r in self.rules for n in r.feature_names})
+        self._names = names
+        self._extractor = FeatureExtractor(self.fps, names=names)
+        self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
+        self._frame_rules = [r for r in self.rules if r.scope == "frame"]
+        self._rep_rules = [r for r in self.rules if r.scope == "rep"]
+        self._fstate = {r.id: _FrameRuleState() for r in self._frame_rules}
+        self._views = ViewDetector()
+        self._last_t_ns: int | None = None
+        self.faults: list[Fault] = []
+        self.queue: deque[Fault] = deque(maxlen=256)
+        self.rep_faults: dict[int, list[Fault]] = {}
+        self.rep_status: dict[int, dict[str, str]] = {}
+        self.status: dict[str, str] = {r.id: NOT_ASSESSED for r in self.rules}
+        self.hold_seconds = 0.0
+        self.view = view or "unknown"
+
+    # ------------------------------------------------------------------ observer protocol
+    def on_frame(self, state: Any) -> None:
+        """Judge frame rules on one frame and buffer its values for rep rules."""
+        pose_obj = state.pose
+        lm = getattr(pose_obj, "landmarks", pose_obj)
+        world = getattr(pose_obj, "world", getattr(state, "world", None))
+        lm = np.asarray(lm, dtype=np.float64)
+        if lm.shape != (NUM_LANDMARKS, 4):
+            raise ValueError(f"pose must be (33, 4), got {lm.shape}")
+        t_ns = int(state.t_ns)
+        index = int(state.index)
+        detected = bool(np.isfinite(lm[:, 0]).any())
+        if self._fixed_view is None and detected:
+            self.view = self._views.update(lm, world)
+        values = self._extractor.update(lm) if detected else dict.fromkeys(self._names, np.nan)
+        vis = _side_vis(lm)
+        status: dict[str, str] = {}
+        for rule in self._frame_rules:
+            status[rule.id] = self._judge_frame_rule(rule, values, vis, index, t_ns)
+        self.status.update(status)
+        self._buf.append(_Row(index, t_ns, values, vis, self.view, status))
+        if self.kind == "hold" and self._last_t_ns is not None and self._frame_rules:
+            dt = (t_ns - self._last_t_ns) / NS_PER_S
+            good = detected and all(s == OK for s in status.values()) and all(
+                self._fstate[r.id].since_ns is None for r in self._frame_rules
+            )
+            if good and 0 < dt <= 0.5:
+                self.hold_seconds += dt
+        self._last_t_ns = t_ns
+
+    def on_rep(self, rep: RepEvent, state: Any = None) -> list[Fault]:
+        """Judge rep rules over the rep's frames; returns the rep's faults (frame faults that
+        fired inside the rep included)."""
+        rows = [r for r in self._buf if rep.start_frame <= r.index <= rep.end_frame]
+        by_index = {r.index: r for r in rows}
+        rep_status: dict[str, str] = {}
+        new: list[Fault] = []
+        for rule in self._rep_rules:
+            idx = [i for i in phase_window(rep, rule.phase) if i in by_index]
+            window = [by_index[i] for i in idx]
+            views = [r.view for r in window if r.view != "unknown"]
+            view = max(set(views), key=views.count) if views else self.view
+            if not window or view not in rule.views:
+                rep_status[rule.id] = NOT_ASSESSED
+                continue
+            vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}
+            vis = np.array([r.vis for r in window])
+            value = _window_value(rule, vals, vis)
+            if not np.isfinite(value):
+                rep_status[rule.id] = NOT_ASSESSED
+            elif rule.violated(value):
+                rep_status[rule.id] = FAULT
+                at = rep.bottom_frame if rule.phase in ("bottom", "any") else rep.end_frame
+                t_ns = by_index[at].t_ns if at in by_index else rep.end_ns
+                new.append(self._emit(rule, t_ns, at, value, rep.index))
+            else:
+                rep_status[rule.id] = OK
+        for rule in self._frame_rules:
+            seen = [r.status.get(rule.id, NOT_ASSESSED) for r in rows]
+            rep_status[rule.id] = (
+                FAULT if FAULT in seen else OK if OK in seen else NOT_ASSESSED
+            )
+        inside = [f for f in self.faults if f.rep_index is None
+                  and rep.start_frame <= f.frame_index <= rep.end_frame]
+        for f in inside:
+            f.rep_index = rep.index
+            rep_status[f.rule_id] = FAULT
+        self.status.update({k: v for k, v in rep_status.items()})
+        faults = sorted(inside + new, key=lambda f: f.t_ns)
+        self.rep_faults[rep.index] = faults
+        self.rep_status[rep.index] = rep_status
+        return faults
+
+    # ------------------------------------------------------------------ helpers
+    def _judge_frame_rule(
+        self, rule: Rule, values: dict[str, float], vis: tuple[float, float], index: int,
+        t_ns: int,
+    ) -> str:
+        st = self._fstate[rule.id]
+        value = _frame_value(rule, values, vis)
+        if self.view not in rule.views or not np.isfinite(value):
+            st.since_ns, st.fired = None, False
+            return NOT_ASSESSED
+        if not rule.violated(value):
+            st.since_ns, st.fired = None, False
+            return OK
+        if st.since_ns is None:
+            st.since_ns = t_ns
+        if not st.fired and (t_ns - st.since_ns) >= round(rule.hold_s * NS_PER_S):
+            st.fired = True
+            self._emit(rule, t_ns, index, value, None)
+            return FAULT
+        return FAULT if st.fired else OK
+
+    def _emit(self, rule: Rule, t_ns: int, index: int, value: float, rep: int | None) -> Fault:
+        fault = Fault(
+            rule_id=rule.id, exercise=self.exercise, cue=rule.cue, severity=rule.severity,
+            t_ns=int(t_ns), frame_index=int(index), value=float(value),
+            threshold=rule.threshold, rep_index=rep,
+        )
+        self.faults.append(fault)
+        self.queue.append(fault)
+        log.debug("fault %s at frame %d: %.3g %s %.3g", rule.id, index, value, rule.op,
+                  rule.threshold)
+        if self.on_fault is not None:
+            self.on_fault(fault)
+        return fault
+
+    def not_assessed(self) -> list[str]:
+        """Ids of rules whose latest status is ``not_assessed``."""
+        return [k for k, v in self.status.items() if v == NOT_ASSESSED]
+
+
+def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float) -> int:
+    """Turnaround of a one-rep sequence: the extreme of the pack's counting signal."""
+    n = poses.shape[0]
+    count = getattr(exercise, "count", None)
+    signal = getattr(count, "signal", None)
+    if not signal:
+        return n // 2
+    names = [signal] if signal in FEATURES else [f"left_{signal}", f"right_{signal}"]
+    if not all(nm in FEATURES for nm in names):
+        return n // 2
+    vals = compute_features(poses, fps, names)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            series = np.nanmean(np.stack([vals[nm] for nm in names]), axis=0)
+    if not np.isfinite(series).any():
+        return n // 2
+    down = getattr(count, "rep_direction", "down") == "down"
+    return int(np.nanargmin(series) if down else np.nanargmax(series))
+
+
+def judge_sequence(
+    exercise: Any,
+    poses: np.ndarray,
+    fps: float,
+    *,
+    rules: list[Rule] | None = None,
+    view: str | None = None,
+    world: np.ndarray | None = None,
+) -> tuple[dict[str, str], RulesEngine]:
+    """Judge a ``(T, 33, 4)`` sequence as **one rep** (e.g. a one-rep clip).
+
+    Frames go through :meth:`RulesEngine.on_frame`, then one :class:`RepEvent` spanning the
+    whole sequence (turnaround at the extreme of the pack's counting signal) through
+    :meth:`RulesEngine.on_rep`.
+
+    Returns:
+        ``({rule id: ok|fault|not_assessed}, engine)``.
+    """
+    arr = np.asarray(poses, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[1:] != (NUM_LANDMARKS, 4) or arr.shape[0] == 0:
+        raise ValueError(f"poses must be (T>0, 33, 4), got {arr.shape}")
+    engine = RulesEngine(exercise, fps, rules=rules, view=view, buffer_s=arr.shape[0] / fps + 1)
+    t = [round(i * NS_PER_S / fps) for i in range(arr.shape[0])]
+    for i in range(arr.shape[0]):
+        engine.on_frame(_Frame(i, t[i], arr[i], None if world is None else world[i]))
+    n = arr.shape[0]
+    b = _bottom_frame(exercise, arr, fps)
+    rep = RepEvent(index=0, start_frame=0, bottom_frame=b, end_frame=n - 1, start_ns=t[0],
+                   bottom_ns=t[b], end_ns=t[-1], rom_deg=float("nan"), min_deg=float("nan"),
+                   max_deg=float("nan"))
+    engine.on_rep(rep)
+    return dict(engine.rep_status[0]), engine
+
+
+def judge_frames(
+    rules: list[Rule], poses: np.ndarray, fps: float = 30.0, views: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Judge every rule on every frame **independently** (unordered labelled frames).
+
+    Frame rules ignore ``hold_s``; rep rules see a one-frame window (so ``range``-like reduces
+    are 0). Views default to :func:`~formcoach.view.frame_view` per frame.
+
+    Args:
+        rules: parsed rules.
+        poses: ``(N, 33, 4)`` pixels.
+        fps: only for features that need it.
+        views: per-frame views (default: detected per frame).
+
+    Returns:
+        ``{rule id: (N,) array of ok|fault|not_assessed}``.
+    """
+    arr = np.asarray(poses, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[1:] != (NUM_LANDMARKS, 4):
+        raise ValueError(f"poses must be (N, 33, 4), got {arr.shape}")
+    n = arr.shape[0]
+    names = sorted({nm for r in rules for nm in r.feature_names})
+    feats = compute_features(arr, fps, names) if n else {nm: np.zeros(0) for nm in names}
+    if views is None:
+        views = [frame_view(arr[i]) for i in range(n)]
+    vis = [_side_vis(arr[i]) for i in range(n)]
+    out: dict[str, np.ndarray] = {}
+    for rule in rules:
+        res = np.empty(n, dtype=object)
+        for i in range(n):
+            values = {nm: float(feats[nm][i]) for nm in rule.feature_names}
+            value = _frame_value(rule, values, vis[i])
+            if views[i] not in rule.views or not np.isfinite(value):
+                res[i] = NOT_ASSESSED
+            else:
+                res[i] = FAULT if rule.violated(value) else OK
+        out[rule.id] = res
+    return out

@@ -1,0 +1,215 @@
+"""Rule-specific derived features, registered into :mod:`formcoach.kinematics.features`.
+
+Importing this module adds the features below to the shared registry (each a ``fn=`` feature:
+``(poses (T, 33, 4), fps) -> (T,)``, also used per frame with ``T = 1``). They need more than a
+kernel op: a facing direction, a choice of the front leg, or a signed offset from a line.
+
+=============================  ======  =========================================================
+name                           unit    meaning
+=============================  ======  =========================================================
+trunk_angle                    deg     hip mid -> shoulder mid vs image-up, signed (+ = leaning
+                                       to image right); for sway (range/spread) in any view
+trunk_forward                  deg     the same, signed by the facing direction (+ = leaning
+                                       forward, - = leaning back); needs a side view
+facing                         ratio   +1 facing image right, -1 facing image left, NaN unknown
+hip_line_dev                   ratio   hip height above the shoulder-ankle line / shoulder-ankle
+                                       distance (+ = hips high/pike, - = hips sag)
+front_knee_past_toe            ratio   front leg: knee x past toe tip x along the facing
+                                       direction / shank length (+ = knee ahead of the toes)
+knee_min                       deg     the smaller (more bent) of the two knee angles
+left_/right_heel_rise          ratio   heel above toe tip / foot length (0 = flat foot)
+left_/right_arm_raise          deg     angle shoulder->hip vs shoulder->wrist (0 arm down, 90 at
+                                       shoulder height, 180 overhead)
+shoulder_lift                  ratio   shoulder mid above hip mid / nose-to-hip distance (rises
+                                       in a shrug; the nose-hip distance is rigid in a shrug)
+back_rounding                  ratio   shoulder offset to the back side of the hip-ear chord /
+                                       chord length (+ = rounded back)
+=============================  ======  =========================================================
+
+Body-size normalisation: every distance is divided by a body segment of the same frame, so the
+values are independent of image size and camera distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from formcoach.kinematics.features import FEATURES, Feature, FeatureFn, register_feature
+from formcoach.skeleton import LM
+
+__all__ = ["RULE_FEATURES"]
+
+
+def _xy(poses: np.ndarray, i: int) -> np.ndarray:
+    return poses[:, int(i), :2]
+
+
+def _mid(poses: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Midpoint of two landmarks, falling back to the one that is present. (T, 2)."""
+    pa, pb = _xy(poses, a), _xy(poses, b)
+    out = 0.5 * (pa + pb)
+    only_a = np.isfinite(pa[:, 0]) & ~np.isfinite(pb[:, 0])
+    only_b = np.isfinite(pb[:, 0]) & ~np.isfinite(pa[:, 0])
+    out[only_a] = pa[only_a]
+    out[only_b] = pb[only_b]
+    return out
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    n = np.hypot(v[:, 0], v[:, 1])
+    return np.where(n > 0, n, np.nan)
+
+
+def _facing(poses: np.ndarray) -> np.ndarray:
+    """+1 facing image right, -1 image left, NaN when the face is not offset from the head
+    centre (front/back views). (T,)."""
+    nose = _xy(poses, LM.NOSE)
+    ears = _mid(poses, LM.LEFT_EAR, LM.RIGHT_EAR)
+    sh = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    ref = np.where(np.isfinite(ears[:, :1]), ears, sh)
+    dx = nose[:, 0] - ref[:, 0]
+    scale = _norm(sh - _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP))
+    # The nose must stick out of the head by > 3% of a torso length to give a direction.
+    sig = np.abs(dx) > 0.03 * scale
+    with np.errstate(invalid="ignore"):
+        out = np.where(sig, np.sign(dx), np.nan)
+    # Feet: toes point forward; used where the face is ambiguous.
+    toes = _mid(poses, LM.LEFT_FOOT_INDEX, LM.RIGHT_FOOT_INDEX)
+    heels = _mid(poses, LM.LEFT_HEEL, LM.RIGHT_HEEL)
+    fdx = toes[:, 0] - heels[:, 0]
+    fsig = np.isnan(out) & (np.abs(fdx) > 0.05 * scale)
+    out[fsig] = np.sign(fdx[fsig])
+    return out
+
+
+def _trunk_angle(poses: np.ndarray, fps: float) -> np.ndarray:
+    v = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER) - _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    return np.degrees(np.arctan2(v[:, 0], -v[:, 1]))
+
+
+def _trunk_forward(poses: np.ndarray, fps: float) -> np.ndarray:
+    return _trunk_angle(poses, fps) * _facing(poses)
+
+
+def _facing_feature(poses: np.ndarray, fps: float) -> np.ndarray:
+    return _facing(poses)
+
+
+def _hip_line_dev(poses: np.ndarray, fps: float) -> np.ndarray:
+    s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    a = _mid(poses, LM.LEFT_ANKLE, LM.RIGHT_ANKLE)
+    sa = a - s
+    length = _norm(sa)
+    n = np.stack([-sa[:, 1], sa[:, 0]], axis=1) / length[:, None]
+    # Choose the normal that points image-up (negative y): "above the line".
+    flip = n[:, 1] > 0
+    n[flip] *= -1.0
+    return np.sum((h - s) * n, axis=1) / length
+
+
+def _front_knee_past_toe(poses: np.ndarray, fps: float) -> np.ndarray:
+    facing = _facing(poses)
+    vals = []
+    ahead = []
+    for side in ("LEFT", "RIGHT"):
+        k = _xy(poses, LM[f"{side}_KNEE"])
+        an = _xy(poses, LM[f"{side}_ANKLE"])
+        toe = _xy(poses, LM[f"{side}_FOOT_INDEX"])
+        shank = _norm(k - an)
+        vals.append((k[:, 0] - toe[:, 0]) * facing / shank)
+        ahead.append(an[:, 0] * facing)
+    left_front = ahead[0] >= ahead[1]
+    out = np.where(left_front, vals[0], vals[1])
+    both = np.isfinite(ahead[0]) & np.isfinite(ahead[1])
+    return np.where(both, out, np.nan)
+
+
+def _knee_min(poses: np.ndarray, fps: float) -> np.ndarray:
+    out = []
+    for side in ("LEFT", "RIGHT"):
+        h, k, a = (_xy(poses, LM[f"{side}_{j}"]) for j in ("HIP", "KNEE", "ANKLE"))
+        u, v = h - k, a - k
+        c = np.sum(u * v, axis=1) / (_norm(u) * _norm(v))
+        out.append(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+    with np.errstate(invalid="ignore"):
+        return np.fmin(out[0], out[1])
+
+
+def _heel_rise(side: str) -> FeatureFn:
+    heel, toe = LM[f"{side}_HEEL"], LM[f"{side}_FOOT_INDEX"]
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        d = _xy(poses, toe) - _xy(poses, heel)
+        return d[:, 1] / _norm(d)
+
+    return fn
+
+
+def _arm_raise(side: str) -> FeatureFn:
+    sh, wr, hp = LM[f"{side}_SHOULDER"], LM[f"{side}_WRIST"], LM[f"{side}_HIP"]
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        u = _xy(poses, hp) - _xy(poses, sh)
+        v = _xy(poses, wr) - _xy(poses, sh)
+        c = np.sum(u * v, axis=1) / (_norm(u) * _norm(v))
+        return np.degrees(np.arccos(np.clip(c, -1.0, 1.0)))
+
+    return fn
+
+
+def _shoulder_lift(poses: np.ndarray, fps: float) -> np.ndarray:
+    s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    nose = _xy(poses, LM.NOSE)
+    return (h[:, 1] - s[:, 1]) / _norm(nose - h)
+
+
+def _back_rounding(poses: np.ndarray, fps: float) -> np.ndarray:
+    h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    ear = _mid(poses, LM.LEFT_EAR, LM.RIGHT_EAR)
+    nose = _xy(poses, LM.NOSE)
+    c = ear - h
+    length = _norm(c)
+    n = np.stack([-c[:, 1], c[:, 0]], axis=1) / length[:, None]
+    # Orient the normal to the ventral (face) side: the nose is in front of the ear.
+    ventral = np.sum((nose - ear) * n, axis=1)
+    n[ventral < 0] *= -1.0
+    out = -np.sum((s - h) * n, axis=1) / length
+    return np.where(np.isfinite(ventral) & (ventral != 0), out, np.nan)
+
+
+def _specs() -> list[Feature]:
+    specs = [
+        Feature("trunk_angle", "deg", "hip->shoulder vs image-up, signed (+ image right)",
+                fn=_trunk_angle),
+        Feature("trunk_forward", "deg", "trunk lean signed by facing (+ forward, - back)",
+                fn=_trunk_forward),
+        Feature("facing", "ratio", "+1 facing image right, -1 left, NaN unknown",
+                fn=_facing_feature),
+        Feature("hip_line_dev", "ratio", "hip above shoulder-ankle line / its length",
+                fn=_hip_line_dev),
+        Feature("front_knee_past_toe", "ratio", "front knee past toe tip / shank length",
+                fn=_front_knee_past_toe),
+        Feature("knee_min", "deg", "smaller of the two knee angles", fn=_knee_min),
+        Feature("shoulder_lift", "ratio", "shoulder mid above hip mid / nose-hip distance",
+                fn=_shoulder_lift),
+        Feature("back_rounding", "ratio", "shoulder behind hip-ear chord / chord length",
+                fn=_back_rounding),
+    ]
+    for side in ("left", "right"):
+        u = side.upper()
+        specs.append(Feature(f"{side}_heel_rise", "ratio", "heel above toe / foot length",
+                             fn=_heel_rise(u)))
+        specs.append(Feature(f"{side}_arm_raise", "deg", "shoulder->hip vs shoulder->wrist",
+                             fn=_arm_raise(u)))
+    return specs
+
+
+#: Names of the features this module adds.
+RULE_FEATURES: tuple[str, ...] = tuple(f.name for f in _specs())
+
+for _f in _specs():
+    if _f.name not in FEATURES:  # idempotent (module reloads, or a same-named feature upstream)
+        register_feature(_f)
