@@ -31,13 +31,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from formcoach.errors import ConfigError, InputError
 from formcoach.io_utils import atomic_write_text
 from formcoach.skeleton import JOINT_TRIPLES, LM
+
+if TYPE_CHECKING:
+    from formcoach.types import PoseTrack
 
 log = logging.getLogger(__name__)
 
@@ -1193,25 +1196,14 @@ def personalise(
 # Pose tracks for user calibration
 
 
-def track_from_video(path: str | os.PathLike[str], backend: str = "mediapipe") -> Any:
-    """Run the pose model over every frame of a video; returns a :class:`PoseTrack`."""
-    from formcoach.pose import create_estimator
-    from formcoach.sources import VideoFileSource
-    from formcoach.types import PoseTrack
+def track_from_video(path: str | os.PathLike[str], backend: str = "onnx") -> PoseTrack:
+    """Run the pose model over every frame of a video (see :func:`formcoach.pose.track.estimate_track`)."""
+    from formcoach.pose.track import estimate_track
 
-    src = VideoFileSource(path)
-    est = create_estimator(backend)
-    try:
-        results = [est.process(f.image, f.t_ns) for f in src]
-    finally:
-        est.close()
-    return PoseTrack.from_results(
-        results, src.fps, src.size, backend, getattr(est, "model_sha256", ""),
-        {"source": str(path)},
-    )
+    return estimate_track(path, backend)
 
 
-def track_from_camera(index: int, seconds: float = 15.0, backend: str = "mediapipe") -> Any:
+def track_from_camera(index: int, seconds: float = 15.0, backend: str = "onnx") -> PoseTrack:
     """Record ``seconds`` of poses from camera ``index``; returns a :class:`PoseTrack`.
 
     Raises:
@@ -1220,7 +1212,7 @@ def track_from_camera(index: int, seconds: float = 15.0, backend: str = "mediapi
     import cv2
 
     from formcoach.pose import create_estimator
-    from formcoach.types import PoseResult, PoseTrack
+    from formcoach.types import PoseResult
 
     cap = cv2.VideoCapture(int(index))
     if not cap.isOpened():

@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
     usrc.add_argument("--source", metavar="VIDEO", help="a video of the user")
     usrc.add_argument("--poses", metavar="NPZ", help="a pose track from 'formcoach poses'")
     u.add_argument("--exercise", help="exercise shown in the recording (e.g. squat)")
-    u.add_argument("--backend", default="mediapipe", help="pose backend (mediapipe or onnx)")
+    u.add_argument("--backend", choices=("onnx", "mediapipe"), default="onnx",
+                   help="pose backend for --camera/--source (default: onnx)")
     u.add_argument("--seconds", type=float, default=15.0, help="camera recording length, s")
     u.add_argument("--still-s", type=float, default=1.0, help="still window for neutral, s")
     u.add_argument("--json", metavar="OUT", help="also write the profile JSON here ('-' = stdout)")
