@@ -184,3 +184,15 @@ def test_fake_clock_never_goes_back_and_monotonic_advances() -> None:
     m = MonotonicClock()
     a = m.now_ns()
     assert m.now_ns() >= a
+
+
+def test_rep_fault_decided_late_counts_staleness_from_detection() -> None:
+    clock = FakeClock()
+    s = CueScheduler(clock, stale_after_s=0.5)
+    at(clock, 3.1)
+    # A depth fault at the bottom (1.5 s) is only known when the rep ends (3.0 s).
+    s.submit(fault("depth", 1.5, rep=0), detected_t_ns=3 * NS_PER_S)
+    cue = s.poll()
+    assert cue is not None and cue.fault_t_ns == 3 * NS_PER_S
+    at(clock, 6.0)
+    assert s.rep_completed(rep(1, 4.0, 5.0), detected_t_ns=5_800_000_000) is False  # no praise set

@@ -24,6 +24,7 @@ log = logging.getLogger("formcoach")
 COMMANDS: tuple[str, ...] = (
     "poses",
     "calibrate",
+    "live",
     "history",
     "report",
 )

@@ -130,7 +130,7 @@ class CueScheduler:
         self._pending: dict[str, Cue] = {}
         self._last_spoken_ns: dict[str, int] = {}
         self._faulted_reps: set[int] = set()
-        self._last_fault_ns: int | None = None
+        self._last_fault_src_ns: int | None = None
         self.stats = SchedulerStats()
         self.spoken: list[Cue] = []
 
@@ -145,8 +145,14 @@ class CueScheduler:
         """Clock time of a fault at source time ``fault_t_ns``."""
         return self.time_base_ns + int(fault_t_ns)
 
-    def submit(self, fault: Fault) -> bool:
+    def submit(self, fault: Fault, detected_t_ns: int | None = None) -> bool:
         """Offer a fault; returns True when it is now pending (False: cooldown or older).
+
+        Args:
+            fault: the fault (``t_ns`` in source time).
+            detected_t_ns: source time of the frame whose processing produced the fault, when
+                later than ``fault.t_ns`` (a rep rule judged at the bottom is only decided when
+                the rep ends). Staleness and latency count from this instant.
 
         A fault for a rule that already has a pending cue replaces it when it is newer
         (counted as ``deduplicated``), so a persisting frame fault yields one cue, not many.
@@ -154,24 +160,27 @@ class CueScheduler:
         self.stats.submitted += 1
         if fault.rep_index is not None:
             self._faulted_reps.add(fault.rep_index)
-        fault_ns = self.fault_clock_ns(fault.t_ns)
-        self._last_fault_ns = fault_ns if self._last_fault_ns is None else max(
-            self._last_fault_ns, fault_ns
+        src = int(fault.t_ns)
+        self._last_fault_src_ns = src if self._last_fault_src_ns is None else max(
+            self._last_fault_src_ns, src
         )
-        return self._offer(fault.rule_id, fault.cue, int(fault.severity), fault_ns)
+        at = src if detected_t_ns is None else max(src, int(detected_t_ns))
+        return self._offer(fault.rule_id, fault.cue, int(fault.severity), self.fault_clock_ns(at))
 
-    def rep_completed(self, rep: RepEvent) -> bool:
+    def rep_completed(self, rep: RepEvent, detected_t_ns: int | None = None) -> bool:
         """Tell the scheduler a rep ended; queues praise when it was clean. Returns True if so.
 
-        A rep is clean when no fault was submitted with its ``rep_index`` or at a time inside
-        ``[rep.start_ns, rep.end_ns]`` (source time).
+        A rep is clean when no fault was submitted with its ``rep_index`` or at a source time
+        at or after ``rep.start_ns``. ``detected_t_ns``: as in :meth:`submit` (the segmenter
+        decides a rep a few frames after its end).
         """
         faulted = rep.index in self._faulted_reps
-        if not faulted and self._last_fault_ns is not None:
-            faulted = self._last_fault_ns >= self.fault_clock_ns(rep.start_ns)
+        if not faulted and self._last_fault_src_ns is not None:
+            faulted = self._last_fault_src_ns >= rep.start_ns
         if faulted or not self.praise:
             return False
-        ok = self._offer(PRAISE_RULE_ID, self.praise, 0, self.fault_clock_ns(rep.end_ns))
+        at = rep.end_ns if detected_t_ns is None else max(rep.end_ns, int(detected_t_ns))
+        ok = self._offer(PRAISE_RULE_ID, self.praise, 0, self.fault_clock_ns(at))
         if ok:
             self.stats.praised += 1
         return ok
@@ -231,4 +240,4 @@ class CueScheduler:
         self._pending.clear()
         self._last_spoken_ns.clear()
         self._faulted_reps.clear()
-        self._last_fault_ns = None
+        self._last_fault_src_ns = None

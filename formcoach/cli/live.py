@@ -1,0 +1,125 @@
+"""``formcoach live``: coach a set from the webcam (or a video played as if live)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from formcoach.errors import InputError
+from formcoach.pose import BACKENDS
+from formcoach.types import NS_PER_S, Cue
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "live",
+        help="coach a set live from the webcam: rep count, spoken form cues, overlay",
+        description=(
+            "Read the webcam (or --source VIDEO played in real time as if it were a camera), "
+            "check the setup (framing, distance, light, camera tilt, view), then count reps and "
+            "speak one form correction at a time. Keys in the window: q quits, m mutes. "
+            "Ctrl-C ends the set and prints its summary. Without a display it runs headless "
+            "and prints the cues."
+        ),
+    )
+    p.add_argument("--exercise", "-e", required=True, help="exercise id, alias or rule-pack .toml")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, default=0, help="camera index (default: 0)")
+    src.add_argument("--source", type=Path, default=None, metavar="VIDEO",
+                     help="play a video file as if it were the camera (real-time pacing)")
+    p.add_argument("--backend", choices=BACKENDS, default="onnx", help="pose backend (default: onnx)")
+    p.add_argument("--no-window", action="store_true", help="never open a window (headless)")
+    p.add_argument("--mute", action="store_true", help="start with speech muted (cues still shown)")
+    p.add_argument("--voice", default=None, help="TTS voice id or name (default: system voice)")
+    p.add_argument("--rate", type=int, default=None, metavar="WPM",
+                   help="speech rate in words per minute (80-450, default 175)")
+    p.add_argument("--praise", nargs="?", const="good rep", default=None, metavar="TEXT",
+                   help="praise clean reps (default text: 'good rep')")
+    p.add_argument("--skip-setup", action="store_true", help="start counting at once, no setup check")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="end the set after S seconds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from formcoach.exercises import load_exercise
+    from formcoach.live import CameraSource, PacedVideoSource, cue_texts, display_available, run_live
+    from formcoach.pose import create_estimator
+    from formcoach.rules.scheduler import MonotonicClock
+    from formcoach.speech import TextSpeaker, create_speaker
+
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
+    ex = load_exercise(args.exercise)
+    source: Any
+    if args.source is not None:
+        source = PacedVideoSource(args.source)
+    else:
+        source = CameraSource(args.camera)
+    try:
+        estimator = create_estimator(args.backend, running_mode="video")
+        window = not args.no_window and display_available()
+        if not window:
+            why = "--no-window" if args.no_window else "no display"
+            print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
+        clock = MonotonicClock()
+        texts = [*cue_texts(ex), *_setup_texts()]
+        if args.praise:
+            texts.append(args.praise)
+        if args.mute and not window:
+            speaker: Any = TextSpeaker(rate=args.rate or 175, clock=clock)  # nothing can unmute
+            speaker.muted = True
+        else:
+            speaker = create_speaker(
+                mute=args.mute, voice=args.voice, rate=args.rate, preload=texts, clock=clock
+            )
+        from formcoach.rules.scheduler import CueScheduler
+
+        sched = CueScheduler(clock, praise=args.praise)
+
+        def on_cue(cue: Cue) -> None:
+            # Cue times are printed in video/session seconds (source time of the fault frame).
+            print(f"[{(cue.fault_t_ns - sched.time_base_ns) / NS_PER_S:7.2f} s] {cue.text}", flush=True)
+
+        try:
+            result = run_live(
+                source, ex, estimator, speaker,
+                window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
+                scheduler=sched, clock=clock, on_cue=on_cue, on_set_end=_save_set,
+            )
+        finally:
+            speaker.close()
+            estimator.close()
+    finally:
+        source.close()
+    for line in result.summary_lines():
+        print(line)
+    if result.error:
+        print(f"formcoach: error: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _setup_texts() -> list[str]:
+    from formcoach.setup_check import GUIDANCE
+
+    return [*GUIDANCE.values(), "ready, start when you are"]
+
+
+def _save_set(result: Any) -> None:
+    """Hook: save the set to the history store once :mod:`formcoach.store` offers it."""
+    try:
+        from formcoach import store
+    except ImportError:
+        return
+    save = getattr(store, "save_live_set", None)
+    if callable(save):
+        try:
+            save(result)
+        except Exception as e:  # saving must never lose the printed summary
+            log.warning("could not save the set: %s", e)

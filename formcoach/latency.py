@@ -1,0 +1,198 @@
+"""Cue latency: from the capture of the frame that reveals a fault to the start of its audio.
+
+:func:`measure_cue_latency` plays a synthetic sample (known faults, from the synth ground-truth
+JSON) through the **real live loop** (:func:`formcoach.live.run_live`) as if it came from a
+camera: :class:`~formcoach.live.PacedVideoSource` releases frame ``i`` at its timestamp and drops
+frames the loop is too slow for. The speaker is a real :class:`~formcoach.speech.Pyttsx3Speaker`
+(espeak-ng WAVs, pre-synthesised as in ``formcoach live``) whose sink is a
+:class:`~formcoach.speech.FileSink` that records when each "playback" starts and stays busy for
+the WAV's duration like a real player.
+
+Per spoken fault cue::
+
+    latency = audio start (FileSink) - capture time of the fault frame (PacedVideoSource)
+
+where the fault frame is the frame whose processing produced the fault: for a frame rule the
+frame where it fired, for a rep rule (judged at the bottom, decided when the segmenter closes the
+rep) the frame that closed the rep. The time from the ground-truth fault onset to the audio is
+reported too (``onset_to_audio_ms``), but it mostly measures how long a rep takes.
+
+Used by ``formcoach bench`` (``cue_latency_ms``); run it alone with::
+
+    python -m formcoach.latency [VIDEO TRUTH_JSON] [--backend onnx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.errors import InputError
+from formcoach.types import NS_PER_S
+
+log = logging.getLogger(__name__)
+
+__all__ = ["default_latency_sample", "measure_cue_latency"]
+
+
+def default_latency_sample(out_dir: str | os.PathLike[str], quick: bool = False) -> tuple[Path, Path]:
+    """Render a side-view squat whose every rep is too shallow (one 'go deeper' per rep).
+
+    Returns ``(video, truth_json)`` in ``out_dir``.
+    """
+    from formcoach import synth
+
+    reps = 4 if quick else 10
+    spec = synth.SynthSpec(
+        name="latency_squat_side",
+        exercise="squat",
+        view="side",
+        reps=reps,
+        seed=11,
+        setup_s=1.0,
+        faults=(synth.FaultSpec("shallow_squat", tuple(range(reps))),),
+    )
+    return synth.render_sample(spec, out_dir)
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def measure_cue_latency(
+    sample_video: str | os.PathLike[str] | None = None,
+    truth_json: str | os.PathLike[str] | None = None,
+    backend: str = "onnx",
+    *,
+    quick: bool = False,
+    exercise: str | None = None,
+    cooldown_s: float = 0.0,
+) -> dict[str, Any]:
+    """Fault-frame capture to audio start, over every spoken fault cue of a sample.
+
+    Args:
+        sample_video: a video with known faults (default: a rendered synthetic squat,
+            :func:`default_latency_sample`).
+        truth_json: its synth ground truth (``<video>.json`` next to it when None).
+        backend: pose backend (``onnx`` or ``mediapipe``).
+        quick: shorter default sample (4 reps instead of 10).
+        exercise: exercise id (default: the truth file's ``exercise``).
+        cooldown_s: per-rule cooldown of the scheduler during the measurement (0 so that every
+            faulty rep yields a sample; the live default is 4 s).
+
+    Returns:
+        ``{"p50", "p95", "max", "n"}`` in ms, plus ``samples`` (per cue: rule, text, fault and
+        capture times, ``latency_ms``, ``onset_to_audio_ms``), ``truth_faults``, ``frames``,
+        ``dropped_frames``, ``backend``, ``video``.
+
+    Raises:
+        InputError: missing video or truth file.
+    """
+    from formcoach.exercises import load_exercise
+    from formcoach.live import PacedVideoSource, cue_texts, run_live
+    from formcoach.pose import create_estimator
+    from formcoach.rules.scheduler import CueScheduler, MonotonicClock
+    from formcoach.speech import FileSpeaker
+
+    with tempfile.TemporaryDirectory(prefix="formcoach-latency-") as tmp:
+        if sample_video is None:
+            sample_video, truth_json = default_latency_sample(tmp, quick=quick)
+        video = Path(sample_video)
+        truth_path = Path(truth_json) if truth_json is not None else video.with_suffix(".json")
+        if not truth_path.is_file():
+            raise InputError(f"ground-truth JSON not found: {truth_path} (from 'formcoach synth')")
+        truth = json.loads(truth_path.read_text())
+        ex = load_exercise(exercise or truth.get("exercise", "squat"))
+
+        clock = MonotonicClock()
+        estimator = create_estimator(backend, running_mode="video")
+        speaker = FileSpeaker(
+            Path(tmp) / "audio", realtime=True, clock=clock, preload=cue_texts(ex),
+            stale_after_s=0.5,
+        )
+        source = PacedVideoSource(video, clock=clock)
+        sched = CueScheduler(clock, cooldown_s=cooldown_s, stale_after_s=0.5)
+        try:
+            # Warm the pose model (first inference allocates) before the clock starts.
+            first = next(iter(_first_frame(video)))
+            estimator.process(first.image, 0)
+            estimator.reset()
+            result = run_live(
+                source, ex, estimator, speaker, window=False, skip_setup=True,
+                scheduler=sched, clock=clock,
+            )
+            speaker.wait_idle(timeout_s=10)
+        finally:
+            speaker.close()
+            estimator.close()
+            source.close()
+
+        events = list(speaker.history)
+        records = list(speaker.file_sink.records)
+        base = sched.time_base_ns
+        onsets = sorted(float(f["start_s"]) for f in truth.get("faults", []))
+        samples: list[dict[str, Any]] = []
+        for ev, rec in zip(events, records, strict=False):
+            if ev.cue.rule_id.startswith("setup.") or ev.cue.rule_id == "praise":
+                continue
+            t_src = ev.cue.fault_t_ns - base  # source time of the fault (decision) frame
+            captured = source.capture_times.get(t_src) or ev.cue.fault_t_ns
+            lat_ms = (rec.start_ns - captured) / 1e6
+            onset = max((o for o in onsets if o <= t_src / NS_PER_S), default=None)
+            samples.append(
+                {
+                    "rule_id": ev.cue.rule_id,
+                    "text": ev.cue.text,
+                    "fault_frame_s": round(t_src / NS_PER_S, 3),
+                    "latency_ms": round(lat_ms, 1),
+                    "onset_to_audio_ms": None
+                    if onset is None
+                    else round((rec.start_ns - (base + round(onset * NS_PER_S))) / 1e6, 1),
+                }
+            )
+    lat = [s["latency_ms"] for s in samples]
+    return {
+        "p50": _pct(lat, 50),
+        "p95": _pct(lat, 95),
+        "max": round(max(lat), 1) if lat else None,
+        "n": len(lat),
+        "samples": samples,
+        "truth_faults": len(onsets),
+        "cues_dropped_stale": len(speaker.dropped) + sched.stats.stale_dropped,
+        "frames": result.frames,
+        "dropped_frames": result.dropped,
+        "reps": result.rep_count,
+        "backend": backend,
+        "video": video.name,
+    }
+
+
+def _first_frame(video: Path) -> Any:
+    from formcoach.sources import VideoFileSource
+
+    return VideoFileSource(video, max_frames=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m formcoach.latency``: print the measurement as JSON."""
+    p = argparse.ArgumentParser(prog="python -m formcoach.latency", description=__doc__)
+    p.add_argument("video", nargs="?", type=Path, default=None)
+    p.add_argument("truth", nargs="?", type=Path, default=None)
+    p.add_argument("--backend", default="onnx")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    r = measure_cue_latency(args.video, args.truth, args.backend, quick=args.quick)
+    print(json.dumps(r, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""Setup check: is the person framed, lit and viewed well enough to coach?
+
+Before counting, the live loop feeds every frame to a :class:`SetupChecker`. Each frame gets a
+:func:`assess_setup` verdict (pure, one frame); the checker passes once every check has held for
+``hold_s`` seconds in a row and then stays passed for the set. Until then the loop does not count
+reps and speaks/shows the first problem's guidance ("step back", "turn sideways").
+
+Checks (thresholds are fields of :class:`SetupThresholds`):
+
+* person found, and the key joints (nose, shoulders, hips, knees, ankles) visible **inside** the
+  frame (margin ``edge_margin`` of the frame size);
+* distance: the body's extent (vertical when standing, horizontal when lying, e.g. plank) as a
+  fraction of the frame: too large → "step back", too small → "come closer";
+* visibility: mean landmark visibility of the key joints;
+* lighting: mean luminance (0-255) and contrast (luminance standard deviation) of the frame;
+* camera tilt: angle between image vertical and the mid-ankle → mid-shoulder line of a standing
+  person (degrees), which is vertical when the camera is level;
+* view (when known): must be one the exercise can be coached from, else "turn sideways"/"face
+  the camera".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from formcoach.skeleton import LM
+from formcoach.types import NS_PER_S
+
+#: Joints that must be in view for a full-body exercise.
+KEY_JOINTS: tuple[int, ...] = (
+    LM.NOSE,
+    LM.LEFT_SHOULDER,
+    LM.RIGHT_SHOULDER,
+    LM.LEFT_HIP,
+    LM.RIGHT_HIP,
+    LM.LEFT_KNEE,
+    LM.RIGHT_KNEE,
+    LM.LEFT_ANKLE,
+    LM.RIGHT_ANKLE,
+)
+
+#: Guidance for each problem code, in the order problems are reported (most basic first).
+GUIDANCE: dict[str, str] = {
+    "no_person": "step into the frame",
+    "too_dark": "turn on more light",
+    "too_bright": "too much light behind you, dim it or turn the camera",
+    "low_contrast": "more light please, or stand in front of a plainer background",
+    "feet_cut": "step back so your feet are in view",
+    "head_cut": "step back so your head is in view",
+    "side_cut": "move to the middle of the picture",
+    "too_close": "step back",
+    "too_far": "come closer",
+    "low_visibility": "make sure your whole body is visible",
+    "tilted": "level the camera, it is tilted",
+    "view_side": "turn sideways to the camera",
+    "view_front": "face the camera",
+    "view_other": "turn to a different angle",
+    "holding": "hold still",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SetupThresholds:
+    """Limits of :func:`assess_setup` (fractions of the frame, 0-255 luminance, degrees)."""
+
+    min_visibility: float = 0.5
+    edge_margin: float = 0.01
+    min_extent: float = 0.35
+    max_extent: float = 0.95
+    min_mean_visibility: float = 0.6
+    min_luminance: float = 40.0
+    max_luminance: float = 225.0
+    min_contrast: float = 15.0
+    max_tilt_deg: float = 12.0
+
+
+@dataclass(slots=True)
+class SetupStatus:
+    """The verdict for one frame (or the checker's state).
+
+    Attributes:
+        ok: every check passed (for :class:`SetupChecker`: setup is complete).
+        problems: problem codes (keys of :data:`GUIDANCE`), most basic first.
+        message: guidance for the first problem, or None when ok.
+        scores: measured values: ``extent`` (fraction), ``visibility`` (0-1), ``luminance``
+            and ``contrast`` (0-255), ``tilt_deg`` (degrees, NaN if unknown), ``view``.
+    """
+
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    message: str | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+
+
+def lighting_scores(image: np.ndarray) -> tuple[float, float]:
+    """Mean luminance and its standard deviation (0-255) of a BGR uint8 image (subsampled)."""
+    small = np.asarray(image)[::4, ::4]
+    if small.ndim == 3:
+        b, g, r = (small[..., i].astype(np.float32) for i in range(3))
+        lum = 0.114 * b + 0.587 * g + 0.299 * r
+    else:
+        lum = small.astype(np.float32)
+    return float(lum.mean()), float(lum.std())
+
+
+def _mid(lm: np.ndarray, a: int, b: int, ok: np.ndarray) -> np.ndarray | None:
+    pts = [lm[i, :2] for i in (a, b) if ok[i]]
+    return np.mean(pts, axis=0) if pts else None
+
+
+def camera_tilt_deg(landmarks: np.ndarray, min_visibility: float = 0.5) -> float:
+    """Signed angle (degrees) of the mid-ankle → mid-shoulder line from image vertical.
+
+    0 for a person standing upright in a level camera; NaN when the joints are missing.
+    """
+    lm = landmarks
+    ok = np.isfinite(lm[:, 0]) & (np.nan_to_num(lm[:, 3], nan=1.0) >= min_visibility)
+    top = _mid(lm, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER, ok)
+    bottom = _mid(lm, LM.LEFT_ANKLE, LM.RIGHT_ANKLE, ok)
+    if top is None or bottom is None:
+        return float("nan")
+    dx, dy = float(top[0] - bottom[0]), float(bottom[1] - top[1])
+    if dy <= 0:
+        return float("nan")
+    return math.degrees(math.atan2(dx, dy))
+
+
+def assess_setup(
+    image: np.ndarray,
+    landmarks: np.ndarray | None,
+    *,
+    view: str | None = None,
+    allowed_views: tuple[str, ...] | None = None,
+    thresholds: SetupThresholds | None = None,
+) -> SetupStatus:
+    """Check one frame.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 BGR frame.
+        landmarks: ``(33, 4)`` pose in pixels of ``image`` (NaN = missing), or None.
+        view: current camera view (``front``, ``side``, ``45``, ``back``), None if unknown.
+        allowed_views: views the exercise can be coached from (None: any).
+        thresholds: limits (defaults: :class:`SetupThresholds`).
+    """
+    th = thresholds or SetupThresholds()
+    h, w = image.shape[:2]
+    problems: list[str] = []
+    lum, contrast = lighting_scores(image)
+    scores: dict[str, Any] = {"luminance": lum, "contrast": contrast, "view": view}
+    if lum < th.min_luminance:
+        problems.append("too_dark")
+    elif lum > th.max_luminance:
+        problems.append("too_bright")
+    elif contrast < th.min_contrast:
+        problems.append("low_contrast")
+
+    lm = landmarks
+    if lm is None or not np.isfinite(lm[:, 0]).any():
+        problems.insert(0, "no_person")
+        return _status(problems, scores)
+
+    keys = np.array(KEY_JOINTS)
+    vis = np.nan_to_num(lm[keys, 3], nan=0.0)
+    finite = np.isfinite(lm[keys, 0]) & np.isfinite(lm[keys, 1])
+    seen = finite & (vis >= th.min_visibility)
+    scores["visibility"] = float(np.where(finite, vis, 0.0).mean())
+    mx, my = th.edge_margin * w, th.edge_margin * h
+    xs, ys = lm[keys, 0], lm[keys, 1]
+    inside = seen & (xs >= mx) & (xs <= w - 1 - mx) & (ys >= my) & (ys <= h - 1 - my)
+
+    # Body extent from every visible landmark (not just key joints): bbox as frame fractions.
+    all_ok = np.isfinite(lm[:, 0]) & (np.nan_to_num(lm[:, 3], nan=1.0) >= th.min_visibility)
+    if all_ok.any():
+        bw = (np.nanmax(lm[all_ok, 0]) - np.nanmin(lm[all_ok, 0])) / w
+        bh = (np.nanmax(lm[all_ok, 1]) - np.nanmin(lm[all_ok, 1])) / h
+    else:
+        bw = bh = 0.0
+    lying = bw > bh * 1.2
+    extent = float(bw if lying else bh)
+    scores["extent"] = extent
+    scores["orientation"] = "lying" if lying else "standing"
+
+    feet = [i for i, j in enumerate(KEY_JOINTS) if j in (LM.LEFT_ANKLE, LM.RIGHT_ANKLE)]
+    head = [i for i, j in enumerate(KEY_JOINTS) if j == LM.NOSE]
+    if not inside[feet].any():
+        problems.append("feet_cut" if not lying else "side_cut")
+    if not inside[head].any():
+        problems.append("head_cut" if not lying else "side_cut")
+    if inside.sum() < len(KEY_JOINTS) - 2 and not {"feet_cut", "head_cut"} & set(problems):
+        problems.append("side_cut")
+    if extent > th.max_extent:
+        problems.append("too_close")
+    elif extent < th.min_extent:
+        problems.append("too_far")
+    if scores["visibility"] < th.min_mean_visibility:
+        problems.append("low_visibility")
+
+    tilt = camera_tilt_deg(lm, th.min_visibility) if not lying else float("nan")
+    scores["tilt_deg"] = tilt
+    if np.isfinite(tilt) and abs(tilt) > th.max_tilt_deg:
+        problems.append("tilted")
+
+    if view is not None and allowed_views and view not in allowed_views:
+        if "side" in allowed_views:
+            problems.append("view_side")
+        elif "front" in allowed_views:
+            problems.append("view_front")
+        else:
+            problems.append("view_other")
+    # Remove duplicates, keep order.
+    return _status(list(dict.fromkeys(problems)), scores)
+
+
+def _status(problems: list[str], scores: dict[str, Any]) -> SetupStatus:
+    msg = GUIDANCE[problems[0]] if problems else None
+    return SetupStatus(ok=not problems, problems=problems, message=msg, scores=scores)
+
+
+class SetupChecker:
+    """Passes once :func:`assess_setup` has been ok for ``hold_s`` seconds in a row.
+
+    Args:
+        allowed_views: views the exercise can be coached from (None: any).
+        hold_s: how long every check must hold before counting starts (s).
+        thresholds: limits for :func:`assess_setup`.
+    """
+
+    def __init__(
+        self,
+        allowed_views: tuple[str, ...] | None = None,
+        hold_s: float = 1.0,
+        thresholds: SetupThresholds | None = None,
+    ) -> None:
+        self.allowed_views = tuple(allowed_views) if allowed_views else None
+        self.hold_ns = round(hold_s * NS_PER_S)
+        self.thresholds = thresholds
+        self.passed = False
+        self._ok_since: int | None = None
+        self.last = SetupStatus(ok=False, problems=["no_person"], message=GUIDANCE["no_person"])
+
+    def update(
+        self, image: np.ndarray, landmarks: np.ndarray | None, t_ns: int, view: str | None = None
+    ) -> SetupStatus:
+        """Assess one frame at time ``t_ns`` (ns); returns the checker's status.
+
+        Once passed, returns ok without further checks (a squat's bottom may leave the frame).
+        """
+        if self.passed:
+            return self.last
+        st = assess_setup(
+            image, landmarks, view=view, allowed_views=self.allowed_views, thresholds=self.thresholds
+        )
+        if st.ok:
+            if self._ok_since is None:
+                self._ok_since = t_ns
+            if t_ns - self._ok_since >= self.hold_ns:
+                self.passed = True
+                self.last = st
+                return st
+            st = SetupStatus(ok=False, problems=["holding"], message="hold still", scores=st.scores)
+        else:
+            self._ok_since = None
+        self.last = st
+        return st
+
+    def reset(self) -> None:
+        """Require the setup to pass again."""
+        self.passed = False
+        self._ok_since = None
