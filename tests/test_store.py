@@ -1,0 +1,224 @@
+"""Session store: migrations, rep-by-rep saving, crash survival, corrupt files, permissions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from formcoach import store as S
+from formcoach.errors import InputError
+from formcoach.metrics import set_metrics
+
+try:
+    from tests.fake_result import make_result
+except ImportError:  # tests/ without __init__.py
+    from fake_result import make_result
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_new_database_is_migrated_from_v0_and_user_only(tmp_path):
+    db = tmp_path / "sub" / "s.db"
+    with S.Store(db) as st:
+        assert st.version == S.SCHEMA_VERSION == len(S.MIGRATIONS)
+        tables = {r[0] for r in st.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"sessions", "sets", "reps", "faults"} <= tables
+        assert st.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        st.start_session()
+    assert _mode(db) == 0o600
+    for side in (db.with_name("s.db-wal"), db.with_name("s.db-shm")):
+        if side.exists():
+            assert _mode(side) & 0o077 == 0
+
+
+def test_existing_empty_file_gets_user_only_mode(tmp_path):
+    db = tmp_path / "s.db"
+    db.touch(mode=0o644)
+    os.chmod(db, 0o644)
+    S.Store(db).close()
+    assert _mode(db) == 0o600
+
+
+def test_migration_from_v1_keeps_data_and_marks_orphans_interrupted(tmp_path):
+    db = tmp_path / "s.db"
+    conn = sqlite3.connect(db)
+    for sql in S.MIGRATIONS[0]:
+        conn.execute(sql)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO sessions (started_at, formcoach_version) VALUES ('2026-01-01', 'x')")
+    conn.execute("INSERT INTO sets (session_id, exercise, started_at) VALUES (1, 'squat', "
+                 "'2026-01-01T10:00:00')")
+    conn.execute("INSERT INTO reps (set_id, rep_index, rom_deg, metrics_json) VALUES (1, 0, 90, '{}')")
+    conn.commit()
+    conn.close()
+    with S.Store(db) as st:
+        assert st.version == S.SCHEMA_VERSION
+        sets = st.list_sets()
+        assert len(sets) == 1 and sets[0]["status"] == "interrupted"  # no owner recorded
+        assert sets[0]["mean_rom_deg"] == 90
+
+
+def test_database_from_a_newer_formcoach_is_refused(tmp_path):
+    db = tmp_path / "s.db"
+    S.Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {S.SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(InputError, match="newer"):
+        S.Store(db)
+
+
+@pytest.mark.parametrize("content", [b"garbage" * 500, b"SQLite format 3\x00" + b"\xff" * 4000])
+def test_corrupt_database_gives_one_line_error_naming_the_file(tmp_path, content):
+    db = tmp_path / "s.db"
+    db.write_bytes(content)
+    with pytest.raises(InputError) as ei:
+        S.Store(db)
+    msg = str(ei.value)
+    assert "\n" not in msg and str(db) in msg and "move it aside" in msg
+
+
+def test_corrupt_database_in_the_cli_is_one_line(tmp_path, run_cli):
+    db = tmp_path / "s.db"
+    db.write_bytes(b"not a database" * 100)
+    res = run_cli("history", "--db", db)
+    assert res.code == 2
+    assert res.err.count("\n") == 1 and str(db) in res.err and "Traceback" not in res.err
+
+
+def test_env_var_overrides_the_default_path(tmp_path, monkeypatch):
+    monkeypatch.setenv(S.ENV_DB, str(tmp_path / "env.db"))
+    assert S.default_db_path() == tmp_path / "env.db"
+    monkeypatch.delenv(S.ENV_DB)
+    assert S.default_db_path().name == "sessions.db"
+
+
+def test_reps_are_visible_to_other_connections_as_each_completes(tmp_path):
+    db = tmp_path / "s.db"
+    r = make_result(n_reps=4)
+    st = S.Store(db)
+    rec = S.SetRecorder.begin(st, "squat", backend="fake", fps=r.fps)
+    for k, rep in enumerate(r.reps):
+        for f in r.faults:
+            if f.rep_index == rep.index:
+                rec.on_fault(f)  # as the rules engine's on_fault callback would
+        rec.on_rep(rep)
+        other = sqlite3.connect(db)
+        n = other.execute("SELECT COUNT(*) FROM reps WHERE set_id = ?", (rec.set_id,)).fetchone()[0]
+        other.close()
+        assert n == k + 1
+    assert st.list_sets()[0]["status"] == "in_progress"
+    sm = set_metrics(r)
+    rec.finish(sm)
+    row = st.list_sets()[0]
+    assert row["status"] == "complete" and row["rep_count"] == 4
+    assert row["mean_score"] == pytest.approx(sm.mean_score)
+    reps = st.reps(rec.set_id)
+    assert reps[0]["metrics"]["rom"]["left_knee"]["excursion_deg"] == pytest.approx(100.0, abs=0.5)
+    assert [f["rule_id"] for f in st.faults(rec.set_id)] == ["depth"]
+    st.close()
+
+
+def test_recorder_measures_reps_from_coach_frames(tmp_path):
+    """As a Coach observer, the recorder saves ROM per joint before the set ends."""
+    import numpy as np
+
+    from formcoach.coach import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.types import PoseTrack
+
+    r = make_result(n_reps=3)
+    track = PoseTrack(r.poses, np.full((len(r.poses), 33, 3), np.nan), r.t_ns, r.fps,
+                      (320, 240), "fake")
+    with S.Store(tmp_path / "s.db") as st:
+        rec = S.SetRecorder.begin(st, load_exercise("squat"), fps=r.fps)
+        res = analyze_track(track, load_exercise("squat"), observers=[rec])
+        saved = st.reps(rec.set_id)
+        assert len(saved) == len(res.reps) >= 2
+        assert "left_knee" in saved[0]["metrics"]["rom"]
+        assert saved[0]["duration_s"] > 0
+        rec.finish()
+        assert st.list_sets()[0]["coverage_pct"] == pytest.approx(100.0)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from fake_result import make_result
+    from formcoach.store import Store, SetRecorder
+    r = make_result(n_reps=4)
+    st = Store({db!r})
+    rec = SetRecorder.begin(st, "squat", fps=r.fps)
+    for rep in r.reps[:3]:
+        rec.on_rep(rep)
+        print("rep", rep.index, flush=True)
+    st.conn.execute("BEGIN IMMEDIATE")   # the 4th rep is mid-transaction when we are killed
+    st.conn.execute("INSERT INTO reps (set_id, rep_index, metrics_json) VALUES (?, 3, '{{}}')",
+                    (rec.set_id,))
+    print("mid", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_finished_reps_survive_sigkill_mid_set(tmp_path):
+    db = tmp_path / "s.db"
+    code = CHILD.format(tests=str(Path(__file__).parent), db=str(db))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        assert p.stdout is not None
+        for line in p.stdout:
+            lines.append(line.strip())
+            if line.strip() == "mid":
+                break
+        assert lines == ["rep 0", "rep 1", "rep 2", "mid"]
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    with S.Store(db) as st:
+        sets = st.list_sets()
+        assert len(sets) == 1
+        assert sets[0]["status"] == "interrupted"  # its process is gone
+        assert [r["rep_index"] for r in st.reps(sets[0]["id"])] == [0, 1, 2]
+        assert st.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_history_and_progress_cli(tmp_path, run_cli):
+    db = tmp_path / "s.db"
+    with S.Store(db) as st:
+        for depths in ((90.0, 92.0, 88.0, 90.0), (91.0, 89.0, 90.0, 92.0), (110.0, 112.0, 108.0)):
+            r = make_result(n_reps=len(depths), depth_deg=depths)
+            rec = S.SetRecorder.begin(st, "squat", source_path="clip.mp4", fps=r.fps)
+            for rep in r.reps:
+                rec.on_rep(rep)
+            rec.finish(set_metrics(r))
+    res = run_cli("history", "--db", db, "--exercise", "squats")
+    assert res.code == 0, res.err
+    assert res.out.count("complete") == 3 and "clip.mp4" in res.out
+    res = run_cli("history", "--db", db, "--since", "2999-01-01")
+    assert res.code == 0 and "no sets" in res.out
+    out = tmp_path / "progress.html"
+    res = run_cli("report", "--history", "--exercise", "squat", out, "--db", db)
+    assert res.code == 0, res.err
+    html = out.read_text()
+    assert _mode(out) == 0o600
+    assert "MDC95" in html and "Watkins" in html
+    assert html.count("no detectable change") == 2  # baseline and the +0.5 deg set
+    assert "larger ROM (beyond MDC)" in html  # +20 deg
