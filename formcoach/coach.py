@@ -222,23 +222,28 @@ class Coach:
     def rep_count(self) -> int:
         return self.segmenter.count
 
-    def _signal_of(self, feats: dict[str, float], landmarks: np.ndarray) -> tuple[float, float]:
+    def _signal_of(
+        self, feats: dict[str, float], landmarks: np.ndarray
+    ) -> tuple[float, float, bool]:
+        """(signal value, left-side weight, gated) of one frame."""
         value, lw = self._mixer(feats, landmarks)
+        gated = False
         if self._gate is not None and value == value:
             g, _ = self._gate(feats, landmarks)
             cfg = self.exercise.count
-            if not (cfg.gate_min <= g <= cfg.gate_max):
+            gated = not (cfg.gate_min <= g <= cfg.gate_max)
+            if gated:
                 value = math.nan
-        return value, lw
+        return value, lw, gated
 
     def update(self, pose: PoseResult) -> FrameState:
         """Analyse one frame (call for every frame, also those with nobody in them)."""
         lm = pose.landmarks
         feats = self.extractor.update(lm)
-        value, lw = self._signal_of(feats, lm)
+        value, lw, gated = self._signal_of(feats, lm)
         if lm[0, 0] == lm[0, 0] or np.isfinite(lm[:, 0]).any():
             self.pose_frames += 1
-        new = self.segmenter.update(value, pose.t_ns)
+        new = self.segmenter.update(value, pose.t_ns, gated)
         self._label(new)
         state = FrameState(
             index=self.index,

@@ -16,14 +16,18 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
 4. A rep is counted the moment the signal has come back ``return_frac`` of the way from the
    bottom to the top it started from, if its excursion is at least ``min_rom`` and at least
    ``rel_rom`` x the median excursion of the last reps (the thresholds adapt to the person's
-   range of motion: a half rep after full ones does not count), and it took at least
-   ``min_rep_s``. A descent that does not come back within ``max_rep_s`` is abandoned
-   (a rest, getting off the bar).
+   range of motion: a half rep after full ones does not count), it started from the person's
+   rest level (within ``top_tol`` x the typical excursion of the median top of the last reps:
+   fidgeting off the bar or between sets does not count) and it took at least ``min_rep_s``.
+   A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
+   one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion; a rep whose return is cut off by the end is
    not counted. Gaps with no signal (NaN: nobody detected, or outside the exercise's gate)
-   longer than ``max_gap_s`` end any rep in progress and the next rise may again count as an
-   edge rep.
+   longer than ``max_gap_s`` end any rep in progress. Edge reps are only allowed before the
+   first rep and before any gated frame: someone who was seen out of position (standing under
+   the bar) and then gets into it is setting up, not finishing a rep; and the clip must show
+   the turnaround (a clip that starts mid-ascent does not count its first rise).
 
 ``kind = "hold"`` (plank): intervals where the signal stays inside ``[hold_min, hold_max]``
 for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start).
@@ -45,6 +49,12 @@ __all__ = ["RepSegmenter"]
 _UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
 _NS = 1_000_000_000
 _HISTORY = 5  # reps whose median excursion sets the adaptive thresholds
+
+
+def _median(values: deque[float] | list[float]) -> float:
+    a = sorted(values)
+    n = len(a)
+    return a[n // 2] if n % 2 else 0.5 * (a[n // 2 - 1] + a[n // 2])
 
 
 class RepSegmenter:
@@ -75,14 +85,21 @@ class RepSegmenter:
         self.side = side
         self.sign = -1.0 if config.rep_direction == "up" else 1.0
         self.lag = max(0, round(config.smooth_s * fps / 2.0))
+        # An edge rep's turnaround must be inside the clip: its bottom at least this far in.
+        self._edge_frames = max(2, round(0.1 * fps))
         self._raw: deque[tuple[float, int]] = deque(maxlen=2 * self.lag + 1)
+        self._gated: deque[bool] = deque(maxlen=2 * self.lag + 1)
         self._n_in = 0  # frames received
         self._n_out = 0  # frames decided
         self.events: list[RepEvent] = []
         self.phase = "idle"
         self._amps: deque[float] = deque(maxlen=_HISTORY)
+        self._tops: deque[float] = deque(maxlen=_HISTORY)
         self._reset(edge=True)
         self._last_valid_ns: int | None = None
+        self._first_ns: int | None = None
+        self._seen_gated = False
+        self._first_valid_i = 0
         # hold mode
         self._hold_start: tuple[int, int] | None = None
         self._hold_last: tuple[int, int] | None = None
@@ -93,9 +110,19 @@ class RepSegmenter:
     def count(self) -> int:
         return len(self.events)
 
-    def update(self, value: float, t_ns: int) -> list[RepEvent]:
-        """Feed one frame (``value`` NaN when unmeasurable); returns reps completed by it."""
-        self._raw.append((float(value), int(t_ns)))
+    def update(self, value: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
+        """Feed one frame; returns reps completed by it.
+
+        Args:
+            value: signal value, NaN when unmeasurable (nobody detected, joint missing).
+            t_ns: frame timestamp, ns (increasing).
+            gated: the person is out of the exercise's position (the pack's ``gate``): the
+                frame is a gap and any rep in progress is abandoned.
+        """
+        if self._first_ns is None:
+            self._first_ns = int(t_ns)
+        self._raw.append((math.nan if gated else float(value), int(t_ns)))
+        self._gated.append(bool(gated))
         self._n_in += 1
         out: list[RepEvent] = []
         j = self._n_in - 1 - self.lag
@@ -103,27 +130,34 @@ class RepSegmenter:
             # Window [j - lag, j + lag] = the whole buffer (truncated at the stream start).
             lo = max(0, j - self.lag)
             window = list(self._raw)[len(self._raw) - (self._n_in - lo) :]
-            out = self._step(j, self._median(window), window[j - lo][1])
+            out = self._step(j, self._median(window), window[j - lo][1],
+                             self._gated[len(self._raw) - (self._n_in - j)])
         return out
 
     def finish(self) -> list[RepEvent]:
         """Flush the last ``lag`` frames (windows truncated at the end) and any open hold."""
         out: list[RepEvent] = []
         raw = list(self._raw)
+        gated = list(self._gated)
         first = self._n_in - len(raw)  # stream index of raw[0]
         for j in range(max(0, self._n_in - self.lag), self._n_in):
             if j < self._n_out:
                 continue
             lo = max(first, j - self.lag)
             window = raw[lo - first :]
-            out += self._step(j, self._median(window), raw[j - first][1])
+            out += self._step(j, self._median(window), raw[j - first][1], gated[j - first])
         if self.kind == "hold":
             out += self._close_hold()
         return out
 
-    def segment(self, values: Sequence[float] | np.ndarray, t_ns: Sequence[int] | np.ndarray
-                ) -> list[RepEvent]:
-        """Batch: every rep in a ``(T,)`` series with ``(T,)`` int ns timestamps.
+    def segment(
+        self,
+        values: Sequence[float] | np.ndarray,
+        t_ns: Sequence[int] | np.ndarray,
+        gated: Sequence[bool] | np.ndarray | None = None,
+    ) -> list[RepEvent]:
+        """Batch: every rep in a ``(T,)`` series with ``(T,)`` int ns timestamps (and optional
+        ``(T,)`` bool gate flags, see :meth:`update`).
 
         Runs on a fresh copy of this segmenter's settings; identical to streaming ``update``
         over the series followed by ``finish``.
@@ -134,8 +168,11 @@ class RepSegmenter:
             raise ValueError(f"values and t_ns must both be (T,), got {v.shape} and {t.shape}")
         seg = RepSegmenter(self.config, self.fps, self.kind, self.side)
         out: list[RepEvent] = []
-        for x, ts in zip(v.tolist(), t.tolist(), strict=True):
-            out += seg.update(x, ts)
+        g = np.zeros(v.shape, dtype=bool) if gated is None else np.asarray(gated, dtype=bool)
+        if g.shape != v.shape:
+            raise ValueError(f"gated must be (T,) like values, got {g.shape}")
+        for x, ts, gi in zip(v.tolist(), t.tolist(), g.tolist(), strict=True):
+            out += seg.update(x, ts, gi)
         out += seg.finish()
         return out
 
@@ -150,7 +187,7 @@ class RepSegmenter:
 
     def _reset(self, edge: bool) -> None:
         """Forget any rep in progress; ``edge``: the next rise may count as an edge rep."""
-        self._mode = _UNKNOWN if edge else _TOP
+        self._mode = _UNKNOWN
         self._edge = edge
         self._pk = self._vl = self._hi = -math.inf
         self._mn = math.inf
@@ -161,10 +198,14 @@ class RepSegmenter:
         """Typical excursion: median of the last reps, floored by ``min_rom``."""
         if not self._amps:
             return self.config.min_rom
-        a = sorted(self._amps)
-        n = len(a)
-        med = a[n // 2] if n % 2 else 0.5 * (a[n // 2 - 1] + a[n // 2])
-        return max(med, self.config.min_rom)
+        return max(_median(self._amps), self.config.min_rom)
+
+    def _from_rest(self, top: float) -> bool:
+        """Whether a descent that began at ``top`` began at the person's usual rest level
+        (within ``top_tol`` x the typical excursion of the median top of the last reps)."""
+        if not self._tops:
+            return True
+        return top >= _median(self._tops) - self.config.top_tol * self._ref_amp()
 
     def _needed_amp(self) -> float:
         """Smallest excursion that counts as a rep now."""
@@ -172,20 +213,32 @@ class RepSegmenter:
             return self.config.min_rom
         return max(self.config.min_rom, self.config.rel_rom * self._ref_amp())
 
-    def _step(self, i: int, y: float, t_ns: int) -> list[RepEvent]:
+    def _step(self, i: int, y: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
         self._n_out = i + 1
         if self.kind == "hold":
             return self._step_hold(i, y, t_ns)
         cfg = self.config
+        self._seen_gated = self._seen_gated or gated
+        if gated and self._mode in (_DOWN, _UP, _EDGE_UP):
+            self._reset(edge=False)
+            self.phase = "idle"
         if y != y:  # NaN: gap
             if (
                 self._last_valid_ns is not None
                 and t_ns - self._last_valid_ns > cfg.max_gap_s * _NS
-                and not (self._mode == _UNKNOWN and self._edge)
+                and self._mode != _UNKNOWN
             ):
-                self._reset(edge=True)
+                # A long gap ends any rep in progress; what follows starts from scratch but is
+                # not a clip edge (the person was there, just not measurable).
+                self._reset(edge=False)
                 self.phase = "idle"
             return []
+        if self._last_valid_ns is None and self._seen_gated:
+            # The person was there but out of position (gated) before the signal appeared:
+            # the first rise is getting into position (e.g. jumping to the bar), not a rep.
+            self._edge = False
+        if self._last_valid_ns is None:
+            self._first_valid_i = i
         self._last_valid_ns = t_ns
         x = self.sign * y
         turn = cfg.hysteresis * self._ref_amp()
@@ -201,6 +254,12 @@ class RepSegmenter:
             if x < self._hi - turn:
                 # Falling from the highest point so far: a normal descent from a top.
                 self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
+            elif x > self._mn + turn and (
+                not self._edge or self._mn_i < self._first_valid_i + self._edge_frames
+            ):
+                # Rising from the first frame (mid-ascent: the turnaround is before the clip),
+                # or not at a clip edge: this rise is not a rep.
+                self._to_top(i, x, t_ns)
             elif x > self._mn + turn:
                 # Rising from the lowest point so far: the clip started near a bottom.
                 self._mode = _EDGE_UP
@@ -230,11 +289,17 @@ class RepSegmenter:
             if x > self._hi:
                 self._hi, self._pk_i, self._pk_ns = x, i, t_ns
             amp = self._pk - self._vl
-            if x - self._vl >= cfg.return_frac * amp:
-                if amp >= self._needed_amp():
+            need = self._needed_amp()
+            if self._edge and amp < need and x - self._vl >= need:
+                # Still at the clip start: the "top" before this bottom was a start-up wiggle
+                # and the clip began near a bottom; the rise is a full excursion: an edge rep.
+                if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+                    out.append(self._emit(i, x, t_ns, x - self._vl, partial=True))
+            elif x - self._vl >= cfg.return_frac * amp:
+                if amp >= need and self._from_rest(self._pk):
                     if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
                         out.append(self._emit(i, x, t_ns, amp, partial=False))
-                else:
+                elif not self._edge:
                     # A small dip, fully recovered: not a rep; we are back at the top.
                     self._to_top(i, x, t_ns)
             elif x < self._hi - turn:
@@ -299,6 +364,8 @@ class RepSegmenter:
         )
         self.events.append(ev)
         self._amps.append(amp)
+        if not partial:
+            self._tops.append(self._pk)
         self._to_top(i, x, t_ns)
         return ev
 

@@ -37,6 +37,8 @@ class CountConfig:
         rel_rom: a rep must reach this fraction of the person's typical excursion.
         return_frac: fraction of the way back to the start that counts a rep.
         hysteresis: fraction of the typical excursion a reversal must exceed to be a turn.
+        top_tol: a rep must start within this fraction of the typical excursion of the usual
+            rest (top) level.
         min_rep_s: shortest plausible rep (s).
         max_rep_s: longest plausible descent-to-return time (s).
         smooth_s: centred median window (s) applied to the signal (bounded look-ahead).
@@ -54,6 +56,7 @@ class CountConfig:
     rel_rom: float = 0.5
     return_frac: float = 0.6
     hysteresis: float = 0.2
+    top_tol: float = 0.5
     min_rep_s: float = 0.4
     max_rep_s: float = 20.0
     smooth_s: float = 0.1
@@ -236,7 +239,7 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
     for key in ("min_rom", "min_rep_s", "max_rep_s", "max_gap_s"):
         if not getattr(cfg, key) > 0:
             raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")
-    for key in ("rel_rom", "return_frac", "hysteresis"):
+    for key in ("rel_rom", "return_frac", "hysteresis", "top_tol"):
         if not 0 < getattr(cfg, key) <= 1:
             raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {getattr(cfg, key)}")
     if cfg.smooth_s < 0:
