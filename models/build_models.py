@@ -196,12 +196,35 @@ def to_onnx(src: Path, dst: Path) -> None:
     )
 
 
+def drop_segmentation(src: Path, dst: Path) -> None:
+    """Remove the landmark model's segmentation head (1x256x256x1 output).
+
+    formcoach never uses the mask, and its upsampling decoder is the costliest part of the
+    network on a CPU; without it inference is ~2-3x faster. Landmarks, presence, heatmap and
+    world outputs are computed by the same nodes as before (the graph is only pruned).
+    """
+    import onnx
+    import onnx.utils
+
+    model = onnx.load(str(src))
+
+    def dims(o: onnx.ValueInfoProto) -> tuple[int, ...]:
+        return tuple(d.dim_value for d in o.type.tensor_type.shape.dim)
+
+    keep = [o.name for o in model.graph.output if dims(o)[1:] != (256, 256, 1)]
+    if len(keep) != len(model.graph.output) - 1:
+        raise SystemExit(f"expected exactly one segmentation output, outputs: {[dims(o) for o in model.graph.output]}")
+    onnx.utils.extract_model(str(src), str(dst), [i.name for i in model.graph.input], keep)
+
+
 def onnx_stage(det: Path, lmk: Path, outdir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dense = Path(tmp) / "pose_detection_dense.tflite"
         densify(det, dense)
         to_onnx(dense, outdir / "pose_detector.onnx")
-    to_onnx(lmk, outdir / "pose_landmarks_detector.onnx")
+        full = Path(tmp) / "pose_landmarks_full.onnx"
+        to_onnx(lmk, full)
+        drop_segmentation(full, outdir / "pose_landmarks_detector.onnx")
 
 
 def ensure_build_venv(work: Path) -> Path:
@@ -218,7 +241,8 @@ def write_manifest(outdir: Path, wheel_sha: str) -> None:
         "pose_landmarker_full.task": "MediaPipe Tasks bundle: pose_detector.tflite + "
         "pose_landmarks_detector.tflite (BlazePose full) with normalisation metadata",
         "pose_detector.onnx": "BlazePose detector (pose_detection.tflite), DENSIFY folded, tf2onnx",
-        "pose_landmarks_detector.onnx": "BlazePose full landmark model (pose_landmark_full.tflite), tf2onnx",
+        "pose_landmarks_detector.onnx": "BlazePose full landmark model (pose_landmark_full.tflite), "
+        "tf2onnx, segmentation head pruned",
     }
     lines = [
         "# Bundled model files. Checked at load time; rebuild with: python models/build_models.py",
