@@ -52,7 +52,10 @@ def write_annotated_video(
     import cv2
     from tqdm import tqdm
 
+    from formcoach.sources import check_video_path
+
     video_path, out = Path(video_path), Path(out_path)
+    check_video_path(video_path)
     cap = cv2.VideoCapture(str(video_path))
     if not cap.isOpened():
         raise InputError(f"cannot open video for annotation: {video_path}")

@@ -1,0 +1,272 @@
+"""HTML report, CSV exports, annotated video and the analyze output hook."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from formcoach.errors import InputError
+from formcoach.metrics import set_metrics
+from formcoach.report import (
+    build_html,
+    rep_columns,
+    write_annotated_video,
+    write_csv,
+    write_frames_csv,
+    write_html_report,
+)
+from formcoach.report.tables import (
+    ASYM_COLUMN_PATTERN,
+    FRAME_COLUMNS,
+    JOINT_COLUMN_PATTERNS,
+    REP_COLUMNS,
+)
+from formcoach.types import Cue
+
+try:
+    from tests.fake_result import make_result, write_video
+except ImportError:  # tests/ without __init__.py
+    from fake_result import make_result, write_video
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
+                                         else None)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return make_result(n_reps=4)
+
+
+@pytest.fixture(scope="module")
+def sm(result):
+    return set_metrics(result)
+
+
+@pytest.fixture(scope="module")
+def video(result, tmp_path_factory):
+    return write_video(result, tmp_path_factory.mktemp("vid") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def cues(result):
+    f = result.faults[0]
+    return [Cue("go deeper", 2, "depth", f.t_ns, f.t_ns + 10_000_000)]
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:|//)|@import|url\(\s*["']?https?:""", re.I)
+
+
+def test_html_report_is_self_contained_and_complete(result, sm, video, cues, tmp_path):
+    out = write_html_report(result, sm, tmp_path / "r.html", video_path=video, cue_log=cues)
+    html = out.read_text()
+    assert _mode(out) == 0o600
+    assert not EXTERNAL.search(html)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "Content-Security-Policy" in html
+    assert html.count("<svg") >= 2  # angle plot + per-rep trend
+    assert html.count("data:image/jpeg;base64,") == 2  # best and worst rep
+    assert "worst: rep 4" in html and "best: rep 1" in html
+    assert "go deeper" in html and "knee_valgus" in html  # cue log, not-assessed rule
+    assert "MDC95" in html and "100.0%" in html  # MDC note, coverage
+    assert html.count("<tr><td>") >= 4  # per-rep rows
+    assert "depth @9.10s f273" in html
+
+
+def test_html_without_video_skips_thumbnails(result, sm):
+    html = build_html(result, sm, video_path=None)
+    assert "data:image/jpeg" not in html and "need the source video" in html
+    html = build_html(result, sm, video_path="/nonexistent/clip.mp4")
+    assert "data:image/jpeg" not in html
+
+
+def test_html_with_no_reps(result):
+    from dataclasses import replace
+
+    r = replace(result, reps=[], faults=[])
+    html = build_html(r, set_metrics(r))
+    assert "No repetitions were detected" in html
+
+
+def _chromium(html: Path, tmp: Path) -> tuple[str, np.ndarray | None]:
+    import cv2
+
+    shot = tmp / f"{html.stem}.png"
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        f"--user-data-dir={tmp / 'profile'}", "--window-size=1200,1600", f"--screenshot={shot}",
+        "--enable-logging=stderr", "--v=0", html.resolve().as_uri(),
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    img = cv2.imread(str(shot)) if shot.exists() else None
+    return p.stderr, img
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_html_loads_in_headless_chromium_without_console_errors(result, sm, video, cues, tmp_path):
+    # Control: the log really shows console errors, so their absence below means something.
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>console.error('boom')</script>x</body></html>")
+    log, _ = _chromium(bad, tmp_path)
+    assert ":CONSOLE" in log and "boom" in log
+
+    out = write_html_report(result, sm, tmp_path / "report.html", video_path=video, cue_log=cues)
+    log, img = _chromium(out, tmp_path)
+    console = [ln for ln in log.splitlines() if ":CONSOLE" in ln or "Refused to" in ln]
+    assert console == []
+    assert img is not None
+    assert float(img.std()) > 20.0  # not a blank page
+    # the page has plots: many distinct colours, not only text
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200
+
+
+def _doc_columns() -> tuple[list[str], list[str], list[str]]:
+    """(fixed per-rep columns, per-rep patterns, per-frame columns) from docs/csv_columns.md."""
+    text = (REPO / "docs" / "csv_columns.md").read_text()
+    rep_part, frame_part = text.split("## Per-frame CSV", 1)
+    rep_part = rep_part.split("## Per-rep CSV", 1)[1]
+
+    def names(part: str) -> list[str]:
+        return re.findall(r"^\| `([^`]+)` \|", part, flags=re.M)
+
+    rep = names(rep_part)
+    return [c for c in rep if "{" not in c], [c for c in rep if "{" in c], names(frame_part)
+
+
+def test_csv_columns_match_the_documentation(sm, result, tmp_path):
+    fixed, patterns, frame_cols = _doc_columns()
+    assert list(REP_COLUMNS) == fixed
+    assert patterns == [*JOINT_COLUMN_PATTERNS, ASYM_COLUMN_PATTERN]
+    out = write_csv(sm, tmp_path / "reps.csv")
+    assert _mode(out) == 0o600
+    with out.open() as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    assert header == rep_columns(sm.joints)
+    assert header[: len(fixed)] == fixed
+    joint_cols = [p.format(joint=j) for j in sm.joints for p in JOINT_COLUMN_PATTERNS]
+    assert header[len(fixed) : len(fixed) + len(joint_cols)] == joint_cols
+    assert header[len(fixed) + len(joint_cols) :] == ["asym_hip_pct", "asym_knee_pct"]
+    # per-frame
+    fout = write_frames_csv(result, tmp_path / "frames.csv", sm, result.faults)
+    with fout.open() as f:
+        fh = next(csv.reader(f))
+    doc_fixed = [c for c in frame_cols if "{" not in c]
+    assert fh[: len(FRAME_COLUMNS)] == list(FRAME_COLUMNS) == doc_fixed[:-1]
+    assert fh[-1] == doc_fixed[-1] == "faults"
+    assert fh[len(FRAME_COLUMNS) : -1] == sorted(result.features)
+
+
+def test_csv_values(sm, result, tmp_path):
+    out = write_csv(sm, tmp_path / "reps.csv")
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["rep"] for r in rows] == ["1", "2", "3", "4"]
+    assert float(rows[0]["left_knee_rom_deg"]) == pytest.approx(100.0, abs=0.5)
+    assert rows[3]["faults"] == "depth@9.100s#273" and rows[3]["n_faults"] == "1"
+    for r in rows:
+        parts = sum(float(r[k]) for k in ("score_rom", "score_tempo", "score_faults",
+                                           "score_symmetry"))
+        assert float(r["score"]) == pytest.approx(parts, abs=0.1)
+        d = float(r["eccentric_s"]) + float(r["pause_s"]) + float(r["concentric_s"])
+        assert d == pytest.approx(float(r["duration_s"]), abs=2e-3)
+    fout = write_frames_csv(result, tmp_path / "frames.csv", sm, result.faults)
+    with fout.open() as f:
+        frows = list(csv.DictReader(f))
+    assert len(frows) == len(result.signal)
+    assert frows[273]["faults"] == "depth" and frows[273]["rep"] == "4"
+    assert frows[0]["rep"] == "" and frows[0]["pose"] == "1"
+
+
+def test_nan_cells_are_empty(result, tmp_path):
+    r = make_result(n_reps=2, missing=slice(20, 40))
+    out = write_frames_csv(r, tmp_path / "f.csv")
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows[25]["pose"] == "0" and rows[25]["left_knee"] == "" and rows[25]["signal_deg"] == ""
+
+
+def test_annotated_video(result, video, cues, tmp_path):
+    import cv2
+
+    out = write_annotated_video(video, result, tmp_path / "annotated.mp4", cue_log=cues,
+                                progress=False)
+    assert _mode(out) == 0o600
+    assert not list(tmp_path.glob(".annotated*"))  # no temp file left behind
+    a, b = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(out))
+    assert int(b.get(cv2.CAP_PROP_FRAME_COUNT)) == int(a.get(cv2.CAP_PROP_FRAME_COUNT))
+    assert b.get(cv2.CAP_PROP_FPS) == pytest.approx(result.fps, abs=0.01)
+    diffs = []
+    for _ in range(60):
+        ok1, f1 = a.read()
+        ok2, f2 = b.read()
+        assert ok1 and ok2
+        diffs.append(float(np.abs(f1.astype(int) - f2.astype(int)).mean()))
+    assert min(diffs) > 0.5  # every frame has drawings on it
+
+
+def test_annotated_video_bad_input(result, video, tmp_path):
+    with pytest.raises(InputError, match=r"missing\.mp4"):
+        write_annotated_video(tmp_path / "missing.mp4", result, tmp_path / "o.mp4", progress=False)
+    with pytest.raises(InputError, match="does not exist"):
+        write_annotated_video(video, result, tmp_path / "no" / "o.mp4", progress=False)
+
+
+def test_output_hook_writes_everything_and_saves_the_set(result, video, tmp_path):
+    """The analyze hook: options -> observers -> outputs, over the real Coach pipeline."""
+    from formcoach.coach import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.report.outputs import OutputHook, add_output_arguments
+    from formcoach.rules.engine import RulesEngine
+    from formcoach.store import Store
+    from formcoach.types import PoseTrack
+
+    parser = argparse.ArgumentParser()
+    add_output_arguments(parser)
+    args = parser.parse_args([
+        "--report", str(tmp_path / "r.html"), "--csv", str(tmp_path / "r.csv"),
+        "--frames-csv", str(tmp_path / "f.csv"), "--video", str(tmp_path / "a.mp4"),
+        "--db", str(tmp_path / "s.db"),
+    ])
+    ex = load_exercise("squat")
+    engine = RulesEngine(ex, result.fps)
+    hook = OutputHook(args)
+    obs = [engine, *hook.observers(ex, source=video, backend="fake", engine=engine)]
+    track = PoseTrack(result.poses, np.full((len(result.poses), 33, 3), np.nan), result.t_ns,
+                      result.fps, (320, 240), "fake")
+    res = analyze_track(track, ex, observers=obs)
+    sm = hook.finish(res, engine=engine, video_path=video, progress=False)
+    assert sm.rep_count == len(res.reps) >= 3
+    for name in ("r.html", "r.csv", "f.csv", "a.mp4", "s.db"):
+        assert _mode(tmp_path / name) == 0o600, name
+    with Store(tmp_path / "s.db") as st:
+        rows = st.list_sets()
+        assert len(rows) == 1 and rows[0]["status"] == "complete"
+        assert rows[0]["rep_count"] == sm.rep_count
+        assert rows[0]["source_sha256"] and rows[0]["source_path"].endswith("clip.mp4")
+
+
+def test_output_hook_refuses_video_output_without_video(tmp_path, result):
+    from formcoach.report.outputs import OutputHook, add_output_arguments
+
+    parser = argparse.ArgumentParser()
+    add_output_arguments(parser)
+    with pytest.raises(InputError, match="does not exist"):
+        OutputHook(parser.parse_args(["--report", str(tmp_path / "nope" / "r.html")]))
+    hook = OutputHook(parser.parse_args(["--video", str(tmp_path / "a.mp4"), "--no-save"]))
+    assert hook.observers("squat") == []
+    with pytest.raises(InputError, match="needs a video"):
+        hook.finish(result, video_path=None)
