@@ -26,8 +26,7 @@ import logging
 import math
 import os
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -535,12 +534,13 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def find_board(
-    image: np.ndarray, board: tuple[int, int], label: str = "", detect_max_px: int = 1280
+    image: np.ndarray, board: tuple[int, int], label: str = "", detect_max_px: int = 960
 ) -> BoardView | None:
     """Find the board's inner corners (sub-pixel) in a BGR or gray image, or None.
 
-    Detection runs on a copy downscaled to ``detect_max_px`` on its long side (fast on 1080p and
-    4K), then ``cv2.cornerSubPix`` refines the corners at full resolution.
+    Detection (``findChessboardCornersSB``, then the classic detector as a fallback) runs on a
+    copy downscaled to ``detect_max_px`` on its long side (about 0.3 s per 1080p frame on a
+    laptop core), then ``cv2.cornerSubPix`` refines the corners at full resolution.
     """
     import cv2
 
@@ -548,11 +548,10 @@ def find_board(
     h, w = gray.shape
     s = min(1.0, detect_max_px / max(h, w))
     small = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else gray
-    flags = cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE
-    found, corners = cv2.findChessboardCornersSB(small, board, flags=flags)
+    found, corners = cv2.findChessboardCornersSB(small, board, flags=cv2.CALIB_CB_NORMALIZE_IMAGE)
     if not found:
-        flags2 = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
-        found, corners = cv2.findChessboardCorners(small, board, flags=flags2)
+        flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK
+        found, corners = cv2.findChessboardCorners(small, board, flags=flags)
         if not found:
             return None
     pts = corners.reshape(-1, 2).astype(np.float32) / np.float32(s)
@@ -805,36 +804,28 @@ def sample_video_frames(
 
 def capture_camera_frames(
     index: int, seconds: float = 30.0, interval_s: float = 0.5
-) -> Iterable[tuple[str, np.ndarray]]:
+) -> Iterator[tuple[str, np.ndarray]]:
     """Yield a camera frame every ``interval_s`` for ``seconds``, as ``("capture N", BGR)``.
 
     Raises:
-        InputError: the camera cannot be opened.
+        InputError: the camera cannot be opened (see :class:`formcoach.live.CameraSource`).
     """
-    import cv2
+    from formcoach.live import CameraSource
 
-    cap = cv2.VideoCapture(int(index))
-    if not cap.isOpened():
-        cap.release()
-        raise InputError(
-            f"cannot open camera {index}; check it is connected and not used by another app, "
-            "or use --source VIDEO / --images DIR"
-        )
+    src = CameraSource(index)
     try:
-        t_end = time.monotonic() + seconds
-        next_t = time.monotonic()
+        end_ns = round(seconds * 1e9)
+        next_ns = 0
         n = 0
-        while time.monotonic() < t_end:
-            ok, img = cap.read()
-            if not ok or img is None:
-                raise InputError(f"camera {index} stopped delivering frames")
-            now = time.monotonic()
-            if now >= next_t:
-                next_t = now + interval_s
-                yield f"capture {n}", img
+        for frame in src:
+            if frame.t_ns >= end_ns:
+                break
+            if frame.t_ns >= next_ns:
+                next_ns = frame.t_ns + round(interval_s * 1e9)
+                yield f"capture {n}", frame.image
                 n += 1
     finally:
-        cap.release()
+        src.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1204,42 +1195,33 @@ def track_from_video(path: str | os.PathLike[str], backend: str = "onnx") -> Pos
 
 
 def track_from_camera(index: int, seconds: float = 15.0, backend: str = "onnx") -> PoseTrack:
-    """Record ``seconds`` of poses from camera ``index``; returns a :class:`PoseTrack`.
+    """Record ``seconds`` of poses from camera ``index`` (newest frame wins); a :class:`PoseTrack`.
 
     Raises:
-        InputError: the camera cannot be opened or stops delivering frames.
+        InputError: the camera cannot be opened.
+        SourceError: the camera stops delivering frames.
     """
-    import cv2
-
+    from formcoach.live import CameraSource
     from formcoach.pose import create_estimator
-    from formcoach.types import PoseResult
+    from formcoach.types import PoseResult, PoseTrack
 
-    cap = cv2.VideoCapture(int(index))
-    if not cap.isOpened():
-        cap.release()
-        raise InputError(
-            f"cannot open camera {index}; check it is connected and not used by another app, "
-            "or record a video and use --source VIDEO"
-        )
+    src = CameraSource(index)
     est = create_estimator(backend)
     results: list[PoseResult] = []
-    size = (0, 0)
     try:
-        t0 = time.monotonic_ns()
-        while (time.monotonic_ns() - t0) < seconds * 1e9:
-            ok, img = cap.read()
-            if not ok or img is None:
-                raise InputError(f"camera {index} stopped delivering frames")
-            t = time.monotonic_ns() - t0
-            if results and t <= results[-1].t_ns:
-                t = results[-1].t_ns + 1
-            size = (int(img.shape[1]), int(img.shape[0]))
-            results.append(est.process(img, t))
+        end_ns = round(seconds * 1e9)
+        for frame in src:
+            if frame.t_ns >= end_ns:
+                break
+            results.append(est.process(frame.image, frame.t_ns))
     finally:
-        cap.release()
+        src.close()
         est.close()
-    dur = (results[-1].t_ns - results[0].t_ns) / 1e9 if len(results) > 1 else 0.0
-    fps = (len(results) - 1) / dur if dur > 0 else 30.0
+    if len(results) < 2:
+        raise InputError(f"camera {index} gave {len(results)} frames in {seconds:g} s; try again")
+    dur = (results[-1].t_ns - results[0].t_ns) / 1e9
+    fps = (len(results) - 1) / dur if dur > 0 else src.fps
     return PoseTrack.from_results(
-        results, fps, size, backend, getattr(est, "model_sha256", ""), {"source": f"camera {index}"}
+        results, fps, src.size, backend, getattr(est, "model_sha256", ""),
+        {"source": f"camera {index}"},
     )

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ import pytest
 from formcoach import calibration as cal
 from formcoach.cli import main
 from formcoach.errors import ConfigError, InputError
+from formcoach.types import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 640, 480
@@ -344,3 +346,40 @@ def test_committed_board_files_are_small() -> None:
     files = [REPO / "calibration" / f"checkerboard_9x6_25mm.{e}" for e in ("png", "pdf")]
     assert all(f.is_file() for f in files)
     assert sum(f.stat().st_size for f in files) < 500_000
+
+
+class FakeCamera:
+    """Stands in for formcoach.live.CameraSource: the given images at 10 frames/s."""
+
+    def __init__(self, images: list[np.ndarray]) -> None:
+        self.images = images
+        self.fps = 10.0
+        self.size = (int(images[0].shape[1]), int(images[0].shape[0]))
+        self.closed = False
+
+    def __call__(self, index: int) -> FakeCamera:
+        return self
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, img in enumerate(self.images):
+            yield Frame(image=img, index=i, t_ns=i * 100_000_000)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_cli_from_camera(
+    views: list[np.ndarray], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import formcoach.live
+
+    # Each view held for 0.5 s (5 frames); one capture every 0.5 s picks each view once.
+    cam = FakeCamera([v for v in views for _ in range(5)])
+    monkeypatch.setattr(formcoach.live, "CameraSource", cam)
+    rc = main(["calibrate", "camera", "--camera", "0", "--seconds", "60", "--json", "-"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "camera0"
+    assert data["images_used"] == len(views)
+    assert data["fx"] == pytest.approx(K_TRUE[0, 0], rel=0.02)
+    assert cam.closed

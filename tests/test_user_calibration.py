@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from formcoach.cli import main
 from formcoach.errors import ConfigError, InputError
 from formcoach.exercises import CountConfig
 from formcoach.skeleton import LM
-from formcoach.types import PoseTrack
+from formcoach.types import Frame, PoseResult, PoseTrack
 
 FPS = 30.0
 NEUTRAL_KNEE = 175.0
@@ -180,7 +181,7 @@ def test_cli_user_from_poses(
 ) -> None:
     npz = tmp_path / "squat.npz"
     squat_track().save(npz)
-    rc = main(["calibrate", "user", "--name", "alex", "--poses", str(npz), "--exercise", "squat"])
+    rc = main(["calibrate", "user", "--name", "alex", "--poses", str(npz), "--exercise", "squats"])
     out = capsys.readouterr().out
     assert rc == 0
     assert "user profile 'alex'" in out and "left_knee" in out
@@ -206,6 +207,7 @@ def test_cli_user_from_poses(
         (["--name", "a b", "--poses", "x.npz"], "bad user profile name"),
         (["--name", "ok", "--poses", "/no/such.npz"], "pose track not found"),
         (["--name", "ok", "--source", "/no/such.mp4"], "video not found"),
+        (["--name", "ok", "--poses", "x.npz", "--exercise", "zumba"], "zumba"),
     ],
 )
 def test_cli_user_bad_inputs(
@@ -244,3 +246,45 @@ def test_cli_user_from_rendered_video_matches_truth(
     assert got.neutral[f"{side}_knee"] == pytest.approx(truth.neutral[f"{side}_knee"], abs=8.0)
     assert got.baseline_range(f"{side}_knee") == pytest.approx(
         truth.baseline_range(f"{side}_knee"), abs=10.0)
+
+
+def test_cli_user_from_camera(
+    monkeypatch: pytest.MonkeyPatch, _config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The camera path with a fake camera and a fake estimator replaying a synthetic track."""
+    import formcoach.live
+    import formcoach.pose
+    track = squat_track()
+
+    class Cam:
+        fps, size = FPS, (640, 720)
+
+        def __init__(self, index: int) -> None:
+            pass
+
+        def __iter__(self) -> Iterator[Frame]:
+            for i in range(len(track) + 100):  # more frames than --seconds allows
+                yield Frame(np.zeros((4, 4, 3), np.uint8), i, round(i * 1e9 / FPS))
+
+        def close(self) -> None:
+            pass
+
+    class Est:
+        model_sha256 = ""
+
+        def process(self, image: np.ndarray, t_ns: int) -> PoseResult:
+            i = round(t_ns * FPS / 1e9)
+            return PoseResult(track.poses[i], np.full((33, 3), np.nan), t_ns, (640, 720), 0.9)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(formcoach.live, "CameraSource", Cam)
+    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend: Est())
+    seconds = (len(track) - 1) / FPS
+    rc = main(["calibrate", "user", "--name", "cam", "--camera", "0", "--seconds", str(seconds)])
+    assert rc == 0, capsys.readouterr().err
+    prof = cal.load_user_profile("cam")
+    assert prof.neutral["left_knee"] == pytest.approx(NEUTRAL_KNEE, abs=1.0)
+    assert prof.rom_baseline["left_knee"][0] == pytest.approx(BOTTOM_KNEE, abs=3.0)
+    assert prof.meta["source"] == "camera 0"

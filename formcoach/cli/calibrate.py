@@ -13,10 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from formcoach.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers: Any) -> None:
@@ -105,6 +109,7 @@ def _run_camera(args: argparse.Namespace) -> int:
     from formcoach import calibration as cal
 
     board = cal.parse_board(args.board)
+    images: Iterable[tuple[str, np.ndarray]]
     if not args.square_mm > 0:
         raise InputError(f"--square-mm {args.square_mm} must be positive (measure a printed square)")
     if args.max_views < cal.MIN_VIEWS:
@@ -160,6 +165,11 @@ def _run_user(args: argparse.Namespace) -> int:
     from formcoach.types import PoseTrack
 
     cal.check_name(args.name, "user profile")
+    exercise = None
+    if args.exercise:
+        from formcoach.exercises import load_exercise
+
+        exercise = load_exercise(args.exercise).id  # canonical id; unknown names fail here
     if args.poses is not None:
         track = PoseTrack.load(args.poses)
         source = str(args.poses)
@@ -177,7 +187,7 @@ def _run_user(args: argparse.Namespace) -> int:
     if cal.user_profile_path(args.name).is_file():
         existing = cal.load_user_profile(args.name)
     prof = cal.calibrate_user(
-        track.poses, track.fps, args.name, exercise=args.exercise, existing=existing,
+        track.poses, track.fps, args.name, exercise=exercise, existing=existing,
         still_s=args.still_s, meta={"source": source},
     )
     saved = None if args.no_save else prof.save()
@@ -185,7 +195,7 @@ def _run_user(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json == "-" else sys.stdout
     neutral = ", ".join(f"{k} {v:.0f}" for k, v in prof.neutral.items())
     print(f"user profile {prof.name!r}: neutral (deg): {neutral}", file=out)
-    rom = cal_rom_line(prof.baseline(args.exercise))
+    rom = cal_rom_line(prof.baseline(exercise))
     print(f"range of motion (deg): {rom or 'none recorded (no joint moved 15 deg or more)'}", file=out)
     if saved:
         print(f"saved to {saved}", file=out)
