@@ -199,6 +199,10 @@ def test_cli_user_from_poses(
     assert prof.baseline_range("left_knee", "squat") > prof.baseline_range("left_knee", "lunge")
     rc = main(["calibrate", "show", "--user", "alex"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["name"] == "alex"
+    rc = main(["calibrate", "user", "--name", "flat", "--poses", str(npz), "--camera-profile",
+               "default"])
+    assert rc == 0
+    assert cal.load_user_profile("flat").meta["camera_profile"] == "default"
 
 
 @pytest.mark.parametrize(

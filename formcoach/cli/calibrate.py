@@ -4,7 +4,7 @@
     formcoach calibrate camera (--camera 0 | --source VIDEO | --images DIR) --board 9x6 \\
                                --square-mm 25 [--name NAME] [--json OUT]
     formcoach calibrate user   --name NAME (--camera 0 | --source VIDEO | --poses track.npz) \\
-                               [--exercise squat] [--json OUT]
+                               [--exercise squat] [--camera-profile NAME] [--json OUT]
     formcoach calibrate show   (--camera-profile NAME | --user NAME)
 """
 
@@ -66,6 +66,8 @@ def register(subparsers: Any) -> None:
                    help="pose backend for --camera/--source (default: onnx)")
     u.add_argument("--seconds", type=float, default=15.0, help="camera recording length, s")
     u.add_argument("--still-s", type=float, default=1.0, help="still window for neutral, s")
+    u.add_argument("--camera-profile", metavar="NAME",
+                   help="undistort landmarks with this camera profile before measuring angles")
     u.add_argument("--json", metavar="OUT", help="also write the profile JSON here ('-' = stdout)")
     u.add_argument("--no-save", action="store_true", help="do not save into the config folder")
     u.set_defaults(func=_run_user)
@@ -183,12 +185,18 @@ def _run_user(args: argparse.Namespace) -> int:
         )
         track = cal.track_from_camera(args.camera, args.seconds, args.backend)
         source = f"camera {args.camera}"
+    poses = track.poses
+    meta: dict[str, Any] = {"source": source}
+    if args.camera_profile:
+        cam = cal.load_camera_profile(args.camera_profile, track.image_size)
+        poses = cam.undistort_poses(poses)
+        meta["camera_profile"] = cam.name
     existing = None
     if cal.user_profile_path(args.name).is_file():
         existing = cal.load_user_profile(args.name)
     prof = cal.calibrate_user(
-        track.poses, track.fps, args.name, exercise=exercise, existing=existing,
-        still_s=args.still_s, meta={"source": source},
+        poses, track.fps, args.name, exercise=exercise, existing=existing,
+        still_s=args.still_s, meta=meta,
     )
     saved = None if args.no_save else prof.save()
     _emit_json(prof.to_dict(), args.json)
