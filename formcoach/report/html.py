@@ -147,15 +147,16 @@ def cue_rows(cue_log: Iterable[Any] | None) -> list[tuple[float, str, str]]:
         if isinstance(c, dict):
             t = c.get("t_s", c.get("time_s"))
             if t is None:
-                t = c.get("t_ns", c.get("fault_t_ns", c.get("created_ns", float("nan")))) / NS_PER_S
+                ns = c.get("t_ns", c.get("fault_t_ns", c.get("created_ns")))
+                t = float(ns) / NS_PER_S if ns is not None else math.nan
             rows.append((float(t), str(c.get("text", "")), str(c.get("rule_id", ""))))
         elif isinstance(c, (tuple, list)):
             rows.append((float(c[0]), str(c[1]), str(c[2]) if len(c) > 2 else ""))
         else:
             t_ns = getattr(c, "fault_t_ns", None)
             if t_ns is None:
-                t_ns = getattr(c, "created_ns", 0)
-            rows.append((t_ns / NS_PER_S, str(getattr(c, "text", c)), str(getattr(c, "rule_id", ""))))
+                t_ns = getattr(c, "created_ns", 0) or 0
+            rows.append((float(t_ns) / NS_PER_S, str(getattr(c, "text", c)), str(getattr(c, "rule_id", ""))))
     return sorted(rows, key=lambda r: r[0] if math.isfinite(r[0]) else math.inf)
 
 

@@ -50,7 +50,7 @@ def write_annotated_video(
         InputError: the video cannot be opened, or the output cannot be written.
     """
     import cv2
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from formcoach.sources import check_video_path
 
@@ -89,7 +89,8 @@ def write_annotated_video(
                     break
                 if writer is None:
                     h, w = img.shape[:2]
-                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+                    writer = cv2.VideoWriter(tmp, fourcc, fps, (w, h))
                     if not writer.isOpened():
                         raise InputError(f"cannot write video {out} (mp4v encoder unavailable)")
                 i = src_to_i.get(j)
