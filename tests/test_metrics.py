@@ -190,3 +190,35 @@ def test_phase_durations_bridge_missing_frames():
     sig = np.array([180, 150, 120, 91, 90, np.nan, 90, 92, 120, 150, 180], dtype=float)
     ecc, pause, conc = M.phase_durations(sig, t, 0, 4, 10)
     assert (ecc, pause, conc) == pytest.approx((0.3, 0.4, 0.3))
+
+
+def test_metrics_over_the_real_pipeline_on_a_synthetic_squat():
+    """formcoach.synth ground truth -> Coach + RulesEngine -> metrics: durations and joint ROM
+    agree with the truth (2D angles of the projected skeleton)."""
+    synth = pytest.importorskip("formcoach.synth.core")
+    from formcoach.coach import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.rules.engine import RulesEngine
+    from formcoach.synth.spec import SynthSpec
+    from formcoach.types import PoseTrack, frame_time_ns
+
+    spec = SynthSpec(name="t", exercise="squat", view="side", reps=4, seed=7,
+                     pause_bottom_s=0.4, width=512, height=384)
+    poses, fps, truth = synth.truth_poses(spec)
+    t_ns = np.array([frame_time_ns(i, fps) for i in range(len(poses))], dtype=np.int64)
+    track = PoseTrack(poses, np.full((len(poses), 33, 3), np.nan), t_ns, fps, (512, 384), "truth")
+    ex = load_exercise("squat")
+    engine = RulesEngine(ex, fps)
+    res = analyze_track(track, ex, observers=[engine])
+    out = M.set_metrics(res, faults=engine.faults, not_assessed=engine.not_assessed())
+    assert out.rep_count == truth["rep_count"] == 4
+    assert out.coverage_pct == pytest.approx(100.0)
+    truth_knee = np.asarray(truth["frames"]["angles_2d_deg"]["left_knee"])
+    for rm, tr in zip(out.reps, truth["reps"], strict=True):
+        # the segmenter's turnaround lies in the truth's bottom pause (give or take 0.15 s)
+        assert abs(rm.bottom_s - tr["bottom_s"]) <= spec.pause_bottom_s + 0.15
+        seg = truth_knee[rm.start_frame : rm.end_frame + 1]
+        assert rm.rom["left_knee"].min_deg == pytest.approx(seg.min(), abs=0.5)
+        assert rm.pause_s >= 0.3  # the 0.4 s bottom pause is found
+        assert rm.eccentric_s + rm.pause_s + rm.concentric_s == pytest.approx(rm.duration_s)
+        assert 0 <= rm.score <= 100
