@@ -43,21 +43,20 @@ __all__ = ["default_latency_sample", "measure_cue_latency"]
 
 
 def default_latency_sample(out_dir: str | os.PathLike[str], quick: bool = False) -> tuple[Path, Path]:
-    """Render a side-view squat whose every rep is too shallow (one 'go deeper' per rep).
+    """Render a side-view bicep curl with a torso swing on every rep (one cue per rep).
 
     Returns ``(video, truth_json)`` in ``out_dir``.
     """
     from formcoach import synth
 
-    reps = 4 if quick else 10
     spec = synth.SynthSpec(
-        name="latency_squat_side",
-        exercise="squat",
+        name="latency_curl_side",
+        exercise="bicep_curl",
         view="side",
-        reps=reps,
+        reps=4 if quick else 10,
         seed=11,
         setup_s=1.0,
-        faults=(synth.FaultSpec("shallow_squat", tuple(range(reps))),),
+        faults=(synth.FaultSpec("torso_swing", None),),
     )
     return synth.render_sample(spec, out_dir)
 
