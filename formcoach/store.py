@@ -526,3 +526,29 @@ class SetRecorder:
             self.store.conn.execute(
                 "UPDATE sets SET coverage_pct = ? WHERE id = ?", (cov, set_id)
             )
+
+
+def save_live_set(result: Any, db: str | os.PathLike[str] | None = None) -> int:
+    """Save a finished live set (:class:`formcoach.live.LiveResult`) in one go; returns its id.
+
+    With ``result.analysis`` (an AnalysisResult) the full per-rep metrics are stored; otherwise
+    the RepEvents. Status is ``interrupted`` when the set ended in an error, else ``complete``.
+    For rep-by-rep saving during the set, add a :class:`SetRecorder` to the coach's observers.
+    """
+    with Store(db) as store:
+        rec = SetRecorder.begin(store, getattr(result, "exercise", ""), mode="live")
+        faults = list(getattr(result, "faults", []) or [])
+        analysis = getattr(result, "analysis", None)
+        sm = None
+        if analysis is not None and len(getattr(analysis, "signal", ())):
+            from formcoach.metrics import set_metrics
+
+            sm = set_metrics(analysis, faults=faults)
+        else:
+            for f in faults:
+                rec.on_fault(f)
+            for rep in getattr(result, "reps", []) or []:
+                rec.on_rep(rep)
+        status = "interrupted" if getattr(result, "error", None) else "complete"
+        rec.finish(sm, status=status)
+        return int(rec.set_id or 0)

@@ -222,3 +222,21 @@ def test_history_and_progress_cli(tmp_path, run_cli):
     assert "MDC95" in html and "Watkins" in html
     assert html.count("no detectable change") == 2  # baseline and the +0.5 deg set
     assert "larger ROM (beyond MDC)" in html  # +20 deg
+
+
+def test_save_live_set(tmp_path):
+    from types import SimpleNamespace
+
+    from formcoach.types import RepEvent
+
+    live = SimpleNamespace(  # the fields of formcoach.live.LiveResult that the store reads
+        exercise="squat",
+        reps=[RepEvent(i, 10 * i, 10 * i + 5, 10 * i + 9, 0, 0, 0, 80.0, 90.0, 170.0)
+              for i in range(3)],
+        faults=[], analysis=None, error="camera unplugged",
+    )
+    set_id = S.save_live_set(live, tmp_path / "s.db")
+    with S.Store(tmp_path / "s.db") as st:
+        row = st.list_sets()[0]
+        assert row["id"] == set_id and row["status"] == "interrupted" and row["mode"] == "live"
+        assert [r["rom_deg"] for r in st.reps(set_id)] == [80.0, 80.0, 80.0]
