@@ -135,43 +135,49 @@ def resolve_feature(name: str) -> tuple[str, ...]:
     raise KeyError(f"unknown feature {name!r}")
 
 
-class _SideMixer:
-    """Combines a sided feature's left/right values per the pack's ``side`` setting."""
+def _min_vis(pose: np.ndarray, idx: list[int]) -> float:
+    """Smallest visibility among landmarks ``idx`` (1.0 when there are none to check)."""
+    v = 1.0
+    for j in idx:
+        x = pose[j, 3]
+        if not x >= v:  # also catches NaN
+            v = x
+    return float(v)
 
-    def __init__(self, name: str, side: str) -> None:
+
+class _SideMixer:
+    """Combines a sided feature's left/right values per the pack's ``side`` setting.
+
+    The visibility it reports is that of the better-seen side (min over the feature's
+    landmarks); the coach treats frames below the pack's ``min_visibility`` as gaps.
+    """
+
+    def __init__(self, name: str, side: str, min_vis: float) -> None:
         self.names = resolve_feature(name)
         self.side = side
-        if len(self.names) == 2:
-            lf, rf = FEATURES[self.names[0]], FEATURES[self.names[1]]
-            self._lidx = sorted(set(lf.idx)) if lf.op is not None else []
-            self._ridx = sorted(set(rf.idx)) if rf.op is not None else []
+        self.min_vis = min_vis
+        feats = [FEATURES[n] for n in self.names]
+        self._idx = [sorted({int(j) for j in f.idx}) if f.op is not None else [] for f in feats]
 
-    def __call__(self, feats: dict[str, float], pose: np.ndarray) -> tuple[float, float]:
-        """Returns (value, left weight in [0, 1]) for one frame."""
+    def __call__(self, feats: dict[str, float], pose: np.ndarray) -> tuple[float, float, float]:
+        """Returns (value, left weight in [0, 1], visibility) for one frame."""
         if len(self.names) == 1:
-            return feats[self.names[0]], 0.5
+            return feats[self.names[0]], 0.5, _min_vis(pose, self._idx[0])
         lv, rv = feats[self.names[0]], feats[self.names[1]]
+        vl, vr = _min_vis(pose, self._idx[0]), _min_vis(pose, self._idx[1])
         if self.side == "left":
-            return lv, 1.0
+            return lv, 1.0, vl
         if self.side == "right":
-            return rv, 0.0
-        if lv != lv:
-            return rv, 0.0
-        if rv != rv:
-            return lv, 1.0
+            return rv, 0.0, vr
+        if lv != lv or rv != rv:
+            return (lv, 1.0, vl) if lv == lv else (rv, 0.0, vr)
         if self.side == "both":
-            return 0.5 * (lv + rv), 0.5
-        # auto: weight each side by how visible its landmarks are.
-        wl = 1e-3 + max(min(pose[j, 3] for j in self._lidx) - _VIS_FLOOR, 0.0) ** 2 if (
-            self._lidx
-        ) else 1.0
-        wr = 1e-3 + max(min(pose[j, 3] for j in self._ridx) - _VIS_FLOOR, 0.0) ** 2 if (
-            self._ridx
-        ) else 1.0
-        if wl != wl or wr != wr:
-            return 0.5 * (lv + rv), 0.5
+            return 0.5 * (lv + rv), 0.5, max(vl, vr)
+        # auto: weight each side by how clearly it is seen.
+        wl = 1e-3 + (vl - _VIS_FLOOR) ** 2 if vl > _VIS_FLOOR else 1e-3
+        wr = 1e-3 + (vr - _VIS_FLOOR) ** 2 if vr > _VIS_FLOOR else 1e-3
         a = wl / (wl + wr)
-        return a * lv + (1.0 - a) * rv, a
+        return a * lv + (1.0 - a) * rv, a, max(vl, vr)
 
 
 class Coach:
@@ -200,8 +206,8 @@ class Coach:
         self.keep_history = keep_history
         cfg = exercise.count
         self.extractor = FeatureExtractor(self.fps)
-        self._mixer = _SideMixer(cfg.signal, cfg.side)
-        self._gate = _SideMixer(cfg.gate, "both") if cfg.gate else None
+        self._mixer = _SideMixer(cfg.signal, cfg.side, cfg.min_visibility)
+        self._gate = _SideMixer(cfg.gate, "both", cfg.min_visibility) if cfg.gate else None
         self.segmenter = RepSegmenter(cfg, self.fps, kind=exercise.kind, side=cfg.side)
         self.index = 0
         self.pose_frames = 0
@@ -226,11 +232,15 @@ class Coach:
         self, feats: dict[str, float], landmarks: np.ndarray
     ) -> tuple[float, float, bool]:
         """(signal value, left-side weight, gated) of one frame."""
-        value, lw = self._mixer(feats, landmarks)
+        value, lw, vis = self._mixer(feats, landmarks)
         gated = False
+        cfg = self.exercise.count
+        if not vis >= cfg.min_visibility:
+            return math.nan, lw, False  # the model is guessing: a gap, not a pose
+        if feats["torso_lean"] > cfg.max_lean:
+            return math.nan, lw, False  # upside-down skeleton: a tracking failure, not a pose
         if self._gate is not None and value == value:
-            g, _ = self._gate(feats, landmarks)
-            cfg = self.exercise.count
+            g, _, _ = self._gate(feats, landmarks)
             gated = not (cfg.gate_min <= g <= cfg.gate_max)
             if gated:
                 value = math.nan

@@ -22,12 +22,12 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
-   ``partial``) when the rise is a full excursion; a rep whose return is cut off by the end is
+   ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
+   clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off by the end is
    not counted. Gaps with no signal (NaN: nobody detected, or outside the exercise's gate)
    longer than ``max_gap_s`` end any rep in progress. Edge reps are only allowed before the
    first rep and before any gated frame: someone who was seen out of position (standing under
-   the bar) and then gets into it is setting up, not finishing a rep; and the clip must show
-   the turnaround (a clip that starts mid-ascent does not count its first rise).
+   the bar) and then gets into it is setting up, not finishing a rep.
 
 ``kind = "hold"`` (plank): intervals where the signal stays inside ``[hold_min, hold_max]``
 for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start).
@@ -85,8 +85,6 @@ class RepSegmenter:
         self.side = side
         self.sign = -1.0 if config.rep_direction == "up" else 1.0
         self.lag = max(0, round(config.smooth_s * fps / 2.0))
-        # An edge rep's turnaround must be inside the clip: its bottom at least this far in.
-        self._edge_frames = max(2, round(0.1 * fps))
         self._raw: deque[tuple[float, int]] = deque(maxlen=2 * self.lag + 1)
         self._gated: deque[bool] = deque(maxlen=2 * self.lag + 1)
         self._n_in = 0  # frames received
@@ -99,7 +97,6 @@ class RepSegmenter:
         self._last_valid_ns: int | None = None
         self._first_ns: int | None = None
         self._seen_gated = False
-        self._first_valid_i = 0
         # hold mode
         self._hold_start: tuple[int, int] | None = None
         self._hold_last: tuple[int, int] | None = None
@@ -207,6 +204,11 @@ class RepSegmenter:
             return True
         return top >= _median(self._tops) - self.config.top_tol * self._ref_amp()
 
+    def _edge_need(self) -> float:
+        """Rise an edge rep (descent not seen) must show: ``edge_factor`` x a rep's minimum, so
+        a clip that starts mid-ascent does not count its first, partial rise."""
+        return self.config.edge_factor * self._needed_amp()
+
     def _needed_amp(self) -> float:
         """Smallest excursion that counts as a rep now."""
         if not self._amps:
@@ -237,8 +239,6 @@ class RepSegmenter:
             # The person was there but out of position (gated) before the signal appeared:
             # the first rise is getting into position (e.g. jumping to the bar), not a rep.
             self._edge = False
-        if self._last_valid_ns is None:
-            self._first_valid_i = i
         self._last_valid_ns = t_ns
         x = self.sign * y
         turn = cfg.hysteresis * self._ref_amp()
@@ -254,12 +254,8 @@ class RepSegmenter:
             if x < self._hi - turn:
                 # Falling from the highest point so far: a normal descent from a top.
                 self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
-            elif x > self._mn + turn and (
-                not self._edge or self._mn_i < self._first_valid_i + self._edge_frames
-            ):
-                # Rising from the first frame (mid-ascent: the turnaround is before the clip),
-                # or not at a clip edge: this rise is not a rep.
-                self._to_top(i, x, t_ns)
+            elif x > self._mn + turn and not self._edge:
+                self._to_top(i, x, t_ns)  # not at a clip edge: this rise is not a rep
             elif x > self._mn + turn:
                 # Rising from the lowest point so far: the clip started near a bottom.
                 self._mode = _EDGE_UP
@@ -290,7 +286,7 @@ class RepSegmenter:
                 self._hi, self._pk_i, self._pk_ns = x, i, t_ns
             amp = self._pk - self._vl
             need = self._needed_amp()
-            if self._edge and amp < need and x - self._vl >= need:
+            if self._edge and amp < need and x - self._vl >= self._edge_need():
                 # Still at the clip start: the "top" before this bottom was a start-up wiggle
                 # and the clip began near a bottom; the rise is a full excursion: an edge rep.
                 if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
@@ -314,11 +310,11 @@ class RepSegmenter:
             if x > self._hi:
                 self._hi, self._pk_i, self._pk_ns = x, i, t_ns
             amp = x - self._vl
-            if amp >= self._needed_amp() and t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+            if amp >= self._edge_need() and t_ns - self._start_ns >= cfg.min_rep_s * _NS:
                 out.append(self._emit(i, x, t_ns, amp, partial=True))
             elif x < self._hi - turn:
                 # The first rise was too small for a rep: it ended at a top; now descending.
-                self._edge = False
+                # (Still at the clip start: a later full rise may yet be an edge rep.)
                 self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
             else:
                 self._check_abandon(i, x, t_ns)

@@ -37,6 +37,12 @@ class CountConfig:
         rel_rom: a rep must reach this fraction of the person's typical excursion.
         return_frac: fraction of the way back to the start that counts a rep.
         hysteresis: fraction of the typical excursion a reversal must exceed to be a turn.
+        min_visibility: frames where the signal's landmarks are seen less clearly than this
+            (BlazePose visibility) are gaps: the model is guessing.
+        edge_factor: a rep cut by the clip start (only its rise is seen) must rise this many
+            times the smallest rep excursion.
+        max_lean: frames whose torso leans further than this from upright (deg; 180 = upside
+            down) are tracking failures for this exercise and treated as gaps.
         top_tol: a rep must start within this fraction of the typical excursion of the usual
             rest (top) level.
         min_rep_s: shortest plausible rep (s).
@@ -57,6 +63,9 @@ class CountConfig:
     return_frac: float = 0.6
     hysteresis: float = 0.2
     top_tol: float = 0.5
+    min_visibility: float = 0.25
+    edge_factor: float = 2.0
+    max_lean: float = 180.0
     min_rep_s: float = 0.4
     max_rep_s: float = 20.0
     smooth_s: float = 0.1
@@ -236,10 +245,10 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
                        "formcoach/kinematics/features.py for the names")
     if cfg.gate and cfg.gate not in FEATURES and sided(cfg.gate) is None:
         raise ctx.fail("count", "gate", f"unknown gate feature {cfg.gate!r}")
-    for key in ("min_rom", "min_rep_s", "max_rep_s", "max_gap_s"):
+    for key in ("min_rom", "edge_factor", "max_lean", "min_rep_s", "max_rep_s", "max_gap_s"):
         if not getattr(cfg, key) > 0:
             raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")
-    for key in ("rel_rom", "return_frac", "hysteresis", "top_tol"):
+    for key in ("rel_rom", "return_frac", "hysteresis", "top_tol", "min_visibility"):
         if not 0 < getattr(cfg, key) <= 1:
             raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {getattr(cfg, key)}")
     if cfg.smooth_s < 0:
