@@ -159,7 +159,8 @@ class ViewDetector:
 
 
 def detect_view(poses: np.ndarray, world: np.ndarray | None = None) -> str:
-    """Majority view of a ``(T, 33, 4)`` sequence (``unknown`` if no frame has a torso).
+    """Majority view of a ``(T, 33, 4)`` sequence, as reported frame by frame by a
+    :class:`ViewDetector` (``unknown`` if no frame has a torso).
 
     Args:
         poses: ``(T, 33, 4)`` pixels.
@@ -168,10 +169,11 @@ def detect_view(poses: np.ndarray, world: np.ndarray | None = None) -> str:
     arr = np.asarray(poses, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[1:] != (33, 4):
         raise ValueError(f"poses must be (T, 33, 4), got {arr.shape}")
+    det = ViewDetector()
     votes = Counter(
         v
         for t in range(arr.shape[0])
-        if (v := frame_view(arr[t], None if world is None else world[t])) != "unknown"
+        if (v := det.update(arr[t], None if world is None else world[t])) != "unknown"
     )
     if not votes:
         return "unknown"

@@ -1,0 +1,285 @@
+"""Rules engine: parsing errors, each rule on synthetic poses, views, hold timers, observers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from formcoach.errors import ConfigError
+from formcoach.exercises import list_exercises, load_exercise
+from formcoach.rules.engine import (
+    FAULT,
+    NOT_ASSESSED,
+    OK,
+    RulesEngine,
+    _Frame,
+    judge_frames,
+    judge_sequence,
+    parse_rules,
+    phase_window,
+)
+from formcoach.skeleton import LM
+from formcoach.synth import spec_from_dict, truth_poses
+from formcoach.types import RepEvent
+
+BASE = {"id": "r", "cue": "c", "feature": "knee", "op": ">", "threshold": 100.0,
+        "rationale": "why"}
+
+
+def _rep(k: int, s: int, b: int, e: int) -> RepEvent:
+    return RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan)
+
+
+def run_synth(exercise: str, view: str, faults: list[dict] | None = None, reps: int = 3,
+              **extra: object) -> RulesEngine:
+    """Feed a synthetic clip through a RulesEngine, with the truth's rep boundaries."""
+    spec = spec_from_dict({"name": "t", "exercise": exercise, "view": view, "reps": reps,
+                           "faults": faults or [], **extra})
+    poses, fps, truth = truth_poses(spec)
+    eng = RulesEngine(load_exercise(exercise), fps)
+    ends = {r["end_frame"]: (k, r) for k, r in enumerate(truth["reps"])}
+    for i in range(len(poses)):
+        eng.on_frame(_Frame(i, round(i * 1e9 / fps), poses[i]))
+        if i in ends:
+            k, r = ends[i]
+            eng.on_rep(_rep(k, r["start_frame"], r["bottom_frame"], r["end_frame"]))
+    return eng
+
+
+# --------------------------------------------------------------------------- parsing
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"op": "=>"}, "bad op '=>'"),
+        ({"feature": "kneee"}, "unknown feature 'kneee'"),
+        ({"severity": 7}, "severity must be 1, 2 or 3"),
+        ({"scope": "set"}, "bad scope"),
+        ({"phase": "middle"}, "bad phase"),
+        ({"reduce": "median"}, "bad reduce"),
+        ({"views": ["top"]}, "bad view 'top'"),
+        ({"threshold": "high"}, "threshold must be a finite number"),
+        ({"hold_s": 1.0}, "hold_s only applies to scope = 'frame'"),
+        ({"side": "worst", "feature": "torso_lean"}, "needs a side-less feature"),
+        ({"id": "Bad Id"}, "lower_snake_case"),
+        ({"rationale": ""}, "'rationale' must be non-empty"),
+    ],
+)
+def test_bad_rule_is_config_error_naming_rule(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as ei:
+        parse_rules([{**BASE, **change}], "pack")
+    assert str(ei.value).startswith("pack")
+    assert "\n" not in str(ei.value)
+
+
+def test_missing_key_and_duplicate_id() -> None:
+    with pytest.raises(ConfigError, match="missing required key 'rationale'"):
+        parse_rules([{k: v for k, v in BASE.items() if k != "rationale"}], "p")
+    with pytest.raises(ConfigError, match="duplicate rule id 'r'"):
+        parse_rules([BASE, BASE], "p")
+
+
+def test_bad_rule_in_toml_file_reports_file_and_line(tmp_path: Path) -> None:
+    src = Path(load_exercise("squat").path).read_text()  # type: ignore[arg-type]
+    bad = src + '\n[[rules]]\nid = "wobble"\ncue = "x"\nfeature = "knee"\nop = "~"\n' \
+        'threshold = 1.0\nrationale = "r"\n'
+    path = tmp_path / "squat.toml"
+    path.write_text(bad)
+    line = bad.splitlines().index('id = "wobble"') + 1
+    with pytest.raises(ConfigError, match=rf"^{path}:{line}: bad op '~'"):
+        RulesEngine(load_exercise(path), 30.0)
+
+
+def test_every_bundled_rule_parses_with_rationale_and_cue() -> None:
+    total = 0
+    for ex in list_exercises():
+        rules = parse_rules(ex.rules_raw, str(ex.path))
+        for r in rules:
+            assert len(r.rationale) > 40 and r.cue, (ex.id, r.id)
+            assert r.views, (ex.id, r.id)
+        total += len(rules)
+    assert total >= 25
+
+
+# --------------------------------------------------------------------------- synthetic faults
+CASES = [
+    ("squat", "side", "shallow_squat", "depth"),
+    ("squat", "front", "knee_valgus", "knee_valgus"),
+    ("pushup", "side", "hip_sag", "hip_sag"),
+    ("pushup", "side", "hip_pike", "hip_pike"),
+    ("lunge", "side", "knee_over_toe", "knee_over_toe"),
+    ("lunge", "side", "shallow_lunge", "depth"),
+    ("bicep_curl", "side", "partial_curl", "partial_rom"),
+    ("bicep_curl", "45", "torso_swing", "torso_swing"),
+    ("shoulder_press", "front", "incomplete_lockout", "no_lockout"),
+    ("jumping_jack", "front", "partial_jack", "arms_not_overhead"),
+    ("situp", "side", "partial_situp", "partial"),
+]
+
+
+@pytest.mark.parametrize(("exercise", "view", "fault", "rule"), CASES)
+def test_injected_fault_gives_its_cue(exercise: str, view: str, fault: str, rule: str) -> None:
+    eng = run_synth(exercise, view, [{"type": fault}])
+    fired = {f.rule_id for f in eng.faults}
+    assert rule in fired, (fired, eng.rep_status)
+    cue = next(r.cue for r in eng.rules if r.id == rule)
+    assert any(f.cue == cue and f.rep_index is not None for f in eng.faults)
+    assert any(f.rule_id == rule for faults in eng.rep_faults.values() for f in faults)
+
+
+@pytest.mark.parametrize(("exercise", "view"), sorted({(c[0], c[1]) for c in CASES}))
+def test_clean_set_gives_no_fault(exercise: str, view: str) -> None:
+    eng = run_synth(exercise, view)
+    assert eng.faults == []
+    assert len(eng.rep_status) == 3
+    assert any(s == OK for st in eng.rep_status.values() for s in st.values())
+
+
+@pytest.mark.parametrize(
+    ("exercise", "view", "fault", "rule"),
+    [
+        ("squat", "front", "shallow_squat", "depth"),
+        ("squat", "side", "knee_valgus", "knee_valgus"),
+        ("lunge", "front", "knee_over_toe", "knee_over_toe"),
+        ("pushup", "front", "hip_sag", "hip_sag"),
+    ],
+)
+def test_rule_from_wrong_view_is_not_assessed(
+    exercise: str, view: str, fault: str, rule: str
+) -> None:
+    eng = run_synth(exercise, view, [{"type": fault}])
+    assert rule not in {f.rule_id for f in eng.faults}
+    assert all(st[rule] == NOT_ASSESSED for st in eng.rep_status.values())
+    assert rule in eng.not_assessed()
+
+
+def test_fixed_view_overrides_detection() -> None:
+    eng = run_synth("squat", "side", [{"type": "shallow_squat"}])
+    assert eng.view == "side"
+    spec = spec_from_dict({"name": "t", "exercise": "squat", "view": "side", "reps": 1,
+                           "faults": [{"type": "shallow_squat"}]})
+    poses, fps, _ = truth_poses(spec)
+    status, eng2 = judge_sequence(load_exercise("squat"), poses, fps, view="front")
+    assert status["depth"] == NOT_ASSESSED and eng2.view == "front"
+
+
+# --------------------------------------------------------------------------- plank hold timer
+def test_plank_hold_timer_runs_only_with_good_form() -> None:
+    clean = run_synth("plank", "side", hold_s=8.0)
+    assert clean.faults == []
+    sag = run_synth("plank", "side", [{"type": "hip_sag", "start_s": 3.0, "end_s": 6.0}],
+                    hold_s=8.0)
+    assert [f.rule_id for f in sag.faults] == ["hips_low"]
+    assert sag.faults[0].t_ns >= 3.0e9 + 1.0e9 - 1  # only after hold_s = 1 s of sagging
+    assert 6.0 < clean.hold_seconds <= 10.0
+    assert clean.hold_seconds - sag.hold_seconds > 2.0
+
+
+def test_plank_timer_stops_when_not_in_position_or_wrong_view() -> None:
+    pack = load_exercise("plank")
+    spec = spec_from_dict({"name": "t", "exercise": "squat", "view": "side", "reps": 1})
+    standing, fps, _ = truth_poses(spec)
+    eng = RulesEngine(pack, fps)
+    for i in range(len(standing)):
+        eng.on_frame(_Frame(i, round(i * 1e9 / fps), standing[i]))
+    assert eng.hold_seconds == 0.0
+    assert "not_in_position" in {f.rule_id for f in eng.faults}
+    front = run_synth("plank", "front", hold_s=4.0)
+    assert front.hold_seconds == 0.0 and front.faults == []
+
+
+# --------------------------------------------------------------------------- engine mechanics
+def _lean_pose(deg: float, facing: float = 1.0) -> np.ndarray:
+    """A side-view standing pose whose trunk leans ``deg`` forward (negative = back)."""
+    p = np.full((33, 4), np.nan)
+    p[:, 3] = 1.0
+    hip = np.array([300.0, 400.0])
+    a = math.radians(deg)
+    sh = hip + 200.0 * np.array([facing * math.sin(a), -math.cos(a)])
+    for i in (LM.LEFT_HIP, LM.RIGHT_HIP):
+        p[i, :3] = [*hip, 0.0]
+    for i in (LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER):
+        p[i, :3] = [*sh, 0.0]
+    head = sh + np.array([0.0, -60.0])
+    p[LM.LEFT_EAR, :3] = [*head, 0.0]
+    p[LM.NOSE, :3] = [head[0] + facing * 25.0, head[1] + 5.0, -20.0]
+    for i, dy in ((LM.LEFT_KNEE, 180.0), (LM.LEFT_ANKLE, 360.0)):
+        p[i, :3] = [hip[0], hip[1] + dy, 0.0]
+        p[i + 1, :3] = [hip[0], hip[1] + dy, 0.0]
+    return p
+
+
+@pytest.mark.parametrize("facing", [1.0, -1.0])
+def test_frame_rule_fires_after_hold_and_rearms(facing: float) -> None:
+    pack = load_exercise("bicep_curl")
+    seen: list = []
+    eng = RulesEngine(pack, 10.0, view="side", on_fault=seen.append)
+    poses = [_lean_pose(0.0, facing)] * 5 + [_lean_pose(-25.0, facing)] * 5 \
+        + [_lean_pose(0.0, facing)] * 3 + [_lean_pose(-25.0, facing)] * 2
+    for i, p in enumerate(poses):
+        eng.on_frame(_Frame(i, i * 100_000_000, p))
+    lean = [f for f in eng.faults if f.rule_id == "lean_back"]
+    # 0.3 s hold at 10 fps: fires on the 4th leaning frame (index 8), not during the short dip.
+    assert [f.frame_index for f in lean] == [8]
+    assert lean[0].value < -15.0 and lean[0].threshold == -15.0
+    assert seen == eng.faults and list(eng.queue) == eng.faults
+    assert eng.status["lean_back"] == OK  # 2 leaning frames at the end: not yet held
+
+
+def test_forward_lean_is_not_lean_back() -> None:
+    rules = [r for r in parse_rules(load_exercise("bicep_curl").rules_raw) if r.id == "lean_back"]
+    verdict = judge_frames(rules, np.stack([_lean_pose(25.0), _lean_pose(-25.0)]),
+                           views=["side", "side"])
+    assert verdict["lean_back"].tolist() == [OK, FAULT]
+    verdict = judge_frames(rules, np.stack([_lean_pose(-25.0)]), views=["front"])
+    assert verdict["lean_back"].tolist() == [NOT_ASSESSED]
+
+
+def test_missing_joints_are_not_assessed() -> None:
+    rules = parse_rules(load_exercise("bicep_curl").rules_raw)
+    verdict = judge_frames(rules, np.full((2, 33, 4), np.nan), views=["side", "side"])
+    assert all((v == NOT_ASSESSED).all() for v in verdict.values())
+
+
+def test_phase_windows() -> None:
+    rep = _rep(0, 10, 30, 50)
+    assert phase_window(rep, "any").tolist() == list(range(10, 51))
+    assert phase_window(rep, "eccentric")[[0, -1]].tolist() == [10, 30]
+    assert phase_window(rep, "concentric")[[0, -1]].tolist() == [30, 50]
+    assert phase_window(rep, "bottom")[[0, -1]].tolist() == [24, 36]
+    top = phase_window(rep, "top").tolist()
+    assert top[0] == 10 and top[-1] == 50 and 30 not in top
+
+
+@pytest.mark.parametrize(
+    ("reduce", "expected"),
+    [("min", 1.0), ("max", 9.0), ("mean", 5.0), ("range", 8.0), ("rise", 4.0), ("fall", 4.0)],
+)
+def test_reductions(reduce: str, expected: float) -> None:
+    from formcoach.rules.engine import _reduce
+
+    vals = np.array([5.0, 1.0, np.nan, 9.0, 5.0])
+    assert _reduce(vals, reduce, 0.5) == pytest.approx(expected)
+    assert math.isnan(_reduce(np.array([np.nan, np.nan, 1.0]), reduce, 0.5))
+
+
+def test_coach_observer_integration() -> None:
+    coach = pytest.importorskip("formcoach.coach")
+    from formcoach.types import PoseResult
+
+    spec = spec_from_dict({"name": "t", "exercise": "pushup", "view": "side", "reps": 3,
+                           "faults": [{"type": "hip_sag"}]})
+    poses, fps, _ = truth_poses(spec)
+    pack = load_exercise("pushup")
+    eng = RulesEngine(pack, fps)
+    c = coach.Coach(pack, fps, [eng])
+    for i, p in enumerate(poses):
+        c.update(PoseResult(p, np.full((33, 3), np.nan), round(i * 1e9 / fps), (640, 480), 1.0))
+    result = c.finish()
+    assert len(eng.rep_status) == result.rep_count >= 2
+    assert all(st["hip_sag"] == FAULT for st in eng.rep_status.values())
+    assert all(st["hip_pike"] == OK for st in eng.rep_status.values())
+    assert {f.rep_index for f in eng.faults if f.rule_id == "hip_sag"} == set(eng.rep_status)
