@@ -382,6 +382,100 @@ def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
 
 
 # --------------------------------------------------------------------------------------------
+# Temporal filtering (MediaPipe Tasks' video-mode smoothing)
+# --------------------------------------------------------------------------------------------
+
+
+class OneEuroFilter:
+    """MediaPipe's one-euro filter over an array of values (elementwise, shared timestamps).
+
+    Args:
+        min_cutoff: cutoff frequency (Hz) for a still signal; lower = smoother.
+        beta: how fast the cutoff rises with speed; higher = less lag on fast motion.
+        derivate_cutoff: cutoff (Hz) of the speed estimate's own low-pass filter.
+        frequency: sampling rate (Hz) assumed until two timestamps have been seen.
+    """
+
+    def __init__(
+        self, min_cutoff: float, beta: float, derivate_cutoff: float, frequency: float = 30.0
+    ) -> None:
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.derivate_cutoff = derivate_cutoff
+        self._initial_frequency = frequency
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the signal's history."""
+        self._frequency = self._initial_frequency
+        self._last_t_ns: int | None = None
+        self._raw: np.ndarray | None = None
+        self._value: np.ndarray | None = None
+        self._speed: np.ndarray | None = None
+
+    def _alpha(self, cutoff: np.ndarray | float) -> np.ndarray:
+        tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff, dtype=np.float64))
+        return 1.0 / (1.0 + tau * self._frequency)
+
+    def __call__(self, t_ns: int, value: np.ndarray, value_scale: float = 1.0) -> np.ndarray:
+        """Filter ``value`` sampled at ``t_ns``; ``value_scale`` normalises the speed (1/object size)."""
+        value = np.asarray(value, dtype=np.float64)
+        if self._last_t_ns is not None:
+            if t_ns <= self._last_t_ns:
+                return value.copy()  # MediaPipe passes non-increasing samples through
+            self._frequency = 1e9 / (t_ns - self._last_t_ns)
+        self._last_t_ns = t_ns
+        if self._raw is None or self._value is None or self._speed is None or self._raw.shape != value.shape:
+            self._raw, self._value = value.copy(), value.copy()
+            self._speed = np.zeros_like(value)
+            return value.copy()
+        speed = (value - self._raw) * value_scale * self._frequency
+        a_d = self._alpha(self.derivate_cutoff)
+        self._speed = a_d * speed + (1.0 - a_d) * self._speed
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self._speed))
+        self._value = a * value + (1.0 - a) * self._value
+        self._raw = value.copy()
+        return self._value.copy()
+
+
+class PoseSmoother:
+    """The filters MediaPipe Tasks applies to a single tracked pose in video mode.
+
+    Image landmarks (x, y, z px): one-euro, min cutoff 0.05 Hz, beta 80, speed normalised by
+    the ROI size. Visibility: exponential low-pass, alpha 0.1. World landmarks: one-euro, min
+    cutoff 0.1 Hz, beta 40. Used so both backends produce comparably smooth tracks.
+    """
+
+    def __init__(self) -> None:
+        self._image = OneEuroFilter(0.05, 80.0, 1.0)
+        self._world = OneEuroFilter(0.1, 40.0, 1.0)
+        self._visibility: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Forget the history (person lost, or a new video)."""
+        self._image.reset()
+        self._world.reset()
+        self._visibility = None
+
+    def __call__(
+        self, t_ns: int, landmarks: np.ndarray, world: np.ndarray, object_size: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Smooth ``(N, 4)`` image landmarks and ``(N, 3)`` world landmarks sampled at ``t_ns``.
+
+        ``object_size`` is the person's size in px (the ROI side) that makes speeds scale-free.
+        """
+        out = np.empty_like(landmarks, dtype=np.float64)
+        scale = 1.0 / object_size if object_size > 1e-6 else 0.0
+        out[:, :3] = self._image(t_ns, landmarks[:, :3], scale) if scale else landmarks[:, :3]
+        vis = landmarks[:, 3]
+        if self._visibility is not None and self._visibility.shape == vis.shape:
+            vis = 0.1 * vis + 0.9 * self._visibility
+        self._visibility = np.array(vis, dtype=np.float64)
+        out[:, 3] = vis
+        return out, self._world(t_ns, world)
+
+
+# --------------------------------------------------------------------------------------------
 # The pipeline
 # --------------------------------------------------------------------------------------------
 
@@ -398,6 +492,7 @@ class StepInfo:
     detector_ran: bool = False
     tracked: bool = False
     roi: Roi | None = None
+    next_roi: Roi | None = None
 
 
 class BlazePosePipeline:
@@ -489,7 +584,7 @@ class BlazePosePipeline:
         return pose
 
     def _remember(self, pose: DecodedPose) -> None:
-        if not self.track:
-            return
         nxt = roi_from_landmarks(pose.landmarks)
-        self._roi = nxt if nxt.is_valid() else None
+        self.last.next_roi = nxt if nxt.is_valid() else None
+        if self.track:
+            self._roi = self.last.next_roi

@@ -5,7 +5,9 @@ run in onnxruntime on the CPU; pre/post-processing and ROI tracking are formcoac
 re-implementation of MediaPipe's pose graph (:mod:`formcoach.pose._blazepose`). The detector only
 runs when there is no tracked person (video mode) or on every frame (image mode).
 
-No temporal smoothing is applied here: outputs are the raw per-frame model estimates.
+In video mode the outputs are smoothed with the same filters MediaPipe Tasks applies in its
+video mode (one-euro on landmarks and world landmarks, low-pass on visibility), so the two
+backends are interchangeable; pass ``smooth=False`` for the raw per-frame model estimates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from formcoach.pose._blazepose import (
     NUM_POSE_LANDMARKS,
     BlazePosePipeline,
     LandmarkOutputs,
+    PoseSmoother,
     sigmoid,
 )
 from formcoach.types import PoseResult
@@ -84,6 +87,8 @@ class OnnxPoseEstimator:
         min_detection_confidence: person detector score threshold in [0, 1].
         min_tracking_confidence: landmark presence score in [0, 1] below which the pose is
             dropped and the detector runs again.
+        smooth: temporal filtering as MediaPipe Tasks does in video mode; None -> on in
+            video mode (never in image mode).
 
     Raises:
         InputError: a confidence outside [0, 1] or a bad thread count.
@@ -99,6 +104,7 @@ class OnnxPoseEstimator:
         num_threads: int | None = None,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        smooth: bool | None = None,
     ) -> None:
         if running_mode not in ("video", "image"):
             raise InputError(f"unknown running mode {running_mode!r}; use 'video' or 'image'")
@@ -149,6 +155,8 @@ class OnnxPoseEstimator:
             min_presence=min_tracking_confidence,
             track=running_mode == "video",
         )
+        use_smoothing = running_mode == "video" if smooth is None else smooth and running_mode == "video"
+        self._smoother = PoseSmoother() if use_smoothing else None
         self._last_t_ns: int | None = None
         self._closed = False
 
@@ -207,18 +215,29 @@ class OnnxPoseEstimator:
             self._last_t_ns = t_ns
         pose = self._pipeline.step(np.ascontiguousarray(image_bgr))
         if pose is None:
+            if self._smoother is not None:
+                self._smoother.reset()
             return PoseResult.empty(t_ns, (w, h))
+        landmarks = pose.landmarks[:NUM_POSE_LANDMARKS]
+        world = pose.world[:NUM_POSE_LANDMARKS]
+        if self._smoother is not None:
+            step = self._pipeline.last
+            roi = step.next_roi or step.roi
+            size = roi.size if roi is not None else float(max(w, h))
+            landmarks, world = self._smoother(t_ns, landmarks, world, size)
         return PoseResult(
-            landmarks=pose.landmarks[:NUM_POSE_LANDMARKS].copy(),
-            world=pose.world[:NUM_POSE_LANDMARKS].copy(),
+            landmarks=np.array(landmarks, dtype=np.float64),
+            world=np.array(world, dtype=np.float64),
             t_ns=t_ns,
             image_size=(w, h),
             score=pose.presence,
         )
 
     def reset(self) -> None:
-        """Forget the tracked person and the last timestamp (start of a new video)."""
+        """Forget the tracked person, the filters and the last timestamp (start of a new video)."""
         self._pipeline.reset()
+        if self._smoother is not None:
+            self._smoother.reset()
         self._last_t_ns = None
 
     def close(self) -> None:
