@@ -522,7 +522,7 @@ def run_live(
     from formcoach.overlay import OverlayState, draw_overlay
     from formcoach.setup_check import SetupChecker
 
-    ex = load_exercise(exercise) if isinstance(exercise, str | os.PathLike) else exercise
+    ex = load_exercise(exercise) if isinstance(exercise, str | Path) else exercise
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
     fps = float(getattr(source, "fps", 30.0) or 30.0)

@@ -122,11 +122,11 @@ class SoundDeviceSink:
     name = "sounddevice"
 
     def __init__(self) -> None:
-        import sounddevice  # noqa: F401 - fail early when missing
+        import sounddevice  # type: ignore[import-untyped]  # noqa: F401 - fail early when missing
 
     def play(self, wav: Path) -> None:
         import numpy as np
-        import sounddevice as sd
+        import sounddevice as sd  # type: ignore[import-untyped]
 
         with wave.open(str(wav), "rb") as w:
             data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
@@ -199,7 +199,7 @@ def default_sink() -> AudioSink | None:
         if exe:
             return SubprocessSink([exe, *argv[1:]])
     try:
-        import sounddevice as sd
+        import sounddevice as sd  # type: ignore[import-untyped]
 
         sd.query_devices(kind="output")
         return SoundDeviceSink()
@@ -249,7 +249,7 @@ class Pyttsx3Engine:
 
     def __init__(self, voice: str | None = None, rate: int = DEFAULT_RATE_WPM) -> None:
         try:
-            import pyttsx3
+            import pyttsx3  # type: ignore[import-untyped]
         except ImportError as e:
             raise BackendUnavailable(
                 f"speech needs pyttsx3 ({e}); install it with 'pip install pyttsx3'"

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -22,6 +23,14 @@ from formcoach.speech import NullSpeaker
 from formcoach.types import NS_PER_S, Frame, PoseResult
 
 CURL_CUES = {r["cue"] for r in load_exercise("bicep_curl").rules_raw}
+
+
+@pytest.fixture(autouse=True)
+def _private_db(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Sets saved by `formcoach live` go to a temp database, never the user's."""
+    db = tmp_path / "sessions.db"
+    monkeypatch.setenv("FORMCOACH_DB", str(db))
+    return db
 
 
 def curl_spec(**kw: object) -> synth.SynthSpec:
@@ -263,7 +272,7 @@ def test_overlay_draws_on_a_copy(curl_truth) -> None:
 # ----------------------------------------------------------------------------- CLI end to end
 def test_cli_live_source_prints_cues_with_truth_poses(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], curl_video: Path,
-    curl_truth,
+    curl_truth, _private_db: Path,
 ) -> None:
     """The whole CLI path (paced source, coach, rules, scheduler, speaker) with exact poses."""
     import formcoach.pose
@@ -281,6 +290,11 @@ def test_cli_live_source_prints_cues_with_truth_poses(
     cues = [line.split("] ", 1)[1] for line in out.splitlines() if line.startswith("[")]
     assert cues and set(cues) <= CURL_CUES
     assert "set: bicep_curl" in out and "cues spoken" in out
+    import formcoach.store
+
+    if hasattr(formcoach.store, "save_live_set"):
+        assert "saved as set" in err
+        assert _private_db.is_file()
 
 
 @pytest.mark.slow
@@ -304,3 +318,83 @@ def test_stop_event_ends_the_set(curl_truth) -> None:
         TruthEstimator(poses, fps, (320, 240)), NullSpeaker(), skip_setup=True, stop=stop,
     )
     assert res.frames == 1 and res.stopped_by == "user"
+
+
+# ----------------------------------------------------------------------------- camera (faked)
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: ``good`` frames, then nothing (a stalled camera)."""
+
+    opened: ClassVar[list[FakeCapture]] = []
+    plan: ClassVar[list[int]] = []  # frames each successive open delivers; -1 = fail to open
+
+    def __init__(self, index: object) -> None:
+        self.left = FakeCapture.plan.pop(0) if FakeCapture.plan else -1
+        self.ok = self.left >= 0
+        FakeCapture.opened.append(self)
+
+    def isOpened(self) -> bool:  # OpenCV's name
+        return self.ok
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.left > 0:
+            self.left -= 1
+            time.sleep(0.002)
+            return True, np.zeros((48, 64, 3), np.uint8)
+        time.sleep(0.002)
+        return False, None
+
+    def get(self, prop: int) -> float:
+        return 30.0
+
+    def set(self, prop: int, value: float) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+def fake_cv2() -> object:
+    from types import SimpleNamespace
+
+    logging_ns = SimpleNamespace(getLogLevel=lambda: 3, setLogLevel=lambda v: None,
+                                 LOG_LEVEL_SILENT=0)
+    return SimpleNamespace(
+        VideoCapture=FakeCapture, CAP_PROP_FPS=5, CAP_PROP_FRAME_WIDTH=3,
+        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38,
+        utils=SimpleNamespace(logging=logging_ns),
+    )
+
+
+def test_camera_reconnects_after_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    FakeCapture.opened, FakeCapture.plan = [], [6, 10_000]
+    cam = CameraSource("fake-cam", stall_s=0.1, max_reconnects=3)
+    assert cam.size == (64, 48) and cam.fps == 30.0
+    frames = []
+    for frame in cam:
+        frames.append(frame)
+        if len(frames) >= 12:
+            break
+    cam.close()
+    assert cam.reconnects >= 1 and len(FakeCapture.opened) >= 2
+    t = [f.t_ns for f in frames]
+    assert t == sorted(t)
+
+
+def test_camera_gives_up_with_a_source_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from formcoach.errors import SourceError
+
+    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    FakeCapture.opened, FakeCapture.plan = [], [3]  # then every reopen fails
+    cam = CameraSource("fake-cam", stall_s=0.05, max_reconnects=2)
+    with pytest.raises(SourceError, match="reconnects failed"):
+        for _ in cam:
+            pass
+    cam.close()
+
+
+def test_camera_that_opens_but_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    FakeCapture.opened, FakeCapture.plan = [], [0]
+    with pytest.raises(InputError, match="sent no frames"):
+        CameraSource("fake-cam", open_timeout_s=0.2)

@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--skip-setup", action="store_true", help="start counting at once, no setup check")
     p.add_argument("--max-seconds", type=float, default=None, metavar="S",
                    help="end the set after S seconds")
+    p.add_argument("--db", metavar="PATH", type=Path, default=None,
+                   help="history database to save the set in (default: FORMCOACH_DB or the "
+                        "user data folder)")
+    p.add_argument("--no-save", action="store_true", help="do not save the set in the history")
     p.set_defaults(func=run)
 
 
@@ -90,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             result = run_live(
                 source, ex, estimator, speaker,
                 window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
-                scheduler=sched, clock=clock, on_cue=on_cue, on_set_end=_save_set,
+                scheduler=sched, clock=clock, on_cue=on_cue,
+                on_set_end=None if args.no_save else (lambda r: _save_set(r, args.db)),
             )
         finally:
             speaker.close()
@@ -111,15 +116,16 @@ def _setup_texts() -> list[str]:
     return [*GUIDANCE.values(), "ready, start when you are"]
 
 
-def _save_set(result: Any) -> None:
-    """Hook: save the set to the history store once :mod:`formcoach.store` offers it."""
-    try:
-        from formcoach import store
-    except ImportError:
+def _save_set(result: Any, db: Path | None = None) -> None:
+    """Save the finished set in the history store (:func:`formcoach.store.save_live_set`)."""
+    if result.frames == 0:
         return
-    save = getattr(store, "save_live_set", None)
-    if callable(save):
-        try:
-            save(result)
-        except Exception as e:  # saving must never lose the printed summary
-            log.warning("could not save the set: %s", e)
+    try:
+        from formcoach.store import save_live_set
+    except ImportError:  # store not available in this build
+        return
+    try:
+        set_id = save_live_set(result, db)
+        print(f"saved as set {set_id} (see 'formcoach history')", file=sys.stderr)
+    except Exception as e:  # saving must never lose the printed summary
+        log.warning("could not save the set: %s", e)
