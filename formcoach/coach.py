@@ -371,6 +371,7 @@ def analyze_video(
     observers: Sequence[Observer] = (),
     progress: bool = True,
     track_out: list[PoseTrack] | None = None,
+    max_frames: int | None = None,
 ) -> AnalysisResult:
     """Decode a video, estimate poses and run the coach over every frame.
 
@@ -381,6 +382,7 @@ def analyze_video(
         observers: as for :class:`Coach`.
         progress: show a tqdm bar on stderr.
         track_out: if given, the pose track is appended to it (to cache it).
+        max_frames: analyse at most this many frames (None: all).
 
     Raises:
         InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
@@ -388,7 +390,7 @@ def analyze_video(
     from formcoach.pose import create_estimator
     from formcoach.sources import VideoFileSource
 
-    src = VideoFileSource(path)
+    src = VideoFileSource(path, max_frames=max_frames)
     est = create_estimator(backend, running_mode="video")
     coach = Coach(exercise, src.fps, observers)
     coach.backend = backend

@@ -1,0 +1,266 @@
+"""``formcoach analyze``: count reps and measure range of motion in a video or a saved track.
+
+Extending it (reports, CSV, annotated video, history database): a module calls
+:func:`register_writer` with an :class:`OutputWriter` (its options plus a function run on the
+finished :class:`~formcoach.coach.AnalysisResult`) and/or :func:`register_observer` (an observer
+factory, e.g. the rules engine), and lists itself in :data:`EXTENSION_MODULES` so ``register``
+imports it before building the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from formcoach.coach import AnalysisResult, Observer
+from formcoach.errors import InputError
+from formcoach.exercises import Exercise, load_exercise
+
+log = logging.getLogger(__name__)
+
+#: Modules that extend ``analyze`` (imported by :func:`register` when importable); each calls
+#: :func:`register_writer` / :func:`register_observer` at import.
+EXTENSION_MODULES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutputWriter:
+    """A post-processing output of ``analyze``.
+
+    Attributes:
+        name: short id (for logs).
+        add_arguments: adds its options to the ``analyze`` parser.
+        write: ``(args, result, observers) -> None``; runs after the analysis, in registration
+            order, and decides from ``args`` whether it has anything to do.
+    """
+
+    name: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    write: Callable[[argparse.Namespace, AnalysisResult, list[Observer]], None]
+
+
+#: ``(args, exercise, fps) -> Observer | None`` factories attached to the coach.
+ObserverFactory = Callable[[argparse.Namespace, Exercise, float], "Observer | None"]
+
+WRITERS: list[OutputWriter] = []
+OBSERVERS: list[ObserverFactory] = []
+
+
+def register_writer(writer: OutputWriter) -> None:
+    """Add an output writer (idempotent by name)."""
+    if all(w.name != writer.name for w in WRITERS):
+        WRITERS.append(writer)
+
+
+def register_observer(factory: ObserverFactory) -> None:
+    """Add an observer factory (idempotent)."""
+    if factory not in OBSERVERS:
+        OBSERVERS.append(factory)
+
+
+def _load_extensions() -> None:
+    for mod in EXTENSION_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                log.warning("analyze extension %s failed to import: %s", mod, e)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``analyze`` subcommand."""
+    _load_extensions()
+    p = subparsers.add_parser(
+        "analyze",
+        help="count reps and measure range of motion in a video",
+        description="Analyse a video (or a saved pose track): reps, per-rep duration and range "
+        "of motion.",
+    )
+    p.add_argument("video", nargs="?", help="video file (optional with --poses)")
+    p.add_argument("--exercise", "-e", required=True,
+                   help="exercise id or alias (e.g. squat, push-up) or a path to a .toml pack")
+    p.add_argument("--backend", default="mediapipe", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: mediapipe)")
+    p.add_argument("--poses", metavar="TRACK.npz",
+                   help="analyse a saved pose track (from 'formcoach poses') instead of the video")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--view", choices=("front", "side", "45", "back"),
+                   help="camera view for the form rules (default: detected per frame)")
+    p.add_argument("--no-rules", action="store_true", help="count only; skip the form rules")
+    try:
+        from formcoach.report.outputs import add_output_arguments
+    except ImportError:
+        log.debug("report outputs unavailable")
+    else:
+        add_output_arguments(p)
+    for w in WRITERS:
+        w.add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _num(x: float, nd: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+def result_to_dict(result: AnalysisResult, source: str = "") -> dict[str, Any]:
+    """The JSON document of ``analyze --json``."""
+    t0 = int(result.t_ns[0]) if len(result.t_ns) else 0
+    events = []
+    for rep, metrics in zip(result.reps, result.rep_metrics or [{}] * len(result.reps),
+                            strict=False):
+        events.append({
+            "index": rep.index,
+            "start_s": _num((rep.start_ns - t0) / 1e9),
+            "bottom_s": _num((rep.bottom_ns - t0) / 1e9),
+            "end_s": _num((rep.end_ns - t0) / 1e9),
+            "duration_s": _num((rep.end_ns - rep.start_ns) / 1e9),
+            "rom_deg": _num(rep.rom_deg, 2),
+            "min_deg": _num(rep.min_deg, 2),
+            "max_deg": _num(rep.max_deg, 2),
+            "start_frame": rep.start_frame,
+            "bottom_frame": rep.bottom_frame,
+            "end_frame": rep.end_frame,
+            "side": rep.side,
+            "partial": rep.partial,
+            "metrics": {k: _num(v, 2) for k, v in metrics.items()},
+        })
+    ex = result.exercise
+    return {
+        "source": source,
+        "exercise": ex.id,
+        "kind": ex.kind,
+        "signal": ex.count.signal,
+        "reps": len(result.reps),
+        "hold_s": _num(sum((r.end_ns - r.start_ns) for r in result.reps) / 1e9)
+        if ex.kind == "hold" else None,
+        "rep_events": events,
+        "frames": result.frames,
+        "pose_frames": result.pose_frames,
+        "fps": _num(result.fps, 4),
+        "duration_s": _num(result.duration_s),
+        "backend": result.backend,
+    }
+
+
+def print_summary(result: AnalysisResult, source: str) -> None:
+    """Human-readable summary on stdout."""
+    ex = result.exercise
+    det = result.pose_frames / result.frames if result.frames else 0.0
+    print(f"{source}: {ex.name} ({ex.id}), {result.frames} frames at {result.fps:.2f} fps, "
+          f"person in {det:.0%}, backend {result.backend}")
+    if ex.kind == "hold":
+        total = sum((r.end_ns - r.start_ns) for r in result.reps) / 1e9
+        print(f"holds: {len(result.reps)}, total {total:.1f} s")
+    else:
+        print(f"reps: {len(result.reps)}")
+    if not result.reps:
+        return
+    t0 = int(result.t_ns[0]) if len(result.t_ns) else 0
+    unit = "deg" if ex.count.signal not in ("hip_height", "nose_height", "shoulder_elevation") \
+        else "torso"
+    print(f"  {'#':>3} {'start s':>8} {'bottom s':>8} {'end s':>7} {'dur s':>6} "
+          f"{'ROM ' + unit:>9} {'side':>5}")
+    for rep in result.reps:
+        flag = " (edge)" if rep.partial else ""
+        print(f"  {rep.index + 1:>3} {(rep.start_ns - t0) / 1e9:8.2f} {(rep.bottom_ns - t0) / 1e9:8.2f}"
+              f" {(rep.end_ns - t0) / 1e9:7.2f} {(rep.end_ns - rep.start_ns) / 1e9:6.2f}"
+              f" {rep.rom_deg:9.1f} {rep.side:>5}{flag}")
+
+
+def _rules_engine(args: argparse.Namespace, exercise: Exercise, fps: float) -> Any:
+    """The form-rules observer, or None (``--no-rules``, no rules, or rules not installed)."""
+    if getattr(args, "no_rules", False) or not exercise.rules_raw:
+        return None
+    try:
+        from formcoach.rules.engine import RulesEngine
+    except ImportError as e:
+        log.warning("form rules unavailable (%s); counting only", e)
+        return None
+    return RulesEngine(exercise, fps, view=getattr(args, "view", None))
+
+
+def _output_hook(args: argparse.Namespace) -> Any:
+    try:
+        from formcoach.report.outputs import OutputHook
+    except ImportError:
+        return None
+    return OutputHook(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``analyze``."""
+    from formcoach.coach import analyze_track, analyze_video
+    from formcoach.types import PoseTrack
+
+    exercise = load_exercise(args.exercise)
+    track = None
+    if args.poses:
+        track = PoseTrack.load(args.poses)
+        fps, source, backend = track.fps, args.video or str(args.poses), track.backend
+    elif args.video:
+        from formcoach.sources import VideoFileSource
+
+        fps, source, backend = VideoFileSource(args.video).fps, args.video, args.backend
+    else:
+        raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
+    hook = _output_hook(args)  # checks output paths before the (long) analysis
+    engine = _rules_engine(args, exercise, fps)
+    observers: list[Observer] = [engine] if engine is not None else []
+    observers += _observers(args, exercise, fps)
+    if hook is not None:
+        observers += hook.observers(exercise, source=args.video or args.poses, backend=backend,
+                                    engine=engine, fps=fps)
+    try:
+        if track is not None:
+            result = analyze_track(track, exercise, observers)
+        else:
+            result = analyze_video(args.video, exercise, backend=args.backend,
+                                   observers=observers, progress=not args.no_progress)
+    except BaseException:
+        if hook is not None:
+            hook.abort()
+        raise
+    print_summary(result, source)
+    faults = list(getattr(engine, "faults", []) or [])
+    if engine is not None:
+        print(f"form faults: {len(faults)}" + (
+            " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
+    if hook is not None:
+        hook.finish(result, engine=engine, video_path=args.video,
+                    progress=not args.no_progress)
+        for path in hook.written:
+            print(f"wrote {path}")
+    if args.json:
+        from formcoach.io_utils import atomic_write_text
+
+        doc = result_to_dict(result, source)
+        if engine is not None:
+            doc["faults"] = [
+                {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
+                 "t_s": _num((f.t_ns - int(result.t_ns[0])) / 1e9) if len(result.t_ns) else None,
+                 "frame": f.frame_index, "value": _num(f.value), "threshold": f.threshold,
+                 "rep": f.rep_index}
+                for f in faults
+            ]
+        atomic_write_text(Path(args.json), json.dumps(doc, indent=2))
+        print(f"wrote {args.json}")
+    for w in WRITERS:
+        w.write(args, result, observers)
+    return 0
+
+
+def _observers(args: argparse.Namespace, exercise: Exercise, fps: float) -> list[Observer]:
+    out: list[Observer] = []
+    for factory in OBSERVERS:
+        obs = factory(args, exercise, fps)
+        if obs is not None:
+            out.append(obs)
+    return out
