@@ -23,6 +23,8 @@ log = logging.getLogger("formcoach")
 #: Subcommand modules, in help order. Each defines ``register(subparsers)``.
 COMMANDS: tuple[str, ...] = (
     "poses",
+    "analyze",
+    "eval",
     "calibrate",
     "live",
     "history",
