@@ -337,6 +337,55 @@ def test_pipeline_no_person_and_image_mode() -> None:
     assert fake.detector_calls == 3  # image mode: the detector runs on every frame
 
 
+# ------------------------------------------------------------------------------- smoothing
+
+NS = 33_333_333  # one frame at 30 fps
+
+
+def test_one_euro_passes_constant_and_first_sample() -> None:
+    f = bp.OneEuroFilter(0.05, 80.0, 1.0)
+    x = np.array([[10.0, 20.0], [30.0, 40.0]])
+    np.testing.assert_array_equal(f(0, x, 0.01), x)
+    for k in range(1, 5):
+        np.testing.assert_allclose(f(k * NS, x, 0.01), x)
+
+
+def test_one_euro_lags_slow_noise_more_than_fast_motion() -> None:
+    slow, fast = bp.OneEuroFilter(0.05, 80.0, 1.0), bp.OneEuroFilter(0.05, 80.0, 1.0)
+    slow(0, np.zeros(1), 0.01)
+    fast(0, np.zeros(1), 0.01)
+    jitter = slow(NS, np.ones(1), 0.01)[0]  # a 1 px jump on a 100 px person: damped
+    move = fast(NS, np.full(1, 50.0), 0.01)[0] / 50.0  # half the person's size: followed
+    assert 0.0 < jitter < 0.6 < 0.9 < move < 1.0
+    # Timestamps that do not increase pass the sample through unchanged.
+    np.testing.assert_array_equal(slow(NS, np.full(1, 7.0), 0.01), [7.0])
+
+
+def test_one_euro_matches_its_definition() -> None:
+    """One step by hand: speed EMA at the derivative cutoff, then value EMA at the adapted cutoff."""
+    f = bp.OneEuroFilter(0.1, 40.0, 1.0)
+    f(0, np.array([0.0]))
+    out = f(50_000_000, np.array([2.0]))  # 20 Hz
+    alpha = lambda cutoff: 1 / (1 + 20.0 / (2 * math.pi * cutoff))  # noqa: E731
+    speed = alpha(1.0) * (2.0 * 20.0)
+    assert out[0] == pytest.approx(alpha(0.1 + 40.0 * speed) * 2.0)
+
+
+def test_pose_smoother_visibility_low_pass_and_reset() -> None:
+    sm = bp.PoseSmoother()
+    lm = np.zeros((33, 4))
+    world = np.zeros((33, 3))
+    sm(0, lm, world, 200.0)
+    lm2 = lm.copy()
+    lm2[:, 3] = 1.0
+    out, _ = sm(NS, lm2, world + 1.0, 200.0)
+    np.testing.assert_allclose(out[:, 3], 0.1)
+    sm.reset()
+    out, w = sm(2 * NS, lm2, world + 1.0, 200.0)
+    np.testing.assert_array_equal(out, lm2)
+    np.testing.assert_array_equal(w, world + 1.0)
+
+
 # ------------------------------------------------------------------------ the real estimator
 
 
@@ -362,6 +411,14 @@ def test_image_mode_accepts_any_timestamp_order(estimator) -> None:
     img = np.full((120, 160, 3), 127, np.uint8)
     assert not estimator.process(img, 5).detected
     assert not estimator.process(img, 1).detected
+
+
+def test_image_mode_never_smooths_and_video_mode_can_opt_out() -> None:
+    from formcoach.pose.onnx_backend import OnnxPoseEstimator
+
+    assert OnnxPoseEstimator(running_mode="image", smooth=True)._smoother is None
+    assert OnnxPoseEstimator(running_mode="video")._smoother is not None
+    assert OnnxPoseEstimator(running_mode="video", smooth=False)._smoother is None
 
 
 @pytest.mark.parametrize(
