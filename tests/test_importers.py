@@ -104,7 +104,7 @@ def test_openpose_npy_roundtrip_and_errors(tmp_path: Path) -> None:
             load_openpose_npy(tmp_path / name)
     obj = tmp_path / "obj.npy"
     np.save(obj, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="not a NumPy .npy"):
+    with pytest.raises(InputError, match=r"not a NumPy \.npy"):
         load_openpose_npy(obj)
     with pytest.raises(InputError, match="not found"):
         load_openpose_npy(tmp_path / "missing.npy")
