@@ -295,6 +295,8 @@ class RepSegmenter:
                 if amp >= need and self._from_rest(self._pk):
                     if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
                         out.append(self._emit(i, x, t_ns, amp, partial=False))
+                    else:
+                        self._to_top(i, x, t_ns)  # too fast for a rep: a tracking glitch
                 elif not self._edge:
                     # A small dip, fully recovered: not a rep; we are back at the top.
                     self._to_top(i, x, t_ns)

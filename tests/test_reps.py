@@ -1,0 +1,285 @@
+"""RepSegmenter: streaming == batch, and counts on synthetic signals with known truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from formcoach.exercises import CountConfig, load_exercise
+from formcoach.reps import RepSegmenter
+from formcoach.types import frame_time_ns
+
+FPS = 30.0
+CFG = load_exercise("squat").count  # knee angle, rep goes down from ~170
+
+
+def _t(n: int, fps: float = FPS) -> np.ndarray:
+    return np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+
+
+def reps_signal(
+    n_reps: int,
+    period_s: float = 2.0,
+    top: float = 170.0,
+    bottom: float = 80.0,
+    pause_s: float = 0.5,
+    lead_s: float = 1.0,
+    noise: float = 0.0,
+    fps: float = FPS,
+    seed: int = 0,
+) -> np.ndarray:
+    """``n_reps`` smooth top-bottom-top cycles with pauses at the top, plus optional noise."""
+    parts = [np.full(round(lead_s * fps), top)]
+    k = round(period_s * fps)
+    cyc = top - (top - bottom) * 0.5 * (1 - np.cos(2 * np.pi * np.arange(k) / k))
+    for _ in range(n_reps):
+        parts += [cyc, np.full(round(pause_s * fps), top)]
+    x = np.concatenate(parts)
+    if noise:
+        x = x + np.random.default_rng(seed).normal(0, noise, x.shape)
+    return x
+
+
+def count(values: np.ndarray, cfg: CountConfig = CFG, fps: float = FPS, **kw) -> int:
+    return len(RepSegmenter(cfg, fps, **kw).segment(values, _t(len(values), fps)))
+
+
+def stream(values: np.ndarray, cfg: CountConfig = CFG, fps: float = FPS, gated=None):
+    seg = RepSegmenter(cfg, fps)
+    out = []
+    emitted_at = []
+    t = _t(len(values), fps)
+    g = np.zeros(len(values), bool) if gated is None else gated
+    for i, (v, ts) in enumerate(zip(values, t, strict=True)):
+        new = seg.update(float(v), int(ts), bool(g[i]))
+        out += new
+        emitted_at += [i] * len(new)
+    tail = seg.finish()
+    return out + tail, emitted_at, seg
+
+
+# ---------------------------------------------------------------- streaming == batch
+_series = arrays(
+    np.float64,
+    st.integers(0, 300),
+    elements=st.one_of(st.floats(0, 180, allow_nan=False), st.just(np.nan)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_series)
+def test_stream_equals_batch_random(values: np.ndarray) -> None:
+    got, _, _ = stream(values)
+    assert got == RepSegmenter(CFG, FPS).segment(values, _t(len(values)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.floats(0, 8), st.integers(0, 2**31 - 1), st.floats(0.0, 0.3))
+def test_stream_equals_batch_noisy_reps(n: int, noise: float, seed: int, nan_frac: float) -> None:
+    x = reps_signal(n, noise=noise, seed=seed)
+    rng = np.random.default_rng(seed)
+    x[rng.random(len(x)) < nan_frac] = np.nan
+    gated = rng.random(len(x)) < 0.01
+    got, _, _ = stream(x, gated=gated)
+    assert got == RepSegmenter(CFG, FPS).segment(x, _t(len(x)), gated)
+
+
+def test_segment_is_repeatable_and_fresh() -> None:
+    x = reps_signal(3)
+    seg = RepSegmenter(CFG, FPS)
+    a = seg.segment(x, _t(len(x)))
+    b = seg.segment(x, _t(len(x)))
+    assert a == b and len(a) == 3
+    assert seg.count == 0  # batch runs on a fresh copy
+
+
+def test_bounded_lag() -> None:
+    x = reps_signal(4, noise=2.0)
+    events, emitted_at, seg = stream(x)
+    assert len(events) == 4
+    for ev, k in zip(events, emitted_at, strict=True):
+        assert k - ev.end_frame == seg.lag
+    assert seg.lag <= round(0.1 * FPS)
+
+
+# ---------------------------------------------------------------- counts
+@pytest.mark.parametrize("n", [1, 2, 5, 12])
+@pytest.mark.parametrize("noise", [0.0, 3.0, 6.0])
+def test_counts_clean_and_noisy(n: int, noise: float) -> None:
+    assert count(reps_signal(n, noise=noise, seed=n)) == n
+
+
+@pytest.mark.parametrize("fps", [15.0, 23.976, 29.97, 60.0])
+def test_counts_at_any_fps(fps: float) -> None:
+    assert count(reps_signal(5, fps=fps, noise=2.0), fps=fps) == 5
+
+
+def test_event_fields() -> None:
+    x = reps_signal(2, lead_s=1.0, period_s=2.0, pause_s=1.0)
+    ev = RepSegmenter(CFG, FPS).segment(x, _t(len(x)))
+    assert [e.index for e in ev] == [0, 1]
+    e = ev[0]
+    assert e.start_frame < e.bottom_frame < e.end_frame
+    assert e.bottom_frame == pytest.approx(30 + 30, abs=2)  # lead 1 s + half a period
+    assert e.min_deg == pytest.approx(80.0, abs=0.5)
+    assert e.max_deg == pytest.approx(170.0, abs=0.5)
+    assert e.rom_deg == pytest.approx(90.0, abs=1.0)
+    assert e.bottom_ns == frame_time_ns(e.bottom_frame, FPS)
+    assert not e.partial
+
+
+def test_nan_gaps_inside_reps() -> None:
+    x = reps_signal(6, noise=2.0)
+    x[::7] = np.nan  # a missed frame every 7
+    x[100:112] = np.nan  # a 0.4 s dropout mid-rep
+    assert count(x) == 6
+
+
+def test_corrupt_single_frames_are_ignored() -> None:
+    x = reps_signal(4)
+    x[[50, 51, 140, 200]] = 10.0  # glitches deep into "bottom" territory
+    assert count(x) == 4
+
+
+def test_long_pauses_at_top_and_bottom() -> None:
+    top, bottom = 170.0, 80.0
+    parts = [np.full(60, top)]
+    for _ in range(3):
+        parts += [np.linspace(top, bottom, 30), np.full(90, bottom),  # 3 s hold at the bottom
+                  np.linspace(bottom, top, 30), np.full(300, top)]  # 10 s rest at the top
+    assert count(np.concatenate(parts)) == 3
+
+
+def test_small_setup_wiggles_are_not_reps() -> None:
+    x = reps_signal(4, noise=1.0)
+    wiggle = 170 - 15 * np.sin(np.linspace(0, np.pi, 20))  # 15 deg dips (< min_rom)
+    assert count(np.concatenate([wiggle, wiggle, x, wiggle])) == 4
+
+
+def test_adaptive_threshold_rejects_half_rep_after_full_reps() -> None:
+    full = reps_signal(4, top=170, bottom=70, lead_s=0.5)
+    half = reps_signal(1, top=170, bottom=135, lead_s=0.0)  # 35 deg: > min_rom, < half of 100
+    assert count(np.concatenate([full, half, full])) == 8
+
+
+def test_small_rom_person_counts_all_reps() -> None:
+    # Someone who only bends 45 deg still counts (thresholds follow their own ROM).
+    assert count(reps_signal(6, top=170, bottom=125, noise=1.5)) == 6
+
+
+def test_wobble_at_bottom_is_one_rep() -> None:
+    down = np.linspace(170, 80, 30)
+    wobble = np.concatenate([np.linspace(80, 100, 8), np.linspace(100, 78, 8)])
+    up = np.linspace(78, 170, 30)
+    x = np.concatenate([np.full(30, 170), down, wobble, up, np.full(30, 170)])
+    assert count(x) == 1
+
+
+def test_rep_direction_up() -> None:
+    cfg = load_exercise("jumping_jack").count  # shoulder angle rises in a rep
+    x = 190 - reps_signal(7, top=170, bottom=30, period_s=1.0, pause_s=0.1, noise=2.0)
+    ev = RepSegmenter(cfg, FPS).segment(x, _t(len(x)))
+    assert len(ev) == 7
+    assert ev[0].max_deg == pytest.approx(160, abs=8) and ev[0].min_deg == pytest.approx(20, abs=8)
+
+
+# ---------------------------------------------------------------- clip edges
+def test_clip_ending_mid_descent_does_not_count() -> None:
+    x = np.concatenate([reps_signal(2), np.linspace(170, 90, 25)])
+    assert count(x) == 2
+
+
+def test_clip_ending_after_most_of_the_return_counts() -> None:
+    x = np.concatenate([reps_signal(2), np.linspace(170, 80, 30), np.linspace(80, 150, 20)])
+    assert count(x) == 3
+
+
+def test_clip_starting_at_the_bottom_counts_an_edge_rep() -> None:
+    x = np.concatenate([np.full(10, 80.0), np.linspace(80, 170, 30), reps_signal(2)])
+    ev = RepSegmenter(CFG, FPS).segment(x, _t(len(x)))
+    assert len(ev) == 3 and ev[0].partial and not ev[1].partial
+
+
+def test_clip_starting_mid_ascent_does_not_count_the_half_rise() -> None:
+    x = np.concatenate([np.linspace(130, 170, 15), reps_signal(2)])
+    assert count(x) == 2
+
+
+def test_person_appearing_late_at_the_bottom_still_edges() -> None:
+    x = np.concatenate([np.full(90, np.nan), np.full(5, 85.0), np.linspace(85, 170, 30),
+                        reps_signal(1)])
+    assert count(x) == 2
+
+
+def test_gated_setup_disables_the_edge_rep() -> None:
+    # Standing under a bar (gated), then getting into position from a low value: not a rep.
+    x = np.concatenate([np.full(60, 90.0), np.full(5, 85.0), np.linspace(85, 170, 30),
+                        reps_signal(2)])
+    gated = np.zeros(len(x), bool)
+    gated[:60] = True
+    assert len(RepSegmenter(CFG, FPS).segment(x, _t(len(x)), gated)) == 2
+
+
+def test_gate_interrupting_a_rep_abandons_it() -> None:
+    x = reps_signal(3, lead_s=1.0, pause_s=1.0)
+    gated = np.zeros(len(x), bool)
+    gated[30 + 30 : 30 + 33] = True  # out of position at the first rep's bottom
+    assert len(RepSegmenter(CFG, FPS).segment(x, _t(len(x)), gated)) == 2
+
+
+def test_long_gap_resets_a_rep_in_progress() -> None:
+    down = np.linspace(170, 80, 30)
+    x = np.concatenate([np.full(30, 170.0), down, np.full(60, np.nan),  # 2 s gap at the bottom
+                        np.linspace(80, 170, 30), reps_signal(1)])
+    assert count(x) == 1
+
+
+def test_descent_that_never_returns_is_abandoned() -> None:
+    cfg = dataclasses.replace(CFG, max_rep_s=5.0)
+    x = np.concatenate([np.full(30, 170.0), np.linspace(170, 80, 30), np.full(300, 80.0),
+                        np.linspace(80, 170, 30), reps_signal(2)])
+    assert count(x, cfg) == 2
+
+
+def test_too_fast_to_be_a_rep() -> None:
+    cfg = dataclasses.replace(CFG, min_rep_s=1.0, smooth_s=0.0)
+    x = np.concatenate([np.full(10, 170.0), [120, 80, 120], np.full(20, 170.0)])
+    assert count(x, cfg) == 0
+
+
+# ---------------------------------------------------------------- hold mode and misuse
+def test_hold_mode_reports_intervals() -> None:
+    cfg = load_exercise("plank").count
+    x = np.concatenate([np.full(30, 10.0), np.full(150, 88.0), np.full(60, 10.0),
+                        np.full(15, 88.0), np.full(60, 10.0), np.full(90, 90.0)])
+    ev = RepSegmenter(cfg, FPS, kind="hold").segment(x, _t(len(x)))
+    assert len(ev) == 2  # 5 s hold, (0.5 s too short), 3 s hold open at the end
+    assert (ev[0].end_ns - ev[0].start_ns) / 1e9 == pytest.approx(5.0, abs=0.1)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        RepSegmenter(CFG, 0.0)
+    with pytest.raises(ValueError):
+        RepSegmenter(CFG, math.nan)
+    with pytest.raises(ValueError):
+        RepSegmenter(CFG, FPS, kind="sets")
+    with pytest.raises(ValueError):
+        RepSegmenter(CFG, FPS).segment(np.zeros(3), np.zeros(4, dtype=np.int64))
+
+
+def test_phases() -> None:
+    x = reps_signal(1, lead_s=1.0, period_s=2.0, pause_s=1.0)
+    seg = RepSegmenter(CFG, FPS)
+    phases = []
+    for v, t in zip(x, _t(len(x)), strict=True):
+        seg.update(float(v), int(t))
+        phases.append(seg.phase)
+    assert phases[10] == "idle"
+    assert {"eccentric", "bottom", "concentric", "top"} <= set(phases)
