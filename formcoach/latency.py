@@ -137,25 +137,33 @@ def measure_cue_latency(
         records = list(speaker.file_sink.records)
         base = sched.time_base_ns
         onsets = sorted(float(f["start_s"]) for f in truth.get("faults", []))
+        by_key = {(e["rule_id"], e["created_ns"]): e for e in result.cue_events}
         samples: list[dict[str, Any]] = []
         for ev, rec in zip(events, records, strict=False):
             if ev.cue.rule_id.startswith("setup.") or ev.cue.rule_id == "praise":
                 continue
             t_src = ev.cue.fault_t_ns - base  # source time of the fault (decision) frame
             captured = source.capture_times.get(t_src) or ev.cue.fault_t_ns
-            lat_ms = (rec.start_ns - captured) / 1e6
             onset = max((o for o in onsets if o <= t_src / NS_PER_S), default=None)
-            samples.append(
-                {
-                    "rule_id": ev.cue.rule_id,
-                    "text": ev.cue.text,
-                    "fault_frame_s": round(t_src / NS_PER_S, 3),
-                    "latency_ms": round(lat_ms, 1),
-                    "onset_to_audio_ms": None
-                    if onset is None
-                    else round((rec.start_ns - (base + round(onset * NS_PER_S))) / 1e6, 1),
+            sample: dict[str, Any] = {
+                "rule_id": ev.cue.rule_id,
+                "text": ev.cue.text,
+                "fault_frame_s": round(t_src / NS_PER_S, 3),
+                "latency_ms": round((rec.start_ns - captured) / 1e6, 1),
+                "onset_to_audio_ms": None
+                if onset is None
+                else round((rec.start_ns - (base + round(onset * NS_PER_S))) / 1e6, 1),
+            }
+            loop = by_key.get((ev.cue.rule_id, ev.cue.created_ns))
+            if loop is not None:  # where the time went, ms
+                sample["breakdown_ms"] = {
+                    "wait_for_loop": round((loop["taken_ns"] - captured) / 1e6, 1),
+                    "pose": round((loop["pose_ns"] - loop["taken_ns"]) / 1e6, 1),
+                    "coach_rules": round((loop["coach_ns"] - loop["pose_ns"]) / 1e6, 1),
+                    "schedule": round((loop["say_ns"] - loop["coach_ns"]) / 1e6, 1),
+                    "speaker": round((rec.start_ns - loop["say_ns"]) / 1e6, 1),
                 }
-            )
+            samples.append(sample)
     lat = [s["latency_ms"] for s in samples]
     return {
         "p50": _pct(lat, 50),

@@ -561,6 +561,7 @@ def run_live(
             if not live_base:
                 sched.time_base_ns = now_ns - frame.t_ns
             pose: PoseResult = estimator.process(frame.image, frame.t_ns)
+            pose_ns = coach_ns = clock.now_ns()
             result.frames += 1
             view = view_det.update(pose.landmarks, pose.world) if view_det is not None else None
             setup_msg: str | None = None
@@ -575,6 +576,7 @@ def run_live(
                         _submit_text(sched, f"setup.{st.problems[0]}", st.message, frame)
             else:
                 state = coach.update(pose)
+                coach_ns = clock.now_ns()
                 for f in drain():
                     result.faults.append(f)
                     sched.submit(f, detected_t_ns=frame.t_ns)
@@ -583,6 +585,7 @@ def run_live(
                     sched.rep_completed(rep, detected_t_ns=frame.t_ns)
             cue = sched.poll(speaker_busy=speaker.busy)
             if cue is not None:
+                say_ns = clock.now_ns()
                 speaker.say(cue)
                 result.cues.append(cue)
                 result.cue_events.append(
@@ -591,6 +594,12 @@ def run_live(
                         "text": cue.text,
                         "fault_t_ns": cue.fault_t_ns - sched.time_base_ns,
                         "emit_t_ns": frame.t_ns,
+                        "created_ns": cue.created_ns,
+                        # clock ns: frame taken, pose done, coach+rules done, handed to speaker
+                        "taken_ns": now_ns,
+                        "pose_ns": pose_ns,
+                        "coach_ns": coach_ns,
+                        "say_ns": say_ns,
                     }
                 )
                 cue_text, cue_until = cue.text, time.monotonic() + 2.5

@@ -359,7 +359,9 @@ class Pyttsx3Speaker:
         preload: cue texts to synthesise at start-up so they start instantly later.
         engine_factory: builds the TTS engine **inside the worker thread** (tests inject fakes).
         cache_dir: where synthesised WAVs go (default: a temp folder removed by ``close``).
-        ready_timeout_s: how long the constructor waits for the engine to start.
+        ready_timeout_s: how long the constructor waits for the engine to start (and again for
+            the pre-synthesis).
+        wait_preload: return from the constructor only once ``preload`` is synthesised.
 
     Raises:
         BackendUnavailable: the TTS engine failed to start (see :func:`create_speaker`).
@@ -379,6 +381,7 @@ class Pyttsx3Speaker:
         engine_factory: Callable[[], TTSEngine] | None = None,
         cache_dir: str | Path | None = None,
         ready_timeout_s: float = 10.0,
+        wait_preload: bool = True,
     ) -> None:
         rate = DEFAULT_RATE_WPM if rate is None else int(rate)
         if not MIN_RATE_WPM <= rate <= MAX_RATE_WPM:
@@ -407,6 +410,7 @@ class Pyttsx3Speaker:
         self.dropped: list[Cue] = []
         self.on_start: Callable[[SpokenEvent], None] | None = None
         self._ready = threading.Event()
+        self._preloaded = threading.Event()
         self._init_error: BaseException | None = None
         self._preload = [t for t in dict.fromkeys(preload) if t]
         self._thread = threading.Thread(target=self._run, name="formcoach-speech", daemon=True)
@@ -415,6 +419,9 @@ class Pyttsx3Speaker:
             self._init_error = BackendUnavailable(
                 f"text-to-speech did not start within {ready_timeout_s:g} s"
             )
+        if self._init_error is None and wait_preload:
+            # Pre-synthesis is part of start-up, so the first cues start instantly.
+            self._preloaded.wait(ready_timeout_s)
         if self._init_error is not None:
             self.close()
             if isinstance(self._init_error, InputError | BackendUnavailable):
@@ -497,6 +504,7 @@ class Pyttsx3Speaker:
                 self._wav_for(engine, text)
             except Exception as e:  # a bad cue text must not kill the worker
                 log.warning("could not pre-synthesise %r: %s", text, e)
+        self._preloaded.set()
         while True:
             cue = self._queue.get()
             if cue is None:

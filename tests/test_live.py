@@ -398,3 +398,32 @@ def test_camera_that_opens_but_sends_nothing(monkeypatch: pytest.MonkeyPatch) ->
     FakeCapture.opened, FakeCapture.plan = [], [0]
     with pytest.raises(InputError, match="sent no frames"):
         CameraSource("fake-cam", open_timeout_s=0.2)
+
+
+def test_latency_harness_measures_spoken_fault_cues(
+    monkeypatch: pytest.MonkeyPatch, curl_video: Path, curl_truth
+) -> None:
+    """Structure and sanity only (no timing thresholds: speed is `formcoach bench`'s job)."""
+    import formcoach.pose
+    from formcoach.latency import measure_cue_latency
+
+    poses, fps, truth = curl_truth
+    monkeypatch.setattr(
+        formcoach.pose, "create_estimator",
+        lambda *a, **k: TruthEstimator(poses, fps, (320, 240)),
+    )
+    r = measure_cue_latency(curl_video, curl_video.with_suffix(".json"), "truth")
+    assert r["n"] >= 1 and r["truth_faults"] == len(truth["faults"])
+    assert 0 < r["p50"] <= r["p95"] <= r["max"]
+    for s in r["samples"]:
+        assert s["text"] in CURL_CUES and s["latency_ms"] > 0
+        assert set(s["breakdown_ms"]) == {"wait_for_loop", "pose", "coach_rules", "schedule",
+                                          "speaker"}
+
+
+def test_latency_harness_needs_the_truth_file(tmp_path: Path) -> None:
+    from formcoach.latency import measure_cue_latency
+
+    video = write_video(tmp_path / "v.mp4", 5)
+    with pytest.raises(InputError, match="ground-truth"):
+        measure_cue_latency(video)
