@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "analyze",
     "eval",
     "calibrate",
+    "synth",
     "live",
     "history",
     "report",

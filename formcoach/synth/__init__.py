@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from formcoach.synth.core import TRUTH_FORMAT, SynthTruth, compute_truth, render_sample, truth_poses
+from formcoach.synth.evaluate import COMPARED_ANGLES, evaluate_backend, load_truth
 from formcoach.synth.spec import (
     EXERCISES,
     FAULTS,
@@ -19,6 +20,7 @@ from formcoach.synth.spec import (
 )
 
 __all__ = [
+    "COMPARED_ANGLES",
     "EXERCISES",
     "FAULTS",
     "TRUTH_FORMAT",
@@ -27,7 +29,9 @@ __all__ = [
     "SynthSpec",
     "SynthTruth",
     "compute_truth",
+    "evaluate_backend",
     "load_specs",
+    "load_truth",
     "render_sample",
     "spec_from_dict",
     "truth_poses",

@@ -7,17 +7,20 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from formcoach import __version__
 from formcoach.errors import InputError
-from formcoach.io_utils import atomic_write_text
+from formcoach.io_utils import atomic_write_bytes, atomic_write_text
 from formcoach.skeleton import JOINT_TRIPLES, LANDMARK_NAMES, LM
 from formcoach.synth.body import joint_angles, joints_3d
 from formcoach.synth.camera import Camera
@@ -148,7 +151,7 @@ def truth_dict(tr: SynthTruth, rounded: bool = True) -> dict[str, Any]:
                "end_s": round(float(s["end_s"]), 4),  # type: ignore[arg-type]
                "rep_index": s["rep_index"], "severity": s["severity"]}
               for s in tr.motion.fault_spans]
-    nd_px, nd_m = (1, 3) if rounded else (6, 6)
+    nd_px = 1 if rounded else 6
 
     def arr(a: np.ndarray, nd: int) -> list[Any]:
         return _r(a, nd) if rounded else a.tolist()
@@ -185,10 +188,36 @@ def truth_dict(tr: SynthTruth, rounded: bool = True) -> dict[str, Any]:
         "frames": {
             "angles_3d_deg": {k: arr(v, nd_px) for k, v in tr.angles_3d.items()},
             "angles_2d_deg": {k: arr(v, nd_px) for k, v in tr.angles_2d.items()},
-            "joints_2d_px": arr(tr.poses[..., :2], nd_px),
-            "joints_3d_m": arr(tr.joints_3d, nd_m),
         },
+        "arrays": f"{spec.name}.npz",
     }
+
+
+def truth_arrays(tr: SynthTruth) -> dict[str, np.ndarray]:
+    """Bulky per-frame arrays for the sibling ``.npz``: float32, 0.1 px and 1 mm resolution.
+
+    ``joints_2d_px`` ``(T, 33, 2)``, ``joints_3d_m`` ``(T, 33, 3)``, ``pose_z`` ``(T, 33)``.
+    """
+    return {
+        "joints_2d_px": np.round(tr.poses[..., :2], 1).astype(np.float32),
+        "joints_3d_m": np.round(tr.joints_3d, 3).astype(np.float32),
+        "pose_z": np.round(tr.poses[..., 2], 1).astype(np.float32),
+    }
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A compressed ``.npz`` whose bytes depend only on the arrays (fixed zip timestamps)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            item = io.BytesIO()
+            np.lib.format.write_array(item, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            zf.writestr(info, item.getvalue(), compresslevel=9)
+    return buf.getvalue()
 
 
 def render_frames(tr: SynthTruth) -> list[np.ndarray]:
@@ -207,7 +236,7 @@ def render_frames(tr: SynthTruth) -> list[np.ndarray]:
 
 def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
                   ) -> tuple[Path, Path]:
-    """Render ``spec`` to ``out_dir/<name>.mp4`` plus ground truth ``out_dir/<name>.json``.
+    """Render ``spec`` to ``out_dir/<name>.mp4``, ground truth ``<name>.json`` and ``<name>.npz``.
 
     Raises:
         InputError: ``out_dir`` does not exist, or the video cannot be written or read back.
@@ -221,7 +250,8 @@ def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
     video = out / f"{spec.name}.mp4"
     truth = out / f"{spec.name}.json"
     tmp = out / f".{spec.name}.tmp.mp4"
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(spec.fps),
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+    writer = cv2.VideoWriter(str(tmp), fourcc, float(spec.fps),
                              (spec.width, spec.height))
     if not writer.isOpened():
         raise InputError(f"cannot write video {video} (OpenCV has no mp4v encoder here)")
@@ -238,6 +268,10 @@ def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
         raise InputError(f"video {video} reads back {n} frames, expected {tr.n_frames}")
     os.chmod(tmp, 0o644)
     os.replace(tmp, video)
-    atomic_write_text(truth, json.dumps(truth_dict(tr), separators=(",", ":")) + "\n", mode=0o644)
+    d = truth_dict(tr)
+    d["generator"] = {"formcoach": __version__, "numpy": np.__version__, "opencv": cv2.__version__,
+                      "fourcc": "mp4v"}
+    atomic_write_text(truth, json.dumps(d, separators=(",", ":")) + "\n", mode=0o644)
+    atomic_write_bytes(out / f"{spec.name}.npz", npz_bytes(truth_arrays(tr)), mode=0o644)
     log.info("wrote %s (%d frames) and %s", video, tr.n_frames, truth)
     return video, truth

@@ -20,13 +20,13 @@ __all__ = ["DEFAULT_TEMPO_S", "Motion", "RepTime", "build_motion"]
 
 #: Seconds per rep (down + up) when a spec gives none.
 DEFAULT_TEMPO_S: dict[str, float] = {
-    "squat": 2.2,
-    "pushup": 1.8,
-    "lunge": 2.4,
-    "bicep_curl": 2.0,
-    "shoulder_press": 2.2,
+    "squat": 2.0,
+    "pushup": 1.6,
+    "lunge": 2.2,
+    "bicep_curl": 1.8,
+    "shoulder_press": 2.0,
     "jumping_jack": 1.0,
-    "situp": 2.2,
+    "situp": 2.0,
     "plank": 1.0,
 }
 
@@ -185,8 +185,7 @@ def _squat(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     knee_z = p.shank * math.sin(math.radians(alpha))
     hip_y = knee_y + p.thigh * math.cos(math.radians(beta))
     hip_z = knee_z - p.thigh * math.sin(math.radians(beta))
-    dx = half_w - 0.5 * p.hip_width * p.height_m
-    hip_y = min(hip_y, _standing_hip_y(p, half_w)) - 0.0 * dx
+    hip_y = min(hip_y, _standing_hip_y(p, half_w))
     off, side = c.sway(t)
     root = np.array([0.0, hip_y, hip_z]) + off
     lean = 0.55 * beta + 4.0 * d
@@ -302,7 +301,7 @@ def _prone(c: _Ctx, y_s: float, s_deg: float, t: float, forearm: bool,
 
     Returns the state and the shoulder-centre z (for placing hands)."""
     p = c.p
-    ay = 0.62 * p.foot
+    ay = 0.8 * p.foot
     leg = p.thigh + p.shank
     az = -0.55 * (leg + p.torso)
     th = _solve_leg_angle(p, ay, y_s, s_deg)
@@ -336,24 +335,25 @@ def _prone(c: _Ctx, y_s: float, s_deg: float, t: float, forearm: bool,
 
 def _pushup_ys(p: Proportions, d: float) -> float:
     arm = p.upper_arm + p.forearm
-    y_top = 0.03 + 0.975 * arm
-    y_bot = 0.03 + 0.3 * arm
+    off = 0.035 * p.height_m * math.sqrt(2.0)  # hands: a little wider and ahead of the shoulders
+    y_top = 0.03 + math.sqrt((0.99 * arm) ** 2 - off**2)
+    y_bot = 0.03 + 0.5 * arm
     return y_top - d * (y_top - y_bot)
 
 
 def _pushup(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     p = c.p
     de = max(d, 0.35 * w.get("incomplete_lockout", 0.0))
-    s = 22.0 * w.get("hip_sag", 0.0) - 32.0 * w.get("hip_pike", 0.0)
+    s = 26.0 * w.get("hip_sag", 0.0) - 32.0 * w.get("hip_pike", 0.0)
     _, hand_z = _prone(c, _pushup_ys(p, 0.0), 0.0, 0.0, False, None)
-    state, _ = _prone(c, _pushup_ys(p, de), s, t, False, hand_z + 0.02 * p.height_m)
+    state, _ = _prone(c, _pushup_ys(p, de), s, t, False, hand_z + 0.035 * p.height_m)
     return state
 
 
 def _plank(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     p = c.p
     y_s = 0.045 + 0.97 * p.upper_arm
-    s = 22.0 * w.get("hip_sag", 0.0) - 32.0 * w.get("hip_pike", 0.0)
+    s = 26.0 * w.get("hip_sag", 0.0) - 32.0 * w.get("hip_pike", 0.0)
     _, sh_z = _prone(c, y_s, 0.0, 0.0, True, None)
     breath = 0.004 * math.sin(2 * math.pi * 0.25 * t)
     state, _ = _prone(c, y_s + breath, s, t, True, sh_z)
@@ -461,6 +461,11 @@ def build_motion(spec: SynthSpec) -> Motion:
     spans.sort(key=lambda s: (float(s["start_s"]), str(s["type"])))  # type: ignore[arg-type]
 
     ex = spec.exercise
+    # Windows around each rep reaching into the rest pauses (never into a neighbouring rep).
+    pads = [(r.start_s - min(0.3, 0.5 * (r.start_s - (reps[k - 1].end_s if k else 0.0))),
+             r.end_s + min(0.3, 0.5 * ((reps[k + 1].start_s if k + 1 < len(reps) else duration)
+                                       - r.end_s)))
+            for k, r in enumerate(reps)]
     zf, zb = 0.26 * props.height_m, -0.27 * props.height_m
 
     def pose_at(t: float, d: float, w: dict[str, float], prog: float) -> BodyState:
@@ -492,6 +497,10 @@ def build_motion(spec: SynthSpec) -> Motion:
                                               "partial_jack", "partial_situp") else \
                         sev * _ramp(t, reps[i].start_s - 1e-9, reps[i].end_s + 1e-9, edge)
                     w[ftype] = w.get(ftype, 0.0) + shaped
+        for ftype, sev, idx in rep_faults:
+            if ex == "pushup" and ftype == "incomplete_lockout":
+                # The lockout happens at rest (between reps): ease in before the rep starts.
+                w[ftype] = max(sev * _ramp(t, *pads[k], 0.12) for k in idx)
         for ftype, sev, a, b in time_faults:
             w[ftype] = w.get(ftype, 0.0) + sev * _ramp(t, a, b, 0.35)
         if t < setup_end and kind != "none":

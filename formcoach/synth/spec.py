@@ -100,10 +100,10 @@ class SynthSpec:
     reps: int = 4
     tempo_s: float | None = None
     pause_bottom_s: float = 0.15
-    pause_top_s: float = 0.35
+    pause_top_s: float = 0.25
     setup: str = "auto"
-    setup_s: float = 1.5
-    tail_s: float = 0.8
+    setup_s: float = 1.2
+    tail_s: float = 0.6
     hold_s: float = 6.0
     fps: float = 30.0
     width: int = 640
