@@ -50,6 +50,9 @@ PAUSE_BAND_FRAC = 0.08
 SIDE_VISIBLE_FRAC = 0.8
 #: Asymmetry is not computed when the mean excursion of the two sides is below this (degrees).
 ASYMMETRY_MIN_ROM_DEG = 5.0
+#: ROM is measured over the rep widened by up to this much on each side (s), because a rep is
+#: counted before the signal is fully back at rest (see :func:`rom_window`).
+ROM_MARGIN_S = 1.0
 
 
 class ResultLike(Protocol):
@@ -328,33 +331,55 @@ def _coverage_pct(result: Any) -> float:
 # public
 
 
+def rom_window(
+    rep: RepEvent, n: int, fps: float, prev_end: int | None = None, next_start: int | None = None
+) -> tuple[int, int]:
+    """Frames ``[lo, hi]`` over which a rep's range of motion is measured.
+
+    The segmenter counts a rep before the signal is fully back at rest, so ROM is measured over
+    the rep widened by up to :data:`ROM_MARGIN_S` on each side, never into the previous rep
+    (``prev_end``) or the next one (``next_start``).
+    """
+    m = round(ROM_MARGIN_S * fps)
+    lo = max(0, rep.start_frame - m, (prev_end + 1) if prev_end is not None else 0)
+    hi = min(n - 1, rep.end_frame + m, (next_start - 1) if next_start is not None else n - 1)
+    return min(lo, max(rep.start_frame, 0)), max(hi, min(rep.end_frame, n - 1))
+
+
 def rep_metrics(
     result: ResultLike,
     rep: RepEvent,
     faults: Iterable[Fault] = (),
     joints: Sequence[str] | None = None,
+    window: tuple[int, int] | None = None,
 ) -> RepMetrics:
-    """Metrics of one rep, without the score (see :func:`score_reps`)."""
+    """Metrics of one rep, without the score (see :func:`score_reps`).
+
+    Args:
+        window: frames ``[lo, hi]`` for ROM and asymmetry (default :func:`rom_window` without
+            neighbours); durations and velocity always use the rep's own frames.
+    """
     t_s = _times_s(result)
     sig = np.asarray(result.signal, dtype=np.float64)
     n = len(sig)
     s0 = min(max(rep.start_frame, 0), n - 1)
     e0 = min(max(rep.end_frame, s0), n - 1)
     b0 = min(max(rep.bottom_frame, s0), e0)
+    w0, w1 = window if window is not None else rom_window(rep, n, float(result.fps))
     seg = sig[s0 : e0 + 1]
     ecc, pause, conc = phase_durations(sig, t_s, s0, b0, e0)
     roms: dict[str, JointRom] = {}
     for name in metric_joints(result, joints):
-        roms[name] = joint_rom(np.asarray(result.features[name], dtype=np.float64)[s0 : e0 + 1])
+        roms[name] = joint_rom(np.asarray(result.features[name], dtype=np.float64)[w0 : w1 + 1])
     asym: dict[str, float] = {}
     for name in roms:
         if name.startswith("left_") and f"right_{name[5:]}" in roms:
             base = name[5:]
             asym[base] = asymmetry_pct(
-                np.asarray(result.features[name], dtype=np.float64)[s0 : e0 + 1],
-                np.asarray(result.features[f"right_{base}"], dtype=np.float64)[s0 : e0 + 1],
+                np.asarray(result.features[name], dtype=np.float64)[w0 : w1 + 1],
+                np.asarray(result.features[f"right_{base}"], dtype=np.float64)[w0 : w1 + 1],
             )
-    rom = joint_rom(seg).excursion_deg
+    rom = joint_rom(sig[w0 : w1 + 1]).excursion_deg
     if not np.isfinite(rom):
         rom = float(rep.rom_deg)
     return RepMetrics(
@@ -456,7 +481,15 @@ def set_metrics(
     if not_assessed is None:
         not_assessed = getattr(result, "not_assessed", None) or []
     sig = np.asarray(result.signal, dtype=np.float64)
-    reps = [rep_metrics(result, r, flist, joints) for r in result.reps] if len(sig) else []
+    reps = []
+    evs = list(result.reps) if len(sig) else []
+    for k, r in enumerate(evs):
+        win = rom_window(
+            r, len(sig), float(result.fps),
+            evs[k - 1].end_frame if k > 0 else None,
+            evs[k + 1].start_frame if k + 1 < len(evs) else None,
+        )
+        reps.append(rep_metrics(result, r, flist, joints, win))
     ref, src = score_reps(reps, baseline_rom_deg)
     full = [r for r in reps if not r.partial]
     t_s = _times_s(result) if len(sig) else np.zeros(0)

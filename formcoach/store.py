@@ -492,8 +492,11 @@ class SetRecorder:
         """RepMetrics of ``rep`` from the buffered frames (the RepEvent itself if they are gone)."""
         from formcoach import metrics as M
 
-        rows = [r for r in self._frames if rep.start_frame <= r[0] <= rep.end_frame]
-        if len(rows) < 2 or rows[0][0] != rep.start_frame:
+        lo = rep.start_frame - round(M.ROM_MARGIN_S * self.fps)
+        if self._reps:
+            lo = max(lo, self._reps[-1].end_frame + 1)
+        rows = [r for r in self._frames if lo <= r[0] <= rep.end_frame]
+        if len(rows) < 2 or rows[0][0] > rep.start_frame:
             return rep
         off = rows[0][0]
         names = sorted(rows[0][3])
@@ -509,7 +512,7 @@ class SetRecorder:
         local = replace(rep, start_frame=rep.start_frame - off,
                         bottom_frame=rep.bottom_frame - off, end_frame=rep.end_frame - off)
         shifted = [replace(f, frame_index=f.frame_index - off) for f in faults]
-        rm = M.rep_metrics(win, local, shifted)
+        rm = M.rep_metrics(win, local, shifted, window=(0, len(rows) - 1))
         rm.start_frame, rm.bottom_frame, rm.end_frame = (
             rep.start_frame, rep.bottom_frame, rep.end_frame)
         rm.faults = faults

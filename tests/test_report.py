@@ -270,3 +270,33 @@ def test_output_hook_refuses_video_output_without_video(tmp_path, result):
     assert hook.observers("squat") == []
     with pytest.raises(InputError, match="needs a video"):
         hook.finish(result, video_path=None)
+
+
+def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path, run_cli):
+    """`formcoach analyze VIDEO --poses TRACK` with every PT output, then history and report."""
+    from formcoach.types import PoseTrack
+
+    track = tmp_path / "track.npz"
+    PoseTrack(result.poses, np.full((len(result.poses), 33, 3), np.nan), result.t_ns,
+              result.fps, (320, 240), "fake").save(track)
+    db = tmp_path / "s.db"
+    outs = {k: tmp_path / v for k, v in (("--report", "r.html"), ("--csv", "r.csv"),
+                                          ("--frames-csv", "f.csv"), ("--video", "a.mp4"))}
+    args = ["analyze", video, "--poses", track, "--exercise", "squat", "--db", db,
+            "--no-progress"]
+    for k, v in outs.items():
+        args += [k, v]
+    res = run_cli(*args)
+    assert res.code == 0, res.err
+    for p in outs.values():
+        assert _mode(p) == 0o600 and f"wrote {p}" in res.out
+    with outs["--csv"].open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == res.out.count(" left") + res.out.count(" right") >= 3
+    res = run_cli("history", "--db", db)
+    assert res.code == 0 and "complete" in res.out and "clip.mp4" in res.out
+    # --video needs a video: one line, and the set is still saved
+    res = run_cli("analyze", "--poses", track, "--exercise", "squat", "--db", db,
+                  "--video", tmp_path / "b.mp4", "--no-progress")
+    assert res.code == 2 and "needs a video" in res.err and res.err.count("\n") == 1
+    assert run_cli("history", "--db", db).out.count("complete") == 2

@@ -149,6 +149,8 @@ def test_recorder_measures_reps_from_coach_frames(tmp_path):
         assert len(saved) == len(res.reps) >= 2
         assert "left_knee" in saved[0]["metrics"]["rom"]
         assert saved[0]["duration_s"] > 0
+        for row, rep in zip(saved, res.reps, strict=True):  # ROM from the top before the rep
+            assert row["rom_deg"] == pytest.approx(rep.rom_deg, abs=1.0)
         rec.finish()
         assert st.list_sets()[0]["coverage_pct"] == pytest.approx(100.0)
 

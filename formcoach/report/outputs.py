@@ -23,8 +23,8 @@ from formcoach.errors import InputError
 log = logging.getLogger(__name__)
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--report --csv --frames-csv --video --db --no-save`` to an analyze-like parser."""
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--report --csv --frames-csv --video`` to an analyze-like parser."""
     g = parser.add_argument_group("PT outputs")
     g.add_argument("--report", metavar="OUT.html", type=Path,
                    help="write a self-contained HTML report (plots, per-rep table, thumbnails)")
@@ -34,10 +34,52 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                    help="write per-frame angles as CSV")
     g.add_argument("--video", metavar="OUT.mp4", type=Path, dest="annotated_video",
                    help="write the video with skeleton, angles, rep counter and cues drawn")
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db --no-save`` to an analyze-like parser."""
+    g = parser.add_argument_group("session history")
     g.add_argument("--db", metavar="PATH", type=Path,
                    help="session history database (default: $FORMCOACH_DB or the user data dir)")
     g.add_argument("--no-save", action="store_true",
                    help="do not save this set to the session history")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every PT output option (:func:`add_report_arguments` + :func:`add_store_arguments`)."""
+    add_report_arguments(parser)
+    add_store_arguments(parser)
+
+
+def find_engine(observers: Iterable[Any]) -> Any:
+    """The rules engine among coach observers (has ``faults`` and ``not_assessed()``), or None."""
+    for o in observers:
+        if hasattr(o, "rep_faults") and callable(getattr(o, "not_assessed", None)):
+            return o
+    return None
+
+
+def find_cue_log(observers: Iterable[Any]) -> list[Any] | None:
+    """A cue log kept by an observer (attribute ``cue_log`` or ``cues``), or None."""
+    for o in observers:
+        for attr in ("cue_log", "cues"):
+            val = getattr(o, attr, None)
+            if isinstance(val, list):
+                return val
+    return None
+
+
+def cached_set_metrics(args: argparse.Namespace, result: Any, engine: Any) -> Any:
+    """:func:`formcoach.metrics.set_metrics` of ``result``, computed once per analyze run."""
+    from formcoach.metrics import set_metrics
+
+    cache = vars(args).setdefault("_formcoach_set_metrics", {})
+    key = id(result)
+    if key not in cache:
+        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
+        not_assessed = engine.not_assessed() if engine is not None else None
+        cache[key] = set_metrics(result, faults=faults, not_assessed=not_assessed)
+    return cache[key]
 
 
 def _check_out(path: Path | None, what: str) -> None:
@@ -120,46 +162,63 @@ class OutputHook:
         cue_log: Iterable[Any] | None = None,
         progress: bool = True,
     ) -> Any:
-        """Compute set metrics, write the requested files, complete the stored set.
+        """Compute set metrics, complete the stored set, write the requested files.
 
         Returns:
             the :class:`~formcoach.metrics.SetMetrics`.
         """
-        from formcoach.metrics import set_metrics
-
-        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
-        not_assessed = engine.not_assessed() if engine is not None and hasattr(
-            engine, "not_assessed") else None
-        cues = list(cue_log) if cue_log is not None else None
         try:
-            sm = set_metrics(result, faults=faults, not_assessed=not_assessed)
+            sm = cached_set_metrics(self.args, result, engine)
             if self.recorder is not None:
                 self.recorder.finish(sm)
         except BaseException:
             self.abort()
             raise
         self._close()
-        if self.report is not None:
-            from formcoach.report.html import write_html_report
-
-            self.written.append(write_html_report(result, sm, self.report, video_path, cues))
-        if self.csv is not None:
-            from formcoach.report.tables import write_csv
-
-            self.written.append(write_csv(sm, self.csv))
-        if self.frames_csv is not None:
-            from formcoach.report.tables import write_frames_csv
-
-            self.written.append(write_frames_csv(result, self.frames_csv, sm, faults or []))
-        if self.video is not None:
-            if video_path is None:
-                raise InputError(
-                    f"--video {self.video} needs a video input (this analysis used a pose track)"
-                )
-            from formcoach.report.video import write_annotated_video
-
-            self.written.append(write_annotated_video(
-                video_path, result, self.video, cue_log=cues, faults=faults,
-                joints=sm.joints, progress=progress,
-            ))
+        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
+        self.written.extend(write_files(self.args, result, sm, faults, video_path, cue_log,
+                                        progress))
         return sm
+
+
+def write_files(
+    args: argparse.Namespace,
+    result: Any,
+    sm: Any,
+    faults: list[Any] | None,
+    video_path: str | os.PathLike[str] | None,
+    cue_log: Iterable[Any] | None,
+    progress: bool = True,
+) -> list[Path]:
+    """Write the files asked for by ``--report --csv --frames-csv --video``; returns their paths."""
+    written: list[Path] = []
+    cues = list(cue_log) if cue_log is not None else None
+    report = getattr(args, "report", None)
+    csv_out = getattr(args, "csv", None)
+    frames_csv = getattr(args, "frames_csv", None)
+    video_out = getattr(args, "annotated_video", None)
+    if video_out is not None and video_path is None:
+        raise InputError(
+            f"--video {video_out} needs a video input (this analysis used a pose track); "
+            "give the VIDEO too"
+        )
+    if report is not None:
+        from formcoach.report.html import write_html_report
+
+        written.append(write_html_report(result, sm, report, video_path, cues, faults))
+    if csv_out is not None:
+        from formcoach.report.tables import write_csv
+
+        written.append(write_csv(sm, csv_out))
+    if frames_csv is not None:
+        from formcoach.report.tables import write_frames_csv
+
+        written.append(write_frames_csv(result, frames_csv, sm, faults or []))
+    if video_out is not None and video_path is not None:
+        from formcoach.report.video import write_annotated_video
+
+        written.append(write_annotated_video(
+            video_path, result, video_out, cue_log=cues, faults=faults, joints=sm.joints,
+            progress=progress,
+        ))
+    return written
