@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-import formcoach.rules.features  # noqa: F401 - registers the rule features
 from formcoach.errors import ConfigError
-from formcoach.kinematics.features import FEATURES, FeatureExtractor, compute_features
+from formcoach.kinematics.features import FEATURES, compute_features
+from formcoach.rules.features import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.types import NS_PER_S, Fault, RepEvent
 from formcoach.view import VIEWS, ViewDetector, frame_view
@@ -104,7 +104,7 @@ class Rule:
     @property
     def sided(self) -> tuple[str, str] | None:
         """``(left_<feature>, right_<feature>)`` for a side-less sided feature, else None."""
-        if self.feature in FEATURES:
+        if is_feature(self.feature):
             return None
         return f"left_{self.feature}", f"right_{self.feature}"
 
@@ -153,7 +153,7 @@ def _rule_line(source: str, rule_id: str | None, index: int) -> str:
 
 
 def _known_feature(name: str) -> bool:
-    return name in FEATURES or (f"left_{name}" in FEATURES and f"right_{name}" in FEATURES)
+    return is_feature(name) or (is_feature(f"left_{name}") and is_feature(f"right_{name}"))
 
 
 def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
@@ -217,7 +217,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         side = item.get("side", "auto")
         if side not in SIDES:
             raise fail(f"bad side {side!r}; use one of {', '.join(SIDES)}")
-        if side != "auto" and feature in FEATURES:
+        if side != "auto" and is_feature(feature):
             raise fail(f"side {side!r} needs a side-less feature with left_/right_ variants, "
                        f"got {feature!r}")
         views_raw = item.get("views", ["any"])
@@ -428,7 +428,7 @@ class RulesEngine:
         self.on_fault = on_fault
         names = sorted({n for r in self.rules for n in r.feature_names})
         self._names = names
-        self._extractor = FeatureExtractor(self.fps, names=names)
+        self._extractor = RuleFeatureExtractor(self.fps, names)
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
         self._frame_rules = [r for r in self.rules if r.scope == "frame"]
         self._rep_rules = [r for r in self.rules if r.scope == "rep"]
@@ -635,7 +635,7 @@ def judge_frames(
         raise ValueError(f"poses must be (N, 33, 4), got {arr.shape}")
     n = arr.shape[0]
     names = sorted({nm for r in rules for nm in r.feature_names})
-    feats = compute_features(arr, fps, names) if n else {nm: np.zeros(0) for nm in names}
+    feats = compute_rule_features(arr, fps, names) if n else {nm: np.zeros(0) for nm in names}
     if views is None:
         views = [frame_view(arr[i]) for i in range(n)]
     vis = [_side_vis(arr[i]) for i in range(n)]

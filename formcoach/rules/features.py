@@ -1,8 +1,11 @@
-"""Rule-specific derived features, registered into :mod:`formcoach.kinematics.features`.
+"""Rule-specific derived features, beside the shared registry of :mod:`formcoach.kinematics.features`.
 
-Importing this module adds the features below to the shared registry (each a ``fn=`` feature:
-``(poses (T, 33, 4), fps) -> (T,)``, also used per frame with ``T = 1``). They need more than a
-kernel op: a facing direction, a choice of the front leg, or a signed offset from a line.
+Rules may name any feature of the shared registry or one of these (each a ``fn=``
+:class:`~formcoach.kinematics.features.Feature`: ``(poses (T, 33, 4), fps) -> (T,)``, also used
+per frame with ``T = 1``). They need more than a kernel op: a facing direction, a choice of the
+front leg, or a signed offset from a line. They live in their own registry
+(:data:`RULE_FEATURES`) so that the coach's per-frame extractor does not pay for them; only the
+rules engine computes the ones its rules use (:class:`RuleFeatureExtractor`).
 
 =============================  ======  =========================================================
 name                           unit    meaning
@@ -32,12 +35,15 @@ values are independent of image size and camera distance.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
-from formcoach.kinematics.features import FEATURES, Feature, FeatureFn, register_feature
-from formcoach.skeleton import LM
+from formcoach.kinematics.features import FEATURES, Feature, FeatureExtractor, FeatureFn
+from formcoach.kinematics.features import compute_features as _compute_kinematics
+from formcoach.skeleton import LM, NUM_LANDMARKS
 
-__all__ = ["RULE_FEATURES"]
+__all__ = ["RULE_FEATURES", "RuleFeatureExtractor", "compute_rule_features", "is_feature"]
 
 
 def _xy(poses: np.ndarray, i: int) -> np.ndarray:
@@ -207,9 +213,51 @@ def _specs() -> list[Feature]:
     return specs
 
 
-#: Names of the features this module adds.
-RULE_FEATURES: tuple[str, ...] = tuple(f.name for f in _specs())
+#: The rule features by name.
+RULE_FEATURES: dict[str, Feature] = {f.name: f for f in _specs()}
 
-for _f in _specs():
-    if _f.name not in FEATURES:  # idempotent (module reloads, or a same-named feature upstream)
-        register_feature(_f)
+
+def is_feature(name: str) -> bool:
+    """True for a name of the shared registry or of :data:`RULE_FEATURES`."""
+    return name in FEATURES or name in RULE_FEATURES
+
+
+def _split(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    names = list(names)
+    for n in names:
+        if not is_feature(n):
+            raise KeyError(f"unknown feature {n!r}")
+    return [n for n in names if n in FEATURES], [n for n in names if n not in FEATURES]
+
+
+def compute_rule_features(
+    poses: np.ndarray, fps: float, names: Iterable[str]
+) -> dict[str, np.ndarray]:
+    """Features (shared or rule) of a ``(T, 33, 4)`` sequence as ``{name: (T,)}``."""
+    kin, rule = _split(names)
+    out = _compute_kinematics(poses, fps, kin) if kin else {}
+    arr = np.asarray(poses, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        for n in rule:
+            out[n] = np.asarray(RULE_FEATURES[n].fn(arr, float(fps)), dtype=np.float64)  # type: ignore[misc]
+    return out
+
+
+class RuleFeatureExtractor:
+    """Per-frame features (shared or rule), equal to the rows of :func:`compute_rule_features`."""
+
+    def __init__(self, fps: float, names: Iterable[str]) -> None:
+        self.fps = float(fps)
+        kin, self._rule = _split(names)
+        self._kin = FeatureExtractor(self.fps, names=kin) if kin else None
+
+    def update(self, pose: np.ndarray) -> dict[str, float]:
+        """Features of one ``(33, 4)`` pose (NaN where unmeasurable)."""
+        if pose.shape != (NUM_LANDMARKS, 4):
+            raise ValueError(f"pose must be (33, 4), got {pose.shape}")
+        out = self._kin.update(pose) if self._kin is not None else {}
+        batch = pose[None]
+        with np.errstate(all="ignore"):
+            for n in self._rule:
+                out[n] = float(RULE_FEATURES[n].fn(batch, self.fps)[0])  # type: ignore[misc]
+        return out
