@@ -249,6 +249,11 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path:
     assert main(["live", "--exercise", "squat", "--source", str(tmp_path / "nope.mp4")]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["live", "--exercise", "no-such-exercise", "--source", "x.mp4"]) == 2
+    capsys.readouterr()
+    video = write_video(tmp_path / "v.mp4", 5)
+    assert main(["live", "-e", "squat", "--source", str(video), "--rate", "5"]) == 2
+    assert "--rate 5" in capsys.readouterr().err
+    assert main(["live", "-e", "squat", "--source", str(video), "--max-seconds", "0"]) == 2
 
 
 # ----------------------------------------------------------------------------- overlay

@@ -54,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.exercises import load_exercise
     from formcoach.live import CameraSource, PacedVideoSource, cue_texts, display_available, run_live
     from formcoach.pose import create_estimator
-    from formcoach.rules.scheduler import MonotonicClock
-    from formcoach.speech import TextSpeaker, create_speaker
+    from formcoach.rules.scheduler import CueScheduler, MonotonicClock
+    from formcoach.speech import MAX_RATE_WPM, MIN_RATE_WPM, TextSpeaker, create_speaker
 
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
+    if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
+        raise InputError(f"--rate {args.rate} is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM} wpm")
     ex = load_exercise(args.exercise)
     source: Any
     if args.source is not None:
@@ -68,9 +70,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         estimator = create_estimator(args.backend, running_mode="video")
         window = not args.no_window and display_available()
-        if not window:
-            why = "--no-window" if args.no_window else "no display"
-            print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
         clock = MonotonicClock()
         texts = [*cue_texts(ex), *_setup_texts()]
         if args.praise:
@@ -82,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
             speaker = create_speaker(
                 mute=args.mute, voice=args.voice, rate=args.rate, preload=texts, clock=clock
             )
-        from formcoach.rules.scheduler import CueScheduler
-
+        if not window:
+            why = "--no-window" if args.no_window else "no display"
+            print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
         sched = CueScheduler(clock, praise=args.praise)
 
         def on_cue(cue: Cue) -> None:
