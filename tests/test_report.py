@@ -300,3 +300,18 @@ def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path
                   "--video", tmp_path / "b.mp4", "--no-progress")
     assert res.code == 2 and "needs a video" in res.err and res.err.count("\n") == 1
     assert run_cli("history", "--db", db).out.count("complete") == 2
+
+
+def test_never_assessed_uses_every_rep():
+    from types import SimpleNamespace
+
+    from formcoach.report.outputs import never_assessed
+
+    eng = SimpleNamespace(
+        not_assessed=lambda: ["depth", "valgus", "hold"],
+        rep_status={0: {"depth": "ok", "valgus": "not_assessed"},
+                    1: {"depth": "not_assessed", "valgus": "not_assessed"}},
+    )
+    assert never_assessed(eng) == ["hold", "valgus"]
+    eng.rep_status = {}
+    assert never_assessed(eng) == ["depth", "hold", "valgus"]

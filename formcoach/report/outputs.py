@@ -69,6 +69,19 @@ def find_cue_log(observers: Iterable[Any]) -> list[Any] | None:
     return None
 
 
+def never_assessed(engine: Any) -> list[str]:
+    """Rule ids the engine could not judge in any rep of the set (all of its reps said
+    ``not_assessed``); without reps, those whose latest status is ``not_assessed``."""
+    latest = list(engine.not_assessed())
+    per_rep = getattr(engine, "rep_status", None)
+    if not per_rep:
+        return latest
+    rules = {k for st in per_rep.values() for k in st}
+    never = [r for r in sorted(rules)
+             if all(st.get(r, "not_assessed") == "not_assessed" for st in per_rep.values())]
+    return sorted(set(never) | {r for r in latest if r not in rules})
+
+
 def cached_set_metrics(args: argparse.Namespace, result: Any, engine: Any) -> Any:
     """:func:`formcoach.metrics.set_metrics` of ``result``, computed once per analyze run."""
     from formcoach.metrics import set_metrics
@@ -77,7 +90,7 @@ def cached_set_metrics(args: argparse.Namespace, result: Any, engine: Any) -> An
     key = id(result)
     if key not in cache:
         faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
-        not_assessed = engine.not_assessed() if engine is not None else None
+        not_assessed = never_assessed(engine) if engine is not None else None
         cache[key] = set_metrics(result, faults=faults, not_assessed=not_assessed)
     return cache[key]
 
