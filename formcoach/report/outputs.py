@@ -72,7 +72,7 @@ def find_cue_log(observers: Iterable[Any]) -> list[Any] | None:
 def never_assessed(engine: Any) -> list[str]:
     """Rule ids the engine could not judge in any rep of the set (all of its reps said
     ``not_assessed``); without reps, those whose latest status is ``not_assessed``."""
-    latest = list(engine.not_assessed())
+    latest = sorted(engine.not_assessed())
     per_rep = getattr(engine, "rep_status", None)
     if not per_rep:
         return latest
