@@ -7,7 +7,8 @@ Two layouts are found automatically anywhere under ``--data`` (both may be prese
   one labelled frame, judged on its own with the pack's rules (:func:`judge_frames`; ``hold_s``
   is ignored since rows are independent). Labels: ``C`` correct, otherwise the fault named in
   :data:`CSV_LABELS`. A file whose labels are not all known fault labels is a stage file
-  (lunge ``I/M/D``, squat ``up/down``) and is skipped (listed under ``skipped``).
+  (lunge ``I/M/D``, squat ``up/down``): its stages are predicted from the knee angle and
+  reported under ``stages`` as an extra, outside ``balanced_accuracy``.
 * **pose-trainer** OpenPose COCO-18 ``.npy`` sequences (:func:`load_openpose_npy`), one rep per
   file, ``good``/``bad`` in the file name, in ``bicep``/``frontraise``/``shoulderpress``/
   ``shouldershrug`` folders (or with that prefix in the name). Each file is judged as one rep
@@ -43,6 +44,18 @@ CSV_LABELS: dict[str, tuple[str, dict[str, str | None]]] = {
     "lunge_model": ("lunge", {"C": None, "L": "knee_over_toe"}),
     "bicep_model": ("bicep_curl", {"C": None, "L": "lean_back"}),
 }
+#: Stage files (an extra, not part of balanced_accuracy): label set -> stage names by knee
+#: angle. Standing = the more-bent knee within 20 deg of straight (>= STANDING_KNEE_DEG); the
+#: bottom of a lunge = at or past a right angle (<= BOTTOM_KNEE_DEG).
+STAGE_LABELS: dict[frozenset[str], str] = {
+    frozenset({"up", "down"}): "squat",
+    frozenset({"I", "M", "D"}): "lunge",
+}
+#: Folders holding only stage files (no fault labels); CSVs there that are not landmark rows
+#: (e.g. ``analyze_pose.csv``) are skipped instead of failing.
+STAGE_ONLY_DIRS = frozenset({"squat_model"})
+STANDING_KNEE_DEG = 160.0
+BOTTOM_KNEE_DEG = 90.0
 #: pose-trainer folder / file-name prefix -> exercise id.
 NPY_EXERCISES: dict[str, str] = {
     "bicep": "bicep_curl",
@@ -82,15 +95,14 @@ def _rules_by_id(pack: Any) -> dict[str, Any]:
 
 
 def _csv_files(root: Path) -> list[tuple[Path, str]]:
+    """Labelled CSVs under ``root`` with their model folder name."""
+    known = set(CSV_LABELS) | STAGE_ONLY_DIRS
     out = []
     for p in sorted(root.rglob("*.csv")):
-        for parent in p.relative_to(root).parents:
-            if parent.name in CSV_LABELS:
-                out.append((p, parent.name))
-                break
-        else:
-            if p.parent.name in CSV_LABELS or root.name in CSV_LABELS:
-                out.append((p, p.parent.name if p.parent.name in CSV_LABELS else root.name))
+        names = [q.name for q in p.relative_to(root).parents if q.name] + [root.name]
+        model = next((n for n in names if n in known), None)
+        if model is not None:
+            out.append((p, model))
     return out
 
 
@@ -115,11 +127,28 @@ def eval_exercise_correction(root: Path, exercise_dir: Path | None = None) -> di
 
     per_ex: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
+    stages: dict[str, Any] = {}
     for path, model in _csv_files(root):
+        if model in STAGE_ONLY_DIRS:
+            try:
+                poses, labels = load_landmark_csv(path)
+            except InputError as e:
+                skipped.append(f"{path.relative_to(root)} (not landmark rows: {e})")
+                continue
+            stage = _stage_eval(poses, labels)
+            if stage is not None:
+                stages[str(path.relative_to(root))] = stage
+            else:
+                skipped.append(f"{path.relative_to(root)} (labels {sorted(set(labels))[:6]})")
+            continue
         exercise, labels_map = CSV_LABELS[model]
         poses, labels = load_landmark_csv(path)
         if not labels or not set(labels) <= set(labels_map):
-            skipped.append(f"{path.relative_to(root)} (labels {sorted(set(labels))[:6]})")
+            stage = _stage_eval(poses, labels)
+            if stage is not None:
+                stages[str(path.relative_to(root))] = stage
+            else:
+                skipped.append(f"{path.relative_to(root)} (labels {sorted(set(labels))[:6]})")
             continue
         pack = _load_pack(exercise, exercise_dir)
         rules = _rules_by_id(pack)
@@ -178,8 +207,28 @@ def eval_exercise_correction(root: Path, exercise_dir: Path | None = None) -> di
         "balanced_accuracy": _mean([e["balanced_accuracy"] for e in exercises.values()]),
         "frame_size": list(CSV_FRAME_SIZE),
         "exercises": exercises,
+        "stages": stages,
         "skipped": skipped,
     }
+
+
+def _stage_eval(poses: np.ndarray, labels: list[str]) -> dict[str, Any] | None:
+    """Balanced accuracy of knee-angle stage labels (squat up/down, lunge I/M/D), or None."""
+    from formcoach.rules.features import compute_rule_features
+
+    kind = STAGE_LABELS.get(frozenset(labels))
+    if kind is None:
+        return None
+    knee = compute_rule_features(poses, 30.0, ["knee_min"])["knee_min"]
+    standing = knee >= STANDING_KNEE_DEG
+    if kind == "squat":
+        pred = np.where(standing, "up", "down")
+    else:
+        pred = np.where(standing, "I", np.where(knee <= BOTTOM_KNEE_DEG, "D", "M"))
+    pred = np.where(np.isfinite(knee), pred, "?")
+    return {"exercise": kind, "balanced_accuracy": balanced_accuracy(labels, pred.tolist()),
+            "n": len(labels), "rule": f"knee_min >= {STANDING_KNEE_DEG:g} standing"
+            + ("" if kind == "squat" else f", <= {BOTTOM_KNEE_DEG:g} down")}
 
 
 def eval_pose_trainer(root: Path, exercise_dir: Path | None = None) -> dict[str, Any]:
@@ -289,6 +338,9 @@ def run(args: argparse.Namespace) -> int:
     result = _json_safe(evaluate(args.data, args.exercise_dir))
     for name, lay in result["layouts"].items():
         print(f"{name}: balanced accuracy {_fmt(lay['balanced_accuracy'])}")
+        for fname, st in lay.get("stages", {}).items():
+            print(f"  (extra) stages {fname}: {_fmt(st['balanced_accuracy'])} n={st['n']} "
+                  f"[{st['rule']}]")
         for ex, e in lay["exercises"].items():
             print(f"  {ex:16s} {_fmt(e['balanced_accuracy'])}  n={e['n']} {e['classes']}")
             for rid, f in e.get("faults", {}).items():
