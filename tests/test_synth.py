@@ -313,3 +313,20 @@ def test_committed_sample_matches_its_spec(spec: SynthSpec) -> None:
     a_saved = np.asarray(saved["frames"]["angles_3d_deg"]["left_knee"])
     a_fresh = np.asarray(fresh["frames"]["angles_3d_deg"]["left_knee"])
     assert np.max(np.abs(a_saved - a_fresh)) <= 0.051
+
+
+def test_committed_sample_rebuilds_byte_for_byte(tmp_path: Path) -> None:
+    import cv2
+
+    from formcoach import __version__
+
+    spec = min(_committed(), key=lambda s: json.loads(
+        (SAMPLES / f"{s.name}.json").read_text())["n_frames"])
+    gen = json.loads((SAMPLES / f"{spec.name}.json").read_text())["generator"]
+    if (gen["opencv"], gen["numpy"], gen["formcoach"]) != (cv2.__version__, np.__version__,
+                                                           __version__):
+        pytest.skip(f"samples were built with {gen}; byte equality needs the same versions")
+    render_sample(spec, tmp_path)
+    for ext in ("mp4", "json", "npz"):
+        assert (tmp_path / f"{spec.name}.{ext}").read_bytes() == \
+            (SAMPLES / f"{spec.name}.{ext}").read_bytes(), ext
