@@ -216,7 +216,7 @@ def _stage_eval(poses: np.ndarray, labels: list[str]) -> dict[str, Any] | None:
     """Balanced accuracy of knee-angle stage labels (squat up/down, lunge I/M/D), or None."""
     from formcoach.rules.features import compute_rule_features
 
-    kind = STAGE_LABELS.get(frozenset(labels))
+    kind = next((k for lab, k in STAGE_LABELS.items() if labels and set(labels) <= lab), None)
     if kind is None:
         return None
     knee = compute_rule_features(poses, 30.0, ["knee_min"])["knee_min"]
