@@ -120,15 +120,19 @@ def truth_poses(spec: SynthSpec) -> tuple[np.ndarray, float, dict[str, Any]]:
     Returns:
         ``(poses, fps, truth)``: poses ``(T, 33, 4)`` float64 (x px, y px, z, visibility 1), with
         ``spec.landmark_noise_px`` seeded Gaussian noise added to x, y; the float fps; and the
-        ground-truth dict (as written beside a rendered video, without the per-frame arrays'
-        rounding).
+        ground-truth dict as written beside a rendered video (unrounded), whose ``frames`` also
+        holds the exact ``joints_2d_px`` ``(T, 33, 2)`` and ``joints_3d_m`` ``(T, 33, 3)`` arrays
+        (in a rendered sample these live in the sibling ``.npz``).
     """
     tr = compute_truth(spec)
     poses = tr.poses.copy()
     if spec.landmark_noise_px > 0:
         rng = np.random.default_rng([spec.seed, 104729])
         poses[..., :2] += rng.normal(0.0, spec.landmark_noise_px, size=poses[..., :2].shape)
-    return poses, tr.fps, truth_dict(tr, rounded=False)
+    truth = truth_dict(tr, rounded=False)
+    truth["frames"]["joints_2d_px"] = tr.poses[..., :2].copy()
+    truth["frames"]["joints_3d_m"] = tr.joints_3d.copy()
+    return poses, tr.fps, truth
 
 
 def _r(a: np.ndarray, nd: int) -> list[Any]:
