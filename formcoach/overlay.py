@@ -69,10 +69,15 @@ def _pt(lm: np.ndarray, i: int) -> tuple[int, int]:
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color: tuple) -> None:
+    """Text on a filled dark box (readable on any background); ``org`` = baseline start."""
     import cv2
 
-    thick = max(1, round(2 * scale))
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, BLACK, thick + 2, cv2.LINE_AA)
+    scale = max(scale, 0.45)
+    thick = 1 if scale < 0.8 else 2
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x, y = org
+    pad = max(2, round(4 * scale))
+    cv2.rectangle(img, (x - pad, y - th - pad), (x + tw + pad, y + base), (30, 30, 30), -1)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
 
