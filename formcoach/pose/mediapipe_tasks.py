@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -23,6 +25,16 @@ def _quiet_native_logs() -> None:
     """Keep MediaPipe's C++ (glog/absl) INFO chatter off the user's terminal."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+_LIVE: weakref.WeakSet[MediaPipeTasksEstimator] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close graphs still open at exit: MediaPipe's own __del__ fails during interpreter teardown."""
+    for est in list(_LIVE):
+        est.close()
 
 
 @contextlib.contextmanager
@@ -86,6 +98,7 @@ class MediaPipeTasksEstimator:
         )
         self._vision = vision
         self._landmarker = self._create()
+        _LIVE.add(self)
         self._last_ms = 0  # the warm-up call used timestamp 0
         self._last_t_ns: int | None = None
         self._first_person_call = True
