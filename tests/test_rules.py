@@ -114,6 +114,7 @@ CASES = [
     ("lunge", "side", "shallow_lunge", "depth"),
     ("bicep_curl", "side", "partial_curl", "partial_rom"),
     ("bicep_curl", "45", "torso_swing", "torso_swing"),
+    ("bicep_curl", "side", "torso_swing", "elbow_travel"),
     ("shoulder_press", "front", "incomplete_lockout", "no_lockout"),
     ("jumping_jack", "front", "partial_jack", "arms_not_overhead"),
     ("situp", "side", "partial_situp", "partial"),

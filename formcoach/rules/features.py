@@ -21,6 +21,8 @@ front_knee_past_toe            ratio   front leg: knee x past toe tip x along th
                                        direction / shank length (+ = knee ahead of the toes)
 knee_min                       deg     the smaller (more bent) of the two knee angles
 left_/right_heel_rise          ratio   heel above toe tip / foot length (0 = flat foot)
+left_/right_elbow_offset       torso   elbow x minus same-side shoulder x / torso length (+ =
+                                       image right); its range is upper-arm travel
 left_/right_arm_raise          deg     angle shoulder->hip vs shoulder->wrist (0 arm down, 90 at
                                        shoulder height, 180 overhead)
 shoulder_lift                  ratio   shoulder mid above hip mid / nose-to-hip distance (rises
@@ -164,6 +166,17 @@ def _arm_raise(side: str) -> FeatureFn:
     return fn
 
 
+def _elbow_offset(side: str) -> FeatureFn:
+    sh, el = LM[f"{side}_SHOULDER"], LM[f"{side}_ELBOW"]
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        torso = _norm(_mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+                      - _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP))
+        return (_xy(poses, el)[:, 0] - _xy(poses, sh)[:, 0]) / torso
+
+    return fn
+
+
 def _shoulder_lift(poses: np.ndarray, fps: float) -> np.ndarray:
     s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
     h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
@@ -210,6 +223,8 @@ def _specs() -> list[Feature]:
                              fn=_heel_rise(u)))
         specs.append(Feature(f"{side}_arm_raise", "deg", "shoulder->hip vs shoulder->wrist",
                              fn=_arm_raise(u)))
+        specs.append(Feature(f"{side}_elbow_offset", "torso", "elbow x - shoulder x, torso",
+                             fn=_elbow_offset(u)))
     return specs
 
 
