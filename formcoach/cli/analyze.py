@@ -214,6 +214,12 @@ def run(args: argparse.Namespace) -> int:
     hook = _output_hook(args)  # checks output paths before the (long) analysis
     engine = _rules_engine(args, exercise, fps)
     observers: list[Observer] = [engine] if engine is not None else []
+    cues = None
+    if engine is not None:
+        from formcoach.cues import CueLog
+
+        cues = CueLog(engine)  # the cues live coaching would have spoken, on the video's clock
+        observers.append(cues)
     observers += _observers(args, exercise, fps)
     if hook is not None:
         observers += hook.observers(exercise, source=args.video or args.poses, backend=backend,
@@ -235,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
             " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
     if hook is not None:
         hook.finish(result, engine=engine, video_path=args.video,
+                    cue_log=cues.cue_log if cues is not None else None,
                     progress=not args.no_progress)
         for path in hook.written:
             print(f"wrote {path}")
@@ -250,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
                  "rep": f.rep_index}
                 for f in faults
             ]
+        if cues is not None:
+            doc["cues"] = cues.cue_log
         atomic_write_text(Path(args.json), json.dumps(doc, indent=2))
         print(f"wrote {args.json}")
     for w in WRITERS:
