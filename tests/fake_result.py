@@ -140,7 +140,8 @@ def write_video(result: FakeResult, path: Path) -> Path:
 
     from formcoach.skeleton import CONNECTIONS
 
-    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), result.fps, (W, H))
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+    wr = cv2.VideoWriter(str(path), fourcc, result.fps, (W, H))
     assert wr.isOpened()
     for pose in result.poses:
         img = np.full((H, W, 3), (40, 60, 80), np.uint8)

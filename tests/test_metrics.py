@@ -7,14 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fake_result import make_result
 
 from formcoach import metrics as M
 from formcoach.types import Fault
-
-try:
-    from tests.fake_result import make_result
-except ImportError:  # tests/ without __init__.py: pytest puts tests/ itself on sys.path
-    from fake_result import make_result
 
 DEPTHS = (100.0, 95.0, 90.0, 70.0)
 

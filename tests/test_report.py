@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_result import make_result, write_video
 
 from formcoach.errors import InputError
 from formcoach.metrics import set_metrics
@@ -30,11 +31,6 @@ from formcoach.report.tables import (
     REP_COLUMNS,
 )
 from formcoach.types import Cue
-
-try:
-    from tests.fake_result import make_result, write_video
-except ImportError:  # tests/ without __init__.py
-    from fake_result import make_result, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
@@ -103,6 +99,7 @@ def test_html_with_no_reps(result):
 def _chromium(html: Path, tmp: Path) -> tuple[str, np.ndarray | None]:
     import cv2
 
+    assert CHROMIUM is not None
     shot = tmp / f"{html.stem}.png"
     cmd = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

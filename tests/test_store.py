@@ -12,15 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fake_result import make_result
 
 from formcoach import store as S
 from formcoach.errors import InputError
 from formcoach.metrics import set_metrics
-
-try:
-    from tests.fake_result import make_result
-except ImportError:  # tests/ without __init__.py
-    from fake_result import make_result
 
 REPO = Path(__file__).resolve().parents[1]
 
