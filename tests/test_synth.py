@@ -95,6 +95,17 @@ def test_landmark_noise_only_in_returned_poses() -> None:
     assert truth["frames"]["angles_2d_deg"] == truth_n["frames"]["angles_2d_deg"]
 
 
+def test_walk_in_setup_moves_then_settles() -> None:
+    spec = _short("squat", reps=1, setup="walk_in", setup_s=2.5)
+    tr = compute_truth(spec)
+    hips = 0.5 * (tr.joints_3d[:, LM.LEFT_HIP] + tr.joints_3d[:, LM.RIGHT_HIP])
+    start = round(tr.motion.reps[0].start_s * spec.fps)
+    assert hips[start, 0] - hips[0, 0] > 0.6  # walked in sideways
+    assert np.ptp(hips[start:, 0]) < 0.05  # then squats in place
+    ankles = tr.joints_3d[:start, [LM.LEFT_ANKLE, LM.RIGHT_ANKLE], 1]
+    assert ankles.max() > ankles.min() + 0.04  # feet lift while walking
+
+
 def _angle(spec: SynthSpec, name: str) -> tuple[np.ndarray, dict]:
     _, _, truth = truth_poses(spec)
     return np.asarray(truth["frames"]["angles_3d_deg"][name]), truth
@@ -211,6 +222,8 @@ BAD_SPECS = [
                                                      "end_s": 1}]}, "start_s < end_s"),
     ({"name": "a", "exercise": "squat", "faults": [{"type": "knee_valgus", "x": 1}]},
      "unknown fault key"),
+    ({"name": "a", "exercise": "pushup", "setup": "walk_in"}, "needs a standing exercise"),
+    ({"name": "a", "exercise": "squat", "setup": "settle"}, "is for pushup"),
 ]
 
 

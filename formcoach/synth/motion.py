@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formcoach.synth.body import BodyState, Limb, Proportions, frame_from, rot_x, rot_z
+from formcoach.synth.body import BodyState, Limb, Proportions, frame_from, rot_x, rot_y, rot_z
 from formcoach.synth.spec import SynthSpec
 
 __all__ = ["DEFAULT_TEMPO_S", "Motion", "RepTime", "build_motion"]
@@ -421,6 +421,8 @@ def _with_setup(c: _Ctx, kind: str, t: float, setup_end: float,
             tgt[1] += lift
             base.left_leg.target = tgt
         return base
+    if kind == "walk_in":
+        return _walk_in(c, t, u, base)
     if kind == "settle":
         # Weight shift and a head turn, with a small hip wiggle (well below a rep's range).
         b = math.sin(math.pi * u)
@@ -430,6 +432,51 @@ def _with_setup(c: _Ctx, kind: str, t: float, setup_end: float,
              [-math.sin(0.4 * b), 0.0, math.cos(0.4 * b)]])
         return base
     return base
+
+
+def _yawed(state: BodyState, yaw_deg: float) -> BodyState:
+    """``state`` turned by ``yaw_deg`` about the vertical axis through the world origin."""
+    r = rot_y(yaw_deg)
+
+    def limb(lb: Limb) -> Limb:
+        return Limb(lb.flex, lb.abd, lb.rot, lb.bend, lb.ankle,
+                    None if lb.target is None else r @ lb.target,
+                    None if lb.pole is None else r @ lb.pole,
+                    None if lb.end_dir is None else r @ lb.end_dir)
+
+    return BodyState(r @ state.root, r @ state.pelvis, r @ state.trunk, r @ state.head,
+                     limb(state.left_arm), limb(state.right_arm), limb(state.left_leg),
+                     limb(state.right_leg))
+
+
+def _walk_in(c: _Ctx, t: float, u: float, rest: BodyState) -> BodyState:
+    """Walk in from the athlete's right (u < 0.55), turn to face +Z, settle into ``rest``."""
+    p = c.p
+    dist, stride, half_w = 0.9 * p.height_m / 1.75, 0.55 * p.height_m / 1.75, 0.06 * p.height_m
+    if u >= 0.55:
+        turn = _ease((u - 0.55) / 0.3)
+        blend = _ease((u - 0.7) / 0.3)
+        for side in ("left_arm", "right_arm"):
+            setattr(rest, side, _lerp_limb(Limb(abd=8.0, bend=12.0), getattr(rest, side), blend))
+        return _yawed(rest, 90.0 * (1.0 - turn))
+    pz = -dist + dist * (u / 0.55)  # steady walking speed
+    legs = []
+    for k, sgn in enumerate((1.0, -1.0)):
+        q = (pz + dist) / stride - 0.5 * k
+        n = math.floor(q)
+        f = q - n
+        e = _ease(min(f / 0.4, 1.0))
+        rel = stride * (e - f) - 0.35 * stride
+        lift = 0.07 * math.sin(math.pi * min(f / 0.4, 1.0)) if f < 0.4 else 0.0
+        legs.append(Limb(target=np.array([sgn * half_w, p.ankle_height + lift, pz + rel]),
+                         pole=_FWD, end_dir=_FWD))
+    ph = 2.0 * math.pi * (pz + dist) / stride
+    off, side = c.sway(t)
+    root = np.array([0.0, _standing_hip_y(p, half_w) - 0.015 * abs(math.sin(ph)), pz])
+    pelvis, trunk, head = _std_frames(3.0, 0.5 * side, -3.0)
+    arms = [Limb(flex=sgn * 22.0 * math.sin(ph), abd=8.0, bend=15.0) for sgn in (1.0, -1.0)]
+    walk = BodyState(root + 0.3 * off, pelvis, trunk, head, arms[0], arms[1], legs[0], legs[1])
+    return _yawed(walk, 90.0)
 
 
 def build_motion(spec: SynthSpec) -> Motion:

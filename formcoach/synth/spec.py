@@ -131,7 +131,8 @@ class SynthSpec:
         return self.exercise == "plank"
 
 
-SETUPS = ("auto", "none", "arm_swing", "settle", "step_in")
+SETUPS = ("auto", "none", "arm_swing", "settle", "step_in", "walk_in")
+_STANDING = ("squat", "bicep_curl", "shoulder_press", "jumping_jack")
 _FIELDS = {f.name: f for f in dataclasses.fields(SynthSpec)}
 
 
@@ -244,6 +245,11 @@ def _check_ranges(s: SynthSpec, where: str) -> None:
         (all(0.8 <= v <= 1.2 for v in (s.leg, s.arm)), "leg and arm must be 0.8..1.2"),
         (0.6 <= s.girth <= 1.6, f"girth must be 0.6..1.6, got {s.girth}"),
         (s.exercise == "plank" or s.reps >= 1, "reps must be >= 1 for a rep exercise"),
+        (s.setup not in ("walk_in", "arm_swing") or s.exercise in _STANDING,
+         f"setup {s.setup!r} needs a standing exercise ({', '.join(_STANDING)})"),
+        (s.setup not in ("step_in",) or s.exercise == "lunge", "setup 'step_in' is for lunge"),
+        (s.setup != "settle" or s.exercise in ("pushup", "plank", "situp"),
+         "setup 'settle' is for pushup, plank and situp"),
     ]
     for ok, msg in checks:
         if not ok:
