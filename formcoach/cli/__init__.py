@@ -22,6 +22,7 @@ log = logging.getLogger("formcoach")
 
 #: Subcommand modules, in help order. Each defines ``register(subparsers)``.
 COMMANDS: tuple[str, ...] = (
+    "demo",
     "poses",
     "analyze",
     "eval",
@@ -30,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "live",
     "history",
     "report",
+    "bench",
 )
 
 

@@ -1,0 +1,356 @@
+"""``formcoach bench``: one-run performance suite.
+
+Every figure is measured in the same process run, so ratios compare like with like on a shared,
+noisy machine. Targets (2-core laptop CPU) are recorded next to each figure in the JSON.
+
+Keys: ``pose_ms`` {backend: {p50, p90}}, ``onnx_vs_mediapipe``, ``realtime_factor``,
+``overhead_ms_per_frame``, ``kernel_speedup_vs_numpy``, ``cue_latency_ms`` {p50, p95},
+``cold_start_s``, ``peak_rss_mb``, ``machine``, ``targets``, ``inputs``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formcoach.types import Frame
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "onnx_vs_mediapipe": "<= 0.8",
+    "realtime_factor": ">= 3",
+    "overhead_ms_per_frame": "<= 0.3",
+    "kernel_speedup_vs_numpy": ">= 10",
+    "cue_latency_ms.p95": "<= 150",
+    "cold_start_s": "<= 2",
+    "peak_rss_mb": "<= 600",
+}
+
+#: A 1280x720 real clip used when ../shared is present (else a rendered 720p synthetic clip).
+SHARED_720P = "bicep_curl__Pose-estimation__bicep.mp4"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, core count and library versions, for the JSON header."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str] = {"python": platform.python_version()}
+    for mod in ("numpy", "numba", "onnxruntime", "mediapipe", "cv2"):
+        try:
+            versions[mod] = str(__import__(mod).__version__)
+        except Exception as e:
+            versions[mod] = f"unavailable ({type(e).__name__})"
+    from formcoach import __version__
+
+    versions["formcoach"] = __version__
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def _pct(xs: list[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(xs, dtype=np.float64), q)) if len(xs) else float("nan")
+
+
+def _decode(path: Path, max_frames: int) -> tuple[list[Frame], float]:
+    from formcoach.sources import VideoFileSource
+
+    src = VideoFileSource(path, max_frames=max_frames)
+    return list(src), src.fps
+
+
+def bench_pose(frames: list[Frame], backends: tuple[str, ...] = ("mediapipe", "onnx"),
+               warmup: int = 5) -> dict[str, Any]:
+    """ms/frame of each backend on the same decoded frames (inference only), plus detection rate.
+
+    Backends run in alternating passes over the same frames so machine noise hits both alike.
+    """
+    from formcoach.pose import create_estimator
+
+    out: dict[str, Any] = {}
+    for b in backends:
+        est = create_estimator(b)
+        times: list[float] = []
+        detected = 0
+        try:
+            for i, fr in enumerate(frames):
+                t0 = time.perf_counter()
+                r = est.process(fr.image, fr.t_ns)
+                dt = time.perf_counter() - t0
+                if i >= warmup:
+                    times.append(dt * 1e3)
+                detected += r.detected
+        finally:
+            est.close()
+        out[b] = {
+            "p50": round(_pct(times, 50), 3),
+            "p90": round(_pct(times, 90), 3),
+            "frames": len(times),
+            "detection_rate": round(detected / max(1, len(frames)), 4),
+        }
+    return out
+
+
+def _numpy_joint_angles(poses: np.ndarray, triples: dict[str, tuple[int, int, int]]) -> dict[str, np.ndarray]:
+    """Vectorised numpy reference for 2D joint angles (degrees), NaN-propagating."""
+    res = {}
+    for name, (a, b, c) in triples.items():
+        v1 = poses[:, a, :2] - poses[:, b, :2]
+        v2 = poses[:, c, :2] - poses[:, b, :2]
+        dot = (v1 * v2).sum(axis=1)
+        cross = v1[:, 0] * v2[:, 1] - v1[:, 1] * v2[:, 0]
+        res[name] = np.degrees(np.abs(np.arctan2(cross, dot)))
+    return res
+
+
+def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
+    """numba joint-angle kernels vs the vectorised numpy reference on ``n_frames`` poses."""
+    from formcoach.kinematics.angles import joint_angles
+    from formcoach.skeleton import JOINT_TRIPLES
+
+    rng = np.random.default_rng(0)
+    poses = rng.uniform(0, 720, (n_frames, 33, 4))
+    poses[rng.random(n_frames) < 0.05] = np.nan  # missing people
+    triples = {k: tuple(int(i) for i in v) for k, v in JOINT_TRIPLES.items()}
+    joint_angles(poses[:10])  # compile / load cache
+    _numpy_joint_angles(poses[:10], triples)  # type: ignore[arg-type]
+
+    def best(fn: Callable[[], object]) -> float:
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return min(ts)
+
+    t_numba = best(lambda: joint_angles(poses))
+    t_numpy = best(lambda: _numpy_joint_angles(poses, triples))  # type: ignore[arg-type]
+    a, b = joint_angles(poses), _numpy_joint_angles(poses, triples)  # type: ignore[arg-type]
+    same = all(np.allclose(a[k], b[k], atol=1e-6, equal_nan=True) for k in triples)
+    return {
+        "frames": n_frames,
+        "numba_s": round(t_numba, 5),
+        "numpy_s": round(t_numpy, 5),
+        "speedup": round(t_numpy / t_numba, 2) if t_numba > 0 else None,
+        "outputs_identical": bool(same),
+    }
+
+
+def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[str, Any]:
+    """Per-frame cost of everything after the pose model: features, segmenter and rules."""
+    from formcoach.coach import Coach
+    from formcoach.exercises import load_exercise
+    from formcoach.types import PoseResult
+
+    ex = load_exercise(exercise)
+    observers = []
+    try:
+        from formcoach.rules.engine import RulesEngine
+
+        observers.append(RulesEngine(ex, fps))
+    except Exception as e:
+        log.warning("rules engine unavailable for overhead bench: %s", e)
+    results = [
+        PoseResult(p, np.full((33, 3), np.nan), int(i * 1e9 / fps), (1280, 720), 1.0)
+        for i, p in enumerate(track_poses)
+    ]
+    coach = Coach(ex, fps, observers=observers)
+    for r in results[:30]:  # warm-up (JIT, caches)
+        coach.update(r)
+    coach = Coach(ex, fps, observers=observers)
+    times = []
+    for r in results:
+        t0 = time.perf_counter_ns()
+        coach.update(r)
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return {
+        "p50": round(_pct(times, 50), 4),
+        "mean": round(float(np.mean(times)), 4),
+        "p90": round(_pct(times, 90), 4),
+        "frames": len(times),
+        "rules": bool(observers),
+    }
+
+
+def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | None) -> dict[str, Any]:
+    """End-to-end offline analysis (decode, pose, kinematics, rules) vs the clip's duration."""
+    from formcoach.coach import analyze_video
+    from formcoach.exercises import load_exercise
+
+    ex = load_exercise(exercise)
+    observers = []
+    try:
+        from formcoach.rules.engine import RulesEngine
+        from formcoach.sources import VideoFileSource
+
+        observers.append(RulesEngine(ex, VideoFileSource(video).fps))
+    except Exception as e:
+        log.warning("rules engine unavailable for realtime bench: %s", e)
+    t0 = time.perf_counter()
+    kwargs: dict[str, Any] = {"backend": backend, "observers": observers, "progress": False}
+    if max_frames is not None:
+        kwargs["max_frames"] = max_frames
+    res = analyze_video(video, ex, **kwargs)
+    wall = time.perf_counter() - t0
+    duration = res.frames / res.fps
+    return {
+        "realtime_factor": round(duration / wall, 3) if wall > 0 else None,
+        "wall_s": round(wall, 3),
+        "video_s": round(duration, 3),
+        "frames": res.frames,
+        "backend": backend,
+    }
+
+
+def bench_cold_start(video: Path, backend: str) -> dict[str, Any]:
+    """Process start -> first processed frame, in a fresh interpreter (numba cache warm)."""
+    code = (
+        "import time,sys; t0=float(sys.argv[1]);"
+        "from formcoach.coach import Coach; from formcoach.exercises import load_exercise;"
+        "from formcoach.pose import create_estimator; from formcoach.sources import VideoFileSource;"
+        "ex=load_exercise('squat'); src=VideoFileSource(sys.argv[2]);"
+        "est=create_estimator(sys.argv[3]); c=Coach(ex, src.fps);"
+        "fr=next(iter(src)); c.update(est.process(fr.image, fr.t_ns));"
+        "print(time.time()-t0)"
+    )
+    times = []
+    for _ in range(2):  # first run also warms the numba cache
+        t0 = time.time()
+        out = subprocess.run([sys.executable, "-c", code, repr(t0), str(video), backend],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return {"cold_start_s": round(times[-1], 3), "first_run_s": round(times[0], 3), "backend": backend}
+
+
+def _try(name: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as e:
+        log.warning("bench section %s failed: %s", name, e)
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _bench_video(shared: Path | None, workdir: Path) -> tuple[Path, str]:
+    """A 720p clip: the shared real one when present, else a rendered synthetic squat."""
+    if shared is not None and (shared / SHARED_720P).is_file():
+        return shared / SHARED_720P, "bicep_curl"
+    from formcoach import synth
+
+    spec = synth.SynthSpec(name="bench_720p", exercise="squat", view="side", reps=4,
+                            width=1280, height=720, seed=7)
+    video, _truth = synth.render_sample(spec, workdir)
+    return Path(video), "squat"
+
+
+def _sample_video() -> Path:
+    from formcoach.demo import default_sample
+
+    return default_sample()
+
+
+def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "onnx") -> dict[str, Any]:
+    """Run every section; returns the JSON-able result dict."""
+    t_start = time.perf_counter()
+    result: dict[str, Any] = {"quick": quick, "machine": machine_info(), "targets": TARGETS}
+    with tempfile.TemporaryDirectory(prefix="formcoach-bench-") as tmp:
+        sample = _sample_video()
+        video720, ex720 = _try("video720", lambda: _bench_video(shared, Path(tmp))) or (sample, "squat")
+        if isinstance(video720, dict):  # _try returned an error
+            video720, ex720 = sample, "squat"
+        result["inputs"] = {"sample": sample.name, "video_720p": Path(video720).name}
+
+        n_pose = 40 if quick else 300
+        pose = _try("pose", lambda: bench_pose(_decode(Path(video720), n_pose)[0]))
+        result["pose_ms"] = pose
+        if isinstance(pose, dict) and "onnx" in pose and "mediapipe" in pose:
+            result["onnx_vs_mediapipe"] = round(pose["onnx"]["p50"] / pose["mediapipe"]["p50"], 3)
+
+        max_rt = 60 if quick else None
+        rt = _try("realtime", lambda: bench_realtime(Path(video720), ex720, backend, max_rt))
+        result["realtime"] = rt
+        result["realtime_factor"] = rt.get("realtime_factor") if isinstance(rt, dict) else None
+
+        def overhead() -> dict[str, Any]:
+            from formcoach.pose.track import estimate_track
+
+            tr = estimate_track(sample, backend, max_frames=60 if quick else None)
+            poses = np.concatenate([tr.poses] * (3 if quick else 10))
+            return bench_overhead(poses, tr.fps, "squat")
+
+        ov = _try("overhead", overhead)
+        result["overhead"] = ov
+        result["overhead_ms_per_frame"] = ov.get("mean") if isinstance(ov, dict) else None
+
+        kn = _try("kernels", lambda: bench_kernels(3600 * 3 if quick else 3600 * 30))
+        result["kernels"] = kn
+        result["kernel_speedup_vs_numpy"] = kn.get("speedup") if isinstance(kn, dict) else None
+
+        def latency() -> dict[str, Any]:
+            from formcoach.latency import measure_cue_latency
+
+            return measure_cue_latency(quick=quick, backend=backend)
+
+        lat = _try("cue_latency", latency)
+        result["cue_latency_ms"] = lat
+
+        cs = _try("cold_start", lambda: bench_cold_start(sample, backend))
+        result["cold_start"] = cs
+        result["cold_start_s"] = cs.get("cold_start_s") if isinstance(cs, dict) else None
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_mb"] = round(peak_kb / 1024, 1)
+    result["bench_wall_s"] = round(time.perf_counter() - t_start, 1)
+    return result
+
+
+def format_summary(r: dict[str, Any]) -> str:
+    """Human-readable lines: each headline figure next to its target."""
+    def g(key: str) -> Any:
+        cur: Any = r
+        for k in key.split("."):
+            cur = cur.get(k) if isinstance(cur, dict) else None
+        return cur
+
+    lines = [f"formcoach bench ({'quick' if r.get('quick') else 'full'}) on {r['machine']['cpu']}, "
+             f"{r['machine']['cores']} cores"]
+    pose = r.get("pose_ms") or {}
+    for b, v in pose.items() if isinstance(pose, dict) else []:
+        if isinstance(v, dict) and "p50" in v:
+            lines.append(f"  pose {b:10s} p50 {v['p50']:.1f} ms  p90 {v['p90']:.1f} ms  "
+                         f"detected {100 * v['detection_rate']:.0f}%")
+    for key in ("onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
+                "kernel_speedup_vs_numpy", "cue_latency_ms.p50", "cue_latency_ms.p95",
+                "cold_start_s", "peak_rss_mb"):
+        lines.append(f"  {key:26s} {g(key)!s:>10}   target {TARGETS.get(key, '-')}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    from formcoach.io_utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2, default=str), mode=0o644)

@@ -1,0 +1,53 @@
+"""``formcoach bench``: the one-run performance suite (results as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from formcoach.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "bench",
+        help="measure speed and latency against formcoach's targets (JSON)",
+        description=(
+            "Measure pose ms/frame per backend, the ONNX/MediaPipe ratio, the end-to-end realtime "
+            "factor, per-frame overhead after the pose model, numba vs numpy kernels, cue latency, "
+            "cold start and peak memory, all in one run. Uses a bundled sample, and ../shared "
+            "clips when present."
+        ),
+    )
+    p.add_argument("--json", type=Path, dest="json_out", help="write the full results here")
+    p.add_argument("--quick", action="store_true", help="small inputs: a smoke test of the harness")
+    p.add_argument("--backend", choices=("onnx", "mediapipe"), default="onnx",
+                   help="backend for the end-to-end figures (default: onnx)")
+    p.add_argument("--shared", type=Path, default=None,
+                   help="folder of real clips (default: ../shared/data/videos next to the checkout, if any)")
+    p.set_defaults(func=run)
+
+
+def _default_shared() -> Path | None:
+    here = Path(__file__).resolve().parents[2]
+    cand = here.parent / "shared" / "data" / "videos"
+    return cand if cand.is_dir() else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from formcoach.bench import format_summary, run_bench, write_json
+
+    shared = args.shared if args.shared is not None else _default_shared()
+    if shared is not None and not shared.is_dir():
+        raise InputError(f"--shared folder not found: {shared}")
+    if args.json_out is not None and not args.json_out.parent.is_dir():
+        raise InputError(f"cannot write {args.json_out}: folder {args.json_out.parent} does not exist")
+    result = run_bench(quick=args.quick, shared=shared, backend=args.backend)
+    print(format_summary(result))
+    if args.json_out is not None:
+        write_json(result, args.json_out)
+        print(f"wrote {args.json_out}")
+    else:
+        print(json.dumps({k: result.get(k) for k in ("onnx_vs_mediapipe", "realtime_factor")}))
+    return 0

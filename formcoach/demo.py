@@ -1,0 +1,135 @@
+"""``formcoach demo``: the main job end to end on a bundled synthetic sample.
+
+Poses -> reps -> form faults -> the cues live coaching would speak (synthesised to WAV files)
+-> a PT report, CSV and JSON, and the set saved to a session database inside the output folder.
+No camera, display or sound card is needed.
+
+The sample comes from the checkout's ``samples/`` folder; an installed package without it
+renders the same clip deterministically into the user cache folder first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from formcoach.errors import FormcoachError, InputError
+
+log = logging.getLogger(__name__)
+
+#: A squat filmed at 45 degrees whose last two reps are too shallow: it shows counting and cues.
+DEFAULT_SAMPLE = "squat_45_shallow"
+
+
+def samples_dir() -> Path | None:
+    """The checkout's ``samples/`` (or ``$FORMCOACH_SAMPLES``), if present."""
+    env = os.environ.get("FORMCOACH_SAMPLES")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[1] / "samples"
+    return repo if (repo / "specs.toml").is_file() else None
+
+
+def default_sample(name: str = DEFAULT_SAMPLE) -> Path:
+    """Path of sample ``name`` (.mp4), rendering it into the cache when it is not bundled.
+
+    Raises:
+        InputError: no such sample in ``samples/specs.toml``.
+    """
+    folder = samples_dir()
+    if folder is not None and (folder / f"{name}.mp4").is_file():
+        return folder / f"{name}.mp4"
+    return _render_cached(name, folder)
+
+
+def _render_cached(name: str, folder: Path | None) -> Path:
+    from platformdirs import user_cache_dir
+
+    from formcoach import synth
+
+    spec_file = (folder / "specs.toml") if folder is not None else None
+    specs = synth.load_specs(spec_file) if spec_file is not None and spec_file.is_file() else []
+    by_name = {s.name: s for s in specs}
+    if name not in by_name:
+        if specs:
+            raise InputError(f"unknown sample {name!r}; choose one of: {', '.join(sorted(by_name))}")
+        # Installed without samples/: the demo clip's spec is known here.
+        by_name[name] = synth.SynthSpec(name=name, exercise="squat", view="45", reps=3, seed=103,
+                                        faults=(synth.FaultSpec("shallow_squat", (1, 2)),))
+    cache = Path(user_cache_dir("formcoach")) / "samples"
+    cache.mkdir(parents=True, exist_ok=True)
+    video = cache / f"{name}.mp4"
+    if not video.is_file():
+        log.info("rendering sample %s into %s", name, cache)
+        synth.render_sample(by_name[name], cache)
+    return video
+
+
+def _exercise_of(sample: Path) -> str:
+    truth = sample.with_suffix(".json")
+    if truth.is_file():
+        try:
+            return str(json.loads(truth.read_text())["exercise"])
+        except (OSError, KeyError, ValueError):
+            pass
+    return sample.stem.split("_")[0] if not sample.stem.startswith(("bicep", "shoulder", "jumping")) \
+        else "_".join(sample.stem.split("_")[:2])
+
+
+def synthesise_cues(cues: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Speak each logged cue into ``folder/NN_text.wav`` (empty list if TTS is unavailable)."""
+    from formcoach.speech import Pyttsx3Engine
+
+    try:
+        engine = Pyttsx3Engine()
+    except FormcoachError as e:
+        log.warning("cues shown as text only: %s", e)
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, c in enumerate(cues):
+        slug = re.sub(r"[^a-z0-9]+", "_", str(c["text"]).lower()).strip("_")[:40]
+        path = folder / f"{i + 1:02d}_{c['t_s']:06.2f}s_{slug}.wav"
+        try:
+            engine.synthesize(str(c["text"]), path)
+        except OSError as e:
+            log.warning("could not synthesise cue %r: %s", c["text"], e)
+            continue
+        out.append(path)
+    return out
+
+
+def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", audio: bool = True) -> int:
+    """Run the demo; returns the analyze exit code. Prints what it did and where the files are."""
+    from formcoach.cli import main as cli_main
+
+    out.mkdir(parents=True, exist_ok=True)
+    video = default_sample(sample)
+    exercise = _exercise_of(video)
+    print(f"formcoach demo: {video.name} ({exercise}), backend {backend}, output in {out}/")
+    argv = [
+        "analyze", str(video), "--exercise", exercise, "--backend", backend,
+        "--json", str(out / "analysis.json"), "--report", str(out / "report.html"),
+        "--csv", str(out / "reps.csv"), "--db", str(out / "sessions.db"), "--no-progress",
+    ]
+    code = cli_main(argv)
+    if code != 0:
+        return code
+    doc = json.loads((out / "analysis.json").read_text())
+    cues = doc.get("cues") or []
+    if cues:
+        print("spoken cues (as live coaching would say them):")
+        for c in cues:
+            print(f"  {c['t_s']:6.2f} s  \"{c['text']}\"")
+    else:
+        print("spoken cues: none (clean set)")
+    if audio and cues:
+        wavs = synthesise_cues(cues, out / "cues")
+        if wavs:
+            print(f"wrote {len(wavs)} cue recordings to {out / 'cues'}/")
+    print(f"open {out / 'report.html'} for the per-rep report")
+    return 0
