@@ -287,6 +287,8 @@ def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path
     assert res.code == 0, res.err
     for p in outs.values():
         assert _mode(p) == 0o600 and f"wrote {p}" in res.out
+    html = outs["--report"].read_text()
+    assert "go deeper" in html and "would have spoken" in html  # replayed cue log
     with outs["--csv"].open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == res.out.count(" left") + res.out.count(" right") >= 3

@@ -230,7 +230,8 @@ def build_html(
     sm = set_metrics
     if faults is None:
         faults = [f for r in sm.reps for f in r.faults] or list(getattr(result, "faults", []) or [])
-    cues = cue_rows(cue_log)
+    cue_list = list(cue_log) if cue_log is not None else []
+    cues = cue_rows(cue_list)
     ex = exercise_id(result) or sm.exercise
     title = title or f"formcoach report: {ex}"
     parts = [f"<h1>{_e(title)}</h1>"]
@@ -274,7 +275,11 @@ def build_html(
         parts.append("<p>No repetitions were detected.</p>")
     parts.append("<h2>Best and worst rep (bottom position)</h2>")
     parts.append(_thumbs(result, sm, video_path))
+    simulated = any(isinstance(c, dict) and c.get("simulated") for c in cue_list)
     parts.append("<h2>Cues given</h2>")
+    if simulated:
+        parts.append("<p class=muted>Offline analysis: these are the cues the live coach would "
+                     "have spoken (its scheduler replayed over the video's time line).</p>")
     if cues:
         parts.append(
             "<table><tr><th>time (s)</th><th class=l>cue</th><th class=l>rule</th></tr>"

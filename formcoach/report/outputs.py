@@ -189,6 +189,8 @@ class OutputHook:
             raise
         self._close()
         faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
+        if cue_log is not None:  # offline: cues replayed by the scheduler, nobody heard them
+            cue_log = [dict(c, simulated=True) if isinstance(c, dict) else c for c in cue_log]
         self.written.extend(write_files(self.args, result, sm, faults, video_path, cue_log,
                                         progress))
         return sm
