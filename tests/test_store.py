@@ -238,3 +238,12 @@ def test_save_live_set(tmp_path):
         row = st.list_sets()[0]
         assert row["id"] == set_id and row["status"] == "interrupted" and row["mode"] == "live"
         assert [r["rom_deg"] for r in st.reps(set_id)] == [80.0, 80.0, 80.0]
+
+
+def test_history_does_not_create_a_database(tmp_path, run_cli):
+    db = tmp_path / "none.db"
+    res = run_cli("history", "--db", db)
+    assert res.code == 0 and "no sets saved yet" in res.out and not db.exists()
+    res = run_cli("report", "--history", "--exercise", "squat", tmp_path / "p.html", "--db", db)
+    assert res.code == 0 and not db.exists()
+    assert "No sets of this exercise" in (tmp_path / "p.html").read_text()

@@ -68,11 +68,14 @@ def _fmt(x: Any, nd: int = 1) -> str:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    from formcoach.store import Store
+    from formcoach.store import Store, default_db_path
 
-    with Store(args.db) as store:
+    path = Path(args.db).expanduser() if args.db else default_db_path()
+    if not path.exists():  # listing must not create a database
+        print(f"no sets saved yet (no database at {path})")
+        return 0
+    with Store(path) as store:
         rows = store.list_sets(exercise=_exercise_id(args.exercise), since=args.since)
-        path = store.path
     if not rows:
         print(f"no sets saved in {path}")
         return 0
@@ -88,15 +91,18 @@ def run_history(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from formcoach.report.history import summaries_from_store, write_history_report
-    from formcoach.store import Store
+    from formcoach.store import Store, default_db_path
 
     out: Path = args.out
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"cannot write {out}: folder {folder} does not exist")
     ex = _exercise_id(args.exercise) or ""
-    with Store(args.db) as store:
-        sets = summaries_from_store(store, ex, args.since)
+    path = Path(args.db).expanduser() if args.db else default_db_path()
+    sets = []
+    if path.exists():
+        with Store(path) as store:
+            sets = summaries_from_store(store, ex, args.since)
     write_history_report(sets, ex, out)
     print(f"wrote {out} ({len(sets)} sets of {ex})")
     return 0
