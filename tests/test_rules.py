@@ -179,6 +179,12 @@ def test_plank_hold_timer_runs_only_with_good_form() -> None:
     assert clean.hold_seconds - sag.hold_seconds > 2.0
 
 
+def test_plank_hips_high() -> None:
+    pike = run_synth("plank", "side", [{"type": "hip_pike", "start_s": 2.0, "end_s": 6.0,
+                                        "severity": 2.0}], hold_s=8.0)
+    assert [f.rule_id for f in pike.faults] == ["hips_high"]
+
+
 def test_plank_timer_stops_when_not_in_position_or_wrong_view() -> None:
     pack = load_exercise("plank")
     spec = spec_from_dict({"name": "t", "exercise": "squat", "view": "side", "reps": 1})
@@ -284,3 +290,195 @@ def test_coach_observer_integration() -> None:
     assert all(st["hip_sag"] == FAULT for st in eng.rep_status.values())
     assert all(st["hip_pike"] == OK for st in eng.rep_status.values())
     assert {f.rep_index for f in eng.faults if f.rule_id == "hip_sag"} == set(eng.rep_status)
+
+
+# --------------------------------------------------------------------------- rules without a
+# synthetic fault: the clean synthetic set is edited to show exactly the fault.
+def _clip(exercise: str, view: str, reps: int = 1) -> tuple[np.ndarray, float, dict]:
+    spec = spec_from_dict({"name": "e", "exercise": exercise, "view": view, "reps": reps,
+                           "setup": "none"})
+    poses, fps, truth = truth_poses(spec)
+    return poses.copy(), fps, truth
+
+
+def _facing(p: np.ndarray) -> float:
+    return 1.0 if p[LM.NOSE, 0] >= 0.5 * (p[LM.LEFT_EAR, 0] + p[LM.RIGHT_EAR, 0]) else -1.0
+
+
+UPPER = list(range(0, 23))  # head, shoulders, arms, hands
+
+
+def _lean(poses: np.ndarray, deg: np.ndarray | float) -> np.ndarray:
+    """Rotate the upper body about the hip midpoint, ``deg`` towards the facing direction."""
+    out = poses.copy()
+    degs = np.broadcast_to(np.asarray(deg, dtype=float), (len(poses),))
+    for t, p in enumerate(out):
+        f, a = _facing(p), math.radians(degs[t])
+        hip = 0.5 * (p[LM.LEFT_HIP, :2] + p[LM.RIGHT_HIP, :2])
+        rot = np.array([[math.cos(a), -f * math.sin(a)], [f * math.sin(a), math.cos(a)]])
+        p[UPPER, :2] = (p[UPPER, :2] - hip) @ rot.T + hip
+    return out
+
+
+def _judge(exercise: str, poses: np.ndarray, fps: float) -> dict[str, str]:
+    return judge_sequence(load_exercise(exercise), poses, fps)[0]
+
+
+def _torso(p: np.ndarray) -> float:
+    s = 0.5 * (p[LM.LEFT_SHOULDER, :2] + p[LM.RIGHT_SHOULDER, :2])
+    h = 0.5 * (p[LM.LEFT_HIP, :2] + p[LM.RIGHT_HIP, :2])
+    return float(np.hypot(*(s - h)))
+
+
+def _heels_up(poses: np.ndarray) -> np.ndarray:
+    out = poses.copy()
+    for heel, toe in ((LM.LEFT_HEEL, LM.LEFT_FOOT_INDEX), (LM.RIGHT_HEEL, LM.RIGHT_FOOT_INDEX)):
+        foot = np.hypot(*(out[:, toe, :2] - out[:, heel, :2]).T)
+        out[:, heel, 1] = out[:, toe, 1] - 0.6 * foot
+    return out
+
+
+def _narrow_feet(poses: np.ndarray) -> np.ndarray:
+    out = poses.copy()
+    hip_x = 0.5 * (out[:, LM.LEFT_HIP, 0] + out[:, LM.RIGHT_HIP, 0])
+    for i in range(LM.LEFT_KNEE, LM.RIGHT_FOOT_INDEX + 1):
+        out[:, i, 0] = hip_x + 0.3 * (out[:, i, 0] - hip_x)
+    return out
+
+
+def _set_elbow(poses: np.ndarray, deg: float) -> np.ndarray:
+    """Put every wrist so that the elbow angle is ``deg`` (same forearm length)."""
+    out = poses.copy()
+    for sh, el, wr in ((LM.LEFT_SHOULDER, LM.LEFT_ELBOW, LM.LEFT_WRIST),
+                       (LM.RIGHT_SHOULDER, LM.RIGHT_ELBOW, LM.RIGHT_WRIST)):
+        for p in out:
+            u = p[sh, :2] - p[el, :2]
+            fore = np.hypot(*(p[wr, :2] - p[el, :2]))
+            a = math.radians(deg)
+            d = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) @ u
+            p[wr, :2] = p[el, :2] + d / np.hypot(*d) * fore
+    return out
+
+
+def _arm_forward(poses: np.ndarray, deg: float) -> np.ndarray:
+    """Swing both whole arms forward about the shoulders by ``deg``."""
+    out = poses.copy()
+    for side in ("LEFT", "RIGHT"):
+        sh = LM[f"{side}_SHOULDER"]
+        idx = [LM[f"{side}_{j}"] for j in ("ELBOW", "WRIST", "PINKY", "INDEX", "THUMB")]
+        for p in out:
+            f, a = _facing(p), math.radians(deg)
+            rot = np.array([[math.cos(a), f * math.sin(a)], [-f * math.sin(a), math.cos(a)]])
+            p[idx, :2] = (p[idx, :2] - p[sh, :2]) @ rot.T + p[sh, :2]
+    return out
+
+
+def _shrug(poses: np.ndarray, amount: float) -> np.ndarray:
+    """Lift shoulders and arms by ``amount`` torso lengths, up and down once."""
+    out = poses.copy()
+    n = len(out)
+    lift = amount * np.sin(np.linspace(0.0, math.pi, n))
+    arms = list(range(LM.LEFT_SHOULDER, LM.RIGHT_THUMB + 1))
+    for t, p in enumerate(out):
+        p[arms, 1] -= lift[t] * _torso(poses[t])
+    return out
+
+
+def _standing(n: int = 60) -> tuple[np.ndarray, float]:
+    poses, fps, truth = _clip("squat", "front")
+    return poses[: min(n, truth["reps"][0]["start_frame"] + 1)], fps
+
+
+def test_squat_torso_lean_and_heel_lift() -> None:
+    poses, fps, _ = _clip("squat", "side")
+    assert _judge("squat", poses, fps) == {"depth": OK, "knee_valgus": NOT_ASSESSED,
+                                           "torso_lean": OK, "heel_lift": OK}
+    assert _judge("squat", _lean(poses, 20.0), fps)["torso_lean"] == FAULT
+    assert _judge("squat", _heels_up(poses), fps)["heel_lift"] == FAULT
+
+
+def test_lunge_torso_lean() -> None:
+    poses, fps, _ = _clip("lunge", "side")
+    assert _judge("lunge", poses, fps)["torso_lean"] == OK
+    assert _judge("lunge", _lean(poses, 30.0), fps)["torso_lean"] == FAULT
+
+
+def test_pushup_depth_and_lockout() -> None:
+    poses, fps, _ = _clip("pushup", "side")
+    clean = _judge("pushup", poses, fps)
+    assert clean["partial_depth"] == OK and clean["no_lockout"] == OK
+    assert _judge("pushup", _set_elbow(poses, 178.0), fps)["partial_depth"] == FAULT
+    bent = _judge("pushup", _set_elbow(poses, 135.0), fps)
+    assert bent["no_lockout"] == FAULT
+
+
+def test_shoulder_press_back_arch() -> None:
+    poses, fps, _ = _clip("shoulder_press", "side")
+    assert _judge("shoulder_press", poses, fps)["back_arch"] == OK
+    sway = -12.0 * np.sin(np.linspace(0, math.pi, len(poses)))
+    assert _judge("shoulder_press", _lean(poses, sway), fps)["back_arch"] == FAULT
+
+
+def test_jumping_jack_feet_not_apart() -> None:
+    poses, fps, _ = _clip("jumping_jack", "front")
+    assert _judge("jumping_jack", poses, fps)["feet_not_apart"] == OK
+    assert _judge("jumping_jack", _narrow_feet(poses), fps)["feet_not_apart"] == FAULT
+
+
+def test_bicep_elbow_drift() -> None:
+    poses, fps, _ = _clip("bicep_curl", "side")
+    assert _judge("bicep_curl", poses, fps)["elbow_drift"] == OK
+    assert _judge("bicep_curl", _arm_forward(poses, 35.0), fps)["elbow_drift"] == FAULT
+
+
+def test_deadlift_rules_on_a_hinge() -> None:
+    # The squat's clean hinge pattern stands in for a deadlift rep (side view).
+    poses, fps, truth = _clip("squat", "side")
+    clean = _judge("deadlift", poses, fps)
+    assert clean == {"rounded_back": OK, "hips_rise_first": OK}
+    b, e = truth["reps"][0]["bottom_frame"], len(poses)
+    from formcoach.rules.features import compute_rule_features
+
+    lean = compute_rule_features(poses, fps, ["torso_lean"])["torso_lean"]
+    # Hips shoot up: the trunk tips 15 deg further over after the bottom before it rises.
+    target = lean[b] + 15.0 * np.sin(np.linspace(0, math.pi, e - b))
+    extra = np.zeros(e)
+    extra[b:] = np.maximum(0.0, target - lean[b:])
+    tipped = _lean(poses, extra)
+    eng = RulesEngine(load_exercise("deadlift"), fps)
+    for i, p in enumerate(tipped):
+        eng.on_frame(_Frame(i, round(i * 1e9 / fps), p))
+    r = truth["reps"][0]
+    eng.on_rep(_rep(0, r["start_frame"], r["bottom_frame"], r["end_frame"]))
+    assert eng.rep_status[0]["hips_rise_first"] == FAULT
+    hunched = poses.copy()
+    for p in hunched:  # shoulders pushed to the back side of the hip-ear line
+        f = _facing(p)
+        for i in (LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER):
+            p[i, 0] -= f * 0.3 * _torso(p)
+    assert _judge("deadlift", hunched, fps)["rounded_back"] == FAULT
+
+
+def test_front_raise_rules() -> None:
+    press, fps, _ = _clip("shoulder_press", "side")
+    assert _judge("front_raise", press, fps) == {"torso_swing": OK, "not_high_enough": OK}
+    sway = 14.0 * np.sin(np.linspace(0, 2 * math.pi, len(press)))
+    assert _judge("front_raise", _lean(press, sway), fps)["torso_swing"] == FAULT
+    curl, fps2, _ = _clip("bicep_curl", "side")
+    assert _judge("front_raise", curl, fps2)["not_high_enough"] == FAULT
+
+
+def test_shoulder_shrug_rules() -> None:
+    standing, fps = _standing()
+    good = _judge("shoulder_shrug", _shrug(standing, 0.25), fps)
+    assert good == {"insufficient_height": OK, "bent_arms": OK}
+    assert _judge("shoulder_shrug", _shrug(standing, 0.05), fps)["insufficient_height"] == FAULT
+    bent = _set_elbow(_shrug(standing, 0.25), 120.0)
+    assert _judge("shoulder_shrug", bent, fps)["bent_arms"] == FAULT
+
+
+def test_every_bundled_rule_is_exercised_by_a_test() -> None:
+    src = Path(__file__).read_text()
+    for ex in list_exercises():
+        for r in parse_rules(ex.rules_raw, str(ex.path)):
+            assert f'"{r.id}"' in src, f"no test mentions rule {ex.id}.{r.id}"
