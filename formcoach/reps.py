@@ -207,12 +207,14 @@ class RepSegmenter:
     def _edge_need(self) -> float:
         """Rise an edge rep (descent not seen) must show: ``edge_factor`` x a rep's minimum, so
         a clip that starts mid-ascent does not count its first, partial rise."""
-        return self.config.edge_factor * self._needed_amp()
+        base = self.config.min_rom if not self._amps else self._needed_amp()
+        return self.config.edge_factor * base
 
     def _needed_amp(self) -> float:
-        """Smallest excursion that counts as a rep now."""
+        """Smallest excursion that counts as a rep now (before the first rep, when the person's
+        range is unknown, ``first_factor`` x ``min_rom``)."""
         if not self._amps:
-            return self.config.min_rom
+            return self.config.first_factor * self.config.min_rom
         return max(self.config.min_rom, self.config.rel_rom * self._ref_amp())
 
     def _step(self, i: int, y: float, t_ns: int, gated: bool = False) -> list[RepEvent]:

@@ -41,6 +41,8 @@ class CountConfig:
             (BlazePose visibility) are gaps: the model is guessing.
         edge_factor: a rep cut by the clip start (only its rise is seen) must rise this many
             times the smallest rep excursion.
+        first_factor: before the first rep (the person's range unknown) a rep must reach
+            ``first_factor`` x ``min_rom``: stepping or shuffling into position is not a rep.
         max_lean: frames whose torso leans further than this from upright (deg; 180 = upside
             down) are tracking failures for this exercise and treated as gaps.
         top_tol: a rep must start within this fraction of the typical excursion of the usual
@@ -59,12 +61,13 @@ class CountConfig:
     side: str = "auto"
     rep_direction: str = "down"
     min_rom: float = 30.0
-    rel_rom: float = 0.5
+    rel_rom: float = 0.4
     return_frac: float = 0.6
     hysteresis: float = 0.2
     top_tol: float = 0.5
     min_visibility: float = 0.25
     edge_factor: float = 2.0
+    first_factor: float = 1.3
     max_lean: float = 180.0
     min_rep_s: float = 0.4
     max_rep_s: float = 20.0
@@ -245,7 +248,7 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
                        "formcoach/kinematics/features.py for the names")
     if cfg.gate and cfg.gate not in FEATURES and sided(cfg.gate) is None:
         raise ctx.fail("count", "gate", f"unknown gate feature {cfg.gate!r}")
-    for key in ("min_rom", "edge_factor", "max_lean", "min_rep_s", "max_rep_s", "max_gap_s"):
+    for key in ("min_rom", "edge_factor", "first_factor", "max_lean", "min_rep_s", "max_rep_s", "max_gap_s"):
         if not getattr(cfg, key) > 0:
             raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")
     for key in ("rel_rom", "return_frac", "hysteresis", "top_tol", "min_visibility"):
