@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from formcoach.errors import ConfigError
 from formcoach.exercises import list_exercises, load_exercise
@@ -73,6 +75,27 @@ def test_bad_rule_is_config_error_naming_rule(change: dict, message: str) -> Non
         parse_rules([{**BASE, **change}], "pack")
     assert str(ei.value).startswith("pack")
     assert "\n" not in str(ei.value)
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
+                    st.text(max_size=8), st.lists(st.one_of(st.text(max_size=6), st.integers()),
+                                                  max_size=3), st.dictionaries(st.text(max_size=3),
+                                                                               st.integers(),
+                                                                               max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(sorted({*BASE, "views", "scope", "phase",
+                                                        "reduce", "side", "severity", "hold_s",
+                                                        "min_valid", "extra"})),
+                               _VALUES, max_size=4))
+def test_fuzz_rule_tables_only_raise_config_error(changes: dict) -> None:
+    try:
+        rules = parse_rules([{**BASE, **changes}], "fuzz")
+    except ConfigError as e:
+        assert str(e).startswith("fuzz") and "\n" not in str(e)
+    else:
+        assert len(rules) == 1
 
 
 def test_missing_key_and_duplicate_id() -> None:

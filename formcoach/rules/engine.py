@@ -227,6 +227,8 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
             raise fail(f"views must be a non-empty list, got {views_raw!r}")
         views: list[str] = []
         for v in views_raw:
+            if not isinstance(v, str):
+                raise fail(f"views must be view names, got {v!r}")
             if v == "any":
                 views.extend(VIEWS)
                 continue
