@@ -9,12 +9,14 @@ Checks (thresholds are fields of :class:`SetupThresholds`):
 
 * person found, and the key joints (nose, shoulders, hips, knees, ankles) visible **inside** the
   frame (margin ``edge_margin`` of the frame size);
-* distance: the body's extent (vertical when standing, horizontal when lying, e.g. plank) as a
+* distance: the body's extent (vertical when standing; the larger side of its box when lying,
+  e.g. plank, told apart by the ankle-to-shoulder axis) as a
   fraction of the frame: too large → "step back", too small → "come closer";
 * visibility: mean landmark visibility of the key joints;
 * lighting: mean luminance (0-255) and contrast (luminance standard deviation) of the frame;
-* camera tilt: angle between image vertical and the mid-ankle → mid-shoulder line of a standing
-  person (degrees), which is vertical when the camera is level;
+* camera tilt: angle between image vertical and the mid-ankle → mid-shoulder line (degrees),
+  judged only on an upright person with straight legs, for whom it is vertical when the camera
+  is level;
 * view (when known): must be one the exercise can be coached from, else "turn sideways"/"face
   the camera".
 """
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from formcoach.skeleton import LM
+from formcoach.skeleton import JOINT_TRIPLES, LM
 from formcoach.types import NS_PER_S
 
 #: Joints that must be in view for a full-body exercise.
@@ -129,6 +131,23 @@ def camera_tilt_deg(landmarks: np.ndarray, min_visibility: float = 0.5) -> float
     return math.degrees(math.atan2(dx, dy))
 
 
+def _legs_straight(lm: np.ndarray, min_visibility: float, min_deg: float = 150.0) -> bool:
+    """True when every visible knee is nearly straight (angle >= ``min_deg`` degrees)."""
+    angles = []
+    for name in ("left_knee", "right_knee"):
+        a, b, c = JOINT_TRIPLES[name]
+        pts = lm[[a, b, c]]
+        vis = np.nan_to_num(pts[:, 3], nan=1.0)
+        if not (np.isfinite(pts[:, :2]).all() and (vis >= min_visibility).all()):
+            continue
+        u, v = pts[0, :2] - pts[1, :2], pts[2, :2] - pts[1, :2]
+        nu, nv = float(np.hypot(*u)), float(np.hypot(*v))
+        if nu > 0 and nv > 0:
+            cos = float(np.clip(np.dot(u, v) / (nu * nv), -1.0, 1.0))
+            angles.append(math.degrees(math.acos(cos)))
+    return bool(angles) and min(angles) >= min_deg
+
+
 def assess_setup(
     image: np.ndarray,
     landmarks: np.ndarray | None,
@@ -179,8 +198,11 @@ def assess_setup(
         bh = (np.nanmax(lm[all_ok, 1]) - np.nanmin(lm[all_ok, 1])) / h
     else:
         bw = bh = 0.0
-    lying = bw > bh * 1.2
-    extent = float(bw if lying else bh)
+    # Body axis (ankles -> shoulders) from image vertical: small when standing, large when lying
+    # (plank, push-up) however the bounding box is foreshortened in a 45-degree view.
+    axis = camera_tilt_deg(lm, th.min_visibility)
+    lying = abs(axis) > 45.0 if np.isfinite(axis) else bw > bh * 1.2
+    extent = float(max(bw, bh) if lying else bh)
     scores["extent"] = extent
     scores["orientation"] = "lying" if lying else "standing"
 
@@ -199,7 +221,10 @@ def assess_setup(
     if scores["visibility"] < th.min_mean_visibility:
         problems.append("low_visibility")
 
-    tilt = camera_tilt_deg(lm, th.min_visibility) if not lying else float("nan")
+    # Camera tilt is only judged on an upright person: body axis within 30 deg of vertical and
+    # straight legs (a sit-up or a squat leans the body, not the camera).
+    upright = np.isfinite(axis) and abs(axis) <= 30.0 and _legs_straight(lm, th.min_visibility)
+    tilt = axis if upright else float("nan")
     scores["tilt_deg"] = tilt
     if np.isfinite(tilt) and abs(tilt) > th.max_tilt_deg:
         problems.append("tilted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,17 @@ def test_checker_needs_the_setup_to_hold_then_stays_passed() -> None:
     assert ck.update(img, None, t + NS_PER_S).ok
     ck.reset()
     assert not ck.update(img, None, t + 2 * NS_PER_S).ok
+
+
+SPECS = Path(__file__).resolve().parents[1] / "samples" / "specs.toml"
+
+
+@pytest.mark.skipif(not SPECS.is_file(), reason="samples/specs.toml not in this checkout")
+def test_no_false_guidance_on_any_sample_spec() -> None:
+    """Every synthetic sample (standing, floor, 45-degree views) is well set up throughout."""
+    for spec in synth.load_specs(SPECS):
+        poses, _, _ = synth.truth_poses(spec)
+        img = np.random.default_rng(1).integers(40, 220, (spec.height, spec.width, 3), np.uint8)
+        for i in range(0, len(poses), 10):
+            st = assess_setup(img, poses[i])
+            assert st.ok, (spec.name, i, st.problems, st.scores)
