@@ -95,6 +95,26 @@ def cached_set_metrics(args: argparse.Namespace, result: Any, engine: Any) -> An
     return cache[key]
 
 
+def _model_sha256(source: str | os.PathLike[str] | None, backend: str | None) -> str | None:
+    """sha256 of the pose model behind an analysis: from a pose track's header, else from the
+    bundled model manifest of ``backend``; None when unknown."""
+    try:
+        if source is not None and str(source).endswith(".npz"):
+            import numpy as np
+
+            with np.load(source, allow_pickle=False) as z:
+                return str(z["model_sha256"]) or None
+        from formcoach.pose import models
+
+        if backend == "mediapipe":
+            return models.model_sha256(models.TASK_FILE) or None
+        if backend == "onnx":
+            return models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER) or None
+    except Exception as e:  # provenance is best effort; never fail an analysis over it
+        log.debug("model sha256 unknown: %s", e)
+    return None
+
+
 def _check_out(path: Path | None, what: str) -> None:
     if path is None:
         return
@@ -141,6 +161,8 @@ class OutputHook:
         from formcoach.store import SetRecorder, Store
 
         self.store = Store(self.db)
+        if model_sha256 is None:
+            model_sha256 = _model_sha256(getattr(self.args, "poses", None) or source, backend)
         sha = None
         if source is not None and Path(source).is_file():
             try:
