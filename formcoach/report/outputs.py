@@ -160,7 +160,10 @@ class OutputHook:
         from formcoach.io_utils import sha256_file
         from formcoach.store import SetRecorder, Store
 
-        self.store = Store(self.db)
+        try:
+            self.store = Store(self.db)
+        except InputError as e:
+            raise InputError(f"{e} (or pass --no-save to skip the session history)") from e
         if model_sha256 is None:
             model_sha256 = _model_sha256(getattr(self.args, "poses", None) or source, backend)
         sha = None
