@@ -71,7 +71,7 @@ class SetupThresholds:
 
     min_visibility: float = 0.5
     edge_margin: float = 0.01
-    min_extent: float = 0.35
+    min_extent: float = 0.30  # BlazePose degrades below ~1/4 of the frame; keep a margin
     max_extent: float = 0.95
     min_mean_visibility: float = 0.6
     min_luminance: float = 40.0
