@@ -83,7 +83,8 @@ def curl_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_video(path: Path, n: int, fps: float = 30.0, size: int = 64) -> Path:
     import cv2
 
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+    w = cv2.VideoWriter(str(path), fourcc, fps, (size, size))
     for i in range(n):
         w.write(np.full((size, size, 3), (i * 7) % 255, np.uint8))
     w.release()
