@@ -49,8 +49,9 @@ def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def evaluate_backend(video: str | os.PathLike[str], truth: str | os.PathLike[str],
-                     backend: str = "mediapipe") -> dict[str, Any]:
-    """Run ``backend`` over every frame of ``video`` and compare with ``truth``.
+                     backend: str = "mediapipe", max_frames: int | None = None) -> dict[str, Any]:
+    """Run ``backend`` over the frames of ``video`` (the first ``max_frames``, None = all) and
+    compare with ``truth``.
 
     Returns:
         ``detection_rate`` (fraction of frames with a person), ``median_angle_err_deg`` (median
@@ -64,7 +65,7 @@ def evaluate_backend(video: str | os.PathLike[str], truth: str | os.PathLike[str
     tr = load_truth(truth)
     est = create_estimator(backend)
     try:
-        poses = np.stack([est.process(f.image, f.t_ns).landmarks for f in VideoFileSource(video)])
+        poses = np.stack([est.process(f.image, f.t_ns).landmarks for f in VideoFileSource(video, max_frames)])
     finally:
         est.close()
     n = min(len(poses), tr["n_frames"])

@@ -365,7 +365,7 @@ def _situp(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     p = c.p
     de = d * (1.0 - 0.55 * w.get("partial_situp", 0.0))
     phi = math.radians(2.0 + 70.0 * de)
-    root_y = 0.085 * p.height_m / 1.75 * 1.0 + 0.02
+    root_y = 0.085 * p.height_m / 1.75 + 0.02  # pelvis resting on the floor
     off, _side = c.sway(t)
     off = off * np.array([0.5, 0.0, 0.3])
     root = np.array([0.0, root_y, 0.0]) + off
@@ -471,9 +471,9 @@ def _walk_in(c: _Ctx, t: float, u: float, rest: BodyState) -> BodyState:
         legs.append(Limb(target=np.array([sgn * half_w, p.ankle_height + lift, pz + rel]),
                          pole=_FWD, end_dir=_FWD))
     ph = 2.0 * math.pi * (pz + dist) / stride
-    off, side = c.sway(t)
+    off, side_bend = c.sway(t)
     root = np.array([0.0, _standing_hip_y(p, half_w) - 0.015 * abs(math.sin(ph)), pz])
-    pelvis, trunk, head = _std_frames(3.0, 0.5 * side, -3.0)
+    pelvis, trunk, head = _std_frames(3.0, 0.5 * side_bend, -3.0)
     arms = [Limb(flex=sgn * 22.0 * math.sin(ph), abd=8.0, bend=15.0) for sgn in (1.0, -1.0)]
     walk = BodyState(root + 0.3 * off, pelvis, trunk, head, arms[0], arms[1], legs[0], legs[1])
     return _yawed(walk, 90.0)

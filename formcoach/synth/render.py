@@ -210,9 +210,7 @@ def render_frame(state: BodyState, j3: np.ndarray, props: Proportions, cam: Came
         quad = np.array([uv[LM.LEFT_SHOULDER], uv[LM.RIGHT_SHOULDER], uv[LM.RIGHT_HIP],
                          uv[LM.LEFT_HIP]])
         r_side = px(SHC, 0.045)
-        c = quad.mean(axis=0)
-        grown = c + (quad - c) * 1.0
-        hull = cv2.convexHull(np.round(grown * _ONE).astype(np.int32))
+        hull = cv2.convexHull(np.round(quad * _ONE).astype(np.int32))
         _shaded_capsule(img, uv[HIPC], uv[SHC], px(HIPC, 0.12), px(SHC, 0.13), pal.shirt, k)
         cv2.fillConvexPoly(img, hull, _shade(pal.shirt, 0.85 * k), cv2.LINE_AA, _SHIFT)
         for a, b in ((LM.LEFT_SHOULDER, LM.LEFT_HIP), (LM.RIGHT_SHOULDER, LM.RIGHT_HIP),
