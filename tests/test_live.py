@@ -222,7 +222,7 @@ def test_paced_source_drops_frames_when_the_consumer_is_slow(tmp_path: Path) -> 
     # Capture times follow the file's timestamps (real-time pacing).
     c0, c1 = (src.capture_times.get(f.t_ns) for f in (got[0], got[-1]))
     assert c0 is not None and c1 is not None
-    assert (c1 - c0) >= 0.8 * (got[-1].t_ns - got[0].t_ns)
+    assert (c1 - c0) >= 0.5 * (got[-1].t_ns - got[0].t_ns)  # paced, not decoded at once
 
 
 def test_paced_source_can_be_stopped_early(tmp_path: Path) -> None:
