@@ -18,7 +18,8 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    ``rel_rom`` x the median excursion of the last reps (the thresholds adapt to the person's
    range of motion: a half rep after full ones does not count), it started from the person's
    rest level (within ``top_tol`` x the typical excursion of the median top of the last reps:
-   fidgeting off the bar or between sets does not count) and it took at least ``min_rep_s``.
+   fidgeting off the bar or between sets does not count) and it took at least ``min_rep_s``
+   from passing half-way down to counting (tracking glitches are never reps).
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
@@ -92,6 +93,8 @@ class RepSegmenter:
         self.events: list[RepEvent] = []
         self.phase = "idle"
         self._amps: deque[float] = deque(maxlen=_HISTORY)
+        # Recent (x, t_ns) samples, enough to look back over one rep.
+        self._hist: deque[tuple[float, int]] = deque(maxlen=int(config.max_rep_s * fps) + 2)
         self._tops: deque[float] = deque(maxlen=_HISTORY)
         self._reset(edge=True)
         self._last_valid_ns: int | None = None
@@ -204,6 +207,21 @@ class RepSegmenter:
             return True
         return top >= _median(self._tops) - self.config.top_tol * self._ref_amp()
 
+    def _long_enough(self, t_ns: int, edge: bool) -> bool:
+        """Whether the rep ending now lasted ``min_rep_s``: from the moment the way down passed
+        half-way to the bottom (for an edge rep: half of it from the bottom), so a tracking
+        glitch of a few frames is never a rep, however deep."""
+        need = self.config.min_rep_s * _NS
+        if edge:
+            return t_ns - self._vl_ns >= 0.5 * need
+        mid = 0.5 * (self._pk + self._vl)
+        t_mid = self._start_ns
+        for x, t in reversed(self._hist):
+            if t <= self._vl_ns and x >= mid:
+                t_mid = t
+                break
+        return t_ns - t_mid >= need
+
     def _edge_need(self) -> float:
         """Rise an edge rep (descent not seen) must show: ``edge_factor`` x a rep's minimum, so
         a clip that starts mid-ascent does not count its first, partial rise."""
@@ -243,6 +261,7 @@ class RepSegmenter:
             self._edge = False
         self._last_valid_ns = t_ns
         x = self.sign * y
+        self._hist.append((x, t_ns))
         turn = cfg.hysteresis * self._ref_amp()
         mode = self._mode
         out: list[RepEvent] = []
@@ -253,9 +272,11 @@ class RepSegmenter:
                 self._hi, self._pk_i, self._pk_ns = x, i, t_ns
             if x < self._mn:
                 self._mn, self._mn_i, self._mn_ns = x, i, t_ns
+            if x >= self._hi - turn:
+                self._start_i, self._start_ns = i, t_ns  # last frame near the top
             if x < self._hi - turn:
                 # Falling from the highest point so far: a normal descent from a top.
-                self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
+                self._enter_down(i, x, t_ns, self._hi, self._start_i, self._start_ns)
             elif x > self._mn + turn and not self._edge:
                 self._to_top(i, x, t_ns)  # not at a clip edge: this rise is not a rep
             elif x > self._mn + turn:
@@ -291,11 +312,11 @@ class RepSegmenter:
             if self._edge and amp < need and x - self._vl >= self._edge_need():
                 # Still at the clip start: the "top" before this bottom was a start-up wiggle
                 # and the clip began near a bottom; the rise is a full excursion: an edge rep.
-                if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+                if self._long_enough(t_ns, edge=True):
                     out.append(self._emit(i, x, t_ns, x - self._vl, partial=True))
             elif x - self._vl >= cfg.return_frac * amp:
                 if amp >= need and self._from_rest(self._pk):
-                    if t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+                    if self._long_enough(t_ns, edge=False):
                         out.append(self._emit(i, x, t_ns, amp, partial=False))
                     else:
                         self._to_top(i, x, t_ns)  # too fast for a rep: a tracking glitch
@@ -314,7 +335,7 @@ class RepSegmenter:
             if x > self._hi:
                 self._hi, self._pk_i, self._pk_ns = x, i, t_ns
             amp = x - self._vl
-            if amp >= self._edge_need() and t_ns - self._start_ns >= cfg.min_rep_s * _NS:
+            if amp >= self._edge_need() and self._long_enough(t_ns, edge=True):
                 out.append(self._emit(i, x, t_ns, amp, partial=True))
             elif x < self._hi - turn:
                 # The first rise was too small for a rep: it ended at a top; now descending.

@@ -47,7 +47,7 @@ class CountConfig:
             down) are tracking failures for this exercise and treated as gaps.
         top_tol: a rep must start within this fraction of the typical excursion of the usual
             rest (top) level.
-        min_rep_s: shortest plausible rep (s).
+        min_rep_s: shortest plausible rep (s), from half-way down to the count.
         max_rep_s: longest plausible descent-to-return time (s).
         smooth_s: centred median window (s) applied to the signal (bounded look-ahead).
         max_gap_s: NaN gaps longer than this reset a rep in progress (s).
@@ -69,7 +69,7 @@ class CountConfig:
     edge_factor: float = 2.0
     first_factor: float = 1.3
     max_lean: float = 180.0
-    min_rep_s: float = 0.4
+    min_rep_s: float = 0.3
     max_rep_s: float = 20.0
     smooth_s: float = 0.1
     max_gap_s: float = 1.0
