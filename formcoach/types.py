@@ -194,7 +194,10 @@ class PoseTrack:
                     meta=json.loads(str(z["meta"])),
                 )
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
-            raise InputError(f"not a formcoach pose track (.npz from 'formcoach poses'): {path} ({e})") from e
+            why = f"missing field {e}" if isinstance(e, KeyError) else type(e).__name__
+            raise InputError(
+                f"not a formcoach pose track (.npz from 'formcoach poses'): {path} ({why})"
+            ) from e
 
 
 @dataclass(slots=True)

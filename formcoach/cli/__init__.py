@@ -15,6 +15,10 @@ import os
 import sys
 from collections.abc import Sequence
 
+# Before anything imports cv2: keep FFmpeg's own messages ("moov atom not found") off the
+# terminal; formcoach reports unreadable videos itself, in one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 from formcoach import __version__
 from formcoach.errors import FormcoachError
 

@@ -212,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     hook = _output_hook(args)  # checks output paths before the (long) analysis
+    if args.json:
+        folder = Path(args.json).parent
+        if not folder.is_dir():
+            raise InputError(f"cannot write {args.json}: folder {folder} does not exist")
     engine = _rules_engine(args, exercise, fps)
     observers: list[Observer] = [engine] if engine is not None else []
     cues = None
