@@ -505,3 +505,38 @@ def test_every_bundled_rule_is_exercised_by_a_test() -> None:
     for ex in list_exercises():
         for r in parse_rules(ex.rules_raw, str(ex.path)):
             assert f'"{r.id}"' in src, f"no test mentions rule {ex.id}.{r.id}"
+
+
+def test_velocity_rule_dropping_weight() -> None:
+    poses, fps, truth = _clip("bicep_curl", "side")
+    r = truth["reps"][0]
+    b, e = r["bottom_frame"], r["end_frame"]
+
+    def judge(p: np.ndarray) -> str:
+        eng = RulesEngine(load_exercise("bicep_curl"), fps)
+        for i, pose in enumerate(p):
+            eng.on_frame(_Frame(i, round(i * 1e9 / fps), pose))
+        eng.on_rep(_rep(0, r["start_frame"], b, e))
+        return eng.rep_status[0]["dropping_weight"]
+
+    assert judge(poses) == OK
+    # Lower 5x faster: the lowering is squeezed into the first fifth of the phase, then held.
+    fast = poses.copy()
+    n = e - b
+    src = np.minimum(b + np.arange(n + 1) * 5, e)
+    fast[b : e + 1] = poses[src]
+    assert judge(fast) == FAULT
+    # Velocities need consecutive frames: unordered rows cannot judge them.
+    rule = [x for x in parse_rules(load_exercise("bicep_curl").rules_raw)
+            if x.id == "dropping_weight"]
+    assert judge_frames(rule, fast[b : b + 3], views=["side"] * 3)["dropping_weight"].tolist() \
+        == [NOT_ASSESSED] * 3
+
+
+def test_velocity_feature_names_parse() -> None:
+    (rule,) = parse_rules([{**BASE, "feature": "knee_velocity"}], "p")
+    assert rule.feature_names == ("left_knee_velocity", "right_knee_velocity")
+    (rule,) = parse_rules([{**BASE, "feature": "torso_lean_velocity"}], "p")
+    assert rule.feature_names == ("torso_lean_velocity",)
+    with pytest.raises(ConfigError, match="unknown feature 'nose_velocity'"):
+        parse_rules([{**BASE, "feature": "nose_velocity"}], "p")

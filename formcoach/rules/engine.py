@@ -74,6 +74,15 @@ _KEYS = {
 }
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
+#: A feature name ending in this is the time derivative of the rest (units per second).
+VELOCITY_SUFFIX = "_velocity"
+#: Time base of velocities: the difference over this many seconds (at least one frame).
+VELOCITY_WINDOW_S = 0.1
+
+
+def _base(name: str) -> str:
+    """The feature a ``<feature>_velocity`` name differentiates (the name itself otherwise)."""
+    return name[: -len(VELOCITY_SUFFIX)] if name.endswith(VELOCITY_SUFFIX) else name
 
 _LEFT_SIDE = np.array([LM.LEFT_SHOULDER, LM.LEFT_ELBOW, LM.LEFT_WRIST, LM.LEFT_HIP,
                        LM.LEFT_KNEE, LM.LEFT_ANKLE])
@@ -104,7 +113,7 @@ class Rule:
     @property
     def sided(self) -> tuple[str, str] | None:
         """``(left_<feature>, right_<feature>)`` for a side-less sided feature, else None."""
-        if is_feature(self.feature):
+        if is_feature(_base(self.feature)):
             return None
         return f"left_{self.feature}", f"right_{self.feature}"
 
@@ -153,6 +162,7 @@ def _rule_line(source: str, rule_id: str | None, index: int) -> str:
 
 
 def _known_feature(name: str) -> bool:
+    name = _base(name)
     return is_feature(name) or (is_feature(f"left_{name}") and is_feature(f"right_{name}"))
 
 
@@ -217,7 +227,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         side = item.get("side", "auto")
         if side not in SIDES:
             raise fail(f"bad side {side!r}; use one of {', '.join(SIDES)}")
-        if side != "auto" and is_feature(feature):
+        if side != "auto" and is_feature(_base(feature)):
             raise fail(f"side {side!r} needs a side-less feature with left_/right_ variants, "
                        f"got {feature!r}")
         views_raw = item.get("views", ["any"])
@@ -430,7 +440,11 @@ class RulesEngine:
         self.on_fault = on_fault
         names = sorted({n for r in self.rules for n in r.feature_names})
         self._names = names
-        self._extractor = RuleFeatureExtractor(self.fps, names)
+        self._velocity = [n for n in names if n.endswith(VELOCITY_SUFFIX)]
+        base = sorted({_base(n) for n in names})
+        self._base_names = base
+        self._extractor = RuleFeatureExtractor(self.fps, base)
+        self._vel_lag = max(1, round(VELOCITY_WINDOW_S * self.fps))
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
         self._frame_rules = [r for r in self.rules if r.scope == "frame"]
         self._rep_rules = [r for r in self.rules if r.scope == "rep"]
@@ -459,7 +473,10 @@ class RulesEngine:
         detected = bool(np.isfinite(lm[:, 0]).any())
         if self._fixed_view is None and detected:
             self.view = self._views.update(lm, world)
-        values = self._extractor.update(lm) if detected else dict.fromkeys(self._names, np.nan)
+        values = (self._extractor.update(lm) if detected
+                  else dict.fromkeys(self._base_names, np.nan))
+        if self._velocity:
+            self._add_velocities(values, index, t_ns)
         vis = _side_vis(lm)
         status: dict[str, str] = {}
         for rule in self._frame_rules:
@@ -519,6 +536,19 @@ class RulesEngine:
         return faults
 
     # ------------------------------------------------------------------ helpers
+    def _add_velocities(self, values: dict[str, float], index: int, t_ns: int) -> None:
+        """``<feature>_velocity`` = change over :data:`VELOCITY_WINDOW_S` / elapsed s."""
+        k = self._vel_lag
+        old = self._buf[-k] if len(self._buf) >= k else None
+        ok = old is not None and old.index == index - k and t_ns > old.t_ns
+        for name in self._velocity:
+            base = _base(name)
+            if ok:
+                assert old is not None
+                values[name] = (values[base] - old.values[base]) / ((t_ns - old.t_ns) / NS_PER_S)
+            else:
+                values[name] = float("nan")
+
     def _judge_frame_rule(
         self, rule: Rule, values: dict[str, float], vis: tuple[float, float], index: int,
         t_ns: int,
@@ -621,7 +651,8 @@ def judge_frames(
     """Judge every rule on every frame **independently** (unordered labelled frames).
 
     Frame rules ignore ``hold_s``; rep rules see a one-frame window (so ``range``-like reduces
-    are 0). Views default to :func:`~formcoach.view.frame_view` per frame.
+    are 0); velocities are unknown (not assessed). Views default to
+    :func:`~formcoach.view.frame_view` per frame.
 
     Args:
         rules: parsed rules.
@@ -637,7 +668,10 @@ def judge_frames(
         raise ValueError(f"poses must be (N, 33, 4), got {arr.shape}")
     n = arr.shape[0]
     names = sorted({nm for r in rules for nm in r.feature_names})
-    feats = compute_rule_features(arr, fps, names) if n else {nm: np.zeros(0) for nm in names}
+    plain = [nm for nm in names if not nm.endswith(VELOCITY_SUFFIX)]
+    feats = compute_rule_features(arr, fps, plain) if n else {nm: np.zeros(0) for nm in plain}
+    for nm in names:
+        feats.setdefault(nm, np.full(n, np.nan))
     if views is None:
         views = [frame_view(arr[i]) for i in range(n)]
     vis = [_side_vis(arr[i]) for i in range(n)]
