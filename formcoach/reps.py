@@ -22,6 +22,7 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    from passing half-way down to counting (tracking glitches are never reps).
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
+   The event's ``end_frame`` is that moment (so live feedback is immediate), not the top.
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
    clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off by the end is
