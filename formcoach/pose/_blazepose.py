@@ -247,7 +247,7 @@ def image_to_crop_matrix(roi: Roi, out_size: int) -> np.ndarray:
     return np.hstack([a, t[:, None]])
 
 
-def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+def apply_affine(m: np.ndarray, pts: np.ndarray | list[float]) -> np.ndarray:
     """Apply a ``(2, 3)`` affine to ``(..., 2)`` points."""
     pts = np.asarray(pts, dtype=np.float64)
     return pts @ m[:, :2].T + m[:, 2]
