@@ -372,6 +372,9 @@ class LiveResult:
         setup_passed: whether counting ever started (True when skipped).
         stopped_by: ``"end"`` (source ended), ``"user"`` (q / Ctrl-C), ``"max_seconds"`` or
             ``"error"`` (the source failed: ``error`` says why).
+        analysis: the per-frame AnalysisResult (for per-rep metrics), or None when the set ran
+            past ``history_limit_s`` (``history_truncated``): then only RepEvents are kept, so
+            memory stays flat however long the session runs.
         cue_events: per cue: ``rule_id``, ``text``, ``fault_t_ns`` (source ns), ``emit_t_ns``
             (source time of the frame during whose processing it was handed to the speaker).
     """
@@ -388,6 +391,7 @@ class LiveResult:
     cue_events: list[dict[str, Any]] = field(default_factory=list)
     analysis: Any = None
     error: str | None = None
+    history_truncated: bool = False
 
     @property
     def rep_count(self) -> int:
@@ -493,6 +497,7 @@ def run_live(
     on_frame: Callable[[np.ndarray], None] | None = None,
     on_set_end: Callable[[LiveResult], None] | None = None,
     stop: threading.Event | None = None,
+    history_limit_s: float = 900.0,
 ) -> LiveResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -513,6 +518,8 @@ def run_live(
         on_frame: called with each overlaid BGR frame (recording, tests).
         on_set_end: called with the result when the set ends (e.g. saving it to the store).
         stop: set it from another thread to end the set.
+        history_limit_s: per-frame history (for per-rep metrics in reports) is kept for this
+            many seconds of frames; past it only rep events are kept (bounded memory).
 
     Returns:
         The :class:`LiveResult`.
@@ -528,6 +535,7 @@ def run_live(
     fps = float(getattr(source, "fps", 30.0) or 30.0)
     observers, drain = _make_rules(ex, fps)
     coach = Coach(ex, fps, observers)
+    history_frames = max(1, round(history_limit_s * fps))
     checker = None if skip_setup else SetupChecker(tuple(ex.views) or None, hold_s=setup_hold_s)
     view_det = _view_detector()
     result = LiveResult(exercise=ex.id, setup_passed=skip_setup)
@@ -575,6 +583,11 @@ def run_live(
                     if st.problems and st.problems[0] != "holding" and st.message:
                         _submit_text(sched, f"setup.{st.problems[0]}", st.message, frame)
             else:
+                if coach.keep_history and coach.index >= history_frames:
+                    coach.keep_history = False
+                    result.history_truncated = True
+                    log.info("set longer than %.0f s: keeping rep events only from now on",
+                             history_limit_s)
                 state = coach.update(pose)
                 coach_ns = clock.now_ns()
                 for f in drain():
@@ -663,7 +676,7 @@ def run_live(
             analysis = coach.finish()  # flushes reps completed in the last few frames
             result.faults.extend(drain())
             result.reps = list(getattr(analysis, "reps", result.reps))
-            result.analysis = analysis
+            result.analysis = None if result.history_truncated else analysis
         except Exception as e:  # a failing summary must not lose the set
             log.warning("could not finish the set cleanly: %s", e)
     result.duration_s = time.monotonic() - t_start
