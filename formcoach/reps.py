@@ -97,6 +97,7 @@ class RepSegmenter:
         # Recent (x, t_ns) samples, enough to look back over one rep.
         self._hist: deque[tuple[float, int]] = deque(maxlen=int(config.max_rep_s * fps) + 2)
         self._tops: deque[float] = deque(maxlen=_HISTORY)
+        self._ref = config.min_rom  # cached _ref_amp()
         self._reset(edge=True)
         self._last_valid_ns: int | None = None
         self._first_ns: int | None = None
@@ -197,9 +198,7 @@ class RepSegmenter:
 
     def _ref_amp(self) -> float:
         """Typical excursion: median of the last reps, floored by ``min_rom``."""
-        if not self._amps:
-            return self.config.min_rom
-        return max(_median(self._amps), self.config.min_rom)
+        return self._ref
 
     def _from_rest(self, top: float) -> bool:
         """Whether a descent that began at ``top`` began at the person's usual rest level
@@ -386,6 +385,7 @@ class RepSegmenter:
         )
         self.events.append(ev)
         self._amps.append(amp)
+        self._ref = max(_median(self._amps), self.config.min_rom)
         if not partial:
             self._tops.append(self._pk)
         self._to_top(i, x, t_ns)
