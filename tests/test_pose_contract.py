@@ -107,3 +107,20 @@ def test_bad_image_is_input_error(backend: str) -> None:
 def test_unknown_backend_lists_choices() -> None:
     with pytest.raises(InputError, match="mediapipe"):
         create_estimator("tensorrt")
+
+
+def test_two_people_keep_one_stable_identity(backend: str, frames: list) -> None:
+    """With two people side by side, the coached person never jumps from one to the other."""
+    other = list(VideoFileSource(SAMPLES / "bicep_curl_front_clean.mp4", max_frames=N_FRAMES))
+    est = create_estimator(backend)
+    try:
+        xs = []
+        for a, b in zip(frames, other, strict=False):
+            r = est.process(np.concatenate([a.image, b.image], axis=1), a.t_ns)
+            assert r.detected
+            xs.append(np.nanmedian(r.landmarks[:, 0]))
+    finally:
+        est.close()
+    width = frames[0].size[0]
+    sides = {x > width for x in xs}
+    assert len(sides) == 1, xs  # always the same half of the frame
