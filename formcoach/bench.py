@@ -126,17 +126,66 @@ def _numpy_joint_angles(poses: np.ndarray, triples: dict[str, tuple[int, int, in
     return res
 
 
-def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
-    """numba joint-angle kernels vs the vectorised numpy reference on ``n_frames`` poses."""
-    from formcoach.kinematics.angles import joint_angles
-    from formcoach.skeleton import JOINT_TRIPLES
+def _numpy_features(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """Vectorised numpy reference of the fused feature kernel: ``(T,33,4)``, ``(F,5)`` -> ``(F,T)``.
 
+    Same formulas as ``formcoach.kinematics._kernels._op_value``, one array expression per feature.
+    """
+    from formcoach.kinematics import _kernels as K
+
+    x, y, v = poses[:, :, 0], poses[:, :, 1], poses[:, :, 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        torso = np.hypot(0.5 * (x[:, 11] + x[:, 12]) - 0.5 * (x[:, 23] + x[:, 24]),
+                         0.5 * (y[:, 11] + y[:, 12]) - 0.5 * (y[:, 23] + y[:, 24]))
+        torso = np.where(torso == 0.0, np.nan, torso)
+        out = np.empty((ops.shape[0], poses.shape[0]))
+        for f, (op, i0, i1, i2, i3) in enumerate(ops):
+            if op == K.OP_ANGLE:
+                ax, ay = x[:, i0] - x[:, i1], y[:, i0] - y[:, i1]
+                cx, cy = x[:, i2] - x[:, i1], y[:, i2] - y[:, i1]
+                out[f] = np.degrees(np.abs(np.arctan2(ax * cy - ay * cx, ax * cx + ay * cy)))
+                continue
+            if op == K.OP_MINVIS:
+                out[f] = np.minimum(np.minimum(v[:, i0], v[:, i1]), np.minimum(v[:, i2], v[:, i3]))
+                continue
+            if op == K.OP_RATIO:
+                d1 = np.hypot(x[:, i2] - x[:, i3], y[:, i2] - y[:, i3])
+                out[f] = np.hypot(x[:, i0] - x[:, i1], y[:, i0] - y[:, i1]) / np.where(d1 == 0, np.nan, d1)
+                continue
+            ax, ay = 0.5 * (x[:, i0] + x[:, i1]), 0.5 * (y[:, i0] + y[:, i1])
+            bx, by = 0.5 * (x[:, i2] + x[:, i3]), 0.5 * (y[:, i2] + y[:, i3])
+            if op == K.OP_VERTICAL:
+                dx, dy = bx - ax, by - ay
+                val = np.degrees(np.arctan2(np.abs(dx), -dy))
+                out[f] = np.where((dx == 0) & (dy == 0), np.nan, val)
+            elif op == K.OP_HEIGHT:
+                out[f] = (by - ay) / torso
+            elif op == K.OP_DIST:
+                out[f] = np.hypot(ax - bx, ay - by) / torso
+            elif op == K.OP_HOFFSET:
+                out[f] = (ax - bx) / torso
+            else:
+                out[f] = np.nan
+    return out
+
+
+def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
+    """The fused numba feature kernel vs its vectorised numpy reference on ``n_frames`` poses.
+
+    Every per-frame feature formcoach computes (joint angles, segment angles, heights,
+    distances, ratios, visibility) for each frame; outputs are compared for equality.
+    """
+    from formcoach.kinematics import _kernels as K
+    from formcoach.kinematics.features import FEATURES, _ops
+
+    feats = [f for f in FEATURES.values() if f.op is not None]
+    ops = _ops(feats)
     rng = np.random.default_rng(0)
     poses = rng.uniform(0, 720, (n_frames, 33, 4))
-    poses[rng.random(n_frames) < 0.05] = np.nan  # missing people
-    triples = {k: tuple(int(i) for i in v) for k, v in JOINT_TRIPLES.items()}
-    joint_angles(poses[:10])  # compile / load cache
-    _numpy_joint_angles(poses[:10], triples)  # type: ignore[arg-type]
+    poses[:, :, 3] = rng.uniform(0, 1, (n_frames, 33))
+    poses[rng.random(n_frames) < 0.05] = np.nan  # frames with nobody
+    poses[rng.random((n_frames, 33)) < 0.02] = np.nan  # missing joints
+    K._features_batch(poses[:10], ops)  # compile / load the cache
 
     def best(fn: Callable[[], object]) -> float:
         ts = []
@@ -146,16 +195,26 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
             ts.append(time.perf_counter() - t0)
         return min(ts)
 
-    t_numba = best(lambda: joint_angles(poses))
-    t_numpy = best(lambda: _numpy_joint_angles(poses, triples))  # type: ignore[arg-type]
-    a, b = joint_angles(poses), _numpy_joint_angles(poses, triples)  # type: ignore[arg-type]
-    same = all(np.allclose(a[k], b[k], atol=1e-6, equal_nan=True) for k in triples)
+    t_numba = best(lambda: K._features_batch(poses, ops))
+    t_numpy = best(lambda: _numpy_features(poses, ops))
+    a, b = K._features_batch(poses, ops), _numpy_features(poses, ops)
+    same = bool(np.allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True))
+    # Live use: one pose at a time (what the coach does per frame).
+    sub = poses[:2000]
+    buf = np.empty(ops.shape[0])
+    K._features_frame(sub[0], ops, buf)
+    t_frame_numba = best(lambda: [K._features_frame(p, ops, buf) for p in sub]) / len(sub)
+    t_frame_numpy = best(lambda: [_numpy_features(p[None], ops) for p in sub]) / len(sub)
     return {
         "frames": n_frames,
+        "features": len(feats),
         "numba_s": round(t_numba, 5),
         "numpy_s": round(t_numpy, 5),
         "speedup": round(t_numpy / t_numba, 2) if t_numba > 0 else None,
-        "outputs_identical": bool(same),
+        "outputs_identical": same,
+        "per_frame_us": {"numba": round(t_frame_numba * 1e6, 2), "numpy": round(t_frame_numpy * 1e6, 2)},
+        "per_frame_speedup": round(t_frame_numpy / t_frame_numba, 1) if t_frame_numba > 0 else None,
+        "max_abs_diff": float(np.nanmax(np.abs(a - b))) if a.size else 0.0,
     }
 
 
@@ -309,6 +368,7 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         kn = _try("kernels", lambda: bench_kernels(3600 * 3 if quick else 3600 * 30))
         result["kernels"] = kn
         result["kernel_speedup_vs_numpy"] = kn.get("speedup") if isinstance(kn, dict) else None
+        result["kernel_speedup_per_frame"] = kn.get("per_frame_speedup") if isinstance(kn, dict) else None
 
         def latency() -> dict[str, Any]:
             from formcoach.latency import measure_cue_latency
@@ -344,7 +404,8 @@ def format_summary(r: dict[str, Any]) -> str:
             lines.append(f"  pose {b:10s} p50 {v['p50']:.1f} ms  p90 {v['p90']:.1f} ms  "
                          f"detected {100 * v['detection_rate']:.0f}%")
     for key in ("onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
-                "kernel_speedup_vs_numpy", "cue_latency_ms.p50", "cue_latency_ms.p95",
+                "kernel_speedup_vs_numpy", "kernel_speedup_per_frame", "cue_latency_ms.p50",
+                "cue_latency_ms.p95",
                 "cold_start_s", "peak_rss_mb"):
         lines.append(f"  {key:26s} {g(key)!s:>10}   target {TARGETS.get(key, '-')}")
     return "\n".join(lines)

@@ -198,3 +198,18 @@ def test_custom_python_feature_batch_and_frame() -> None:
     np.testing.assert_allclose(got[name], poses[:, 0, 0])
     assert FeatureExtractor(30.0, names=[name]).update(poses[1])[name] == poses[1, 0, 0]
     del FEATURES[name]
+
+
+@pytest.mark.parametrize("missing", [0, 1, 2, 3])
+def test_min_visibility_is_nan_when_any_joint_is_missing(missing: int) -> None:
+    """Whatever position the missing joint has among the four (numba's min() drops NaN by order)."""
+    from formcoach.kinematics import _kernels as K
+
+    p = np.zeros((1, 33, 4))
+    p[0, :, 3] = 0.9
+    idx = [11, 13, 15, 17]
+    p[0, idx[missing]] = np.nan
+    ops = np.array([[K.OP_MINVIS, *idx]], dtype=np.int64)
+    got = K._features_batch(p, ops)[0, 0]
+    want = naive.op_values(p, K.OP_MINVIS, *idx)[0]
+    assert np.isnan(got) and np.isnan(want)

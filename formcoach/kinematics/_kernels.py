@@ -130,7 +130,10 @@ def _op_value(p: np.ndarray, op: int, i0: int, i1: int, i2: int, i3: int, torso:
     if op == OP_ANGLE:
         return _angle2(p[i0, 0], p[i0, 1], p[i1, 0], p[i1, 1], p[i2, 0], p[i2, 1])
     if op == OP_MINVIS:
-        return min(min(p[i0, 3], p[i1, 3]), min(p[i2, 3], p[i3, 3]))
+        a, b, c, d = p[i0, 3], p[i1, 3], p[i2, 3], p[i3, 3]
+        if a != a or b != b or c != c or d != d:
+            return np.nan  # a missing joint has no visibility (min() would drop NaN by position)
+        return min(min(a, b), min(c, d))
     if op == OP_RATIO:
         d0 = math.sqrt((p[i0, 0] - p[i1, 0]) ** 2 + (p[i0, 1] - p[i1, 1]) ** 2)
         d1 = math.sqrt((p[i2, 0] - p[i3, 0]) ** 2 + (p[i2, 1] - p[i3, 1]) ** 2)
