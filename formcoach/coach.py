@@ -398,7 +398,7 @@ def analyze_video(
     try:
         frames = iter(src)
         if progress:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             frames = iter(tqdm(src, total=len(src) or None, unit="frame", leave=False,
                                desc=os.path.basename(str(path))))

@@ -109,7 +109,7 @@ def _track_for(clip: dict[str, Any], backend: str, tracks: Path | None, progress
     try:
         frames = src
         if progress:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             frames = tqdm(src, total=len(src) or None, unit="frame", leave=False,
                           desc=Path(clip["file"]).name[:40])

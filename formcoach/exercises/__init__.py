@@ -291,9 +291,9 @@ def _parse(path: Path, text: str) -> Exercise:
     metrics = _str_list(ctx, "metrics", "joints", metrics_raw.get("joints", []))
     from formcoach.kinematics.features import FEATURES, sided
 
-    for m in metrics:
-        if m not in FEATURES and sided(m) is None:
-            raise ctx.fail("metrics", "joints", f"unknown metric feature {m!r}")
+    for metric in metrics:
+        if metric not in FEATURES and sided(metric) is None:
+            raise ctx.fail("metrics", "joints", f"unknown metric feature {metric!r}")
     rules = raw.get("rules", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         raise ctx.fail(None, "rules", "'rules' must be an array of tables ([[rules]])")
