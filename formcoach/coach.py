@@ -367,7 +367,7 @@ def analyze_track(
 def analyze_video(
     path: str | os.PathLike[str],
     exercise: Exercise,
-    backend: str = "mediapipe",
+    backend: str = "onnx",
     observers: Sequence[Observer] = (),
     progress: bool = True,
     track_out: list[PoseTrack] | None = None,

@@ -78,16 +78,39 @@ def test_no_python_socket_is_opened(tmp_path: Path, name: str) -> None:
     assert media == [], media
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
-@pytest.mark.parametrize("name", ["analyze", "live"])
-def test_no_native_inet_socket(tmp_path: Path, name: str) -> None:
-    env = _env(tmp_path)
-    trace = tmp_path / "strace.log"
-    argv = ["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", str(trace), *_argv(name, tmp_path)]
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+def _trace(tmp: Path, argv: list[str]) -> list[str]:
+    trace = tmp / "strace.log"
+    cmd = ["strace", "-f", "-qq", "-e", "trace=socket,connect,sendto", "-o", str(trace), *argv]
+    out = subprocess.run(cmd, env=_env(tmp), capture_output=True, text=True, timeout=900, cwd=tmp)
     if out.returncode != 0 and "ptrace" in out.stderr:
         pytest.skip("ptrace not permitted here")
     assert out.returncode == 0, out.stderr[-2000:]
-    inet = [ln for ln in trace.read_text().splitlines() if re.search(r"AF_INET6?\b", ln)]
+    return trace.read_text().splitlines()
+
+
+def _outbound(lines: list[str]) -> list[str]:
+    """connect/sendto calls that target a non-loopback internet address (or a DNS server)."""
+    bad = []
+    for ln in lines:
+        if ("connect(" in ln or "sendto(" in ln) and "AF_INET" in ln:
+            if 'inet_addr("127.' not in ln and 'inet_pton(AF_INET6, "::1"' not in ln:
+                bad.append(ln)
+    return bad
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+@pytest.mark.parametrize("name", ["analyze", "live"])
+def test_default_backend_opens_no_inet_socket_at_all(tmp_path: Path, name: str) -> None:
+    lines = _trace(tmp_path, _argv(name, tmp_path))
+    inet = [ln for ln in lines if re.search(r"socket\(AF_INET6?\b", ln)]
     assert inet == [], inet[:5]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_mediapipe_backend_telemetry_never_leaves_the_machine(tmp_path: Path) -> None:
+    """libmediapipe posts usage telemetry; formcoach points it at a closed loopback port."""
+    argv = [*_argv("analyze", tmp_path), "--backend", "mediapipe"]
+    lines = _trace(tmp_path, argv)
+    assert _outbound(lines) == [], _outbound(lines)[:5]

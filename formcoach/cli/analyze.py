@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("video", nargs="?", help="video file (optional with --poses)")
     p.add_argument("--exercise", "-e", required=True,
                    help="exercise id or alias (e.g. squat, push-up) or a path to a .toml pack")
-    p.add_argument("--backend", default="mediapipe", choices=("mediapipe", "onnx"),
-                   help="pose backend (default: mediapipe)")
+    p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: onnx)")
     p.add_argument("--poses", metavar="TRACK.npz",
                    help="analyse a saved pose track (from 'formcoach poses') instead of the video")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        "the labels.")
     r.add_argument("--manifest", required=True, help="manifest.json (clips relative to it)")
     r.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
-    r.add_argument("--backend", default="mediapipe", choices=("mediapipe", "onnx"),
-                   help="pose backend (default: mediapipe)")
+    r.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: onnx)")
     r.add_argument("--tracks", metavar="DIR",
                    help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
     r.add_argument("--exercise", action="append", metavar="ID",
@@ -126,7 +126,7 @@ def _track_for(clip: dict[str, Any], backend: str, tracks: Path | None, progress
 
 def evaluate_reps(
     manifest: str | os.PathLike[str],
-    backend: str = "mediapipe",
+    backend: str = "onnx",
     tracks: str | os.PathLike[str] | None = None,
     exercises: list[str] | None = None,
     progress: bool = False,

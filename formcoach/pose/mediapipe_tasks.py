@@ -21,6 +21,31 @@ from formcoach.types import PoseResult
 log = logging.getLogger(__name__)
 
 
+#: Where MediaPipe's own HTTP client is pointed: a closed port on loopback (see below).
+_DEAD_PROXY = "http://127.0.0.1:9"
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _contain_native_telemetry() -> None:
+    """Keep MediaPipe's native usage telemetry on this machine.
+
+    mediapipe 1.2.x's libmediapipe.so posts usage logs over HTTPS from a background thread
+    (observed with strace: a DNS lookup and a connection from ``HttpAsyncClient``), and offers no
+    switch to turn it off. Its HTTP client honours the standard proxy variables, so we point them
+    at a closed loopback port: the attempt fails locally, with no DNS query and no byte sent.
+    This changes the process environment, so it happens only when the MediaPipe backend is
+    chosen; the default ONNX backend never loads libmediapipe.
+    """
+    replaced = [v for v in _PROXY_VARS if os.environ.get(v) not in (None, "", _DEAD_PROXY)]
+    if replaced:
+        log.warning("mediapipe backend: overriding %s so MediaPipe's telemetry cannot leave this "
+                    "machine", ", ".join(replaced))
+    for v in _PROXY_VARS:
+        os.environ[v] = _DEAD_PROXY
+    for v in ("NO_PROXY", "no_proxy"):
+        os.environ.pop(v, None)
+
+
 def _quiet_native_logs() -> None:
     """Keep MediaPipe's C++ (glog/absl) INFO chatter off the user's terminal."""
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -78,6 +103,7 @@ class MediaPipeTasksEstimator:
         min_tracking_confidence: float = 0.5,
     ) -> None:
         _quiet_native_logs()
+        _contain_native_telemetry()
         import mediapipe as mp
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core import base_options

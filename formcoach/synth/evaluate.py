@@ -49,7 +49,7 @@ def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def evaluate_backend(video: str | os.PathLike[str], truth: str | os.PathLike[str],
-                     backend: str = "mediapipe", max_frames: int | None = None) -> dict[str, Any]:
+                     backend: str = "onnx", max_frames: int | None = None) -> dict[str, Any]:
     """Run ``backend`` over the frames of ``video`` (the first ``max_frames``, None = all) and
     compare with ``truth``.
 
