@@ -20,6 +20,14 @@ requires_shared = pytest.mark.skipif(
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never write into the real user's session DB or profiles."""
+    home = tmp_path_factory.mktemp("userdirs")
+    os.environ["FORMCOACH_DB"] = str(home / "sessions.db")
+    os.environ["FORMCOACH_CONFIG_DIR"] = str(home / "config")
+
+
 @dataclass
 class CliResult:
     code: int
