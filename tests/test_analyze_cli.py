@@ -134,3 +134,14 @@ def test_counts_on_clean_synthetic_poses(exercise: str, view: str) -> None:
     track = synth_track(exercise, view, reps=3, seed=11, noise_px=1.0)
     res = analyze_track(track, load_exercise(exercise))
     assert len(res.reps) == track.meta["rep_count"] == 3
+
+
+def test_live_coach_without_history_still_counts(squat_track) -> None:
+    _, track = squat_track
+    coach = Coach(load_exercise("squat"), track.fps, keep_history=False)
+    for k in range(len(track)):
+        coach.update(PoseResult(track.poses[k], track.world[k], int(track.t_ns[k]),
+                                track.image_size, 1.0))
+    res = coach.finish()
+    assert len(res.reps) == 4 and res.frames == len(track)
+    assert res.signal.shape == (0,) and res.poses.shape == (0, 33, 4)
