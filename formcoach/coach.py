@@ -388,7 +388,7 @@ def analyze_video(
         InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
     """
     from formcoach.pose import create_estimator
-    from formcoach.sources import VideoFileSource
+    from formcoach.sources import VideoFileSource, prefetch
 
     src = VideoFileSource(path, max_frames=max_frames)
     est = create_estimator(backend, running_mode="video")
@@ -396,11 +396,11 @@ def analyze_video(
     coach.backend = backend
     results: list[PoseResult] = []
     try:
-        frames = iter(src)
+        frames = prefetch(src)  # decode on its own thread: decoding overlaps inference
         if progress:
             from tqdm import tqdm  # type: ignore[import-untyped]
 
-            frames = iter(tqdm(src, total=len(src) or None, unit="frame", leave=False,
+            frames = iter(tqdm(frames, total=len(src) or None, unit="frame", leave=False,
                                desc=os.path.basename(str(path))))
         for frame in frames:
             res = est.process(frame.image, frame.t_ns)
