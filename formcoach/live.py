@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -498,6 +498,7 @@ def run_live(
     on_set_end: Callable[[LiveResult], None] | None = None,
     stop: threading.Event | None = None,
     history_limit_s: float = 900.0,
+    extra_observers: Callable[[Any, float], Sequence[Any]] | None = None,
 ) -> LiveResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -520,6 +521,8 @@ def run_live(
         stop: set it from another thread to end the set.
         history_limit_s: per-frame history (for per-rep metrics in reports) is kept for this
             many seconds of frames; past it only rep events are kept (bounded memory).
+        extra_observers: ``(rules_engine_or_None, fps) -> observers`` added to the coach after
+            the rules engine (e.g. a :class:`~formcoach.store.SetRecorder` saving rep by rep).
 
     Returns:
         The :class:`LiveResult`.
@@ -534,6 +537,8 @@ def run_live(
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
     fps = float(getattr(source, "fps", 30.0) or 30.0)
     observers, drain = _make_rules(ex, fps)
+    if extra_observers is not None:
+        observers = [*observers, *extra_observers(observers[0] if observers else None, fps)]
     coach = Coach(ex, fps, observers)
     history_frames = max(1, round(history_limit_s * fps))
     checker = None if skip_setup else SetupChecker(tuple(ex.views) or None, hold_s=setup_hold_s)

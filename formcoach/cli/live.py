@@ -90,16 +90,20 @@ def run(args: argparse.Namespace) -> int:
             # Cue times are printed in video/session seconds (source time of the fault frame).
             print(f"[{(cue.fault_t_ns - sched.time_base_ns) / NS_PER_S:7.2f} s] {cue.text}", flush=True)
 
+        saver = None if args.no_save else _RepByRepSaver(args, ex, estimator)
         try:
             result = run_live(
                 source, ex, estimator, speaker,
                 window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
                 scheduler=sched, clock=clock, on_cue=on_cue,
-                on_set_end=None if args.no_save else (lambda r: _save_set(r, args.db)),
+                extra_observers=saver.observers if saver is not None else None,
+                on_set_end=saver.finish if saver is not None else None,
             )
         finally:
             speaker.close()
             estimator.close()
+            if saver is not None:
+                saver.close()
     finally:
         source.close()
     for line in result.summary_lines():
@@ -116,16 +120,42 @@ def _setup_texts() -> list[str]:
     return [*GUIDANCE.values(), "ready, start when you are"]
 
 
-def _save_set(result: Any, db: Path | None = None) -> None:
-    """Save the finished set in the history store (:func:`formcoach.store.save_live_set`)."""
-    if result.frames == 0:
-        return
-    try:
-        from formcoach.store import save_live_set
-    except ImportError:  # store not available in this build
-        return
-    try:
-        set_id = save_live_set(result, db)
-        print(f"saved as set {set_id} (see 'formcoach history')", file=sys.stderr)
-    except Exception as e:  # saving must never lose the printed summary
-        log.warning("could not save the set: %s", e)
+class _RepByRepSaver:
+    """Saves the live set to the history store as it happens: one transaction per finished rep
+    (a crash loses at most the current rep), completed with whole-set metrics at the end."""
+
+    def __init__(self, args: Any, exercise: Any, estimator: Any) -> None:
+        self.args, self.exercise, self.estimator = args, exercise, estimator
+        self.store: Any = None
+        self.recorder: Any = None
+
+    def observers(self, engine: Any, fps: float) -> list[Any]:
+        from formcoach.store import SetRecorder, Store
+
+        self.store = Store(self.args.db)  # a corrupt --db fails here, before coaching starts
+        src = str(self.args.source) if self.args.source is not None else f"camera:{self.args.camera}"
+        self.recorder = SetRecorder.begin(
+            self.store, self.exercise, src, None, self.args.backend,
+            getattr(self.estimator, "model_sha256", None), "live", fault_source=engine, fps=fps,
+        )
+        return [self.recorder]
+
+    def finish(self, result: Any) -> None:
+        if self.recorder is None:
+            return
+        try:
+            sm = None
+            analysis = getattr(result, "analysis", None)
+            if analysis is not None and len(getattr(analysis, "signal", ())):
+                from formcoach.metrics import set_metrics
+
+                sm = set_metrics(analysis, faults=list(result.faults))
+            self.recorder.finish(sm, status="interrupted" if result.error else "complete")
+            print(f"saved as set {self.recorder.set_id} (see 'formcoach history')", file=sys.stderr)
+        except Exception as e:  # saving the summary must never lose the printed result
+            log.warning("could not complete the saved set: %s", e)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
