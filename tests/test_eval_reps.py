@@ -57,7 +57,7 @@ def test_cli_table_and_json(synth_manifest, tmp_path: Path, capsys) -> None:
     manifest, tracks = synth_manifest
     out = tmp_path / "eval.json"
     rc = main(["eval", "reps", "--manifest", str(manifest), "--tracks", str(tracks),
-               "--json", str(out)])
+               "--backend", "mediapipe", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "clip0.mp4" in text and "accuracy 0.667" in text
@@ -65,7 +65,7 @@ def test_cli_table_and_json(synth_manifest, tmp_path: Path, capsys) -> None:
     assert {"clips", "accuracy", "obo", "mae"} <= doc.keys()
     assert {"file", "exercise", "truth", "accept", "predicted", "correct"} <= doc["clips"][0].keys()
     assert main(["eval", "reps", "--manifest", str(manifest), "--tracks", str(tracks),
-                 "--min-accuracy", "0.9"]) == 1
+                 "--backend", "mediapipe", "--min-accuracy", "0.9"]) == 1
 
 
 def test_bad_manifests(tmp_path: Path) -> None:
