@@ -225,7 +225,7 @@ def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[s
     from formcoach.types import PoseResult
 
     ex = load_exercise(exercise)
-    observers = []
+    observers: list[Any] = []
     try:
         from formcoach.rules.engine import RulesEngine
 
@@ -260,7 +260,7 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
     from formcoach.exercises import load_exercise
 
     ex = load_exercise(exercise)
-    observers = []
+    observers: list[Any] = []
     try:
         from formcoach.rules.engine import RulesEngine
         from formcoach.sources import VideoFileSource

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from formcoach.errors import InputError, ModelError
+from formcoach.pose import RunningMode
 from formcoach.pose.models import TASK_FILE, model_path, model_sha256
 from formcoach.skeleton import NUM_LANDMARKS
 from formcoach.types import PoseResult
@@ -97,7 +98,7 @@ class MediaPipeTasksEstimator:
 
     def __init__(
         self,
-        running_mode: str = "video",
+        running_mode: RunningMode = "video",
         num_threads: int | None = None,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
@@ -110,7 +111,7 @@ class MediaPipeTasksEstimator:
 
         del num_threads
         self._mp = mp
-        self.running_mode = running_mode
+        self.running_mode: RunningMode = running_mode
         self.model_sha256 = model_sha256(TASK_FILE)
         path = model_path(TASK_FILE)
         mode = vision.RunningMode.VIDEO if running_mode == "video" else vision.RunningMode.IMAGE
