@@ -1,0 +1,30 @@
+"""`formcoach bench --quick` is a smoke test of the harness (never a timed test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEYS = ("pose_ms", "onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
+        "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine")
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "formcoach", "bench", "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(out.read_text())
+    for k in KEYS:
+        assert k in r, k
+    errors = {k: v for k, v in r.items() if isinstance(v, dict) and "error" in v}
+    assert errors == {}, errors
+    assert set(r["pose_ms"]) == {"mediapipe", "onnx"}
+    assert r["kernels"]["outputs_identical"] is True
+    assert {"p50", "p95"} <= set(r["cue_latency_ms"])
+    assert r["machine"]["cores"] and "numpy" in r["machine"]["versions"]
