@@ -300,7 +300,10 @@ def bench_realtime_subprocess(video: Path, exercise: str, backend: str,
         "import json,resource,sys; from pathlib import Path; from formcoach.bench import bench_realtime;"
         "mf=None if sys.argv[4]=='None' else int(sys.argv[4]);"
         "r=bench_realtime(Path(sys.argv[1]), sys.argv[2], sys.argv[3], mf);"
-        "r['peak_rss_mb']=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,1);"
+        # VmHWM, not ru_maxrss: the latter keeps the forking parent's high-water mark.
+        "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')];"
+        "r['peak_rss_mb']=round(int(hwm[0].split()[1])/1024,1) if hwm else "
+        "round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,1);"
         "print(json.dumps(r))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(video), exercise, backend, str(max_frames)],
