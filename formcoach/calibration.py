@@ -36,6 +36,7 @@ import numpy as np
 
 from formcoach.errors import ConfigError, InputError
 from formcoach.io_utils import atomic_write_text
+from formcoach.pose import RunningMode
 from formcoach.skeleton import JOINT_TRIPLES, LM
 
 if TYPE_CHECKING:
@@ -1225,3 +1226,39 @@ def track_from_camera(index: int, seconds: float = 15.0, backend: str = "onnx") 
         results, fps, src.size, backend, getattr(est, "model_sha256", ""),
         {"source": f"camera {index}"},
     )
+
+
+class UndistortingEstimator:
+    """A pose estimator whose landmarks are undistorted through a camera profile.
+
+    Wraps any :class:`~formcoach.pose.PoseEstimator`; the profile is rescaled to each frame's
+    size (cached per size). Pixel x, y are corrected; z, visibility and NaN are kept. World
+    landmarks come from the model's own metric estimate and are left as they are.
+
+    Raises:
+        InputError / ConfigError: from :func:`load_camera_profile` on the first frame.
+    """
+
+    def __init__(self, inner: Any, profile: str | os.PathLike[str]) -> None:
+        self.inner = inner
+        self.profile = profile
+        self.name: str = str(inner.name)
+        self.model_sha256: str = str(inner.model_sha256)
+        self.running_mode: RunningMode = inner.running_mode
+        self._by_size: dict[tuple[int, int], CameraProfile] = {}
+        load_camera_profile(profile)  # fail now, not on the first frame
+
+    def process(self, image_bgr: np.ndarray, t_ns: int) -> Any:
+        res = self.inner.process(image_bgr, t_ns)
+        size = (int(image_bgr.shape[1]), int(image_bgr.shape[0]))
+        prof = self._by_size.get(size)
+        if prof is None:
+            prof = self._by_size[size] = load_camera_profile(self.profile, size)
+        res.landmarks = prof.undistort_poses(res.landmarks)
+        return res
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()

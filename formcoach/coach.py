@@ -372,6 +372,7 @@ def analyze_video(
     progress: bool = True,
     track_out: list[PoseTrack] | None = None,
     max_frames: int | None = None,
+    camera_profile: str | os.PathLike[str] | None = None,
 ) -> AnalysisResult:
     """Decode a video, estimate poses and run the coach over every frame.
 
@@ -383,6 +384,8 @@ def analyze_video(
         progress: show a tqdm bar on stderr.
         track_out: if given, the pose track is appended to it (to cache it).
         max_frames: analyse at most this many frames (None: all).
+        camera_profile: undistort landmarks with this camera profile (name, .json path or
+            ``"default"``; see ``formcoach calibrate camera``).
 
     Raises:
         InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
@@ -392,6 +395,10 @@ def analyze_video(
 
     src = VideoFileSource(path, max_frames=max_frames)
     est = create_estimator(backend, running_mode="video")
+    if camera_profile is not None:
+        from formcoach.calibration import UndistortingEstimator
+
+        est = UndistortingEstimator(est, camera_profile)
     coach = Coach(exercise, src.fps, observers)
     coach.backend = backend
     results: list[PoseResult] = []

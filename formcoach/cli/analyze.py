@@ -95,6 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--view", choices=("front", "side", "45", "back"),
                    help="camera view for the form rules (default: detected per frame)")
     p.add_argument("--no-rules", action="store_true", help="count only; skip the form rules")
+    p.add_argument("--camera-profile", metavar="NAME",
+                   help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
+                        "(a name, a .json path, or 'default')")
     try:
         from formcoach.report.outputs import add_output_arguments
     except ImportError:
@@ -204,6 +207,11 @@ def run(args: argparse.Namespace) -> int:
     track = None
     if args.poses:
         track = PoseTrack.load(args.poses)
+        if args.camera_profile:
+            from formcoach.calibration import load_camera_profile
+
+            prof = load_camera_profile(args.camera_profile, track.image_size)
+            track.poses = prof.undistort_poses(track.poses)
         fps, source, backend = track.fps, args.video or str(args.poses), track.backend
     elif args.video:
         from formcoach.sources import VideoFileSource
@@ -233,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
             result = analyze_track(track, exercise, observers)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
-                                   observers=observers, progress=not args.no_progress)
+                                   observers=observers, progress=not args.no_progress,
+                                   camera_profile=args.camera_profile)
     except BaseException:
         if hook is not None:
             hook.abort()

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     src.add_argument("--source", type=Path, default=None, metavar="VIDEO",
                      help="play a video file as if it were the camera (real-time pacing)")
     p.add_argument("--backend", choices=BACKENDS, default="onnx", help="pose backend (default: onnx)")
+    p.add_argument("--camera-profile", metavar="NAME",
+                   help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
+                        "(a name, a .json path, or 'default')")
     p.add_argument("--no-window", action="store_true", help="never open a window (headless)")
     p.add_argument("--mute", action="store_true", help="start with speech muted (cues still shown)")
     p.add_argument("--voice", default=None, help="TTS voice id or name (default: system voice)")
@@ -69,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         source = CameraSource(args.camera)
     try:
         estimator = create_estimator(args.backend, running_mode="video")
+        if args.camera_profile:
+            from formcoach.calibration import UndistortingEstimator
+
+            estimator = UndistortingEstimator(estimator, args.camera_profile)
         window = not args.no_window and display_available()
         clock = MonotonicClock()
         texts = [*cue_texts(ex), *_setup_texts()]
