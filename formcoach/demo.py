@@ -21,8 +21,10 @@ from formcoach.errors import FormcoachError, InputError
 
 log = logging.getLogger(__name__)
 
-#: A squat filmed at 45 degrees whose last two reps are too shallow: it shows counting and cues.
-DEFAULT_SAMPLE = "squat_45_shallow"
+#: Push-ups filmed at 45 degrees: the hips sag on rep 2 and rep 3 stops short of lockout. It
+#: shows counting, a spoken cue, and a rule "not assessed" from this view (hip sag needs a side
+#: view).
+DEFAULT_SAMPLE = "pushup_45_sag_lockout"
 
 
 def samples_dir() -> Path | None:
@@ -58,8 +60,10 @@ def _render_cached(name: str, folder: Path | None) -> Path:
         if specs:
             raise InputError(f"unknown sample {name!r}; choose one of: {', '.join(sorted(by_name))}")
         # Installed without samples/: the demo clip's spec is known here.
-        by_name[name] = synth.SynthSpec(name=name, exercise="squat", view="45", reps=3, seed=103,
-                                        faults=(synth.FaultSpec("shallow_squat", (1, 2)),))
+        by_name[name] = synth.SynthSpec(
+            name=name, exercise="pushup", view="45", reps=3, seed=202, width=512, height=384,
+            faults=(synth.FaultSpec("hip_sag", (1,)), synth.FaultSpec("incomplete_lockout", (2,))),
+        )
     cache = Path(user_cache_dir("formcoach")) / "samples"
     cache.mkdir(parents=True, exist_ok=True)
     video = cache / f"{name}.mp4"

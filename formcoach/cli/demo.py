@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", type=Path, default=Path("formcoach-demo"),
                    help="output folder (default: ./formcoach-demo)")
     p.add_argument("--sample", default=None,
-                   help="sample name from samples/specs.toml (default: squat_45_shallow)")
+                   help="sample name from samples/specs.toml (default: pushup_45_sag_lockout)")
     p.add_argument("--backend", choices=("onnx", "mediapipe"), default="onnx",
                    help="pose backend (default: onnx)")
     p.add_argument("--no-audio", action="store_true", help="do not synthesise the cues to WAV")

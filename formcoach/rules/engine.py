@@ -503,7 +503,9 @@ class RulesEngine:
             idx = [i for i in phase_window(rep, rule.phase) if i in by_index]
             window = [by_index[i] for i in idx]
             views = [r.view for r in window if r.view != "unknown"]
-            view = max(set(views), key=views.count) if views else self.view
+            # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
+            # strings follows PYTHONHASHSEED, which made runs disagree).
+            view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
             if not window or view not in rule.views:
                 rep_status[rule.id] = NOT_ASSESSED
                 continue
