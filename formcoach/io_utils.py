@@ -10,6 +10,26 @@ from pathlib import Path
 from formcoach.errors import InputError
 
 
+def check_output_path(path: str | os.PathLike[str], what: str = "") -> Path:
+    """Fail early, with one line, when ``path`` cannot be written as a file; returns its folder.
+
+    Args:
+        path: the output file.
+        what: what it is (``"report"``, ``"CSV"``...), for the message.
+
+    Raises:
+        InputError: its folder does not exist, or ``path`` is a folder.
+    """
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write {label}: folder {folder} does not exist")
+    if path.is_dir():
+        raise InputError(f"cannot write {label}: it is a folder; give a file name")
+    return folder
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, then rename.
 
@@ -20,9 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         InputError: the folder does not exist or is not writable, or the disk is full.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: folder {folder} does not exist")
+    folder = check_output_path(path)
     tmp_name = None
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)

@@ -85,6 +85,11 @@ class _LatestSlot:
     def closed(self) -> bool:
         return self._closed
 
+    def frames(self) -> Iterator[Frame]:
+        """Take frames until the producer closes the slot (re-raising its error)."""
+        while (frame := self.take(timeout_s=None)) is not None:
+            yield frame
+
 
 class _CaptureTimes:
     """Bounded map ``t_ns -> monotonic capture ns`` (latency measurement)."""
@@ -239,11 +244,7 @@ class CameraSource:
             self.start_ns = time.monotonic_ns()
             self._thread = threading.Thread(target=self._run, name="formcoach-camera", daemon=True)
             self._thread.start()
-        while True:
-            frame = self._slot.take(timeout_s=None)
-            if frame is None:
-                return
-            yield frame
+        yield from self._slot.frames()
 
     @property
     def dropped(self) -> int:
@@ -322,11 +323,7 @@ class PacedVideoSource:
         self.start_ns = self.clock.now_ns()
         self._thread = threading.Thread(target=self._run, name="formcoach-paced", daemon=True)
         self._thread.start()
-        while True:
-            frame = self._slot.take(timeout_s=None)
-            if frame is None:
-                return
-            yield frame
+        yield from self._slot.frames()
 
     def __len__(self) -> int:
         return len(self._file)

@@ -46,3 +46,9 @@ def test_unwritable_folder(tmp_path: Path) -> None:
     d.chmod(0o500)
     with pytest.raises(InputError):
         io_utils.atomic_write_text(d / "x.json", "{}")
+
+
+def test_output_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="it is a folder"):
+        io_utils.check_output_path(tmp_path, "report")
+    assert io_utils.check_output_path(tmp_path / "r.html") == tmp_path

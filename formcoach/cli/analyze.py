@@ -22,6 +22,7 @@ from typing import Any
 from formcoach.coach import AnalysisResult, Observer
 from formcoach.errors import InputError
 from formcoach.exercises import Exercise, load_exercise
+from formcoach.io_utils import check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -221,9 +222,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     hook = _output_hook(args)  # checks output paths before the (long) analysis
     if args.json:
-        folder = Path(args.json).parent
-        if not folder.is_dir():
-            raise InputError(f"cannot write {args.json}: folder {folder} does not exist")
+        check_output_path(args.json)
     engine = _rules_engine(args, exercise, fps)
     observers: list[Observer] = [engine] if engine is not None else []
     cues = None

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from formcoach.errors import InputError
+from formcoach.io_utils import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     shared = args.shared if args.shared is not None else _default_shared()
     if shared is not None and not shared.is_dir():
         raise InputError(f"--shared folder not found: {shared}")
-    if args.json_out is not None and not args.json_out.parent.is_dir():
-        raise InputError(f"cannot write {args.json_out}: folder {args.json_out.parent} does not exist")
+    if args.json_out is not None:
+        check_output_path(args.json_out)
     result = run_bench(quick=args.quick, shared=shared, backend=args.backend)
     print(format_summary(result))
     if args.json_out is not None:

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from formcoach.errors import InputError
+from formcoach.io_utils import check_output_path
 
 
 def _since(text: str) -> str:
@@ -94,9 +94,7 @@ def run_report(args: argparse.Namespace) -> int:
     from formcoach.store import Store, default_db_path
 
     out: Path = args.out
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {out}: folder {folder} does not exist")
+    check_output_path(out)
     ex = _exercise_id(args.exercise) or ""
     path = Path(args.db).expanduser() if args.db else default_db_path()
     sets = []

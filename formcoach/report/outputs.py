@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.errors import InputError
+from formcoach.io_utils import check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +117,8 @@ def _model_sha256(source: str | os.PathLike[str] | None, backend: str | None) ->
 
 
 def _check_out(path: Path | None, what: str) -> None:
-    if path is None:
-        return
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {what} {path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise InputError(f"cannot write {what} {path}: it is a folder; give a file name")
+    if path is not None:
+        check_output_path(path, what)
 
 
 class OutputHook:

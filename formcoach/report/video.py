@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.errors import InputError
+from formcoach.io_utils import check_output_path
 from formcoach.report.html import cue_rows, draw_skeleton, source_frame_index
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Fault
@@ -61,10 +62,11 @@ def write_annotated_video(
         raise InputError(f"cannot open video for annotation: {video_path}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or float(result.fps)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
+    try:
+        folder = check_output_path(out)
+    except InputError:
         cap.release()
-        raise InputError(f"cannot write {out}: folder {folder} does not exist")
+        raise
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".mp4", dir=folder)
     os.close(fd)
     n = len(np.asarray(result.signal))
