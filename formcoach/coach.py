@@ -157,7 +157,7 @@ class _SideMixer:
         self.side = side
         self.min_vis = min_vis
         feats = [FEATURES[n] for n in self.names]
-        self._idx = [sorted({int(j) for j in f.idx}) if f.op is not None else [] for f in feats]
+        self._idx = [list(f.landmarks) for f in feats]
 
     def __call__(self, feats: dict[str, float], pose: np.ndarray) -> tuple[float, float, float]:
         """Returns (value, left weight in [0, 1], visibility) for one frame."""
@@ -249,7 +249,7 @@ class Coach:
     def update(self, pose: PoseResult) -> FrameState:
         """Analyse one frame (call for every frame, also those with nobody in them)."""
         lm = pose.landmarks
-        feats = self.extractor.update(lm)
+        feats = self.extractor.update(lm, pose.world)
         value, lw, gated = self._signal_of(feats, lm)
         if lm[0, 0] == lm[0, 0] or np.isfinite(lm[:, 0]).any():
             self.pose_frames += 1

@@ -14,6 +14,7 @@ left_/right_elbow              deg     shoulder-elbow-wrist angle, 180 = straigh
 left_/right_shoulder           deg     hip-shoulder-elbow angle, 0 = arm by the side, 180 overhead
 left_/right_hip                deg     shoulder-hip-knee angle, 180 = standing straight
 left_/right_knee               deg     hip-knee-ankle angle, 180 = straight leg
+left_/right_knee_fused         deg     the more bent of the 2D and the 3D (world) knee angle
 left_/right_ankle              deg     knee-ankle-foot_index angle
 left_/right_body_line          deg     shoulder-hip-ankle angle, 180 = straight plank line
 torso_lean                     deg     hip mid -> shoulder mid vs image-up (0 upright, 90 flat)
@@ -53,7 +54,7 @@ import numpy as np
 from formcoach.kinematics import _kernels as K
 from formcoach.skeleton import LM, NUM_LANDMARKS
 
-FeatureFn = Callable[[np.ndarray, float], np.ndarray]
+FeatureFn = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,12 @@ class Feature:
         unit: ``deg``, ``torso``, ``ratio`` or ``vis``.
         doc: one line saying what it measures.
         op: a ``formcoach.kinematics._kernels.OP_*`` code (fast numba path), or None with ``fn``.
-        idx: four landmark ids for ``op`` (see the OP_* docs in ``_kernels``).
-        fn: custom ``(poses (T, 33, 4), fps) -> (T,)`` when ``op`` is None.
+        idx: four landmark ids for ``op`` (see the OP_* docs in ``_kernels``); for ``fn``
+            features, optionally the landmarks it reads (their visibility gates the feature).
+        fn: custom ``(poses (T, 33, 4), fps) -> (T,)`` when ``op`` is None; with ``world``
+            set it is ``(poses, world (T, 33, 3) metres, fps) -> (T,)``.
+        world: ``fn`` also reads the backend's 3D world landmarks (all NaN when the backend or
+            caller has none, so such a feature must still work from the image alone).
     """
 
     name: str
@@ -75,6 +80,14 @@ class Feature:
     op: int | None = None
     idx: tuple[int, int, int, int] = (0, 0, 0, 0)
     fn: FeatureFn | None = None
+    world: bool = False
+
+    @property
+    def landmarks(self) -> tuple[int, ...]:
+        """Landmark ids the feature reads, sorted (empty for an ``fn`` feature without idx)."""
+        if self.op is None and self.idx == (0, 0, 0, 0):
+            return ()
+        return tuple(sorted({int(j) for j in self.idx}))
 
 
 #: Every known feature by name, in registration order.
@@ -124,8 +137,25 @@ def _ops(features: list[Feature]) -> np.ndarray:
     return np.array([[f.op, *f.idx] for f in features], dtype=np.int64)
 
 
+def _world_batch(world: np.ndarray | None, n: int) -> np.ndarray:
+    """``(n, 33, 3)`` float64 world landmarks, all NaN when ``world`` is None."""
+    if world is None:
+        return np.full((n, NUM_LANDMARKS, 3), np.nan)
+    w = np.ascontiguousarray(world, dtype=np.float64)
+    if w.shape != (n, NUM_LANDMARKS, 3):
+        raise ValueError(f"world must be ({n}, 33, 3), got {w.shape}")
+    return w
+
+
+def _call(f: Feature, poses: np.ndarray, world: np.ndarray, fps: float) -> np.ndarray:
+    fn = f.fn
+    assert fn is not None
+    return fn(poses, world, fps) if f.world else fn(poses, fps)
+
+
 def compute_features(
-    poses: np.ndarray, fps: float, names: Iterable[str] | None = None
+    poses: np.ndarray, fps: float, names: Iterable[str] | None = None,
+    world: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Features of a pose sequence.
 
@@ -133,6 +163,8 @@ def compute_features(
         poses: ``(T, 33, 4)`` float64 pixels (NaN = missing).
         fps: frames per second (float) of the sequence.
         names: which features (default: all registered).
+        world: ``(T, 33, 3)`` world landmarks in metres for the features that use them
+            (default: none, those features then use the image alone).
 
     Returns:
         ``{name: (T,) float64}``.
@@ -144,9 +176,10 @@ def compute_features(
     fast = [f for f in selected if f.op is not None]
     values = K._features_batch(arr, _ops(fast))
     out = {f.name: values[i] for i, f in enumerate(fast)}
+    w = _world_batch(world, len(arr)) if any(f.world for f in selected) else None
     for f in selected:
         if f.fn is not None:
-            out[f.name] = np.asarray(f.fn(arr, float(fps)), dtype=np.float64)
+            out[f.name] = np.asarray(_call(f, arr, w, float(fps)), dtype=np.float64)  # type: ignore[arg-type]
     return {f.name: out[f.name] for f in selected}
 
 
@@ -166,9 +199,11 @@ class FeatureExtractor:
         self._slow = [f for f in selected if f.fn is not None]
         self._ops = _ops([FEATURES[n] for n in self._fast])
         self._buf = np.empty(len(self._fast), dtype=np.float64)
+        self._no_world = np.full((1, NUM_LANDMARKS, 3), np.nan)
 
-    def update(self, pose: np.ndarray) -> dict[str, float]:
-        """Features of one ``(33, 4)`` pose as ``{name: float}`` (NaN where unmeasurable)."""
+    def update(self, pose: np.ndarray, world: np.ndarray | None = None) -> dict[str, float]:
+        """Features of one ``(33, 4)`` pose (and optionally its ``(33, 3)`` world landmarks,
+        metres) as ``{name: float}`` (NaN where unmeasurable)."""
         p = pose if pose.dtype == np.float64 and pose.flags.c_contiguous else np.ascontiguousarray(
             pose, dtype=np.float64
         )
@@ -176,8 +211,9 @@ class FeatureExtractor:
             raise ValueError(f"pose must be (33, 4), got {p.shape}")
         K._features_frame(p, self._ops, self._buf)
         out = dict(zip(self._fast, self._buf.tolist(), strict=True))
+        w = self._no_world if world is None else np.asarray(world, dtype=np.float64)[None]
         for f in self._slow:
-            out[f.name] = float(f.fn(p[None], self.fps)[0])  # type: ignore[misc]
+            out[f.name] = float(_call(f, p[None], w, self.fps)[0])
         return out
 
 
@@ -221,6 +257,30 @@ for _s in ("left", "right"):
                  idx=(int(_sh), int(_el), int(_wr), int(_wr))))
     _add(Feature(f"{_s}_leg_vis", "vis", "min visibility hip/knee/ankle", op=K.OP_MINVIS,
                  idx=(int(_hp), int(_kn), int(_an), int(_an))))
+
+
+def _fused_angle(a: int, b: int, c: int) -> FeatureFn:
+    """``(poses, world, fps) -> (T,)``: the more bent of the 2D image angle and the 3D world
+    angle at joint b (degrees); the 2D angle alone where the world angle is NaN, NaN where the
+    joint is missing in the image."""
+
+    def fn(poses: np.ndarray, world: np.ndarray, fps: float) -> np.ndarray:
+        a2 = K._angle_batch(poses, a, b, c)
+        a3 = K._angle3_batch(world, a, b, c)
+        return np.where(a3 < a2, a3, a2)  # NaN comparisons are False: keeps a2
+
+    return fn
+
+
+for _s in ("left", "right"):
+    _u = _s.upper()
+    _add(Feature(
+        f"{_s}_knee_fused", "deg",
+        "the more bent of the 2D and the 3D (world) knee angle: 2D under-reads a knee bending "
+        "towards the camera, 3D world landmarks misread knees seen from behind",
+        fn=_fused_angle(LM[f"{_u}_HIP"], LM[f"{_u}_KNEE"], LM[f"{_u}_ANKLE"]), world=True,
+        idx=(int(LM[f"{_u}_HIP"]), int(LM[f"{_u}_KNEE"]), int(LM[f"{_u}_ANKLE"]),
+             int(LM[f"{_u}_ANKLE"]))))
 
 _seg("torso_lean", K.OP_VERTICAL, "deg", _HIPS, _SHOULDERS, "hip->shoulder vs up, 0 upright")
 _seg("hip_height", K.OP_HEIGHT, "torso", _HIPS, _ANKLES, "hip mid above ankle mid")

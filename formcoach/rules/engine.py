@@ -473,7 +473,7 @@ class RulesEngine:
         detected = bool(np.isfinite(lm[:, 0]).any())
         if self._fixed_view is None and detected:
             self.view = self._views.update(lm, world)
-        values = (self._extractor.update(lm) if detected
+        values = (self._extractor.update(lm, world) if detected
                   else dict.fromkeys(self._base_names, np.nan))
         if self._velocity:
             self._add_velocities(values, index, t_ns)
@@ -590,7 +590,8 @@ class RulesEngine:
         return [k for k, v in self.status.items() if v == NOT_ASSESSED]
 
 
-def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float) -> int:
+def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float,
+                  world: np.ndarray | None = None) -> int:
     """Turnaround of a one-rep sequence: the extreme of the pack's counting signal."""
     n = poses.shape[0]
     count = getattr(exercise, "count", None)
@@ -600,7 +601,7 @@ def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float) -> int:
     names = [signal] if signal in FEATURES else [f"left_{signal}", f"right_{signal}"]
     if not all(nm in FEATURES for nm in names):
         return n // 2
-    vals = compute_features(poses, fps, names)
+    vals = compute_features(poses, fps, names, world=world)
     with np.errstate(all="ignore"):
         import warnings
 
@@ -639,7 +640,7 @@ def judge_sequence(
     for i in range(arr.shape[0]):
         engine.on_frame(_Frame(i, t[i], arr[i], None if world is None else world[i]))
     n = arr.shape[0]
-    b = _bottom_frame(exercise, arr, fps)
+    b = _bottom_frame(exercise, arr, fps, world)
     rep = RepEvent(index=0, start_frame=0, bottom_frame=b, end_frame=n - 1, start_ns=t[0],
                    bottom_ns=t[b], end_ns=t[-1], rom_deg=float("nan"), min_deg=float("nan"),
                    max_deg=float("nan"))

@@ -266,11 +266,12 @@ class RuleFeatureExtractor:
         kin, self._rule = _split(names)
         self._kin = FeatureExtractor(self.fps, names=kin) if kin else None
 
-    def update(self, pose: np.ndarray) -> dict[str, float]:
-        """Features of one ``(33, 4)`` pose (NaN where unmeasurable)."""
+    def update(self, pose: np.ndarray, world: np.ndarray | None = None) -> dict[str, float]:
+        """Features of one ``(33, 4)`` pose, with its ``(33, 3)`` world landmarks (metres) when
+        known (NaN where unmeasurable)."""
         if pose.shape != (NUM_LANDMARKS, 4):
             raise ValueError(f"pose must be (33, 4), got {pose.shape}")
-        out = self._kin.update(pose) if self._kin is not None else {}
+        out = self._kin.update(pose, world) if self._kin is not None else {}
         batch = pose[None]
         with np.errstate(all="ignore"):
             for n in self._rule:
