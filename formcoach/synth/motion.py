@@ -176,7 +176,9 @@ def _arm(flex: float = 0.0, abd: float = 8.0, rot: float = 0.0, bend: float = 10
 
 def _squat(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     p = c.p
-    kf = 112.0 * d * (1.0 - 0.55 * w.get("shallow_squat", 0.0))
+    # A shallow squat stops with the thighs well above parallel (a half squat, knee ~110 deg);
+    # shallower than that is a quarter squat, which the counter does not count as a rep.
+    kf = 112.0 * d * (1.0 - 0.35 * w.get("shallow_squat", 0.0))
     alpha = 0.36 * kf
     beta = kf - alpha
     half_w = 0.105 * p.height_m
