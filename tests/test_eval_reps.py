@@ -110,3 +110,27 @@ def test_real_clip_accuracy_floor(tmp_path: Path) -> None:
     wrong = [(c["file"], c["predicted"], c["accept"]) for c in s["clips"] if not c["correct"]]
     assert s["accuracy"] >= floor_acc, f"accuracy {s['accuracy']:.3f} < floor; wrong: {wrong}"
     assert s["obo"] >= floor_obo, f"OBO {s['obo']:.3f} < floor; wrong: {wrong}"
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+def test_samples_manifest_is_current(tmp_path: Path) -> None:
+    """samples/manifest.json is what ``formcoach synth`` writes for the committed samples."""
+    from formcoach.synth import write_manifest
+
+    for f in SAMPLES.glob("*.json"):
+        if f.name != "manifest.json":
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+            (tmp_path / f.with_suffix(".mp4").name).symlink_to(f.with_suffix(".mp4"))
+    fresh = json.loads(write_manifest(tmp_path).read_text())
+    assert fresh == json.loads((SAMPLES / "manifest.json").read_text())
+    assert len(fresh["clips"]) == len(list(SAMPLES.glob("*.mp4"))) - 1  # all but the plank hold
+
+
+@pytest.mark.slow
+def test_synthetic_samples_are_counted_exactly() -> None:
+    """Every committed rep sample, through the default backend, gets its exact rep count."""
+    s = evaluate_reps(SAMPLES / "manifest.json", backend="onnx", tracks=None)
+    wrong = [(c["file"], c["predicted"], c["truth"]) for c in s["clips"] if not c["correct"]]
+    assert s["n"] == len(load_manifest(SAMPLES / "manifest.json")) and s["accuracy"] == 1.0, wrong

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "Render every [[sample]] of a spec TOML file to NAME.mp4 plus NAME.json (ground truth: "
             "reps, faults, per-frame joint angles and 2D/3D joints). Deterministic: the same spec "
             "and versions give the same bytes. 'formcoach synth --spec samples/specs.toml' "
-            "rebuilds the committed samples."
+            "rebuilds the committed samples. Also writes OUT/manifest.json (the rep samples with their "
+            "counts) for 'formcoach eval reps --manifest'."
         ),
     )
     p.add_argument("--spec", type=Path, default=Path("samples/specs.toml"),
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from formcoach.synth import load_specs, render_sample
+    from formcoach.synth import load_specs, render_sample, write_manifest
 
     specs = load_specs(args.spec)
     if args.only:
@@ -52,4 +53,5 @@ def run(args: argparse.Namespace) -> int:
     for s in specs:
         video, truth = render_sample(s, out)
         print(f"{video}  {truth}")
+    print(write_manifest(out))
     return 0

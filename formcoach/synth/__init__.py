@@ -7,7 +7,14 @@
 
 from __future__ import annotations
 
-from formcoach.synth.core import TRUTH_FORMAT, SynthTruth, compute_truth, render_sample, truth_poses
+from formcoach.synth.core import (
+    TRUTH_FORMAT,
+    SynthTruth,
+    compute_truth,
+    render_sample,
+    truth_poses,
+    write_manifest,
+)
 from formcoach.synth.evaluate import COMPARED_ANGLES, evaluate_backend, load_truth
 from formcoach.synth.spec import (
     EXERCISES,
@@ -35,4 +42,5 @@ __all__ = [
     "render_sample",
     "spec_from_dict",
     "truth_poses",
+    "write_manifest",
 ]

@@ -279,3 +279,37 @@ def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
     atomic_write_bytes(out / f"{spec.name}.npz", npz_bytes(truth_arrays(tr)), mode=0o644)
     log.info("wrote %s (%d frames) and %s", video, tr.n_frames, truth)
     return video, truth
+
+
+def write_manifest(folder: str | os.PathLike[str]) -> Path:
+    """Write ``folder/manifest.json`` for the rendered rep samples in ``folder`` (every
+    ``NAME.json`` ground truth of kind ``reps`` with its ``NAME.mp4``), in the format
+    ``formcoach eval reps --manifest`` reads. Holds (plank) have no rep count and are left out.
+
+    Returns:
+        The manifest's path.
+    """
+    root = Path(folder)
+    clips = []
+    for truth in sorted(root.glob("*.json")):
+        try:
+            d = json.loads(truth.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(d, dict) or d.get("format") != TRUTH_FORMAT or d.get("kind") != "reps":
+            continue
+        video = truth.with_suffix(".mp4")
+        if not video.is_file():
+            continue
+        n = int(d["rep_count"])
+        clips.append({
+            "file": video.name, "exercise": d["exercise"], "reps": n, "accept": [n, n],
+            "view": d["view"], "fps": d["fps"], "duration_s": d["duration_s"],
+            "faults": sorted({f["type"] for f in d.get("faults", [])}),
+            "source": f"formcoach synth, ground truth {truth.name}", "license": "Apache-2.0",
+        })
+    doc = {"description": "formcoach's synthetic samples: rendered mannequin clips with exact "
+                          "rep counts (made by 'formcoach synth').", "clips": clips}
+    path = root / "manifest.json"
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+    return path
