@@ -22,7 +22,9 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    from passing half-way down to counting (tracking glitches are never reps).
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
-   The event's ``end_frame`` is that moment (so live feedback is immediate), not the top.
+   The event's ``end_frame`` is that moment (so live feedback is immediate), not the top; its
+   ``start_frame`` is 0.3 s before the way down began (the last frame within 10% of the
+   excursion from the top), so setup movement or a long pause before a rep is not part of it.
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
    clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off by the end is
@@ -51,6 +53,8 @@ __all__ = ["RepSegmenter"]
 _UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
 _NS = 1_000_000_000
 _HISTORY = 5  # reps whose median excursion sets the adaptive thresholds
+_START_TOL = 0.1  # a rep leaves the top when it is this fraction of its excursion below it
+_START_LEAD_S = 0.3  # ... and starts this long before that (at most back to the tentative start)
 
 
 def _median(values: deque[float] | list[float]) -> float:
@@ -94,8 +98,8 @@ class RepSegmenter:
         self.events: list[RepEvent] = []
         self.phase = "idle"
         self._amps: deque[float] = deque(maxlen=_HISTORY)
-        # Recent (x, t_ns) samples, enough to look back over one rep.
-        self._hist: deque[tuple[float, int]] = deque(maxlen=int(config.max_rep_s * fps) + 2)
+        # Recent (x, t_ns, frame) samples, enough to look back over one rep.
+        self._hist: deque[tuple[float, int, int]] = deque(maxlen=int(config.max_rep_s * fps) + 2)
         self._tops: deque[float] = deque(maxlen=_HISTORY)
         self._ref = config.min_rom  # cached _ref_amp()
         self._reset(edge=True)
@@ -216,7 +220,7 @@ class RepSegmenter:
             return t_ns - self._vl_ns >= 0.5 * need
         mid = 0.5 * (self._pk + self._vl)
         t_mid = self._start_ns
-        for x, t in reversed(self._hist):
+        for x, t, _ in reversed(self._hist):
             if t <= self._vl_ns and x >= mid:
                 t_mid = t
                 break
@@ -261,7 +265,7 @@ class RepSegmenter:
             self._edge = False
         self._last_valid_ns = t_ns
         x = self.sign * y
-        self._hist.append((x, t_ns))
+        self._hist.append((x, t_ns, i))
         turn = cfg.hysteresis * self._ref_amp()
         mode = self._mode
         out: list[RepEvent] = []
@@ -365,16 +369,38 @@ class RepSegmenter:
         if t_ns - self._start_ns > self.config.max_rep_s * _NS:
             self._to_top(i, x, t_ns)
 
+    def _descent_start(self, partial: bool) -> tuple[int, int]:
+        """(frame, t_ns) of the start of the rep being emitted: ``_START_LEAD_S`` before the last
+        frame that was still within ``_START_TOL`` of the excursion from the highest point since
+        the tentative start, but not before the tentative start itself. The tentative start can
+        lie seconds earlier in setup movement or a wobble at the top; the lead keeps the rest
+        position (e.g. a lockout) in the rep."""
+        if partial or self._start_i < 0:
+            return self._start_i, self._start_ns
+        seg = [(x, t, j) for x, t, j in self._hist if self._start_i <= j <= self._vl_i]
+        if not seg:
+            return self._start_i, self._start_ns
+        top = max(x for x, _, _ in seg)
+        level = top - _START_TOL * (top - self._vl)
+        k = len(seg) - 1
+        while k > 0 and seg[k][0] < level:
+            k -= 1
+        t_leave = seg[k][1]
+        while k > 0 and t_leave - seg[k - 1][1] <= _START_LEAD_S * _NS:
+            k -= 1
+        return seg[k][2], seg[k][1]
+
     def _emit(self, i: int, x: float, t_ns: int, amp: float, partial: bool) -> RepEvent:
         """Record the rep that ends at frame ``i`` and go back to the top state."""
         top = self._vl + amp
         lo, hi = sorted((self.sign * self._vl, self.sign * top))
+        start_i, start_ns = self._descent_start(partial)
         ev = RepEvent(
             index=len(self.events),
-            start_frame=self._start_i,
+            start_frame=start_i,
             bottom_frame=self._vl_i,
             end_frame=i,
-            start_ns=self._start_ns,
+            start_ns=start_ns,
             bottom_ns=self._vl_ns,
             end_ns=t_ns,
             rom_deg=float(amp),

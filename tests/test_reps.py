@@ -283,3 +283,25 @@ def test_phases() -> None:
         phases.append(seg.phase)
     assert phases[10] == "idle"
     assert {"eccentric", "bottom", "concentric", "top"} <= set(phases)
+
+
+def test_setup_sag_before_the_first_rep_is_not_part_of_it() -> None:
+    # Standing at 170, then sagging to 160 (a setup shuffle: more than the turn threshold, so
+    # the segmenter is already "going down"), resting at 163 for 1 s, then the real squat.
+    x = np.concatenate([np.full(10, 170.0), np.linspace(170, 160, 20), np.full(30, 163.0),
+                        np.linspace(163, 80, 30), np.linspace(80, 170, 30), np.full(30, 170.0)])
+    (ev,), _, _ = stream(x)
+    descent = 60  # first frame of the real way down
+    assert descent - round(0.3 * FPS) - 2 <= ev.start_frame <= descent + 2
+    assert ev.start_ns == frame_time_ns(ev.start_frame, FPS)
+    assert RepSegmenter(CFG, FPS).segment(x, _t(len(x))) == [ev]
+
+
+def test_a_rep_after_a_long_rest_starts_where_it_leaves_the_top() -> None:
+    # 3 s at the top, then a smooth rep from frame 90: it starts within a few frames of 90
+    # (still near the top, so rules judging the rest position such as a lockout see it).
+    x = reps_signal(2, lead_s=3.0, pause_s=3.0)
+    ev = RepSegmenter(CFG, FPS).segment(x, _t(len(x)))
+    assert len(ev) == 2
+    assert 90 - round(0.3 * FPS) <= ev[0].start_frame <= 97
+    assert x[ev[0].start_frame] >= 170.0 - 0.2 * CFG.min_rom
