@@ -286,7 +286,11 @@ def test_cli_synth(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-
                     '[[sample]]\nname = "b"\nexercise = "squat"\nreps = 1\n')
     r = run_cli("synth", "--spec", spec, "--only", "a")
     assert r.code == 0, r.err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.mp4", "a.npz", "s.toml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.mp4", "a.npz",
+                                                          "manifest.json", "s.toml"]
+    clips = json.loads((tmp_path / "manifest.json").read_text())["clips"]
+    assert [(c["file"], c["exercise"], c["reps"], c["accept"]) for c in clips] == [
+        ("a.mp4", "situp", 1, [1, 1])]
     r = run_cli("synth", "--spec", spec, "--only", "zzz")
     assert r.code == 2 and "zzz" in r.err and r.err.count("\n") == 1
     r = run_cli("synth", "--spec", tmp_path / "none.toml")
