@@ -263,6 +263,7 @@ def _fused_angle(a: int, b: int, c: int) -> FeatureFn:
     """``(poses, world, fps) -> (T,)``: the more bent of the 2D image angle and the 3D world
     angle at joint b (degrees); the 2D angle alone where the world angle is NaN, NaN where the
     joint is missing in the image."""
+    a, b, c = int(a), int(b), int(c)  # plain ints: numba types an IntEnum member slowly
 
     def fn(poses: np.ndarray, world: np.ndarray, fps: float) -> np.ndarray:
         a2 = K._angle_batch(poses, a, b, c)
