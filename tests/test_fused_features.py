@@ -100,3 +100,24 @@ def test_front_view_squat_counts_on_the_3d_knee() -> None:
     # world landmarks deep squats fall under the rep threshold; with them every rep counts.
     assert _front_squat(with_world=True) == 4
     assert _front_squat(with_world=False) < 4
+
+
+def _squat_count(view: str, severity: float) -> tuple[int, int]:
+    """(counted, rendered) reps of a squat set whose middle rep is shallow by ``severity``."""
+    from formcoach.synth import spec_from_dict, truth_poses
+
+    spec = spec_from_dict({"name": "t", "exercise": "squat", "view": view, "seed": 9, "reps": 3,
+                           "faults": [{"type": "shallow_squat", "reps": [1],
+                                       "severity": severity}]})
+    poses, fps, truth = truth_poses(spec)
+    t = np.array([frame_time_ns(i, fps) for i in range(len(poses))], dtype=np.int64)
+    track = PoseTrack(poses, truth["frames"]["joints_3d_m"], t, fps, (512, 384), "synthetic")
+    return len(analyze_track(track, load_exercise("squat")).reps), truth["rep_count"]
+
+
+@pytest.mark.parametrize("view", ["side", "45", "front"])
+def test_half_squat_counts_quarter_squat_does_not(view: str) -> None:
+    # severity 1: knee ~110 deg at the bottom (a half squat, a rep with a depth fault);
+    # severity 2: knee ~140 deg (a quarter squat: by convention not a rep).
+    assert _squat_count(view, 1.0) == (3, 3)
+    assert _squat_count(view, 2.0)[0] == 2
