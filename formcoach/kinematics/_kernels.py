@@ -17,6 +17,14 @@ from numba import njit
 #: fastmath flags for every kernel: everything except nnan/ninf (NaN means "joint missing").
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
+#: Decorator of every kernel. ``error_model="numpy"``: x / 0 gives inf/NaN instead of a raise
+#: branch (which stops LLVM vectorising a loop); the kernels guard their divisions anyway, so
+#: they also run as plain Python (NUMBA_DISABLE_JIT=1).
+_kernel = njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+#: Decorator of per-element helpers: inlined into their callers at numba-IR level, so LLVM sees
+#: one loop body it can vectorise (left to LLVM's inliner, the larger helpers stay calls).
+_inline = njit(cache=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+
 # Feature op codes for :func:`_features_frame` / :func:`_features_batch` (see features.py).
 OP_ANGLE = 0  # angle at i1 between rays to i0 and i2, degrees (i3 unused)
 OP_VERTICAL = 1  # segment mid(i0,i1) -> mid(i2,i3) vs image-up, degrees in [0, 180]
@@ -30,7 +38,74 @@ _LSH, _RSH, _LHIP, _RHIP = 11, 12, 23, 24
 _RAD2DEG = 180.0 / math.pi
 
 
-@njit(cache=True, fastmath=FASTMATH)
+# atan2 without libm: numba has no SVML here, so math.atan2 is a scalar call that stops
+# vectorisation. Method (as in Cephes' atan): fold (|y|, |x|) to a ratio r = min/max in [0, 1],
+# fold again with atan(a) = pi/4 + atan((a - 1) / (a + 1)) for a > tan(pi/8), so
+# |r| <= tan(pi/8), and evaluate atan(r) = r + r z P(z), z = r^2, with P a degree-10
+# polynomial: our Chebyshev fit (mpmath, 50 digits) of (atan(sqrt z) - sqrt z) / z^1.5 on
+# [0, tan(pi/8)^2], error < 3.2e-17 in P, i.e. < 6e-18 relative in atan(r). The result is
+# k pi/4 +- atan(r), with pi/4 split in two doubles.
+_TAN_PI_8 = 0.41421356237309503  # sqrt(2) - 1
+_PIO4_HI = 0.7853981633974483  # pi/4 rounded to double
+_PIO4_LO = 3.061616997868383e-17  # pi/4 - _PIO4_HI
+_DENORM_MIN = 5e-324  # smallest positive double: 0 / 0 -> 0 / _DENORM_MIN = 0
+_ATAN_P = (
+    -0.3333333333333333, 0.1999999999999552, -0.14285714284666542, 0.11111111015256361,
+    -0.09090904578123903, 0.07692183190826087, -0.06664511447381948, 0.0585814891280221,
+    -0.0508544973794026, 0.03923165829558719, -0.01917688711906226,
+)
+_P0, _P1, _P2, _P3, _P4, _P5, _P6, _P7, _P8, _P9, _P10 = _ATAN_P
+
+
+@_inline
+def _atan2(y: float, x: float) -> float:
+    """``np.arctan2(y, x)`` in radians, branch-free so loops calling it vectorise.
+
+    Within 3 ulp of ``np.arctan2`` (2 ulp except next to the tan(pi/8) fold); NaN in, NaN out;
+    signed zeros and infinities as in C's atan2 (the kernels' ``nsz`` flag lets LLVM drop the
+    sign of a zero, so only the plain-Python run guarantees those).
+    """
+    ax = abs(x)
+    ay = abs(y)
+    both_inf = ax == np.inf and ay == np.inf  # atan2(+-inf, +-inf): treat as atan2(+-1, +-1)
+    ax = 1.0 if both_inf else ax
+    ay = 1.0 if both_inf else ay
+    swap = ay > ax  # fold to |y| <= |x|: atan(a) = pi/2 - atan(1/a)
+    n = ax if swap else ay
+    d = ay if swap else ax
+    scale = 0.25 if d > 1e300 else 1.0  # n + d below must not overflow; exact (power of 2)
+    n *= scale
+    d *= scale
+    big = n > _TAN_PI_8 * d  # second fold around pi/4; n - d is exact here (Sterbenz)
+    num = n - d if big else n
+    den = n + d if big else d
+    den = _DENORM_MIN if den < _DENORM_MIN else den  # only 0 (0 / 0); keeps NaN
+    r = num / den
+    z = r * r
+    p = _P10
+    p = p * z + _P9
+    p = p * z + _P8
+    p = p * z + _P7
+    p = p * z + _P6
+    p = p * z + _P5
+    p = p * z + _P4
+    p = p * z + _P3
+    p = p * z + _P2
+    p = p * z + _P1
+    p = p * z + _P0
+    at = r + r * z * p
+    k = 1.0 if big else 0.0  # result = k pi/4 + s atan(r) before the sign of y
+    s = 1.0
+    if swap:
+        k = 2.0 - k
+        s = -1.0
+    if math.copysign(1.0, x) < 0.0:  # x < 0 or x == -0.0: mirror to pi - angle
+        k = 4.0 - k
+        s = -s
+    return math.copysign(k * _PIO4_HI + (k * _PIO4_LO + s * at), y)
+
+
+@_inline
 def _angle2(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
     """Angle at b between b->a and b->c in degrees [0, 180]; NaN if any input is NaN or a ray
     has zero length."""
@@ -38,14 +113,14 @@ def _angle2(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) ->
     uy = ay - by
     vx = cx - bx
     vy = cy - by
-    if (ux == 0.0 and uy == 0.0) or (vx == 0.0 and vy == 0.0):
-        return np.nan
+    zero = (ux == 0.0 and uy == 0.0) or (vx == 0.0 and vy == 0.0)
     cross = ux * vy - uy * vx
     dot = ux * vx + uy * vy
-    return math.atan2(abs(cross), dot) * _RAD2DEG
+    deg = _atan2(abs(cross), dot) * _RAD2DEG
+    return np.nan if zero else deg
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_inline
 def _angle3(
     ax: float, ay: float, az: float, bx: float, by: float, bz: float, cx: float, cy: float,
     cz: float,
@@ -57,16 +132,16 @@ def _angle3(
     vx = cx - bx
     vy = cy - by
     vz = cz - bz
-    if (ux == 0.0 and uy == 0.0 and uz == 0.0) or (vx == 0.0 and vy == 0.0 and vz == 0.0):
-        return np.nan
+    zero = (ux == 0.0 and uy == 0.0 and uz == 0.0) or (vx == 0.0 and vy == 0.0 and vz == 0.0)
     kx = uy * vz - uz * vy
     ky = uz * vx - ux * vz
     kz = ux * vy - uy * vx
     dot = ux * vx + uy * vy + uz * vz
-    return math.atan2(math.sqrt(kx * kx + ky * ky + kz * kz), dot) * _RAD2DEG
+    deg = _atan2(math.sqrt(kx * kx + ky * ky + kz * kz), dot) * _RAD2DEG
+    return np.nan if zero else deg
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _angle_batch(poses: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
     """(T, 33, >=2) -> (T,) 2D angle at joint b, degrees."""
     n = poses.shape[0]
@@ -79,7 +154,7 @@ def _angle_batch(poses: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _angle3_batch(points: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
     """(T, 33, >=3) -> (T,) 3D angle at joint b, degrees (world landmarks, metres)."""
     n = points.shape[0]
@@ -93,15 +168,14 @@ def _angle3_batch(points: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_inline
 def _vertical_angle(dx: float, dy: float) -> float:
     """Angle in degrees [0, 180] between image vector (dx, dy) and image-up (0, -1)."""
-    if dx == 0.0 and dy == 0.0:
-        return np.nan
-    return math.atan2(abs(dx), -dy) * _RAD2DEG
+    deg = _atan2(abs(dx), -dy) * _RAD2DEG
+    return np.nan if (dx == 0.0 and dy == 0.0) else deg
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _torso_length(p: np.ndarray) -> float:
     """Distance shoulder-midpoint to hip-midpoint of one (33, >=2) pose, px (NaN if 0)."""
     sx = 0.5 * (p[_LSH, 0] + p[_RSH, 0])
@@ -114,7 +188,7 @@ def _torso_length(p: np.ndarray) -> float:
     return d
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _torso_length_batch(poses: np.ndarray) -> np.ndarray:
     """(T, 33, >=2) -> (T,) torso lengths, px."""
     n = poses.shape[0]
@@ -124,7 +198,7 @@ def _torso_length_batch(poses: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _op_value(p: np.ndarray, op: int, i0: int, i1: int, i2: int, i3: int, torso: float) -> float:
     """One feature value of one (33, 4) pose; see the OP_* codes."""
     if op == OP_ANGLE:
@@ -155,7 +229,7 @@ def _op_value(p: np.ndarray, op: int, i0: int, i1: int, i2: int, i3: int, torso:
     return np.nan
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _features_frame(p: np.ndarray, ops: np.ndarray, out: np.ndarray) -> None:
     """Fill out (F,) with the F features ``ops`` (F, 5) of one (33, 4) pose."""
     torso = _torso_length(p)
@@ -163,7 +237,7 @@ def _features_frame(p: np.ndarray, ops: np.ndarray, out: np.ndarray) -> None:
         out[f] = _op_value(p, ops[f, 0], ops[f, 1], ops[f, 2], ops[f, 3], ops[f, 4], torso)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
     """(T, 33, 4) poses, (F, 5) ops -> (F, T) feature values."""
     n = poses.shape[0]
@@ -176,7 +250,7 @@ def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@_kernel
 def _gradient(x: np.ndarray, fps: float) -> np.ndarray:
     """d/dt of a (T,) series sampled at fps (units/s): central differences inside, one-sided
     at the ends (as ``np.gradient``); NaN where a needed neighbour is NaN."""
