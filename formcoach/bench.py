@@ -129,7 +129,8 @@ def _numpy_joint_angles(poses: np.ndarray, triples: dict[str, tuple[int, int, in
 def _numpy_features(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
     """Vectorised numpy reference of the fused feature kernel: ``(T,33,4)``, ``(F,5)`` -> ``(F,T)``.
 
-    Same formulas as ``formcoach.kinematics._kernels._op_value``, one array expression per feature.
+    Same formulas as ``formcoach.kinematics._kernels._features_batch``, one array expression per
+    feature.
     """
     from formcoach.kinematics import _kernels as K
 

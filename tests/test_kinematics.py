@@ -138,6 +138,39 @@ def test_per_frame_extractor_equals_batch(poses: np.ndarray) -> None:
             np.testing.assert_allclose(row[name], batch[name][t], atol=1e-12, err_msg=name)
 
 
+def test_per_frame_kernel_equals_batch_kernel_bitwise() -> None:
+    """Live (one pose) and batch give the same bits on off-grid coordinates, NaN joints and
+    frames, and a frame count that leaves a partial block and a vector remainder."""
+    rng = np.random.default_rng(5)
+    n = 2 * K._BLOCK + 13
+    poses = rng.uniform(-50, 1300, (n, 33, 4))
+    poses[:, :, 3] = rng.uniform(0, 1, (n, 33))
+    poses[rng.random(n) < 0.05] = np.nan
+    poses[rng.random((n, 33)) < 0.05] = np.nan
+    poses[7, :, :2] = 100.0  # every ray zero-length
+    ops = np.array([[f.op, *f.idx] for f in FEATURES.values() if f.op is not None], dtype=np.int64)
+    batch = K._features_batch(poses, ops)
+    row = np.empty(len(ops))
+    for t in range(n):
+        K._features_frame(poses[t], ops, row)
+        assert np.array_equal(row, batch[:, t], equal_nan=True), t
+
+
+def test_batch_kernel_op_edge_cases() -> None:
+    p = np.random.default_rng(1).uniform(0, 100, (3, 33, 4))
+    unknown = np.array([[99, 11, 12, 23, 24]], dtype=np.int64)
+    assert np.isnan(K._features_batch(p, unknown)).all()
+    assert K._features_batch(p, np.zeros((0, 5), dtype=np.int64)).shape == (0, 3)
+    assert K._features_batch(p[:0], unknown).shape == (1, 0)
+    vert = np.array([[K.OP_VERTICAL, 11, 12, 23, 24]], dtype=np.int64)
+    np.testing.assert_array_equal(K._features_batch(p[:, :, :2].copy(), vert),
+                                  K._features_batch(p, vert))  # 2 columns are enough for x, y
+    with pytest.raises(ValueError, match="visibility"):
+        K._features_batch(p[:, :, :2].copy(), np.array([[K.OP_MINVIS, 1, 2, 3, 4]]))
+    with pytest.raises(IndexError):
+        K._features_batch(p, np.array([[K.OP_DIST, 11, 12, 23, 33]]))
+
+
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float64, st.integers(0, 40), elements=st.one_of(_coord, st.just(np.nan))))
 def test_angular_velocity_matches_oracle(x: np.ndarray) -> None:
