@@ -142,7 +142,7 @@ def test_per_frame_kernel_equals_batch_kernel_bitwise() -> None:
     """Live (one pose) and batch give the same bits on off-grid coordinates, NaN joints and
     frames, and a frame count that leaves a partial block and a vector remainder."""
     rng = np.random.default_rng(5)
-    n = 2 * K._BLOCK + 13
+    n = K._PARALLEL_MIN_FRAMES + K._BLOCK + 13  # the threaded kernel
     poses = rng.uniform(-50, 1300, (n, 33, 4))
     poses[:, :, 3] = rng.uniform(0, 1, (n, 33))
     poses[rng.random(n) < 0.05] = np.nan
@@ -154,6 +154,7 @@ def test_per_frame_kernel_equals_batch_kernel_bitwise() -> None:
     for t in range(n):
         K._features_frame(poses[t], ops, row)
         assert np.array_equal(row, batch[:, t], equal_nan=True), t
+    assert np.array_equal(K._features_batch_serial(poses, ops), batch, equal_nan=True)
 
 
 def test_batch_kernel_op_edge_cases() -> None:

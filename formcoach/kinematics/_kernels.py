@@ -15,7 +15,7 @@ from typing import cast
 
 import numpy as np
 from llvmlite import ir
-from numba import config, njit, types
+from numba import config, njit, prange, types
 from numba.core.extending import intrinsic
 
 #: fastmath flags for every kernel: everything except nnan/ninf (NaN means "joint missing").
@@ -284,30 +284,20 @@ _PREFETCH_FRAMES = 32
 
 
 @_kernel
-def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
-    """(T, 33, C) poses (C >= 4 if an op is OP_MINVIS, else >= 2), (F, 5) ops -> (F, T) values.
-
-    Equal to :func:`_features_frame` on every frame, but vectorised over frames: per block of
-    ``_BLOCK`` frames, the landmark coordinates the ops use are gathered into contiguous rows,
-    then each feature is one branch-free loop over the block (one loop per op type).
-    """
-    n, nl, nc = poses.shape
-    nf = ops.shape[0]
-    fs = nl * nc
-    flat = np.ascontiguousarray(poses).reshape(n * fs)
-    out = np.empty((nf, n), dtype=np.float64)
-    # Gathered rows: row_of[j * nc + c] is the row of coordinate c of landmark j, off[row] its
-    # offset in a frame. Torso joints first (rows 0..7), then what the ops use.
-    row_of = np.full(fs, -1, dtype=np.int64)
-    off = np.empty(fs, dtype=np.int64)
+def _gather_plan(ops: np.ndarray, nl: int, nc: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which pose columns (F, 5) ops read: ``off`` (R,) offsets ``j * nc + c`` in a flattened
+    (nl, nc) pose, torso joints' x, y first (rows 0..7), and ``rows`` (F, 8): for each op the
+    rows of its 4 joints' (x, y), or of their 4 visibilities for OP_MINVIS."""
+    row_of = np.full(nl * nc, -1, dtype=np.int64)
+    off = np.empty(nl * nc, dtype=np.int64)
     nrow = 0
     for j in (_LSH, _RSH, _LHIP, _RHIP):
         for c in range(2):
             row_of[j * nc + c] = nrow
             off[nrow] = j * nc + c
             nrow += 1
-    rows = np.zeros((nf, 8), dtype=np.int64)  # (x, y) of the op's 4 joints, or their visibility
-    for f in range(nf):
+    rows = np.zeros((ops.shape[0], 8), dtype=np.int64)
+    for f in range(ops.shape[0]):
         vis = ops[f, 0] == OP_MINVIS
         if vis and nc < 4:
             raise ValueError("OP_MINVIS needs poses with a visibility column (T, 33, 4)")
@@ -321,61 +311,115 @@ def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
                     off[nrow] = j * nc + c
                     nrow += 1
                 rows[f, q if vis else 2 * q + c] = row_of[j * nc + c]
+    return off[:nrow].copy(), rows
+
+
+@_kernel
+def _features_block(flat: np.ndarray, fs: int, off: np.ndarray, rows: np.ndarray,
+                    ops: np.ndarray, t0: int, m: int, g: np.ndarray, torso: np.ndarray,
+                    out: np.ndarray) -> None:
+    """Frames t0..t0+m of the flattened (T * fs,) poses into out[:, t0:t0+m]: gather the
+    :func:`_gather_plan` columns into g (R, >= m), then one branch-free loop per feature."""
+    for t in range(m):
+        base = (t0 + t) * fs
+        ahead = base + _PREFETCH_FRAMES * fs
+        if ahead + fs <= flat.shape[0]:
+            for q in range(0, fs, 8):  # one hint per 64-byte line
+                _prefetch(flat, ahead + q)
+        for k in range(off.shape[0]):
+            g[k, t] = flat[np.uint64(base + off[k])]  # unsigned: no negative-index wrap
+    for t in range(m):
+        torso[t] = _torso_xy(g[0, t], g[1, t], g[2, t], g[3, t], g[4, t], g[5, t], g[6, t],
+                             g[7, t])
+    for f in range(ops.shape[0]):
+        op = ops[f, 0]
+        r0, r1, r2, r3 = rows[f, 0], rows[f, 1], rows[f, 2], rows[f, 3]
+        r4, r5, r6, r7 = rows[f, 4], rows[f, 5], rows[f, 6], rows[f, 7]
+        # One loop per op, the op a constant in it: no dispatch inside the loop.
+        if op == OP_ANGLE:
+            for t in range(m):
+                out[f, t0 + t] = _angle2(g[r0, t], g[r1, t], g[r2, t], g[r3, t], g[r4, t],
+                                         g[r5, t])
+        elif op == OP_MINVIS:
+            for t in range(m):
+                out[f, t0 + t] = _min_visibility(g[r0, t], g[r1, t], g[r2, t], g[r3, t])
+        elif op == OP_RATIO:
+            for t in range(m):
+                out[f, t0 + t] = _ratio(g[r0, t], g[r1, t], g[r2, t], g[r3, t], g[r4, t],
+                                        g[r5, t], g[r6, t], g[r7, t])
+        elif op == OP_VERTICAL:
+            for t in range(m):
+                out[f, t0 + t] = _segment_value(OP_VERTICAL, g[r0, t], g[r1, t], g[r2, t],
+                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
+                                                g[r7, t], torso[t])
+        elif op == OP_HEIGHT:
+            for t in range(m):
+                out[f, t0 + t] = _segment_value(OP_HEIGHT, g[r0, t], g[r1, t], g[r2, t],
+                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
+                                                g[r7, t], torso[t])
+        elif op == OP_DIST:
+            for t in range(m):
+                out[f, t0 + t] = _segment_value(OP_DIST, g[r0, t], g[r1, t], g[r2, t],
+                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
+                                                g[r7, t], torso[t])
+        elif op == OP_HOFFSET:
+            for t in range(m):
+                out[f, t0 + t] = _segment_value(OP_HOFFSET, g[r0, t], g[r1, t], g[r2, t],
+                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
+                                                g[r7, t], torso[t])
+        else:
+            out[f, t0:t0 + m] = np.nan
+
+
+@_kernel
+def _features_batch_serial(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """(T, 33, C) poses (C >= 4 if an op is OP_MINVIS, else >= 2), (F, 5) ops -> (F, T) values.
+
+    Vectorised over frames: per block of ``_BLOCK`` frames, the landmark coordinates the ops use
+    are gathered into contiguous rows, then each feature is one branch-free loop over the block.
+    """
+    n, nl, nc = poses.shape
+    flat = np.ascontiguousarray(poses).reshape(n * nl * nc)
+    out = np.empty((ops.shape[0], n), dtype=np.float64)
+    off, rows = _gather_plan(ops, nl, nc)
     stride = min(n, _BLOCK) + _BLOCK_PAD
-    g = np.empty((nrow, stride), dtype=np.float64)
+    g = np.empty((off.shape[0], stride), dtype=np.float64)
     torso = np.empty(stride, dtype=np.float64)
     for t0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - t0)
-        for t in range(m):
-            base = (t0 + t) * fs
-            ahead = base + _PREFETCH_FRAMES * fs
-            if ahead + fs <= flat.shape[0]:
-                for q in range(0, fs, 8):  # one hint per 64-byte line
-                    _prefetch(flat, ahead + q)
-            for k in range(nrow):
-                g[k, t] = flat[np.uint64(base + off[k])]  # unsigned: no negative-index wrap
-        for t in range(m):
-            torso[t] = _torso_xy(g[0, t], g[1, t], g[2, t], g[3, t], g[4, t], g[5, t], g[6, t],
-                                 g[7, t])
-        for f in range(nf):
-            op = ops[f, 0]
-            r0, r1, r2, r3 = rows[f, 0], rows[f, 1], rows[f, 2], rows[f, 3]
-            r4, r5, r6, r7 = rows[f, 4], rows[f, 5], rows[f, 6], rows[f, 7]
-            # One loop per op, the op a constant in it: no dispatch inside the loop.
-            if op == OP_ANGLE:
-                for t in range(m):
-                    out[f, t0 + t] = _angle2(g[r0, t], g[r1, t], g[r2, t], g[r3, t], g[r4, t],
-                                             g[r5, t])
-            elif op == OP_MINVIS:
-                for t in range(m):
-                    out[f, t0 + t] = _min_visibility(g[r0, t], g[r1, t], g[r2, t], g[r3, t])
-            elif op == OP_RATIO:
-                for t in range(m):
-                    out[f, t0 + t] = _ratio(g[r0, t], g[r1, t], g[r2, t], g[r3, t], g[r4, t],
-                                            g[r5, t], g[r6, t], g[r7, t])
-            elif op == OP_VERTICAL:
-                for t in range(m):
-                    out[f, t0 + t] = _segment_value(OP_VERTICAL, g[r0, t], g[r1, t], g[r2, t],
-                                                    g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                    g[r7, t], torso[t])
-            elif op == OP_HEIGHT:
-                for t in range(m):
-                    out[f, t0 + t] = _segment_value(OP_HEIGHT, g[r0, t], g[r1, t], g[r2, t],
-                                                    g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                    g[r7, t], torso[t])
-            elif op == OP_DIST:
-                for t in range(m):
-                    out[f, t0 + t] = _segment_value(OP_DIST, g[r0, t], g[r1, t], g[r2, t],
-                                                    g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                    g[r7, t], torso[t])
-            elif op == OP_HOFFSET:
-                for t in range(m):
-                    out[f, t0 + t] = _segment_value(OP_HOFFSET, g[r0, t], g[r1, t], g[r2, t],
-                                                    g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                    g[r7, t], torso[t])
-            else:
-                out[f, t0:t0 + m] = np.nan
+        _features_block(flat, nl * nc, off, rows, ops, t0, min(_BLOCK, n - t0), g, torso, out)
     return out
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy", parallel=True)
+def _features_batch_parallel(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """:func:`_features_batch_serial` with the blocks spread over numba's threads (prange;
+    NUMBA_NUM_THREADS / numba.set_num_threads decide how many). Same values, bit for bit."""
+    n, nl, nc = poses.shape
+    flat = np.ascontiguousarray(poses).reshape(n * nl * nc)
+    out = np.empty((ops.shape[0], n), dtype=np.float64)
+    off, rows = _gather_plan(ops, nl, nc)
+    stride = min(n, _BLOCK) + _BLOCK_PAD
+    for b in prange((n + _BLOCK - 1) // _BLOCK):
+        t0 = b * _BLOCK
+        g = np.empty((off.shape[0], stride), dtype=np.float64)
+        torso = np.empty(stride, dtype=np.float64)
+        _features_block(flat, nl * nc, off, rows, ops, t0, min(_BLOCK, n - t0), g, torso, out)
+    return out
+
+
+#: From this many frames on, :func:`_features_batch` uses the threaded kernel (below it, the
+#: thread start-up outweighs the work: one block is ~25 us).
+_PARALLEL_MIN_FRAMES = 4 * _BLOCK
+
+
+def _features_batch(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
+    """(T, 33, C) poses, (F, 5) int64 ops -> (F, T) feature values (see the OP_* codes).
+
+    Threaded for long sequences, serial for short ones; both give the same bits, and so does
+    :func:`_features_frame` for each frame."""
+    if poses.shape[0] >= _PARALLEL_MIN_FRAMES:
+        return _features_batch_parallel(poses, ops)
+    return _features_batch_serial(poses, ops)
 
 
 @_kernel
@@ -384,7 +428,7 @@ def _features_frame(p: np.ndarray, ops: np.ndarray, out: np.ndarray) -> None:
 
     The batch kernel's own compiled code on a batch of one (~1 us), so live and offline values
     are bit-identical (a separately compiled scalar copy differed in the last bits)."""
-    out[:] = _features_batch(p.reshape(1, p.shape[0], p.shape[1]), ops)[:, 0]
+    out[:] = _features_batch_serial(p.reshape(1, p.shape[0], p.shape[1]), ops)[:, 0]
 
 
 @_kernel
