@@ -129,7 +129,8 @@ def _numpy_joint_angles(poses: np.ndarray, triples: dict[str, tuple[int, int, in
 def _numpy_features(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
     """Vectorised numpy reference of the fused feature kernel: ``(T,33,4)``, ``(F,5)`` -> ``(F,T)``.
 
-    Same formulas as ``formcoach.kinematics._kernels._op_value``, one array expression per feature.
+    Same formulas as ``formcoach.kinematics._kernels._features_batch``, one array expression per
+    feature.
     """
     from formcoach.kinematics import _kernels as K
 
@@ -174,7 +175,12 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
 
     Every per-frame feature formcoach computes (joint angles, segment angles, heights,
     distances, ratios, visibility) for each frame; outputs are compared for equality.
+    ``speedup`` is the kernel as used (threaded over ``threads`` for long inputs) vs numpy's
+    single thread; ``speedup_serial`` is one thread against one. ``input_read_s`` (one
+    ``np.max`` pass over the poses) shows how close the kernel is to merely reading its input.
     """
+    import numba
+
     from formcoach.kinematics import _kernels as K
     from formcoach.kinematics.features import FEATURES, _ops
 
@@ -195,8 +201,11 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
             ts.append(time.perf_counter() - t0)
         return min(ts)
 
+    K._features_batch_serial(poses[:10], ops)
     t_numba = best(lambda: K._features_batch(poses, ops))
+    t_serial = best(lambda: K._features_batch_serial(poses, ops))
     t_numpy = best(lambda: _numpy_features(poses, ops))
+    t_read = best(lambda: np.max(poses))
     a, b = K._features_batch(poses, ops), _numpy_features(poses, ops)
     same = bool(np.allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True))
     # Live use: one pose at a time (what the coach does per frame).
@@ -211,6 +220,10 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
         "numba_s": round(t_numba, 5),
         "numpy_s": round(t_numpy, 5),
         "speedup": round(t_numpy / t_numba, 2) if t_numba > 0 else None,
+        "threads": numba.get_num_threads() if n_frames >= K._PARALLEL_MIN_FRAMES else 1,
+        "numba_serial_s": round(t_serial, 5),
+        "speedup_serial": round(t_numpy / t_serial, 2) if t_serial > 0 else None,
+        "input_read_s": round(t_read, 5),
         "outputs_identical": same,
         "per_frame_us": {"numba": round(t_frame_numba * 1e6, 2), "numpy": round(t_frame_numpy * 1e6, 2)},
         "per_frame_speedup": round(t_frame_numpy / t_frame_numba, 1) if t_frame_numba > 0 else None,

@@ -79,3 +79,8 @@ def gradient(x: np.ndarray, fps: float) -> np.ndarray:
     if len(x) < 2:
         return np.full(len(x), np.nan)
     return np.gradient(x) * fps
+
+
+def atan2(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Four-quadrant arctangent, radians: numpy's own (libm/SIMD) ``arctan2``."""
+    return np.arctan2(np.asarray(y, float), np.asarray(x, float))

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from numba import njit
 
 from formcoach.kinematics import (
     FEATURES,
@@ -137,6 +138,40 @@ def test_per_frame_extractor_equals_batch(poses: np.ndarray) -> None:
             np.testing.assert_allclose(row[name], batch[name][t], atol=1e-12, err_msg=name)
 
 
+def test_per_frame_kernel_equals_batch_kernel_bitwise() -> None:
+    """Live (one pose) and batch give the same bits on off-grid coordinates, NaN joints and
+    frames, and a frame count that leaves a partial block and a vector remainder."""
+    rng = np.random.default_rng(5)
+    n = K._PARALLEL_MIN_FRAMES + K._BLOCK + 13  # the threaded kernel
+    poses = rng.uniform(-50, 1300, (n, 33, 4))
+    poses[:, :, 3] = rng.uniform(0, 1, (n, 33))
+    poses[rng.random(n) < 0.05] = np.nan
+    poses[rng.random((n, 33)) < 0.05] = np.nan
+    poses[7, :, :2] = 100.0  # every ray zero-length
+    ops = np.array([[f.op, *f.idx] for f in FEATURES.values() if f.op is not None], dtype=np.int64)
+    batch = K._features_batch(poses, ops)
+    row = np.empty(len(ops))
+    for t in range(n):
+        K._features_frame(poses[t], ops, row)
+        assert np.array_equal(row, batch[:, t], equal_nan=True), t
+    assert np.array_equal(K._features_batch_serial(poses, ops), batch, equal_nan=True)
+
+
+def test_batch_kernel_op_edge_cases() -> None:
+    p = np.random.default_rng(1).uniform(0, 100, (3, 33, 4))
+    unknown = np.array([[99, 11, 12, 23, 24]], dtype=np.int64)
+    assert np.isnan(K._features_batch(p, unknown)).all()
+    assert K._features_batch(p, np.zeros((0, 5), dtype=np.int64)).shape == (0, 3)
+    assert K._features_batch(p[:0], unknown).shape == (1, 0)
+    vert = np.array([[K.OP_VERTICAL, 11, 12, 23, 24]], dtype=np.int64)
+    np.testing.assert_array_equal(K._features_batch(p[:, :, :2].copy(), vert),
+                                  K._features_batch(p, vert))  # 2 columns are enough for x, y
+    with pytest.raises(ValueError, match="visibility"):
+        K._features_batch(p[:, :, :2].copy(), np.array([[K.OP_MINVIS, 1, 2, 3, 4]]))
+    with pytest.raises(IndexError):
+        K._features_batch(p, np.array([[K.OP_DIST, 11, 12, 23, 33]]))
+
+
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float64, st.integers(0, 40), elements=st.one_of(_coord, st.just(np.nan))))
 def test_angular_velocity_matches_oracle(x: np.ndarray) -> None:
@@ -213,3 +248,70 @@ def test_min_visibility_is_nan_when_any_joint_is_missing(missing: int) -> None:
     got = K._features_batch(p, ops)[0, 0]
     want = naive.op_values(p, K.OP_MINVIS, *idx)[0]
     assert np.isnan(got) and np.isnan(want)
+
+
+# --------------------------------------------------------------------------- atan2 kernel
+@njit(fastmath=K.FASTMATH, error_model="numpy")
+def _atan2_loop(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """K._atan2 inside a loop, as the kernels use it (vectorised when compiled)."""
+    out = np.empty(y.shape[0])
+    for i in range(y.shape[0]):
+        out[i] = K._atan2(y[i], x[i])
+    return out
+
+
+_ATAN2_RTOL = 1e-15  # measured: <= 3 ulp (6.7e-16) from np.arctan2
+_EDGE = [0.0, -0.0, 1.0, -1.0, 3.0, -7.5, math.inf, -math.inf, math.nan, 5e-324, -5e-324,
+         2.2e-308, 1e308, -1e308, 1.5e308, 1.7976931348623157e308, 0.41421356237309503,
+         2.414213562373095]
+
+
+def test_atan2_edge_cases_match_numpy() -> None:
+    """Zeros of both signs, infinities, NaN, denormals and huge values: every pair, in a
+    (vectorised) loop and as a scalar call."""
+    y, x = (np.array(v) for v in zip(*[(a, b) for a in _EDGE for b in _EDGE], strict=True))
+    want = naive.atan2(y, x)
+    for got in (_atan2_loop(y, x), np.array([K._atan2(a, b) for a, b in zip(y, x, strict=True)])):
+        np.testing.assert_allclose(got, want, rtol=_ATAN2_RTOL, atol=0)  # NaN where numpy's NaN
+        assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all()
+
+
+def test_atan2_quadrants() -> None:
+    assert K._atan2(1.0, 1.0) == pytest.approx(math.pi / 4, rel=1e-15)
+    assert K._atan2(1.0, -1.0) == pytest.approx(3 * math.pi / 4, rel=1e-15)
+    assert K._atan2(-1.0, -1.0) == pytest.approx(-3 * math.pi / 4, rel=1e-15)
+    assert K._atan2(-1.0, 0.0) == pytest.approx(-math.pi / 2, rel=1e-15)
+    assert K._atan2(0.0, -2.0) == pytest.approx(math.pi, rel=1e-15)
+    assert math.isnan(K._atan2(math.nan, 1.0)) and math.isnan(K._atan2(1.0, math.nan))
+
+
+_any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
+_pairs = st.integers(0, 64).flatmap(
+    lambda n: st.tuples(arrays(np.float64, n, elements=_any_float),
+                        arrays(np.float64, n, elements=_any_float)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(_pairs)
+def test_atan2_matches_numpy_on_any_floats(yx: tuple[np.ndarray, np.ndarray]) -> None:
+    y, x = yx
+    # atol covers denormal results, whose last bit is the whole value
+    np.testing.assert_allclose(_atan2_loop(y, x), naive.atan2(y, x), rtol=_ATAN2_RTOL, atol=1e-300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e6, 1e6)),
+       arrays(np.float64, 200, elements=st.floats(-1e6, 1e6)))
+def test_atan2_matches_numpy_on_pixel_scale_values(y: np.ndarray, x: np.ndarray) -> None:
+    x = x[: len(y)]
+    np.testing.assert_allclose(_atan2_loop(y, x), naive.atan2(y, x), rtol=_ATAN2_RTOL, atol=1e-300)
+
+
+def test_atan2_dense_sweep_near_the_folds() -> None:
+    """Ratios |y|/|x| around tan(pi/8), 1 and tan(3pi/8), where the argument folds switch."""
+    rng = np.random.default_rng(7)
+    r = np.concatenate([t * (1 + rng.uniform(-1e-6, 1e-6, 20000))
+                        for t in (0.41421356237309503, 1.0, 2.414213562373095)])
+    x = rng.uniform(-1e3, 1e3, r.size)
+    y = r * x * rng.choice([-1.0, 1.0], r.size)
+    np.testing.assert_allclose(_atan2_loop(y, x), naive.atan2(y, x), rtol=_ATAN2_RTOL, atol=0)
