@@ -6,6 +6,7 @@ Everything except the last section runs without a model: synthetic tensors with 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -404,7 +405,12 @@ def test_estimator_identity_and_sessions(estimator) -> None:
     assert estimator.name == "onnx" and estimator.running_mode == "image"
     assert estimator.model_sha256 == models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER)
     assert len(estimator.model_sha256) == 64
-    assert estimator.num_threads == 1
+    from formcoach.pose.onnx_backend import DEFAULT_THREADS, OnnxPoseEstimator
+
+    assert estimator.num_threads == DEFAULT_THREADS == min(2, os.cpu_count() or 1)
+    one = OnnxPoseEstimator(running_mode="image", num_threads=1)
+    assert one.num_threads == 1
+    one.close()
 
 
 def test_image_mode_accepts_any_timestamp_order(estimator) -> None:
