@@ -347,26 +347,11 @@ def _features_block(flat: np.ndarray, fs: int, off: np.ndarray, rows: np.ndarray
             for t in range(m):
                 out[f, t0 + t] = _ratio(g[r0, t], g[r1, t], g[r2, t], g[r3, t], g[r4, t],
                                         g[r5, t], g[r6, t], g[r7, t])
-        elif op == OP_VERTICAL:
-            for t in range(m):
-                out[f, t0 + t] = _segment_value(OP_VERTICAL, g[r0, t], g[r1, t], g[r2, t],
-                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                g[r7, t], torso[t])
-        elif op == OP_HEIGHT:
-            for t in range(m):
-                out[f, t0 + t] = _segment_value(OP_HEIGHT, g[r0, t], g[r1, t], g[r2, t],
-                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                g[r7, t], torso[t])
-        elif op == OP_DIST:
-            for t in range(m):
-                out[f, t0 + t] = _segment_value(OP_DIST, g[r0, t], g[r1, t], g[r2, t],
-                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                g[r7, t], torso[t])
-        elif op == OP_HOFFSET:
-            for t in range(m):
-                out[f, t0 + t] = _segment_value(OP_HOFFSET, g[r0, t], g[r1, t], g[r2, t],
-                                                g[r3, t], g[r4, t], g[r5, t], g[r6, t],
-                                                g[r7, t], torso[t])
+        elif op == OP_VERTICAL or op == OP_HEIGHT or op == OP_DIST or op == OP_HOFFSET:
+            for t in range(m):  # op is loop-invariant: LLVM unswitches the loop per op
+                out[f, t0 + t] = _segment_value(op, g[r0, t], g[r1, t], g[r2, t], g[r3, t],
+                                                g[r4, t], g[r5, t], g[r6, t], g[r7, t],
+                                                torso[t])
         else:
             out[f, t0:t0 + m] = np.nan
 
