@@ -68,6 +68,15 @@ def test_cli_table_and_json(synth_manifest, tmp_path: Path, capsys) -> None:
                  "--backend", "mediapipe", "--min-accuracy", "0.9"]) == 1
 
 
+def test_tracks_cache_folder_is_created(synth_manifest, tmp_path: Path) -> None:
+    manifest, _ = synth_manifest
+    fresh = tmp_path / "new" / "cache"
+    s = evaluate_reps(manifest, backend="mediapipe", tracks=fresh, exercises=["plank"])
+    assert s["n"] == 0 and fresh.is_dir()  # no clip selected, but the cache now exists
+    with pytest.raises(InputError, match="cache folder"):
+        evaluate_reps(manifest, backend="mediapipe", tracks=manifest)  # a file, not a folder
+
+
 def test_bad_manifests(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         load_manifest(tmp_path / "none.json")

@@ -141,8 +141,11 @@ def evaluate_reps(
     from formcoach.exercises import load_exercise
 
     tdir = Path(tracks) if tracks is not None else None
-    if tdir is not None and not tdir.is_dir():
-        raise InputError(f"--tracks folder does not exist: {tdir}")
+    if tdir is not None:
+        try:
+            tdir.mkdir(parents=True, exist_ok=True)  # a cache: create it on first use
+        except OSError as e:
+            raise InputError(f"--tracks cannot be used as a cache folder: {tdir} ({e})") from e
     rows = []
     for clip in load_manifest(manifest):
         if exercises and clip["exercise"] not in exercises:
