@@ -37,6 +37,34 @@ def test_lying_exercise_views(azimuth: float, view: str) -> None:
     assert detect_view(_poses("pushup", azimuth)) == view
 
 
+def _lying_torso(yaw_deg: float, length_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """A torso lying on the floor, its shoulder line ``yaw_deg`` out of the image plane, seen by
+    a level orthographic camera (x right, y down, z depth; 200 px per metre): ``(pose, world)``."""
+    from formcoach.skeleton import LM
+    from formcoach.view import FRONT_WIDTH
+
+    th = np.radians(yaw_deg)
+    v = np.array([np.cos(th), 0.0, np.sin(th)])  # shoulder line (person's left to right)
+    u = np.array([-np.sin(th), 0.0, np.cos(th)])  # hips to shoulders, along the floor
+    half = 0.5 * FRONT_WIDTH * length_m
+    world = np.full((33, 3), np.nan)
+    world[LM.LEFT_SHOULDER], world[LM.RIGHT_SHOULDER] = length_m * u + half * v, length_m * u - half * v
+    world[LM.LEFT_HIP], world[LM.RIGHT_HIP] = 0.6 * half * v, -0.6 * half * v
+    pose = np.full((33, 4), np.nan)
+    pose[:, :2] = 320.0 + 200.0 * world[:, :2]
+    pose[:, 2], pose[:, 3] = world[:, 2], 1.0
+    return pose, world
+
+
+@pytest.mark.parametrize("yaw", [20.0, 35.0, 45.0, 55.0, 70.0])
+def test_lying_torso_yaw_from_world_landmarks(yaw: float) -> None:
+    # Lying down, the torso's image length shrinks with the yaw as much as the shoulder width
+    # grows: the upright formula read every lying 45-degree torso as facing the camera.
+    pose, world = _lying_torso(yaw)
+    assert torso_yaw(pose, world) == pytest.approx(yaw, abs=3.0)
+    assert frame_view(pose, world) == ("front" if yaw < 30 else "side" if yaw >= 60 else "45")
+
+
 def test_yaw_is_monotonic_in_azimuth() -> None:
     yaws = [np.nanmedian([torso_yaw(p) for p in _poses("squat", az)]) for az in (0, 30, 60, 90)]
     assert yaws == sorted(yaws) and yaws[0] < 15 and yaws[-1] > 75
