@@ -23,8 +23,10 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
    The event's ``end_frame`` is that moment (so live feedback is immediate), not the top; its
-   ``start_frame`` is 0.3 s before the way down began (the last frame within 10% of the
-   excursion from the top), so setup movement or a long pause before a rep is not part of it.
+   ``start_frame`` is up to 0.3 s before the way down began (the last frame within 10% of the
+   excursion from the top), over frames still at the top and never before the previous rep's
+   end, so setup movement or a long pause before a rep is not part of it while the rest
+   position just before it is.
 5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
    clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off by the end is
@@ -199,6 +201,7 @@ class RepSegmenter:
         self._mn = math.inf
         self._pk_i = self._vl_i = self._start_i = self._mn_i = -1
         self._pk_ns = self._vl_ns = self._start_ns = self._mn_ns = 0
+        self._floor_i = -1  # earliest frame the next rep may start at (-1: the next valid one)
 
     def _ref_amp(self) -> float:
         """Typical excursion: median of the last reps, floored by ``min_rom``."""
@@ -266,6 +269,8 @@ class RepSegmenter:
         self._last_valid_ns = t_ns
         x = self.sign * y
         self._hist.append((x, t_ns, i))
+        if self._floor_i < 0:
+            self._floor_i = i
         turn = cfg.hysteresis * self._ref_amp()
         mode = self._mode
         out: list[RepEvent] = []
@@ -354,6 +359,7 @@ class RepSegmenter:
         self._edge = False
         self._pk, self._pk_i, self._pk_ns = x, i, t_ns
         self._start_i, self._start_ns = i, t_ns
+        self._floor_i = i
         self.phase = "top" if self.events else "idle"
 
     def _enter_down(self, i: int, x: float, t_ns: int, pk: float, start_i: int,
@@ -370,23 +376,27 @@ class RepSegmenter:
             self._to_top(i, x, t_ns)
 
     def _descent_start(self, partial: bool) -> tuple[int, int]:
-        """(frame, t_ns) of the start of the rep being emitted: ``_START_LEAD_S`` before the last
-        frame that was still within ``_START_TOL`` of the excursion from the highest point since
-        the tentative start, but not before the tentative start itself. The tentative start can
-        lie seconds earlier in setup movement or a wobble at the top; the lead keeps the rest
-        position (e.g. a lockout) in the rep."""
+        """(frame, t_ns) of the start of the rep being emitted: up to ``_START_LEAD_S`` before it
+        left the top, over frames still at the top (the end of the previous rep's way up is not
+        part of this one) and never before the previous rep ended (or the stream began).
+
+        It left the top at the last frame within ``_START_TOL`` of the excursion from the highest
+        point since the tentative start (the last frame near the top, so setup movement or a
+        wobble seconds earlier is not searched). The lead keeps the rest position (e.g. a lockout
+        judged by ``phase = "top"`` rules) in the rep."""
         if partial or self._start_i < 0:
             return self._start_i, self._start_ns
-        seg = [(x, t, j) for x, t, j in self._hist if self._start_i <= j <= self._vl_i]
-        if not seg:
+        seg = [(x, t, j) for x, t, j in self._hist if self._floor_i <= j <= self._vl_i]
+        first = next((k for k, (_, _, j) in enumerate(seg) if j >= self._start_i), None)
+        if first is None:
             return self._start_i, self._start_ns
-        top = max(x for x, _, _ in seg)
+        top = max(x for x, _, _ in seg[first:])
         level = top - _START_TOL * (top - self._vl)
         k = len(seg) - 1
-        while k > 0 and seg[k][0] < level:
+        while k > first and seg[k][0] < level:
             k -= 1
         t_leave = seg[k][1]
-        while k > 0 and t_leave - seg[k - 1][1] <= _START_LEAD_S * _NS:
+        while k > 0 and seg[k - 1][0] >= level and t_leave - seg[k - 1][1] <= _START_LEAD_S * _NS:
             k -= 1
         return seg[k][2], seg[k][1]
 

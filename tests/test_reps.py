@@ -305,3 +305,20 @@ def test_a_rep_after_a_long_rest_starts_where_it_leaves_the_top() -> None:
     assert len(ev) == 2
     assert 90 - round(0.3 * FPS) <= ev[0].start_frame <= 97
     assert x[ev[0].start_frame] >= 170.0 - 0.2 * CFG.min_rom
+
+
+def test_every_rep_starts_at_the_top_it_leaves_not_part_way_down() -> None:
+    # Not only the first: reps after a counted one used to start at the last frame within the
+    # turn threshold of the top, i.e. a fifth of the way down, so "top"-phase rules (lockout)
+    # never saw the rest position before them.
+    x = reps_signal(4, period_s=2.0, pause_s=1.0, lead_s=1.0)
+    ev = RepSegmenter(CFG, FPS).segment(x, _t(len(x)))
+    assert len(ev) == 4
+    lead = round(0.3 * FPS)
+    for k, e in enumerate(ev):
+        descent = round(1.0 * FPS) + k * round(3.0 * FPS)  # first frame of the way down
+        assert descent - lead - 1 <= e.start_frame <= descent + 2, (k, e.start_frame, descent)
+        assert x[e.start_frame] >= 170.0 - 1.0  # at the top
+        if k:
+            assert e.start_frame >= ev[k - 1].end_frame  # reps never overlap
+    assert stream(x)[0] == ev
