@@ -41,8 +41,13 @@ def run_synth(exercise: str, view: str, faults: list[dict] | None = None, reps: 
     spec = spec_from_dict({"name": "t", "exercise": exercise, "view": view, "reps": reps,
                            "faults": faults or [], **extra})
     poses, fps, truth = truth_poses(spec)
+    return _feed(exercise, poses, fps, truth["reps"])
+
+
+def _feed(exercise: str, poses: np.ndarray, fps: float, reps: list[dict]) -> RulesEngine:
+    """Feed ``(T, 33, 4)`` poses through a RulesEngine, with the given rep boundaries."""
     eng = RulesEngine(load_exercise(exercise), fps)
-    ends = {r["end_frame"]: (k, r) for k, r in enumerate(truth["reps"])}
+    ends = {r["end_frame"]: (k, r) for k, r in enumerate(reps)}
     for i in range(len(poses)):
         eng.on_frame(_Frame(i, round(i * 1e9 / fps), poses[i]))
         if i in ends:
@@ -132,6 +137,7 @@ CASES = [
     ("squat", "side", "shallow_squat", "depth"),
     ("squat", "front", "knee_valgus", "knee_valgus"),
     ("pushup", "side", "hip_sag", "hip_sag"),
+    ("pushup", "45", "hip_sag", "hip_sag"),
     ("pushup", "side", "hip_pike", "hip_pike"),
     ("lunge", "side", "knee_over_toe", "knee_over_toe"),
     ("lunge", "side", "shallow_lunge", "depth"),
@@ -341,6 +347,22 @@ def _lean(poses: np.ndarray, deg: np.ndarray | float) -> np.ndarray:
         rot = np.array([[math.cos(a), -f * math.sin(a)], [f * math.sin(a), math.cos(a)]])
         p[UPPER, :2] = (p[UPPER, :2] - hip) @ rot.T + hip
     return out
+
+
+@pytest.mark.parametrize(("frames", "fires"), [(4, False), (40, True)])
+def test_pushup_sag_must_be_held_not_a_transient(frames: int, fires: bool) -> None:
+    # Hips dipping for a few frames (settling at the top) is not a sagging rep; held it is.
+    spec = spec_from_dict({"name": "t", "exercise": "pushup", "view": "side", "reps": 1})
+    poses, fps, truth = truth_poses(spec)
+    rep = truth["reps"][0]
+    body = np.hypot(*(poses[:, LM.LEFT_ANKLE, :2] - poses[:, LM.LEFT_SHOULDER, :2]).T)
+    sag = poses.copy()
+    win = slice(rep["start_frame"], rep["start_frame"] + frames)
+    for hip in (LM.LEFT_HIP, LM.RIGHT_HIP):
+        sag[win, hip, 1] += 0.2 * body[win]  # image y is down: hips 20% of the body below
+    assert "hip_sag" not in {f.rule_id for f in _feed("pushup", poses, fps, truth["reps"]).faults}
+    fired = {f.rule_id for f in _feed("pushup", sag, fps, truth["reps"]).faults}
+    assert ("hip_sag" in fired) == fires
 
 
 def _judge(exercise: str, poses: np.ndarray, fps: float) -> dict[str, str]:
