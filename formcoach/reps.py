@@ -56,7 +56,7 @@ _UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
 _NS = 1_000_000_000
 _HISTORY = 5  # reps whose median excursion sets the adaptive thresholds
 _START_TOL = 0.1  # a rep leaves the top when it is this fraction of its excursion below it
-_START_LEAD_S = 0.3  # ... and starts this long before that (at most back to the tentative start)
+_START_LEAD_S = 0.3  # ... and starts up to this long before that, over frames still at the top
 
 
 def _median(values: deque[float] | list[float]) -> float:

@@ -41,6 +41,7 @@ FRONT_MAX_DEG = 30.0
 SIDE_MIN_DEG = 60.0
 #: A torso further than this from vertical (world landmarks) is lying down.
 LYING_DEG = 60.0
+_LYING_COS = float(np.cos(np.radians(LYING_DEG)))
 
 _LS, _RS, _LH, _RH = LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER, LM.LEFT_HIP, LM.RIGHT_HIP
 
@@ -82,7 +83,7 @@ def _is_lying(world: np.ndarray | None) -> bool:
         return False
     d = 0.5 * (world[_LS] + world[_RS]) - 0.5 * (world[_LH] + world[_RH])
     n = float(np.linalg.norm(d))
-    return n > 0 and abs(float(d[1])) < n * float(np.cos(np.radians(LYING_DEG)))
+    return n > 0 and abs(float(d[1])) < n * _LYING_COS
 
 
 def _is_back(pose: np.ndarray) -> bool:

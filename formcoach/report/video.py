@@ -57,16 +57,12 @@ def write_annotated_video(
 
     video_path, out = Path(video_path), Path(out_path)
     check_video_path(video_path)
+    folder = check_output_path(out)
     cap = cv2.VideoCapture(str(video_path))
     if not cap.isOpened():
         raise InputError(f"cannot open video for annotation: {video_path}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or float(result.fps)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-    try:
-        folder = check_output_path(out)
-    except InputError:
-        cap.release()
-        raise
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".mp4", dir=folder)
     os.close(fd)
     n = len(np.asarray(result.signal))
