@@ -31,3 +31,11 @@ class BackendUnavailable(FormcoachError):
 
 class SourceError(FormcoachError):
     """A frame source (camera or video) failed while running."""
+
+
+class StoreError(InputError):
+    """The session database cannot be used right now (locked, full disk, not ours, unwritable).
+
+    Outputs that do not depend on the database (JSON, report, CSV, video) are still written
+    when it is raised during an analysis.
+    """
