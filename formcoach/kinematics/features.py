@@ -203,7 +203,7 @@ class FeatureExtractor:
 
     def update(self, pose: np.ndarray, world: np.ndarray | None = None) -> dict[str, float]:
         """Features of one ``(33, 4)`` pose (and optionally its ``(33, 3)`` world landmarks,
-        metres) as ``{name: float}`` (NaN where unmeasurable)."""
+        metres) as ``{name: float}`` in :attr:`names` order (NaN where unmeasurable)."""
         p = pose if pose.dtype == np.float64 and pose.flags.c_contiguous else np.ascontiguousarray(
             pose, dtype=np.float64
         )
@@ -214,7 +214,9 @@ class FeatureExtractor:
         w = self._no_world if world is None else np.asarray(world, dtype=np.float64)[None]
         for f in self._slow:
             out[f.name] = float(_call(f, p[None], w, self.fps)[0])
-        return out
+        # In ``self.names`` order, like compute_features: callers that keep the values as rows
+        # (the coach's history) zip them with ``names``.
+        return {n: out[n] for n in self.names}
 
 
 # --------------------------------------------------------------------------- registry
