@@ -22,6 +22,7 @@ import os
 import socket
 import sqlite3
 import stat
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -295,8 +296,7 @@ class Store:
             if c.in_transaction:
                 c.execute("COMMIT")
         self._check_kind(v, kind, what)
-        if str(c.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-            c.execute("PRAGMA journal_mode = WAL")
+        self._ensure_wal()
         if v == SCHEMA_VERSION:
             return
         with self._tx():
@@ -308,6 +308,24 @@ class Store:
                 c.execute(f"PRAGMA user_version = {step + 1}")
             if v < SCHEMA_VERSION:
                 log.info("migrated %s from schema v%d to v%d", self.path, v, SCHEMA_VERSION)
+
+    def _ensure_wal(self) -> None:
+        """Switch to WAL mode, retrying while other connections read: SQLite answers that
+        switch SQLITE_BUSY at once, without its busy handler (seen on concurrent first-opens)."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.002
+        while True:
+            try:
+                if str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                code = getattr(e, "sqlite_errorcode", None)
+                busy = isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
 
     # -- errors ----------------------------------------------------------------------------------
 
