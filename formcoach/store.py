@@ -189,6 +189,7 @@ class Store:
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.timeout = BUSY_TIMEOUT_S if timeout is None else float(timeout)
+        self._existing_mode: int | None = None
         self._prepare_file()
         try:
             self.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
@@ -204,6 +205,10 @@ class Store:
         except BaseException:
             self.close()
             raise
+        mode = self._existing_mode
+        if mode is not None and mode & 0o077:  # not ours to chmod: say so instead
+            log.warning("session database %s is readable or writable by other users (mode %03o);"
+                        " 'chmod 600 %s' keeps it private", self.path, mode, self.path)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -235,6 +240,9 @@ class Store:
         try:
             st = p.stat()  # follows a symlink; mode bits are only read, never changed
         except FileNotFoundError:
+            if not p.is_symlink():  # removed between the two calls: just try again
+                raise StoreError(f"session database {p} vanished while being opened; try again"
+                                 ) from None
             raise StoreError(
                 f"session database {p} is a symlink to a missing file ({os.readlink(p)}); "
                 "remove the link or pass --db with another path") from None
@@ -245,9 +253,7 @@ class Store:
         if not stat.S_ISREG(st.st_mode):
             raise StoreError(f"session database {p} is not a regular file; pass --db with a "
                              "file path")
-        if stat.S_IMODE(st.st_mode) & 0o077:
-            log.warning("session database %s is readable or writable by other users (mode %03o);"
-                        " 'chmod 600 %s' keeps it private", p, stat.S_IMODE(st.st_mode), p)
+        self._existing_mode = stat.S_IMODE(st.st_mode)
 
     def _is_dir(self) -> StoreError:
         return StoreError(
@@ -379,7 +385,9 @@ class Store:
         if base == sqlite3.SQLITE_IOERR:
             return StoreError(f"cannot read or write session database {p}: I/O error ({name}: "
                               f"{why}); check the disk, or pass --no-save")
-        damage = self._integrity_problem() if isinstance(e, sqlite3.DatabaseError) else None
+        maybe_damaged = base == sqlite3.SQLITE_CORRUPT or (
+            base is None and type(e) is sqlite3.DatabaseError)
+        damage = self._integrity_problem() if maybe_damaged else None
         if damage:
             return StoreError(
                 f"session database {p} is corrupt (integrity_check: {damage}); move it aside "
