@@ -1,9 +1,11 @@
 """SQLite session history: sessions, sets, reps and faults, saved rep by rep.
 
 The database lives at ``platformdirs.user_data_dir("formcoach")/sessions.db`` unless ``--db`` or
-the ``FORMCOACH_DB`` environment variable says otherwise. It is created with mode 0600 (it
-describes a person's body) in WAL mode, and its schema version is ``PRAGMA user_version``,
-upgraded on open by the SQL steps in :data:`MIGRATIONS`.
+the ``FORMCOACH_DB`` environment variable says otherwise. formcoach creates it itself with mode
+0600 (it describes a person's body) in WAL mode and never changes a file it did not create (a
+directory, another application's database or a non-SQLite file is refused before anything is
+written). Its schema version is ``PRAGMA user_version``, upgraded on open by the SQL steps in
+:data:`MIGRATIONS`. Every database failure is a :class:`~formcoach.errors.StoreError`.
 
 A :class:`SetRecorder` opens a set row when a set starts and commits each rep as it completes
 (one transaction per rep), so a crash loses at most the rep in progress; sets left
@@ -12,14 +14,18 @@ A :class:`SetRecorder` opens a set row when a set starts and commits each rep as
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
 import socket
 import sqlite3
+import stat
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +34,16 @@ from typing import Any
 import numpy as np
 
 from formcoach import __version__
-from formcoach.errors import InputError
+from formcoach.errors import StoreError
 from formcoach.types import Fault, RepEvent
 
 log = logging.getLogger(__name__)
 
 ENV_DB = "FORMCOACH_DB"
 STATUSES = ("in_progress", "complete", "interrupted")
+#: Seconds to wait for another process's lock on the database before giving up.
+BUSY_TIMEOUT_S = 10.0
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 #: Schema migrations: step ``i`` (0-based) upgrades ``user_version`` i -> i + 1. Append only.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -128,11 +137,22 @@ def _num(x: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _corrupt(path: Path, e: Exception) -> InputError:
-    return InputError(
-        f"session database {path} is corrupt or not a formcoach database ({e}); move it aside "
-        f"(e.g. 'mv {path} {path}.bad') and formcoach will start a new one, or pass --db PATH"
-    )
+_FC_TABLES: dict[str, frozenset[str]] = {  # a table and columns every formcoach schema has
+    "sessions": frozenset({"started_at", "formcoach_version"}),
+    "sets": frozenset({"session_id", "exercise", "status", "rep_count"}),
+    "reps": frozenset({"set_id", "rep_index", "metrics_json"}),
+    "faults": frozenset({"set_id", "rule_id"}),
+}
+
+
+def _errno_reason(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return f"disk full ({e.strerror})"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied ({e.strerror})"
+    if e.errno == errno.EROFS:
+        return f"read-only file system ({e.strerror})"
+    return e.strerror or str(e)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -148,39 +168,262 @@ def _pid_alive(pid: int) -> bool:
 class Store:
     """An open session database. Use as a context manager or call :meth:`close`.
 
+    Opening never changes a file formcoach did not create: a new database file is created with
+    ``O_CREAT | O_EXCL`` and mode 0600, an existing one is only read until it is known to hold
+    formcoach's schema (or to be empty), and nothing is ever ``chmod``-ed. Schema creation and
+    migration run in one ``BEGIN IMMEDIATE`` transaction that re-reads the version, so processes
+    opening a new database at once all succeed.
+
+    Args:
+        path: the database file (default :func:`default_db_path`).
+        timeout: seconds to wait for another process's lock (default :data:`BUSY_TIMEOUT_S`).
+
     Raises:
-        InputError: the file is corrupt / not SQLite, from a newer formcoach, or its folder
-            cannot be created.
+        StoreError: on open and from every method: the path is a directory, not SQLite, another
+            application's database or from a newer formcoach; it is locked, read-only, on a full
+            disk, or (by ``PRAGMA integrity_check``) corrupt. Messages name the path and cause.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, timeout: float | None = None
+    ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self.timeout = BUSY_TIMEOUT_S if timeout is None else float(timeout)
+        self._existing_mode: int | None = None
+        self._prepare_file()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not self.path.exists():
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            os.chmod(self.path, 0o600)
-        except OSError as e:
-            raise InputError(f"cannot create session database {self.path}: {e.strerror or e}") from e
-        try:
-            self.conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            self.conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         except sqlite3.Error as e:
-            raise _corrupt(self.path, e) from e
+            raise self._error(e, "opening") from e
         try:
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-            self.recover_interrupted()
+            with self._errors("opening"):
+                self.conn.row_factory = sqlite3.Row
+                self._open_schema()
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.recover_interrupted()
+        except BaseException:
+            self.close()
+            raise
+        mode = self._existing_mode
+        if mode is not None and mode & 0o077:  # not ours to chmod: say so instead
+            log.warning("session database %s is readable or writable by other users (mode %03o);"
+                        " 'chmod 600 %s' keeps it private", self.path, mode, self.path)
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    def _prepare_file(self) -> None:
+        """Create the file (0600, exclusively) if absent; refuse anything but a regular file."""
+        p = self.path
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # never chmods an existing dir
+        except OSError as e:
+            raise StoreError(
+                f"cannot create the folder of session database {p}: {_errno_reason(e)}; pass "
+                "--db with another path, or --no-save"
+            ) from e
+        try:
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            pass  # an existing file (or one another formcoach has just created): checked below
+        except IsADirectoryError:
+            raise self._is_dir() from None
+        except OSError as e:
+            raise StoreError(f"cannot create session database {p}: {_errno_reason(e)}; pass "
+                             "--db with another path, or --no-save") from e
+        else:
+            try:
+                os.fchmod(fd, 0o600)  # our own new file, by descriptor: whatever the umask
+            finally:
+                os.close(fd)
+            return
+        try:
+            st = p.stat()  # follows a symlink; mode bits are only read, never changed
+        except FileNotFoundError:
+            if not p.is_symlink():  # removed between the two calls: just try again
+                raise StoreError(f"session database {p} vanished while being opened; try again"
+                                 ) from None
+            raise StoreError(
+                f"session database {p} is a symlink to a missing file ({os.readlink(p)}); "
+                "remove the link or pass --db with another path") from None
+        except OSError as e:
+            raise StoreError(f"cannot open session database {p}: {_errno_reason(e)}") from e
+        if stat.S_ISDIR(st.st_mode):
+            raise self._is_dir()
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"session database {p} is not a regular file; pass --db with a "
+                             "file path")
+        self._existing_mode = stat.S_IMODE(st.st_mode)
+
+    def _is_dir(self) -> StoreError:
+        return StoreError(
+            f"session database {self.path} is a directory; pass --db with a file path such as "
+            f"{self.path / 'sessions.db'}"
+        )
+
+    def _inspect(self) -> tuple[int, str, str]:
+        """(user_version, kind, what): kind ``empty``, ``formcoach`` or ``foreign``; reads only."""
+        c = self.conn
+        v = int(c.execute("PRAGMA user_version").fetchone()[0])
+        app = int(c.execute("PRAGMA application_id").fetchone()[0])
+        objs = c.execute("SELECT type, name FROM sqlite_master").fetchall()
+        if not objs and v == 0 and app == 0:
+            return v, "empty", ""
+        tables = [str(r[1]) for r in objs if r[0] == "table" and not str(r[1]).startswith("sqlite_")]
+        ours = v >= 1 and app == 0 and all(
+            t in tables and cols <= {str(r[1]) for r in c.execute(f"PRAGMA table_info({t})")}
+            for t, cols in _FC_TABLES.items()
+        )
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "") or "none"
+        what = f"tables: {shown}; user_version {v}, application_id {app}"
+        return v, "formcoach" if ours else "foreign", what
+
+    def _check_kind(self, v: int, kind: str, what: str) -> None:
+        if kind == "foreign":
+            raise StoreError(
+                f"{self.path} is not a formcoach session database (an SQLite file with {what}); "
+                "formcoach leaves it untouched: pass --db with another path"
+            )
+        if v > SCHEMA_VERSION:
+            raise StoreError(
+                f"session database {self.path} has schema v{v}, newer than this formcoach "
+                f"(v{SCHEMA_VERSION}); upgrade formcoach or pass --db with another file"
+            )
+
+    def _open_schema(self) -> None:
+        """Check the file is ours (reading only), then switch to WAL and create/upgrade the
+        schema in one write transaction that re-checks the version (another process may have
+        done it meanwhile)."""
+        c = self.conn
+        c.execute("BEGIN")  # one consistent snapshot for the checks
+        try:
+            v, kind, what = self._inspect()
+        finally:
+            if c.in_transaction:
+                c.execute("COMMIT")
+        self._check_kind(v, kind, what)
+        self._ensure_wal()
+        if v == SCHEMA_VERSION:
+            return
+        with self._tx():
+            v, kind, what = self._inspect()
+            self._check_kind(v, kind, what)
+            for step in range(v, SCHEMA_VERSION):
+                for sql in MIGRATIONS[step]:
+                    c.execute(sql)
+                c.execute(f"PRAGMA user_version = {step + 1}")
+            if v < SCHEMA_VERSION:
+                log.info("migrated %s from schema v%d to v%d", self.path, v, SCHEMA_VERSION)
+
+    def _ensure_wal(self) -> None:
+        """Switch to WAL mode, retrying while other connections read: SQLite answers that
+        switch SQLITE_BUSY at once, without its busy handler (seen on concurrent first-opens)."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.002
+        while True:
+            try:
+                if str(self.conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                code = getattr(e, "sqlite_errorcode", None)
+                busy = isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Turn any sqlite3 error inside the block into a :class:`StoreError`."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise self._error(e, doing) from e
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` write transaction; rolled back (quietly) on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error as e2:
+                    log.debug("rollback on %s failed: %s", self.path, e2)
+            raise
+
+    def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
+        """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
+        p = self.path
+        code = getattr(e, "sqlite_errorcode", None)
+        base = code & 0xFF if isinstance(code, int) else None
+        name = getattr(e, "sqlite_errorname", None) or type(e).__name__
+        why = " ".join(str(e).split())
+        if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreError(
+                f"session database {p} is locked by another process (waited {self.timeout:g} s); "
+                "close the other formcoach, or pass --no-save"
+            )
+        if base == sqlite3.SQLITE_FULL:
+            return StoreError(f"cannot write session database {p}: disk full ({why}); free some "
+                              "space, or pass --no-save")
+        if base == sqlite3.SQLITE_READONLY:
+            return StoreError(f"cannot write session database {p}: read-only ({why}); check its "
+                              "and its folder's permissions, or pass --no-save")
+        if base == sqlite3.SQLITE_NOTADB:
+            return StoreError(f"{p} is not a formcoach session database (not an SQLite file: "
+                              f"{why}); pass --db with another path")
+        if base == sqlite3.SQLITE_CANTOPEN:
+            return StoreError(f"cannot open session database {p} ({why}); check the path and its "
+                              "folder's permissions, or pass --no-save")
+        if base == sqlite3.SQLITE_IOERR:
+            return StoreError(f"cannot read or write session database {p}: I/O error ({name}: "
+                              f"{why}); check the disk, or pass --no-save")
+        maybe_damaged = base == sqlite3.SQLITE_CORRUPT or (
+            base is None and type(e) is sqlite3.DatabaseError)
+        damage = self._integrity_problem() if maybe_damaged else None
+        if damage:
+            return StoreError(
+                f"session database {p} is corrupt (integrity_check: {damage}); move it aside "
+                f"(e.g. 'mv {p} {p}.bad') and formcoach will start a new one, or pass --no-save"
+            )
+        return StoreError(f"session database {p}: {name} while {doing} ({why})")
+
+    def _integrity_problem(self) -> str | None:
+        """The first problem ``PRAGMA integrity_check`` reports, or None (ok / cannot tell)."""
+        try:
+            con = sqlite3.connect(self.path, timeout=self.timeout)
+            try:
+                rows = con.execute("PRAGMA integrity_check(5)").fetchall()
+            finally:
+                con.close()
         except sqlite3.DatabaseError as e:
-            self.conn.close()
-            raise _corrupt(self.path, e) from e
+            code = getattr(e, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CORRUPT:
+                return " ".join(str(e).split())
+            return None
+        except sqlite3.Error:
+            return None
+        msgs = [str(r[0]) for r in rows]
+        return None if msgs == ["ok"] else " ".join("; ".join(msgs).split())[:300]
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection (an open transaction is rolled back); never raises."""
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            return
+        try:
+            conn.close()
+        except sqlite3.Error as e:
+            log.warning("closing session database %s: %s", self.path, e)
 
     def __enter__(self) -> Store:
         return self
@@ -190,43 +433,27 @@ class Store:
 
     @property
     def version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        v = self.version
-        if v > SCHEMA_VERSION:
-            raise InputError(
-                f"session database {self.path} has schema v{v}, newer than this formcoach "
-                f"(v{SCHEMA_VERSION}); upgrade formcoach or pass --db with another file"
-            )
-        for step in range(v, SCHEMA_VERSION):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql in MIGRATIONS[step]:
-                    self.conn.execute(sql)
-                self.conn.execute(f"PRAGMA user_version = {step + 1}")
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            log.info("migrated %s to schema v%d", self.path, step + 1)
+        with self._errors("reading the schema version"):
+            return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def recover_interrupted(self) -> int:
         """Mark ``in_progress`` sets of dead processes on this host ``interrupted``; count them."""
         host = socket.gethostname()
-        rows = self.conn.execute(
-            "SELECT id, owner_pid, owner_host FROM sets WHERE status = 'in_progress'"
-        ).fetchall()
-        dead = [
-            r["id"] for r in rows
-            if r["owner_pid"] is None
-            or (r["owner_host"] == host and r["owner_pid"] != os.getpid()
-                and not _pid_alive(int(r["owner_pid"])))
-        ]
-        for set_id in dead:
-            self.conn.execute(
-                "UPDATE sets SET status = 'interrupted', ended_at = ? WHERE id = ?", (_now(), set_id)
-            )
+        with self._errors("recovering interrupted sets"):
+            rows = self.conn.execute(
+                "SELECT id, owner_pid, owner_host FROM sets WHERE status = 'in_progress'"
+            ).fetchall()
+            dead = [
+                r["id"] for r in rows
+                if r["owner_pid"] is None
+                or (r["owner_host"] == host and r["owner_pid"] != os.getpid()
+                    and not _pid_alive(int(r["owner_pid"])))
+            ]
+            for set_id in dead:
+                self.conn.execute(
+                    "UPDATE sets SET status = 'interrupted', ended_at = ? WHERE id = ?",
+                    (_now(), set_id),
+                )
         return len(dead)
 
     # -- writing -------------------------------------------------------------------------------
@@ -240,21 +467,23 @@ class Store:
         mode: str = "analyze",
     ) -> int:
         """Insert a session row; returns its id."""
-        cur = self.conn.execute(
-            "INSERT INTO sessions (started_at, source_path, source_sha256, backend, model_sha256, "
-            "formcoach_version, mode) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (_now(), str(source_path) if source_path else None, source_sha256, backend,
-             model_sha256, __version__, mode),
-        )
+        with self._errors("starting a session"):
+            cur = self.conn.execute(
+                "INSERT INTO sessions (started_at, source_path, source_sha256, backend, "
+                "model_sha256, formcoach_version, mode) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), str(source_path) if source_path else None, source_sha256, backend,
+                 model_sha256, __version__, mode),
+            )
         return int(cur.lastrowid or 0)
 
     def start_set(self, session_id: int, exercise: str) -> int:
         """Insert an ``in_progress`` set row owned by this process; returns its id."""
-        cur = self.conn.execute(
-            "INSERT INTO sets (session_id, exercise, started_at, status, owner_pid, owner_host) "
-            "VALUES (?, ?, ?, 'in_progress', ?, ?)",
-            (session_id, exercise, _now(), os.getpid(), socket.gethostname()),
-        )
+        with self._errors("starting a set"):
+            cur = self.conn.execute(
+                "INSERT INTO sets (session_id, exercise, started_at, status, owner_pid, "
+                "owner_host) VALUES (?, ?, ?, 'in_progress', ?, ?)",
+                (session_id, exercise, _now(), os.getpid(), socket.gethostname()),
+            )
         return int(cur.lastrowid or 0)
 
     def add_rep(self, set_id: int, metrics: Any, faults: Iterable[Fault] = ()) -> None:
@@ -278,8 +507,7 @@ class Store:
             vals = [v for v in asym.values() if v is not None]
             asym = max(vals) if vals else None
         flist = list(faults)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._errors(f"saving rep {idx}"), self._tx():
             self.conn.execute(
                 "INSERT OR REPLACE INTO reps (set_id, rep_index, start_s, end_s, duration_s, rom_deg,"
                 " peak_velocity_dps, asymmetry_pct, score, metrics_json) "
@@ -294,10 +522,6 @@ class Store:
                 "UPDATE sets SET rep_count = (SELECT COUNT(*) FROM reps WHERE set_id = ?) WHERE id = ?",
                 (set_id, set_id),
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     def _insert_faults(self, set_id: int, faults: Sequence[Fault], rep_index: int | None) -> None:
         self.conn.executemany(
@@ -327,11 +551,19 @@ class Store:
             coverage = _num(getattr(set_metrics, "coverage_pct", None))
             for rm in set_metrics.reps:
                 self.add_rep(set_id, rm, rm.faults)
-        self.conn.execute(
-            "UPDATE sets SET status = ?, ended_at = ?, coverage_pct = COALESCE(?, coverage_pct), "
-            "summary_json = COALESCE(?, summary_json), owner_pid = NULL WHERE id = ?",
-            (status, _now(), coverage, summary, set_id),
-        )
+        with self._errors("finishing the set"):
+            self.conn.execute(
+                "UPDATE sets SET status = ?, ended_at = ?, coverage_pct = COALESCE(?, coverage_pct), "
+                "summary_json = COALESCE(?, summary_json), owner_pid = NULL WHERE id = ?",
+                (status, _now(), coverage, summary, set_id),
+            )
+
+    def set_coverage(self, set_id: int, coverage_pct: float) -> None:
+        """Record the share of frames with a pose for a set."""
+        with self._errors("saving the set's coverage"):
+            self.conn.execute(
+                "UPDATE sets SET coverage_pct = ? WHERE id = ?", (coverage_pct, set_id)
+            )
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -354,14 +586,17 @@ class Store:
             q += " AND s.started_at >= ?"
             args.append(since)
         q += " ORDER BY s.started_at, s.id"
-        return [dict(r) for r in self.conn.execute(q, args).fetchall()]
+        with self._errors("listing sets"):
+            return [dict(r) for r in self.conn.execute(q, args).fetchall()]
 
     def reps(self, set_id: int) -> list[dict[str, Any]]:
         """Rep rows of a set in order, with ``metrics`` = the decoded metrics JSON."""
         out = []
-        for r in self.conn.execute(
-            "SELECT * FROM reps WHERE set_id = ? ORDER BY rep_index", (set_id,)
-        ).fetchall():
+        with self._errors("reading reps"):
+            rows = self.conn.execute(
+                "SELECT * FROM reps WHERE set_id = ? ORDER BY rep_index", (set_id,)
+            ).fetchall()
+        for r in rows:
             d = dict(r)
             d["metrics"] = json.loads(d.pop("metrics_json"))
             out.append(d)
@@ -369,12 +604,13 @@ class Store:
 
     def faults(self, set_id: int) -> list[dict[str, Any]]:
         """Fault rows of a set, by time."""
-        return [
-            dict(r)
-            for r in self.conn.execute(
-                "SELECT * FROM faults WHERE set_id = ? ORDER BY t_ns, id", (set_id,)
-            ).fetchall()
-        ]
+        with self._errors("reading faults"):
+            return [
+                dict(r)
+                for r in self.conn.execute(
+                    "SELECT * FROM faults WHERE set_id = ? ORDER BY t_ns, id", (set_id,)
+                ).fetchall()
+            ]
 
 
 def _ns_s(x: Any) -> float | None:
@@ -403,6 +639,10 @@ class SetRecorder:
     transaction. :meth:`finish` marks the set complete and replaces the reps with the final
     whole-set metrics when given.
 
+    A :class:`StoreError` (locked database, full disk, ...) is raised once and kept in
+    :attr:`error`; after it the recorder stops writing: later ``on_rep`` and ``finish`` calls
+    do nothing (they neither raise again nor wait on the lock), so the caller can still wind up.
+
     Args:
         store: the open store.
         exercise: exercise id (or an Exercise; its ``id`` is used).
@@ -427,6 +667,7 @@ class SetRecorder:
         self._reps: list[Any] = []
         self.frames_seen = 0
         self.frames_with_pose = 0
+        self.error: StoreError | None = None
 
     @property
     def exercise_id(self) -> str:
@@ -451,6 +692,19 @@ class SetRecorder:
         rec = cls(store, exercise, sid, fault_source=fault_source, fps=fps)
         rec.set_id = store.start_set(sid, rec.exercise_id)
         return rec
+
+    @contextmanager
+    def _saving(self, what: str) -> Iterator[bool]:
+        """Yields False (skip the write) after an earlier StoreError; remembers a new one."""
+        if self.error is not None:
+            log.debug("not %s: the session database failed earlier (%s)", what, self.error)
+            yield False
+            return
+        try:
+            yield True
+        except StoreError as e:
+            self.error = e
+            raise
 
     def _require(self) -> int:
         if self.set_id is None:
@@ -477,6 +731,11 @@ class SetRecorder:
 
     def on_rep(self, rep: RepEvent | Any, state: Any = None, *args: Any, **kwargs: Any) -> None:
         """Measure and commit one finished rep (a RepEvent, or ready RepMetrics) with its faults."""
+        with self._saving(f"saving rep {getattr(rep, 'index', '?')}") as ok:
+            if ok:
+                self._save_rep(rep)
+
+    def _save_rep(self, rep: RepEvent | Any) -> None:
         set_id = self._require()
         idx = int(rep.index)
         faults: list[Fault] = list(getattr(rep, "faults", []) or [])
@@ -522,13 +781,13 @@ class SetRecorder:
 
     def finish(self, set_metrics: Any = None, status: str = "complete") -> None:
         """Mark the set complete (or ``interrupted``), saving final metrics when given."""
-        set_id = self._require()
-        self.store.finish_set(set_id, status, set_metrics)
-        if set_metrics is None and self.frames_seen:
-            cov = 100.0 * self.frames_with_pose / self.frames_seen
-            self.store.conn.execute(
-                "UPDATE sets SET coverage_pct = ? WHERE id = ?", (cov, set_id)
-            )
+        with self._saving("finishing the set") as ok:
+            if not ok:
+                return
+            set_id = self._require()
+            self.store.finish_set(set_id, status, set_metrics)
+            if set_metrics is None and self.frames_seen:
+                self.store.set_coverage(set_id, 100.0 * self.frames_with_pose / self.frames_seen)
 
 
 def save_live_set(result: Any, db: str | os.PathLike[str] | None = None) -> int:

@@ -39,12 +39,15 @@ def test_new_database_is_migrated_from_v0_and_user_only(tmp_path):
             assert _mode(side) & 0o077 == 0
 
 
-def test_existing_empty_file_gets_user_only_mode(tmp_path):
+def test_existing_file_is_not_chmodded_but_warned_about(tmp_path, caplog):
+    """A file formcoach did not create keeps its mode (issue 14 #7); a loose one is warned of."""
     db = tmp_path / "s.db"
     db.touch(mode=0o644)
     os.chmod(db, 0o644)
-    S.Store(db).close()
-    assert _mode(db) == 0o600
+    with caplog.at_level("WARNING", logger="formcoach.store"):
+        S.Store(db).close()
+    assert _mode(db) == 0o644
+    assert "chmod 600" in caplog.text and str(db) in caplog.text
 
 
 def test_migration_from_v1_keeps_data_and_marks_orphans_interrupted(tmp_path):
@@ -77,13 +80,16 @@ def test_database_from_a_newer_formcoach_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"garbage" * 500, b"SQLite format 3\x00" + b"\xff" * 4000])
-def test_corrupt_database_gives_one_line_error_naming_the_file(tmp_path, content):
+def test_non_sqlite_file_gives_one_line_error_naming_the_file(tmp_path, content):
+    """Not SQLite at all: "not a formcoach database", not "corrupt" (issue 14 #8), unchanged."""
     db = tmp_path / "s.db"
     db.write_bytes(content)
     with pytest.raises(InputError) as ei:
         S.Store(db)
     msg = str(ei.value)
-    assert "\n" not in msg and str(db) in msg and "move it aside" in msg
+    assert "\n" not in msg and str(db) in msg and "not a formcoach session database" in msg
+    assert "corrupt" not in msg
+    assert db.read_bytes() == content
 
 
 def test_corrupt_database_in_the_cli_is_one_line(tmp_path, run_cli):
