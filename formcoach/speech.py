@@ -677,7 +677,9 @@ class Pyttsx3Speaker:
         if path is None:
             digest = hashlib.sha1(repr(key).encode("utf-8")).hexdigest()[:16]
             path = self.cache_dir / f"{digest}.wav"
+            open_private(path).close()  # 0600 before any audio is in it; engines truncate it
             engine.synthesize(text, path)
+            os.chmod(path, 0o600)  # an engine that replaced the file
             self._cache[key] = path
         return path
 
@@ -771,11 +773,12 @@ def create_speaker(
     clock: Clock | None = None,
     stale_after_s: float | None = 0.5,
     on_text: Callable[[Cue], None] | None = None,
-    probe: AudioProbe = probe_audio_output,
+    probe: AudioProbe | None = None,
 ) -> Speaker:
     """The best speaker available: :class:`Pyttsx3Speaker`, else :class:`TextSpeaker`.
 
-    Without ``sink``, ``probe`` must find an audio output device and a player must exist;
+    Without ``sink``, ``probe`` (default :func:`probe_audio_output`) must find an audio output
+    device and a player must exist;
     otherwise, or when pyttsx3/espeak-ng cannot start, cues fall back to text with one
     warning. ``on_text`` gets every cue that is not voiced (all of them in the fallback).
 
@@ -790,7 +793,7 @@ def create_speaker(
         return sp
 
     if sink is None:
-        device = probe()
+        device = (probe or probe_audio_output)()
         if device is None:
             log.warning("%s: cues are shown as text", NO_AUDIO_DEVICE)
             return text_only(NO_AUDIO_DEVICE)
