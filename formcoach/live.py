@@ -717,7 +717,10 @@ def _count_played(result: LiveResult, speaker: Any, before: int | None, wait_s: 
         return
     wait_idle = getattr(speaker, "wait_idle", None)
     if callable(wait_idle):
-        wait_idle(timeout_s=wait_s)  # the last cue may still be playing: count it honestly
+        try:
+            wait_idle(timeout_s=wait_s)  # the last cue may still be playing: count it honestly
+        except KeyboardInterrupt:  # a second Ctrl-C must not lose the set
+            log.info("interrupted: not waiting for the last cue")
     after = _speaker_played(speaker)
     result.cues_played = None if after is None else after - before
     problem = getattr(speaker, "audio_problem", None)

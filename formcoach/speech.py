@@ -63,7 +63,11 @@ MIN_RATE_WPM, MAX_RATE_WPM = 80, 450
 
 @runtime_checkable
 class Speaker(Protocol):
-    """Speaks cues asynchronously."""
+    """Speaks cues asynchronously.
+
+    Speakers that can tell also have ``played`` (cues an audio device verifiably played) and
+    ``audio_problem`` (why cues are not voiced, or None); the live summary uses them.
+    """
 
     muted: bool
 
