@@ -374,6 +374,9 @@ class LiveResult:
             memory stays flat however long the session runs.
         cue_events: per cue: ``rule_id``, ``text``, ``fault_t_ns`` (source ns), ``emit_t_ns``
             (source time of the frame during whose processing it was handed to the speaker).
+        cues_played: how many of ``cues`` an audio device verifiably played (the speaker's
+            ``played``); None when the speaker does not report it. The rest were text only.
+        audio_problem: why cues were not voiced (``"no audio device"``...), None if audio worked.
     """
 
     exercise: str
@@ -389,6 +392,8 @@ class LiveResult:
     analysis: Any = None
     error: str | None = None
     history_truncated: bool = False
+    cues_played: int | None = None
+    audio_problem: str | None = None
 
     @property
     def rep_count(self) -> int:
@@ -417,8 +422,19 @@ class LiveResult:
             )
         else:
             lines.append("faults: none")
-        lines.append(f"cues spoken: {len(self.cues)}")
+        lines.append(self.cue_line())
         return lines
+
+    def cue_line(self) -> str:
+        """``cues spoken: N``, counting only cues that played, with why the rest did not."""
+        n = len(self.cues)
+        if self.cues_played is None:
+            return f"cues: {n} (the speaker does not report whether they played)"
+        played = min(self.cues_played, n)
+        if played == n and self.audio_problem is None:
+            return f"cues spoken: {played}"
+        why = self.audio_problem or "muted or too late to say"
+        return f"cues spoken: {played} ({why}; {n - played} shown as text)"
 
 
 def _make_rules(exercise: Any, fps: float) -> tuple[list[Any], Callable[[], list[Fault]]]:
@@ -541,6 +557,7 @@ def run_live(
     checker = None if skip_setup else SetupChecker(tuple(ex.views) or None, hold_s=setup_hold_s)
     view_det = _view_detector()
     result = LiveResult(exercise=ex.id, setup_passed=skip_setup)
+    played_before = _speaker_played(speaker)
 
     win: _Window | None = None
     if window:
@@ -683,9 +700,31 @@ def run_live(
             log.warning("could not finish the set cleanly: %s", e)
     result.duration_s = time.monotonic() - t_start
     result.dropped = int(getattr(source, "dropped", 0) or 0)
+    _count_played(result, speaker, played_before)
     if on_set_end is not None:
         on_set_end(result)
     return result
+
+
+def _speaker_played(speaker: Any) -> int | None:
+    played = getattr(speaker, "played", None)
+    return played if isinstance(played, int) and not isinstance(played, bool) else None
+
+
+def _count_played(result: LiveResult, speaker: Any, before: int | None, wait_s: float = 5.0) -> None:
+    """Fill ``cues_played``/``audio_problem`` once the last cue has finished (or failed)."""
+    if before is None:
+        return
+    wait_idle = getattr(speaker, "wait_idle", None)
+    if callable(wait_idle):
+        try:
+            wait_idle(timeout_s=wait_s)  # the last cue may still be playing: count it honestly
+        except KeyboardInterrupt:  # a second Ctrl-C must not lose the set
+            log.info("interrupted: not waiting for the last cue")
+    after = _speaker_played(speaker)
+    result.cues_played = None if after is None else after - before
+    problem = getattr(speaker, "audio_problem", None)
+    result.audio_problem = problem if isinstance(problem, str) else None
 
 
 def _submit_text(sched: CueScheduler, rule_id: str, text: str, frame: Frame) -> None:

@@ -68,6 +68,7 @@ def test_say_never_blocks_while_synthesis_is_slow(tmp_path: Path) -> None:
         assert sp.wait_idle(timeout_s=10)
         assert not sp.busy
         assert [r.path.name for r in sink.records] == ["0001.wav", "0002.wav"]
+        assert sp.played == 2 and sp.audio_problem is None
         assert threading.get_ident() not in engine.threads and len(engine.threads) == 1
     finally:
         sp.close()
@@ -157,6 +158,7 @@ def test_failing_sink_warns_once_and_keeps_going(
         assert sink.calls == 1
         assert len(sp.history) == 2
         assert sum("audio playback failed" in r.message for r in caplog.records) == 1
+        assert sp.played == 0 and sp.audio_problem == "audio playback failed"  # none counted
     finally:
         sp.close()
 

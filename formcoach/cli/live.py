@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         if args.praise:
             texts.append(args.praise)
         if args.mute and not window:
-            speaker: Any = TextSpeaker(rate=args.rate or 175, clock=clock)  # nothing can unmute
+            # Text only: without a window nothing can unmute.
+            speaker: Any = TextSpeaker(rate=args.rate or 175, clock=clock, reason="muted")
             speaker.muted = True
         else:
             speaker = create_speaker(
