@@ -93,7 +93,7 @@ def synthesise_cues(cues: list[dict[str, Any]], folder: Path) -> list[Path]:
     except FormcoachError as e:
         log.warning("cues shown as text only: %s", e)
         return []
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # cue WAVs are 0600 too
     out = []
     for i, c in enumerate(cues):
         slug = re.sub(r"[^a-z0-9]+", "_", str(c["text"]).lower()).strip("_")[:40]
@@ -111,7 +111,7 @@ def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", aud
     """Run the demo; returns the analyze exit code. Prints what it did and where the files are."""
     from formcoach.cli import main as cli_main
 
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     video = default_sample(sample)
     exercise = _exercise_of(video)
     print(f"formcoach demo: {video.name} ({exercise}), backend {backend}, output in {out}/")
