@@ -61,18 +61,19 @@ def has_control(text: str) -> bool:
     return _CONTROL_ALL.search(text) is not None
 
 
-def read_text_capped(path: Path, max_bytes: int, what: str,
-                     error: type[FormcoachError]) -> str:
+def read_text_capped(path: Path, max_bytes: int, what: str, error: type[FormcoachError],
+                     read_error: type[FormcoachError] | None = None) -> str:
     """Read a UTF-8 text file of at most ``max_bytes``.
 
     Raises:
-        error: unreadable, larger than the limit, or not UTF-8 (one line naming ``what``).
+        error: larger than the limit or not UTF-8 (one line naming ``what``); also when it
+            cannot be read, unless ``read_error`` is given for that.
     """
     try:
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as e:
-        raise error(clean_text(f"cannot read {what} {path}: {e.strerror or e}", False)) from e
+        raise (read_error or error)(clean_text(f"cannot read {what} {path}: {e.strerror or e}", False)) from e
     if len(data) > max_bytes:
         raise error(clean_text(
             f"{what} {path} is larger than {max_bytes // 1024} KiB; that is not a formcoach "

@@ -260,16 +260,21 @@ _TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
 }
 
 
-def _member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    """Shape and dtype of member ``name``.npy, read from its header only; the declared
-    uncompressed size must match what the header describes."""
+def npy_member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype of member ``name``.npy of an ``.npz``, read from its header only.
+
+    Raises:
+        ValueError: the declared uncompressed size differs from what the header describes,
+            or the header is not a plain .npy header (the array data is not read).
+        KeyError: no such member.
+    """
     info = zf.getinfo(f"{name}.npy")
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise _TrackError(f"'{name}' has an unknown .npy version {version}")
         header_len = f.tell()
@@ -292,7 +297,7 @@ def _read_track_members(zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
             raise KeyError(name)
     frames: int | None = None
     for name, (kinds, pattern) in _TRACK_LAYOUT.items():
-        shape, dtype = _member_header(zf, name)
+        shape, dtype = npy_member_header(zf, name)
         if dtype.kind not in kinds or dtype.itemsize > (
                 MAX_TRACK_TEXT_BYTES if kinds == "U" else 8):
             raise _TrackError(f"'{name}' has dtype {dtype}")

@@ -259,7 +259,7 @@ def _expect(ctx: _Ctx, table: str | None, key: str, value: Any, typ: type | tupl
     if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
         want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
         raise ctx.fail(table, key, f"'{key}' must be a {want}, got {_short(value)}")
-    if typ is float:
+    if typ is float and isinstance(value, float):
         if math.isnan(value):
             raise ctx.fail(table, key, f"'{key}' must be a number, got nan")
         if math.isinf(value) and key not in _INF_OK:
@@ -267,7 +267,7 @@ def _expect(ctx: _Ctx, table: str | None, key: str, value: Any, typ: type | tupl
         if math.isfinite(value) and abs(value) > MAX_NUMBER:
             raise ctx.fail(table, key, f"'{key}' = {_short(value)} is out of range (at most "
                            f"{MAX_NUMBER:g} in magnitude)")
-    if typ is str:
+    if typ is str and isinstance(value, str):
         value = ctx.clean(table, key, value, one_line=key != "description")
     return value
 
