@@ -180,7 +180,7 @@ class _Ctx:
         if cleaned != value:
             log.warning("%s:%s: control characters in '%s' escaped: %s",
                         clean_text(str(self.path), False), _line_of(self.text, table, key) or "?",
-                        clean_text(key, False), cleaned[:80])
+                        clean_text(key, False), clean_text(cleaned, False)[:80])
         return cleaned
 
 
