@@ -322,7 +322,7 @@ def test_pack_strings_have_no_control_codes(tmp_path: Path) -> None:
     ex = load_exercise(p)
     (rule,) = parse_rules(ex.rules_raw, str(p))
     for text in (ex.name, *ex.aliases, ex.description, rule.cue, rule.rationale):
-        assert not any(ord(c) < 32 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F for c in text)
+        assert not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in text)
     assert ex.name == "Evil\\x1b[2J\\x9b31m"
     assert rule.cue == "Knees\\x1b[2J out\\x0dX"
     assert ex.description.startswith("line one\nline two")  # newlines kept in free text
