@@ -26,6 +26,7 @@ import numpy as np
 
 from formcoach.errors import InputError
 from formcoach.skeleton import NUM_LANDMARKS, empty_pose
+from formcoach.text import MAX_JSON_DEPTH, clean_text, json_depth
 
 NS_PER_S = 1_000_000_000
 
@@ -198,8 +199,6 @@ class PoseTrack:
         small crafted file cannot make it allocate gigabytes; a corrupt zip (bad CRC,
         truncated) is an InputError, not a crash.
         """
-        from formcoach.text import clean_text
-
         path = Path(path)
         if not path.is_file():
             raise InputError(clean_text(f"pose track not found: {path}", False))
@@ -207,8 +206,6 @@ class PoseTrack:
             with zipfile.ZipFile(path) as zf:
                 arrays = _read_track_members(zf)
             meta_text = str(arrays["meta"][()])
-            from formcoach.text import MAX_JSON_DEPTH, json_depth
-
             if json_depth(meta_text) > MAX_JSON_DEPTH:
                 raise _TrackError(f"'meta' nested deeper than {MAX_JSON_DEPTH} levels")
             meta = json.loads(meta_text)

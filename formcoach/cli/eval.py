@@ -124,12 +124,13 @@ def load_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         accept = c.get("accept")
         if accept is None:
             accept = [reps, reps]
-        lo_hi = [_count(v) for v in accept] if isinstance(accept, list) else []
-        if len(lo_hi) != 2 or None in lo_hi or lo_hi[0] > lo_hi[1]:  # type: ignore[operator]
+        lo, hi = (_count(v) for v in accept) if isinstance(accept, list) and len(
+            accept) == 2 else (None, None)
+        if lo is None or hi is None or lo > hi:
             raise bad(f"'accept' must be [lo, hi] whole numbers with lo <= hi, got "
                       f"{str(accept)[:40]!r}")
         out.append({**c, "path": (path.parent / c["file"]).resolve(), "reps": reps,
-                    "accept": lo_hi})
+                    "accept": [lo, hi]})
     return out
 
 
