@@ -99,15 +99,29 @@ def _mkdir(path: Path) -> None:
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from e
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: {what} is not valid JSON ({e.msg})") from e
+    """A profile's JSON object; size (:data:`~formcoach.text.MAX_CONFIG_BYTES`), encoding and
+    nesting are checked before parsing."""
+    from formcoach.text import MAX_CONFIG_BYTES, clean_text, parse_json, read_text_capped
+
+    text = read_text_capped(path, MAX_CONFIG_BYTES, what, ConfigError, read_error=InputError)
+    data = parse_json(text, path, what, ConfigError)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: {what} must be a JSON object")
+        raise ConfigError(clean_text(f"{path}: {what} must be a JSON object", False))
     return data
+
+
+def _clean_id(value: Any) -> str:
+    """An exercise id from a profile file, printable."""
+    from formcoach.text import clean_text
+
+    return clean_text(str(value), keep_newlines=False)[:200]
+
+
+def _profile_name(data: Mapping[str, Any], source: str) -> str:
+    """The ``name`` of a profile, printable (control characters escaped)."""
+    from formcoach.text import clean_text
+
+    return clean_text(str(data.get("name", Path(source).stem)), keep_newlines=False)[:200]
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,8 +299,10 @@ class CameraProfile:
         try:
             size = data["image_size"]
             rms = data.get("rms")
+            if len(size) != 2 or not all(0 < int(v) <= 100_000 for v in size):
+                raise ValueError(f"image_size must be [width, height] px, got {str(size)[:40]}")
             return cls(
-                name=str(data.get("name", Path(source).stem)),
+                name=_profile_name(data, source),
                 image_size=(int(size[0]), int(size[1])),
                 fx=float(data["fx"]),
                 fy=float(data["fy"]),
@@ -299,8 +315,8 @@ class CameraProfile:
             )
         except KeyError as e:
             raise ConfigError(f"{source}: camera profile lacks key {e.args[0]!r}") from e
-        except (TypeError, ValueError, IndexError) as e:
-            raise ConfigError(f"{source}: malformed camera profile ({e})") from e
+        except (TypeError, ValueError, IndexError, OverflowError) as e:
+            raise ConfigError(f"{source}: malformed camera profile ({str(e)[:100]})") from e
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the profile as JSON (atomic, 0600); default ``<config>/cameras/NAME.json``."""
@@ -979,11 +995,17 @@ class UserProfile:
             ConfigError: wrong types or unknown joints.
         """
 
+        def deg(x: Any) -> float:
+            v = float(x)
+            if not -720.0 <= v <= 720.0:  # NaN fails too
+                raise ValueError(f"angle out of range: {v}")
+            return v
+
         def rom(d: Any) -> dict[str, tuple[float, float]]:
             out = {}
             for k, v in dict(d).items():
                 _check_joint(k, source)
-                lo, hi = (float(x) for x in v)
+                lo, hi = (deg(x) for x in v)
                 out[k] = (lo, hi)
             return out
 
@@ -991,18 +1013,19 @@ class UserProfile:
             neutral = {}
             for k, v in dict(data.get("neutral", {})).items():
                 _check_joint(k, source)
-                neutral[k] = float(v)
+                neutral[k] = deg(v)
             return cls(
-                name=str(data.get("name", Path(source).stem)),
+                name=_profile_name(data, source),
                 neutral=neutral,
                 rom_baseline=rom(data.get("rom_baseline", {})),
                 rom_by_exercise={
-                    str(ex): rom(d) for ex, d in dict(data.get("rom_by_exercise", {})).items()
+                    _clean_id(ex): rom(d)
+                    for ex, d in dict(data.get("rom_by_exercise", {})).items()
                 },
                 meta=dict(data.get("meta", {})),
             )
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{source}: malformed user profile ({e})") from e
+        except (TypeError, ValueError, OverflowError) as e:
+            raise ConfigError(f"{source}: malformed user profile ({str(e)[:100]})") from e
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write as JSON (atomic, 0600); default ``<config>/users/NAME.json``."""
@@ -1018,7 +1041,7 @@ class UserProfile:
 def _check_joint(name: str, source: str) -> None:
     if name not in JOINT_TRIPLES:
         raise ConfigError(
-            f"{source}: unknown joint {name!r}; use one of {', '.join(JOINT_TRIPLES)}"
+            f"{source}: unknown joint {name[:40]!r}; use one of {', '.join(JOINT_TRIPLES)}"
         )
 
 

@@ -61,6 +61,8 @@ OPENPOSE18_TO_BLAZEPOSE: dict[int, int] = {
 
 _AXES = {"x": 0, "y": 1, "z": 2, "v": 3, "visibility": 3}
 _MAX_CSV_BYTES = 512 * 1024 * 1024
+#: Most frames accepted from one OpenPose ``.npy`` (a pose-trainer sequence has a few hundred).
+MAX_NPY_FRAMES = 1_000_000
 
 
 def _parse_header(header: list[str], path: Path) -> tuple[int, list[tuple[int, int, int]]]:
@@ -171,6 +173,31 @@ def openpose18_to_blazepose(keypoints: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_npy_header(p: Path) -> None:
+    """Refuse a .npy whose header claims more data than the file holds, or more than
+    :data:`MAX_NPY_FRAMES` frames, before numpy allocates the array."""
+    try:
+        with p.open("rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                return  # np.load reports the unknown version
+            need = f.tell() + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    except (OSError, ValueError, EOFError, SyntaxError) as e:
+        raise InputError(f"{p}: not a NumPy .npy keypoint array ({type(e).__name__}: "
+                         f"{str(e)[:80]})") from e
+    if dtype.hasobject:
+        return  # pickled data: np.load(allow_pickle=False) refuses it
+    if shape and shape[0] > MAX_NPY_FRAMES:
+        raise InputError(f"{p}: {shape[0]} frames claimed; the limit is {MAX_NPY_FRAMES}")
+    if need != p.stat().st_size:
+        raise InputError(f"{p}: the .npy header describes {need} bytes but the file has "
+                         f"{p.stat().st_size}; truncated or not a plain .npy")
+
+
 def load_openpose_npy(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an OpenPose COCO-18 ``.npy`` sequence ``(frames, 18, 3)`` as ``(T, 33, 4)``.
 
@@ -180,6 +207,7 @@ def load_openpose_npy(path: str | os.PathLike[str]) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"keypoint file not found: {p}")
+    _check_npy_header(p)
     try:
         arr = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,20 @@ import numpy as np
 
 from formcoach.errors import InputError
 from formcoach.skeleton import NUM_LANDMARKS, empty_pose
+from formcoach.text import MAX_JSON_DEPTH, clean_text, json_depth
 
 NS_PER_S = 1_000_000_000
+
+#: Most frames a saved pose track may hold: 4 h at 30 fps (2 h at 60 fps); its poses and world
+#: arrays then take about 800 MB. A file claiming more is refused from its headers.
+MAX_TRACK_FRAMES = 432_000
+#: Most members in a pose-track ``.npz`` (formcoach writes 9).
+MAX_TRACK_MEMBERS = 32
+#: Largest text member (``meta``, ``backend``, ``model_sha256``) of a pose track, bytes.
+MAX_TRACK_TEXT_BYTES = 1 << 20
+#: Largest frame rate / image side accepted in a pose track.
+MAX_TRACK_FPS = 1000.0
+MAX_IMAGE_SIDE = 100_000
 
 
 def frame_time_ns(index: int, fps: float) -> int:
@@ -177,27 +192,132 @@ class PoseTrack:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PoseTrack:
-        """Read a track written by :meth:`save`; raises :class:`InputError` on a bad file."""
+        """Read a track written by :meth:`save`; raises :class:`InputError` on a bad file.
+
+        The zip's members and each array's header (shape, dtype, declared size) are checked
+        against :data:`MAX_TRACK_FRAMES` and the other limits before any array is read, so a
+        small crafted file cannot make it allocate gigabytes; a corrupt zip (bad CRC,
+        truncated) is an InputError, not a crash.
+        """
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"pose track not found: {path}")
+            raise InputError(clean_text(f"pose track not found: {path}", False))
         try:
-            with np.load(path, allow_pickle=False) as z:
-                return cls(
-                    poses=np.asarray(z["poses"], dtype=np.float64),
-                    world=np.asarray(z["world"], dtype=np.float64),
-                    t_ns=np.asarray(z["t_ns"], dtype=np.int64),
-                    fps=float(z["fps"]),
-                    image_size=(int(z["image_size"][0]), int(z["image_size"][1])),
-                    backend=str(z["backend"]),
-                    model_sha256=str(z["model_sha256"]),
-                    meta=json.loads(str(z["meta"])),
-                )
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as e:
-            why = f"missing field {e}" if isinstance(e, KeyError) else type(e).__name__
-            raise InputError(
-                f"not a formcoach pose track (.npz from 'formcoach poses'): {path} ({why})"
-            ) from e
+            with zipfile.ZipFile(path) as zf:
+                arrays = _read_track_members(zf)
+            meta_text = str(arrays["meta"][()])
+            if json_depth(meta_text) > MAX_JSON_DEPTH:
+                raise _TrackError(f"'meta' nested deeper than {MAX_JSON_DEPTH} levels")
+            meta = json.loads(meta_text)
+            if not isinstance(meta, dict):
+                raise _TrackError("'meta' is not a JSON object")
+            fps = float(arrays["fps"].reshape(-1)[0])
+            if not (math.isfinite(fps) and 0 < fps <= MAX_TRACK_FPS):
+                raise _TrackError(f"fps must be in (0, {MAX_TRACK_FPS:g}], got {fps}")
+            w, h = (int(v) for v in arrays["image_size"])
+            if not (0 <= w <= MAX_IMAGE_SIDE and 0 <= h <= MAX_IMAGE_SIDE):
+                raise _TrackError(f"image_size out of range: {w}x{h}")
+            return cls(
+                poses=np.asarray(arrays["poses"], dtype=np.float64),
+                world=np.asarray(arrays["world"], dtype=np.float64),
+                t_ns=np.asarray(arrays["t_ns"], dtype=np.int64),
+                fps=fps,
+                image_size=(w, h),
+                backend=clean_text(str(arrays["backend"][()]), False),
+                model_sha256=clean_text(str(arrays["model_sha256"][()]), False),
+                meta=meta,
+            )
+        except (_TrackError, OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile,
+                zlib.error, NotImplementedError, RecursionError) as e:
+            if isinstance(e, KeyError):
+                why = f"missing field {e}"
+            elif isinstance(e, _TrackError | zipfile.BadZipFile):
+                why = str(e)
+            else:
+                why = f"{type(e).__name__}: {str(e)[:80]}"
+            raise InputError(clean_text(
+                f"not a formcoach pose track (.npz from 'formcoach poses'): {path} ({why})",
+                False)) from e
+
+
+class _TrackError(ValueError):
+    """A pose-track member breaks a limit or the layout (message: which and why)."""
+
+
+#: Pose-track members: name -> (dtype kinds accepted, shape pattern; "T" = the frame count).
+_TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
+    "poses": ("f", ("T", NUM_LANDMARKS, 4)),
+    "world": ("f", ("T", NUM_LANDMARKS, 3)),
+    "t_ns": ("iu", ("T",)),
+    "fps": ("fiu", None),  # one number: shape () or (1,)
+    "image_size": ("iu", (2,)),
+    "backend": ("U", ()),
+    "model_sha256": ("U", ()),
+    "meta": ("U", ()),
+}
+
+
+def npy_member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype of member ``name``.npy of an ``.npz``, read from its header only.
+
+    Raises:
+        ValueError: the declared uncompressed size differs from what the header describes,
+            or the header is not a plain .npy header (the array data is not read).
+        KeyError: no such member.
+    """
+    info = zf.getinfo(f"{name}.npy")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise _TrackError(f"'{name}' has an unknown .npy version {version}")
+        header_len = f.tell()
+    if dtype.hasobject:
+        raise _TrackError(f"'{name}' holds Python objects")
+    count = math.prod(shape)
+    if info.file_size != header_len + count * dtype.itemsize:
+        raise _TrackError(f"'{name}' declares {info.file_size} bytes but its header describes "
+                          f"{header_len + count * dtype.itemsize}")
+    return shape, dtype
+
+
+def _read_track_members(zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    """Check every member's header against :data:`_TRACK_LAYOUT` and the limits, then read."""
+    if len(zf.infolist()) > MAX_TRACK_MEMBERS:
+        raise _TrackError(f"{len(zf.infolist())} members (a track has 9)")
+    names = set(zf.namelist())
+    for name in _TRACK_LAYOUT:
+        if f"{name}.npy" not in names:
+            raise KeyError(name)
+    frames: int | None = None
+    for name, (kinds, pattern) in _TRACK_LAYOUT.items():
+        shape, dtype = npy_member_header(zf, name)
+        if dtype.kind not in kinds or dtype.itemsize > (
+                MAX_TRACK_TEXT_BYTES if kinds == "U" else 8):
+            raise _TrackError(f"'{name}' has dtype {dtype}")
+        if pattern is None:
+            ok = math.prod(shape) == 1 and len(shape) <= 1
+        else:
+            ok = len(shape) == len(pattern) and all(
+                p == "T" or p == n for p, n in zip(pattern, shape, strict=True))
+            if ok and "T" in pattern:
+                t = shape[pattern.index("T")]
+                if t > MAX_TRACK_FRAMES:
+                    raise _TrackError(f"'{name}' claims {t} frames; the limit is "
+                                      f"{MAX_TRACK_FRAMES} (4 h at 30 fps)")
+                ok = frames is None or t == frames
+                frames = t
+        if not ok:
+            raise _TrackError(f"'{name}' has shape {shape}, expected "
+                              f"{pattern if pattern is not None else 'one number'}")
+    out = {}
+    for name in _TRACK_LAYOUT:
+        with zf.open(f"{name}.npy") as f:
+            out[name] = np.lib.format.read_array(f, allow_pickle=False)
+    return out
 
 
 @dataclass(slots=True)

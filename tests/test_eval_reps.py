@@ -82,7 +82,7 @@ def test_bad_manifests(tmp_path: Path) -> None:
         load_manifest(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{nope")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="not valid JSON"):
         load_manifest(bad)
     bad.write_text(json.dumps({"clips": [{"file": "a.mp4"}]}))
     with pytest.raises(InputError, match="needs"):

@@ -166,3 +166,56 @@ def test_segmenter_accepts_any_floats_and_streaming_equals_batch(values: list[fl
     for r in batch:
         assert 0 <= r.start_frame <= r.bottom_frame <= r.end_frame < max(1, len(values))
         assert not math.isnan(r.start_ns)
+
+
+def _valid_track_bytes(tmp: Path) -> bytes:
+    from formcoach.types import PoseTrack
+
+    rng = np.random.default_rng(0)
+    PoseTrack(rng.normal(size=(6, 33, 4)), rng.normal(size=(6, 33, 3)),
+              np.arange(6, dtype=np.int64) * 33_333_333, 30.0, (640, 480), "onnx", "",
+              {"source": "x.mp4"}).save(tmp / "base.npz")
+    return (tmp / "base.npz").read_bytes()
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=6), st.floats(0, 1))
+def test_pose_track_mutations_never_crash(tmp_path: Path, flips, keep: float) -> None:
+    from formcoach.types import PoseTrack
+
+    data = bytearray(_valid_track_bytes(tmp_path))
+    for where, value in flips:
+        data[int(where * (len(data) - 1))] = value
+    p = tmp_path / "t.npz"
+    p.write_bytes(bytes(data[: max(1, int(keep * len(data)))] if keep < 0.9 else data))
+    try:
+        PoseTrack.load(p)
+    except Exception as e:
+        _one_line(e)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(
+                                ["clips", "file", "exercise", "reps", "accept", "x"]), inner,
+                                max_size=5)),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(json_values)
+def test_manifest_and_profiles_never_crash(tmp_path: Path, doc) -> None:
+    import json
+
+    from formcoach.calibration import load_camera_profile, load_user_profile
+    from formcoach.cli.eval import load_manifest
+
+    p = tmp_path / "doc.json"
+    p.write_text(json.dumps(doc))
+    for load in (load_manifest, load_camera_profile, load_user_profile):
+        try:
+            load(p)
+        except Exception as e:
+            _one_line(e)

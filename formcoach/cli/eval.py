@@ -61,32 +61,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+#: Most clips in one manifest; larger files are refused (see also MAX_MANIFEST_BYTES).
+MAX_MANIFEST_CLIPS = 100_000
+#: Largest ``reps`` label accepted.
+MAX_REPS = 10_000
+
+
+def _count(value: Any) -> int | None:
+    """``value`` as a rep count (an int, or a float with no fraction), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= MAX_REPS:
+        return value
+    return None
+
+
 def load_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Clips of a manifest with ``file`` resolved to an absolute path and ``accept`` filled in.
 
+    Limits: the file at most :data:`~formcoach.text.MAX_MANIFEST_BYTES`, JSON nesting at most
+    :data:`~formcoach.text.MAX_JSON_DEPTH`, at most :data:`MAX_MANIFEST_CLIPS` clips; ``file``
+    and ``exercise`` are strings, ``reps`` and ``accept = [lo, hi]`` whole numbers in
+    ``0..MAX_REPS`` with ``lo <= hi``.
+
     Raises:
-        InputError: missing/unreadable file, bad JSON, or a clip without file/exercise/reps.
+        InputError: missing/unreadable/oversized file, bad JSON, or a clip with a missing or
+            mistyped field (the message names the clip and the field).
     """
+    from formcoach.text import MAX_MANIFEST_BYTES, clean_text, parse_json, read_text_capped
+
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"manifest not found: {path}")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read manifest {path}: {e}") from e
+        raise InputError(clean_text(f"manifest not found: {path}", False))
+    doc = parse_json(read_text_capped(path, MAX_MANIFEST_BYTES, "manifest", InputError),
+                     path, "manifest", InputError)
     clips = doc.get("clips") if isinstance(doc, dict) else doc
     if not isinstance(clips, list):
-        raise InputError(f"manifest {path} has no 'clips' list")
+        raise InputError(clean_text(f"manifest {path} has no 'clips' list (expected "
+                                    '{"clips": [{"file": ..., "exercise": ..., "reps": ...}]})',
+                                    False))
+    if len(clips) > MAX_MANIFEST_CLIPS:
+        raise InputError(clean_text(f"manifest {path} lists {len(clips)} clips; the limit is "
+                                    f"{MAX_MANIFEST_CLIPS}", False))
     out = []
     for k, c in enumerate(clips):
+
+        def bad(msg: str, _k: int = k) -> InputError:
+            return InputError(clean_text(f"manifest {path}: clip {_k}: {msg}", False))
+
         if not isinstance(c, dict) or not {"file", "exercise", "reps"} <= c.keys():
-            raise InputError(f"manifest {path}: clip {k} needs 'file', 'exercise' and 'reps'")
-        reps = int(c["reps"])
-        accept = c.get("accept") or [reps, reps]
-        if not (isinstance(accept, list) and len(accept) == 2):
-            raise InputError(f"manifest {path}: clip {c['file']}: 'accept' must be [lo, hi]")
+            raise bad("needs 'file', 'exercise' and 'reps'")
+        for key in ("file", "exercise"):
+            if not isinstance(c[key], str) or not c[key].strip() or len(c[key]) > 4096:
+                raise bad(f"'{key}' must be a non-empty string, got {str(c[key])[:40]!r}")
+        if "\x00" in c["file"]:
+            raise bad("'file' contains a NUL character")
+        reps = _count(c["reps"])
+        if reps is None:
+            raise bad(f"'reps' must be a whole number 0..{MAX_REPS}, got {str(c['reps'])[:40]!r}")
+        accept = c.get("accept")
+        if accept is None:
+            accept = [reps, reps]
+        lo, hi = (_count(v) for v in accept) if isinstance(accept, list) and len(
+            accept) == 2 else (None, None)
+        if lo is None or hi is None or lo > hi:
+            raise bad(f"'accept' must be [lo, hi] whole numbers with lo <= hi, got "
+                      f"{str(accept)[:40]!r}")
         out.append({**c, "path": (path.parent / c["file"]).resolve(), "reps": reps,
-                    "accept": [int(accept[0]), int(accept[1])]})
+                    "accept": [lo, hi]})
     return out
 
 
@@ -180,14 +224,17 @@ def evaluate_reps(
 
 def print_table(summary: dict[str, Any]) -> None:
     """Per-clip table and totals on stdout."""
+    from formcoach.text import clean_text
+
     rows = summary["clips"]
-    w = max([len(r["file"]) for r in rows] + [4])
+    w = max([len(clean_text(r["file"], False)) for r in rows] + [4])
     w = min(w, 70)
     print(f"{'clip':<{w}} {'exercise':<15} {'truth':>5} {'accept':>7} {'pred':>4}  ok")
     for r in rows:
         acc = f"{r['accept'][0]}-{r['accept'][1]}"
         mark = "yes" if r["correct"] else ("obo" if r["obo"] else "NO")
-        print(f"{r['file'][:w]:<{w}} {r['exercise']:<15} {r['truth']:>5} {acc:>7} "
+        name, ex = clean_text(r["file"], False), clean_text(r["exercise"], False)
+        print(f"{name[:w]:<{w}} {ex:<15} {r['truth']:>5} {acc:>7} "
               f"{r['predicted']:>4}  {mark}")
     n = summary["n"]
     print(f"\n{n} clips, backend {summary['backend']}: accuracy {summary['accuracy']:.3f} "

@@ -335,22 +335,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``formcoach eval form``."""
+    from formcoach.text import clean_text
+
+    def _out(line: str) -> None:
+        print(clean_text(line))  # file names and CSV labels come from the user's data
+
     result = _json_safe(evaluate(args.data, args.exercise_dir))
     for name, lay in result["layouts"].items():
-        print(f"{name}: balanced accuracy {_fmt(lay['balanced_accuracy'])}")
+        _out(f"{name}: balanced accuracy {_fmt(lay['balanced_accuracy'])}")
         for fname, st in lay.get("stages", {}).items():
-            print(f"  (extra) stages {fname}: {_fmt(st['balanced_accuracy'])} n={st['n']} "
+            _out(f"  (extra) stages {fname}: {_fmt(st['balanced_accuracy'])} n={st['n']} "
                   f"[{st['rule']}]")
         for ex, e in lay["exercises"].items():
-            print(f"  {ex:16s} {_fmt(e['balanced_accuracy'])}  n={e['n']} {e['classes']}")
+            _out(f"  {ex:16s} {_fmt(e['balanced_accuracy'])}  n={e['n']} {e['classes']}")
             for rid, f in e.get("faults", {}).items():
-                print(f"    {rid:22s} {_fmt(f['balanced_accuracy'])}  recall "
+                _out(f"    {rid:22s} {_fmt(f['balanced_accuracy'])}  recall "
                       f"{_fmt(f['recall'])} specificity {_fmt(f['specificity'])} "
                       f"not assessed {f['not_assessed']}")
             for rid, c in e.get("rules", {}).items():
-                print(f"    {rid:22s} fired on good {c['fired_good']}, bad {c['fired_bad']}, "
+                _out(f"    {rid:22s} fired on good {c['fired_good']}, bad {c['fired_bad']}, "
                       f"not assessed {c['not_assessed']}")
-    print(f"balanced_accuracy {_fmt(result['balanced_accuracy'])}")
+    _out(f"balanced_accuracy {_fmt(result['balanced_accuracy'])}")
     if args.json is not None:
         from formcoach.io_utils import atomic_write_text
 

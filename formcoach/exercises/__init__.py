@@ -8,10 +8,17 @@ This module owns the top-level keys, ``[count]`` and ``[metrics]``; ``[[rules]]`
 dicts in :attr:`Exercise.rules_raw` and validated by :mod:`formcoach.rules`. Unknown keys,
 wrong types and TOML syntax errors raise :class:`~formcoach.errors.ConfigError` with
 ``file:line``.
+
+Crafted packs are refused before or while parsing (limits: :data:`MAX_PACK_BYTES`,
+:data:`MAX_TOML_DEPTH`, :data:`MAX_KEY_PARTS`, numbers finite and within :data:`MAX_NUMBER`),
+and control characters in the pack's text (cue, name, ...) are escaped (:func:`clean_text`),
+so printing a pack's strings cannot drive the terminal.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -21,8 +28,29 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.errors import ConfigError
+from formcoach.text import MAX_CONFIG_BYTES, bracket_depth, clean_text, read_text_capped
 
-__all__ = ["CountConfig", "Exercise", "exercise_ids", "list_exercises", "load_exercise"]
+__all__ = [
+    "MAX_KEY_PARTS", "MAX_NUMBER", "MAX_PACK_BYTES", "MAX_TOML_DEPTH", "CountConfig", "Exercise",
+    "exercise_ids", "list_exercises", "load_exercise",
+]
+
+log = logging.getLogger(__name__)
+
+#: Largest rule pack accepted, bytes (the bundled ones are < 4 KB).
+MAX_PACK_BYTES = MAX_CONFIG_BYTES
+#: Deepest nesting of arrays / inline tables (``[[rules]]`` is 2).
+MAX_TOML_DEPTH = 16
+#: Most parts in one dotted key or table name (``a.b.c`` has 3). tomllib's time grows with the
+#: square of this: a 100 KB key of 50 000 parts stalls it for about a minute.
+MAX_KEY_PARTS = 16
+#: Largest magnitude of a number in ``[count]`` (besides the seconds limits below).
+MAX_NUMBER = 1e6
+#: Upper limits of the ``[count]`` durations, seconds.
+_MAX_SECONDS = {"min_rep_s": 600.0, "max_rep_s": 600.0, "smooth_s": 10.0, "max_gap_s": 600.0,
+                "min_hold_s": 86400.0}
+#: ``[count]`` bounds that may be +-inf (their defaults are), never NaN.
+_INF_OK = frozenset({"hold_min", "hold_max", "gate_min", "gate_max"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +171,17 @@ class _Ctx:
 
     def fail(self, table: str | None, key: str, msg: str) -> ConfigError:
         line = _line_of(self.text, table, key)
-        return ConfigError(f"{self.path}:{line}: {msg}" if line else f"{self.path}: {msg}")
+        msg = f"{self.path}:{line}: {msg}" if line else f"{self.path}: {msg}"
+        return ConfigError(clean_text(msg, keep_newlines=False))
+
+    def clean(self, table: str | None, key: str, value: str, one_line: bool = True) -> str:
+        """``value`` with control characters escaped (a warning says where)."""
+        cleaned = clean_text(value, keep_newlines=not one_line)
+        if cleaned != value:
+            log.warning("%s:%s: control characters in '%s' escaped: %s",
+                        clean_text(str(self.path), False), _line_of(self.text, table, key) or "?",
+                        clean_text(key, False), clean_text(cleaned, False)[:80])
+        return cleaned
 
 
 def _norm(name: str) -> str:
@@ -206,24 +244,43 @@ def load_exercise(name_or_path: str | Path) -> Exercise:
     return _load_file(_catalogue()[ex_id])
 
 
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters (a 400-digit number is not echoed whole)."""
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def _expect(ctx: _Ctx, table: str | None, key: str, value: Any, typ: type | tuple) -> Any:
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        if abs(value) > MAX_NUMBER:
+            raise ctx.fail(table, key, f"'{key}' = {_short(value)} is out of range (at most "
+                           f"{MAX_NUMBER:g} in magnitude)")
+        value = float(value)
     if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
         want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise ctx.fail(table, key, f"'{key}' must be a {want}, got {value!r}")
+        raise ctx.fail(table, key, f"'{key}' must be a {want}, got {_short(value)}")
+    if typ is float and isinstance(value, float):
+        if math.isnan(value):
+            raise ctx.fail(table, key, f"'{key}' must be a number, got nan")
+        if math.isinf(value) and key not in _INF_OK:
+            raise ctx.fail(table, key, f"'{key}' must be finite, got {value}")
+        if math.isfinite(value) and abs(value) > MAX_NUMBER:
+            raise ctx.fail(table, key, f"'{key}' = {_short(value)} is out of range (at most "
+                           f"{MAX_NUMBER:g} in magnitude)")
+    if typ is str and isinstance(value, str):
+        value = ctx.clean(table, key, value, one_line=key != "description")
     return value
 
 
 def _str_list(ctx: _Ctx, table: str | None, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ctx.fail(table, key, f"'{key}' must be a list of strings, got {value!r}")
-    return tuple(value)
+        raise ctx.fail(table, key, f"'{key}' must be a list of strings, got {_short(value)}")
+    return tuple(ctx.clean(table, key, v) for v in value)
 
 
 def _choice(ctx: _Ctx, table: str | None, key: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ctx.fail(table, key, f"'{key}' = {value!r}; use one of: {', '.join(choices)}")
+        raise ctx.fail(table, key, f"'{key}' = {_short(value)}; use one of: {', '.join(choices)}")
     return value
 
 
@@ -256,20 +313,70 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
             raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {getattr(cfg, key)}")
     if cfg.smooth_s < 0:
         raise ctx.fail("count", "smooth_s", f"'smooth_s' must be >= 0, got {cfg.smooth_s}")
+    if cfg.max_lean > 180:
+        raise ctx.fail("count", "max_lean", f"'max_lean' must be <= 180 (deg), got {cfg.max_lean}")
+    for key, hi in _MAX_SECONDS.items():
+        if getattr(cfg, key) > hi:
+            raise ctx.fail("count", key, f"'{key}' must be <= {hi:g} s, got {getattr(cfg, key)}")
     return cfg
+
+
+# Strings and comments of a TOML text (multi-line forms first), for the structural pre-check.
+_TOML_SKIP = re.compile(
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*'
+)
+# Possessive quantifiers and the look-behind keep the search linear on crafted text.
+_BARE = r"[A-Za-z0-9_-]++"
+_LONG_KEY = re.compile(
+    rf"(?<![A-Za-z0-9_-]){_BARE}(?:[ \t]*+\.[ \t]*+{_BARE}){{{MAX_KEY_PARTS},}}"
+)
+
+
+def _toml_skeleton(text: str) -> str:
+    """``text`` with every string replaced by ``_`` and comments removed; lines kept."""
+
+    def sub(m: re.Match[str]) -> str:
+        s = m.group()
+        return "" if s.startswith("#") else "_" + "\n" * s.count("\n")
+
+    return _TOML_SKIP.sub(sub, text)
+
+
+def _precheck(path: Path, text: str) -> None:
+    """Refuse structures that make tomllib slow or recurse deeply, before parsing (linear)."""
+    skel = _toml_skeleton(text)
+    m = _LONG_KEY.search(skel)
+    if m is not None:
+        line = skel.count("\n", 0, m.start()) + 1
+        parts = m.group().count(".") + 1
+        raise ConfigError(clean_text(
+            f"{path}:{line}: dotted key or table name with {parts} parts (the limit is "
+            f"{MAX_KEY_PARTS}); rule packs use plain keys such as 'min_rom'", False))
+    depth, at = bracket_depth(skel)
+    if depth > MAX_TOML_DEPTH:
+        line = skel.count("\n", 0, at) + 1
+        raise ConfigError(clean_text(
+            f"{path}:{line}: arrays or tables nested {depth} levels deep (the limit is "
+            f"{MAX_TOML_DEPTH}); not a rule pack", False))
 
 
 def _parse(path: Path, text: str) -> Exercise:
     ctx = _Ctx(path, text)
+    _precheck(path, text)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         line = m.group(1) if m else "?"
-        raise ConfigError(f"{path}:{line}: TOML syntax error: {e}") from e
+        raise ConfigError(clean_text(f"{path}:{line}: TOML syntax error: {e}", False)) from e
+    except (ValueError, RecursionError) as e:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(clean_text(
+            f"{path}: unreadable TOML value ({str(e)[:80]}); numbers must be plain and short",
+            False)) from e
     for key in raw:
         if key not in _TOP_KEYS:
-            raise ctx.fail(None, key, f"unknown key '{key}'; known: {', '.join(sorted(_TOP_KEYS))}")
+            raise ctx.fail(None, key, f"unknown key {_short(key)}; known: "
+                           f"{', '.join(sorted(_TOP_KEYS))}")
     if "id" not in raw:
         raise ConfigError(f"{path}: missing required key 'id'")
     ex_id = _expect(ctx, None, "id", raw["id"], str)
@@ -304,8 +411,5 @@ def _parse(path: Path, text: str) -> Exercise:
 
 
 def _load_file(path: Path) -> Exercise:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read exercise file {path}: {e}") from e
+    text = read_text_capped(path, MAX_PACK_BYTES, "exercise file", ConfigError)
     return _parse(path, text)

@@ -34,6 +34,7 @@ from formcoach.errors import ConfigError
 from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.rules.features import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.skeleton import LM, NUM_LANDMARKS
+from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, RepEvent
 from formcoach.view import VIEWS, ViewDetector, frame_view
 
@@ -141,8 +142,9 @@ def _rule_line(source: str, rule_id: str | None, index: int) -> str:
     readable file; otherwise ``source`` plus the rule id."""
     path = Path(source)
     try:
-        text = path.read_text(encoding="utf-8") if source and path.is_file() else None
-    except OSError:
+        small = source and path.is_file() and path.stat().st_size <= MAX_CONFIG_BYTES
+        text = path.read_text(encoding="utf-8") if small else None
+    except (OSError, UnicodeDecodeError):
         text = None
     if text is not None:
         lines = text.splitlines()
@@ -159,6 +161,30 @@ def _rule_line(source: str, rule_id: str | None, index: int) -> str:
                     return f"{source}:{i}"
     where = f"rule {rule_id!r}" if rule_id else f"rules[{index}]"
     return f"{source}: {where}" if source else where
+
+
+#: Largest magnitude of a rule threshold (degrees, ratios and velocities are far below it).
+MAX_THRESHOLD = 1e6
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 60 characters (a 400-digit number is not echoed whole)."""
+    r = repr(value)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _finite(x: float) -> bool:
+    """A finite number within :data:`MAX_THRESHOLD` (huge ints do not overflow here)."""
+    return -MAX_THRESHOLD <= x <= MAX_THRESHOLD
+
+
+def _pack_text(text: str, source: str, rid: str, key: str, multiline: bool = False) -> str:
+    """A pack string with terminal control characters escaped (cue text is printed)."""
+    cleaned = clean_text(text, keep_newlines=multiline)
+    if cleaned != text:
+        log.warning("%s: rule %s: control characters in %s escaped: %s",
+                    clean_text(source, False), rid, key, cleaned[:80])
+    return cleaned
 
 
 def _known_feature(name: str) -> bool:
@@ -181,87 +207,91 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
     seen: set[str] = set()
     for i, item in enumerate(raw):
         rid = item.get("id") if isinstance(item, dict) else None
-        rid = rid if isinstance(rid, str) else None
+        rid = rid if isinstance(rid, str) and len(rid) <= 64 else None
 
         def fail(msg: str, _rid: str | None = rid, _i: int = i) -> ConfigError:
-            return ConfigError(f"{_rule_line(source, _rid, _i)}: {msg}")
+            return ConfigError(clean_text(f"{_rule_line(source, _rid, _i)}: {msg}", False))
 
         if not isinstance(item, dict):
             raise fail("each [[rules]] entry must be a table")
         unknown = sorted(set(item) - _KEYS)
         if unknown:
-            raise fail(f"unknown key {unknown[0]!r} in [[rules]]; allowed: {', '.join(sorted(_KEYS))}")
+            raise fail(f"unknown key {_short(unknown[0])} in [[rules]]; allowed: {', '.join(sorted(_KEYS))}")
         missing = [k for k in _REQUIRED if k not in item]
         if missing:
             raise fail(f"rule is missing required key {missing[0]!r}")
-        if not rid or not re.fullmatch(r"[a-z0-9_]+", rid):
-            raise fail(f"rule id must be lower_snake_case text, got {item.get('id')!r}")
+        if not rid or not re.fullmatch(r"[a-z0-9_]{1,64}", rid):
+            raise fail(f"rule id must be lower_snake_case text of at most 64 characters, got "
+                       f"{_short(item.get('id'))}")
         if rid in seen:
             raise fail(f"duplicate rule id {rid!r}; ids must be unique within a pack")
         seen.add(rid)
         for key in ("cue", "rationale", "feature", "op"):
             if not isinstance(item[key], str) or not item[key].strip():
-                raise fail(f"{key!r} must be non-empty text, got {item[key]!r}")
+                raise fail(f"{key!r} must be non-empty text, got {_short(item[key])}")
         op = item["op"]
         if op not in _OPS:
-            raise fail(f"bad op {op!r}; use one of {', '.join(_OPS)}")
+            raise fail(f"bad op {_short(op)}; use one of {', '.join(_OPS)}")
         thr = item["threshold"]
-        if isinstance(thr, bool) or not isinstance(thr, int | float) or not math.isfinite(thr):
-            raise fail(f"threshold must be a finite number, got {thr!r}")
+        if isinstance(thr, bool) or not isinstance(thr, int | float) or not _finite(thr):
+            raise fail(f"threshold must be a finite number of magnitude <= {MAX_THRESHOLD:g}, "
+                       f"got {_short(thr)}")
         feature = item["feature"]
         if not _known_feature(feature):
-            raise fail(f"unknown feature {feature!r}; see formcoach/kinematics/features.py and "
-                       "formcoach/rules/features.py for the names")
+            raise fail(f"unknown feature {_short(feature)}; see formcoach/kinematics/features.py "
+                       "and formcoach/rules/features.py for the names")
         severity = item.get("severity", 2)
         if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 3:
-            raise fail(f"severity must be 1, 2 or 3, got {severity!r}")
+            raise fail(f"severity must be 1, 2 or 3, got {_short(severity)}")
         scope = item.get("scope", "rep")
         if scope not in SCOPES:
-            raise fail(f"bad scope {scope!r}; use 'rep' or 'frame'")
+            raise fail(f"bad scope {_short(scope)}; use 'rep' or 'frame'")
         phase = item.get("phase", "any")
         if phase not in PHASES:
-            raise fail(f"bad phase {phase!r}; use one of {', '.join(PHASES)}")
+            raise fail(f"bad phase {_short(phase)}; use one of {', '.join(PHASES)}")
         reduce = item.get("reduce", "max" if op in (">", ">=") else "min")
         if reduce not in REDUCES:
-            raise fail(f"bad reduce {reduce!r}; use one of {', '.join(REDUCES)}")
+            raise fail(f"bad reduce {_short(reduce)}; use one of {', '.join(REDUCES)}")
         side = item.get("side", "auto")
         if side not in SIDES:
-            raise fail(f"bad side {side!r}; use one of {', '.join(SIDES)}")
+            raise fail(f"bad side {_short(side)}; use one of {', '.join(SIDES)}")
         if side != "auto" and is_feature(_base(feature)):
-            raise fail(f"side {side!r} needs a side-less feature with left_/right_ variants, "
-                       f"got {feature!r}")
+            raise fail(f"side {_short(side)} needs a side-less feature with left_/right_ "
+                       f"variants, got {_short(feature)}")
         views_raw = item.get("views", ["any"])
         if isinstance(views_raw, str):
             views_raw = [views_raw]
         if not isinstance(views_raw, list) or not views_raw:
-            raise fail(f"views must be a non-empty list, got {views_raw!r}")
+            raise fail(f"views must be a non-empty list, got {_short(views_raw)}")
         views: list[str] = []
         for v in views_raw:
             if not isinstance(v, str):
-                raise fail(f"views must be view names, got {v!r}")
+                raise fail(f"views must be view names, got {_short(v)}")
             if v == "any":
                 views.extend(VIEWS)
                 continue
             v = _VIEW_ALIASES.get(v, v)
             if v not in VIEWS:
-                raise fail(f"bad view {v!r}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
+                raise fail(f"bad view {_short(v)}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
             views.append(v)
         hold_s = item.get("hold_s", 0.0)
         if isinstance(hold_s, bool) or not isinstance(hold_s, int | float) or not (
             0 <= hold_s < 3600
         ):
-            raise fail(f"hold_s must be seconds >= 0, got {hold_s!r}")
+            raise fail(f"hold_s must be seconds >= 0, got {_short(hold_s)}")
         if hold_s and scope != "frame":
             raise fail("hold_s only applies to scope = 'frame'")
         min_valid = item.get("min_valid", 0.5)
         if isinstance(min_valid, bool) or not isinstance(min_valid, int | float) or not (
             0 < min_valid <= 1
         ):
-            raise fail(f"min_valid must be a fraction in (0, 1], got {min_valid!r}")
+            raise fail(f"min_valid must be a fraction in (0, 1], got {_short(min_valid)}")
         rules.append(
             Rule(
-                id=rid, cue=item["cue"].strip(), feature=feature, op=op, threshold=float(thr),
-                rationale=item["rationale"].strip(), severity=severity,
+                id=rid, cue=_pack_text(item["cue"].strip(), source, rid, "cue"),
+                feature=feature, op=op, threshold=float(thr),
+                rationale=_pack_text(item["rationale"].strip(), source, rid, "rationale", True),
+                severity=severity,
                 views=tuple(dict.fromkeys(views)), scope=scope, phase=phase, side=side,
                 reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
             )

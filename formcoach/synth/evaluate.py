@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ __all__ = ["COMPARED_ANGLES", "evaluate_backend", "load_truth"]
 COMPARED_ANGLES: tuple[str, ...] = tuple(
     f"{s}_{j}" for s in ("left", "right") for j in ("knee", "hip", "elbow", "shoulder")
 )
+#: Largest ground-truth JSON accepted, bytes (a 10-minute render is a few MB).
+MAX_TRUTH_BYTES = 64 << 20
+#: Largest total of the ground-truth arrays (the sibling ``.npz``), bytes.
+MAX_TRUTH_ARRAY_BYTES = 1 << 30
 
 
 def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -30,21 +35,35 @@ def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         InputError: missing or malformed file.
     """
+    from formcoach.text import parse_json, read_text_capped
+    from formcoach.types import npy_member_header
+
     p = Path(path)
     if not p.is_file():
         raise InputError(f"ground-truth file not found: {p}")
+    d = parse_json(read_text_capped(p, MAX_TRUTH_BYTES, "ground-truth file", InputError),
+                   p, "ground-truth file", InputError)
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
         fr = d["frames"]
-        npz = p.with_name(d.get("arrays") or p.with_suffix(".npz").name)
+        npz = p.with_name(str(d.get("arrays") or p.with_suffix(".npz").name))
         if npz.is_file():
+            with zipfile.ZipFile(npz) as zf:
+                names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+                total = 0
+                for name in names:
+                    shape, dtype = npy_member_header(zf, name)
+                    total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > MAX_TRUTH_ARRAY_BYTES or len(names) > 64:
+                    raise ValueError(f"arrays of {total >> 20} MiB in {len(names)} members")
             with np.load(npz, allow_pickle=False) as z:
                 for key in z.files:
                     fr[key] = np.asarray(z[key], dtype=np.float64)
         for key in ("angles_3d_deg", "angles_2d_deg"):
             fr[key] = {k: np.asarray(v, dtype=np.float64) for k, v in fr[key].items()}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(f"not a formcoach synth ground-truth file: {p} ({e})") from e
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+        raise InputError(f"not a formcoach synth ground-truth file: {p} "
+                         f"({type(e).__name__}: {str(e)[:80]})") from e
     return d
 
 
