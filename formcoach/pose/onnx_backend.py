@@ -43,10 +43,35 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 
 
+_telemetry_warned = False
+
+
+def _disable_telemetry(ort_module: Any) -> None:
+    """Turn onnxruntime's telemetry off; warn once if it may have started before formcoach could.
+
+    The switch that works is ``ORT_DISABLE_TELEMETRY=1``, set by ``formcoach/__init__.py``
+    before onnxruntime loads; ``disable_telemetry_events()`` is a belt on top of it.
+    """
+    global _telemetry_warned
+    disable = getattr(ort_module, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
+    import formcoach
+
+    if formcoach._ORT_IMPORTED_FIRST and not _telemetry_warned:
+        _telemetry_warned = True
+        log.warning(
+            "onnxruntime was imported before formcoach, so its telemetry (network lookups, files "
+            "under ~/.cache/Microsoft) may already be on; import formcoach first or set "
+            "ORT_DISABLE_TELEMETRY=1 in the environment"
+        )
+
+
 def _session(path: Any, num_threads: int) -> ort.InferenceSession:
     """An onnxruntime CPU session that does not oversubscribe a small machine."""
     import onnxruntime as ort  # type: ignore[import-untyped]
 
+    _disable_telemetry(ort)
     so = ort.SessionOptions()
     so.intra_op_num_threads = num_threads
     so.inter_op_num_threads = 1
