@@ -59,7 +59,7 @@ def write_annotated_video(
             Cv2OutputFile(out, default_suffix=".mp4") as tmp:
         n_written = _encode(cv_in, tmp.cv2_name, video_path, out, result, cue_log, faults,
                             joints, progress)
-        _verify(tmp.tmp, out, n_written)
+        _verify(tmp.tmp, tmp.cv2_name, out, n_written)
         tmp.commit()
     return out
 
@@ -127,7 +127,10 @@ def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Any,
                 i = src_to_i.get(j)
                 _annotate(img, i, j, fps, result, poses, names, reps, cues, faults, t_ns)
                 if writer.write(img) is False:  # newer OpenCV builds report a failed write
-                    raise InputError(f"cannot write video {display_path(out)} (write failed)")
+                    raise InputError(
+                        f"cannot write video {display_path(out)}: frame {j} could not be "
+                        f"written ({_why_write_failed(out)}); no file was left"
+                    )
                 j += 1
                 bar.update(1)
         if writer is None:
@@ -139,7 +142,16 @@ def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Any,
     return j
 
 
-def _verify(tmp: str, out: Path, n_written: int) -> None:
+def _why_write_failed(out: Path) -> str:
+    """A guess at why the encoder failed: a full disk when the folder has no space left."""
+    try:
+        st = os.statvfs(out.parent if str(out.parent) else ".")
+    except OSError:
+        return "is the disk full?"
+    return "the disk is full" if st.f_bavail * st.f_frsize < (1 << 20) else "is the disk full?"
+
+
+def _verify(tmp: str, cv_tmp: str, out: Path, n_written: int) -> None:
     """Reopen the finished temp file: it must decode with (about) as many frames as were written.
 
     FFmpeg only writes the index (moov atom) at the end; a full disk leaves a file that
@@ -158,7 +170,7 @@ def _verify(tmp: str, out: Path, n_written: int) -> None:
     if size == 0:
         why = why or "nothing was written"
     else:
-        cap = cv2.VideoCapture(tmp)
+        cap = cv2.VideoCapture(cv_tmp)
         try:
             ok, img = cap.read() if cap.isOpened() else (False, None)
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if ok else 0
@@ -170,7 +182,7 @@ def _verify(tmp: str, out: Path, n_written: int) -> None:
             why = f"only {count} of {n_written} frames were stored"
     if why:
         raise InputError(
-            f"cannot write video {display_path(out)}: {why} (is the disk full?); "
+            f"cannot write video {display_path(out)}: {why} ({_why_write_failed(out)}); "
             "no file was left"
         )
 
