@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, SAMPLES
 
 PACKS = sorted(p.stem for p in (REPO / "formcoach" / "exercises").glob("*.toml"))

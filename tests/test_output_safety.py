@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SAMPLES, assert_one_line_error
 from test_all_outputs import sample_track
 
@@ -101,7 +100,7 @@ def test_check_distinct_outputs_unit(tmp_path: Path) -> None:
     a.write_text("x")
     check_distinct_outputs([("VIDEO", a)], [("--json", b), ("--csv", tmp_path / "c"),
                                             ("--db", None)])
-    with pytest.raises(InputError, match="--json .* would overwrite the input VIDEO"):
+    with pytest.raises(InputError, match=r"--json .* would overwrite the input VIDEO"):
         check_distinct_outputs([("VIDEO", a)], [("--json", a)])
 
 
@@ -146,7 +145,7 @@ class _TruncatingWriter:
     def __init__(self, real_cls, name, *args):
         self.name, self.real = name, real_cls(name, *args)
 
-    def isOpened(self):  # noqa: N802 (OpenCV's name)
+    def isOpened(self):
         return self.real.isOpened()
 
     def write(self, img):
