@@ -93,6 +93,15 @@ def test_two_outputs_naming_one_file_are_refused(video: Path, track: Path, tmp_p
     assert res.code == 2 and not (tmp_path / "r.json").exists()
 
 
+def test_poses_out_naming_its_video_is_refused(tmp_path: Path, run_cli) -> None:
+    video = tmp_path / "clip.npz"  # a video whose name happens to end in .npz
+    shutil.copy(VIDEO, video)
+    before = _sha(video)
+    res = run_cli("poses", video, "--out", video, "--no-progress")
+    assert_one_line_error(res, "--out", "would overwrite the input VIDEO")
+    assert _sha(video) == before
+
+
 def test_check_distinct_outputs_unit(tmp_path: Path) -> None:
     from formcoach.io_utils import check_distinct_outputs
 

@@ -145,3 +145,45 @@ def test_calibrate_images_with_non_utf8_names(tmp_path: Path) -> None:
     assert r.returncode == 2, (r.returncode, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "checkerboard" in lines[0], err
+
+
+def _board_views(folder: Path, tmp: Path, n: int = 8) -> None:
+    """Perspective views of the printable checkerboard, saved under non-UTF-8 names."""
+    import cv2
+    import numpy as np
+
+    from formcoach.calibration import parse_board, write_board_files
+
+    png = next(p for p in write_board_files(tmp, parse_board("9x6"), 25.0, 72)
+               if str(p).endswith(".png"))
+    board = cv2.imread(str(png))
+    h0, w0 = board.shape[:2]
+    rng = np.random.default_rng(1)
+    w, h = 640, 480
+    src = np.float32([[0, 0], [w0, 0], [w0, h0], [0, h0]])
+    for i in range(n):
+        s = rng.uniform(0.45, 0.6) * w / w0
+        cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
+        hw, hh = w0 * s / 2, h0 * s / 2
+        dst = np.float32([[cx - hw, cy - hh], [cx + hw, cy - hh], [cx + hw, cy + hh],
+                          [cx - hw, cy + hh]])
+        dst += rng.uniform(-0.12, 0.12, (4, 2)).astype(np.float32) * np.float32([hw, hh])
+        img = cv2.warpPerspective(board, cv2.getPerspectiveTransform(src, dst), (w, h),
+                                  borderValue=(120, 120, 120))
+        ok, buf = cv2.imencode(".png", img)
+        assert ok
+        (folder / os.fsdecode(b"v" + BAD + b"%d.png" % i)).write_bytes(buf.tobytes())
+
+
+def test_calibrate_camera_from_non_utf8_image_names(tmp_path: Path) -> None:
+    """A real calibration from board pictures in a non-UTF-8 folder: it works, and the
+    profile's source is stored as printable text."""
+    folder = _bad(tmp_path, b"shots", "")
+    folder.mkdir()
+    _board_views(folder, tmp_path / "board")
+    out = tmp_path / "p.json"
+    r = _run("calibrate", "camera", "--images", folder, "--no-save", "--json", out, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr.decode(errors="replace"))
+    prof = json.loads(out.read_text(encoding="utf-8"))
+    assert prof["images_used"] >= 5
+    assert prof["meta"]["source"].endswith("shots\\xff\\xfe")
