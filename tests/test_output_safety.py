@@ -52,12 +52,13 @@ def _analyze(run_cli, video: Path, track: Path, *extra: object):
 
 
 # ---------------------------------------------------------------- 3: outputs naming inputs
-@pytest.mark.parametrize("opt", ["--video", "--report", "--json", "--csv", "--frames-csv"])
+@pytest.mark.parametrize("opt", ["--video", "--report", "--json", "--csv", "--frames-csv",
+                                 "--db"])
 def test_output_naming_the_input_video_is_refused_before_the_analysis(
         opt: str, video: Path, track: Path, tmp_path: Path, run_cli) -> None:
     before = _sha(video)
     db = tmp_path / "s.db"
-    res = _analyze(run_cli, video, track, opt, video, "--db", db)
+    res = _analyze(run_cli, video, track, opt, video, *(["--db", db] if opt != "--db" else []))
     assert_one_line_error(res, opt, "overwrite", "input VIDEO")
     assert res.code == 2 and "reps:" not in res.out and "wrote" not in res.out
     assert _sha(video) == before

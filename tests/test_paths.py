@@ -187,3 +187,12 @@ def test_calibrate_camera_from_non_utf8_image_names(tmp_path: Path) -> None:
     prof = json.loads(out.read_text(encoding="utf-8"))
     assert prof["images_used"] >= 5
     assert prof["meta"]["source"].endswith("shots\\xff\\xfe")
+
+
+def test_errors_show_non_utf8_names_escaped(tmp_path: Path) -> None:
+    """A missing input with a non-UTF-8 name: one error line, the bytes shown as \\xNN."""
+    missing = _bad(tmp_path, b"nope", ".mp4")
+    r = _run("analyze", missing, "--exercise", "squat", "--no-save", timeout=60)
+    err = r.stderr.decode("utf-8")
+    assert r.returncode == 2 and err.count("\n") == 1, err
+    assert "nope\\xff\\xfe.mp4" in err and "\\udc" not in err

@@ -279,6 +279,7 @@ def run(args: argparse.Namespace) -> int:
         InputError: bad input or output paths (before the analysis), or the first output that
             could not be written (after every other output was attempted).
     """
+    from formcoach.cli import printable
     from formcoach.coach import analyze_track, analyze_video
     from formcoach.types import PoseTrack
 
@@ -353,11 +354,11 @@ def run(args: argparse.Namespace) -> int:
         say(f"wrote {display_path(path)}")
     warning = hook.store_warning if hook is not None else None
     if warning:
-        print(f"formcoach: warning: session not saved: {warning}", file=sys.stderr)
+        print(f"formcoach: warning: session not saved: {printable(warning)}", file=sys.stderr)
     if errors:
         for e in errors[1:]:
             kind = "error" if isinstance(e, FormcoachError) else "internal error"
-            print(f"formcoach: {kind}: {e}", file=sys.stderr)
+            print(f"formcoach: {kind}: {printable(e)}", file=sys.stderr)
         raise errors[0]
     return EXIT_NOT_SAVED if warning else 0
 
