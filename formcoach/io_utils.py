@@ -1,10 +1,14 @@
-"""Small file helpers: atomic writes with user-only permissions, hashing."""
+"""Small file helpers: atomic writes with user-only permissions, hashing, and file names that
+OpenCV can take (it crashes on names that are not valid UTF-8)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from formcoach.errors import InputError
@@ -21,13 +25,190 @@ def check_output_path(path: str | os.PathLike[str], what: str = "") -> Path:
         InputError: its folder does not exist, or ``path`` is a folder.
     """
     path = Path(path)
-    label = f"{what} {path}" if what else str(path)
+    label = f"{what} {display_path(path)}" if what else display_path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise InputError(f"cannot write {label}: folder {folder} does not exist")
+        raise InputError(f"cannot write {label}: folder {display_path(folder)} does not exist")
     if path.is_dir():
         raise InputError(f"cannot write {label}: it is a folder; give a file name")
     return folder
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 shown as ``\\xNN`` (never raises).
+
+    Printing a name with surrogate escapes (a non-UTF-8 file name) raises UnicodeEncodeError
+    on a UTF-8 terminal; this form can always be printed, logged and stored.
+    """
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _cv2_safe(name: str) -> bool:
+    """True when OpenCV can take ``name`` as it is (it must encode as strict UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _ascii_suffix(path: Path, default: str = "") -> str:
+    suf = path.suffix
+    return suf if suf and suf.isascii() and suf[1:].isalnum() else default
+
+
+@contextmanager
+def cv2_input_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A name OpenCV can open for the existing file ``path``, valid inside the ``with`` block.
+
+    A UTF-8 name is yielded as it is. Any other (bytes the OS accepts but that are not UTF-8,
+    which crash OpenCV) is reached through an ASCII-named symlink in a private temporary
+    folder (mode 0700), removed afterwards.
+
+    Raises:
+        InputError: the symlink cannot be made.
+    """
+    name = os.fspath(path)
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    if _cv2_safe(name):
+        yield name
+        return
+    try:
+        folder = tempfile.mkdtemp(prefix="formcoach-")
+        link = os.path.join(folder, "input" + _ascii_suffix(Path(name)))
+        os.symlink(os.path.abspath(name), link)
+    except OSError as e:
+        raise InputError(
+            f"cannot open {display_path(name)}: its name is not UTF-8 and no temporary link "
+            f"could be made ({e.strerror or e}); rename the file"
+        ) from e
+    try:
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Cv2OutputFile:
+    """A temp file beside ``path`` for OpenCV to write, renamed onto ``path`` by :meth:`commit`.
+
+    ``cv2_name`` is what to hand OpenCV (ASCII file name; reached through a private symlink to
+    the folder when the folder's name is not UTF-8); ``tmp`` is the real temp file. The suffix
+    of ``path`` is kept (ASCII only, else ``default_suffix``) so the container is chosen alike.
+    Use as a context manager: leaving it without :meth:`commit` removes the temp file, so a
+    partial file never survives.
+
+    Raises:
+        InputError: the folder is missing or not writable.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], default_suffix: str = "") -> None:
+        self.path = Path(path)
+        folder = os.path.abspath(check_output_path(self.path))
+        self._link_dir: str | None = None
+        try:
+            fd, self.tmp = tempfile.mkstemp(
+                prefix=".formcoach-", suffix=_ascii_suffix(self.path, default_suffix), dir=folder
+            )
+            os.close(fd)
+            os.chmod(self.tmp, 0o600)
+            self.cv2_name = self.tmp
+            if not _cv2_safe(folder):
+                self._link_dir = tempfile.mkdtemp(prefix="formcoach-")
+                os.symlink(folder, os.path.join(self._link_dir, "out"))
+                self.cv2_name = os.path.join(self._link_dir, "out", os.path.basename(self.tmp))
+        except OSError as e:
+            self.close()
+            raise InputError(f"cannot write {display_path(self.path)}: {e.strerror or e}") from e
+
+    def commit(self) -> None:
+        """Flush the finished temp file to disk and rename it onto the target.
+
+        Raises:
+            InputError: the flush or rename failed (e.g. the disk is full).
+        """
+        try:
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(self.tmp, 0o600)
+            os.replace(self.tmp, self.path)
+        except OSError as e:
+            raise InputError(f"cannot write {display_path(self.path)}: {e.strerror or e}") from e
+        self.tmp = ""
+
+    def close(self) -> None:
+        """Remove the temp file (unless committed) and the private link folder."""
+        tmp = getattr(self, "tmp", "")
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            self.tmp = ""
+        if self._link_dir is not None:
+            shutil.rmtree(self._link_dir, ignore_errors=True)
+            self._link_dir = None
+
+    def __enter__(self) -> Cv2OutputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _file_key(path: Path) -> tuple[int, int, str]:
+    """Identity of a file (existing: device and inode), else of its folder plus its name."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino, "")
+    except OSError:
+        pass
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return (-1, -1, os.path.abspath(path))
+    return (st.st_dev, st.st_ino, path.name)
+
+
+def check_distinct_outputs(
+    inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+    outputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+) -> None:
+    """Refuse an output that is one of the inputs (same file, by device and inode: also through
+    links) or that another output names too. Call it before any work.
+
+    Args:
+        inputs: ``(option, path or None)``, e.g. ``("VIDEO", args.video)``.
+        outputs: ``(option, path or None)``, e.g. ``("--report", args.report)``.
+
+    Raises:
+        InputError: names the two options and the file.
+    """
+    seen: dict[tuple[int, int, str], str] = {}
+    for what, p in inputs:
+        if p is None:
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        seen.setdefault((st.st_dev, st.st_ino, ""), f"input {what}")
+    for what, p in outputs:
+        if p is None:
+            continue
+        key = _file_key(Path(p))
+        other = seen.get(key)
+        if other is not None:
+            verb = "would overwrite the" if other.startswith("input") else "names the same file as"
+            raise InputError(
+                f"{what} {display_path(p)} {verb} {other}; give a different output file name"
+            )
+        seen[key] = what
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
@@ -52,7 +233,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
         os.replace(tmp_name, path)
         tmp_name = None
     except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from e
+        raise InputError(f"cannot write {display_path(path)}: {e.strerror or e}") from e
     finally:
         if tmp_name is not None:
             try:

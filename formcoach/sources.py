@@ -11,11 +11,12 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from formcoach.errors import InputError
+from formcoach.io_utils import cv2_input_path, display_path
 from formcoach.types import Frame, frame_time_ns
 
 log = logging.getLogger(__name__)
@@ -60,28 +61,35 @@ class VideoFileSource:
         self.path = Path(path)
         self.max_frames = max_frames
         check_video_path(self.path)
+        name = display_path(self.path)
         cv2 = _cv2()
-        cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            cap.release()
-            raise InputError(f"cannot open video (not a video, or unsupported codec): {self.path}")
-        ok, first = cap.read()
-        if not ok or first is None or first.size == 0:
-            cap.release()
-            raise InputError(f"video has no decodable frames: {self.path}")
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        with cv2_input_path(self.path) as cv_name:
+            cap = cv2.VideoCapture(cv_name)
+            try:
+                if not cap.isOpened():
+                    raise InputError(
+                        f"cannot open video (not a video, or unsupported codec): {name}"
+                    )
+                ok, first = cap.read()
+                if not ok or first is None or first.size == 0:
+                    raise InputError(f"video has no decodable frames: {name}")
+                fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+                n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            finally:
+                cap.release()
         if not np.isfinite(fps) or fps <= 0 or fps > 1000:
-            log.warning("%s reports fps=%r; assuming 30", self.path, fps)
+            log.warning("%s reports fps=%r; assuming 30", name, fps)
             fps = 30.0
         self.fps = fps
         self.size = (int(first.shape[1]), int(first.shape[0]))
-        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = n if n > 0 else None
-        cap.release()
 
     def __iter__(self) -> Iterator[Frame]:
         cv2 = _cv2()
-        cap = cv2.VideoCapture(str(self.path))
+        with cv2_input_path(self.path) as cv_name:
+            yield from self._frames(cv2, cv2.VideoCapture(cv_name))
+
+    def _frames(self, cv2: Any, cap: Any) -> Iterator[Frame]:
         try:
             index = 0
             last_t = -1
@@ -141,16 +149,17 @@ def check_video_path(path: Path) -> None:
     Raises:
         InputError: missing, a directory, empty, unreadable or an image file.
     """
+    name = display_path(path)
     if not path.exists():
-        raise InputError(f"video not found: {path}")
+        raise InputError(f"video not found: {name}")
     if path.is_dir():
-        raise InputError(f"expected a video file, got a directory: {path}")
+        raise InputError(f"expected a video file, got a directory: {name}")
     if path.stat().st_size == 0:
-        raise InputError(f"video file is empty (0 bytes): {path}")
+        raise InputError(f"video file is empty (0 bytes): {name}")
     if not os.access(path, os.R_OK):
-        raise InputError(f"video file is not readable (permissions): {path}")
+        raise InputError(f"video file is not readable (permissions): {name}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        raise InputError(f"expected a video, got an image file: {path}")
+        raise InputError(f"expected a video, got an image file: {name}")
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -161,10 +170,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"image not found: {p}")
-    img = _cv2().imread(str(p), 1)
+        raise InputError(f"image not found: {display_path(p)}")
+    with cv2_input_path(p) as cv_name:
+        img = _cv2().imread(cv_name, 1)
     if img is None:
-        raise InputError(f"cannot decode image: {p}")
+        raise InputError(f"cannot decode image: {display_path(p)}")
     return img
 
 

@@ -294,11 +294,13 @@ def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path
     assert len(rows) == res.out.count(" left") + res.out.count(" right") >= 3
     res = run_cli("history", "--db", db)
     assert res.code == 0 and "complete" in res.out and "clip.mp4" in res.out
-    # --video needs a video: one line, and the set is still saved
+    # --video needs a video: one line before the analysis, so no set is started
     res = run_cli("analyze", "--poses", track, "--exercise", "squat", "--db", db,
                   "--video", tmp_path / "b.mp4", "--no-progress")
     assert res.code == 2 and "needs a video" in res.err and res.err.count("\n") == 1
-    assert run_cli("history", "--db", db).out.count("complete") == 2
+    assert "reps:" not in res.out
+    hist = run_cli("history", "--db", db).out
+    assert hist.count("complete") == 1 and "in_progress" not in hist
 
 
 def test_never_assessed_uses_every_rep():

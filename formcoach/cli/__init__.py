@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def printable(text: object) -> str:
+    """``text`` safe for any terminal: bytes of non-UTF-8 file names (surrogate escapes) shown
+    as ``\\xNN``, like :func:`formcoach.io_utils.display_path`."""
+    s = str(text)
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the process exit code."""
     parser = build_parser()
@@ -75,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FormcoachError as e:
         if args.debug:
             raise
-        print(f"formcoach: error: {e}", file=sys.stderr)
+        print(f"formcoach: error: {printable(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("formcoach: interrupted", file=sys.stderr)
@@ -88,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug or os.environ.get("FORMCOACH_DEBUG"):
             raise
         print(
-            f"formcoach: internal error: {type(e).__name__}: {e} "
+            f"formcoach: internal error: {type(e).__name__}: {printable(e)} "
             "(re-run with --debug for details, and please report it)",
             file=sys.stderr,
         )

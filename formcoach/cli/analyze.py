@@ -14,17 +14,24 @@ import importlib
 import json
 import logging
 import math
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from formcoach.coach import AnalysisResult, Observer
-from formcoach.errors import InputError
+from formcoach.errors import FormcoachError, InputError
 from formcoach.exercises import Exercise, load_exercise
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_distinct_outputs, check_output_path, display_path
 
 log = logging.getLogger(__name__)
+
+#: Exit status of ``analyze`` when every requested file was written but the session could not
+#: be saved to the history database (a warning line says why): not a full success, and not a
+#: user error (2) either.
+EXIT_NOT_SAVED = 3
 
 #: Modules that extend ``analyze`` (imported by :func:`register` when importable); each calls
 #: :func:`register_writer` / :func:`register_observer` at import.
@@ -83,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="count reps and measure range of motion in a video",
         description="Analyse a video (or a saved pose track): reps, per-rep duration and range "
         "of motion.",
+        epilog="Exit status: 0 done; 2 bad input, or an output file could not be written (the "
+        "others still are); 3 every file was written but the session could not be saved to the "
+        "history database (a warning says why).",
     )
     p.add_argument("video", nargs="?", help="video file (optional with --poses)")
     p.add_argument("--exercise", "-e", required=True,
@@ -154,29 +164,41 @@ def result_to_dict(result: AnalysisResult, source: str = "") -> dict[str, Any]:
     }
 
 
+def say(text: str = "") -> None:
+    """Print one line to stdout; a closed stdout (``| head -1``) is harmless: it is pointed at
+    /dev/null and the run goes on (the files are already written by then)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
 def print_summary(result: AnalysisResult, source: str) -> None:
     """Human-readable summary on stdout."""
     ex = result.exercise
     det = result.pose_frames / result.frames if result.frames else 0.0
-    print(f"{source}: {ex.name} ({ex.id}), {result.frames} frames at {result.fps:.2f} fps, "
-          f"person in {det:.0%}, backend {result.backend}")
+    say(f"{display_path(source)}: {ex.name} ({ex.id}), {result.frames} frames at "
+        f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
     if ex.kind == "hold":
         total = sum((r.end_ns - r.start_ns) for r in result.reps) / 1e9
-        print(f"holds: {len(result.reps)}, total {total:.1f} s")
+        say(f"holds: {len(result.reps)}, total {total:.1f} s")
     else:
-        print(f"reps: {len(result.reps)}")
+        say(f"reps: {len(result.reps)}")
     if not result.reps:
         return
     t0 = int(result.t_ns[0]) if len(result.t_ns) else 0
     unit = "deg" if ex.count.signal not in ("hip_height", "nose_height", "shoulder_elevation") \
         else "torso"
-    print(f"  {'#':>3} {'start s':>8} {'bottom s':>8} {'end s':>7} {'dur s':>6} "
-          f"{'ROM ' + unit:>9} {'side':>5}")
+    say(f"  {'#':>3} {'start s':>8} {'bottom s':>8} {'end s':>7} {'dur s':>6} "
+        f"{'ROM ' + unit:>9} {'side':>5}")
     for rep in result.reps:
         flag = " (edge)" if rep.partial else ""
-        print(f"  {rep.index + 1:>3} {(rep.start_ns - t0) / 1e9:8.2f} {(rep.bottom_ns - t0) / 1e9:8.2f}"
-              f" {(rep.end_ns - t0) / 1e9:7.2f} {(rep.end_ns - rep.start_ns) / 1e9:6.2f}"
-              f" {rep.rom_deg:9.1f} {rep.side:>5}{flag}")
+        say(f"  {rep.index + 1:>3} {(rep.start_ns - t0) / 1e9:8.2f} {(rep.bottom_ns - t0) / 1e9:8.2f}"
+            f" {(rep.end_ns - t0) / 1e9:7.2f} {(rep.end_ns - rep.start_ns) / 1e9:6.2f}"
+            f" {rep.rom_deg:9.1f} {rep.side:>5}{flag}")
 
 
 def _rules_engine(args: argparse.Namespace, exercise: Exercise, fps: float) -> Any:
@@ -199,8 +221,65 @@ def _output_hook(args: argparse.Namespace) -> Any:
     return OutputHook(args)
 
 
+def _file_input(spec: str | None) -> str | None:
+    """``spec`` when it names an existing file (a pack or profile path), else None."""
+    return spec if spec and os.path.isfile(spec) else None
+
+
+def _check_paths(args: argparse.Namespace, hook: Any) -> None:
+    """Before the analysis: every output can be written, none is an input, no two are one file.
+
+    Raises:
+        InputError: one line naming the options and the file.
+    """
+    if args.json:
+        check_output_path(args.json, "JSON")
+    outputs: list[tuple[str, Any]] = [("--json", args.json)]
+    if hook is not None:
+        outputs += hook.outputs()
+    inputs = [("VIDEO", args.video), ("--poses", args.poses),
+              ("--exercise", _file_input(args.exercise)),
+              ("--camera-profile", _file_input(getattr(args, "camera_profile", None)))]
+    check_distinct_outputs(inputs, outputs)
+    video_out = getattr(args, "annotated_video", None)
+    if video_out is not None and not args.video:
+        raise InputError(
+            f"--video {display_path(video_out)} needs a video input (this analysis used a pose "
+            "track); give the VIDEO too"
+        )
+
+
+def _json_doc(result: AnalysisResult, source: str, engine: Any, cues: Any) -> dict[str, Any]:
+    doc = result_to_dict(result, display_path(source))
+    if engine is not None:
+        faults = list(getattr(engine, "faults", []) or [])
+        doc["faults"] = [
+            {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
+             "t_s": _num((f.t_ns - int(result.t_ns[0])) / 1e9) if len(result.t_ns) else None,
+             "frame": f.frame_index, "value": _num(f.value), "threshold": f.threshold,
+             "rep": f.rep_index}
+            for f in faults
+        ]
+    if cues is not None:
+        doc["cues"] = cues.cue_log
+    return doc
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``analyze``."""
+    """Run ``analyze``.
+
+    Every requested file is written before anything is printed (a closed stdout cannot cost
+    them), and the stored set is marked complete only after the last one.
+
+    Returns:
+        0; :data:`EXIT_NOT_SAVED` when every file was written but the session database failed
+        (one warning line says why).
+
+    Raises:
+        InputError: bad input or output paths (before the analysis), or the first output that
+            could not be written (after every other output was attempted).
+    """
+    from formcoach.cli import printable
     from formcoach.coach import analyze_track, analyze_video
     from formcoach.types import PoseTrack
 
@@ -221,8 +300,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     hook = _output_hook(args)  # checks output paths before the (long) analysis
-    if args.json:
-        check_output_path(args.json)
+    _check_paths(args, hook)
     engine = _rules_engine(args, exercise, fps)
     observers: list[Observer] = [engine] if engine is not None else []
     cues = None
@@ -246,36 +324,50 @@ def run(args: argparse.Namespace) -> int:
         if hook is not None:
             hook.abort()
         raise
-    print_summary(result, source)
     faults = list(getattr(engine, "faults", []) or [])
-    if engine is not None:
-        print(f"form faults: {len(faults)}" + (
-            " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
+    errors: list[BaseException] = []
+    written: list[Any] = []
     if hook is not None:
-        hook.finish(result, engine=engine, video_path=args.video,
-                    cue_log=cues.cue_log if cues is not None else None,
-                    progress=not args.no_progress)
-        for path in hook.written:
-            print(f"wrote {path}")
-    if args.json:
-        from formcoach.io_utils import atomic_write_text
+        try:
+            hook.write(result, engine=engine, video_path=args.video,
+                       cue_log=cues.cue_log if cues is not None else None,
+                       progress=not args.no_progress)
+            if args.json:
+                hook.attempt("JSON", lambda: _write_json(args.json, result, source, engine, cues))
+            for w in WRITERS:
+                hook.attempt(w.name, lambda w=w: w.write(args, result, observers))
+        except BaseException:
+            hook.abort()
+            raise
+        hook.end_set()
+        errors, written = hook.errors, hook.written
+    else:
+        if args.json:
+            written.append(_write_json(args.json, result, source, engine, cues))
+        for w in WRITERS:
+            w.write(args, result, observers)
+    print_summary(result, source)
+    if engine is not None:
+        say(f"form faults: {len(faults)}" + (
+            " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
+    for path in written:
+        say(f"wrote {display_path(path)}")
+    warning = hook.store_warning if hook is not None else None
+    if warning:
+        print(f"formcoach: warning: session not saved: {printable(warning)}", file=sys.stderr)
+    if errors:
+        for e in errors[1:]:
+            kind = "error" if isinstance(e, FormcoachError) else "internal error"
+            print(f"formcoach: {kind}: {printable(e)}", file=sys.stderr)
+        raise errors[0]
+    return EXIT_NOT_SAVED if warning else 0
 
-        doc = result_to_dict(result, source)
-        if engine is not None:
-            doc["faults"] = [
-                {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
-                 "t_s": _num((f.t_ns - int(result.t_ns[0])) / 1e9) if len(result.t_ns) else None,
-                 "frame": f.frame_index, "value": _num(f.value), "threshold": f.threshold,
-                 "rep": f.rep_index}
-                for f in faults
-            ]
-        if cues is not None:
-            doc["cues"] = cues.cue_log
-        atomic_write_text(Path(args.json), json.dumps(doc, indent=2))
-        print(f"wrote {args.json}")
-    for w in WRITERS:
-        w.write(args, result, observers)
-    return 0
+
+def _write_json(out: str, result: AnalysisResult, source: str, engine: Any, cues: Any) -> Path:
+    from formcoach.io_utils import atomic_write_text
+
+    atomic_write_text(Path(out), json.dumps(_json_doc(result, source, engine, cues), indent=2))
+    return Path(out)
 
 
 def _observers(args: argparse.Namespace, exercise: Exercise, fps: float) -> list[Observer]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from formcoach.errors import InputError
+from formcoach.io_utils import display_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,10 +126,10 @@ def _run_camera(args: argparse.Namespace) -> int:
         )
     elif args.source is not None:
         images = cal.sample_video_frames(args.source, count=3 * args.max_views)
-        name, source = args.name or Path(args.source).stem, str(args.source)
+        name, source = args.name or Path(args.source).stem, display_path(args.source)
     else:
         images = cal.images_from_dir(args.images)
-        name, source = args.name or Path(args.images).resolve().name, str(args.images)
+        name, source = args.name or Path(args.images).resolve().name, display_path(args.images)
     name = _safe_name(name, "camera")
     if name == cal.DEFAULT_PROFILE_NAME:
         raise InputError("'default' is the built-in guessed profile; choose another --name")

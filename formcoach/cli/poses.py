@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from formcoach.errors import InputError
+from formcoach.io_utils import check_distinct_outputs, check_output_path, display_path
 from formcoach.pose import BACKENDS
 
 
@@ -31,15 +32,17 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.pose.track import estimate_track
 
     if args.out.suffix != ".npz":
-        raise InputError(f"--out must end in .npz, got {args.out}")
+        raise InputError(f"--out must end in .npz, got {display_path(args.out)}")
     if args.max_frames is not None and args.max_frames <= 0:
         raise InputError(f"--max-frames must be positive, got {args.max_frames}")
+    check_output_path(args.out, "--out")  # before the (long) estimation
+    check_distinct_outputs([("VIDEO", args.video)], [("--out", args.out)])
     track = estimate_track(
         args.video, args.backend, max_frames=args.max_frames, progress=not args.no_progress
     )
     track.save(args.out)
     print(
-        f"{args.out}: {len(track)} frames, {track.fps:.3f} fps, {track.image_size[0]}x"
+        f"{display_path(args.out)}: {len(track)} frames, {track.fps:.3f} fps, {track.image_size[0]}x"
         f"{track.image_size[1]}, person in {100 * track.detection_rate:.1f}% ({track.backend})"
     )
     return 0

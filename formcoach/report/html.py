@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from formcoach import __version__
-from formcoach.io_utils import atomic_write_text
+from formcoach.io_utils import atomic_write_text, display_path
 from formcoach.metrics import SetMetrics, exercise_id
 from formcoach.report import mdc as mdc_mod
 from formcoach.report.plots import angle_plot_svg, rep_trend_svg
@@ -80,7 +80,15 @@ def read_frame(video_path: str | os.PathLike[str], index: int) -> np.ndarray | N
     """Frame ``index`` of a video as BGR uint8 ``(H, W, 3)``, or None when it cannot be read."""
     import cv2
 
-    cap = cv2.VideoCapture(str(video_path))
+    from formcoach.io_utils import cv2_input_path
+
+    with cv2_input_path(video_path) as cv_name:
+        return _read_frame(cv2.VideoCapture(cv_name), index)
+
+
+def _read_frame(cap: Any, index: int) -> np.ndarray | None:
+    import cv2
+
     try:
         if not cap.isOpened():
             return None
@@ -235,7 +243,7 @@ def build_html(
     ex = exercise_id(result) or sm.exercise
     title = title or f"formcoach report: {ex}"
     parts = [f"<h1>{_e(title)}</h1>"]
-    src = str(video_path) if video_path else "pose track (no video)"
+    src = display_path(video_path) if video_path else "pose track (no video)"
     parts.append(
         "<table class=kv>"
         f"<tr><td>exercise</td><td>{_e(ex)}</td></tr>"
@@ -314,7 +322,8 @@ def _thumbs(result: Any, sm: SetMetrics, video_path: str | os.PathLike[str] | No
     for label, r in picks:
         b64 = thumbnail_b64(result, video_path, r.bottom_frame)
         if b64 is None:
-            log.warning("could not read frame %d of %s for the report", r.bottom_frame, video_path)
+            log.warning("could not read frame %d of %s for the report", r.bottom_frame,
+                        display_path(video_path))
             continue
         figs.append(
             f"<figure><img alt=\"{label} rep\" src=\"data:image/jpeg;base64,{b64}\">"

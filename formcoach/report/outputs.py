@@ -7,6 +7,10 @@
     observers = [engine, *hook.observers(exercise, source=path, backend=name, engine=engine)]
     result = analyze_video(..., observers=observers)   # reps are saved to the DB as they finish
     hook.finish(result, engine=engine, video_path=path, cue_log=cues)   # or hook.abort()
+
+``finish`` is ``write`` (every requested file; a failing one is kept in ``hook.errors`` and the
+others are still written) followed by ``end_set`` (the stored set becomes ``complete`` only when
+every file was written). A failing database never stops the files: ``hook.store_warning``.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from formcoach.errors import InputError
-from formcoach.io_utils import check_output_path
+from formcoach.errors import FormcoachError, InputError, StoreError
+from formcoach.io_utils import check_output_path, display_path
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +126,44 @@ def _check_out(path: Path | None, what: str) -> None:
         check_output_path(path, what)
 
 
+#: What a failing session database raises (StoreError; raw sqlite3 errors as a fallback).
+STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error)
+
+
+class _GuardedRecorder:
+    """The session recorder as a coach observer that never stops the analysis: a database
+    failure is handed to the hook (one warning, the set left unsaved) and recording stops."""
+
+    def __init__(self, hook: OutputHook, recorder: Any) -> None:
+        self.hook = hook
+        self.recorder = recorder
+
+    def on_frame(self, state: Any) -> None:
+        if self.hook.recorder is not None:
+            self.recorder.on_frame(state)
+
+    def on_rep(self, rep: Any, state: Any = None) -> None:
+        if self.hook.recorder is None:
+            return
+        try:
+            self.recorder.on_rep(rep, state)
+        except STORE_ERRORS as e:
+            self.hook.store_failed(e)
+
+
 class OutputHook:
-    """Writes the PT outputs of one analysis and records it in the session store."""
+    """Writes the PT outputs of one analysis and records it in the session store.
+
+    A failing database (locked, full disk...) never stops the analysis or the files: it is
+    remembered in :attr:`store_warning` and the set is left unsaved. The set is marked
+    ``complete`` only after every requested file was written; if one fails it is marked
+    ``interrupted``.
+
+    Attributes:
+        written: files written, in order.
+        errors: output failures (each output is still attempted), in order.
+        store_warning: why the session was not saved, or None.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -138,6 +179,23 @@ class OutputHook:
         self.store: Any = None
         self.recorder: Any = None
         self.written: list[Path] = []
+        self.errors: list[BaseException] = []
+        self.store_warning: str | None = None
+        self._sm: Any = None
+
+    def outputs(self) -> list[tuple[str, Path | None]]:
+        """``(option, path)`` of every file this hook may write (for overlap checks)."""
+        return [("--report", self.report), ("--csv", self.csv),
+                ("--frames-csv", self.frames_csv), ("--video", self.video),
+                ("--db", self.db if self.save else None)]
+
+    def store_failed(self, e: BaseException) -> None:
+        """Give up on the session database for this run (first reason kept)."""
+        log.debug("session database failed: %r", e)
+        if self.store_warning is None:
+            self.store_warning = str(e) or type(e).__name__
+        self.recorder = None
+        self._close()
 
     def observers(
         self,
@@ -150,14 +208,18 @@ class OutputHook:
         mode: str = "analyze",
     ) -> list[Any]:
         """Coach observers to add after the rules engine: the session recorder (unless
-        ``--no-save``). Opens the store now, so a bad ``--db`` fails before the analysis."""
+        ``--no-save``). Opens the store now, so a bad ``--db`` fails before the analysis; a
+        database that is there but failing (StoreError) only means the set is not saved."""
         if not self.save:
             return []
-        from formcoach.io_utils import sha256_file
+        from formcoach.io_utils import display_path, sha256_file
         from formcoach.store import SetRecorder, Store
 
         try:
             self.store = Store(self.db)
+        except STORE_ERRORS as e:
+            self.store_failed(e)
+            return []
         except InputError as e:
             raise InputError(f"{e} (or pass --no-save to skip the session history)") from e
         if model_sha256 is None:
@@ -167,26 +229,90 @@ class OutputHook:
             try:
                 sha = sha256_file(source)
             except OSError as e:
-                log.warning("cannot hash %s: %s", source, e)
-        src = str(Path(source).resolve()) if source is not None else None
-        self.recorder = SetRecorder.begin(
-            self.store, exercise, src, sha, backend, model_sha256, mode,
-            fault_source=engine, fps=fps,
-        )
-        return [self.recorder]
+                log.warning("cannot hash %s: %s", display_path(source), e)
+        src = display_path(Path(source).resolve()) if source is not None else None
+        try:
+            self.recorder = SetRecorder.begin(
+                self.store, exercise, src, sha, backend, model_sha256, mode,
+                fault_source=engine, fps=fps,
+            )
+        except STORE_ERRORS as e:
+            self.store_failed(e)
+            return []
+        return [_GuardedRecorder(self, self.recorder)]
 
     def abort(self) -> None:
         """Mark the set ``interrupted`` (the analysis failed or was stopped)."""
+        self._end("interrupted")
+
+    def _end(self, status: str, sm: Any = None) -> None:
         if self.recorder is not None:
             try:
-                self.recorder.finish(status="interrupted")
+                self.recorder.finish(sm, status=status)
+            except STORE_ERRORS as e:
+                self.store_failed(e)
             finally:
-                self._close()
+                self.recorder = None
+        self._close()
 
     def _close(self) -> None:
         if self.store is not None:
-            self.store.close()
-            self.store = None
+            store, self.store = self.store, None
+            try:
+                store.close()
+            except STORE_ERRORS as e:
+                log.debug("closing the session database: %r", e)
+
+    def set_metrics(self, result: Any, engine: Any = None) -> Any:
+        """The set metrics of ``result`` (computed once per run)."""
+        return cached_set_metrics(self.args, result, engine)
+
+    def attempt(self, what: str, write: Callable[[], Path | Iterable[Path] | None]) -> None:
+        """Run one output's ``write``; a failure is kept in :attr:`errors`, not raised, so the
+        other outputs are still written."""
+        try:
+            out = write()
+        except FormcoachError as e:
+            self.errors.append(e)
+        except Exception as e:  # a bug in one output must not cost the others
+            log.debug("writing %s failed", what, exc_info=True)
+            self.errors.append(e)
+        else:
+            if isinstance(out, Path):
+                self.written.append(out)
+            elif out is not None:
+                self.written.extend(out)
+
+    def write(
+        self,
+        result: Any,
+        engine: Any = None,
+        video_path: str | os.PathLike[str] | None = None,
+        cue_log: Iterable[Any] | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Write every requested file (failures kept in :attr:`errors`); returns the metrics."""
+        try:
+            sm = self.set_metrics(result, engine)
+        except BaseException:
+            self.abort()
+            raise
+        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
+        if cue_log is not None:  # offline: cues replayed by the scheduler, nobody heard them
+            cue_log = [dict(c, simulated=True) if isinstance(c, dict) else c for c in cue_log]
+        for what, fn in _file_writers(self.args, result, sm, faults, video_path, cue_log,
+                                      progress):
+            self.attempt(what, fn)
+        self._sm = sm
+        return sm
+
+    def end_set(self) -> None:
+        """Close the stored set: ``complete`` when every output was written, else
+        ``interrupted``. Call after the last file."""
+        if self.errors:
+            self._end("interrupted")
+        else:
+            self._end("complete", self._sm)
 
     def finish(
         self,
@@ -196,25 +322,71 @@ class OutputHook:
         cue_log: Iterable[Any] | None = None,
         progress: bool = True,
     ) -> Any:
-        """Compute set metrics, complete the stored set, write the requested files.
+        """Write the requested files, then close the stored set (:meth:`write` +
+        :meth:`end_set`).
 
         Returns:
             the :class:`~formcoach.metrics.SetMetrics`.
+
+        Raises:
+            the first output failure, after every other output was attempted.
         """
-        try:
-            sm = cached_set_metrics(self.args, result, engine)
-            if self.recorder is not None:
-                self.recorder.finish(sm)
-        except BaseException:
-            self.abort()
-            raise
-        self._close()
-        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
-        if cue_log is not None:  # offline: cues replayed by the scheduler, nobody heard them
-            cue_log = [dict(c, simulated=True) if isinstance(c, dict) else c for c in cue_log]
-        self.written.extend(write_files(self.args, result, sm, faults, video_path, cue_log,
-                                        progress))
+        sm = self.write(result, engine, video_path, cue_log, progress)
+        self.end_set()
+        if self.errors:
+            raise self.errors[0]
         return sm
+
+
+def _file_writers(
+    args: argparse.Namespace,
+    result: Any,
+    sm: Any,
+    faults: list[Any] | None,
+    video_path: str | os.PathLike[str] | None,
+    cue_log: Iterable[Any] | None,
+    progress: bool = True,
+) -> list[tuple[str, Callable[[], Path]]]:
+    """``(name, write)`` for each file asked for by ``--report --csv --frames-csv --video``."""
+    cues = list(cue_log) if cue_log is not None else None
+    report = getattr(args, "report", None)
+    csv_out = getattr(args, "csv", None)
+    frames_csv = getattr(args, "frames_csv", None)
+    video_out = getattr(args, "annotated_video", None)
+    out: list[tuple[str, Callable[[], Path]]] = []
+    if report is not None:
+        def _report() -> Path:
+            from formcoach.report.html import write_html_report
+
+            return write_html_report(result, sm, report, video_path, cues, faults)
+        out.append(("report", _report))
+    if csv_out is not None:
+        def _csv() -> Path:
+            from formcoach.report.tables import write_csv
+
+            return write_csv(sm, csv_out)
+        out.append(("CSV", _csv))
+    if frames_csv is not None:
+        def _frames() -> Path:
+            from formcoach.report.tables import write_frames_csv
+
+            return write_frames_csv(result, frames_csv, sm, faults or [])
+        out.append(("frames CSV", _frames))
+    if video_out is not None:
+        def _video() -> Path:
+            if video_path is None:
+                raise InputError(
+                    f"--video {display_path(video_out)} needs a video input (this analysis "
+                    "used a pose track); give the VIDEO too"
+                )
+            from formcoach.report.video import write_annotated_video
+
+            return write_annotated_video(
+                video_path, result, video_out, cue_log=cues, faults=faults, joints=sm.joints,
+                progress=progress,
+            )
+        out.append(("video", _video))
+    return out
 
 
 def write_files(
@@ -226,35 +398,10 @@ def write_files(
     cue_log: Iterable[Any] | None,
     progress: bool = True,
 ) -> list[Path]:
-    """Write the files asked for by ``--report --csv --frames-csv --video``; returns their paths."""
-    written: list[Path] = []
-    cues = list(cue_log) if cue_log is not None else None
-    report = getattr(args, "report", None)
-    csv_out = getattr(args, "csv", None)
-    frames_csv = getattr(args, "frames_csv", None)
-    video_out = getattr(args, "annotated_video", None)
-    if video_out is not None and video_path is None:
-        raise InputError(
-            f"--video {video_out} needs a video input (this analysis used a pose track); "
-            "give the VIDEO too"
-        )
-    if report is not None:
-        from formcoach.report.html import write_html_report
+    """Write the files asked for by ``--report --csv --frames-csv --video``; returns their paths.
 
-        written.append(write_html_report(result, sm, report, video_path, cues, faults))
-    if csv_out is not None:
-        from formcoach.report.tables import write_csv
-
-        written.append(write_csv(sm, csv_out))
-    if frames_csv is not None:
-        from formcoach.report.tables import write_frames_csv
-
-        written.append(write_frames_csv(result, frames_csv, sm, faults or []))
-    if video_out is not None and video_path is not None:
-        from formcoach.report.video import write_annotated_video
-
-        written.append(write_annotated_video(
-            video_path, result, video_out, cue_log=cues, faults=faults, joints=sm.joints,
-            progress=progress,
-        ))
-    return written
+    Raises:
+        the first failure (later files are not attempted; :class:`OutputHook` attempts all).
+    """
+    return [fn() for _what, fn in _file_writers(args, result, sm, faults, video_path, cue_log,
+                                                 progress)]

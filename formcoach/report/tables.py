@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,23 @@ ASYM_COLUMN_PATTERN = "asym_{base}_pct"
 
 #: Leading columns of the per-frame CSV; one ``<feature>_deg`` column per feature follows.
 FRAME_COLUMNS: tuple[str, ...] = ("frame", "source_frame", "t_s", "pose", "rep", "signal_deg")
+
+
+#: Leading characters that make a spreadsheet read a cell as a formula (CSV injection).
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def safe_cell(cell: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting with ``= + - @``, tab or
+    CR gets a leading ``'``. Numbers (also ``-3.2`` as text) and non-text cells are unchanged."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_CHARS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _writerow(w: Any, row: Sequence[Any]) -> None:
+    w.writerow([safe_cell(c) for c in row])
 
 
 def _num(x: Any, nd: int = 3) -> str:
@@ -83,9 +101,9 @@ def rep_csv_text(set_metrics: SetMetrics) -> str:
     """The per-rep CSV as text (header + one row per rep)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(rep_columns(set_metrics.joints))
+    _writerow(w, rep_columns(set_metrics.joints))
     for r in set_metrics.reps:
-        w.writerow(rep_row(set_metrics.exercise, r, set_metrics.joints))
+        _writerow(w, rep_row(set_metrics.exercise, r, set_metrics.joints))
     return buf.getvalue()
 
 
@@ -125,9 +143,9 @@ def write_frames_csv(
     feats = [np.asarray(result.features[k], dtype=np.float64) for k in names]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*FRAME_COLUMNS, *names, "faults"])
+    _writerow(w, [*FRAME_COLUMNS, *names, "faults"])
     for i in range(n):
-        w.writerow([
+        _writerow(w, [
             i, source_frame_index(result, i), _num(t[i], 4), _num(bool(found[i])),
             rep_of[i] or "", _num(sig[i], 2), *(_num(a[i], 2) for a in feats),
             ";".join(fault_at.get(i, [])),

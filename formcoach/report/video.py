@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from formcoach.errors import InputError
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import Cv2OutputFile, check_output_path, cv2_input_path, display_path
 from formcoach.report.html import cue_rows, draw_skeleton, source_frame_index
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Fault
@@ -50,37 +50,67 @@ def write_annotated_video(
     Raises:
         InputError: the video cannot be opened, or the output cannot be written.
     """
-    import cv2
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
     from formcoach.sources import check_video_path
 
     video_path, out = Path(video_path), Path(out_path)
     check_video_path(video_path)
-    folder = check_output_path(out)
-    cap = cv2.VideoCapture(str(video_path))
+    check_output_path(out)
+    with _quiet_opencv(), cv2_input_path(video_path) as cv_in, \
+            Cv2OutputFile(out, default_suffix=".mp4") as tmp:
+        n_written = _encode(cv_in, tmp.cv2_name, video_path, out, result, cue_log, faults,
+                            joints, progress)
+        _verify(tmp.tmp, tmp.cv2_name, out, n_written)
+        tmp.commit()
+    return out
+
+
+@contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log silenced (FFmpeg's is, by OPENCV_FFMPEG_LOGLEVEL in the CLI): a failing
+    write is reported once, by formcoach, not as dozens of warnings."""
+    import cv2
+
+    try:
+        old = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # an OpenCV build without the logging module
+        yield
+        return
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(old)
+
+
+def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Any,
+            cue_log: Iterable[Any] | None, faults: Sequence[Fault] | None,
+            joints: Sequence[str] | None, progress: bool) -> int:
+    """Decode ``cv_in``, draw, encode to ``cv_out``; returns the number of frames written."""
+    import cv2
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    cap = cv2.VideoCapture(cv_in)
     if not cap.isOpened():
-        raise InputError(f"cannot open video for annotation: {video_path}")
+        cap.release()
+        raise InputError(f"cannot open video for annotation: {display_path(video_path)}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or float(result.fps)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix or ".mp4", dir=folder)
-    os.close(fd)
     n = len(np.asarray(result.signal))
     src_to_i = {source_frame_index(result, i): i for i in range(n)}
     poses = np.asarray(result.poses) if getattr(result, "poses", None) is not None else None
-    names = list(joints) if joints is not None else [
-        j for j in result.features if j in JOINT_TRIPLES
-    ]
+    features = getattr(result, "features", {}) or {}
+    names = [j for j in (joints if joints is not None else features)
+             if j in features and _vertex(j) is not None]
     reps = list(getattr(result, "reps", []))
     cues = cue_rows(cue_log)
     if faults is None:
         faults = list(getattr(result, "faults", []) or [])
     t_ns = getattr(result, "t_ns", None)
     writer = None
+    j = 0
     try:
         with tqdm(total=total, unit="frame", desc="annotating", disable=not progress,
                   leave=False) as bar:
-            j = 0
             while True:
                 ok, img = cap.read()
                 if not ok or img is None:
@@ -88,28 +118,90 @@ def write_annotated_video(
                 if writer is None:
                     h, w = img.shape[:2]
                     fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
-                    writer = cv2.VideoWriter(tmp, fourcc, fps, (w, h))
+                    writer = cv2.VideoWriter(cv_out, fourcc, fps, (w, h))
                     if not writer.isOpened():
-                        raise InputError(f"cannot write video {out} (mp4v encoder unavailable)")
+                        raise InputError(
+                            f"cannot write video {display_path(out)} "
+                            "(mp4v encoder unavailable, or the folder is not writable)"
+                        )
                 i = src_to_i.get(j)
                 _annotate(img, i, j, fps, result, poses, names, reps, cues, faults, t_ns)
-                writer.write(img)
+                if writer.write(img) is False:  # newer OpenCV builds report a failed write
+                    raise InputError(
+                        f"cannot write video {display_path(out)}: frame {j} could not be "
+                        f"written ({_why_write_failed(out)}); no file was left"
+                    )
                 j += 1
                 bar.update(1)
         if writer is None:
-            raise InputError(f"video has no decodable frames: {video_path}")
-        writer.release()
-        writer = None
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, out)
-        tmp = ""
+            raise InputError(f"video has no decodable frames: {display_path(video_path)}")
     finally:
         cap.release()
         if writer is not None:
             writer.release()
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return j
+
+
+def _why_write_failed(out: Path) -> str:
+    """A guess at why the encoder failed: a full disk when the folder has no space left."""
+    try:
+        st = os.statvfs(out.parent if str(out.parent) else ".")
+    except OSError:
+        return "is the disk full?"
+    return "the disk is full" if st.f_bavail * st.f_frsize < (1 << 20) else "is the disk full?"
+
+
+def _verify(tmp: str, cv_tmp: str, out: Path, n_written: int) -> None:
+    """Reopen the finished temp file: it must decode with (about) as many frames as were written.
+
+    FFmpeg only writes the index (moov atom) at the end; a full disk leaves a file that
+    OpenCV accepted frame by frame but nobody can play.
+
+    Raises:
+        InputError: the file is empty, unreadable, or short of frames.
+    """
+    import cv2
+
+    why = ""
+    try:
+        size = os.path.getsize(tmp)
+    except OSError as e:
+        size, why = 0, e.strerror or str(e)
+    if size == 0:
+        why = why or "nothing was written"
+    else:
+        cap = cv2.VideoCapture(cv_tmp)
+        try:
+            ok, img = cap.read() if cap.isOpened() else (False, None)
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if ok else 0
+        finally:
+            cap.release()
+        if not ok or img is None:
+            why = "the written file does not decode"
+        elif count and count < n_written:
+            why = f"only {count} of {n_written} frames were stored"
+    if why:
+        raise InputError(
+            f"cannot write video {display_path(out)}: {why} ({_why_write_failed(out)}); "
+            "no file was left"
+        )
+
+
+def _vertex(name: str) -> int | None:
+    """The landmark an angle feature is measured at (for its label), or None if not an angle."""
+    if name in JOINT_TRIPLES:
+        return int(JOINT_TRIPLES[name][1])
+    from formcoach.kinematics import _kernels as K
+    from formcoach.kinematics.features import FEATURES
+
+    f = FEATURES.get(name)
+    if f is None or f.unit != "deg" or not f.idx:
+        return None
+    if f.op == K.OP_ANGLE:  # (a, vertex, c, c)
+        return int(f.idx[1])
+    if f.op == K.OP_VERTICAL:  # segment tilt (a, a, b, b): label at its upper end
+        return int(f.idx[2])
+    return None
 
 
 def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
@@ -125,7 +217,7 @@ def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
         draw_skeleton(img, pose)
         for name in names:
             v = np.asarray(result.features[name])[i]
-            vert = pose[JOINT_TRIPLES[name][1], :2]
+            vert = pose[_vertex(name), :2]
             if np.isfinite(v) and np.isfinite(vert).all():
                 _put(img, f"{v:.0f}", (round(vert[0]) + 6, round(vert[1]) - 6), scale * 0.6,
                      (0, 255, 255))
