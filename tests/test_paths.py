@@ -196,3 +196,27 @@ def test_errors_show_non_utf8_names_escaped(tmp_path: Path) -> None:
     err = r.stderr.decode("utf-8")
     assert r.returncode == 2 and err.count("\n") == 1, err
     assert "nope\\xff\\xfe.mp4" in err and "\\udc" not in err
+
+
+def test_live_source_with_non_utf8_name_saves_the_set(tmp_path: Path) -> None:
+    """``live --source`` opens the clip and stores its (escaped) name in the history."""
+    from formcoach.store import Store
+
+    video = _bad(tmp_path, b"clip", ".mp4")
+    shutil.copy(SAMPLES / "squat_side_clean.mp4", video)
+    db = tmp_path / "s.db"
+    r = _run("live", "--exercise", "squat", "--source", video, "--no-window", "--mute",
+             "--skip-setup", "--max-seconds", "2", "--db", db, timeout=120)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 0, (r.returncode, err)
+    assert "Traceback" not in err and "internal error" not in err
+    with Store(db) as st:
+        sets = st.list_sets()
+    assert len(sets) == 1
+
+
+def test_error_lines_carry_no_terminal_control_codes() -> None:
+    from formcoach.cli import printable
+
+    shown = printable("video not found: /tmp/a\x1b[2J" + os.fsdecode(BAD) + ".mp4\n")
+    assert shown == "video not found: /tmp/a\\x1b[2J\\xff\\xfe.mp4\\x0a"

@@ -21,6 +21,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from formcoach import __version__
 from formcoach.errors import FormcoachError
+from formcoach.text import clean_text
 
 log = logging.getLogger("formcoach")
 
@@ -63,12 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def printable(text: object) -> str:
     """``text`` safe for any terminal: bytes of non-UTF-8 file names (surrogate escapes) shown
-    as ``\\xNN``, like :func:`formcoach.io_utils.display_path`."""
+    as ``\\xNN``, like :func:`formcoach.io_utils.display_path`, and control characters
+    escaped."""
     s = str(text)
     try:
-        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+        s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return clean_text(s, keep_newlines=False)  # no terminal escape codes from names or packs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -141,7 +141,10 @@ class _RepByRepSaver:
         from formcoach.store import SetRecorder, Store
 
         self.store = Store(self.args.db)  # a corrupt --db fails here, before coaching starts
-        src = str(self.args.source) if self.args.source is not None else f"camera:{self.args.camera}"
+        from formcoach.io_utils import display_path
+
+        src = (display_path(self.args.source) if self.args.source is not None
+               else f"camera:{self.args.camera}")
         self.recorder = SetRecorder.begin(
             self.store, self.exercise, src, None, self.args.backend,
             getattr(self.estimator, "model_sha256", None), "live", fault_source=engine, fps=fps,
