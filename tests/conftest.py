@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# --update-goldens for tests/test_goldens.py: an option must be registered here, before the
+# command line is parsed (a plugin named only by a test module is loaded too late).
+pytest_plugins = ["conftest_goldens"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_VIDEOS = SHARED / "data" / "videos"
