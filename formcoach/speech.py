@@ -488,6 +488,11 @@ class NullSpeaker:
         pass
 
 
+def text_duration_s(text: str, rate_wpm: float = DEFAULT_RATE_WPM) -> float:
+    """About how long speaking ``text`` takes at ``rate_wpm`` words per minute, seconds."""
+    return 0.3 + 60.0 * max(1, len(text.split())) / rate_wpm
+
+
 class TextSpeaker:
     """Cues only on screen/log. ``busy`` lasts as long as speaking the words would, so the
     scheduler paces cues the same with or without audio.
@@ -524,8 +529,7 @@ class TextSpeaker:
         self.history.append(SpokenEvent(cue, now))
         if self.on_say is not None:
             self.on_say(cue)
-        words = max(1, len(cue.text.split()))
-        self._busy_until = now + round((0.3 + 60.0 * words / self.rate) * NS_PER_S)
+        self._busy_until = now + round(text_duration_s(cue.text, self.rate) * NS_PER_S)
 
     @property
     def busy(self) -> bool:
@@ -729,7 +733,15 @@ class Pyttsx3Speaker:
         if self._stale(cue) or self.muted:
             self.dropped.append(cue)
             return
-        wav = self._wav_for(engine, cue.text)
+        try:
+            wav = self._wav_for(engine, cue.text)
+        except Exception as e:  # the engine failed on this text: show it, keep the pacing
+            self._audio_failed(PLAYBACK_FAILED, f"could not synthesise {cue.text!r}: {e}")
+            self.history.append(SpokenEvent(cue, self.clock.now_ns()))
+            if self.on_text is not None:
+                self.on_text(cue)
+            time.sleep(text_duration_s(cue.text, self.rate))
+            return
         if self._stale(cue) or self.muted:  # synthesis of a new text took too long
             self.dropped.append(cue)
             return

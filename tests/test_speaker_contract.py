@@ -102,7 +102,7 @@ IMPLS: dict[str, Impl] = {
                                 stale_after_s=None, cache_dir=tmp / "cache"), True, True),
     "tts_failing_sink": Impl(_tts(FailingSink()), voiced=False, paced=True),
     "tts_no_device": Impl(_tts(SilentSink()), voiced=False, paced=True),
-    "tts_broken_engine": Impl(_tts(lambda tmp: FileSink(tmp / "out"), BrokenEngine), False, False),
+    "tts_broken_engine": Impl(_tts(lambda tmp: FileSink(tmp / "out"), BrokenEngine), False, True),
 }
 
 
@@ -224,3 +224,19 @@ def test_engine_or_device_failure_never_raises(impl: Impl, tmp_path: Path,
         assert len([r for r in caplog.records if "cues are shown as text" in r.message]) <= 1
     finally:
         sp.close()
+
+
+def test_failed_synthesis_is_shown_as_text_and_reported(tmp_path: Path) -> None:
+    """An engine that fails on a cue: the cue reaches ``on_text`` and ``audio_problem`` says
+    why, so the live summary does not blame muting."""
+    texts: list[Any] = []
+    sp = Pyttsx3Speaker(FileSink(tmp_path / "out"), engine_factory=BrokenEngine,
+                        stale_after_s=None, cache_dir=tmp_path / "cache", on_text=texts.append)
+    try:
+        sp.say(cue("knees out"))
+        assert wait_idle(sp)
+    finally:
+        sp.close()
+    assert sp.played == 0
+    assert sp.audio_problem is not None
+    assert [c.text for c in texts] == ["knees out"]
