@@ -39,3 +39,9 @@ class StoreError(InputError):
     Outputs that do not depend on the database (JSON, report, CSV, video) are still written
     when it is raised during an analysis.
     """
+
+
+class NotOurDatabase(StoreError):
+    """The session-database path can never be formcoach's (a folder, another program's file,
+    not SQLite, a newer schema, a dangling link): refused before any work starts, unlike a
+    database that is only locked or full right now."""

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from formcoach import __version__
-from formcoach.errors import StoreError
+from formcoach.errors import NotOurDatabase, StoreError
 from formcoach.types import Fault, RepEvent
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class Store:
             if not p.is_symlink():  # removed between the two calls: just try again
                 raise StoreError(f"session database {p} vanished while being opened; try again"
                                  ) from None
-            raise StoreError(
+            raise NotOurDatabase(
                 f"session database {p} is a symlink to a missing file ({os.readlink(p)}); "
                 "remove the link or pass --db with another path") from None
         except OSError as e:
@@ -251,12 +251,12 @@ class Store:
         if stat.S_ISDIR(st.st_mode):
             raise self._is_dir()
         if not stat.S_ISREG(st.st_mode):
-            raise StoreError(f"session database {p} is not a regular file; pass --db with a "
+            raise NotOurDatabase(f"session database {p} is not a regular file; pass --db with a "
                              "file path")
         self._existing_mode = stat.S_IMODE(st.st_mode)
 
     def _is_dir(self) -> StoreError:
-        return StoreError(
+        return NotOurDatabase(
             f"session database {self.path} is a directory; pass --db with a file path such as "
             f"{self.path / 'sessions.db'}"
         )
@@ -280,12 +280,12 @@ class Store:
 
     def _check_kind(self, v: int, kind: str, what: str) -> None:
         if kind == "foreign":
-            raise StoreError(
+            raise NotOurDatabase(
                 f"{self.path} is not a formcoach session database (an SQLite file with {what}); "
                 "formcoach leaves it untouched: pass --db with another path"
             )
         if v > SCHEMA_VERSION:
-            raise StoreError(
+            raise NotOurDatabase(
                 f"session database {self.path} has schema v{v}, newer than this formcoach "
                 f"(v{SCHEMA_VERSION}); upgrade formcoach or pass --db with another file"
             )
@@ -377,7 +377,7 @@ class Store:
             return StoreError(f"cannot write session database {p}: read-only ({why}); check its "
                               "and its folder's permissions, or pass --no-save")
         if base == sqlite3.SQLITE_NOTADB:
-            return StoreError(f"{p} is not a formcoach session database (not an SQLite file: "
+            return NotOurDatabase(f"{p} is not a formcoach session database (not an SQLite file: "
                               f"{why}); pass --db with another path")
         if base == sqlite3.SQLITE_CANTOPEN:
             return StoreError(f"cannot open session database {p} ({why}); check the path and its "

@@ -197,6 +197,31 @@ def test_existing_video_survives_a_failed_rewrite(video: Path, track: Path, tmp_
     assert out.read_bytes() == b"previous annotated video"
 
 
+@pytest.mark.parametrize("kind", ["directory", "foreign sqlite"])
+def test_db_that_can_never_be_ours_is_refused_before_the_analysis(
+        kind: str, video: Path, track: Path, tmp_path: Path, run_cli) -> None:
+    """Unlike a locked or full DB (a warning, exit 3), a --db that is a folder or another
+    program's database is a user error: one line, exit 2, nothing written."""
+    import sqlite3
+
+    db = tmp_path / "db"
+    if kind == "directory":
+        db.mkdir(mode=0o755)
+    else:
+        with sqlite3.connect(db) as con:
+            con.execute("CREATE TABLE notes (x)")
+    before = _sha(db) if db.is_file() else None
+    js = tmp_path / "r.json"
+    res = _analyze(run_cli, video, track, "--db", db, "--json", js)
+    assert res.code == 2, res
+    assert_one_line_error(res, str(db))
+    assert not js.exists()
+    if before is not None:
+        assert _sha(db) == before
+    else:
+        assert (db.stat().st_mode & 0o777) == 0o755
+
+
 # ---------------------------------------------------------------- 5: a failing database
 def _boom(*_a, **_k):
     raise StoreError("database is locked (another formcoach is writing it)")

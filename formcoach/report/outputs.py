@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from formcoach.errors import FormcoachError, InputError, StoreError
+from formcoach.errors import FormcoachError, InputError, NotOurDatabase, StoreError
 from formcoach.io_utils import check_output_path, display_path
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,9 @@ class OutputHook:
 
         try:
             self.store = Store(self.db)
-        except STORE_ERRORS as e:
+        except NotOurDatabase:
+            raise  # a --db that can never work: refused before the analysis, like a bad path
+        except STORE_ERRORS as e:  # locked or full right now: warn, write every other output
             self.store_failed(e)
             return []
         except InputError as e:
