@@ -23,6 +23,7 @@ import numpy as np
 
 from formcoach.errors import InputError
 from formcoach.skeleton import LANDMARK_NAMES, LM, NUM_LANDMARKS
+from formcoach.types import read_npy_header
 
 __all__ = [
     "CSV_FRAME_SIZE",
@@ -178,13 +179,10 @@ def _check_npy_header(p: Path) -> None:
     :data:`MAX_NPY_FRAMES` frames, before numpy allocates the array."""
     try:
         with p.open("rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version in ((2, 0), (3, 0)):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
+            header = read_npy_header(f)
+            if header is None:
                 return  # np.load reports the unknown version
+            shape, dtype = header
             need = f.tell() + int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     except (OSError, ValueError, EOFError, SyntaxError) as e:
         raise InputError(f"{p}: not a NumPy .npy keypoint array ({type(e).__name__}: "

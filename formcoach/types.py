@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -257,6 +257,23 @@ _TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
 }
 
 
+def read_npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]] | None:
+    """Shape and dtype from the ``.npy`` header at ``f``'s position (left just past it), or
+    None for an unknown format version; the array data is not read.
+
+    Raises:
+        ValueError: not a valid ``.npy`` header.
+    """
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        return None
+    return tuple(shape), dtype
+
+
 def npy_member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype of member ``name``.npy of an ``.npz``, read from its header only.
 
@@ -267,13 +284,10 @@ def npy_member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], 
     """
     info = zf.getinfo(f"{name}.npy")
     with zf.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise _TrackError(f"'{name}' has an unknown .npy version {version}")
+        header = read_npy_header(f)
+        if header is None:
+            raise _TrackError(f"'{name}' has an unknown .npy version")
+        shape, dtype = header
         header_len = f.tell()
     if dtype.hasobject:
         raise _TrackError(f"'{name}' holds Python objects")
