@@ -13,12 +13,12 @@ import os
 import socket
 import stat
 import tempfile
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import espeak_available, write_tone
 
 from formcoach import speech, synth
 from formcoach.cli import main
@@ -42,13 +42,7 @@ WAV_S = 0.4  # cue length used by the fake engine (long enough to be timed)
 
 
 def write_wav(path: Path, seconds: float = WAV_S) -> None:
-    t = np.arange(int(16000 * seconds)) / 16000.0
-    tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(tone.tobytes())
+    write_tone(path, seconds)
 
 
 class ToneEngine:
@@ -349,15 +343,7 @@ def test_cached_and_copied_cue_wavs_are_user_only(tmp_path: Path, umask_022: Non
     assert mode(tmp_path / "cache") == 0o700 and mode(tmp_path / "out") == 0o700
 
 
-def _espeak_ok() -> bool:
-    try:
-        speech.Pyttsx3Engine()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _espeak_ok(), reason="pyttsx3/espeak-ng not available")
+@pytest.mark.skipif(not espeak_available(), reason="pyttsx3/espeak-ng not available")
 def test_espeak_cue_wav_is_user_only_even_over_an_old_0644_file(
     tmp_path: Path, umask_022: None
 ) -> None:

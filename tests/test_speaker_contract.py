@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from fakes import write_tone
 
 from formcoach.rules.scheduler import MonotonicClock
 from formcoach.speech import (
@@ -37,22 +36,12 @@ SAY_BOUND_S = 0.1  # say() itself: a queue put (generous for a loaded 2-core mac
 IDLE_TIMEOUT_S = 10.0
 
 
-def write_tone(path: Path, seconds: float = WAV_S) -> None:
-    t = np.arange(int(16000 * seconds)) / 16000
-    tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(tone.tobytes())
-
-
 class SlowToneEngine:
     """Fake TTS: SYNTH_S per new text, then a WAV_S tone."""
 
     def synthesize(self, text: str, path: Path) -> None:
         time.sleep(SYNTH_S)
-        write_tone(Path(path))
+        write_tone(Path(path), WAV_S)
 
 
 class BrokenEngine:

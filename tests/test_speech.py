@@ -9,6 +9,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from fakes import espeak_available, write_tone
 
 from formcoach import speech
 from formcoach.errors import BackendUnavailable, InputError
@@ -28,11 +29,7 @@ NON_BLOCKING_BOUND_S = 0.25  # generous: say() itself must not wait for synthesi
 
 
 def write_wav(path: Path, seconds: float = 0.05) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\x00\x00" * int(16000 * seconds))
+    write_tone(path, seconds, amplitude=0.0)
 
 
 class SlowEngine:
@@ -200,15 +197,7 @@ def test_protocol_is_met_by_every_speaker(tmp_path: Path) -> None:
     sp.close()  # idempotent
 
 
-def _espeak_ok() -> bool:
-    try:
-        speech.Pyttsx3Engine()
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _espeak_ok(), reason="pyttsx3/espeak-ng not available")
+@pytest.mark.skipif(not espeak_available(), reason="pyttsx3/espeak-ng not available")
 def test_file_speaker_writes_a_valid_wav_with_espeak(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -226,7 +215,7 @@ def test_file_speaker_writes_a_valid_wav_with_espeak(
     assert "Audio saved" not in capsys.readouterr().out  # pyttsx3's driver chatter is hidden
 
 
-@pytest.mark.skipif(not _espeak_ok(), reason="pyttsx3/espeak-ng not available")
+@pytest.mark.skipif(not espeak_available(), reason="pyttsx3/espeak-ng not available")
 def test_unknown_voice_is_an_input_error() -> None:
     with pytest.raises(InputError, match="voice"):
         Pyttsx3Speaker(NullSink(), voice="no-such-voice-xyz")

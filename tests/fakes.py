@@ -1,0 +1,30 @@
+"""Fakes and small helpers shared by the speech tests."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from formcoach import speech
+
+
+def write_tone(path: Path, seconds: float, amplitude: float = 0.25) -> None:
+    """A 16 kHz mono 16-bit WAV of a 440 Hz tone (``amplitude`` 0 gives silence)."""
+    t = np.arange(int(16000 * seconds)) / 16000.0
+    tone = (amplitude * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(tone.tobytes())
+
+
+def espeak_available() -> bool:
+    """True when the real pyttsx3/espeak-ng engine starts here."""
+    try:
+        speech.Pyttsx3Engine()
+    except Exception:
+        return False
+    return True
