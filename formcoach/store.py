@@ -377,8 +377,8 @@ class Store:
             return StoreError(f"cannot write session database {p}: read-only ({why}); check its "
                               "and its folder's permissions, or pass --no-save")
         if base == sqlite3.SQLITE_NOTADB:
-            return NotOurDatabase(f"{p} is not a formcoach session database (not an SQLite file: "
-                              f"{why}); pass --db with another path")
+            return NotOurDatabase(f"{p} is not a formcoach session database (not an SQLite "
+                                  f"file: {why}); pass --db with another path")
         if base == sqlite3.SQLITE_CANTOPEN:
             return StoreError(f"cannot open session database {p} ({why}); check the path and its "
                               "folder's permissions, or pass --no-save")

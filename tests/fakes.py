@@ -28,3 +28,16 @@ def espeak_available() -> bool:
     except Exception:
         return False
     return True
+
+
+def fake_cv2(capture: type) -> object:
+    """A stand-in ``cv2`` module for the camera source: ``capture`` plays ``VideoCapture``."""
+    from types import SimpleNamespace
+
+    logging_ns = SimpleNamespace(getLogLevel=lambda: 3, setLogLevel=lambda v: None,
+                                 LOG_LEVEL_SILENT=0)
+    return SimpleNamespace(
+        VideoCapture=capture, CAP_PROP_FPS=5, CAP_PROP_FRAME_WIDTH=3,
+        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38,
+        utils=SimpleNamespace(logging=logging_ns),
+    )

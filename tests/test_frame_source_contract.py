@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, ClassVar
 
+import fakes
 import numpy as np
 import pytest
 from conftest import SAMPLES
@@ -64,13 +64,7 @@ class FakeCapture:
 
 
 def fake_cv2() -> object:
-    logging_ns = SimpleNamespace(getLogLevel=lambda: 3, setLogLevel=lambda v: None,
-                                 LOG_LEVEL_SILENT=0)
-    return SimpleNamespace(
-        VideoCapture=FakeCapture, CAP_PROP_FPS=5, CAP_PROP_FRAME_WIDTH=3,
-        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38,
-        utils=SimpleNamespace(logging=logging_ns),
-    )
+    return fakes.fake_cv2(FakeCapture)
 
 
 @pytest.fixture(scope="module")

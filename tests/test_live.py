@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import fakes
 import numpy as np
 import pytest
 
@@ -366,15 +367,7 @@ class FakeCapture:
 
 
 def fake_cv2() -> object:
-    from types import SimpleNamespace
-
-    logging_ns = SimpleNamespace(getLogLevel=lambda: 3, setLogLevel=lambda v: None,
-                                 LOG_LEVEL_SILENT=0)
-    return SimpleNamespace(
-        VideoCapture=FakeCapture, CAP_PROP_FPS=5, CAP_PROP_FRAME_WIDTH=3,
-        CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38,
-        utils=SimpleNamespace(logging=logging_ns),
-    )
+    return fakes.fake_cv2(FakeCapture)
 
 
 def test_camera_reconnects_after_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -389,21 +389,3 @@ def _file_writers(
             )
         out.append(("video", _video))
     return out
-
-
-def write_files(
-    args: argparse.Namespace,
-    result: Any,
-    sm: Any,
-    faults: list[Any] | None,
-    video_path: str | os.PathLike[str] | None,
-    cue_log: Iterable[Any] | None,
-    progress: bool = True,
-) -> list[Path]:
-    """Write the files asked for by ``--report --csv --frames-csv --video``; returns their paths.
-
-    Raises:
-        the first failure (later files are not attempted; :class:`OutputHook` attempts all).
-    """
-    return [fn() for _what, fn in _file_writers(args, result, sm, faults, video_path, cue_log,
-                                                 progress)]
