@@ -3,7 +3,7 @@
 Stages (each swappable and testable alone): :mod:`formcoach.sources` (frames) ->
 :mod:`formcoach.pose` (landmarks) -> :mod:`formcoach.kinematics` (angles) ->
 :mod:`formcoach.reps` (repetitions) -> :mod:`formcoach.rules` (faults, cues) ->
-:mod:`formcoach.speech` (spoken cues).
+:mod:`formcoach.cues.speech` (spoken cues).
 """
 
 # This must stay the first code of the package, before any import that could load onnxruntime.

@@ -275,7 +275,7 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
     measured separately (``startup_s``) and folded in by ``realtime_factor_incl_startup``.
     """
     from formcoach.coach import analyze_video
-    from formcoach.cues import CueLog
+    from formcoach.cues.recording import CueLog
     from formcoach.exercises import load_exercise
     from formcoach.pose import create_estimator
     from formcoach.rules.engine import RulesEngine

@@ -825,9 +825,9 @@ def capture_camera_frames(
     """Yield a camera frame every ``interval_s`` for ``seconds``, as ``("capture N", BGR)``.
 
     Raises:
-        InputError: the camera cannot be opened (see :class:`formcoach.live.CameraSource`).
+        InputError: the camera cannot be opened (see :class:`formcoach.sources.CameraSource`).
     """
-    from formcoach.live import CameraSource
+    from formcoach.sources import CameraSource
 
     src = CameraSource(index)
     try:
@@ -1225,8 +1225,8 @@ def track_from_camera(index: int, seconds: float = 15.0, backend: str = "onnx") 
         InputError: the camera cannot be opened.
         SourceError: the camera stops delivering frames.
     """
-    from formcoach.live import CameraSource
     from formcoach.pose import create_estimator
+    from formcoach.sources import CameraSource
     from formcoach.types import PoseResult, PoseTrack
 
     src = CameraSource(index)

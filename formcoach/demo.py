@@ -86,7 +86,7 @@ def _exercise_of(sample: Path) -> str:
 
 def synthesise_cues(cues: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Speak each logged cue into ``folder/NN_text.wav`` (empty list if TTS is unavailable)."""
-    from formcoach.speech import Pyttsx3Engine
+    from formcoach.cues.speech import Pyttsx3Engine
 
     try:
         engine = Pyttsx3Engine()

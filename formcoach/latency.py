@@ -2,10 +2,10 @@
 
 :func:`measure_cue_latency` plays a synthetic sample (known faults, from the synth ground-truth
 JSON) through the **real live loop** (:func:`formcoach.live.run_live`) as if it came from a
-camera: :class:`~formcoach.live.PacedVideoSource` releases frame ``i`` at its timestamp and drops
-frames the loop is too slow for. The speaker is a real :class:`~formcoach.speech.Pyttsx3Speaker`
+camera: :class:`~formcoach.sources.PacedVideoSource` releases frame ``i`` at its timestamp and drops
+frames the loop is too slow for. The speaker is a real :class:`~formcoach.cues.speech.Pyttsx3Speaker`
 (espeak-ng WAVs, pre-synthesised as in ``formcoach live``) whose sink is a
-:class:`~formcoach.speech.FileSink` that records when each "playback" starts and stays busy for
+:class:`~formcoach.cues.speech.FileSink` that records when each "playback" starts and stays busy for
 the WAV's duration like a real player.
 
 Per spoken fault cue::
@@ -94,11 +94,13 @@ def measure_cue_latency(
     Raises:
         InputError: missing video or truth file.
     """
+    from formcoach.clock import MonotonicClock
+    from formcoach.cues.scheduler import CueScheduler
+    from formcoach.cues.speech import FileSpeaker
     from formcoach.exercises import load_exercise
-    from formcoach.live import PacedVideoSource, cue_texts, run_live
+    from formcoach.live import cue_texts, run_live
     from formcoach.pose import create_estimator
-    from formcoach.rules.scheduler import CueScheduler, MonotonicClock
-    from formcoach.speech import FileSpeaker
+    from formcoach.sources import PacedVideoSource
 
     with tempfile.TemporaryDirectory(prefix="formcoach-latency-") as tmp:
         if sample_video is None:

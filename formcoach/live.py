@@ -10,12 +10,12 @@ Sources:
 
 Both give frames whose ``t_ns`` is their capture time relative to ``start_ns`` (a
 :func:`time.monotonic_ns` value): frame capture happened at ``start_ns + t_ns``. That is the
-time base of the :class:`~formcoach.rules.scheduler.CueScheduler`, so a cue's staleness and its
+time base of the :class:`~formcoach.cues.scheduler.CueScheduler`, so a cue's staleness and its
 latency count from the capture of its fault frame.
 
 :func:`run_live` is the loop: the same :class:`~formcoach.coach.Coach` pipeline as ``analyze``
 with the rules engine as observer, a setup check before counting, the cue scheduler, a
-non-blocking :class:`~formcoach.speech.Speaker`, and an optional OpenCV window with the overlay
+non-blocking :class:`~formcoach.cues.speech.Speaker`, and an optional OpenCV window with the overlay
 (q quits, m mutes). Ctrl-C ends the set cleanly and returns the summary.
 """
 
@@ -25,326 +25,23 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from formcoach.errors import InputError, SourceError
-from formcoach.rules.scheduler import Clock, CueScheduler, MonotonicClock
-from formcoach.speech import Speaker
-from formcoach.types import NS_PER_S, Cue, Fault, Frame, PoseResult, RepEvent
+from formcoach.clock import Clock, MonotonicClock
+from formcoach.cues.scheduler import CueScheduler
+from formcoach.cues.speech import Speaker
+from formcoach.errors import SourceError
+from formcoach.sources.camera import _cv2
+from formcoach.types import Cue, Fault, Frame, PoseResult, RepEvent
 
 log = logging.getLogger(__name__)
 
-
-# =========================================================================== sources
-class _LatestSlot:
-    """A one-frame mailbox: the producer overwrites, the consumer takes the newest."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._closed = False
-        self._error: BaseException | None = None
-        self.dropped = 0
-        self.delivered = 0
-
-    def put(self, frame: Frame) -> None:
-        with self._cond:
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self._cond.notify_all()
-
-    def close(self, error: BaseException | None = None) -> None:
-        with self._cond:
-            self._closed = True
-            if error is not None and self._error is None:
-                self._error = error
-            self._cond.notify_all()
-
-    def take(self, timeout_s: float | None = None) -> Frame | None:
-        """The newest unseen frame; None once closed and drained. Raises the producer's error."""
-        with self._cond:
-            while self._frame is None and not self._closed:
-                if not self._cond.wait(timeout_s):
-                    return None
-            if self._frame is None:
-                if self._error is not None:
-                    raise self._error
-                return None
-            frame, self._frame = self._frame, None
-            self.delivered += 1
-            return frame
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def frames(self) -> Iterator[Frame]:
-        """Take frames until the producer closes the slot (re-raising its error)."""
-        while (frame := self.take(timeout_s=None)) is not None:
-            yield frame
-
-
-class _CaptureTimes:
-    """Bounded map ``t_ns -> monotonic capture ns`` (latency measurement)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._d: OrderedDict[int, int] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def add(self, t_ns: int, wall_ns: int) -> None:
-        with self._lock:
-            self._d[t_ns] = wall_ns
-            while len(self._d) > self._size:
-                self._d.popitem(last=False)
-
-    def get(self, t_ns: int) -> int | None:
-        with self._lock:
-            return self._d.get(t_ns)
-
-
-class CameraSource:
-    """Frames from a webcam; the newest frame wins.
-
-    Args:
-        index: OpenCV camera index (0 = default camera) or a device path / stream URL.
-        width, height: requested capture size (the camera may choose another).
-        fps: requested capture rate.
-        stall_s: no frame for this long counts as a stall and triggers a reconnect.
-        max_reconnects: consecutive failed reconnects before giving up (SourceError).
-        open_timeout_s: how long to wait for the first frame.
-
-    Raises:
-        InputError: no camera at ``index`` (one line, with the fix).
-    """
-
-    def __init__(
-        self,
-        index: int | str = 0,
-        *,
-        width: int | None = None,
-        height: int | None = None,
-        fps: float | None = None,
-        stall_s: float = 2.0,
-        max_reconnects: int = 5,
-        open_timeout_s: float = 5.0,
-    ) -> None:
-        self.index = index
-        self._req = (width, height, fps)
-        self.stall_ns = round(stall_s * NS_PER_S)
-        self.max_reconnects = max_reconnects
-        self.reconnects = 0
-        cap = self._open()
-        if cap is None:
-            raise InputError(
-                f"no camera at index {index!r} (not connected, busy in another app, or no "
-                "permission); try --camera 1, or --source VIDEO to coach from a file"
-            )
-        deadline = time.monotonic() + open_timeout_s
-        first = None
-        while time.monotonic() < deadline:
-            ok, img = cap.read()
-            if ok and img is not None and img.size:
-                first = img
-                break
-            time.sleep(0.05)
-        if first is None:
-            cap.release()
-            raise InputError(
-                f"camera {index!r} opened but sent no frames within {open_timeout_s:g} s; "
-                "close other apps using it or try another --camera index"
-            )
-        self._cap = cap
-        self.size = (int(first.shape[1]), int(first.shape[0]))
-        cv2 = _cv2()
-        f = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps = f if np.isfinite(f) and 1.0 <= f <= 240.0 else 30.0
-        self.start_ns = 0
-        self.capture_times = _CaptureTimes()
-        self._slot = _LatestSlot()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _open(self) -> Any:
-        cv2 = _cv2()
-        index = self.index
-        if isinstance(index, int) and os.name == "posix" and os.uname().sysname == "Linux":
-            if not Path(f"/dev/video{index}").exists():
-                return None
-        # OpenCV logs multi-line warnings for every backend it tries; keep the user's one line.
-        old = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
-            cap = cv2.VideoCapture(index)
-        finally:
-            cv2.utils.logging.setLogLevel(old)
-        if not cap.isOpened():
-            cap.release()
-            return None
-        w, h, fps = self._req
-        if w:
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
-        if h:
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
-        if fps:
-            cap.set(cv2.CAP_PROP_FPS, fps)
-        try:
-            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep the driver's queue short (stale frames)
-        except Exception:  # some backends reject the property
-            pass
-        return cap
-
-    def _run(self) -> None:
-        index = 0
-        last_ok = time.monotonic_ns()
-        failures = 0
-        try:
-            while not self._stop.is_set():
-                ok, img = self._cap.read()
-                now = time.monotonic_ns()
-                if ok and img is not None and img.size:
-                    last_ok, failures = now, 0
-                    t = max(now - self.start_ns, 0)
-                    self.capture_times.add(t, now)
-                    self._slot.put(Frame(image=img, index=index, t_ns=t))
-                    index += 1
-                    continue
-                if now - last_ok < self.stall_ns:
-                    time.sleep(0.01)
-                    continue
-                # Stalled: reconnect.
-                failures += 1
-                self.reconnects += 1
-                if failures > self.max_reconnects:
-                    raise SourceError(
-                        f"camera {self.index!r} stopped delivering frames and "
-                        f"{self.max_reconnects} reconnects failed; check the cable/driver"
-                    )
-                log.warning("camera %r stalled; reconnecting (try %d)", self.index, failures)
-                self._cap.release()
-                time.sleep(min(0.5 * failures, 2.0))
-                cap = self._open()
-                if cap is not None:
-                    self._cap = cap
-                last_ok = time.monotonic_ns()
-        except BaseException as e:
-            self._slot.close(e)
-            return
-        self._slot.close()
-
-    def __iter__(self) -> Iterator[Frame]:
-        if self._thread is None:
-            self.start_ns = time.monotonic_ns()
-            self._thread = threading.Thread(target=self._run, name="formcoach-camera", daemon=True)
-            self._thread.start()
-        yield from self._slot.frames()
-
-    @property
-    def dropped(self) -> int:
-        """Frames overwritten before the consumer took them."""
-        return self._slot.dropped
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._cap.release()
-        self._slot.close()
-
-
-class PacedVideoSource:
-    """A video file played in real time as if it were a camera.
-
-    Frame ``i`` (file timestamp ``t_i``) becomes available at ``start_ns + t_i``; if the
-    consumer has not taken the previous frame by then, that one is dropped (``dropped``).
-
-    Args:
-        path: video file.
-        max_seconds: stop after this much video time (None: whole file).
-        clock: time source (:class:`~formcoach.rules.scheduler.MonotonicClock`).
-
-    Raises:
-        InputError: the file is not a readable video.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        max_seconds: float | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        from formcoach.sources import VideoFileSource
-
-        self._file = VideoFileSource(path)
-        self.path = Path(path)
-        self.fps = self._file.fps
-        self.size = self._file.size
-        self.max_ns = None if max_seconds is None else round(max_seconds * NS_PER_S)
-        self.clock = clock if clock is not None else MonotonicClock()
-        self.start_ns = 0
-        self.capture_times = _CaptureTimes()
-        self._slot = _LatestSlot()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.published = 0
-
-    def _run(self) -> None:
-        try:
-            for frame in self._file:
-                if self._stop.is_set():
-                    break
-                if self.max_ns is not None and frame.t_ns > self.max_ns:
-                    break
-                due = self.start_ns + frame.t_ns
-                while True:
-                    now = self.clock.now_ns()
-                    if now >= due or self._stop.is_set():
-                        break
-                    time.sleep(min((due - now) / NS_PER_S, 0.05))
-                self.capture_times.add(frame.t_ns, self.clock.now_ns())
-                self._slot.put(frame)
-                self.published += 1
-        except BaseException as e:
-            self._slot.close(e)
-            return
-        self._slot.close()
-
-    def __iter__(self) -> Iterator[Frame]:
-        if self._thread is not None:
-            raise SourceError("a PacedVideoSource can be iterated only once; create a new one")
-        self.start_ns = self.clock.now_ns()
-        self._thread = threading.Thread(target=self._run, name="formcoach-paced", daemon=True)
-        self._thread.start()
-        yield from self._slot.frames()
-
-    def __len__(self) -> int:
-        return len(self._file)
-
-    @property
-    def dropped(self) -> int:
-        """Frames that became stale before the consumer took them."""
-        return self._slot.dropped
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
-        self._slot.close()
-
-
-def _cv2() -> Any:  # cv2 has no stubs
-
-    import cv2
-
-    return cv2
 
 
 def display_available() -> bool:

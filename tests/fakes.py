@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from formcoach import speech
+from formcoach.cues import speech
 
 
 def write_tone(path: Path, seconds: float, amplitude: float = 0.25) -> None:

@@ -20,12 +20,11 @@ import numpy as np
 import pytest
 from fakes import espeak_available, write_tone
 
-from formcoach import speech, synth
+from formcoach import synth
 from formcoach.cli import main
-from formcoach.live import LiveResult, run_live
-from formcoach.rules.scheduler import MonotonicClock
-from formcoach.sources import ArraySource
-from formcoach.speech import (
+from formcoach.clock import MonotonicClock
+from formcoach.cues import speech
+from formcoach.cues.speech import (
     NO_AUDIO_DEVICE,
     FileSink,
     NoAudioDevice,
@@ -36,6 +35,8 @@ from formcoach.speech import (
     create_speaker,
     probe_audio_output,
 )
+from formcoach.live import LiveResult, run_live
+from formcoach.sources import ArraySource
 from formcoach.types import NS_PER_S, Cue, PoseResult
 
 WAV_S = 0.4  # cue length used by the fake engine (long enough to be timed)
@@ -93,7 +94,7 @@ def test_player_that_exits_0_without_playing_is_not_counted_and_warns_once(
     sp = Pyttsx3Speaker(sink, engine_factory=ToneEngine, stale_after_s=None,
                         on_text=lambda c: shown.append(c.text))
     try:
-        with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+        with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
             for text in ("go deeper", "chest up", "knees out"):
                 sp.say(cue(text))
                 assert sp.wait_idle(timeout_s=10)
@@ -135,7 +136,7 @@ def test_device_present_and_player_that_plays_is_counted(
 ) -> None:
     monkeypatch.setattr(speech, "PLAYERS", ((str(player(tmp_path, "good", PLAYS)),),))
     monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
-    with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+    with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
         sp = create_speaker(probe=lambda: "fake card", stale_after_s=None)
         try:
             assert isinstance(sp, Pyttsx3Speaker)
@@ -156,7 +157,7 @@ def test_device_absent_means_text_even_with_a_player(
     monkeypatch.setattr(speech, "PLAYERS", ((str(player(tmp_path, "good", PLAYS)),),))
     monkeypatch.setattr(speech, "Pyttsx3Engine", ToneEngine)
     shown: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+    with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
         sp = create_speaker(probe=lambda: None, on_text=lambda c: shown.append(c.text))
         sp.say(cue("go deeper"))
         sp.say(cue("chest up"))

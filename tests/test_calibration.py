@@ -349,7 +349,7 @@ def test_committed_board_files_are_small() -> None:
 
 
 class FakeCamera:
-    """Stands in for formcoach.live.CameraSource: the given images at 10 frames/s."""
+    """Stands in for formcoach.sources.CameraSource: the given images at 10 frames/s."""
 
     def __init__(self, images: list[np.ndarray]) -> None:
         self.images = images
@@ -371,11 +371,11 @@ class FakeCamera:
 def test_cli_from_camera(
     views: list[np.ndarray], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import formcoach.live
+    import formcoach.sources
 
     # Each view held for 0.5 s (5 frames); one capture every 0.5 s picks each view once.
     cam = FakeCamera([v for v in views for _ in range(5)])
-    monkeypatch.setattr(formcoach.live, "CameraSource", cam)
+    monkeypatch.setattr(formcoach.sources, "CameraSource", cam)
     rc = main(["calibrate", "camera", "--camera", "0", "--seconds", "60", "--json", "-"])
     assert rc == 0, capsys.readouterr().err
     data = json.loads(capsys.readouterr().out)

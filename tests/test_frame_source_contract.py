@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from formcoach import live
-from formcoach.live import CameraSource, PacedVideoSource
-from formcoach.sources import ArraySource, FrameSource, VideoFileSource
+from formcoach.sources import ArraySource, CameraSource, FrameSource, PacedVideoSource, VideoFileSource
 from formcoach.types import Frame
 
 NTSC = 30000 / 1001  # 29.97...
@@ -110,7 +108,7 @@ def impl(request: pytest.FixtureRequest, ntsc_clip: Path, monkeypatch: pytest.Mo
         return Impl(lambda: ArraySource(imgs, fps=NTSC), NTSC, (W, H), True, False)
     if name == "paced":
         return Impl(lambda: PacedVideoSource(ntsc_clip), NTSC, (W, H), True, True)
-    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    monkeypatch.setattr("formcoach.sources.camera._cv2", fake_cv2)
     return Impl(lambda: CameraSource("fake-cam", stall_s=5.0), NTSC, (W, H), False, True)
 
 

@@ -14,13 +14,14 @@ import pytest
 
 from formcoach import live, synth
 from formcoach.cli import main
+from formcoach.clock import FakeClock
+from formcoach.cues.scheduler import CueScheduler
+from formcoach.cues.speech import NullSpeaker
 from formcoach.errors import InputError
 from formcoach.exercises import load_exercise
-from formcoach.live import CameraSource, LiveResult, PacedVideoSource, run_live
+from formcoach.live import LiveResult, run_live
 from formcoach.overlay import OverlayState, draw_overlay
-from formcoach.rules.scheduler import CueScheduler, FakeClock
-from formcoach.sources import ArraySource
-from formcoach.speech import NullSpeaker
+from formcoach.sources import ArraySource, CameraSource, PacedVideoSource
 from formcoach.types import NS_PER_S, Frame, PoseResult
 
 CURL_CUES = {r["cue"] for r in load_exercise("bicep_curl").rules_raw}
@@ -371,7 +372,7 @@ def fake_cv2() -> object:
 
 
 def test_camera_reconnects_after_a_stall(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    monkeypatch.setattr("formcoach.sources.camera._cv2", fake_cv2)
     FakeCapture.opened, FakeCapture.plan = [], [6, 10_000]
     cam = CameraSource("fake-cam", stall_s=0.1, max_reconnects=3)
     assert cam.size == (64, 48) and cam.fps == 30.0
@@ -389,7 +390,7 @@ def test_camera_reconnects_after_a_stall(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_camera_gives_up_with_a_source_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from formcoach.errors import SourceError
 
-    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    monkeypatch.setattr("formcoach.sources.camera._cv2", fake_cv2)
     FakeCapture.opened, FakeCapture.plan = [], [3]  # then every reopen fails
     cam = CameraSource("fake-cam", stall_s=0.05, max_reconnects=2)
     with pytest.raises(SourceError, match="reconnects failed"):
@@ -399,7 +400,7 @@ def test_camera_gives_up_with_a_source_error(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_camera_that_opens_but_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(live, "_cv2", fake_cv2)
+    monkeypatch.setattr("formcoach.sources.camera._cv2", fake_cv2)
     FakeCapture.opened, FakeCapture.plan = [], [0]
     with pytest.raises(InputError, match="sent no frames"):
         CameraSource("fake-cam", open_timeout_s=0.2)

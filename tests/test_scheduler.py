@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from formcoach.rules.scheduler import PRAISE_RULE_ID, CueScheduler, FakeClock, MonotonicClock
+from formcoach.clock import FakeClock, MonotonicClock
+from formcoach.cues.scheduler import PRAISE_RULE_ID, CueScheduler
 from formcoach.types import NS_PER_S, Fault, RepEvent
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from fakes import write_tone
 
-from formcoach.rules.scheduler import MonotonicClock
-from formcoach.speech import (
+from formcoach.clock import MonotonicClock
+from formcoach.cues.speech import (
     FileSink,
     FileSpeaker,
     NoAudioDevice,
@@ -200,7 +200,7 @@ def test_engine_or_device_failure_never_raises(impl: Impl, tmp_path: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     sp = impl.make(tmp_path)
     try:
-        with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+        with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
             for _ in range(3):
                 sp.say(cue("chest up"))
             assert wait_idle(sp)

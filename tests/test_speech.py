@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from fakes import espeak_available, write_tone
 
-from formcoach import speech
-from formcoach.errors import BackendUnavailable, InputError
-from formcoach.rules.scheduler import FakeClock, MonotonicClock
-from formcoach.speech import (
+from formcoach.clock import FakeClock, MonotonicClock
+from formcoach.cues import speech
+from formcoach.cues.speech import (
     FileSink,
     FileSpeaker,
     NullSpeaker,
@@ -23,6 +22,7 @@ from formcoach.speech import (
     TextSpeaker,
     create_speaker,
 )
+from formcoach.errors import BackendUnavailable, InputError
 from formcoach.types import NS_PER_S, Cue
 
 NON_BLOCKING_BOUND_S = 0.25  # generous: say() itself must not wait for synthesis (>= 1 s here)
@@ -148,7 +148,7 @@ def test_failing_sink_warns_once_and_keeps_going(
     sink = FailingSink()
     sp = Pyttsx3Speaker(sink, engine_factory=lambda: SlowEngine(0.0), stale_after_s=None)
     try:
-        with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+        with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
             sp.say(cue("a"))
             sp.say(cue("b"))
             assert sp.wait_idle()
@@ -168,7 +168,7 @@ def test_missing_tts_falls_back_to_text_with_one_warning(
 
     monkeypatch.setattr(speech, "Pyttsx3Engine", broken_engine)
     shown: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="formcoach.speech"):
+    with caplog.at_level(logging.WARNING, logger="formcoach.cues.speech"):
         sp = create_speaker(sink=NullSink(), on_text=lambda c: shown.append(c.text))
         sp.say(cue("chest up"))
         sp.say(cue("knees out"))

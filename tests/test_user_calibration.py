@@ -256,8 +256,8 @@ def test_cli_user_from_camera(
     monkeypatch: pytest.MonkeyPatch, _config_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The camera path with a fake camera and a fake estimator replaying a synthetic track."""
-    import formcoach.live
     import formcoach.pose
+    import formcoach.sources
     track = squat_track()
 
     class Cam:
@@ -283,7 +283,7 @@ def test_cli_user_from_camera(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(formcoach.live, "CameraSource", Cam)
+    monkeypatch.setattr(formcoach.sources, "CameraSource", Cam)
     monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend: Est())
     seconds = (len(track) - 1) / FPS
     rc = main(["calibrate", "user", "--name", "cam", "--camera", "0", "--seconds", str(seconds)])

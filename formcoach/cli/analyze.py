@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     observers: list[Observer] = [engine] if engine is not None else []
     cues = None
     if engine is not None:
-        from formcoach.cues import CueLog
+        from formcoach.cues.recording import CueLog
 
         cues = CueLog(engine)  # the cues live coaching would have spoken, on the video's clock
         observers.append(cues)

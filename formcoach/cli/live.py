@@ -54,11 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from formcoach.clock import MonotonicClock
+    from formcoach.cues.scheduler import CueScheduler
+    from formcoach.cues.speech import MAX_RATE_WPM, MIN_RATE_WPM, TextSpeaker, create_speaker
     from formcoach.exercises import load_exercise
-    from formcoach.live import CameraSource, PacedVideoSource, cue_texts, display_available, run_live
+    from formcoach.live import cue_texts, display_available, run_live
     from formcoach.pose import create_estimator
-    from formcoach.rules.scheduler import CueScheduler, MonotonicClock
-    from formcoach.speech import MAX_RATE_WPM, MIN_RATE_WPM, TextSpeaker, create_speaker
+    from formcoach.sources import CameraSource, PacedVideoSource
 
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")

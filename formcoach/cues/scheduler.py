@@ -24,49 +24,14 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
+from formcoach.clock import Clock, MonotonicClock
 from formcoach.types import NS_PER_S, Cue, Fault, RepEvent
 
 #: rule_id used for praise cues.
 PRAISE_RULE_ID = "praise"
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """A monotonic clock in integer nanoseconds."""
-
-    def now_ns(self) -> int: ...
-
-
-class MonotonicClock:
-    """The real clock: :func:`time.monotonic_ns` (same timeline as the live sources use)."""
-
-    def now_ns(self) -> int:
-        return time.monotonic_ns()
-
-
-class FakeClock:
-    """A clock that only moves when told to (tests, deterministic replays)."""
-
-    def __init__(self, start_ns: int = 0) -> None:
-        self.t_ns = int(start_ns)
-
-    def now_ns(self) -> int:
-        return self.t_ns
-
-    def advance(self, seconds: float) -> None:
-        """Move forward by ``seconds`` (float s)."""
-        self.t_ns += round(seconds * NS_PER_S)
-
-    def set(self, t_ns: int) -> None:
-        """Jump to ``t_ns`` (never backwards)."""
-        if t_ns < self.t_ns:
-            raise ValueError(f"FakeClock cannot go back from {self.t_ns} to {t_ns}")
-        self.t_ns = int(t_ns)
 
 
 @dataclass(slots=True)

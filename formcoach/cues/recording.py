@@ -1,8 +1,8 @@
 """Offline cue log: the cues a live session would have spoken, replayed on the video's clock.
 
 :class:`CueLog` is a coach observer placed after the rules engine. It feeds the engine's new
-faults into the same :class:`~formcoach.rules.scheduler.CueScheduler` that ``live`` uses, but
-with a :class:`~formcoach.rules.scheduler.FakeClock` driven by frame timestamps, and a speaker
+faults into the same :class:`~formcoach.cues.scheduler.CueScheduler` that ``live`` uses, but
+with a :class:`~formcoach.cues.scheduler.FakeClock` driven by frame timestamps, and a speaker
 that is "busy" for the estimated spoken length of each cue. The result (``cue_log``) is what
 the PT report shows and what ``demo`` synthesises to audio; it is deterministic.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from formcoach.rules.scheduler import CueScheduler, FakeClock
+from formcoach.clock import FakeClock
+from formcoach.cues.scheduler import CueScheduler
 from formcoach.types import NS_PER_S, RepEvent
 
 #: Speaking rate used to estimate how long a cue occupies the speaker (words per minute).

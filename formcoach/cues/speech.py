@@ -1,7 +1,7 @@
 """Speaking cues without ever blocking the vision loop.
 
 :class:`Speaker` is the protocol the live loop talks to: ``say(cue)`` returns at once, ``busy``
-tells the :class:`~formcoach.rules.scheduler.CueScheduler` whether a cue is still queued or
+tells the :class:`~formcoach.cues.scheduler.CueScheduler` whether a cue is still queued or
 playing, ``close()`` stops the worker.
 
 :class:`Pyttsx3Speaker` owns one worker thread. The pyttsx3 engine is process-global and not
@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO, runtime_checkable
 
+from formcoach.clock import Clock, MonotonicClock
 from formcoach.errors import BackendUnavailable, InputError
-from formcoach.rules.scheduler import Clock, MonotonicClock
 from formcoach.types import NS_PER_S, Cue
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,4 @@
-"""Frame sources: where images come from.
-
-A :class:`FrameSource` yields :class:`~formcoach.types.Frame` objects (BGR images) with
-increasing ``t_ns``. Offline sources yield every frame; live sources (camera, paced file) may
-drop stale frames so the consumer always gets the newest one.
-"""
+"""Offline frame sources: every frame of a video file, in order; image loading; a prefetch thread."""
 
 from __future__ import annotations
 
@@ -11,30 +6,19 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from formcoach.errors import InputError
 from formcoach.io_utils import cv2_input_path, display_path
+from formcoach.sources.base import FrameSource
 from formcoach.types import Frame, frame_time_ns
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
-@runtime_checkable
-class FrameSource(Protocol):
-    """Anything that yields BGR frames with increasing timestamps."""
-
-    fps: float
-    size: tuple[int, int]
-
-    def __iter__(self) -> Iterator[Frame]: ...
-
-    def close(self) -> None: ...
 
 
 def _cv2():
@@ -120,27 +104,6 @@ class VideoFileSource:
 
     def close(self) -> None:
         """Nothing to release: each iteration opens and closes its own capture."""
-
-
-class ArraySource:
-    """Frames from an in-memory list or array of BGR images (tests, synthetic data)."""
-
-    def __init__(self, images: list[np.ndarray] | np.ndarray, fps: float = 30.0) -> None:
-        if len(images) == 0:
-            raise InputError("ArraySource needs at least one image")
-        self.images = images
-        self.fps = float(fps)
-        self.size = (int(images[0].shape[1]), int(images[0].shape[0]))
-
-    def __iter__(self) -> Iterator[Frame]:
-        for i, img in enumerate(self.images):
-            yield Frame(image=np.asarray(img), index=i, t_ns=frame_time_ns(i, self.fps))
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def check_video_path(path: Path) -> None:
