@@ -233,7 +233,7 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
 
 def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[str, Any]:
     """Per-frame cost of everything after the pose model: features, segmenter and rules."""
-    from formcoach.coach import Coach
+    from formcoach.coach.pipeline import Coach
     from formcoach.exercises import load_exercise
     from formcoach.types import PoseResult
 
@@ -274,7 +274,7 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
     ``realtime_factor`` is steady state: wall time minus the one-off model start-up, which is
     measured separately (``startup_s``) and folded in by ``realtime_factor_incl_startup``.
     """
-    from formcoach.coach import analyze_video
+    from formcoach.coach.pipeline import analyze_video
     from formcoach.cues.recording import CueLog
     from formcoach.exercises import load_exercise
     from formcoach.pose import create_estimator
@@ -330,7 +330,7 @@ def bench_cold_start(video: Path, backend: str) -> dict[str, Any]:
     """Process start -> first processed frame, in a fresh interpreter (numba cache warm)."""
     code = (
         "import time,sys; t0=float(sys.argv[1]);"
-        "from formcoach.coach import Coach; from formcoach.exercises import load_exercise;"
+        "from formcoach.coach.pipeline import Coach; from formcoach.exercises import load_exercise;"
         "from formcoach.pose import create_estimator; from formcoach.sources import VideoFileSource;"
         "ex=load_exercise('squat'); src=VideoFileSource(sys.argv[2]);"
         "est=create_estimator(sys.argv[3]); c=Coach(ex, src.fps);"

@@ -13,7 +13,7 @@ Both give frames whose ``t_ns`` is their capture time relative to ``start_ns`` (
 time base of the :class:`~formcoach.cues.scheduler.CueScheduler`, so a cue's staleness and its
 latency count from the capture of its fault frame.
 
-:func:`run_live` is the loop: the same :class:`~formcoach.coach.Coach` pipeline as ``analyze``
+:func:`run_live` is the loop: the same :class:`~formcoach.coach.pipeline.Coach` pipeline as ``analyze``
 with the rules engine as observer, a setup check before counting, the cue scheduler, a
 non-blocking :class:`~formcoach.cues.speech.Speaker`, and an optional OpenCV window with the overlay
 (q quits, m mutes). Ctrl-C ends the set cleanly and returns the summary.
@@ -237,10 +237,10 @@ def run_live(
     Returns:
         The :class:`LiveResult`.
     """
-    from formcoach.coach import Coach
+    from formcoach.coach.pipeline import Coach
+    from formcoach.coach.setup_gate import SetupChecker
     from formcoach.exercises import load_exercise
     from formcoach.overlay import OverlayState, draw_overlay
-    from formcoach.setup_check import SetupChecker
 
     ex = load_exercise(exercise) if isinstance(exercise, str | Path) else exercise
     clock = clock if clock is not None else MonotonicClock()
@@ -441,7 +441,7 @@ def _submit_text(sched: CueScheduler, rule_id: str, text: str, frame: Frame) -> 
 
 def _view_detector() -> Any:
     try:
-        from formcoach.view import ViewDetector
+        from formcoach.kinematics.view import ViewDetector
     except ImportError:
         return None
     return ViewDetector()

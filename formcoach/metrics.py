@@ -56,7 +56,7 @@ ROM_MARGIN_S = 1.0
 
 
 class ResultLike(Protocol):
-    """What the metrics need from :class:`formcoach.coach.AnalysisResult`."""
+    """What the metrics need from :class:`formcoach.coach.pipeline.AnalysisResult`."""
 
     fps: float
     reps: list[RepEvent]
@@ -468,7 +468,7 @@ def set_metrics(
     """Per-rep and per-set metrics of an analysis.
 
     Args:
-        result: an :class:`~formcoach.coach.AnalysisResult` (or anything shaped like it).
+        result: an :class:`~formcoach.coach.pipeline.AnalysisResult` (or anything shaped like it).
         faults: faults from the rules engine; default ``result.faults`` if it has them.
         joints: metric joints (base or sided names); default the exercise's ``[metrics] joints``.
         not_assessed: rule ids that cannot be judged from this view; default

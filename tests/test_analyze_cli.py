@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from formcoach.cli import main
-from formcoach.coach import Coach, FrameState, analyze_track
+from formcoach.coach.pipeline import Coach, FrameState, analyze_track
 from formcoach.exercises import load_exercise
 from formcoach.types import PoseResult, PoseTrack, RepEvent, frame_time_ns
 

@@ -192,7 +192,7 @@ def test_metrics_over_the_real_pipeline_on_a_synthetic_squat():
     """formcoach.synth ground truth -> Coach + RulesEngine -> metrics: durations and joint ROM
     agree with the truth (2D angles of the projected skeleton)."""
     synth = pytest.importorskip("formcoach.synth.core")
-    from formcoach.coach import analyze_track
+    from formcoach.coach.pipeline import analyze_track
     from formcoach.exercises import load_exercise
     from formcoach.rules.engine import RulesEngine
     from formcoach.synth.spec import SynthSpec

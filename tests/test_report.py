@@ -224,7 +224,7 @@ def test_annotated_video_bad_input(result, video, tmp_path):
 
 def test_output_hook_writes_everything_and_saves_the_set(result, video, tmp_path):
     """The analyze hook: options -> observers -> outputs, over the real Coach pipeline."""
-    from formcoach.coach import analyze_track
+    from formcoach.coach.pipeline import analyze_track
     from formcoach.exercises import load_exercise
     from formcoach.report.outputs import OutputHook, add_output_arguments
     from formcoach.rules.engine import RulesEngine

@@ -482,7 +482,7 @@ def test_deadlift_rules_on_a_hinge() -> None:
     clean = _judge("deadlift", poses, fps)
     assert clean == {"rounded_back": OK, "hips_rise_first": OK}
     b, e = truth["reps"][0]["bottom_frame"], len(poses)
-    from formcoach.rules.features import compute_rule_features
+    from formcoach.kinematics.derived import compute_rule_features
 
     lean = compute_rule_features(poses, fps, ["torso_lean"])["torso_lean"]
     # Hips shoot up: the trunk tips 15 deg further over after the bottom before it rises.

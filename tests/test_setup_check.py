@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from formcoach import synth
-from formcoach.setup_check import (
+from formcoach.coach.setup_gate import (
     GUIDANCE,
     SetupChecker,
     assess_setup,

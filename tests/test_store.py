@@ -137,7 +137,7 @@ def test_recorder_measures_reps_from_coach_frames(tmp_path):
     """As a Coach observer, the recorder saves ROM per joint before the set ends."""
     import numpy as np
 
-    from formcoach.coach import analyze_track
+    from formcoach.coach.pipeline import analyze_track
     from formcoach.exercises import load_exercise
     from formcoach.types import PoseTrack
 

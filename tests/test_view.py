@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from formcoach.kinematics.view import ViewDetector, detect_view, frame_view, torso_yaw
 from formcoach.synth import spec_from_dict, truth_poses
-from formcoach.view import ViewDetector, detect_view, frame_view, torso_yaw
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TRACKS = Path(os.environ.get("FORMCOACH_TRACK_CACHE", SHARED.parent / "cache" / "tracks"))
@@ -40,8 +40,8 @@ def test_lying_exercise_views(azimuth: float, view: str) -> None:
 def _lying_torso(yaw_deg: float, length_m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """A torso lying on the floor, its shoulder line ``yaw_deg`` out of the image plane, seen by
     a level orthographic camera (x right, y down, z depth; 200 px per metre): ``(pose, world)``."""
+    from formcoach.kinematics.view import FRONT_WIDTH
     from formcoach.skeleton import LM
-    from formcoach.view import FRONT_WIDTH
 
     th = np.radians(yaw_deg)
     v = np.array([np.cos(th), 0.0, np.sin(th)])  # shoulder line (person's left to right)

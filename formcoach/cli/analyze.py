@@ -2,7 +2,7 @@
 
 Extending it (reports, CSV, annotated video, history database): a module calls
 :func:`register_writer` with an :class:`OutputWriter` (its options plus a function run on the
-finished :class:`~formcoach.coach.AnalysisResult`) and/or :func:`register_observer` (an observer
+finished :class:`~formcoach.coach.pipeline.AnalysisResult`) and/or :func:`register_observer` (an observer
 factory, e.g. the rules engine), and lists itself in :data:`EXTENSION_MODULES` so ``register``
 imports it before building the parser.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from formcoach.coach import AnalysisResult, Observer
+from formcoach.coach.pipeline import AnalysisResult, Observer
 from formcoach.errors import FormcoachError, InputError
 from formcoach.exercises import Exercise, load_exercise
 from formcoach.io_utils import check_distinct_outputs, check_output_path, display_path
@@ -280,7 +280,7 @@ def run(args: argparse.Namespace) -> int:
             could not be written (after every other output was attempted).
     """
     from formcoach.cli import printable
-    from formcoach.coach import analyze_track, analyze_video
+    from formcoach.coach.pipeline import analyze_track, analyze_video
     from formcoach.types import PoseTrack
 
     exercise = load_exercise(args.exercise)

@@ -214,7 +214,7 @@ def eval_exercise_correction(root: Path, exercise_dir: Path | None = None) -> di
 
 def _stage_eval(poses: np.ndarray, labels: list[str]) -> dict[str, Any] | None:
     """Balanced accuracy of knee-angle stage labels (squat up/down, lunge I/M/D), or None."""
-    from formcoach.rules.features import compute_rule_features
+    from formcoach.kinematics.derived import compute_rule_features
 
     kind = next((k for lab, k in STAGE_LABELS.items() if labels and set(labels) <= lab), None)
     if kind is None:

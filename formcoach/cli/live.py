@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _setup_texts() -> list[str]:
-    from formcoach.setup_check import GUIDANCE
+    from formcoach.coach.setup_gate import GUIDANCE
 
     return [*GUIDANCE.values(), "ready, start when you are"]
 

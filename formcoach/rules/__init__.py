@@ -1,5 +1,5 @@
 """Form rules: the rules engine (:mod:`formcoach.rules.engine`), rule features
-(:mod:`formcoach.rules.features`) and the cue scheduler (:mod:`formcoach.cues.scheduler`).
+(:mod:`formcoach.kinematics.derived`) and the cue scheduler (:mod:`formcoach.cues.scheduler`).
 
 ``from formcoach.rules import RulesEngine, parse_rules`` works; submodules import lazily so that
 importing the package stays cheap.

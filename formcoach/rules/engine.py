@@ -1,7 +1,7 @@
 """Form-fault rules: parsing ``[[rules]]`` tables and judging them on a pose stream.
 
 A rule compares one feature (see :mod:`formcoach.kinematics.features` and
-:mod:`formcoach.rules.features`) with a threshold (schema: ``docs/rule_packs.md``):
+:mod:`formcoach.kinematics.derived`) with a threshold (schema: ``docs/rule_packs.md``):
 
 * ``scope = "frame"``: judged on every frame; a fault fires once the violation has lasted
   ``hold_s`` seconds, and re-arms when the form is good again.
@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from formcoach.errors import ConfigError
+from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
-from formcoach.rules.features import RuleFeatureExtractor, compute_rule_features, is_feature
+from formcoach.kinematics.view import VIEWS, ViewDetector, frame_view
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, RepEvent
-from formcoach.view import VIEWS, ViewDetector, frame_view
 
 __all__ = [
     "ASSESSED",
@@ -428,7 +428,7 @@ class RulesEngine:
         fps: frames per second of the stream (float).
         rules: already parsed rules (default: parsed from ``exercise.rules_raw``).
         view: a fixed view (``front``/``side``/``45``/``back``); default: detected per frame
-            with :class:`~formcoach.view.ViewDetector`.
+            with :class:`~formcoach.kinematics.view.ViewDetector`.
         on_fault: called with every new :class:`~formcoach.types.Fault` (e.g. the cue
             scheduler); faults are also appended to :attr:`faults` and :attr:`queue`.
         buffer_s: seconds of per-frame values kept for rep rules (longest judged rep).
@@ -685,7 +685,7 @@ def judge_frames(
 
     Frame rules ignore ``hold_s``; rep rules see a one-frame window (so ``range``-like reduces
     are 0); velocities are unknown (not assessed). Views default to
-    :func:`~formcoach.view.frame_view` per frame.
+    :func:`~formcoach.kinematics.view.frame_view` per frame.
 
     Args:
         rules: parsed rules.
