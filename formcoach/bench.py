@@ -233,26 +233,19 @@ def bench_kernels(n_frames: int, repeats: int = 3) -> dict[str, Any]:
 
 def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[str, Any]:
     """Per-frame cost of everything after the pose model: features, segmenter and rules."""
-    from formcoach.coach.pipeline import Coach
+    from formcoach.coach.offline import make_coach
     from formcoach.exercises import load_exercise
     from formcoach.types import PoseResult
 
     ex = load_exercise(exercise)
-    observers: list[Any] = []
-    try:
-        from formcoach.rules.engine import RulesEngine
-
-        observers.append(RulesEngine(ex, fps))
-    except Exception as e:
-        log.warning("rules engine unavailable for overhead bench: %s", e)
     results = [
         PoseResult(p, np.full((33, 3), np.nan), int(i * 1e9 / fps), (1280, 720), 1.0)
         for i, p in enumerate(track_poses)
     ]
-    coach = Coach(ex, fps, observers=observers)
+    coach = make_coach(ex, fps)
     for r in results[:30]:  # warm-up (JIT, caches)
         coach.update(r)
-    coach = Coach(ex, fps, observers=observers)
+    coach = make_coach(ex, fps)
     times = []
     for r in results:
         t0 = time.perf_counter_ns()
@@ -263,7 +256,7 @@ def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[s
         "mean": round(float(np.mean(times)), 4),
         "p90": round(_pct(times, 90), 4),
         "frames": len(times),
-        "rules": bool(observers),
+        "rules": coach.rules is not None,
     }
 
 
@@ -274,22 +267,16 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
     ``realtime_factor`` is steady state: wall time minus the one-off model start-up, which is
     measured separately (``startup_s``) and folded in by ``realtime_factor_incl_startup``.
     """
-    from formcoach.coach.pipeline import analyze_video
-    from formcoach.cues.recording import CueLog
+    from formcoach.coach.offline import analyze_video
     from formcoach.exercises import load_exercise
     from formcoach.pose import create_estimator
-    from formcoach.rules.engine import RulesEngine
-    from formcoach.sources import VideoFileSource
 
     ex = load_exercise(exercise)
-    engine = RulesEngine(ex, VideoFileSource(video).fps)
     t0 = time.perf_counter()
     create_estimator(backend).close()  # start-up cost: session creation, model load and check
     startup = time.perf_counter() - t0
     t0 = time.perf_counter()
-    observers: list[Any] = [engine, CueLog(engine)]
-    res = analyze_video(video, ex, backend=backend, observers=observers, progress=False,
-                        max_frames=max_frames)
+    res = analyze_video(video, ex, backend=backend, progress=False, max_frames=max_frames)
     wall = time.perf_counter() - t0
     duration = res.frames / res.fps
     steady = max(1e-9, wall - startup)

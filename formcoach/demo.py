@@ -15,8 +15,8 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
 
+from formcoach.coach.result import CueEvent
 from formcoach.errors import FormcoachError, InputError
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _exercise_of(sample: Path) -> str:
         else "_".join(sample.stem.split("_")[:2])
 
 
-def synthesise_cues(cues: list[dict[str, Any]], folder: Path) -> list[Path]:
+def synthesise_cues(cues: list[CueEvent], folder: Path) -> list[Path]:
     """Speak each logged cue into ``folder/NN_text.wav`` (empty list if TTS is unavailable)."""
     from formcoach.cues.speech import Pyttsx3Engine
 
@@ -96,44 +96,56 @@ def synthesise_cues(cues: list[dict[str, Any]], folder: Path) -> list[Path]:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # cue WAVs are 0600 too
     out = []
     for i, c in enumerate(cues):
-        slug = re.sub(r"[^a-z0-9]+", "_", str(c["text"]).lower()).strip("_")[:40]
-        path = folder / f"{i + 1:02d}_{c['t_s']:06.2f}s_{slug}.wav"
+        slug = re.sub(r"[^a-z0-9]+", "_", c.text.lower()).strip("_")[:40]
+        path = folder / f"{i + 1:02d}_{c.t_s:06.2f}s_{slug}.wav"
         try:
-            engine.synthesize(str(c["text"]), path)
+            engine.synthesize(c.text, path)
         except OSError as e:
-            log.warning("could not synthesise cue %r: %s", c["text"], e)
+            log.warning("could not synthesise cue %r: %s", c.text, e)
             continue
         out.append(path)
     return out
 
 
 def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", audio: bool = True) -> int:
-    """Run the demo; returns the analyze exit code. Prints what it did and where the files are."""
-    from formcoach.cli import main as cli_main
+    """Run the demo through the session loop; returns 0. Prints what it did and where the
+    files are."""
+    from formcoach.coach.offline import analyze_video
+    from formcoach.coach.session import SessionSinks
+    from formcoach.exercises import load_exercise
+    from formcoach.report.outputs import OutputHook, OutputPaths
 
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     video = default_sample(sample)
-    exercise = _exercise_of(video)
-    print(f"formcoach demo: {video.name} ({exercise}), backend {backend}, output in {out}/")
-    argv = [
-        "analyze", str(video), "--exercise", exercise, "--backend", backend,
-        "--json", str(out / "analysis.json"), "--report", str(out / "report.html"),
-        "--csv", str(out / "reps.csv"), "--db", str(out / "sessions.db"), "--no-progress",
-    ]
-    code = cli_main(argv)
-    if code != 0:
-        return code
-    doc = json.loads((out / "analysis.json").read_text())
-    cues = doc.get("cues") or []
-    if cues:
+    exercise = load_exercise(_exercise_of(video))
+    print(f"formcoach demo: {video.name} ({exercise.id}), backend {backend}, output in {out}/")
+    hook = OutputHook(OutputPaths(json=out / "analysis.json", report=out / "report.html",
+                                  csv=out / "reps.csv", db=out / "sessions.db"))
+    on_rep = hook.begin(exercise.id, video, backend)
+    try:
+        result = analyze_video(video, exercise, backend, progress=False,
+                               sinks=SessionSinks(on_rep=on_rep))
+        hook.write(result, video_path=video, progress=False)
+    except BaseException:
+        hook.abort()
+        raise
+    hook.end_set()
+    if hook.errors:
+        raise hook.errors[0]
+    print(f"reps: {result.rep_count}; form faults: "
+          + (", ".join(f"{f.rule_id} (rep {f.rep_index + 1 if f.rep_index is not None else '-'})"
+                       for f in result.faults) or "none"))
+    if result.cues:
         print("spoken cues (as live coaching would say them):")
-        for c in cues:
-            print(f"  {c['t_s']:6.2f} s  \"{c['text']}\"")
+        for c in result.cues:
+            print(f"  {c.t_s:6.2f} s  \"{c.text}\"")
     else:
         print("spoken cues: none (clean set)")
-    if audio and cues:
-        wavs = synthesise_cues(cues, out / "cues")
+    if audio and result.cues:
+        wavs = synthesise_cues(result.cues, out / "cues")
         if wavs:
             print(f"wrote {len(wavs)} cue recordings to {out / 'cues'}/")
+    for path in hook.written:
+        print(f"wrote {path}")
     print(f"open {out / 'report.html'} for the per-rep report")
     return 0

@@ -95,10 +95,10 @@ def measure_cue_latency(
         InputError: missing video or truth file.
     """
     from formcoach.clock import MonotonicClock
+    from formcoach.coach.live import cue_texts, run_live
     from formcoach.cues.scheduler import CueScheduler
     from formcoach.cues.speech import FileSpeaker
     from formcoach.exercises import load_exercise
-    from formcoach.live import cue_texts, run_live
     from formcoach.pose import create_estimator
     from formcoach.sources import PacedVideoSource
 
@@ -139,7 +139,7 @@ def measure_cue_latency(
         records = list(speaker.file_sink.records)
         base = sched.time_base_ns
         onsets = sorted(float(f["start_s"]) for f in truth.get("faults", []))
-        by_key = {(e["rule_id"], e["created_ns"]): e for e in result.cue_events}
+        by_key = {(e.rule_id, e.created_ns): e for e in result.cues}
         samples: list[dict[str, Any]] = []
         for ev, rec in zip(events, records, strict=False):
             if ev.cue.rule_id.startswith("setup.") or ev.cue.rule_id == "praise":
@@ -159,11 +159,11 @@ def measure_cue_latency(
             loop = by_key.get((ev.cue.rule_id, ev.cue.created_ns))
             if loop is not None:  # where the time went, ms
                 sample["breakdown_ms"] = {
-                    "wait_for_loop": round((loop["taken_ns"] - captured) / 1e6, 1),
-                    "pose": round((loop["pose_ns"] - loop["taken_ns"]) / 1e6, 1),
-                    "coach_rules": round((loop["coach_ns"] - loop["pose_ns"]) / 1e6, 1),
-                    "schedule": round((loop["say_ns"] - loop["coach_ns"]) / 1e6, 1),
-                    "speaker": round((rec.start_ns - loop["say_ns"]) / 1e6, 1),
+                    "wait_for_loop": round((loop.taken_ns - captured) / 1e6, 1),
+                    "pose": round((loop.pose_ns - loop.taken_ns) / 1e6, 1),
+                    "coach_rules": round((loop.coach_ns - loop.pose_ns) / 1e6, 1),
+                    "schedule": round((loop.say_ns - loop.coach_ns) / 1e6, 1),
+                    "speaker": round((rec.start_ns - loop.say_ns) / 1e6, 1),
                 }
             samples.append(sample)
     lat = [s["latency_ms"] for s in samples]

@@ -1,8 +1,10 @@
 """Per-rep and per-set metrics for a physical therapist's review.
 
-Pure functions over an :class:`AnalysisResult`-like value (see :class:`ResultLike`): joint-angle
-features ``(T,)`` in degrees, the counting ``signal`` ``(T,)`` in degrees, frame timestamps
-``t_ns`` ``(T,)``, poses ``(T, 33, 4)`` and the :class:`~formcoach.types.RepEvent` list.
+The ONLY place metrics are computed. Pure functions over a :class:`Series` (frame timestamps
+``t_ns`` ``(T,)``, the counting ``signal`` ``(T,)`` and joint-angle ``features`` ``{name: (T,)}``
+in degrees) and the :class:`~formcoach.types.RepEvent` list. The session computes each rep's
+metrics once, over the rep's true frames ``[start_frame, end_frame]``, and every output shows
+those numbers.
 
 Per rep (:class:`RepMetrics`): range of motion (min, max, excursion; degrees) of each metric
 joint, eccentric / pause / concentric durations (s), peak angular velocity (deg/s), left/right
@@ -25,9 +27,9 @@ Score (each component scored only when it can be assessed, then rescaled to 0-10
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -50,20 +52,25 @@ PAUSE_BAND_FRAC = 0.08
 SIDE_VISIBLE_FRAC = 0.8
 #: Asymmetry is not computed when the mean excursion of the two sides is below this (degrees).
 ASYMMETRY_MIN_ROM_DEG = 5.0
-#: ROM is measured over the rep widened by up to this much on each side (s), because a rep is
-#: counted before the signal is fully back at rest (see :func:`rom_window`).
-ROM_MARGIN_S = 1.0
 
 
-class ResultLike(Protocol):
-    """What the metrics need from :class:`formcoach.coach.pipeline.AnalysisResult`."""
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Per-frame series a rep is measured on; stream frame ``k`` is row ``k - offset``.
 
-    fps: float
-    reps: list[RepEvent]
-    features: dict[str, np.ndarray]
-    signal: np.ndarray
+    Attributes:
+        t_ns: ``(T,)`` int64 frame timestamps, ns.
+        signal: ``(T,)`` float64 counting signal (degrees or torso lengths; NaN unmeasurable).
+        features: ``{name: (T,) float64}`` joint angles (degrees) and other features.
+        start_ns: source time of the session's first frame (times are reported from it).
+        offset: stream index of row 0 (a bounded live history drops old frames).
+    """
+
     t_ns: np.ndarray
-    poses: np.ndarray
+    signal: np.ndarray
+    features: Mapping[str, np.ndarray]
+    start_ns: int = 0
+    offset: int = 0
 
 
 @dataclass(slots=True)
@@ -108,6 +115,7 @@ class RepMetrics:
     score_components: dict[str, ScoreComponent] = field(default_factory=dict)
     side: str = ""
     partial: bool = False
+    counted_s: float = float("nan")
 
     @property
     def max_asymmetry_pct(self) -> float:
@@ -166,56 +174,34 @@ class SetMetrics:
 # helpers
 
 
-def exercise_id(result: Any) -> str:
-    """The exercise id of a result whose ``exercise`` is a str or an object with ``id``."""
-    ex = getattr(result, "exercise", "")
-    if isinstance(ex, str):
-        return ex
-    return str(getattr(ex, "id", None) or getattr(ex, "name", None) or ex)
+#: What each joint-angle ROM measures, for labels ("left knee flexion ROM 96 deg").
+MOTION = {"knee": "knee flexion", "hip": "hip flexion", "elbow": "elbow flexion",
+          "shoulder": "shoulder flexion", "ankle": "ankle dorsiflexion"}
 
 
-def _exercise_metric_joints(result: Any) -> list[str] | None:
-    """Joint names from the exercise's ``[metrics] joints``, if known for this result."""
-    ex = getattr(result, "exercise", None)
-    if isinstance(ex, str) and ex:
-        try:  # an unknown id just means "use every joint angle in the features"
-            from formcoach.exercises import load_exercise
-
-            ex = load_exercise(ex)
-        except Exception as e:  # any loader failure: fall back to the features present
-            log.debug("no metric joints for %r: %s", ex, e)
-            return None
-    val = getattr(ex, "metrics", None)
-    if isinstance(val, (list, tuple)) and val and all(isinstance(v, str) for v in val):
-        return list(val)
-    return None
+def rom_label(name: str) -> str:
+    """Display label of a ROM: ``left_knee`` -> ``left knee flexion``; other features by name."""
+    side, _, base = name.partition("_")
+    if side in ("left", "right") and base in MOTION:
+        return f"{side} {MOTION[base]}"
+    if name in MOTION:
+        return MOTION[name]
+    return name.replace("_", " ")
 
 
-def metric_joints(result: Any, joints: Sequence[str] | None = None) -> list[str]:
+def metric_joints(metrics: Sequence[str], feature_names: Iterable[str]) -> list[str]:
     """Sided joint-angle feature names (e.g. ``left_knee``) to report ROM for.
 
-    ``joints`` may hold base names (``"knee"``, expanded to both sides) or sided names. Without
-    it, the exercise's ``[metrics] joints`` are used, else every joint angle in the features.
-    Only names present in ``result.features`` are returned.
+    ``metrics`` holds the pack's ``[metrics] joints``: base names (``"knee"``, both sides) or
+    sided / plain feature names; only names among ``feature_names`` are returned.
     """
-    feats = getattr(result, "features", {}) or {}
-    bases = list(joints) if joints is not None else _exercise_metric_joints(result)
-    if bases is None:
-        bases = sorted({n.split("_", 1)[1] for n in JOINT_TRIPLES})
+    feats = set(feature_names)
+    bases = list(metrics) or sorted({n.split("_", 1)[1] for n in JOINT_TRIPLES})
     out: list[str] = []
     for b in bases:
         names = [b] if b in feats else [f"left_{b}", f"right_{b}"]
         out.extend(n for n in names if n in feats and n not in out)
     return out
-
-
-def _times_s(result: Any) -> np.ndarray:
-    """``(T,)`` float64 frame times in s (from ``t_ns``, else index / fps)."""
-    t_ns = getattr(result, "t_ns", None)
-    n = len(np.asarray(result.signal))
-    if t_ns is not None and len(t_ns) == n:
-        return np.asarray(t_ns, dtype=np.float64) / NS_PER_S
-    return np.arange(n, dtype=np.float64) / float(result.fps)
 
 
 def _slope(y: Sequence[float]) -> float:
@@ -319,67 +305,36 @@ def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
     return sorted(out, key=lambda f: (f.t_ns, f.rule_id))
 
 
-def _coverage_pct(result: Any) -> float:
-    poses = getattr(result, "poses", None)
-    if poses is None or len(poses) == 0:
-        return 0.0
-    arr = np.asarray(poses)
-    return float(np.isfinite(arr[:, :, 0]).any(axis=1).mean() * 100.0)
-
-
 # --------------------------------------------------------------------------------------------
 # public
 
 
-def rom_window(
-    rep: RepEvent, n: int, fps: float, prev_end: int | None = None, next_start: int | None = None
-) -> tuple[int, int]:
-    """Frames ``[lo, hi]`` over which a rep's range of motion is measured.
-
-    The segmenter counts a rep before the signal is fully back at rest, so ROM is measured over
-    the rep widened by up to :data:`ROM_MARGIN_S` on each side, never into the previous rep
-    (``prev_end``) or the next one (``next_start``).
-    """
-    m = round(ROM_MARGIN_S * fps)
-    lo = max(0, rep.start_frame - m, (prev_end + 1) if prev_end is not None else 0)
-    hi = min(n - 1, rep.end_frame + m, (next_start - 1) if next_start is not None else n - 1)
-    return min(lo, max(rep.start_frame, 0)), max(hi, min(rep.end_frame, n - 1))
-
-
 def rep_metrics(
-    result: ResultLike,
-    rep: RepEvent,
-    faults: Iterable[Fault] = (),
-    joints: Sequence[str] | None = None,
-    window: tuple[int, int] | None = None,
+    series: Series, rep: RepEvent, joints: Sequence[str], faults: Iterable[Fault] = ()
 ) -> RepMetrics:
-    """Metrics of one rep, without the score (see :func:`score_reps`).
-
-    Args:
-        window: frames ``[lo, hi]`` for ROM and asymmetry (default :func:`rom_window` without
-            neighbours); durations and velocity always use the rep's own frames.
-    """
-    t_s = _times_s(result)
-    sig = np.asarray(result.signal, dtype=np.float64)
-    n = len(sig)
-    s0 = min(max(rep.start_frame, 0), n - 1)
-    e0 = min(max(rep.end_frame, s0), n - 1)
-    b0 = min(max(rep.bottom_frame, s0), e0)
-    w0, w1 = window if window is not None else rom_window(rep, n, float(result.fps))
+    """Metrics of one rep over its frames ``[start_frame, end_frame]``, without the score (see
+    :func:`score_reps`). ``joints``: feature names to report ROM for (:func:`metric_joints`)."""
+    n = len(series.signal)
+    off = series.offset
+    sig = np.asarray(series.signal, dtype=np.float64)
+    t_s = (np.asarray(series.t_ns, dtype=np.int64) - series.start_ns) / NS_PER_S
+    s0 = min(max(rep.start_frame - off, 0), n - 1)
+    e0 = min(max(rep.end_frame - off, s0), n - 1)
+    b0 = min(max(rep.bottom_frame - off, s0), e0)
     seg = sig[s0 : e0 + 1]
     ecc, pause, conc = phase_durations(sig, t_s, s0, b0, e0)
     roms: dict[str, JointRom] = {}
-    for name in metric_joints(result, joints):
-        roms[name] = joint_rom(np.asarray(result.features[name], dtype=np.float64)[w0 : w1 + 1])
+    for name in joints:
+        roms[name] = joint_rom(np.asarray(series.features[name], dtype=np.float64)[s0 : e0 + 1])
     asym: dict[str, float] = {}
     for name in roms:
         if name.startswith("left_") and f"right_{name[5:]}" in roms:
             base = name[5:]
             asym[base] = asymmetry_pct(
-                np.asarray(result.features[name], dtype=np.float64)[w0 : w1 + 1],
-                np.asarray(result.features[f"right_{base}"], dtype=np.float64)[w0 : w1 + 1],
+                np.asarray(series.features[name], dtype=np.float64)[s0 : e0 + 1],
+                np.asarray(series.features[f"right_{base}"], dtype=np.float64)[s0 : e0 + 1],
             )
-    rom = joint_rom(sig[w0 : w1 + 1]).excursion_deg
+    rom = joint_rom(seg).excursion_deg
     if not np.isfinite(rom):
         rom = float(rep.rom_deg)
     return RepMetrics(
@@ -401,6 +356,7 @@ def rep_metrics(
         faults=_faults_in(rep, faults),
         side=rep.side,
         partial=rep.partial,
+        counted_s=(rep.counted_ns - series.start_ns) / NS_PER_S,
     )
 
 
@@ -459,54 +415,34 @@ def score_reps(reps: list[RepMetrics], baseline_rom_deg: float | None = None) ->
 
 
 def set_metrics(
-    result: ResultLike,
-    faults: Iterable[Fault] | None = None,
-    joints: Sequence[str] | None = None,
-    not_assessed: Iterable[str] | None = None,
+    exercise_id: str,
+    reps: list[RepMetrics],
+    *,
+    frames: int,
+    pose_frames: int,
+    duration_s: float,
+    joints: Sequence[str],
+    not_assessed: Iterable[str] = (),
     baseline_rom_deg: float | None = None,
 ) -> SetMetrics:
-    """Per-rep and per-set metrics of an analysis.
-
-    Args:
-        result: an :class:`~formcoach.coach.pipeline.AnalysisResult` (or anything shaped like it).
-        faults: faults from the rules engine; default ``result.faults`` if it has them.
-        joints: metric joints (base or sided names); default the exercise's ``[metrics] joints``.
-        not_assessed: rule ids that cannot be judged from this view; default
-            ``result.not_assessed`` if present.
-        baseline_rom_deg: the user's baseline ROM of the counting signal, for the ``rom`` score.
-    """
-    if faults is None:
-        faults = getattr(result, "faults", None) or []
-    flist = list(faults)
-    if not_assessed is None:
-        not_assessed = getattr(result, "not_assessed", None) or []
-    sig = np.asarray(result.signal, dtype=np.float64)
-    reps = []
-    evs = list(result.reps) if len(sig) else []
-    for k, r in enumerate(evs):
-        win = rom_window(
-            r, len(sig), float(result.fps),
-            evs[k - 1].end_frame if k > 0 else None,
-            evs[k + 1].start_frame if k + 1 < len(evs) else None,
-        )
-        reps.append(rep_metrics(result, r, flist, joints, win))
+    """The set's metrics from its reps' metrics (scores are filled in place: they compare each
+    rep with the set). ``baseline_rom_deg``: the user's baseline ROM for the ``rom`` score."""
     ref, src = score_reps(reps, baseline_rom_deg)
     full = [r for r in reps if not r.partial]
-    t_s = _times_s(result) if len(sig) else np.zeros(0)
     scores = [r.score for r in reps if np.isfinite(r.score)]
     return SetMetrics(
-        exercise=exercise_id(result),
+        exercise=exercise_id,
         reps=reps,
         rep_count=len(reps),
         partial_reps=len(reps) - len(full),
         tempo_slope_s_per_rep=_slope([r.duration_s for r in full]),
         rom_slope_deg_per_rep=_slope([r.rom_deg for r in full]),
-        coverage_pct=_coverage_pct(result),
-        frames=len(sig),
-        duration_s=float(t_s[-1] - t_s[0]) if len(t_s) > 1 else 0.0,
+        coverage_pct=100.0 * pose_frames / frames if frames else 0.0,
+        frames=frames,
+        duration_s=float(duration_s),
         not_assessed=sorted(set(not_assessed)),
         mean_score=float(np.mean(scores)) if scores else float("nan"),
         rom_reference_deg=ref,
         rom_reference_source=src,
-        joints=metric_joints(result, joints),
+        joints=list(joints),
     )

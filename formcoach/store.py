@@ -23,19 +23,17 @@ import socket
 import sqlite3
 import stat
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from formcoach import __version__
+from formcoach.coach.result import SessionResult
 from formcoach.errors import NotOurDatabase, StoreError
-from formcoach.types import Fault, RepEvent
+from formcoach.metrics import RepMetrics, SetMetrics
+from formcoach.types import Fault
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +484,7 @@ class Store:
             )
         return int(cur.lastrowid or 0)
 
-    def add_rep(self, set_id: int, metrics: Any, faults: Iterable[Fault] = ()) -> None:
+    def add_rep(self, set_id: int, metrics: RepMetrics, faults: Iterable[Fault] = ()) -> None:
         """Save one rep (and its faults) in one transaction; replaces a rep with the same index.
 
         ``metrics`` is a :class:`~formcoach.metrics.RepMetrics`, a
@@ -534,7 +532,8 @@ class Store:
             ],
         )
 
-    def finish_set(self, set_id: int, status: str = "complete", set_metrics: Any = None) -> None:
+    def finish_set(self, set_id: int, status: str = "complete",
+                   set_metrics: SetMetrics | None = None) -> None:
         """Close a set: status, end time, and (optionally) the full set metrics.
 
         With ``set_metrics`` (:class:`~formcoach.metrics.SetMetrics`) every rep row is replaced by
@@ -617,81 +616,38 @@ def _ns_s(x: Any) -> float | None:
     return None if x is None else float(x) / 1e9
 
 
-@dataclass
-class _Window:
-    """Per-frame values a :class:`SetRecorder` keeps to measure reps as they complete."""
-
-    fps: float
-    signal: np.ndarray
-    t_ns: np.ndarray
-    features: dict[str, np.ndarray]
-    poses: np.ndarray
-    exercise: Any = ""
-    reps: list[RepEvent] = field(default_factory=list)
-
-
-@dataclass
 class SetRecorder:
-    """Saves one set rep by rep; a Coach observer (``on_frame`` / ``on_rep``) over a :class:`Store`.
-
-    Each completed rep is measured from the frames buffered by ``on_frame`` (ROM, phases, peak
-    velocity, asymmetry; score relative to the reps so far) and committed with its faults in one
-    transaction. :meth:`finish` marks the set complete and replaces the reps with the final
-    whole-set metrics when given.
+    """Saves one set rep by rep over a :class:`Store`: the session hands it each rep's final
+    :class:`~formcoach.metrics.RepMetrics` (:meth:`on_rep`), committed with its faults in one
+    transaction, so a crash loses at most the rep in progress. :meth:`finish` marks the set
+    complete and replaces the rep rows with the whole-set metrics (scores need every rep; the
+    measured values are the same numbers).
 
     A :class:`StoreError` (locked database, full disk, ...) is raised once and kept in
-    :attr:`error`; after it the recorder stops writing: later ``on_rep`` and ``finish`` calls
-    do nothing (they neither raise again nor wait on the lock), so the caller can still wind up.
-
-    Args:
-        store: the open store.
-        exercise: exercise id (or an Exercise; its ``id`` is used).
-        fault_source: e.g. the :class:`~formcoach.rules.engine.RulesEngine`; its ``rep_faults``
-            give each rep's faults. Put the engine *before* the recorder in the observer list.
-        buffer_s: seconds of frames kept for measuring reps.
+    :attr:`error`; after it the recorder stops writing: later calls do nothing.
     """
 
-    store: Store
-    exercise: Any
-    session_id: int | None = None
-    set_id: int | None = None
-    fault_source: Any = None
-    buffer_s: float = 120.0
-    fps: float = 30.0
-
-    def __post_init__(self) -> None:
-        self._pending: list[Fault] = []
-        self._frames: deque[tuple[int, int, float, dict[str, float], bool]] = deque(
-            maxlen=max(2, int(self.buffer_s * self.fps))
-        )
-        self._reps: list[Any] = []
-        self.frames_seen = 0
-        self.frames_with_pose = 0
+    def __init__(self, store: Store, exercise_id: str, session_id: int, set_id: int) -> None:
+        self.store = store
+        self.exercise_id = exercise_id
+        self.session_id = session_id
+        self.set_id = set_id
         self.error: StoreError | None = None
-
-    @property
-    def exercise_id(self) -> str:
-        ex = self.exercise
-        return ex if isinstance(ex, str) else str(getattr(ex, "id", ex))
 
     @classmethod
     def begin(
         cls,
         store: Store,
-        exercise: Any,
+        exercise_id: str,
         source_path: str | os.PathLike[str] | None = None,
         source_sha256: str | None = None,
         backend: str | None = None,
         model_sha256: str | None = None,
         mode: str = "analyze",
-        fault_source: Any = None,
-        fps: float = 30.0,
     ) -> SetRecorder:
         """Open a session and an ``in_progress`` set; returns the recorder."""
         sid = store.start_session(source_path, source_sha256, backend, model_sha256, mode)
-        rec = cls(store, exercise, sid, fault_source=fault_source, fps=fps)
-        rec.set_id = store.start_set(sid, rec.exercise_id)
-        return rec
+        return cls(store, exercise_id, sid, store.start_set(sid, exercise_id))
 
     @contextmanager
     def _saving(self, what: str) -> Iterator[bool]:
@@ -706,111 +662,25 @@ class SetRecorder:
             self.error = e
             raise
 
-    def _require(self) -> int:
-        if self.set_id is None:
-            if self.session_id is None:
-                self.session_id = self.store.start_session()
-            self.set_id = self.store.start_set(self.session_id, self.exercise_id)
-        return self.set_id
-
-    # -- observer protocol ----------------------------------------------------------------------
-    def on_frame(self, state: Any) -> None:
-        """Buffer one frame's features and counting signal (a coach ``FrameState``)."""
-        pose = getattr(state, "pose", None)
-        lm = getattr(pose, "landmarks", None)
-        found = bool(lm is not None and np.isfinite(np.asarray(lm)[:, 0]).any())
-        self.frames_seen += 1
-        self.frames_with_pose += found
-        self._frames.append(
-            (int(state.index), int(state.t_ns), float(state.signal), dict(state.features), found)
-        )
-
-    def on_fault(self, fault: Fault, *args: Any, **kwargs: Any) -> None:
-        """Remember a fault (when no ``fault_source`` is set); saved with its rep."""
-        self._pending.append(fault)
-
-    def on_rep(self, rep: RepEvent | Any, state: Any = None, *args: Any, **kwargs: Any) -> None:
-        """Measure and commit one finished rep (a RepEvent, or ready RepMetrics) with its faults."""
-        with self._saving(f"saving rep {getattr(rep, 'index', '?')}") as ok:
+    def on_rep(self, rm: RepMetrics) -> None:
+        """Commit one finished rep with its faults."""
+        with self._saving(f"saving rep {rm.index}") as ok:
             if ok:
-                self._save_rep(rep)
+                self.store.add_rep(self.set_id, rm, rm.faults)
 
-    def _save_rep(self, rep: RepEvent | Any) -> None:
-        set_id = self._require()
-        idx = int(rep.index)
-        faults: list[Fault] = list(getattr(rep, "faults", []) or [])
-        if not faults and self.fault_source is not None:
-            faults = list(getattr(self.fault_source, "rep_faults", {}).get(idx, []))
-        if not faults:
-            faults = [f for f in self._pending if f.rep_index in (None, idx)]
-        self._pending = [f for f in self._pending if f not in faults]
-        metrics = self._measure(rep, faults) if isinstance(rep, RepEvent) else rep
-        self.store.add_rep(set_id, metrics, faults)
-
-    def _measure(self, rep: RepEvent, faults: list[Fault]) -> Any:
-        """RepMetrics of ``rep`` from the buffered frames (the RepEvent itself if they are gone)."""
-        from formcoach import metrics as M
-
-        lo = rep.start_frame - round(M.ROM_MARGIN_S * self.fps)
-        if self._reps:
-            lo = max(lo, self._reps[-1].end_frame + 1)
-        rows = [r for r in self._frames if lo <= r[0] <= rep.end_frame]
-        if len(rows) < 2 or rows[0][0] > rep.start_frame:
-            return rep
-        off = rows[0][0]
-        names = sorted(rows[0][3])
-        win = _Window(
-            fps=self.fps,
-            signal=np.array([r[2] for r in rows], dtype=np.float64),
-            t_ns=np.array([r[1] for r in rows], dtype=np.int64),
-            features={n: np.array([r[3].get(n, np.nan) for r in rows], dtype=np.float64)
-                      for n in names},
-            poses=np.zeros((0, 33, 4)),
-            exercise=self.exercise,
-        )
-        local = replace(rep, start_frame=rep.start_frame - off,
-                        bottom_frame=rep.bottom_frame - off, end_frame=rep.end_frame - off)
-        shifted = [replace(f, frame_index=f.frame_index - off) for f in faults]
-        rm = M.rep_metrics(win, local, shifted, window=(0, len(rows) - 1))
-        rm.start_frame, rm.bottom_frame, rm.end_frame = (
-            rep.start_frame, rep.bottom_frame, rep.end_frame)
-        rm.faults = faults
-        self._reps.append(rm)
-        M.score_reps(self._reps)
-        return rm
-
-    def finish(self, set_metrics: Any = None, status: str = "complete") -> None:
-        """Mark the set complete (or ``interrupted``), saving final metrics when given."""
+    def finish(self, set_metrics: SetMetrics | None = None, status: str = "complete") -> None:
+        """Mark the set complete (or ``interrupted``), saving the final metrics when given."""
         with self._saving("finishing the set") as ok:
-            if not ok:
-                return
-            set_id = self._require()
-            self.store.finish_set(set_id, status, set_metrics)
-            if set_metrics is None and self.frames_seen:
-                self.store.set_coverage(set_id, 100.0 * self.frames_with_pose / self.frames_seen)
+            if ok:
+                self.store.finish_set(self.set_id, status, set_metrics)
 
 
-def save_live_set(result: Any, db: str | os.PathLike[str] | None = None) -> int:
-    """Save a finished live set (:class:`formcoach.live.LiveResult`) in one go; returns its id.
-
-    With ``result.analysis`` (an AnalysisResult) the full per-rep metrics are stored; otherwise
-    the RepEvents. Status is ``interrupted`` when the set ended in an error, else ``complete``.
-    For rep-by-rep saving during the set, add a :class:`SetRecorder` to the coach's observers.
-    """
+def save_session(result: SessionResult, db: str | os.PathLike[str] | None = None,
+                 mode: str = "live") -> int:
+    """Save a finished session in one go (e.g. a live set); returns the set id. Status is
+    ``interrupted`` when the session ended in an error, else ``complete``."""
     with Store(db) as store:
-        rec = SetRecorder.begin(store, getattr(result, "exercise", ""), mode="live")
-        faults = list(getattr(result, "faults", []) or [])
-        analysis = getattr(result, "analysis", None)
-        sm = None
-        if analysis is not None and len(getattr(analysis, "signal", ())):
-            from formcoach.metrics import set_metrics
-
-            sm = set_metrics(analysis, faults=faults)
-        else:
-            for f in faults:
-                rec.on_fault(f)
-            for rep in getattr(result, "reps", []) or []:
-                rec.on_rep(rep)
-        status = "interrupted" if getattr(result, "error", None) else "complete"
-        rec.finish(sm, status=status)
-        return int(rec.set_id or 0)
+        rec = SetRecorder.begin(store, result.exercise.id, result.source, None, result.backend,
+                                result.model_sha256 or None, mode)
+        rec.finish(result.metrics, status="interrupted" if result.error else "complete")
+        return rec.set_id

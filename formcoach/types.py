@@ -354,6 +354,12 @@ class RepEvent:
     max_deg: float
     side: str = "left"
     partial: bool = False
+    counted_frame: int = -1
+    counted_ns: int = -1
+
+    def __post_init__(self) -> None:
+        if self.counted_frame < 0:
+            self.counted_frame, self.counted_ns = self.end_frame, self.end_ns
 
     @property
     def start_s(self) -> float:
@@ -395,3 +401,35 @@ class Cue:
     rule_id: str
     fault_t_ns: int
     created_ns: int
+
+
+@dataclass(slots=True)
+class FrameState:
+    """What the coach knows after one frame.
+
+    Attributes:
+        index: 0-based frame index in the stream.
+        t_ns: frame timestamp, ns.
+        pose: the pose the frame was analysed from.
+        features: ``{feature name: value}`` (degrees / torso lengths / ratios; NaN unmeasurable).
+        signal: the counting signal for this frame (signal units, NaN when unmeasurable).
+        rep_count: reps counted so far.
+        phase: ``idle``, ``eccentric``, ``bottom``, ``concentric`` or ``top`` (of the segmenter's
+            decided frame, which lags ``Coach.lag`` frames behind).
+        new_reps: reps counted at this frame.
+        view: camera view of the person (``front``/``side``/``45``/``back``/``unknown``), detected
+            once per frame for every stage that needs it (rules, setup gate, display).
+        faults: form faults the rules reported at this frame (frame rules, and rep rules of
+            ``new_reps``).
+    """
+
+    index: int
+    t_ns: int
+    pose: PoseResult
+    features: dict[str, float]
+    signal: float
+    rep_count: int
+    phase: str
+    new_reps: list[RepEvent] = field(default_factory=list)
+    view: str = "unknown"
+    faults: list[Fault] = field(default_factory=list)

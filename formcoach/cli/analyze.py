@@ -1,30 +1,21 @@
-"""``formcoach analyze``: count reps and measure range of motion in a video or a saved track.
-
-Extending it (reports, CSV, annotated video, history database): a module calls
-:func:`register_writer` with an :class:`OutputWriter` (its options plus a function run on the
-finished :class:`~formcoach.coach.pipeline.AnalysisResult`) and/or :func:`register_observer` (an observer
-factory, e.g. the rules engine), and lists itself in :data:`EXTENSION_MODULES` so ``register``
-imports it before building the parser.
-"""
+"""``formcoach analyze``: count reps, judge form and measure range of motion in a video or a
+saved pose track; argument parsing and printing only (the work is
+:mod:`formcoach.coach.offline` and :mod:`formcoach.report.outputs`)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import logging
-import math
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from formcoach.coach.pipeline import AnalysisResult, Observer
+from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
-from formcoach.exercises import Exercise, load_exercise
-from formcoach.io_utils import check_distinct_outputs, check_output_path, display_path
+from formcoach.exercises import load_exercise
+from formcoach.io_utils import check_distinct_outputs, display_path
+from formcoach.metrics import rom_label
+from formcoach.report.outputs import OutputHook, OutputPaths
 
 log = logging.getLogger(__name__)
 
@@ -33,58 +24,37 @@ log = logging.getLogger(__name__)
 #: user error (2) either.
 EXIT_NOT_SAVED = 3
 
-#: Modules that extend ``analyze`` (imported by :func:`register` when importable); each calls
-#: :func:`register_writer` / :func:`register_observer` at import.
-EXTENSION_MODULES: tuple[str, ...] = ()
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--report --csv --frames-csv --video`` to an analyze-like parser."""
+    g = parser.add_argument_group("PT outputs")
+    g.add_argument("--report", metavar="OUT.html", type=Path,
+                   help="write a self-contained HTML report (plots, per-rep table, thumbnails)")
+    g.add_argument("--csv", metavar="OUT.csv", type=Path,
+                   help="write per-rep metrics as CSV (columns: docs/csv_columns.md)")
+    g.add_argument("--frames-csv", metavar="OUT.csv", type=Path,
+                   help="write per-frame angles as CSV")
+    g.add_argument("--video", metavar="OUT.mp4", type=Path, dest="annotated_video",
+                   help="write the video with skeleton, angles, rep counter and cues drawn")
 
 
-@dataclass(frozen=True)
-class OutputWriter:
-    """A post-processing output of ``analyze``.
-
-    Attributes:
-        name: short id (for logs).
-        add_arguments: adds its options to the ``analyze`` parser.
-        write: ``(args, result, observers) -> None``; runs after the analysis, in registration
-            order, and decides from ``args`` whether it has anything to do.
-    """
-
-    name: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    write: Callable[[argparse.Namespace, AnalysisResult, list[Observer]], None]
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--db --no-save`` to an analyze-like parser."""
+    g = parser.add_argument_group("session history")
+    g.add_argument("--db", metavar="PATH", type=Path,
+                   help="session history database (default: $FORMCOACH_DB or the user data dir)")
+    g.add_argument("--no-save", action="store_true",
+                   help="do not save this set to the session history")
 
 
-#: ``(args, exercise, fps) -> Observer | None`` factories attached to the coach.
-ObserverFactory = Callable[[argparse.Namespace, Exercise, float], "Observer | None"]
-
-WRITERS: list[OutputWriter] = []
-OBSERVERS: list[ObserverFactory] = []
-
-
-def register_writer(writer: OutputWriter) -> None:
-    """Add an output writer (idempotent by name)."""
-    if all(w.name != writer.name for w in WRITERS):
-        WRITERS.append(writer)
-
-
-def register_observer(factory: ObserverFactory) -> None:
-    """Add an observer factory (idempotent)."""
-    if factory not in OBSERVERS:
-        OBSERVERS.append(factory)
-
-
-def _load_extensions() -> None:
-    for mod in EXTENSION_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                log.warning("analyze extension %s failed to import: %s", mod, e)
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every PT output option (:func:`add_report_arguments` + :func:`add_store_arguments`)."""
+    add_report_arguments(parser)
+    add_store_arguments(parser)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``analyze`` subcommand."""
-    _load_extensions()
     p = subparsers.add_parser(
         "analyze",
         help="count reps and measure range of motion in a video",
@@ -109,59 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--camera-profile", metavar="NAME",
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
-    try:
-        from formcoach.report.outputs import add_output_arguments
-    except ImportError:
-        log.debug("report outputs unavailable")
-    else:
-        add_output_arguments(p)
-    for w in WRITERS:
-        w.add_arguments(p)
+    add_output_arguments(p)
     p.set_defaults(func=run)
-
-
-def _num(x: float, nd: int = 3) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), nd)
-
-
-def result_to_dict(result: AnalysisResult, source: str = "") -> dict[str, Any]:
-    """The JSON document of ``analyze --json``."""
-    t0 = int(result.t_ns[0]) if len(result.t_ns) else 0
-    events = []
-    for rep, metrics in zip(result.reps, result.rep_metrics or [{}] * len(result.reps),
-                            strict=False):
-        events.append({
-            "index": rep.index,
-            "start_s": _num((rep.start_ns - t0) / 1e9),
-            "bottom_s": _num((rep.bottom_ns - t0) / 1e9),
-            "end_s": _num((rep.end_ns - t0) / 1e9),
-            "duration_s": _num((rep.end_ns - rep.start_ns) / 1e9),
-            "rom_deg": _num(rep.rom_deg, 2),
-            "min_deg": _num(rep.min_deg, 2),
-            "max_deg": _num(rep.max_deg, 2),
-            "start_frame": rep.start_frame,
-            "bottom_frame": rep.bottom_frame,
-            "end_frame": rep.end_frame,
-            "side": rep.side,
-            "partial": rep.partial,
-            "metrics": {k: _num(v, 2) for k, v in metrics.items()},
-        })
-    ex = result.exercise
-    return {
-        "source": source,
-        "exercise": ex.id,
-        "kind": ex.kind,
-        "signal": ex.count.signal,
-        "reps": len(result.reps),
-        "hold_s": _num(sum((r.end_ns - r.start_ns) for r in result.reps) / 1e9)
-        if ex.kind == "hold" else None,
-        "rep_events": events,
-        "frames": result.frames,
-        "pose_frames": result.pose_frames,
-        "fps": _num(result.fps, 4),
-        "duration_s": _num(result.duration_s),
-        "backend": result.backend,
-    }
 
 
 def say(text: str = "") -> None:
@@ -176,49 +95,30 @@ def say(text: str = "") -> None:
             pass
 
 
-def print_summary(result: AnalysisResult, source: str) -> None:
-    """Human-readable summary on stdout."""
+def print_summary(result: SessionResult) -> None:
+    """Human-readable summary on stdout (the numbers of ``result.metrics``)."""
     ex = result.exercise
+    sm = result.metrics
     det = result.pose_frames / result.frames if result.frames else 0.0
-    say(f"{display_path(source)}: {ex.name} ({ex.id}), {result.frames} frames at "
+    say(f"{result.source}: {ex.name} ({ex.id}), {result.frames} frames at "
         f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
     if ex.kind == "hold":
-        total = sum((r.end_ns - r.start_ns) for r in result.reps) / 1e9
-        say(f"holds: {len(result.reps)}, total {total:.1f} s")
+        total = sum(r.duration_s for r in sm.reps)
+        say(f"holds: {len(sm.reps)}, total {total:.1f} s")
     else:
-        say(f"reps: {len(result.reps)}")
-    if not result.reps:
+        say(f"reps: {len(sm.reps)}")
+    if not sm.reps:
         return
-    t0 = int(result.t_ns[0]) if len(result.t_ns) else 0
     unit = "deg" if ex.count.signal not in ("hip_height", "nose_height", "shoulder_elevation") \
         else "torso"
+    say(f"  ROM = {rom_label(ex.count.signal)} range ({unit})")
     say(f"  {'#':>3} {'start s':>8} {'bottom s':>8} {'end s':>7} {'dur s':>6} "
-        f"{'ROM ' + unit:>9} {'side':>5}")
-    for rep in result.reps:
-        flag = " (edge)" if rep.partial else ""
-        say(f"  {rep.index + 1:>3} {(rep.start_ns - t0) / 1e9:8.2f} {(rep.bottom_ns - t0) / 1e9:8.2f}"
-            f" {(rep.end_ns - t0) / 1e9:7.2f} {(rep.end_ns - rep.start_ns) / 1e9:6.2f}"
-            f" {rep.rom_deg:9.1f} {rep.side:>5}{flag}")
-
-
-def _rules_engine(args: argparse.Namespace, exercise: Exercise, fps: float) -> Any:
-    """The form-rules observer, or None (``--no-rules``, no rules, or rules not installed)."""
-    if getattr(args, "no_rules", False) or not exercise.rules_raw:
-        return None
-    try:
-        from formcoach.rules.engine import RulesEngine
-    except ImportError as e:
-        log.warning("form rules unavailable (%s); counting only", e)
-        return None
-    return RulesEngine(exercise, fps, view=getattr(args, "view", None))
-
-
-def _output_hook(args: argparse.Namespace) -> Any:
-    try:
-        from formcoach.report.outputs import OutputHook
-    except ImportError:
-        return None
-    return OutputHook(args)
+        f"{'down s':>6} {'up s':>5} {'ROM':>6} {'side':>5}")
+    for rm in sm.reps:
+        flag = " (edge)" if rm.partial else ""
+        say(f"  {rm.index + 1:>3} {rm.start_s:8.2f} {rm.bottom_s:8.2f} {rm.end_s:7.2f} "
+            f"{rm.duration_s:6.2f} {rm.eccentric_s:6.2f} {rm.concentric_s:5.2f} "
+            f"{rm.rom_deg:6.1f} {rm.side:>5}{flag}")
 
 
 def _file_input(spec: str | None) -> str | None:
@@ -226,43 +126,12 @@ def _file_input(spec: str | None) -> str | None:
     return spec if spec and os.path.isfile(spec) else None
 
 
-def _check_paths(args: argparse.Namespace, hook: Any) -> None:
-    """Before the analysis: every output can be written, none is an input, no two are one file.
-
-    Raises:
-        InputError: one line naming the options and the file.
-    """
-    if args.json:
-        check_output_path(args.json, "JSON")
-    outputs: list[tuple[str, Any]] = [("--json", args.json)]
-    if hook is not None:
-        outputs += hook.outputs()
-    inputs = [("VIDEO", args.video), ("--poses", args.poses),
-              ("--exercise", _file_input(args.exercise)),
-              ("--camera-profile", _file_input(getattr(args, "camera_profile", None)))]
-    check_distinct_outputs(inputs, outputs)
-    video_out = getattr(args, "annotated_video", None)
-    if video_out is not None and not args.video:
-        raise InputError(
-            f"--video {display_path(video_out)} needs a video input (this analysis used a pose "
-            "track); give the VIDEO too"
-        )
-
-
-def _json_doc(result: AnalysisResult, source: str, engine: Any, cues: Any) -> dict[str, Any]:
-    doc = result_to_dict(result, display_path(source))
-    if engine is not None:
-        faults = list(getattr(engine, "faults", []) or [])
-        doc["faults"] = [
-            {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
-             "t_s": _num((f.t_ns - int(result.t_ns[0])) / 1e9) if len(result.t_ns) else None,
-             "frame": f.frame_index, "value": _num(f.value), "threshold": f.threshold,
-             "rep": f.rep_index}
-            for f in faults
-        ]
-    if cues is not None:
-        doc["cues"] = cues.cue_log
-    return doc
+def _paths(args: argparse.Namespace) -> OutputPaths:
+    return OutputPaths(
+        json=Path(args.json) if args.json else None, report=args.report, csv=args.csv,
+        frames_csv=args.frames_csv, video=args.annotated_video, db=args.db,
+        save=not args.no_save, poses=Path(args.poses) if args.poses else None,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -280,10 +149,24 @@ def run(args: argparse.Namespace) -> int:
             could not be written (after every other output was attempted).
     """
     from formcoach.cli import printable
-    from formcoach.coach.pipeline import analyze_track, analyze_video
+    from formcoach.coach.offline import analyze_track, analyze_video
+    from formcoach.coach.session import SessionSinks
     from formcoach.types import PoseTrack
 
     exercise = load_exercise(args.exercise)
+    if not args.video and not args.poses:
+        raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
+    paths = _paths(args)
+    hook = OutputHook(paths)  # checks output paths before the (long) analysis
+    inputs = [("VIDEO", args.video), ("--poses", args.poses),
+              ("--exercise", _file_input(args.exercise)),
+              ("--camera-profile", _file_input(args.camera_profile))]
+    check_distinct_outputs(inputs, paths.options())
+    if paths.video is not None and not args.video:
+        raise InputError(
+            f"--video {display_path(paths.video)} needs a video input (this analysis used a "
+            "pose track); give the VIDEO too"
+        )
     track = None
     if args.poses:
         track = PoseTrack.load(args.poses)
@@ -292,88 +175,49 @@ def run(args: argparse.Namespace) -> int:
 
             prof = load_camera_profile(args.camera_profile, track.image_size)
             track.poses = prof.undistort_poses(track.poses)
-        fps, source, backend = track.fps, args.video or str(args.poses), track.backend
-    elif args.video:
+        backend, model = track.backend, track.model_sha256
+    else:
+        from formcoach.pose import models
         from formcoach.sources import VideoFileSource
 
-        fps, source, backend = VideoFileSource(args.video).fps, args.video, args.backend
-    else:
-        raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
-    hook = _output_hook(args)  # checks output paths before the (long) analysis
-    _check_paths(args, hook)
-    engine = _rules_engine(args, exercise, fps)
-    observers: list[Observer] = [engine] if engine is not None else []
-    cues = None
-    if engine is not None:
-        from formcoach.cues.recording import CueLog
-
-        cues = CueLog(engine)  # the cues live coaching would have spoken, on the video's clock
-        observers.append(cues)
-    observers += _observers(args, exercise, fps)
-    if hook is not None:
-        observers += hook.observers(exercise, source=args.video or args.poses, backend=backend,
-                                    engine=engine, fps=fps)
+        VideoFileSource(args.video)  # a bad video fails here, before the store is touched
+        backend = args.backend
+        model = (models.model_sha256(models.TASK_FILE) if backend == "mediapipe"
+                 else models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER))
+    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model)
+    sinks = SessionSinks(on_rep=on_rep)
+    rules = not args.no_rules
     try:
         if track is not None:
-            result = analyze_track(track, exercise, observers)
+            result = analyze_track(track, exercise, source=display_path(args.video or args.poses),
+                                   rules=rules, view=args.view, sinks=sinks)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
-                                   observers=observers, progress=not args.no_progress,
-                                   camera_profile=args.camera_profile)
+                                   progress=not args.no_progress,
+                                   camera_profile=args.camera_profile, rules=rules,
+                                   view=args.view, sinks=sinks)
     except BaseException:
-        if hook is not None:
-            hook.abort()
+        hook.abort()
         raise
-    faults = list(getattr(engine, "faults", []) or [])
-    errors: list[BaseException] = []
-    written: list[Any] = []
-    if hook is not None:
-        try:
-            hook.write(result, engine=engine, video_path=args.video,
-                       cue_log=cues.cue_log if cues is not None else None,
-                       progress=not args.no_progress)
-            if args.json:
-                hook.attempt("JSON", lambda: _write_json(args.json, result, source, engine, cues))
-            for w in WRITERS:
-                hook.attempt(w.name, lambda w=w: w.write(args, result, observers))
-        except BaseException:
-            hook.abort()
-            raise
-        hook.end_set()
-        errors, written = hook.errors, hook.written
-    else:
-        if args.json:
-            written.append(_write_json(args.json, result, source, engine, cues))
-        for w in WRITERS:
-            w.write(args, result, observers)
-    print_summary(result, source)
-    if engine is not None:
+    try:
+        hook.write(result, video_path=args.video, progress=not args.no_progress)
+    except BaseException:
+        hook.abort()
+        raise
+    hook.end_set()
+    print_summary(result)
+    if rules and exercise.rules_raw:
+        faults = result.faults
         say(f"form faults: {len(faults)}" + (
             " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
-    for path in written:
+    for path in hook.written:
         say(f"wrote {display_path(path)}")
-    warning = hook.store_warning if hook is not None else None
+    warning = hook.store_warning
     if warning:
         print(f"formcoach: warning: session not saved: {printable(warning)}", file=sys.stderr)
-    if errors:
-        for e in errors[1:]:
+    if hook.errors:
+        for e in hook.errors[1:]:
             kind = "error" if isinstance(e, FormcoachError) else "internal error"
             print(f"formcoach: {kind}: {printable(e)}", file=sys.stderr)
-        raise errors[0]
+        raise hook.errors[0]
     return EXIT_NOT_SAVED if warning else 0
-
-
-def _write_json(out: str, result: AnalysisResult, source: str, engine: Any, cues: Any) -> Path:
-    from formcoach.io_utils import atomic_write_text
-
-    atomic_write_text(Path(out), json.dumps(_json_doc(result, source, engine, cues), indent=2))
-    return Path(out)
-
-
-def _observers(args: argparse.Namespace, exercise: Exercise, fps: float) -> list[Observer]:
-    out: list[Observer] = []
-    for factory in OBSERVERS:
-        obs = factory(args, exercise, fps)
-        if obs is not None:
-            out.append(obs)
-    return out

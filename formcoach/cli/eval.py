@@ -181,7 +181,7 @@ def evaluate_reps(
         ``{"clips": [{"file", "exercise", "truth", "accept", "predicted", "correct", "obo"}],
         "accuracy", "obo", "mae", "backend", "n"}``.
     """
-    from formcoach.coach.pipeline import analyze_track
+    from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
 
     tdir = Path(tracks) if tracks is not None else None

@@ -6,11 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
-from formcoach.errors import InputError
-from formcoach.pose import BACKENDS
-from formcoach.types import NS_PER_S, Cue
+from formcoach.coach.result import SessionResult
+from formcoach.errors import InputError, StoreError
+from formcoach.io_utils import display_path
+from formcoach.metrics import RepMetrics
+from formcoach.pose import BACKENDS, PoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +56,36 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from formcoach.clock import MonotonicClock
+    from formcoach.coach.live import cue_texts, run_live
+    from formcoach.coach.result import CueEvent
+    from formcoach.coach.window import display_available
     from formcoach.cues.scheduler import CueScheduler
-    from formcoach.cues.speech import MAX_RATE_WPM, MIN_RATE_WPM, TextSpeaker, create_speaker
+    from formcoach.cues.speech import (
+        DEFAULT_RATE_WPM,
+        MAX_RATE_WPM,
+        MIN_RATE_WPM,
+        Speaker,
+        TextSpeaker,
+        create_speaker,
+    )
     from formcoach.exercises import load_exercise
-    from formcoach.live import cue_texts, display_available, run_live
     from formcoach.pose import create_estimator
-    from formcoach.sources import CameraSource, PacedVideoSource
+    from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
 
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
         raise InputError(f"--rate {args.rate} is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM} wpm")
     ex = load_exercise(args.exercise)
-    source: Any
+    source: FrameSource
     if args.source is not None:
         source = PacedVideoSource(args.source)
+        name = display_path(args.source)
     else:
         source = CameraSource(args.camera)
+        name = f"camera:{args.camera}"
     try:
-        estimator = create_estimator(args.backend, running_mode="video")
+        estimator: PoseEstimator = create_estimator(args.backend, running_mode="video")
         if args.camera_profile:
             from formcoach.calibration import UndistortingEstimator
 
@@ -83,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         texts = [*cue_texts(ex), *_setup_texts()]
         if args.praise:
             texts.append(args.praise)
+        speaker: Speaker
         if args.mute and not window:
             # Text only: without a window nothing can unmute.
-            speaker: Any = TextSpeaker(rate=args.rate or 175, clock=clock, reason="muted")
+            speaker = TextSpeaker(rate=args.rate or DEFAULT_RATE_WPM, clock=clock, reason="muted")
             speaker.muted = True
         else:
             speaker = create_speaker(
@@ -96,19 +109,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
         sched = CueScheduler(clock, praise=args.praise)
 
-        def on_cue(cue: Cue) -> None:
-            # Cue times are printed in video/session seconds (source time of the fault frame).
-            print(f"[{(cue.fault_t_ns - sched.time_base_ns) / NS_PER_S:7.2f} s] {cue.text}", flush=True)
+        def on_cue(cue: CueEvent) -> None:
+            # Cue times are printed in session seconds (source time of the fault frame).
+            print(f"[{cue.fault_t_s:7.2f} s] {cue.text}", flush=True)
 
-        saver = None if args.no_save else _RepByRepSaver(args, ex, estimator)
+        saver = None if args.no_save else _RepByRepSaver(args.db, ex.id, name, estimator)
         try:
             result = run_live(
                 source, ex, estimator, speaker,
                 window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
-                scheduler=sched, clock=clock, on_cue=on_cue,
-                extra_observers=saver.observers if saver is not None else None,
-                on_set_end=saver.finish if saver is not None else None,
+                scheduler=sched, clock=clock, on_cue=on_cue, source_name=name,
+                on_rep=saver.on_rep if saver is not None else None,
             )
+            if saver is not None:
+                saver.finish(result)
         finally:
             speaker.close()
             estimator.close()
@@ -134,41 +148,27 @@ class _RepByRepSaver:
     """Saves the live set to the history store as it happens: one transaction per finished rep
     (a crash loses at most the current rep), completed with whole-set metrics at the end."""
 
-    def __init__(self, args: Any, exercise: Any, estimator: Any) -> None:
-        self.args, self.exercise, self.estimator = args, exercise, estimator
-        self.store: Any = None
-        self.recorder: Any = None
-
-    def observers(self, engine: Any, fps: float) -> list[Any]:
+    def __init__(self, db: Path | None, exercise_id: str, source: str,
+                 estimator: PoseEstimator) -> None:
         from formcoach.store import SetRecorder, Store
 
-        self.store = Store(self.args.db)  # a corrupt --db fails here, before coaching starts
-        from formcoach.io_utils import display_path
+        self.store = Store(db)  # a corrupt --db fails here, before coaching starts
+        self.recorder = SetRecorder.begin(self.store, exercise_id, source, None, estimator.name,
+                                          estimator.model_sha256 or None, "live")
 
-        src = (display_path(self.args.source) if self.args.source is not None
-               else f"camera:{self.args.camera}")
-        self.recorder = SetRecorder.begin(
-            self.store, self.exercise, src, None, self.args.backend,
-            getattr(self.estimator, "model_sha256", None), "live", fault_source=engine, fps=fps,
-        )
-        return [self.recorder]
-
-    def finish(self, result: Any) -> None:
-        if self.recorder is None:
-            return
+    def on_rep(self, rm: RepMetrics) -> None:
         try:
-            sm = None
-            analysis = getattr(result, "analysis", None)
-            if analysis is not None and len(getattr(analysis, "signal", ())):
-                from formcoach.metrics import set_metrics
+            self.recorder.on_rep(rm)
+        except StoreError as e:  # saving must never stop the coaching
+            log.warning("could not save rep %d: %s", rm.index + 1, e)
 
-                sm = set_metrics(analysis, faults=list(result.faults))
-            self.recorder.finish(sm, status="interrupted" if result.error else "complete")
+    def finish(self, result: SessionResult) -> None:
+        try:
+            self.recorder.finish(result.metrics,
+                                 status="interrupted" if result.error else "complete")
             print(f"saved as set {self.recorder.set_id} (see 'formcoach history')", file=sys.stderr)
-        except Exception as e:  # saving the summary must never lose the printed result
+        except StoreError as e:  # saving the summary must never lose the printed result
             log.warning("could not complete the saved set: %s", e)
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.store.close()

@@ -65,11 +65,20 @@ MIN_RATE_WPM, MAX_RATE_WPM = 80, 450
 class Speaker(Protocol):
     """Speaks cues asynchronously.
 
-    Speakers that can tell also have ``played`` (cues an audio device verifiably played) and
-    ``audio_problem`` (why cues are not voiced, or None); the live summary uses them.
+    Attributes:
+        muted: cues are not voiced while set (the session still schedules them).
+        played: cues an audio device verifiably played so far; None when this speaker cannot
+            tell (the live summary then says so).
+        audio_problem: why cues are not voiced, or None.
     """
 
     muted: bool
+
+    @property
+    def played(self) -> int | None: ...
+
+    @property
+    def audio_problem(self) -> str | None: ...
 
     def say(self, cue: Cue) -> None:
         """Queue ``cue``; returns immediately (never waits for synthesis or playback)."""
@@ -78,6 +87,10 @@ class Speaker(Protocol):
     @property
     def busy(self) -> bool:
         """True while a cue is queued, being synthesised or playing."""
+        ...
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Wait until the last cue has finished (or failed); True when idle in time."""
         ...
 
     def close(self) -> None:
@@ -475,6 +488,8 @@ class NullSpeaker:
 
     def __init__(self) -> None:
         self.muted = False
+        self.played: int | None = None
+        self.audio_problem: str | None = None
         self.cues: list[Cue] = []
 
     def say(self, cue: Cue) -> None:
@@ -483,6 +498,9 @@ class NullSpeaker:
     @property
     def busy(self) -> bool:
         return False
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        return True
 
     def close(self) -> None:
         pass
@@ -506,8 +524,6 @@ class TextSpeaker:
         reason: why cues are text only (``audio_problem``; the live summary prints it).
     """
 
-    played = 0
-
     def __init__(
         self,
         rate: int = DEFAULT_RATE_WPM,
@@ -519,6 +535,7 @@ class TextSpeaker:
         self.rate = rate
         self.clock = clock if clock is not None else MonotonicClock()
         self.on_say = on_say
+        self.played: int | None = 0
         self.audio_problem: str | None = reason
         self.history: list[SpokenEvent] = []
         self._busy_until = 0
@@ -534,6 +551,9 @@ class TextSpeaker:
     @property
     def busy(self) -> bool:
         return self.clock.now_ns() < self._busy_until
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        return True  # nothing plays: the words are shown at once
 
     def close(self) -> None:
         pass
@@ -596,7 +616,7 @@ class Pyttsx3Speaker:
         self.clock = clock if clock is not None else MonotonicClock()
         self.stale_after_ns = None if stale_after_s is None else round(stale_after_s * NS_PER_S)
         self.on_text = on_text
-        self.played = 0
+        self.played: int = 0
         self.audio_problem: str | None = None
         self.sink = sink if sink is not None else default_sink(probe_audio_output)
         if self.sink is None:

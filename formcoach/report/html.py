@@ -11,7 +11,7 @@ import html
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from formcoach import __version__
+from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text, display_path
-from formcoach.metrics import SetMetrics, exercise_id
+from formcoach.metrics import SetMetrics, rom_label
 from formcoach.report import mdc as mdc_mod
 from formcoach.report.plots import angle_plot_svg, rep_trend_svg
 from formcoach.skeleton import CONNECTIONS
@@ -63,17 +64,6 @@ def page(title: str, body: str) -> str:
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}. "
         "formcoach is a training aid, not a medical device.</p></body></html>\n"
     )
-
-
-def source_frame_index(result: Any, i: int) -> int:
-    """The source-video frame index of analysed frame ``i`` (``result.pose_frames`` if given)."""
-    pf = getattr(result, "pose_frames", None)
-    try:
-        if pf is not None and len(pf) == len(result.signal):
-            return int(pf[i])
-    except TypeError:
-        pass
-    return int(i)
 
 
 def read_frame(video_path: str | os.PathLike[str], index: int) -> np.ndarray | None:
@@ -124,48 +114,24 @@ def draw_skeleton(img: np.ndarray, pose: np.ndarray, color: tuple[int, int, int]
             cv2.circle(img, (round(p[0] * sx), round(p[1] * sy)), thick + 1, (0, 0, 255), -1)
 
 
-def thumbnail_b64(result: Any, video_path: str | os.PathLike[str], frame: int,
+def thumbnail_b64(result: SessionResult, video_path: str | os.PathLike[str], frame: int,
                   width: int = 360) -> str | None:
-    """Base64 JPEG of analysed frame ``frame`` with its skeleton drawn, or None if unreadable."""
+    """Base64 JPEG of stream frame ``frame`` with its skeleton drawn, or None if unreadable."""
     import cv2
 
-    img = read_frame(video_path, source_frame_index(result, frame))
+    img = read_frame(video_path, frame)
     if img is None:
         return None
-    poses = getattr(result, "poses", None)
-    if poses is not None and 0 <= frame < len(poses):
-        size = getattr(result, "image_size", None)
-        sx = img.shape[1] / size[0] if size else 1.0
-        sy = img.shape[0] / size[1] if size else 1.0
-        draw_skeleton(img, np.asarray(poses[frame]), scale=(sx, sy))
+    row = frame - result.frame_offset
+    if 0 <= row < len(result.poses):
+        w, h = result.image_size
+        sx = img.shape[1] / w if w else 1.0
+        sy = img.shape[0] / h if h else 1.0
+        draw_skeleton(img, result.poses[row], scale=(sx, sy))
     h = max(1, round(img.shape[0] * width / img.shape[1]))
     img = cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
     return base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
-
-
-def cue_rows(cue_log: Iterable[Any] | None) -> list[tuple[float, str, str]]:
-    """Normalise a cue log to ``(time s, text, rule id)`` rows.
-
-    Accepts :class:`~formcoach.types.Cue` values (time = ``fault_t_ns``), dicts with ``t_s`` /
-    ``t_ns`` / ``time_s`` and ``text``, or ``(time s, text)`` tuples.
-    """
-    rows: list[tuple[float, str, str]] = []
-    for c in cue_log or []:
-        if isinstance(c, dict):
-            t = c.get("t_s", c.get("time_s"))
-            if t is None:
-                ns = c.get("t_ns", c.get("fault_t_ns", c.get("created_ns")))
-                t = float(ns) / NS_PER_S if ns is not None else math.nan
-            rows.append((float(t), str(c.get("text", "")), str(c.get("rule_id", ""))))
-        elif isinstance(c, (tuple, list)):
-            rows.append((float(c[0]), str(c[1]), str(c[2]) if len(c) > 2 else ""))
-        else:
-            t_ns = getattr(c, "fault_t_ns", None)
-            if t_ns is None:
-                t_ns = getattr(c, "created_ns", 0) or 0
-            rows.append((float(t_ns) / NS_PER_S, str(getattr(c, "text", c)), str(getattr(c, "rule_id", ""))))
-    return sorted(rows, key=lambda r: r[0] if math.isfinite(r[0]) else math.inf)
 
 
 def _fault_summary(faults: Sequence[Fault]) -> str:
@@ -180,8 +146,8 @@ def _rep_table(sm: SetMetrics) -> str:
     bases = sorted({j.split("_", 1)[1] for j in joints if j.startswith(("left_", "right_"))})
     head = (
         "<tr><th>rep</th><th>start (s)</th><th>dur (s)</th><th>ecc (s)</th><th>pause (s)</th>"
-        "<th>conc (s)</th><th>ROM (deg)</th><th>peak vel (deg/s)</th>"
-        + "".join(f"<th>{_e(j.replace('_', ' '))} min/max (deg)</th>" for j in joints)
+        "<th>conc (s)</th><th>signal ROM</th><th>peak vel (deg/s)</th>"
+        + "".join(f"<th>{_e(rom_label(j))} ROM (deg, min&ndash;max)</th>" for j in joints)
         + "".join(f"<th>asym {_e(b)} (%)</th>" for b in bases)
         + "<th class=l>faults (time, frame)</th><th>score</th><th class=l>score components</th></tr>"
     )
@@ -201,7 +167,8 @@ def _rep_table(sm: SetMetrics) -> str:
             f"<td>{_f(r.concentric_s, 2)}</td><td>{_f(r.rom_deg)}</td>"
             f"<td>{_f(r.peak_velocity_dps, 0)}</td>"
             + "".join(
-                f"<td>{_f(r.rom[j].min_deg, 0)} / {_f(r.rom[j].max_deg, 0)}</td>" if j in r.rom
+                f"<td>{_f(r.rom[j].excursion_deg)} ({_f(r.rom[j].min_deg, 0)}&ndash;"
+                f"{_f(r.rom[j].max_deg, 0)})</td>" if j in r.rom
                 else "<td>&ndash;</td>"
                 for j in joints
             )
@@ -227,20 +194,14 @@ def _mdc_note(sm: SetMetrics) -> str:
 
 
 def build_html(
-    result: Any,
-    set_metrics: SetMetrics,
+    result: SessionResult,
     video_path: str | os.PathLike[str] | None = None,
-    cue_log: Iterable[Any] | None = None,
-    faults: Sequence[Fault] | None = None,
     title: str | None = None,
 ) -> str:
     """The report page as a string (see :func:`write_html_report`)."""
-    sm = set_metrics
-    if faults is None:
-        faults = [f for r in sm.reps for f in r.faults] or list(getattr(result, "faults", []) or [])
-    cue_list = list(cue_log) if cue_log is not None else []
-    cues = cue_rows(cue_list)
-    ex = exercise_id(result) or sm.exercise
+    sm = result.metrics
+    cues = [(c.t_s, c.text, c.rule_id) for c in result.cues]
+    ex = result.exercise.id
     title = title or f"formcoach report: {ex}"
     parts = [f"<h1>{_e(title)}</h1>"]
     src = display_path(video_path) if video_path else "pose track (no video)"
@@ -248,7 +209,8 @@ def build_html(
         "<table class=kv>"
         f"<tr><td>exercise</td><td>{_e(ex)}</td></tr>"
         f"<tr><td>source</td><td>{_e(src)}</td></tr>"
-        f"<tr><td>pose backend</td><td>{_e(getattr(result, 'backend', ''))}</td></tr>"
+        f"<tr><td>pose backend</td><td>{_e(result.backend)}</td></tr>"
+        f"<tr><td>camera view</td><td>{_e(result.view)}</td></tr>"
         f"<tr><td>reps</td><td><b>{sm.rep_count}</b>"
         f"{f' ({sm.partial_reps} partial)' if sm.partial_reps else ''}</td></tr>"
         f"<tr><td>mean score</td><td>{_f(sm.mean_score, 0)} / 100</td></tr>"
@@ -263,8 +225,8 @@ def build_html(
         "<p class=muted>Shaded bands are reps (numbered on top), dashed lines their boundaries, "
         "red triangles faults, red ticks spoken cues.</p>"
     )
-    if len(np.asarray(result.signal)):
-        parts.append(angle_plot_svg(result, sm, sm.joints, faults, [c[0] for c in cues]))
+    if len(result.signal):
+        parts.append(angle_plot_svg(result, [c[0] for c in cues]))
     else:
         parts.append("<p>No frames were analysed.</p>")
     parts.append("<h2>Repetitions</h2>")
@@ -283,7 +245,7 @@ def build_html(
         parts.append("<p>No repetitions were detected.</p>")
     parts.append("<h2>Best and worst rep (bottom position)</h2>")
     parts.append(_thumbs(result, sm, video_path))
-    simulated = any(isinstance(c, dict) and c.get("simulated") for c in cue_list)
+    simulated = result.simulated_cues
     parts.append("<h2>Cues given</h2>")
     if simulated:
         parts.append("<p class=muted>Offline analysis: these are the cues the live coach would "
@@ -309,7 +271,7 @@ def build_html(
     return page(title, "\n".join(parts))
 
 
-def _thumbs(result: Any, sm: SetMetrics, video_path: str | os.PathLike[str] | None) -> str:
+def _thumbs(result: SessionResult, sm: SetMetrics, video_path: str | os.PathLike[str] | None) -> str:
     scored = [r for r in sm.reps if math.isfinite(r.score)]
     if not scored:
         return "<p>No reps to show.</p>"
@@ -334,23 +296,17 @@ def _thumbs(result: Any, sm: SetMetrics, video_path: str | os.PathLike[str] | No
 
 
 def write_html_report(
-    result: Any,
-    set_metrics: SetMetrics,
+    result: SessionResult,
     out_path: str | os.PathLike[str],
     video_path: str | os.PathLike[str] | None = None,
-    cue_log: Iterable[Any] | None = None,
-    faults: Sequence[Fault] | None = None,
 ) -> Path:
     """Write the self-contained HTML report of one set (atomic, mode 0600).
 
     Args:
-        result: AnalysisResult-like (signal, features, t_ns, fps, poses, backend).
-        set_metrics: from :func:`formcoach.metrics.set_metrics`.
+        result: the session (its metrics, faults and cues are shown as they are).
         out_path: the ``.html`` file to write.
         video_path: source video for thumbnails; None (pose-track input) skips them.
-        cue_log: cues given during the set (Cue values, dicts or ``(t_s, text)`` tuples).
-        faults: faults to mark on the plot; default those attached to the reps.
     """
     out = Path(out_path)
-    atomic_write_text(out, build_html(result, set_metrics, video_path, cue_log, faults))
+    atomic_write_text(out, build_html(result, video_path))
     return out

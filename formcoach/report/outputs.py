@@ -1,163 +1,74 @@
-"""The report/CSV/video/history outputs of ``formcoach analyze`` (its output hook).
+"""The files and the session record of one analysis: JSON, report, CSV, per-frame CSV,
+annotated video and the session database, all rendered from one
+:class:`~formcoach.coach.result.SessionResult` (no output recomputes a metric).
 
 ``formcoach/cli/analyze.py`` uses it in three calls::
 
-    add_output_arguments(parser)                       # --report --csv --frames-csv --video --db
-    hook = OutputHook(args)
-    observers = [engine, *hook.observers(exercise, source=path, backend=name, engine=engine)]
-    result = analyze_video(..., observers=observers)   # reps are saved to the DB as they finish
-    hook.finish(result, engine=engine, video_path=path, cue_log=cues)   # or hook.abort()
+    hook = OutputHook(OutputPaths(report=..., csv=..., db=..., save=True))  # checks the paths
+    sinks = SessionSinks(on_rep=hook.begin(source=..., backend=..., exercise_id=...))
+    result = analyze_video(..., sinks=sinks)          # reps are saved to the DB as they finish
+    hook.write(result, video_path=path); hook.end_set()   # or hook.abort()
 
-``finish`` is ``write`` (every requested file; a failing one is kept in ``hook.errors`` and the
-others are still written) followed by ``end_set`` (the stored set becomes ``complete`` only when
-every file was written). A failing database never stops the files: ``hook.store_warning``.
+A failing file never stops the others (:attr:`OutputHook.errors`); a failing database never stops
+the files (:attr:`OutputHook.store_warning`); the stored set is marked ``complete`` only when
+every file was written.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError, NotOurDatabase, StoreError
-from formcoach.io_utils import check_output_path, display_path
+from formcoach.io_utils import atomic_write_text, check_output_path, display_path
+from formcoach.metrics import RepMetrics
+from formcoach.report.document import session_document
+from formcoach.store import SetRecorder, Store
 
 log = logging.getLogger(__name__)
 
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--report --csv --frames-csv --video`` to an analyze-like parser."""
-    g = parser.add_argument_group("PT outputs")
-    g.add_argument("--report", metavar="OUT.html", type=Path,
-                   help="write a self-contained HTML report (plots, per-rep table, thumbnails)")
-    g.add_argument("--csv", metavar="OUT.csv", type=Path,
-                   help="write per-rep metrics as CSV (columns: docs/csv_columns.md)")
-    g.add_argument("--frames-csv", metavar="OUT.csv", type=Path,
-                   help="write per-frame angles as CSV")
-    g.add_argument("--video", metavar="OUT.mp4", type=Path, dest="annotated_video",
-                   help="write the video with skeleton, angles, rep counter and cues drawn")
+__all__ = ["OutputHook", "OutputPaths"]
 
 
-def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--db --no-save`` to an analyze-like parser."""
-    g = parser.add_argument_group("session history")
-    g.add_argument("--db", metavar="PATH", type=Path,
-                   help="session history database (default: $FORMCOACH_DB or the user data dir)")
-    g.add_argument("--no-save", action="store_true",
-                   help="do not save this set to the session history")
+@dataclass(frozen=True, slots=True)
+class OutputPaths:
+    """Which files to write (None: not asked for) and where the session is recorded.
 
+    Attributes:
+        json, report, csv, frames_csv, video: output files.
+        db: the session database (None: ``$FORMCOACH_DB`` or the user data dir).
+        save: record the set in the session database.
+        poses: the pose track analysed, when not a video (for the model's provenance).
+    """
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add every PT output option (:func:`add_report_arguments` + :func:`add_store_arguments`)."""
-    add_report_arguments(parser)
-    add_store_arguments(parser)
+    json: Path | None = None
+    report: Path | None = None
+    csv: Path | None = None
+    frames_csv: Path | None = None
+    video: Path | None = None
+    db: Path | None = None
+    save: bool = True
+    poses: Path | None = None
 
-
-def find_engine(observers: Iterable[Any]) -> Any:
-    """The rules engine among coach observers (has ``faults`` and ``not_assessed()``), or None."""
-    for o in observers:
-        if hasattr(o, "rep_faults") and callable(getattr(o, "not_assessed", None)):
-            return o
-    return None
-
-
-def find_cue_log(observers: Iterable[Any]) -> list[Any] | None:
-    """A cue log kept by an observer (attribute ``cue_log`` or ``cues``), or None."""
-    for o in observers:
-        for attr in ("cue_log", "cues"):
-            val = getattr(o, attr, None)
-            if isinstance(val, list):
-                return val
-    return None
-
-
-def never_assessed(engine: Any) -> list[str]:
-    """Rule ids the engine could not judge in any rep of the set (all of its reps said
-    ``not_assessed``); without reps, those whose latest status is ``not_assessed``."""
-    latest = sorted(engine.not_assessed())
-    per_rep = getattr(engine, "rep_status", None)
-    if not per_rep:
-        return latest
-    rules = {k for st in per_rep.values() for k in st}
-    never = [r for r in sorted(rules)
-             if all(st.get(r, "not_assessed") == "not_assessed" for st in per_rep.values())]
-    return sorted(set(never) | {r for r in latest if r not in rules})
-
-
-def cached_set_metrics(args: argparse.Namespace, result: Any, engine: Any) -> Any:
-    """:func:`formcoach.metrics.set_metrics` of ``result``, computed once per analyze run."""
-    from formcoach.metrics import set_metrics
-
-    cache = vars(args).setdefault("_formcoach_set_metrics", {})
-    key = id(result)
-    if key not in cache:
-        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
-        not_assessed = never_assessed(engine) if engine is not None else None
-        cache[key] = set_metrics(result, faults=faults, not_assessed=not_assessed)
-    return cache[key]
-
-
-def _model_sha256(source: str | os.PathLike[str] | None, backend: str | None) -> str | None:
-    """sha256 of the pose model behind an analysis: from a pose track's header, else from the
-    bundled model manifest of ``backend``; None when unknown."""
-    try:
-        if source is not None and str(source).endswith(".npz"):
-            import numpy as np
-
-            with np.load(source, allow_pickle=False) as z:
-                return str(z["model_sha256"]) or None
-        from formcoach.pose import models
-
-        if backend == "mediapipe":
-            return models.model_sha256(models.TASK_FILE) or None
-        if backend == "onnx":
-            return models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER) or None
-    except Exception as e:  # provenance is best effort; never fail an analysis over it
-        log.debug("model sha256 unknown: %s", e)
-    return None
-
-
-def _check_out(path: Path | None, what: str) -> None:
-    if path is not None:
-        check_output_path(path, what)
+    def options(self) -> list[tuple[str, Path | None]]:
+        """``(option, path)`` of every file that may be written (for overlap checks)."""
+        return [("--json", self.json), ("--report", self.report), ("--csv", self.csv),
+                ("--frames-csv", self.frames_csv), ("--video", self.video),
+                ("--db", self.db if self.save else None)]
 
 
 #: What a failing session database raises (StoreError; raw sqlite3 errors as a fallback).
 STORE_ERRORS: tuple[type[BaseException], ...] = (StoreError, sqlite3.Error)
 
 
-class _GuardedRecorder:
-    """The session recorder as a coach observer that never stops the analysis: a database
-    failure is handed to the hook (one warning, the set left unsaved) and recording stops."""
-
-    def __init__(self, hook: OutputHook, recorder: Any) -> None:
-        self.hook = hook
-        self.recorder = recorder
-
-    def on_frame(self, state: Any) -> None:
-        if self.hook.recorder is not None:
-            self.recorder.on_frame(state)
-
-    def on_rep(self, rep: Any, state: Any = None) -> None:
-        if self.hook.recorder is None:
-            return
-        try:
-            self.recorder.on_rep(rep, state)
-        except STORE_ERRORS as e:
-            self.hook.store_failed(e)
-
-
 class OutputHook:
-    """Writes the PT outputs of one analysis and records it in the session store.
-
-    A failing database (locked, full disk...) never stops the analysis or the files: it is
-    remembered in :attr:`store_warning` and the set is left unsaved. The set is marked
-    ``complete`` only after every requested file was written; if one fails it is marked
-    ``interrupted``.
+    """Writes the outputs of one analysis and records it in the session store.
 
     Attributes:
         written: files written, in order.
@@ -165,29 +76,18 @@ class OutputHook:
         store_warning: why the session was not saved, or None.
     """
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.report: Path | None = getattr(args, "report", None)
-        self.csv: Path | None = getattr(args, "csv", None)
-        self.frames_csv: Path | None = getattr(args, "frames_csv", None)
-        self.video: Path | None = getattr(args, "annotated_video", None)
-        self.save = not getattr(args, "no_save", False)
-        self.db: Path | None = getattr(args, "db", None)
-        for p, what in ((self.report, "report"), (self.csv, "CSV"),
-                        (self.frames_csv, "frames CSV"), (self.video, "video")):
-            _check_out(p, what)
-        self.store: Any = None
-        self.recorder: Any = None
+    def __init__(self, paths: OutputPaths) -> None:
+        self.paths = paths
+        for path, what in ((paths.json, "JSON"), (paths.report, "report"), (paths.csv, "CSV"),
+                           (paths.frames_csv, "frames CSV"), (paths.video, "video")):
+            if path is not None:
+                check_output_path(path, what)
+        self.store: Store | None = None
+        self.recorder: SetRecorder | None = None
         self.written: list[Path] = []
         self.errors: list[BaseException] = []
         self.store_warning: str | None = None
-        self._sm: Any = None
-
-    def outputs(self) -> list[tuple[str, Path | None]]:
-        """``(option, path)`` of every file this hook may write (for overlap checks)."""
-        return [("--report", self.report), ("--csv", self.csv),
-                ("--frames-csv", self.frames_csv), ("--video", self.video),
-                ("--db", self.db if self.save else None)]
+        self._result: SessionResult | None = None
 
     def store_failed(self, e: BaseException) -> None:
         """Give up on the session database for this run (first reason kept)."""
@@ -197,35 +97,30 @@ class OutputHook:
         self.recorder = None
         self._close()
 
-    def observers(
+    def begin(
         self,
-        exercise: Any,
-        source: str | os.PathLike[str] | None = None,
-        backend: str | None = None,
+        exercise_id: str,
+        source: str | os.PathLike[str] | None,
+        backend: str,
         model_sha256: str | None = None,
-        engine: Any = None,
-        fps: float = 30.0,
         mode: str = "analyze",
-    ) -> list[Any]:
-        """Coach observers to add after the rules engine: the session recorder (unless
-        ``--no-save``). Opens the store now, so a bad ``--db`` fails before the analysis; a
-        database that is there but failing (StoreError) only means the set is not saved."""
-        if not self.save:
-            return []
-        from formcoach.io_utils import display_path, sha256_file
-        from formcoach.store import SetRecorder, Store
+    ) -> Callable[[RepMetrics], None] | None:
+        """Open the store and start the set (unless not saving); returns the per-rep sink for
+        the session. A bad ``--db`` fails here, before the analysis; a database that is there
+        but failing (locked, full) only means the set is not saved."""
+        if not self.paths.save:
+            return None
+        from formcoach.io_utils import sha256_file
 
         try:
-            self.store = Store(self.db)
+            self.store = Store(self.paths.db)
         except NotOurDatabase:
             raise  # a --db that can never work: refused before the analysis, like a bad path
         except STORE_ERRORS as e:  # locked or full right now: warn, write every other output
             self.store_failed(e)
-            return []
+            return None
         except InputError as e:
             raise InputError(f"{e} (or pass --no-save to skip the session history)") from e
-        if model_sha256 is None:
-            model_sha256 = _model_sha256(getattr(self.args, "poses", None) or source, backend)
         sha = None
         if source is not None and Path(source).is_file():
             try:
@@ -234,23 +129,29 @@ class OutputHook:
                 log.warning("cannot hash %s: %s", display_path(source), e)
         src = display_path(Path(source).resolve()) if source is not None else None
         try:
-            self.recorder = SetRecorder.begin(
-                self.store, exercise, src, sha, backend, model_sha256, mode,
-                fault_source=engine, fps=fps,
-            )
+            self.recorder = SetRecorder.begin(self.store, exercise_id, src, sha, backend,
+                                              model_sha256 or None, mode)
         except STORE_ERRORS as e:
             self.store_failed(e)
-            return []
-        return [_GuardedRecorder(self, self.recorder)]
+            return None
+        return self._on_rep
+
+    def _on_rep(self, rm: RepMetrics) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.on_rep(rm)
+        except STORE_ERRORS as e:
+            self.store_failed(e)
 
     def abort(self) -> None:
         """Mark the set ``interrupted`` (the analysis failed or was stopped)."""
         self._end("interrupted")
 
-    def _end(self, status: str, sm: Any = None) -> None:
+    def _end(self, status: str, result: SessionResult | None = None) -> None:
         if self.recorder is not None:
             try:
-                self.recorder.finish(sm, status=status)
+                self.recorder.finish(result.metrics if result is not None else None, status)
             except STORE_ERRORS as e:
                 self.store_failed(e)
             finally:
@@ -264,10 +165,6 @@ class OutputHook:
                 store.close()
             except STORE_ERRORS as e:
                 log.debug("closing the session database: %r", e)
-
-    def set_metrics(self, result: Any, engine: Any = None) -> Any:
-        """The set metrics of ``result`` (computed once per run)."""
-        return cached_set_metrics(self.args, result, engine)
 
     def attempt(self, what: str, write: Callable[[], Path | Iterable[Path] | None]) -> None:
         """Run one output's ``write``; a failure is kept in :attr:`errors`, not raised, so the
@@ -285,28 +182,12 @@ class OutputHook:
             elif out is not None:
                 self.written.extend(out)
 
-    def write(
-        self,
-        result: Any,
-        engine: Any = None,
-        video_path: str | os.PathLike[str] | None = None,
-        cue_log: Iterable[Any] | None = None,
-        progress: bool = True,
-    ) -> Any:
-        """Write every requested file (failures kept in :attr:`errors`); returns the metrics."""
-        try:
-            sm = self.set_metrics(result, engine)
-        except BaseException:
-            self.abort()
-            raise
-        faults = list(getattr(engine, "faults", []) or []) if engine is not None else None
-        if cue_log is not None:  # offline: cues replayed by the scheduler, nobody heard them
-            cue_log = [dict(c, simulated=True) if isinstance(c, dict) else c for c in cue_log]
-        for what, fn in _file_writers(self.args, result, sm, faults, video_path, cue_log,
-                                      progress):
+    def write(self, result: SessionResult, video_path: str | os.PathLike[str] | None = None,
+              progress: bool = True) -> None:
+        """Write every requested file (failures kept in :attr:`errors`)."""
+        self._result = result
+        for what, fn in _file_writers(self.paths, result, video_path, progress):
             self.attempt(what, fn)
-        self._sm = sm
-        return sm
 
     def end_set(self) -> None:
         """Close the stored set: ``complete`` when every output was written, else
@@ -314,67 +195,50 @@ class OutputHook:
         if self.errors:
             self._end("interrupted")
         else:
-            self._end("complete", self._sm)
+            self._end("complete", self._result)
 
-    def finish(
-        self,
-        result: Any,
-        engine: Any = None,
-        video_path: str | os.PathLike[str] | None = None,
-        cue_log: Iterable[Any] | None = None,
-        progress: bool = True,
-    ) -> Any:
-        """Write the requested files, then close the stored set (:meth:`write` +
-        :meth:`end_set`).
 
-        Returns:
-            the :class:`~formcoach.metrics.SetMetrics`.
-
-        Raises:
-            the first output failure, after every other output was attempted.
-        """
-        sm = self.write(result, engine, video_path, cue_log, progress)
-        self.end_set()
-        if self.errors:
-            raise self.errors[0]
-        return sm
+def write_json(result: SessionResult, out: Path) -> Path:
+    """The ``analyze --json`` document."""
+    atomic_write_text(out, json.dumps(session_document(result), indent=2))
+    return out
 
 
 def _file_writers(
-    args: argparse.Namespace,
-    result: Any,
-    sm: Any,
-    faults: list[Any] | None,
+    paths: OutputPaths,
+    result: SessionResult,
     video_path: str | os.PathLike[str] | None,
-    cue_log: Iterable[Any] | None,
     progress: bool = True,
 ) -> list[tuple[str, Callable[[], Path]]]:
-    """``(name, write)`` for each file asked for by ``--report --csv --frames-csv --video``."""
-    cues = list(cue_log) if cue_log is not None else None
-    report = getattr(args, "report", None)
-    csv_out = getattr(args, "csv", None)
-    frames_csv = getattr(args, "frames_csv", None)
-    video_out = getattr(args, "annotated_video", None)
+    """``(name, write)`` for each file asked for."""
     out: list[tuple[str, Callable[[], Path]]] = []
-    if report is not None:
+    if paths.report is not None:
+        report = paths.report
+
         def _report() -> Path:
             from formcoach.report.html import write_html_report
 
-            return write_html_report(result, sm, report, video_path, cues, faults)
+            return write_html_report(result, report, video_path)
         out.append(("report", _report))
-    if csv_out is not None:
+    if paths.csv is not None:
+        csv_out = paths.csv
+
         def _csv() -> Path:
             from formcoach.report.tables import write_csv
 
-            return write_csv(sm, csv_out)
+            return write_csv(result.metrics, csv_out)
         out.append(("CSV", _csv))
-    if frames_csv is not None:
+    if paths.frames_csv is not None:
+        frames_csv = paths.frames_csv
+
         def _frames() -> Path:
             from formcoach.report.tables import write_frames_csv
 
-            return write_frames_csv(result, frames_csv, sm, faults or [])
+            return write_frames_csv(result, frames_csv)
         out.append(("frames CSV", _frames))
-    if video_out is not None:
+    if paths.video is not None:
+        video_out = paths.video
+
         def _video() -> Path:
             if video_path is None:
                 raise InputError(
@@ -383,9 +247,9 @@ def _file_writers(
                 )
             from formcoach.report.video import write_annotated_video
 
-            return write_annotated_video(
-                video_path, result, video_out, cue_log=cues, faults=faults, joints=sm.joints,
-                progress=progress,
-            )
+            return write_annotated_video(video_path, result, video_out, progress=progress)
         out.append(("video", _video))
+    if paths.json is not None:
+        json_out = paths.json
+        out.append(("JSON", lambda: write_json(result, json_out)))
     return out

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.coach.result import SessionResult
+from formcoach.metrics import rom_label
 from formcoach.types import NS_PER_S
 
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -31,29 +33,14 @@ def _figure(w: float, h: float) -> Any:
     return Figure(figsize=(w, h), dpi=96)
 
 
-def angle_plot_svg(
-    result: Any,
-    set_metrics: Any,
-    joints: Sequence[str],
-    faults: Sequence[Any] = (),
-    cue_times_s: Sequence[float] = (),
-) -> str:
-    """Angle (deg) vs time (s) of the counting signal and ``joints``, rep spans and faults.
-
-    Args:
-        result: AnalysisResult-like (``signal``, ``features``, ``t_ns``, ``fps``).
-        set_metrics: :class:`~formcoach.metrics.SetMetrics` (rep boundaries, scores).
-        joints: feature names to draw (degrees).
-        faults: :class:`~formcoach.types.Fault` values, drawn as red markers at their time.
-        cue_times_s: times (s) of spoken cues, drawn as ticks along the top.
-    """
+def angle_plot_svg(result: SessionResult, cue_times_s: Sequence[float] = ()) -> str:
+    """Angle (deg) vs time (s) of the counting signal and the metric joints, rep spans (true
+    boundaries), faults (red markers) and spoken cues (ticks along the top)."""
+    set_metrics = result.metrics
+    joints = set_metrics.joints
+    faults = result.faults
     sig = np.asarray(result.signal, dtype=np.float64)
-    t_ns = getattr(result, "t_ns", None)
-    t = (
-        np.asarray(t_ns, dtype=np.float64) / NS_PER_S
-        if t_ns is not None and len(t_ns) == len(sig)
-        else np.arange(len(sig)) / float(result.fps)
-    )
+    t = (np.asarray(result.t_ns, dtype=np.int64) - result.start_ns) / NS_PER_S
     fig = _figure(10.0, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     for k, rm in enumerate(set_metrics.reps):
@@ -66,12 +53,13 @@ def angle_plot_svg(
         )
     for i, name in enumerate(joints):
         y = np.asarray(result.features[name], dtype=np.float64)
-        ax.plot(t, y, lw=1.0, color=_COLORS[i % len(_COLORS)], label=name.replace("_", " "))
+        ax.plot(t, y, lw=1.0, color=_COLORS[i % len(_COLORS)], label=rom_label(name))
     ax.plot(t, sig, lw=1.8, color="black", label="rep signal")
     if faults:
         n = len(sig)
-        ft = [f.t_ns / NS_PER_S for f in faults]
-        fy = [sig[min(max(int(f.frame_index), 0), n - 1)] if n else np.nan for f in faults]
+        ft = [result.rel_s(f.t_ns) for f in faults]
+        off = result.frame_offset
+        fy = [sig[min(max(f.frame_index - off, 0), n - 1)] if n else np.nan for f in faults]
         fy = [v if np.isfinite(v) else np.nanmin(sig) if np.isfinite(sig).any() else 0 for v in fy]
         ax.plot(ft, fy, "v", color="#d62728", ms=8, label="fault", zorder=5)
     if len(cue_times_s):

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text
 from formcoach.metrics import SCORE_WEIGHTS, RepMetrics, SetMetrics
-from formcoach.types import NS_PER_S, Fault
+from formcoach.types import NS_PER_S
 
 #: Fixed leading columns of the per-rep CSV, in order (documented in docs/csv_columns.md).
 REP_COLUMNS: tuple[str, ...] = (
@@ -114,31 +115,24 @@ def write_csv(set_metrics: SetMetrics, out_path: str | os.PathLike[str]) -> Path
     return out
 
 
-def write_frames_csv(
-    result: Any, out_path: str | os.PathLike[str], set_metrics: SetMetrics | None = None,
-    faults: Sequence[Fault] = (),
-) -> Path:
+def write_frames_csv(result: SessionResult, out_path: str | os.PathLike[str]) -> Path:
     """Write one row per analysed frame: time, pose found, rep number, signal and every feature.
 
     Columns: :data:`FRAME_COLUMNS`, then ``<feature>`` for each feature (sorted; degrees for
     joint angles, unitless ratios otherwise), then ``faults`` (rule ids firing on that frame).
     """
-    from formcoach.report.html import source_frame_index
-
     sig = np.asarray(result.signal, dtype=np.float64)
     n = len(sig)
-    t_ns = getattr(result, "t_ns", None)
-    t = (np.asarray(t_ns, dtype=np.float64) / NS_PER_S if t_ns is not None and len(t_ns) == n
-         else np.arange(n) / float(result.fps))
-    poses = getattr(result, "poses", None)
-    found = (np.isfinite(np.asarray(poses)[:, :, 0]).any(axis=1) if poses is not None
-             and len(poses) == n else np.isfinite(sig))
+    off = result.frame_offset
+    t = (np.asarray(result.t_ns, dtype=np.int64) - result.start_ns) / NS_PER_S
+    found = (np.isfinite(result.poses[:, :, 0]).any(axis=1) if len(result.poses) == n
+             else np.isfinite(sig))
     rep_of = np.zeros(n, dtype=np.int64)
-    for r in (set_metrics.reps if set_metrics is not None else getattr(result, "reps", [])):
-        rep_of[max(r.start_frame, 0) : min(r.end_frame, n - 1) + 1] = r.index + 1
+    for r in result.metrics.reps:
+        rep_of[max(r.start_frame - off, 0) : min(r.end_frame - off, n - 1) + 1] = r.index + 1
     fault_at: dict[int, list[str]] = {}
-    for f in faults:
-        fault_at.setdefault(int(f.frame_index), []).append(f.rule_id)
+    for f in result.faults:
+        fault_at.setdefault(f.frame_index - off, []).append(f.rule_id)
     names = sorted(result.features)
     feats = [np.asarray(result.features[k], dtype=np.float64) for k in names]
     buf = io.StringIO()
@@ -146,7 +140,7 @@ def write_frames_csv(
     _writerow(w, [*FRAME_COLUMNS, *names, "faults"])
     for i in range(n):
         _writerow(w, [
-            i, source_frame_index(result, i), _num(t[i], 4), _num(bool(found[i])),
+            i, i + off, _num(t[i], 4), _num(bool(found[i])),
             rep_of[i] or "", _num(sig[i], 2), *(_num(a[i], 2) for a in feats),
             ";".join(fault_at.get(i, [])),
         ])

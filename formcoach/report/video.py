@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError
 from formcoach.io_utils import Cv2OutputFile, check_output_path, cv2_input_path, display_path
-from formcoach.report.html import cue_rows, draw_skeleton, source_frame_index
+from formcoach.report.html import draw_skeleton
 from formcoach.skeleton import JOINT_TRIPLES
-from formcoach.types import NS_PER_S, Fault
+from formcoach.types import NS_PER_S, Fault, RepEvent
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,8 @@ def _put(img: np.ndarray, text: str, org: tuple[int, int], scale: float,
 
 def write_annotated_video(
     video_path: str | os.PathLike[str],
-    result: Any,
+    result: SessionResult,
     out_path: str | os.PathLike[str],
-    cue_log: Iterable[Any] | None = None,
-    faults: Sequence[Fault] | None = None,
-    joints: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Path:
     """Write ``out_path`` (mp4v): every frame of ``video_path`` with the analysis drawn on it.
@@ -57,8 +54,7 @@ def write_annotated_video(
     check_output_path(out)
     with _quiet_opencv(), cv2_input_path(video_path) as cv_in, \
             Cv2OutputFile(out, default_suffix=".mp4") as tmp:
-        n_written = _encode(cv_in, tmp.cv2_name, video_path, out, result, cue_log, faults,
-                            joints, progress)
+        n_written = _encode(cv_in, tmp.cv2_name, video_path, out, result, progress)
         _verify(tmp.tmp, tmp.cv2_name, out, n_written)
         tmp.commit()
     return out
@@ -82,9 +78,8 @@ def _quiet_opencv() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(old)
 
 
-def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Any,
-            cue_log: Iterable[Any] | None, faults: Sequence[Fault] | None,
-            joints: Sequence[str] | None, progress: bool) -> int:
+def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: SessionResult,
+            progress: bool) -> int:
     """Decode ``cv_in``, draw, encode to ``cv_out``; returns the number of frames written."""
     import cv2
     from tqdm import tqdm  # type: ignore[import-untyped]
@@ -95,17 +90,15 @@ def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Any,
         raise InputError(f"cannot open video for annotation: {display_path(video_path)}")
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or float(result.fps)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-    n = len(np.asarray(result.signal))
-    src_to_i = {source_frame_index(result, i): i for i in range(n)}
-    poses = np.asarray(result.poses) if getattr(result, "poses", None) is not None else None
-    features = getattr(result, "features", {}) or {}
-    names = [j for j in (joints if joints is not None else features)
-             if j in features and _vertex(j) is not None]
-    reps = list(getattr(result, "reps", []))
-    cues = cue_rows(cue_log)
-    if faults is None:
-        faults = list(getattr(result, "faults", []) or [])
-    t_ns = getattr(result, "t_ns", None)
+    n = len(result.signal)
+    src_to_i = {i + result.frame_offset: i for i in range(n)}
+    poses = result.poses
+    features = result.features
+    names = [j for j in result.metrics.joints if j in features and _vertex(j) is not None]
+    reps = result.reps
+    cues = [(c.t_s, c.text, c.rule_id) for c in result.cues]
+    faults = result.faults
+    t_ns = (result.t_ns - result.start_ns)
     writer = None
     j = 0
     try:
@@ -204,14 +197,14 @@ def _vertex(name: str) -> int | None:
     return None
 
 
-def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
-              poses: np.ndarray | None, names: Sequence[str], reps: Sequence[Any],
+def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: SessionResult,
+              poses: np.ndarray | None, names: Sequence[str], reps: Sequence[RepEvent],
               cues: Sequence[tuple[float, str, str]], faults: Sequence[Fault],
-              t_ns: Any) -> None:
+              t_ns: np.ndarray) -> None:
     """Draw the analysis of analysed frame ``i`` (None: not analysed) on source frame ``j``."""
     h, w = img.shape[:2]
     scale = max(0.4, min(w, h) / 600)
-    t = float(t_ns[i]) / NS_PER_S if i is not None and t_ns is not None else j / fps
+    t = float(t_ns[i]) / NS_PER_S if i is not None else j / fps
     if i is not None and poses is not None and i < len(poses):
         pose = poses[i]
         draw_skeleton(img, pose)
@@ -221,13 +214,14 @@ def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
             if np.isfinite(v) and np.isfinite(vert).all():
                 _put(img, f"{v:.0f}", (round(vert[0]) + 6, round(vert[1]) - 6), scale * 0.6,
                      (0, 255, 255))
-    done = sum(1 for r in reps if i is not None and r.end_frame <= i) if i is not None else 0
-    if i is None:
-        done = sum(1 for r in reps if r.end_ns / NS_PER_S <= t)
-    cur = next((r for r in reps if i is not None and r.start_frame <= i <= r.end_frame), None)
+    # A rep counts on screen from the moment it was counted (as live), not from its end.
+    k = None if i is None else i + result.frame_offset
+    done = (sum(1 for r in reps if r.counted_frame <= k) if k is not None
+            else sum(1 for r in reps if result.rel_s(r.counted_ns) <= t))
+    cur = next((r for r in reps if k is not None and r.start_frame <= k <= r.end_frame), None)
     phase = ""
-    if cur is not None and i is not None:
-        phase = "down" if i < cur.bottom_frame else ("bottom" if i == cur.bottom_frame else "up")
+    if cur is not None and k is not None:
+        phase = "down" if k < cur.bottom_frame else ("bottom" if k == cur.bottom_frame else "up")
     _put(img, f"reps {done}/{len(reps)} {phase}", (10, round(30 * scale)), scale)
     _put(img, f"t {t:6.2f}s", (10, round(60 * scale)), scale * 0.7)
     y = round(95 * scale)
@@ -236,7 +230,7 @@ def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
             _put(img, f"cue: {text}", (10, y), scale * 0.8, (0, 200, 255))
             y += round(30 * scale)
     for f in faults:
-        ft = f.t_ns / NS_PER_S
+        ft = result.rel_s(f.t_ns)
         if ft <= t < ft + CUE_SHOW_S / 2:
             _put(img, f"fault: {f.rule_id}", (10, y), scale * 0.8, (60, 60, 255))
             y += round(30 * scale)

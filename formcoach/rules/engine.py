@@ -24,7 +24,7 @@ import operator
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.kinematics.view import VIEWS, ViewDetector, frame_view
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
-from formcoach.types import NS_PER_S, Fault, RepEvent
+from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
 
 __all__ = [
     "ASSESSED",
@@ -408,34 +408,20 @@ class _FrameRuleState:
     fired: bool = False
 
 
-@dataclass(slots=True)
-class _Frame:
-    """Minimal stand-in for the coach's FrameState (index, t_ns, pose)."""
-
-    index: int
-    t_ns: int
-    pose: np.ndarray
-    world: np.ndarray | None = None
-    features: dict[str, float] = field(default_factory=dict)
-
-
 class RulesEngine:
-    """Judges an exercise's rules on a pose stream; a coach observer.
+    """Judges an exercise's rules on the coach's frame states; returns the faults it finds.
 
     Args:
         exercise: an :class:`~formcoach.exercises.Exercise` (uses ``id``, ``kind``,
             ``rules_raw``, ``path``).
         fps: frames per second of the stream (float).
         rules: already parsed rules (default: parsed from ``exercise.rules_raw``).
-        view: a fixed view (``front``/``side``/``45``/``back``); default: detected per frame
-            with :class:`~formcoach.kinematics.view.ViewDetector`.
-        on_fault: called with every new :class:`~formcoach.types.Fault` (e.g. the cue
-            scheduler); faults are also appended to :attr:`faults` and :attr:`queue`.
+        view: a fixed view (``front``/``side``/``45``/``back``); default: the view the coach
+            detected for each frame (``FrameState.view``).
         buffer_s: seconds of per-frame values kept for rep rules (longest judged rep).
 
     Attributes:
         faults: every fault so far, in time order.
-        queue: faults not yet taken by a consumer (``popleft()``), at most 256.
         rep_faults: faults per rep index (frame faults inside the rep are included).
         rep_status: per rep index, each rule's ``ok`` / ``fault`` / ``not_assessed``.
         status: each rule's latest status.
@@ -450,7 +436,6 @@ class RulesEngine:
         *,
         rules: list[Rule] | None = None,
         view: str | None = None,
-        on_fault: Callable[[Fault], None] | None = None,
         buffer_s: float = 60.0,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
@@ -467,22 +452,23 @@ class RulesEngine:
             if view not in VIEWS:
                 raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         self._fixed_view = view
-        self.on_fault = on_fault
         names = sorted({n for r in self.rules for n in r.feature_names})
         self._names = names
         self._velocity = [n for n in names if n.endswith(VELOCITY_SUFFIX)]
         base = sorted({_base(n) for n in names})
         self._base_names = base
-        self._extractor = RuleFeatureExtractor(self.fps, base)
+        # Shared-registry features come from the coach's FrameState (computed once per frame);
+        # the engine computes only the rule-only derived ones.
+        self.shared_features = [n for n in base if n in FEATURES]
+        self._extractor = RuleFeatureExtractor(self.fps, [n for n in base if n not in FEATURES])
         self._vel_lag = max(1, round(VELOCITY_WINDOW_S * self.fps))
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
         self._frame_rules = [r for r in self.rules if r.scope == "frame"]
         self._rep_rules = [r for r in self.rules if r.scope == "rep"]
         self._fstate = {r.id: _FrameRuleState() for r in self._frame_rules}
-        self._views = ViewDetector()
         self._last_t_ns: int | None = None
         self.faults: list[Fault] = []
-        self.queue: deque[Fault] = deque(maxlen=256)
+        self._new: list[Fault] = []
         self.rep_faults: dict[int, list[Fault]] = {}
         self.rep_status: dict[int, dict[str, str]] = {}
         self.status: dict[str, str] = {r.id: NOT_ASSESSED for r in self.rules}
@@ -490,21 +476,21 @@ class RulesEngine:
         self.view = view or "unknown"
 
     # ------------------------------------------------------------------ observer protocol
-    def on_frame(self, state: Any) -> None:
-        """Judge frame rules on one frame and buffer its values for rep rules."""
-        pose_obj = state.pose
-        lm = getattr(pose_obj, "landmarks", pose_obj)
-        world = getattr(pose_obj, "world", getattr(state, "world", None))
-        lm = np.asarray(lm, dtype=np.float64)
-        if lm.shape != (NUM_LANDMARKS, 4):
-            raise ValueError(f"pose must be (33, 4), got {lm.shape}")
-        t_ns = int(state.t_ns)
-        index = int(state.index)
-        detected = bool(np.isfinite(lm[:, 0]).any())
+    def on_frame(self, state: FrameState) -> list[Fault]:
+        """Judge frame rules on one frame and buffer its values for rep rules; returns the
+        faults that fired at this frame."""
+        self._new = []
+        lm = state.pose.landmarks
+        t_ns = state.t_ns
+        index = state.index
+        detected = state.pose.detected
         if self._fixed_view is None and detected:
-            self.view = self._views.update(lm, world)
-        values = (self._extractor.update(lm, world) if detected
-                  else dict.fromkeys(self._base_names, np.nan))
+            self.view = state.view
+        if detected:
+            values = {n: state.features[n] for n in self.shared_features if n in state.features}
+            values.update(self._extractor.update(lm, state.pose.world))
+        else:
+            values = dict.fromkeys(self._base_names, np.nan)
         if self._velocity:
             self._add_velocities(values, index, t_ns)
         vis = _side_vis(lm)
@@ -521,10 +507,11 @@ class RulesEngine:
             if good and 0 < dt <= 0.5:
                 self.hold_seconds += dt
         self._last_t_ns = t_ns
+        return self._new
 
-    def on_rep(self, rep: RepEvent, state: Any = None) -> list[Fault]:
-        """Judge rep rules over the rep's frames; returns the rep's faults (frame faults that
-        fired inside the rep included)."""
+    def on_rep(self, rep: RepEvent) -> list[Fault]:
+        """Judge rep rules over the rep's frames (up to the moment it was counted); returns the
+        rep's faults (frame faults that fired inside the rep included)."""
         rows = [r for r in self._buf if rep.start_frame <= r.index <= rep.end_frame]
         by_index = {r.index: r for r in rows}
         rep_status: dict[str, str] = {}
@@ -608,11 +595,9 @@ class RulesEngine:
             threshold=rule.threshold, rep_index=rep,
         )
         self.faults.append(fault)
-        self.queue.append(fault)
+        self._new.append(fault)
         log.debug("fault %s at frame %d: %.3g %s %.3g", rule.id, index, value, rule.op,
                   rule.threshold)
-        if self.on_fault is not None:
-            self.on_fault(fault)
         return fault
 
     def not_assessed(self) -> list[str]:
@@ -667,8 +652,15 @@ def judge_sequence(
         raise ValueError(f"poses must be (T>0, 33, 4), got {arr.shape}")
     engine = RulesEngine(exercise, fps, rules=rules, view=view, buffer_s=arr.shape[0] / fps + 1)
     t = [round(i * NS_PER_S / fps) for i in range(arr.shape[0])]
+    wld = np.full((arr.shape[0], NUM_LANDMARKS, 3), np.nan) if world is None else world
+    shared = compute_features(arr, fps, engine.shared_features, world=wld)
+    views = ViewDetector()
+    size = (1, 1)
     for i in range(arr.shape[0]):
-        engine.on_frame(_Frame(i, t[i], arr[i], None if world is None else world[i]))
+        pose = PoseResult(arr[i], wld[i], t[i], size, 1.0)
+        view = views.update(arr[i], wld[i]) if pose.detected else "unknown"
+        feats = {n: float(v[i]) for n, v in shared.items()}
+        engine.on_frame(FrameState(i, t[i], pose, feats, math.nan, 0, "idle", view=view))
     n = arr.shape[0]
     b = _bottom_frame(exercise, arr, fps, world)
     rep = RepEvent(index=0, start_frame=0, bottom_frame=b, end_frame=n - 1, start_ns=t[0],

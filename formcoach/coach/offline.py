@@ -1,0 +1,122 @@
+"""Offline sessions: a video file or a saved pose track through the one session loop.
+
+The clock is a :class:`~formcoach.clock.FrameClock` and the speaker a
+:class:`~formcoach.cues.recording.RecordingSpeaker`, so the cues recorded here are the cues
+``live`` would have said on the same frames.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from formcoach.clock import FrameClock
+from formcoach.coach.pipeline import Coach
+from formcoach.coach.result import SessionResult
+from formcoach.coach.session import SessionSinks, run_session
+from formcoach.cues.recording import RecordingSpeaker
+from formcoach.cues.scheduler import CueScheduler
+from formcoach.exercises import Exercise
+from formcoach.io_utils import display_path
+from formcoach.pose.stream import PosedFrame, estimate_poses, replay_track
+from formcoach.rules.engine import RulesEngine
+from formcoach.types import PoseTrack
+
+__all__ = ["analyze_stream", "analyze_track", "analyze_video", "make_coach"]
+
+
+def make_coach(exercise: Exercise, fps: float, rules: bool = True, view: str | None = None
+               ) -> Coach:
+    """The coach of ``exercise`` with its rules engine (none with ``rules=False`` or a pack
+    without rules); ``view`` fixes the camera view instead of detecting it per frame."""
+    engine = RulesEngine(exercise, fps, view=view) if rules and exercise.rules_raw else None
+    return Coach(exercise, fps, rules=engine, view=view)
+
+
+def analyze_stream(
+    stream: Iterable[PosedFrame],
+    exercise: Exercise,
+    *,
+    fps: float,
+    backend: str,
+    source: str,
+    image_size: tuple[int, int] = (0, 0),
+    model_sha256: str = "",
+    rules: bool = True,
+    view: str | None = None,
+    sinks: SessionSinks | None = None,
+    praise: str | None = None,
+    baseline_rom_deg: float | None = None,
+) -> SessionResult:
+    """Run the session loop offline over ``stream`` (see module docstring)."""
+    clock = FrameClock()
+    return run_session(
+        stream, make_coach(exercise, fps, rules, view), CueScheduler(clock, praise=praise),
+        RecordingSpeaker(clock), clock, fps=fps, backend=backend, source=source,
+        image_size=image_size, model_sha256=model_sha256, sinks=sinks,
+        baseline_rom_deg=baseline_rom_deg,
+    )
+
+
+def analyze_track(track: PoseTrack, exercise: Exercise, *, source: str = "",
+                  rules: bool = True, view: str | None = None,
+                  sinks: SessionSinks | None = None,
+                  baseline_rom_deg: float | None = None) -> SessionResult:
+    """Analyse a saved pose track."""
+    return analyze_stream(
+        replay_track(track), exercise, fps=track.fps, backend=track.backend,
+        source=source, image_size=track.image_size, model_sha256=track.model_sha256,
+        rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg,
+    )
+
+
+def analyze_video(
+    path: str | os.PathLike[str],
+    exercise: Exercise,
+    backend: str = "onnx",
+    *,
+    progress: bool = True,
+    max_frames: int | None = None,
+    camera_profile: str | os.PathLike[str] | None = None,
+    rules: bool = True,
+    view: str | None = None,
+    sinks: SessionSinks | None = None,
+    baseline_rom_deg: float | None = None,
+) -> SessionResult:
+    """Decode a video, estimate poses and run the session over every frame.
+
+    Args:
+        path: video file.
+        exercise: the rule pack.
+        backend: pose backend (``"mediapipe"`` or ``"onnx"``).
+        progress: show a tqdm bar on stderr.
+        max_frames: analyse at most this many frames (None: all).
+        camera_profile: undistort landmarks with this camera profile (name, .json path or
+            ``"default"``; see ``formcoach calibrate camera``).
+
+    Raises:
+        InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
+    """
+    from formcoach.pose import PoseEstimator, create_estimator
+    from formcoach.sources import VideoFileSource, prefetch
+
+    src = VideoFileSource(path, max_frames=max_frames)
+    est: PoseEstimator = create_estimator(backend, running_mode="video")
+    if camera_profile is not None:
+        from formcoach.calibration import UndistortingEstimator
+
+        est = UndistortingEstimator(est, camera_profile)
+    try:
+        frames = prefetch(src)  # decode on its own thread: decoding overlaps inference
+        if progress:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            frames = iter(tqdm(frames, total=len(src) or None, unit="frame", leave=False,
+                               desc=os.path.basename(str(path))))
+        return analyze_stream(
+            estimate_poses(frames, est), exercise, fps=src.fps, backend=backend,
+            source=display_path(path), image_size=src.size, model_sha256=est.model_sha256,
+            rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg,
+        )
+    finally:
+        est.close()

@@ -1,0 +1,230 @@
+"""The one result of a session, consumed by every output (terminal, JSON, CSV, report, video, DB).
+
+:class:`SessionResult` is built by :func:`~formcoach.coach.session.run_session` for ``live``,
+``analyze`` (video or pose track), ``demo`` and ``bench`` alike. Per-rep and per-set metrics are
+computed once, in the session, and carried here (:attr:`SessionResult.metrics`); no consumer
+recomputes a metric.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from formcoach.exercises import Exercise
+from formcoach.metrics import SetMetrics
+from formcoach.skeleton import NUM_LANDMARKS
+from formcoach.types import NS_PER_S, Fault, RepEvent
+
+__all__ = ["CueEvent", "FrameHistory", "SessionResult"]
+
+
+@dataclass(slots=True)
+class CueEvent:
+    """One cue handed to the speaker.
+
+    Attributes:
+        rule_id: the rule (``praise`` for praise, ``setup.*`` for setup guidance).
+        text: what was said / shown.
+        priority: the scheduler priority (rule severity).
+        fault_t_ns: source time of the fault it is about, ns from the session's first frame.
+        emit_t_ns: source time of the frame during whose processing it was handed to the
+            speaker, ns from the session's first frame.
+        created_ns: clock ns when the scheduler queued it.
+        taken_ns, pose_ns, coach_ns, say_ns: clock ns when the loop took the frame it was handed
+            over at, when that frame's pose was ready, when coach and rules were done, and when
+            it went to the speaker (where the time of a live cue went; 0 offline where unknown).
+    """
+
+    rule_id: str
+    text: str
+    priority: int
+    fault_t_ns: int
+    emit_t_ns: int
+    created_ns: int = 0
+    taken_ns: int = 0
+    pose_ns: int = 0
+    coach_ns: int = 0
+    say_ns: int = 0
+
+    @property
+    def t_s(self) -> float:
+        return self.emit_t_ns / NS_PER_S
+
+    @property
+    def fault_t_s(self) -> float:
+        return self.fault_t_ns / NS_PER_S
+
+
+class FrameHistory:
+    """Per-frame series of a session, appended frame by frame.
+
+    ``limit`` bounds memory for endless live sessions: past it, the oldest frames are dropped
+    (``dropped`` counts them) and ``offset`` is the stream index of row 0.
+    """
+
+    def __init__(self, names: list[str], limit: int | None = None) -> None:
+        self.names = list(names)
+        self.limit = limit
+        self._t: list[int] = []
+        self._sig: list[float] = []
+        self._rows: list[list[float]] = []
+        self._poses: list[np.ndarray] = []
+        self.offset = 0
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def append(self, t_ns: int, signal: float, features: dict[str, float],
+               landmarks: np.ndarray) -> None:
+        self._t.append(int(t_ns))
+        self._sig.append(float(signal))
+        self._rows.append([features[n] for n in self.names])
+        self._poses.append(landmarks)
+        if self.limit is not None and len(self._t) > self.limit:
+            k = len(self._t) - self.limit
+            del self._t[:k], self._sig[:k], self._rows[:k], self._poses[:k]
+            self.offset += k
+
+    @property
+    def t_ns(self) -> np.ndarray:
+        """``(T,)`` int64 frame timestamps, ns."""
+        return np.array(self._t, dtype=np.int64)
+
+    @property
+    def signal(self) -> np.ndarray:
+        """``(T,)`` float64 counting signal (NaN unmeasurable)."""
+        return np.array(self._sig, dtype=np.float64)
+
+    @property
+    def features(self) -> dict[str, np.ndarray]:
+        """``{name: (T,) float64}`` in :attr:`names` order."""
+        rows = np.array(self._rows, dtype=np.float64).reshape(len(self._rows), len(self.names))
+        return {n: rows[:, k].copy() for k, n in enumerate(self.names)}
+
+    @property
+    def poses(self) -> np.ndarray:
+        """``(T, 33, 4)`` float64 poses, px (NaN missing)."""
+        if not self._poses:
+            return np.zeros((0, NUM_LANDMARKS, 4))
+        return np.stack(self._poses)
+
+
+@dataclass(slots=True)
+class SessionResult:
+    """Everything one session (one set of one exercise) produced.
+
+    Series cover the frames kept in history (all of them offline; the last
+    ``history_limit_s`` live): ``t_ns`` ``(T,)`` int64, ``signal`` ``(T,)``, ``features``
+    ``{name: (T,)}``, ``poses`` ``(T, 33, 4)``; ``frame_offset`` is the stream index of row 0.
+
+    Attributes:
+        exercise: the pack used.
+        fps: nominal frames per second of the source.
+        backend: pose backend name; ``model_sha256``: its model, when known.
+        source: what was analysed (display path, ``camera 0``...).
+        image_size: ``(width, height)`` px.
+        frames: frames processed; ``pose_frames``: frames with a person; ``dropped``: frames the
+            source dropped because the consumer was too slow (live).
+        reps: counted reps (true start/bottom/end, and when each was counted).
+        faults: every fault the rules reported, in time order.
+        cues: every cue handed to the speaker, in order.
+        metrics: per-rep and per-set metrics, computed once.
+        view: the camera view (fixed, or the one detected most often).
+        setup_passed: whether counting ever started (True when the setup gate was skipped).
+        stopped_by: ``end``, ``user``, ``max_seconds`` or ``error`` (``error`` says why).
+        wall_s: wall-clock length of the session, s.
+        cues_played: cues an audio device verifiably played (None: the speaker cannot tell).
+        audio_problem: why cues were not voiced, None if audio worked or was not used.
+        simulated_cues: the cues were replayed offline (nobody heard them).
+    """
+
+    exercise: Exercise
+    fps: float
+    backend: str
+    source: str
+    image_size: tuple[int, int]
+    t_ns: np.ndarray
+    signal: np.ndarray
+    features: dict[str, np.ndarray]
+    poses: np.ndarray
+    reps: list[RepEvent]
+    faults: list[Fault]
+    cues: list[CueEvent]
+    metrics: SetMetrics
+    frames: int = 0
+    pose_frames: int = 0
+    dropped: int = 0
+    frame_offset: int = 0
+    model_sha256: str = ""
+    view: str = "unknown"
+    setup_passed: bool = True
+    stopped_by: str = "end"
+    error: str | None = None
+    wall_s: float = 0.0
+    cues_played: int | None = None
+    audio_problem: str | None = None
+    simulated_cues: bool = False
+    start_ns: int = 0
+    views_seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rep_count(self) -> int:
+        return len(self.reps)
+
+    @property
+    def history_truncated(self) -> bool:
+        """Whether early frames were dropped from the series (a long live session)."""
+        return self.frame_offset > 0
+
+    @property
+    def duration_s(self) -> float:
+        """Source time from the first to the last frame plus one frame, s."""
+        if self.frames == 0:
+            return 0.0
+        if len(self.t_ns) == 0:
+            return self.frames / self.fps
+        return float((int(self.t_ns[-1]) - self.start_ns) / NS_PER_S + 1.0 / self.fps)
+
+    @property
+    def processing_fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def rel_s(self, t_ns: int) -> float:
+        """Seconds from the session's first frame of a source time ``t_ns``."""
+        return (int(t_ns) - self.start_ns) / NS_PER_S
+
+    def summary_lines(self) -> list[str]:
+        """The set summary a person reads at the end of a live set."""
+        lines = [
+            f"set: {self.exercise.id}, {self.rep_count} reps in {self.wall_s:.1f} s "
+            f"({self.frames} frames at {self.processing_fps:.1f} fps, {self.dropped} dropped)",
+        ]
+        if not self.setup_passed:
+            lines.append("setup never passed: no reps were counted")
+        by_rule = Counter(f.rule_id for f in self.faults)
+        faulted = {f.rep_index for f in self.faults if f.rep_index is not None}
+        if self.reps:
+            clean = sum(1 for r in self.reps if r.index not in faulted)
+            lines.append(f"clean reps: {clean}/{self.rep_count}")
+        if by_rule:
+            lines.append("faults: " + ", ".join(f"{k} x{n}" for k, n in by_rule.most_common()))
+        else:
+            lines.append("faults: none")
+        lines.append(self.cue_line())
+        return lines
+
+    def cue_line(self) -> str:
+        """``cues spoken: N``, counting only cues that played, with why the rest did not."""
+        n = len(self.cues)
+        if self.simulated_cues:
+            return f"cues: {n} (replayed offline)"
+        if self.cues_played is None:
+            return f"cues: {n} (the speaker does not report whether they played)"
+        played = min(self.cues_played, n)
+        if played == n and self.audio_problem is None:
+            return f"cues spoken: {played}"
+        why = self.audio_problem or "muted or too late to say"
+        return f"cues spoken: {played} ({why}; {n - played} shown as text)"

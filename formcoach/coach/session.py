@@ -1,0 +1,307 @@
+"""THE session loop: ``live``, ``analyze`` (video or pose track), ``demo`` and ``bench`` all run it.
+
+Per frame: pose (from the stream) -> optional setup gate -> :class:`~formcoach.coach.pipeline.Coach`
+(features, view, reps, rules) -> cue scheduler -> speaker -> sinks. Live and offline differ only
+in what is passed in:
+
+========== ====================================== =========================================
+           live                                   offline (analyze, demo)
+========== ====================================== =========================================
+stream     camera / paced file + estimator        video file + estimator, or a pose track
+clock      :class:`~formcoach.clock.MonotonicClock` :class:`~formcoach.clock.FrameClock`, set
+                                                   to each frame's timestamp
+speaker    espeak / text                          :class:`~formcoach.cues.recording.RecordingSpeaker`
+                                                   (busy for the spoken length of each cue)
+========== ====================================== =========================================
+
+so the cues of ``analyze`` are, by construction, the cues ``live`` would have said on the same
+frames. Each rep's metrics are computed once, when its end is final (the next rep has been
+counted, or the stream ended), and handed to ``on_rep`` (the session database saves them rep by
+rep); the set's metrics fill :attr:`SessionResult.metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from formcoach.clock import Clock, FrameClock
+from formcoach.coach.pipeline import Coach
+from formcoach.coach.result import CueEvent, FrameHistory, SessionResult
+from formcoach.coach.setup_gate import SetupChecker
+from formcoach.cues.scheduler import CueScheduler
+from formcoach.cues.speech import Speaker
+from formcoach.errors import SourceError
+from formcoach.metrics import RepMetrics, Series, metric_joints, rep_metrics, set_metrics
+from formcoach.pose.stream import PosedFrame
+from formcoach.types import NS_PER_S, Cue, Fault, FrameState, RepEvent
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FrameUpdate", "SessionSinks", "run_session"]
+
+
+@dataclass(slots=True)
+class FrameUpdate:
+    """What a display sink gets after each frame.
+
+    Attributes:
+        posed: the frame and its pose.
+        state: the coach's state (None while the setup gate holds counting back).
+        rep_count: reps counted so far.
+        cue: the cue handed to the speaker at this frame, if any.
+        setup_ok: None without a setup gate, else whether it has passed.
+        setup_message: what the gate asks the person to fix (None when ok).
+        muted: whether the speaker is muted.
+        view: the view detected for this frame.
+    """
+
+    posed: PosedFrame
+    state: FrameState | None
+    rep_count: int
+    cue: CueEvent | None
+    setup_ok: bool | None
+    setup_message: str | None
+    muted: bool
+    view: str
+
+
+@dataclass(slots=True)
+class SessionSinks:
+    """Where a session's events go besides the result (all optional).
+
+    Attributes:
+        on_frame: after every frame; returns ``"quit"`` to end the session, ``"mute"`` to
+            toggle the speaker, or None.
+        on_cue: each cue as it is handed to the speaker (the CLI prints it).
+        on_rep: each rep's final metrics (saving rep by rep).
+    """
+
+    on_frame: Callable[[FrameUpdate], str | None] | None = None
+    on_cue: Callable[[CueEvent], None] | None = None
+    on_rep: Callable[[RepMetrics], None] | None = None
+
+
+def run_session(
+    stream: Iterable[PosedFrame],
+    coach: Coach,
+    scheduler: CueScheduler,
+    speaker: Speaker,
+    clock: Clock,
+    *,
+    fps: float,
+    backend: str,
+    source: str,
+    image_size: tuple[int, int] = (0, 0),
+    model_sha256: str = "",
+    time_base: Callable[[], int] | None = None,
+    gate: SetupChecker | None = None,
+    sinks: SessionSinks | None = None,
+    history_limit_s: float | None = None,
+    max_seconds: float | None = None,
+    stop: threading.Event | None = None,
+    dropped: Callable[[], int] | None = None,
+    baseline_rom_deg: float | None = None,
+) -> SessionResult:
+    """Run one set to the end of ``stream`` (or a quit / ``stop`` / ``max_seconds``).
+
+    Args:
+        stream: frames with poses (:func:`~formcoach.pose.stream.estimate_poses`,
+            :func:`~formcoach.pose.stream.replay_track`).
+        coach: the per-frame pipeline (with its rules engine).
+        scheduler: the cue policy, on ``clock``.
+        speaker: where cues go (never blocks).
+        clock: the session clock; a :class:`~formcoach.clock.FrameClock` makes the session
+            offline (it is moved to each frame's timestamp before the frame is processed).
+        fps, backend, source, image_size, model_sha256: describe the input (for the result).
+        time_base: returns the clock ns of source time 0, read at the first frame (a live
+            source's ``start_ns``); default: the moment the first frame arrived minus its
+            timestamp, updated every frame (staleness counts from when a frame arrived).
+        gate: setup check that must pass before counting starts (live).
+        sinks: display, cue and rep sinks.
+        history_limit_s: keep per-frame series for this many seconds (None: all).
+        max_seconds: stop after this much wall time.
+        stop: set from another thread to end the session.
+        dropped: how many frames the source dropped so far (live sources).
+        baseline_rom_deg: the user's baseline ROM of the counting signal (scores).
+
+    Returns:
+        The :class:`SessionResult`; a source failure ends the session with ``stopped_by =
+        "error"`` and keeps everything up to it.
+    """
+    sinks = sinks or SessionSinks()
+    offline = isinstance(clock, FrameClock)
+    ex = coach.exercise
+    joints = metric_joints(ex.metrics, coach.names)
+    limit = None if history_limit_s is None else max(1, round(history_limit_s * fps))
+    hist = FrameHistory(coach.names, limit)
+    reps: list[RepEvent] = []
+    faults: list[Fault] = []
+    cues: list[CueEvent] = []
+    measured: list[RepMetrics] = []
+    views: Counter[str] = Counter()
+    played_before = speaker.played
+    setup_passed = gate is None
+    stopped_by, error = "end", None
+    t0_wall = time.monotonic()
+    first_t: int | None = None
+    n_frames = 0
+    pose_frames = 0
+
+    def series() -> Series:
+        return Series(hist.t_ns, hist.signal, hist.features, first_t or 0, hist.offset)
+
+    def measure(final: list[RepEvent]) -> None:
+        if not final:
+            return
+        s = series()
+        for rep in final:
+            rm = rep_metrics(s, rep, joints, faults)
+            measured.append(rm)
+            if sinks.on_rep is not None:
+                sinks.on_rep(rm)
+
+    def submit_setup(rule_id: str, text: str, posed: PosedFrame) -> None:
+        scheduler.submit(Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
+                               t_ns=posed.pose.t_ns, frame_index=posed.index,
+                               value=float("nan"), threshold=float("nan")))
+
+    try:
+        for posed in stream:
+            t = posed.pose.t_ns
+            if first_t is None:
+                first_t = t
+                if time_base is not None and not offline:
+                    scheduler.time_base_ns = time_base()
+            if not offline and time_base is None:
+                scheduler.time_base_ns = clock.now_ns() - t
+            if offline:
+                assert isinstance(clock, FrameClock)
+                if t > clock.now_ns():
+                    clock.set(t)
+            n_frames += 1
+            pose_frames += posed.pose.detected
+            state: FrameState | None = None
+            setup_msg: str | None = None
+            coach_ns = posed.pose_ns
+            if gate is not None and not gate.passed:
+                view = coach.view_of(posed.pose)
+                if posed.frame is None:
+                    raise ValueError("a setup gate needs the images (not a pose track)")
+                st = gate.update(posed.frame.image, posed.pose.landmarks, t, view=view)
+                if gate.passed:
+                    setup_passed = True
+                    submit_setup("setup.ready", "ready, start when you are", posed)
+                else:
+                    setup_msg = st.message
+                    if st.problems and st.problems[0] != "holding" and st.message:
+                        submit_setup(f"setup.{st.problems[0]}", st.message, posed)
+            else:
+                state = coach.update(posed.pose)
+                coach_ns = clock.now_ns()
+                view = state.view
+                hist.append(t, state.signal, state.features, posed.pose.landmarks)
+                for f in state.faults:
+                    faults.append(f)
+                    scheduler.submit(f, detected_t_ns=t)
+                if state.new_reps:
+                    # The previous reps' ends are final once a new rep has been counted.
+                    measure([r for r in reps if r.index >= len(measured)])
+                for rep in state.new_reps:
+                    reps.append(rep)
+                    scheduler.rep_completed(rep, detected_t_ns=t)
+            views[view] += 1
+            cue_ev = _speak(scheduler, speaker, clock, t, first_t, posed, coach_ns)
+            if cue_ev is not None:
+                cues.append(cue_ev)
+                if sinks.on_cue is not None:
+                    sinks.on_cue(cue_ev)
+            if sinks.on_frame is not None:
+                action = sinks.on_frame(FrameUpdate(
+                    posed, state, len(reps), cue_ev, None if gate is None else gate.passed,
+                    setup_msg, speaker.muted, view))
+                if action == "quit":
+                    stopped_by = "user"
+                    break
+                if action == "mute":
+                    speaker.muted = not speaker.muted
+            if stop is not None and stop.is_set():
+                stopped_by = "user"
+                break
+            if max_seconds is not None and time.monotonic() - t0_wall >= max_seconds:
+                stopped_by = "max_seconds"
+                break
+    except KeyboardInterrupt:
+        stopped_by = "user"
+        log.info("interrupted: ending the set")
+    except SourceError as e:
+        stopped_by, error = "error", str(e)
+        log.error("%s", e)
+    if setup_passed:
+        new, late = coach.finish()  # reps counted in the last few frames
+        faults.extend(late)
+        reps.extend(new)
+    faults.sort(key=lambda f: (f.t_ns, f.rule_id))
+    measure([r for r in reps if r.index >= len(measured)])
+    sm = set_metrics(ex.id, measured, frames=n_frames, pose_frames=pose_frames,
+                     duration_s=_duration_s(hist, fps), joints=joints,
+                     not_assessed=coach.not_assessed(), baseline_rom_deg=baseline_rom_deg)
+    cues_played: int | None = None
+    audio_problem: str | None = None
+    if not offline:
+        cues_played, audio_problem = _count_played(speaker, played_before)
+    fixed = coach.fixed_view
+    seen = {k: v for k, v in views.items() if k != "unknown"}
+    return SessionResult(
+        exercise=ex, fps=fps, backend=backend, source=source, image_size=image_size,
+        t_ns=hist.t_ns, signal=hist.signal, features=hist.features, poses=hist.poses,
+        reps=reps, faults=faults, cues=cues, metrics=sm, frames=n_frames,
+        pose_frames=pose_frames, dropped=dropped() if dropped is not None else 0,
+        frame_offset=hist.offset, model_sha256=model_sha256,
+        view=fixed or (max(seen, key=lambda k: seen[k]) if seen else "unknown"),
+        setup_passed=setup_passed, stopped_by=stopped_by, error=error,
+        wall_s=time.monotonic() - t0_wall, cues_played=cues_played,
+        audio_problem=audio_problem, simulated_cues=offline, start_ns=first_t or 0,
+        views_seen=seen,
+    )
+
+
+def _duration_s(hist: FrameHistory, fps: float) -> float:
+    t = hist.t_ns
+    return float((t[-1] - t[0]) / NS_PER_S) if len(t) > 1 else 0.0
+
+
+def _speak(
+    scheduler: CueScheduler, speaker: Speaker, clock: Clock, t_ns: int, first_t: int | None,
+    posed: PosedFrame, coach_ns: int,
+) -> CueEvent | None:
+    """Hand the scheduler's next cue (if any, and the speaker is free) to the speaker."""
+    cue: Cue | None = scheduler.poll(speaker_busy=speaker.busy)
+    if cue is None:
+        return None
+    say_ns = clock.now_ns()
+    speaker.say(cue)
+    t0 = first_t or 0
+    return CueEvent(
+        rule_id=cue.rule_id, text=cue.text, priority=cue.priority,
+        fault_t_ns=cue.fault_t_ns - scheduler.time_base_ns - t0, emit_t_ns=t_ns - t0,
+        created_ns=cue.created_ns, taken_ns=posed.taken_ns, pose_ns=posed.pose_ns,
+        coach_ns=coach_ns, say_ns=say_ns,
+    )
+
+
+def _count_played(speaker: Speaker, before: int | None, wait_s: float = 5.0
+                  ) -> tuple[int | None, str | None]:
+    """(cues played during the session, audio problem), once the last cue has finished."""
+    if before is None:
+        return None, speaker.audio_problem
+    try:
+        speaker.wait_idle(timeout_s=wait_s)  # the last cue may still be playing: count it
+    except KeyboardInterrupt:  # a second Ctrl-C must not lose the set
+        log.info("interrupted: not waiting for the last cue")
+    after = speaker.played
+    return (None if after is None else after - before), speaker.audio_problem
