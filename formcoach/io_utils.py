@@ -105,6 +105,7 @@ class Cv2OutputFile:
 
     def __init__(self, path: str | os.PathLike[str], default_suffix: str = "") -> None:
         self.path = Path(path)
+        self.tmp = ""
         folder = os.path.abspath(check_output_path(self.path))
         self._link_dir: str | None = None
         try:
@@ -142,7 +143,7 @@ class Cv2OutputFile:
 
     def close(self) -> None:
         """Remove the temp file (unless committed) and the private link folder."""
-        tmp = getattr(self, "tmp", "")
+        tmp = self.tmp
         if tmp:
             try:
                 os.unlink(tmp)

@@ -14,6 +14,7 @@ A :class:`SetRecorder` opens a set row when a set starts and commits each rep as
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -28,6 +29,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from formcoach import __version__
 from formcoach.coach.result import SessionResult
@@ -118,11 +121,9 @@ def _clean(x: Any) -> Any:
         return {str(k): _clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_clean(v) for v in x]
-    if hasattr(x, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return _clean(asdict(x))
-    if hasattr(x, "item"):  # numpy scalar
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _clean(dataclasses.asdict(x))
+    if isinstance(x, np.generic):  # numpy scalar
         return _clean(x.item())
     return x
 
@@ -324,7 +325,7 @@ class Store:
                     self.conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as e:
-                code = getattr(e, "sqlite_errorcode", None)
+                code = e.sqlite_errorcode
                 busy = isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
                 if not busy or time.monotonic() >= deadline:
                     raise
@@ -359,9 +360,9 @@ class Store:
     def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
         """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
         p = self.path
-        code = getattr(e, "sqlite_errorcode", None)
+        code = e.sqlite_errorcode
         base = code & 0xFF if isinstance(code, int) else None
-        name = getattr(e, "sqlite_errorname", None) or type(e).__name__
+        name = e.sqlite_errorname or type(e).__name__
         why = " ".join(str(e).split())
         if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return StoreError(
@@ -402,7 +403,7 @@ class Store:
             finally:
                 con.close()
         except sqlite3.DatabaseError as e:
-            code = getattr(e, "sqlite_errorcode", None)
+            code = e.sqlite_errorcode
             if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CORRUPT:
                 return " ".join(str(e).split())
             return None
@@ -415,7 +416,7 @@ class Store:
 
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back); never raises."""
-        conn = getattr(self, "conn", None)
+        conn = self.__dict__.get("conn")
         if conn is None:
             return
         try:
@@ -547,7 +548,7 @@ class Store:
             s = _clean(set_metrics)
             s.pop("reps", None)
             summary = json.dumps(s, allow_nan=False)
-            coverage = _num(getattr(set_metrics, "coverage_pct", None))
+            coverage = _num(set_metrics.coverage_pct)
             for rm in set_metrics.reps:
                 self.add_rep(set_id, rm, rm.faults)
         with self._errors("finishing the set"):

@@ -143,7 +143,7 @@ def sound_server_sockets(env: dict[str, str] | os._Environ[str] | None = None) -
     """Where PulseAudio / PipeWire servers listen for this user (and system-wide Pulse)."""
     env = os.environ if env is None else env
     runtime = env.get("XDG_RUNTIME_DIR") or (
-        f"/run/user/{os.getuid()}" if hasattr(os, "getuid") else ""
+        f"/run/user/{os.getuid()}" if os.name == "posix" else ""
     )
     out = [Path(runtime) / "pulse" / "native", Path(runtime) / "pipewire-0"] if runtime else []
     return [*out, Path("/run/pulse/native"), Path("/var/run/pulse/native")]

@@ -17,6 +17,7 @@ so printing a pack's strings cannot drive the terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -305,19 +306,20 @@ def _parse_count(ctx: _Ctx, raw: Any) -> CountConfig:
                        "formcoach/kinematics/features.py for the names")
     if cfg.gate and cfg.gate not in FEATURES and sided(cfg.gate) is None:
         raise ctx.fail("count", "gate", f"unknown gate feature {cfg.gate!r}")
+    vals = dataclasses.asdict(cfg)
     for key in ("min_rom", "edge_factor", "first_factor", "max_lean", "min_rep_s", "max_rep_s", "max_gap_s"):
-        if not getattr(cfg, key) > 0:
-            raise ctx.fail("count", key, f"'{key}' must be > 0, got {getattr(cfg, key)}")
+        if not vals[key] > 0:
+            raise ctx.fail("count", key, f"'{key}' must be > 0, got {vals[key]}")
     for key in ("rel_rom", "return_frac", "hysteresis", "top_tol", "min_visibility"):
-        if not 0 < getattr(cfg, key) <= 1:
-            raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {getattr(cfg, key)}")
+        if not 0 < vals[key] <= 1:
+            raise ctx.fail("count", key, f"'{key}' must be in (0, 1], got {vals[key]}")
     if cfg.smooth_s < 0:
         raise ctx.fail("count", "smooth_s", f"'smooth_s' must be >= 0, got {cfg.smooth_s}")
     if cfg.max_lean > 180:
         raise ctx.fail("count", "max_lean", f"'max_lean' must be <= 180 (deg), got {cfg.max_lean}")
     for key, hi in _MAX_SECONDS.items():
-        if getattr(cfg, key) > hi:
-            raise ctx.fail("count", key, f"'{key}' must be <= {hi:g} s, got {getattr(cfg, key)}")
+        if vals[key] > hi:
+            raise ctx.fail("count", key, f"'{key}' must be <= {hi:g} s, got {vals[key]}")
     return cfg
 
 

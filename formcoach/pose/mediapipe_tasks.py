@@ -198,7 +198,7 @@ class MediaPipeTasksEstimator:
 
     def close(self) -> None:
         """Release the MediaPipe graph (safe to call twice)."""
-        lm, self._landmarker = getattr(self, "_landmarker", None), None
+        lm, self._landmarker = self._landmarker, None
         if lm is not None:
             try:
                 lm.close()

@@ -256,8 +256,8 @@ def joints_3d(state: BodyState, props: Proportions) -> np.ndarray:
         up = side.upper()
         hip = root + sgn * half_hip * pel[:, 0]
         sh = sh_c + sgn * half_sh * tr[:, 0]
-        arm: Limb = getattr(state, f"{side}_arm")
-        leg: Limb = getattr(state, f"{side}_leg")
+        arm, leg = ((state.left_arm, state.left_leg) if side == "left"
+                    else (state.right_arm, state.right_leg))
         elbow, wrist, hdir = _solve_limb(arm, sh, tr, sgn, p.upper_arm, p.forearm, False)
         knee, ankle, fdir = _solve_limb(leg, hip, pel, sgn, p.thigh, p.shank, True)
         out[LM[f"{up}_SHOULDER"]] = sh

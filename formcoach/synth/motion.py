@@ -411,9 +411,10 @@ def _with_setup(c: _Ctx, kind: str, t: float, setup_end: float,
         amp = 35.0 * (1.0 - _ease((u - 0.55) / 0.45))
         swing = amp * math.sin(2.0 * math.pi * 1.1 * t)
         blend = _ease((u - 0.55) / 0.45)
-        for side, sgn in (("left_arm", 1.0), ("right_arm", -1.0)):
-            hang = Limb(flex=sgn * swing, abd=8.0, bend=15.0 + 0.3 * abs(swing))
-            setattr(base, side, _lerp_limb(hang, getattr(base, side), blend))
+        base.left_arm = _lerp_limb(Limb(flex=swing, abd=8.0, bend=15.0 + 0.3 * abs(swing)),
+                                   base.left_arm, blend)
+        base.right_arm = _lerp_limb(Limb(flex=-swing, abd=8.0, bend=15.0 + 0.3 * abs(swing)),
+                                    base.right_arm, blend)
         if base.left_leg.target is not None:
             step = _ease((u - 0.1) / 0.4)
             lift = 0.07 * math.sin(math.pi * min(max((u - 0.1) / 0.4, 0.0), 1.0))
@@ -458,8 +459,8 @@ def _walk_in(c: _Ctx, t: float, u: float, rest: BodyState) -> BodyState:
     if u >= 0.55:
         turn = _ease((u - 0.55) / 0.3)
         blend = _ease((u - 0.7) / 0.3)
-        for side in ("left_arm", "right_arm"):
-            setattr(rest, side, _lerp_limb(Limb(abd=8.0, bend=12.0), getattr(rest, side), blend))
+        rest.left_arm = _lerp_limb(Limb(abd=8.0, bend=12.0), rest.left_arm, blend)
+        rest.right_arm = _lerp_limb(Limb(abd=8.0, bend=12.0), rest.right_arm, blend)
         return _yawed(rest, 90.0 * (1.0 - turn))
     pz = -dist + dist * (u / 0.55)  # steady walking speed
     legs = []

@@ -8,6 +8,7 @@ Everything is deterministic: no randomness here, the palette comes from the call
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,7 @@ class Palette:
     floor: tuple[int, int, int]
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: list(getattr(self, k)) for k in self.__slots__}
+        return {k: list(v) for k, v in dataclasses.asdict(self).items()}
 
 
 def palette_for_seed(seed: int) -> Palette:
