@@ -396,9 +396,10 @@ def analyze_video(
     src = VideoFileSource(path, max_frames=max_frames)
     est = create_estimator(backend, running_mode="video")
     if camera_profile is not None:
-        from formcoach.calibration import UndistortingEstimator
+        from formcoach.calibration import load_camera_profile
+        from formcoach.pose.undistort import UndistortingEstimator
 
-        est = UndistortingEstimator(est, camera_profile)
+        est = UndistortingEstimator(est, load_camera_profile(camera_profile))
     coach = Coach(exercise, src.fps, observers)
     coach.backend = backend
     results: list[PoseResult] = []
