@@ -1,4 +1,4 @@
-"""The package layout: no import cycle among formcoach's modules.
+"""The package layout: no import cycle among formcoach's modules, and every package installed.
 
 Every ``import`` counts, wherever it is written (module top, inside a function, under
 ``TYPE_CHECKING``): a lazy import only hides a cycle until the function runs. Importing
@@ -10,11 +10,13 @@ names its parent package, ``from a.b import X`` inside ``a.b.c``, does depend on
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "formcoach"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "formcoach"
 
 
 def module_files(root: Path) -> dict[str, Path]:
@@ -182,3 +184,15 @@ def test_graph_sees_a_backend_importing_its_factory_package(tmp_path: Path) -> N
     (pkg / "base.py").write_text("Mode = str\n")
     (pkg / "impl.py").write_text("from toy.base import Mode\n\nclass Impl:\n    mode: Mode\n")
     assert cycles(import_graph(pkg)) == []
+
+
+def test_every_package_is_in_pyproject() -> None:
+    """pyproject.toml lists packages explicitly: a folder missing there is left out of a wheel."""
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    listed = set(setup["packages"])
+    mapped = setup.get("package-dir", {})
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert folders - listed == set(), "add these to [tool.setuptools] packages"
+    for name in listed:
+        where = REPO / mapped[name] if name in mapped else REPO.joinpath(*name.split("."))
+        assert where.is_dir(), f"{name} is listed in pyproject.toml but {where} does not exist"

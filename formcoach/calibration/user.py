@@ -157,19 +157,8 @@ def calibrate_user(
             "relaxed, for 2 s at the start of the recording"
         )
     s, e = win
-    neutral = {}
-    for j, a in angles.items():
-        seg = a[s:e]
-        if np.isfinite(seg).sum() >= max(3, (e - s) // 2):
-            neutral[j] = float(np.nanmedian(seg))
-    rom: dict[str, tuple[float, float]] = {}
-    for j, a in angles.items():
-        v = a[np.isfinite(a)]
-        if v.size < min_frames:
-            continue
-        lo, hi = (float(x) for x in np.percentile(v, [2.0, 98.0]))
-        if hi - lo >= min_rom_deg:
-            rom[j] = (lo, hi)
+    neutral = _neutral(angles, s, e)
+    rom = _rom(angles, min_rom_deg, min_frames)
     prof = existing if existing is not None else UserProfile(name=name)
     prof = dataclasses.replace(
         prof,
@@ -191,6 +180,32 @@ def calibrate_user(
     if exercise is not None:
         prof.meta["exercise"] = exercise
     return prof
+
+
+def _neutral(angles: Mapping[str, np.ndarray], start: int, stop: int) -> dict[str, float]:
+    """Median angle (deg) of each joint seen in at least half of frames ``start:stop``."""
+    out = {}
+    for joint, a in angles.items():
+        seg = a[start:stop]
+        if np.isfinite(seg).sum() >= max(3, (stop - start) // 2):
+            out[joint] = float(np.nanmedian(seg))
+    return out
+
+
+def _rom(
+    angles: Mapping[str, np.ndarray], min_rom_deg: float, min_frames: int
+) -> dict[str, tuple[float, float]]:
+    """Robust ``(2nd, 98th)`` percentile range (deg) of each joint seen in ``min_frames``
+    frames that moved at least ``min_rom_deg``."""
+    out: dict[str, tuple[float, float]] = {}
+    for joint, a in angles.items():
+        v = a[np.isfinite(a)]
+        if v.size < min_frames:
+            continue
+        lo, hi = (float(x) for x in np.percentile(v, [2.0, 98.0]))
+        if hi - lo >= min_rom_deg:
+            out[joint] = (lo, hi)
+    return out
 
 
 def signal_joint(signal: str) -> str | None:
