@@ -22,10 +22,10 @@ import pytest
 
 from formcoach import types as fc_types
 from formcoach.calibration import load_camera_profile, load_user_profile
-from formcoach.cli.eval import load_manifest
 from formcoach.errors import FormcoachError
+from formcoach.evaluation.importers import load_openpose_npy
+from formcoach.evaluation.reps import load_manifest
 from formcoach.exercises import load_exercise
-from formcoach.importers import load_openpose_npy
 from formcoach.rules.engine import parse_rules
 from formcoach.types import PoseTrack
 

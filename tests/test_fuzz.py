@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from formcoach.errors import FormcoachError
+from formcoach.evaluation.importers import load_landmark_csv, load_openpose_npy
 from formcoach.exercises import load_exercise
-from formcoach.importers import load_landmark_csv, load_openpose_npy
 from formcoach.reps import RepSegmenter
 from formcoach.rules.engine import parse_rules
 
@@ -210,7 +210,7 @@ def test_manifest_and_profiles_never_crash(tmp_path: Path, doc) -> None:
     import json
 
     from formcoach.calibration import load_camera_profile, load_user_profile
-    from formcoach.cli.eval import load_manifest
+    from formcoach.evaluation.reps import load_manifest
 
     p = tmp_path / "doc.json"
     p.write_text(json.dumps(doc))

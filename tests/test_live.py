@@ -411,7 +411,7 @@ def test_latency_harness_measures_spoken_fault_cues(
 ) -> None:
     """Structure and sanity only (no timing thresholds: speed is `formcoach bench`'s job)."""
     import formcoach.pose
-    from formcoach.latency import measure_cue_latency
+    from formcoach.bench.latency import measure_cue_latency
 
     poses, fps, truth = curl_truth
     monkeypatch.setattr(
@@ -428,7 +428,7 @@ def test_latency_harness_measures_spoken_fault_cues(
 
 
 def test_latency_harness_needs_the_truth_file(tmp_path: Path) -> None:
-    from formcoach.latency import measure_cue_latency
+    from formcoach.bench.latency import measure_cue_latency
 
     video = write_video(tmp_path / "v.mp4", 5)
     with pytest.raises(InputError, match="ground-truth"):

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from formcoach.errors import BackendUnavailable, ModelError
-from formcoach.synth import evaluate_backend, load_specs
+from formcoach.evaluation.pose import evaluate_backend
+from formcoach.synth import load_specs
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -184,6 +184,11 @@ def run(args: argparse.Namespace) -> int:
         backend = args.backend
         model = (models.model_sha256(models.TASK_FILE) if backend == "mediapipe"
                  else models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER))
+    lens = None
+    if args.camera_profile and track is None:
+        from formcoach.calibration import load_camera_profile
+
+        lens = load_camera_profile(args.camera_profile)
     on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model)
     sinks = SessionSinks(on_rep=on_rep)
     rules = not args.no_rules
@@ -193,8 +198,7 @@ def run(args: argparse.Namespace) -> int:
                                    rules=rules, view=args.view, sinks=sinks)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
-                                   progress=not args.no_progress,
-                                   camera_profile=args.camera_profile, rules=rules,
+                                   progress=not args.no_progress, lens=lens, rules=rules,
                                    view=args.view, sinks=sinks)
     except BaseException:
         hook.abort()

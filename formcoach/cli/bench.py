@@ -37,7 +37,7 @@ def _default_shared() -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from formcoach.bench import format_summary, run_bench, write_json
+    from formcoach.bench.suite import format_summary, run_bench, write_json
 
     shared = args.shared if args.shared is not None else _default_shared()
     if shared is not None and not shared.is_dir():

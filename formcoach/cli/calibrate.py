@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable
@@ -165,6 +166,7 @@ def _safe_name(name: str, fallback: str) -> str:
 
 def _run_user(args: argparse.Namespace) -> int:
     from formcoach import calibration as cal
+    from formcoach.pose.track import estimate_track
     from formcoach.types import PoseTrack
 
     cal.check_name(args.name, "user profile")
@@ -177,27 +179,31 @@ def _run_user(args: argparse.Namespace) -> int:
         track = PoseTrack.load(args.poses)
         source = str(args.poses)
     elif args.source is not None:
-        track = cal.track_from_video(args.source, args.backend)
+        track = estimate_track(args.source, args.backend)
         source = str(args.source)
     else:
+        from formcoach.sources import CameraSource
+
+        camera = CameraSource(args.camera)
         print(
             f"stand still, arms relaxed, for 2 s; then do a few slow reps ({args.seconds:g} s)",
             file=sys.stderr,
         )
-        track = cal.track_from_camera(args.camera, args.seconds, args.backend)
+        try:
+            track = estimate_track(camera, args.backend, duration_s=args.seconds)
+        finally:
+            camera.close()
         source = f"camera {args.camera}"
-    poses = track.poses
     meta: dict[str, Any] = {"source": source}
     if args.camera_profile:
         cam = cal.load_camera_profile(args.camera_profile, track.image_size)
-        poses = cam.undistort_poses(poses)
+        track = dataclasses.replace(track, poses=cam.undistort_poses(track.poses))
         meta["camera_profile"] = cam.name
     existing = None
     if cal.user_profile_path(args.name).is_file():
         existing = cal.load_user_profile(args.name)
     prof = cal.calibrate_user(
-        poses, track.fps, args.name, exercise=exercise, existing=existing,
-        still_s=args.still_s, meta=meta,
+        track, args.name, exercise=exercise, existing=existing, still_s=args.still_s, meta=meta,
     )
     saved = None if args.no_save else prof.save()
     _emit_json(prof.to_dict(), args.json)

@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         estimator: PoseEstimator = create_estimator(args.backend, running_mode="video")
         if args.camera_profile:
-            from formcoach.calibration import UndistortingEstimator
+            from formcoach.calibration import load_camera_profile
+            from formcoach.pose.undistort import UndistortingEstimator
 
-            estimator = UndistortingEstimator(estimator, args.camera_profile)
+            estimator = UndistortingEstimator(estimator, load_camera_profile(args.camera_profile))
         window = not args.no_window and display_available()
         clock = MonotonicClock()
         texts = [*cue_texts(ex), *_setup_texts()]

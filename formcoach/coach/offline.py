@@ -19,6 +19,7 @@ from formcoach.cues.scheduler import CueScheduler
 from formcoach.exercises import Exercise
 from formcoach.io_utils import display_path
 from formcoach.pose.stream import PosedFrame, estimate_poses, replay_track
+from formcoach.pose.undistort import LensModel, UndistortingEstimator
 from formcoach.rules.engine import RulesEngine
 from formcoach.types import PoseTrack
 
@@ -77,7 +78,7 @@ def analyze_video(
     *,
     progress: bool = True,
     max_frames: int | None = None,
-    camera_profile: str | os.PathLike[str] | None = None,
+    lens: LensModel | None = None,
     rules: bool = True,
     view: str | None = None,
     sinks: SessionSinks | None = None,
@@ -91,8 +92,8 @@ def analyze_video(
         backend: pose backend (``"mediapipe"`` or ``"onnx"``).
         progress: show a tqdm bar on stderr.
         max_frames: analyse at most this many frames (None: all).
-        camera_profile: undistort landmarks with this camera profile (name, .json path or
-            ``"default"``; see ``formcoach calibrate camera``).
+        lens: undistort landmarks with this lens model (a loaded camera profile from
+            ``formcoach calibrate camera``).
 
     Raises:
         InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
@@ -102,10 +103,8 @@ def analyze_video(
 
     src = VideoFileSource(path, max_frames=max_frames)
     est: PoseEstimator = create_estimator(backend, running_mode="video")
-    if camera_profile is not None:
-        from formcoach.calibration import UndistortingEstimator
-
-        est = UndistortingEstimator(est, camera_profile)
+    if lens is not None:
+        est = UndistortingEstimator(est, lens)
     try:
         frames = prefetch(src)  # decode on its own thread: decoding overlaps inference
         if progress:

@@ -13,37 +13,12 @@ Backends:
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
-
-import numpy as np
-
 from formcoach.errors import BackendUnavailable, InputError
-from formcoach.types import PoseResult
+from formcoach.pose.base import PoseEstimator, RunningMode
+
+__all__ = ["BACKENDS", "PoseEstimator", "RunningMode", "create_estimator"]
 
 BACKENDS = ("mediapipe", "onnx")
-RunningMode = Literal["video", "image"]
-
-
-@runtime_checkable
-class PoseEstimator(Protocol):
-    """Estimates the 33 BlazePose landmarks of one person per frame.
-
-    ``process`` takes a ``(H, W, 3)`` uint8 **BGR** image and its timestamp in ns. In ``video``
-    mode timestamps must increase strictly and the estimator may track the person between frames;
-    in ``image`` mode every call is independent.
-    """
-
-    name: str
-    model_sha256: str
-    running_mode: RunningMode
-
-    def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult: ...
-
-    def reset(self) -> None:
-        """Forget tracking state (start of a new, unrelated video)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def create_estimator(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from formcoach.errors import InputError, ModelError
-from formcoach.pose import RunningMode
+from formcoach.pose.base import RunningMode
 from formcoach.pose.models import TASK_FILE, model_path, model_sha256
 from formcoach.skeleton import NUM_LANDMARKS
 from formcoach.types import PoseResult

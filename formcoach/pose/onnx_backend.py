@@ -32,7 +32,7 @@ from formcoach.types import PoseResult
 if TYPE_CHECKING:
     import onnxruntime as ort  # type: ignore[import-untyped]
 
-    from formcoach.pose import RunningMode
+    from formcoach.pose.base import RunningMode
 
 log = logging.getLogger(__name__)
 

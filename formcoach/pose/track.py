@@ -1,61 +1,95 @@
-"""Run a pose estimator over a whole source and collect a :class:`PoseTrack`."""
+"""Run a pose estimator over a whole source and collect a :class:`PoseTrack`: the one
+frames -> poses loop of the offline tools (``formcoach poses``, calibration, evaluation)."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from formcoach.io_utils import sha256_file
-from formcoach.pose import PoseEstimator, create_estimator
-from formcoach.sources import VideoFileSource, prefetch
-from formcoach.types import PoseResult, PoseTrack
+from formcoach.pose.base import PoseEstimator
+from formcoach.sources import FrameSource, VideoFileSource, prefetch
+from formcoach.types import NS_PER_S, PoseResult, PoseTrack
 
 log = logging.getLogger(__name__)
 
 
 def estimate_track(
-    video: str | os.PathLike[str],
-    backend: str = "onnx",
+    source: FrameSource | str | os.PathLike[str],
+    estimator: PoseEstimator | str = "onnx",
     *,
-    estimator: PoseEstimator | None = None,
     max_frames: int | None = None,
+    duration_s: float | None = None,
     progress: bool = False,
+    meta: Mapping[str, object] | None = None,
 ) -> PoseTrack:
-    """Poses for every frame of a video file.
+    """Poses for every frame a source yields.
 
     Args:
-        video: path of the video.
-        backend: pose backend when ``estimator`` is None.
-        estimator: an existing estimator (reset before use; not closed).
+        source: a video path (opened, decoded ahead on a thread, closed), or any
+            :class:`~formcoach.sources.FrameSource` (a camera, a paced video, arrays), which is
+            iterated as it is and left open: the caller closes it.
+        estimator: a backend name (an estimator is created in ``video`` mode and closed), or an
+            existing estimator (reset before use; not closed).
         max_frames: stop after this many frames.
+        duration_s: stop at the first frame this many seconds after the first one (a camera
+            never ends by itself).
         progress: show a tqdm progress bar on stderr.
+        meta: extras for the track's ``meta``; a video path adds ``source`` and its
+            ``source_sha256``.
 
     Returns:
-        A track with ``poses (T, 33, 4)`` in pixels, NaN where nobody was found.
+        A track with ``poses (T, 33, 4)`` in pixels, NaN where nobody was found, timestamped
+        as the source timestamps its frames, at the source's nominal ``fps``.
 
     Raises:
         InputError: unusable video. ModelError / BackendUnavailable: backend problems.
+        SourceError: a live source stops delivering frames.
     """
-    src = VideoFileSource(video, max_frames=max_frames)
-    own = estimator is None
-    est = estimator if estimator is not None else create_estimator(backend)
+    from formcoach.pose import create_estimator
+
+    path: Path | None = None
+    if isinstance(source, FrameSource):
+        src = source
+    else:
+        path = Path(source)
+        src = VideoFileSource(path, max_frames=max_frames)
+    own = isinstance(estimator, str)
+    est = create_estimator(estimator) if isinstance(estimator, str) else estimator
     est.reset()
     results: list[PoseResult] = []
+    decoder = prefetch(src) if isinstance(src, VideoFileSource) else None
+    end_ns = None if duration_s is None else round(duration_s * NS_PER_S)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(src) or None, unit="frame", desc=Path(video).name, leave=False)
+        total = len(src) if isinstance(src, VideoFileSource) else None
+        bar = tqdm(total=total or None, unit="frame", leave=False,
+                   desc=path.name[:40] if path is not None else None)
     try:
-        for frame in prefetch(src):
+        for frame in decoder if decoder is not None else src:
+            if max_frames is not None and len(results) >= max_frames:
+                break
+            if end_ns is not None and results and frame.t_ns - results[0].t_ns >= end_ns:
+                break
             results.append(est.process(frame.image, frame.t_ns))
             if bar is not None:
                 bar.update(1)
     finally:
+        if decoder is not None:
+            decoder.close()
         if bar is not None:
             bar.close()
         if own:
             est.close()
-    meta = {"source": str(video), "source_sha256": sha256_file(video)}
-    return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, meta)
+        if path is not None:
+            src.close()
+    info: dict[str, object] = {}
+    if path is not None:
+        info = {"source": str(path), "source_sha256": sha256_file(path)}
+    info.update(meta or {})
+    return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, info)
+

@@ -239,7 +239,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         feature = item["feature"]
         if not _known_feature(feature):
             raise fail(f"unknown feature {_short(feature)}; see formcoach/kinematics/features.py "
-                       "and formcoach/rules/features.py for the names")
+                       "and formcoach/kinematics/derived.py for the names")
         severity = item.get("severity", 2)
         if isinstance(severity, bool) or not isinstance(severity, int) or not 1 <= severity <= 3:
             raise fail(f"severity must be 1, 2 or 3, got {_short(severity)}")

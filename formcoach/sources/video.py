@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,9 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return img
 
 
-def prefetch(frames: Iterator[Frame] | FrameSource, depth: int = 4) -> Iterator[Frame]:
+def prefetch(
+    frames: Iterator[Frame] | FrameSource, depth: int = 4
+) -> Generator[Frame, None, None]:
     """Decode ahead on a worker thread so decoding and inference use both cores.
 
     Yields the same frames, in order. OpenCV's decoder and the pose runtimes release the GIL,

@@ -3,6 +3,8 @@
 * :func:`render_sample` draws a spec to ``<name>.mp4`` + ``<name>.json`` (ground truth).
 * :func:`truth_poses` gives the exact ``(T, 33, 4)`` pixel poses without rendering (fast).
 * :func:`load_specs` reads a spec TOML file (``samples/specs.toml`` describes the committed set).
+* :func:`load_truth` reads a sample's ground truth back (``formcoach.evaluation.pose`` compares
+  a pose backend with it).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from formcoach.synth.core import (
     TRUTH_FORMAT,
     SynthTruth,
     compute_truth,
+    load_truth,
     render_sample,
     truth_poses,
     write_manifest,
 )
-from formcoach.synth.evaluate import COMPARED_ANGLES, evaluate_backend, load_truth
 from formcoach.synth.spec import (
     EXERCISES,
     FAULTS,
@@ -27,7 +29,6 @@ from formcoach.synth.spec import (
 )
 
 __all__ = [
-    "COMPARED_ANGLES",
     "EXERCISES",
     "FAULTS",
     "TRUTH_FORMAT",
@@ -36,7 +37,6 @@ __all__ = [
     "SynthSpec",
     "SynthTruth",
     "compute_truth",
-    "evaluate_backend",
     "load_specs",
     "load_truth",
     "render_sample",

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,17 @@ from formcoach.synth.camera import Camera
 from formcoach.synth.motion import Motion, build_motion
 from formcoach.synth.spec import SynthSpec
 
-__all__ = ["TRUTH_FORMAT", "SynthTruth", "compute_truth", "render_sample", "truth_poses"]
+__all__ = [
+    "TRUTH_FORMAT", "SynthTruth", "compute_truth", "load_truth", "render_sample", "truth_poses",
+]
 
 log = logging.getLogger(__name__)
 
 TRUTH_FORMAT = "formcoach-synth/1"
+#: Largest ground-truth JSON :func:`load_truth` accepts, bytes (a 10-minute render is a few MB).
+MAX_TRUTH_BYTES = 64 << 20
+#: Largest total of the ground-truth arrays (the sibling ``.npz``), bytes.
+MAX_TRUTH_ARRAY_BYTES = 1 << 30
 _FLOOR = ("pushup", "plank", "situp")
 
 
@@ -313,3 +320,44 @@ def write_manifest(folder: str | os.PathLike[str]) -> Path:
     path = root / "manifest.json"
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
     return path
+
+
+def load_truth(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a sample's ground-truth JSON; per-frame lists become float64 arrays.
+
+    ``frames.angles_*_deg[name]`` -> ``(T,)``; from the sibling ``.npz`` (when present)
+    ``frames.joints_2d_px`` ``(T, 33, 2)`` px and ``frames.joints_3d_m`` ``(T, 33, 3)`` m.
+
+    Raises:
+        InputError: missing or malformed file.
+    """
+    from formcoach.text import parse_json, read_text_capped
+    from formcoach.types import npy_member_header
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"ground-truth file not found: {p}")
+    d = parse_json(read_text_capped(p, MAX_TRUTH_BYTES, "ground-truth file", InputError),
+                   p, "ground-truth file", InputError)
+    try:
+        fr = d["frames"]
+        npz = p.with_name(str(d.get("arrays") or p.with_suffix(".npz").name))
+        if npz.is_file():
+            with zipfile.ZipFile(npz) as zf:
+                names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+                total = 0
+                for name in names:
+                    shape, dtype = npy_member_header(zf, name)
+                    total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if total > MAX_TRUTH_ARRAY_BYTES or len(names) > 64:
+                    raise ValueError(f"arrays of {total >> 20} MiB in {len(names)} members")
+            with np.load(npz, allow_pickle=False) as z:
+                for key in z.files:
+                    fr[key] = np.asarray(z[key], dtype=np.float64)
+        for key in ("angles_3d_deg", "angles_2d_deg"):
+            fr[key] = {k: np.asarray(v, dtype=np.float64) for k, v in fr[key].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile, zlib.error, NotImplementedError) as e:
+        raise InputError(f"not a formcoach synth ground-truth file: {p} "
+                         f"({type(e).__name__}: {str(e)[:80]})") from e
+    return d

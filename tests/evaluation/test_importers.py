@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from formcoach.errors import InputError
-from formcoach.importers import (
+from formcoach.evaluation.importers import (
     OPENPOSE18_TO_BLAZEPOSE,
     load_landmark_csv,
     load_openpose_npy,

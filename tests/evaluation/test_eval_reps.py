@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from formcoach.cli import main
-from formcoach.cli.eval import evaluate_reps, load_manifest
 from formcoach.errors import InputError
+from formcoach.evaluation.reps import evaluate_reps, load_manifest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+TESTS = Path(__file__).resolve().parents[1]
+SHARED = TESTS.parents[1] / "shared"
 MANIFEST = SHARED / "data" / "videos" / "manifest.json"
-FLOOR = json.loads((Path(__file__).parent / "accuracy_floor.json").read_text())
+FLOOR = json.loads((TESTS / "accuracy_floor.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,7 @@ def test_real_clip_accuracy_floor(tmp_path: Path) -> None:
     assert s["obo"] >= floor_obo, f"OBO {s['obo']:.3f} < floor; wrong: {wrong}"
 
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = TESTS.parent / "samples"
 
 
 def test_samples_manifest_is_current(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from formcoach.cli import main
 from formcoach.errors import ConfigError, InputError
 from formcoach.types import Frame
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 W, H = 640, 480
 K_TRUE = np.array([[520.0, 0.0, 322.0], [0.0, 515.0, 236.0], [0.0, 0.0, 1.0]])
 D_TRUE = np.array([-0.25, 0.08, 0.001, -0.0015, 0.0])

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from formcoach.cli import eval_form
+from formcoach.cli import eval_form as eval_form_cli
 from formcoach.errors import InputError
-from formcoach.importers import CSV_FRAME_SIZE, OPENPOSE18_TO_BLAZEPOSE
+from formcoach.evaluation import form as eval_form
+from formcoach.evaluation.importers import CSV_FRAME_SIZE, OPENPOSE18_TO_BLAZEPOSE
 from formcoach.skeleton import LANDMARK_NAMES
 from formcoach.synth import spec_from_dict, truth_poses
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FLOOR = Path(__file__).with_name("accuracy_floor_form.json")
+TESTS = Path(__file__).resolve().parents[1]
+SHARED = TESTS.parents[1] / "shared"
+FLOOR = TESTS / "accuracy_floor_form.json"
 W, H = CSV_FRAME_SIZE
 
 
@@ -118,7 +120,7 @@ def test_pose_trainer_layout(fixture_dirs: tuple[Path, Path]) -> None:
 def test_cli_both_layouts_writes_json(fixture_dirs: tuple[Path, Path], tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    eval_form.register(parser.add_subparsers())
+    eval_form_cli.register(parser.add_subparsers())
     out = tmp_path / "r.json"
     args = parser.parse_args(["form", "--data", str(fixture_dirs[0].parent), "--json", str(out)])
     assert args.func(args) == 0

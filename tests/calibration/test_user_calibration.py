@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from formcoach import calibration as cal
+from formcoach.calibration.user import joint_angles
 from formcoach.cli import main
 from formcoach.errors import ConfigError, InputError
-from formcoach.exercises import CountConfig
+from formcoach.exercises import CountConfig, load_exercise
 from formcoach.skeleton import LM
 from formcoach.types import Frame, PoseResult, PoseTrack
 
@@ -80,8 +82,12 @@ def squat_track(still_s: float = 2.0, reps: int = 3, rep_s: float = 2.5, seed: i
     for _ in range(reps):
         ph = np.arange(n_rep) / n_rep
         knee += list(NEUTRAL_KNEE - (NEUTRAL_KNEE - bottom) * (1 - np.cos(2 * np.pi * ph)) / 2)
-    poses = np.stack([side_pose(k, rng) for k in knee])
-    t = len(knee)
+    return _track(np.stack([side_pose(k, rng) for k in knee]))
+
+
+def _track(poses: np.ndarray) -> PoseTrack:
+    """``(T, 33, 4)`` poses as a track at :data:`FPS`."""
+    t = len(poses)
     t_ns = np.round(np.arange(t) * 1e9 / FPS).astype(np.int64)
     return PoseTrack(poses, np.full((t, 33, 3), np.nan), t_ns, FPS, (640, 720), "synthetic")
 
@@ -89,14 +95,14 @@ def squat_track(still_s: float = 2.0, reps: int = 3, rep_s: float = 2.5, seed: i
 def test_generator_angles_are_what_they_claim() -> None:
     rng = np.random.default_rng(0)
     for k in (175.0, 130.0, 90.0):
-        a = cal.joint_angles(side_pose(k, rng, noise_px=0.0)[None])
+        a = joint_angles(side_pose(k, rng, noise_px=0.0)[None])
         assert a["left_knee"][0] == pytest.approx(k, abs=1e-6)
         assert a["left_hip"][0] == pytest.approx(k, abs=1e-6)
 
 
 def test_neutral_and_rom_from_synthetic_squats() -> None:
     track = squat_track()
-    prof = cal.calibrate_user(track.poses, track.fps, "alex", exercise="squat")
+    prof = cal.calibrate_user(track, "alex", exercise="squat")
     assert prof.neutral["left_knee"] == pytest.approx(NEUTRAL_KNEE, abs=1.0)
     assert prof.neutral["right_knee"] == pytest.approx(NEUTRAL_KNEE, abs=1.0)
     lo, hi = prof.rom_baseline["left_knee"]
@@ -109,10 +115,10 @@ def test_neutral_and_rom_from_synthetic_squats() -> None:
     assert prof.meta["still_window_s"][0] == pytest.approx(0.0)
     # ROM as % of baseline: side-less names use both sides.
     full = hi - lo
-    assert prof.rom_percent("left_knee", full / 2) == pytest.approx(50.0)
-    assert prof.rom_percent("knee", full) == pytest.approx(100.0, abs=2.0)
-    assert math.isnan(prof.rom_percent("left_elbow", 30.0))
-    assert math.isnan(prof.rom_percent("knee", float("nan")))
+    assert cal.rom_percent(prof, "left_knee", full / 2) == pytest.approx(50.0)
+    assert cal.rom_percent(prof, "knee", full) == pytest.approx(100.0, abs=2.0)
+    assert math.isnan(cal.rom_percent(prof, "left_elbow", 30.0))
+    assert math.isnan(cal.rom_percent(prof, "knee", float("nan")))
 
 
 def test_missing_frames_are_tolerated() -> None:
@@ -120,7 +126,7 @@ def test_missing_frames_are_tolerated() -> None:
     poses = track.poses.copy()
     poses[::7] = np.nan  # dropped detections
     poses[:, LM.LEFT_ANKLE, 3] = 0.1  # left ankle never visible enough
-    prof = cal.calibrate_user(poses, FPS, "drop")
+    prof = cal.calibrate_user(dataclasses.replace(track, poses=poses), "drop")
     assert "left_knee" not in prof.neutral and "left_knee" not in prof.rom_baseline
     assert prof.neutral["right_knee"] == pytest.approx(NEUTRAL_KNEE, abs=1.0)
 
@@ -128,45 +134,59 @@ def test_missing_frames_are_tolerated() -> None:
 def test_no_still_window_is_a_clear_error() -> None:
     track = squat_track(still_s=0.0, reps=4, rep_s=1.2)
     with pytest.raises(InputError, match=r"no still moment of 1 s.*stand still"):
-        cal.calibrate_user(track.poses, FPS, "busy")
+        cal.calibrate_user(track, "busy")
     empty = np.full((60, 33, 4), np.nan)
     with pytest.raises(InputError, match="no person found"):
-        cal.calibrate_user(empty, FPS, "nobody")
+        cal.calibrate_user(_track(empty), "nobody")
 
 
 def test_personalise_count_config() -> None:
-    prof = cal.calibrate_user(squat_track().poses, FPS, "alex")
+    prof = cal.calibrate_user(squat_track(), "alex")
     base = CountConfig(signal="knee", min_rom=30.0)
     # Full ROM (~85 deg): half of it exceeds the pack's 30, so the default stays.
     assert cal.personalise(base, prof).min_rom == pytest.approx(30.0)
-    limited = cal.calibrate_user(squat_track(bottom=135.0).poses, FPS, "rehab")
+    limited = cal.calibrate_user(squat_track(bottom=135.0), "rehab")
     rng_deg = limited.baseline_range("knee")
     assert rng_deg == pytest.approx(40.0, abs=3.0)
     pers = cal.personalise(base, limited)
     assert isinstance(pers, CountConfig) and pers is not base
     assert pers.min_rom == pytest.approx(rng_deg / 2)
     assert pers.signal == "knee" and base.min_rom == 30.0
-    # Raw [count] dicts (TOML spelling) work too; unknown joints leave the config unchanged.
-    raw = {"signal": "left_knee", "min_rom_deg": 35.0, "expected_rom_deg": 0.0}
-    out = cal.personalise(raw, limited)
-    assert out["min_rom_deg"] == pytest.approx(limited.baseline_range("left_knee") / 2)
-    assert out["expected_rom_deg"] == pytest.approx(limited.baseline_range("left_knee"))
-    assert raw["min_rom_deg"] == 35.0
+    # A sided signal uses that side; the squat pack's fused knee angle is the knee.
+    left = cal.personalise(CountConfig(signal="left_knee", min_rom=35.0), limited)
+    assert left.min_rom == pytest.approx(limited.baseline_range("left_knee") / 2)
+    fused = cal.personalise(CountConfig(signal="knee_fused", min_rom=30.0), limited)
+    assert fused.min_rom == pytest.approx(rng_deg / 2)
+    # A joint without a baseline (arms hang still) leaves the config unchanged.
     other = CountConfig(signal="elbow", min_rom=30.0)
     assert cal.personalise(other, limited) is other
-    with pytest.raises(TypeError):
-        cal.personalise(42, limited)
+
+
+def test_baseline_rom_deg_per_exercise() -> None:
+    """The ROM reference for an exercise is the user's range of the joint its pack counts."""
+    prof = cal.calibrate_user(squat_track(bottom=135.0), "rehab", exercise="squat")
+    squat = load_exercise("squat")  # counts knee_fused, side auto: the mean of both knees
+    assert cal.baseline_rom_deg(prof, squat) == pytest.approx(prof.baseline_range("knee"))
+    assert cal.baseline_rom_deg(prof, squat) == pytest.approx(40.0, abs=3.0)
+    right = dataclasses.replace(squat, count=dataclasses.replace(squat.count, side="right"))
+    assert cal.baseline_rom_deg(prof, right) == pytest.approx(prof.baseline_range("right_knee"))
+    # An exercise's own recording wins over the general baseline (the latest recording).
+    prof.rom_by_exercise["lunge"] = {"left_knee": (100.0, 170.0), "right_knee": (100.0, 170.0)}
+    assert cal.baseline_rom_deg(prof, load_exercise("lunge")) == pytest.approx(70.0)
+    assert cal.baseline_rom_deg(prof, load_exercise("bicep_curl")) is None  # elbows never moved
+    assert cal.baseline_rom_deg(prof, load_exercise("plank")) is None  # not a joint angle
+    assert cal.baseline_rom_deg(cal.UserProfile(name="new"), squat) is None
 
 
 def test_profile_round_trip(_config_dir: Path) -> None:
-    prof = cal.calibrate_user(squat_track().poses, FPS, "alex", exercise="squat")
+    prof = cal.calibrate_user(squat_track(), "alex", exercise="squat")
     path = prof.save()
     assert path == _config_dir / "users" / "alex.json"
     back = cal.load_user_profile("alex")
     assert back.neutral == pytest.approx(prof.neutral, abs=1e-3)
     assert back.rom_baseline.keys() == prof.rom_baseline.keys()
-    assert back.rom_percent("left_knee", 40.0) == pytest.approx(
-        prof.rom_percent("left_knee", 40.0), rel=1e-4)
+    assert cal.rom_percent(back, "left_knee", 40.0) == pytest.approx(
+        cal.rom_percent(prof, "left_knee", 40.0), rel=1e-4)
     assert cal.load_user_profile(path).name == "alex"
     with pytest.raises(InputError, match=r"no user profile named 'bo'.*calibrate user --name bo"):
         cal.load_user_profile("bo")
@@ -245,7 +265,8 @@ def test_cli_user_from_rendered_video_matches_truth(
     assert rc == 0, capsys.readouterr().err
     got = cal.load_user_profile("synth")
     poses, fps, _meta = truth_poses(spec)
-    truth = cal.calibrate_user(poses, fps, "truth")
+    assert fps == FPS
+    truth = cal.calibrate_user(_track(poses), "truth")
     side = next(s for s in ("left", "right") if f"{s}_knee" in got.neutral)
     assert got.neutral[f"{side}_knee"] == pytest.approx(truth.neutral[f"{side}_knee"], abs=8.0)
     assert got.baseline_range(f"{side}_knee") == pytest.approx(
@@ -274,11 +295,14 @@ def test_cli_user_from_camera(
             pass
 
     class Est:
-        model_sha256 = ""
+        name, model_sha256, running_mode = "replay", "", "video"
 
         def process(self, image: np.ndarray, t_ns: int) -> PoseResult:
             i = round(t_ns * FPS / 1e9)
             return PoseResult(track.poses[i], np.full((33, 3), np.nan), t_ns, (640, 720), 0.9)
+
+        def reset(self) -> None:
+            pass
 
         def close(self) -> None:
             pass

@@ -114,18 +114,6 @@ def bench_pose(frames: list[Frame], backends: tuple[str, ...] = ("mediapipe", "o
     return out
 
 
-def _numpy_joint_angles(poses: np.ndarray, triples: dict[str, tuple[int, int, int]]) -> dict[str, np.ndarray]:
-    """Vectorised numpy reference for 2D joint angles (degrees), NaN-propagating."""
-    res = {}
-    for name, (a, b, c) in triples.items():
-        v1 = poses[:, a, :2] - poses[:, b, :2]
-        v2 = poses[:, c, :2] - poses[:, b, :2]
-        dot = (v1 * v2).sum(axis=1)
-        cross = v1[:, 0] * v2[:, 1] - v1[:, 1] * v2[:, 0]
-        res[name] = np.degrees(np.abs(np.arctan2(cross, dot)))
-    return res
-
-
 def _numpy_features(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
     """Vectorised numpy reference of the fused feature kernel: ``(T,33,4)``, ``(F,5)`` -> ``(F,T)``.
 
@@ -297,7 +285,8 @@ def bench_realtime_subprocess(video: Path, exercise: str, backend: str,
     """:func:`bench_realtime` in a fresh interpreter, plus that process's peak RSS (MB): the
     memory a real ``analyze`` run needs, not the bench's own frame buffers."""
     code = (
-        "import json,resource,sys; from pathlib import Path; from formcoach.bench import bench_realtime;"
+        "import json,resource,sys; from pathlib import Path;"
+        "from formcoach.bench.suite import bench_realtime;"
         "mf=None if sys.argv[4]=='None' else int(sys.argv[4]);"
         "r=bench_realtime(Path(sys.argv[1]), sys.argv[2], sys.argv[3], mf);"
         # VmHWM, not ru_maxrss: the latter keeps the forking parent's high-water mark.
@@ -400,7 +389,7 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         result["kernel_speedup_per_frame"] = kn.get("per_frame_speedup") if isinstance(kn, dict) else None
 
         def latency() -> dict[str, Any]:
-            from formcoach.latency import measure_cue_latency
+            from formcoach.bench.latency import measure_cue_latency
 
             return measure_cue_latency(quick=quick, backend=backend)
 

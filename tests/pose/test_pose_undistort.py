@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import assert_one_line_error
 
-from formcoach.calibration import UndistortingEstimator, default_camera_profile
+from formcoach.calibration import default_camera_profile, load_camera_profile
+from formcoach.pose import PoseEstimator
+from formcoach.pose.undistort import UndistortingEstimator
 from formcoach.types import PoseResult, PoseTrack
 
 
@@ -40,10 +41,8 @@ def test_wrapper_undistorts_pixels_and_keeps_nan(tmp_path: Path) -> None:
     path = _distorted_profile(tmp_path)
     lm = np.random.default_rng(1).uniform(0, 1, (33, 4)) * [640, 480, 100, 1]
     lm[5] = np.nan
-    est = UndistortingEstimator(_Fixed(lm), path)
+    est = UndistortingEstimator(_Fixed(lm), load_camera_profile(path))
     out = est.process(np.zeros((480, 640, 3), np.uint8), 1).landmarks
-    from formcoach.calibration import load_camera_profile
-
     want = load_camera_profile(path, (640, 480)).undistort_poses(lm)
     np.testing.assert_allclose(out, want, equal_nan=True)
     assert np.isnan(out[5]).all()
@@ -71,8 +70,21 @@ def test_analyze_with_camera_profile(tmp_path: Path, run_cli) -> None:
     assert_one_line_error(bad, "nosuchcam")
 
 
-def test_missing_profile_fails_before_any_frame(tmp_path: Path) -> None:
-    from formcoach.errors import FormcoachError
+def test_wrapper_is_an_estimator_and_rescales_per_frame_size(tmp_path: Path) -> None:
+    """It keeps the inner estimator's identity, and a half-size frame uses the half-size camera."""
+    prof = load_camera_profile(_distorted_profile(tmp_path))
+    lm = np.random.default_rng(2).uniform(0, 1, (33, 4)) * [320, 240, 100, 1]
+    est = UndistortingEstimator(_Fixed(lm), prof)
+    assert isinstance(est, PoseEstimator)
+    assert (est.name, est.model_sha256, est.running_mode) == ("fixed", "x", "video")
+    out = est.process(np.zeros((240, 320, 3), np.uint8), 1).landmarks
+    want = prof.scaled((320, 240)).undistort_poses(lm)
+    np.testing.assert_allclose(out, want, equal_nan=True)
+    assert not np.allclose(out, prof.undistort_poses(lm))  # not the full-size camera's answer
 
-    with pytest.raises(FormcoachError, match="nosuch"):
-        UndistortingEstimator(_Fixed(np.zeros((33, 4))), "nosuch")
+
+def test_profile_without_distortion_changes_nothing() -> None:
+    lm = np.random.default_rng(3).uniform(0, 1, (33, 4)) * [640, 480, 100, 1]
+    est = UndistortingEstimator(_Fixed(lm), default_camera_profile())  # 1280x720, no distortion
+    out = est.process(np.zeros((480, 640, 3), np.uint8), 1).landmarks  # another aspect ratio
+    np.testing.assert_array_equal(out, lm)

@@ -19,7 +19,7 @@ reported too (``onset_to_audio_ms``), but it mostly measures how long a rep take
 
 Used by ``formcoach bench`` (``cue_latency_ms``); run it alone with::
 
-    python -m formcoach.latency [VIDEO TRUTH_JSON] [--backend onnx]
+    python -m formcoach.bench.latency [VIDEO TRUTH_JSON] [--backend onnx]
 """
 
 from __future__ import annotations
@@ -190,8 +190,8 @@ def _first_frame(video: Path) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m formcoach.latency``: print the measurement as JSON."""
-    p = argparse.ArgumentParser(prog="python -m formcoach.latency", description=__doc__)
+    """``python -m formcoach.bench.latency``: print the measurement as JSON."""
+    p = argparse.ArgumentParser(prog="python -m formcoach.bench.latency", description=__doc__)
     p.add_argument("video", nargs="?", type=Path, default=None)
     p.add_argument("truth", nargs="?", type=Path, default=None)
     p.add_argument("--backend", default="onnx")
