@@ -128,6 +128,18 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def _sqlite_code(e: sqlite3.Error) -> int | None:
+    """The SQLite result code of an error (None for errors raised by Python's own checks)."""
+    code = getattr(e, "sqlite_errorcode", None)  # only set on errors that came from SQLite
+    return code if isinstance(code, int) else None
+
+
+def _sqlite_name(e: sqlite3.Error) -> str:
+    """``SQLITE_BUSY``-style name of an error, else its class name."""
+    name = getattr(e, "sqlite_errorname", None)
+    return name if isinstance(name, str) and name else type(e).__name__
+
+
 def _num(x: Any) -> float | None:
     try:
         f = float(x)
@@ -325,7 +337,7 @@ class Store:
                     self.conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as e:
-                code = e.sqlite_errorcode
+                code = _sqlite_code(e)
                 busy = isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_BUSY
                 if not busy or time.monotonic() >= deadline:
                     raise
@@ -360,9 +372,9 @@ class Store:
     def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
         """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
         p = self.path
-        code = e.sqlite_errorcode
+        code = _sqlite_code(e)
         base = code & 0xFF if isinstance(code, int) else None
-        name = e.sqlite_errorname or type(e).__name__
+        name = _sqlite_name(e)
         why = " ".join(str(e).split())
         if base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return StoreError(
@@ -403,7 +415,7 @@ class Store:
             finally:
                 con.close()
         except sqlite3.DatabaseError as e:
-            code = e.sqlite_errorcode
+            code = _sqlite_code(e)
             if isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_CORRUPT:
                 return " ".join(str(e).split())
             return None

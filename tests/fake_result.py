@@ -1,19 +1,20 @@
-"""A fake AnalysisResult for report/metrics/store tests: a side-view squatter drawn from geometry.
+"""A real SessionResult for report/metrics/store tests: a side-view squatter drawn from geometry.
 
 Knee flexion follows a raised-cosine per rep with a bottom pause; the right leg flexes less than
-the left (a known asymmetry). Features are computed from the poses with the real kinematics, so
-the numbers agree with what the drawing shows.
+the left (a known asymmetry). Features are computed from the poses with the real kinematics and
+the metrics with the real :mod:`formcoach.metrics`, so the numbers agree with the drawing.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from formcoach import metrics as M
+from formcoach.coach.result import SessionResult
+from formcoach.exercises import load_exercise
 from formcoach.kinematics.angles import joint_angles
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.types import Fault, RepEvent, frame_time_ns
@@ -21,20 +22,36 @@ from formcoach.types import Fault, RepEvent, frame_time_ns
 W, H = 320, 240
 
 
-@dataclass
-class FakeResult:
-    exercise: str
-    fps: float
-    reps: list[RepEvent]
-    features: dict[str, np.ndarray]
-    signal: np.ndarray
-    t_ns: np.ndarray
-    poses: np.ndarray
-    pose_frames: Any = None
-    frames: Any = None
-    backend: str = "fake"
-    faults: list[Fault] = field(default_factory=list)
-    not_assessed: list[str] = field(default_factory=list)
+def series(result: SessionResult, features: dict[str, np.ndarray] | None = None) -> M.Series:
+    """The per-frame series the metrics are computed on."""
+    return M.Series(result.t_ns, result.signal, features if features is not None
+                    else result.features, result.start_ns, result.frame_offset)
+
+
+def measure(
+    result: SessionResult,
+    *,
+    reps: list[RepEvent] | None = None,
+    faults: list[Fault] | None = None,
+    features: dict[str, np.ndarray] | None = None,
+    joints: list[str] | None = None,
+    not_assessed: list[str] | None = None,
+    baseline_rom_deg: float | None = None,
+) -> M.SetMetrics:
+    """:func:`formcoach.metrics.set_metrics` of ``result`` with any part swapped out."""
+    feats = features if features is not None else result.features
+    s = series(result, feats)
+    names = joints if joints is not None else M.metric_joints(result.exercise.metrics, feats)
+    fl = result.faults if faults is None else faults
+    rms = [M.rep_metrics(s, r, names, fl) for r in (result.reps if reps is None else reps)]
+    return M.set_metrics(
+        result.exercise.id, rms, frames=len(result.signal),
+        pose_frames=int(np.isfinite(result.poses[:, :, 0]).any(axis=1).sum()),
+        duration_s=float((result.t_ns[-1] - result.t_ns[0]) / 1e9) if len(result.t_ns) > 1
+        else 0.0, joints=names,
+        not_assessed=result.metrics.not_assessed if not_assessed is None else not_assessed,
+        baseline_rom_deg=baseline_rom_deg,
+    )
 
 
 def _pose(flex_deg: float, right_scale: float) -> np.ndarray:
@@ -83,8 +100,9 @@ def make_result(
     depth_deg: tuple[float, ...] = (100.0, 95.0, 90.0, 70.0),
     right_scale: float = 0.9,
     missing: slice | None = None,
-) -> FakeResult:
-    """A result with ``n_reps`` reps; depth of rep i is ``depth_deg[i % len]`` degrees of flexion."""
+) -> SessionResult:
+    """A session with ``n_reps`` reps; depth of rep i is ``depth_deg[i % len]`` degrees of
+    flexion."""
     rep_n = round(rep_s * fps)
     gap_n = round(gap_s * fps)
     flex: list[float] = [0.0] * gap_n
@@ -128,13 +146,20 @@ def make_result(
         faults.append(
             Fault("depth", "squat", "go deeper", 2, int(t_ns[b]), b, 110.0, 100.0, rep_index=3)
         )
-    return FakeResult(
-        exercise="squat", fps=fps, reps=reps, features=dict(feats), signal=signal, t_ns=t_ns,
-        poses=poses, faults=faults, not_assessed=["knee_valgus"],
+    ex = load_exercise("squat")
+    empty = M.set_metrics(ex.id, [], frames=0, pose_frames=0, duration_s=0.0, joints=[],
+                          not_assessed=["knee_valgus"])
+    result = SessionResult(
+        exercise=ex, fps=fps, backend="fake", source="fake squatter", image_size=(W, H),
+        t_ns=t_ns, signal=signal, features=dict(feats), poses=poses, reps=reps, faults=faults,
+        cues=[], metrics=empty, frames=t, pose_frames=t, simulated_cues=True,
     )
+    result.metrics = measure(result)
+    result.pose_frames = int(np.isfinite(poses[:, :, 0]).any(axis=1).sum())
+    return result
 
 
-def write_video(result: FakeResult, path: Path) -> Path:
+def write_video(result: SessionResult, path: Path) -> Path:
     """Render the fake result's poses as a small mp4v video (one frame per pose)."""
     import cv2
 

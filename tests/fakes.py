@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from formcoach.cues import speech
+from formcoach.types import FrameState, PoseResult
 
 
 def write_tone(path: Path, seconds: float, amplitude: float = 0.25) -> None:
@@ -41,3 +42,19 @@ def fake_cv2(capture: type) -> object:
         CAP_PROP_FRAME_HEIGHT=4, CAP_PROP_BUFFERSIZE=38,
         utils=SimpleNamespace(logging=logging_ns),
     )
+
+
+def frame_state(index: int, t_ns: int, pose: np.ndarray, world: np.ndarray | None = None,
+                fps: float = 30.0) -> FrameState:
+    """The coach's FrameState for one ``(33, 4)`` pose: every shared feature and the per-frame
+    view, as the Coach would compute them (stateless; for feeding the rules engine alone)."""
+    from formcoach.kinematics.features import compute_features
+    from formcoach.kinematics.view import frame_view
+
+    p = np.asarray(pose, dtype=np.float64)
+    w = np.full((33, 3), np.nan) if world is None else np.asarray(world, dtype=np.float64)
+    feats = compute_features(p[None], fps, world=w[None])
+    values = {k: float(v[0]) for k, v in feats.items()}
+    res = PoseResult(p, w, int(t_ns), (1, 1), 1.0)
+    view = frame_view(p) if res.detected else "unknown"
+    return FrameState(index, int(t_ns), res, values, float("nan"), 0, "idle", view=view)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from formcoach.cli import main
-from formcoach.coach.pipeline import Coach, FrameState, analyze_track
+from formcoach.coach.offline import analyze_track
+from formcoach.coach.pipeline import Coach
 from formcoach.exercises import load_exercise
-from formcoach.types import PoseResult, PoseTrack, RepEvent, frame_time_ns
+from formcoach.types import PoseResult, PoseTrack, frame_time_ns
 
 
 def synth_track(exercise: str = "squat", view: str = "side", reps: int = 4, seed: int = 3,
@@ -52,11 +53,13 @@ def test_analyze_saved_track_json(squat_track, tmp_path: Path, capsys) -> None:
     assert doc["frames"] == len(track) and doc["pose_frames"] == len(track)
     assert doc["backend"] == "synthetic"
     ev = doc["rep_events"][0]
-    for key in ("start_s", "bottom_s", "end_s", "rom_deg", "duration_s", "metrics"):
+    for key in ("start_s", "bottom_s", "end_s", "counted_s", "rom_deg", "duration_s",
+                "eccentric_s", "concentric_s", "joint_rom"):
         assert key in ev
-    assert ev["start_s"] < ev["bottom_s"] < ev["end_s"]
+    assert ev["start_s"] < ev["bottom_s"] < ev["counted_s"] <= ev["end_s"]
     assert 60 < ev["rom_deg"] < 120
-    assert "knee" in ev["metrics"] and "hip" in ev["metrics"]
+    assert {"left_knee", "right_knee", "left_hip", "right_hip"} <= ev["joint_rom"].keys()
+    assert ev["joint_rom"]["left_knee"]["label"] == "left knee flexion ROM"
     assert out.stat().st_mode & 0o077 == 0  # user-only file
 
 
@@ -88,31 +91,17 @@ def test_user_errors_are_one_line(squat_track, capsys, argv: list[str], fragment
     assert fragment in err and "Traceback" not in err and err.count("\n") == 1
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.frames = 0
-        self.reps: list[RepEvent] = []
-        self.phases: set[str] = set()
+def test_session_sinks_and_result(squat_track) -> None:
+    from formcoach.coach.session import SessionSinks
 
-    def on_frame(self, state: FrameState) -> None:
-        self.frames += 1
-        self.phases.add(state.phase)
-        assert state.rep_count >= len(state.new_reps)
-
-    def on_rep(self, rep: RepEvent, state: FrameState) -> None:
-        self.reps.append(rep)
-
-
-def test_coach_observers_and_result(squat_track) -> None:
     _, track = squat_track
-    rec = _Recorder()
-    res = analyze_track(track, load_exercise("squat"), observers=[rec])
-    assert rec.frames == len(track) == res.frames
-    assert rec.reps == res.reps and len(res.reps) == 4
-    assert {"eccentric", "bottom", "concentric", "top"} <= rec.phases
+    got: list = []
+    res = analyze_track(track, load_exercise("squat"), sinks=SessionSinks(on_rep=got.append))
+    assert res.frames == len(track) and len(res.reps) == 4
+    assert got == res.metrics.reps  # every rep handed out once, with its final metrics
     assert res.signal.shape == (len(track),) and res.poses.shape == (len(track), 33, 4)
     assert res.features["left_knee"].shape == (len(track),)
-    assert len(res.rep_metrics) == 4
+    assert [r.index for r in res.metrics.reps] == [0, 1, 2, 3]
 
 
 def test_coach_handles_frames_without_a_person() -> None:
@@ -121,8 +110,8 @@ def test_coach_handles_frames_without_a_person() -> None:
     for i in range(20):
         st = coach.update(PoseResult.empty(frame_time_ns(i, 29.97), (640, 480)))
         assert np.isnan(st.signal) and st.rep_count == 0
-    res = coach.finish()
-    assert res.frames == 20 and res.pose_frames == 0 and res.reps == []
+    reps, faults = coach.finish()
+    assert coach.index == 20 and coach.pose_frames == 0 and reps == [] and faults == []
 
 
 @pytest.mark.parametrize(
@@ -136,12 +125,22 @@ def test_counts_on_clean_synthetic_poses(exercise: str, view: str) -> None:
     assert len(res.reps) == track.meta["rep_count"] == 3
 
 
-def test_live_coach_without_history_still_counts(squat_track) -> None:
-    _, track = squat_track
-    coach = Coach(load_exercise("squat"), track.fps, keep_history=False)
-    for k in range(len(track)):
-        coach.update(PoseResult(track.poses[k], track.world[k], int(track.t_ns[k]),
-                                track.image_size, 1.0))
-    res = coach.finish()
-    assert len(res.reps) == 4 and res.frames == len(track)
-    assert res.signal.shape == (0,) and res.poses.shape == (0, 33, 4)
+def test_bounded_history_still_counts_and_measures() -> None:
+    """A long live session keeps only the last frames; reps and their metrics are not lost."""
+    from formcoach.clock import FrameClock
+    from formcoach.coach.offline import make_coach
+    from formcoach.coach.session import run_session
+    from formcoach.cues.recording import RecordingSpeaker
+    from formcoach.cues.scheduler import CueScheduler
+    from formcoach.pose.stream import replay_track
+
+    track = synth_track("squat", "side", reps=24, seed=5, noise_px=1.0)
+    ex = load_exercise("squat")
+    full = analyze_track(track, ex)
+    clock = FrameClock()
+    res = run_session(replay_track(track), make_coach(ex, track.fps), CueScheduler(clock),
+                      RecordingSpeaker(clock), clock, fps=track.fps, backend="t", source="t",
+                      history_limit_s=1.0)  # raised to two of the longest reps (2 x 20 s)
+    assert len(res.reps) == len(full.reps) == 24 and res.frames == len(track)
+    assert res.history_truncated and len(res.signal) < len(track)
+    assert [r.rom_deg for r in res.metrics.reps] == [r.rom_deg for r in full.metrics.reps]

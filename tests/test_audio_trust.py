@@ -23,6 +23,8 @@ from fakes import espeak_available, write_tone
 from formcoach import synth
 from formcoach.cli import main
 from formcoach.clock import MonotonicClock
+from formcoach.coach.live import run_live
+from formcoach.coach.result import SessionResult
 from formcoach.cues import speech
 from formcoach.cues.speech import (
     NO_AUDIO_DEVICE,
@@ -35,7 +37,7 @@ from formcoach.cues.speech import (
     create_speaker,
     probe_audio_output,
 )
-from formcoach.live import LiveResult, run_live
+from formcoach.exercises import load_exercise
 from formcoach.sources import ArraySource
 from formcoach.types import NS_PER_S, Cue, PoseResult
 
@@ -251,10 +253,10 @@ def curl_truth() -> tuple[np.ndarray, float]:
     return poses, fps
 
 
-def live_set(curl_truth: tuple[np.ndarray, float], speaker: object) -> LiveResult:
+def live_set(curl_truth: tuple[np.ndarray, float], speaker: object) -> SessionResult:
     poses, fps = curl_truth
     img = np.random.default_rng(0).integers(40, 220, size=(240, 320, 3), dtype=np.uint8)
-    return run_live(ArraySource([img] * len(poses), fps=fps), "bicep_curl",
+    return run_live(ArraySource([img] * len(poses), fps=fps), load_exercise("bicep_curl"),
                     TruthEstimator(poses, fps), speaker, skip_setup=True)  # type: ignore[arg-type]
 
 

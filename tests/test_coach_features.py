@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from formcoach.coach.pipeline import analyze_track
+from formcoach.coach.offline import analyze_track
 from formcoach.exercises import load_exercise
 from formcoach.kinematics import FeatureExtractor
 from formcoach.types import PoseTrack

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from formcoach.coach.pipeline import analyze_track
+from formcoach.coach.offline import analyze_track
 from formcoach.exercises import load_exercise
 from formcoach.kinematics import FeatureExtractor, compute_features
 from formcoach.kinematics.features import FEATURES

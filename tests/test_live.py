@@ -12,14 +12,15 @@ import fakes
 import numpy as np
 import pytest
 
-from formcoach import live, synth
+from formcoach import synth
 from formcoach.cli import main
 from formcoach.clock import FakeClock
+from formcoach.coach import window
+from formcoach.coach.live import run_live
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import NullSpeaker
 from formcoach.errors import InputError
 from formcoach.exercises import load_exercise
-from formcoach.live import LiveResult, run_live
 from formcoach.overlay import OverlayState, draw_overlay
 from formcoach.sources import ArraySource, CameraSource, PacedVideoSource
 from formcoach.types import NS_PER_S, Frame, PoseResult
@@ -94,22 +95,23 @@ def write_video(path: Path, n: int, fps: float = 30.0, size: int = 64) -> Path:
 
 
 # ----------------------------------------------------------------------------- run_live
+CURL = load_exercise("bicep_curl")
+
+
 def test_run_live_counts_reps_and_speaks_fault_cues(curl_truth) -> None:
     poses, fps, truth = curl_truth
     img = textured(240, 320)
     src = ArraySource([img] * len(poses), fps=fps)
     speaker = NullSpeaker()
-    ended: list[LiveResult] = []
     res = run_live(
-        src, "bicep_curl", TruthEstimator(poses, fps, (320, 240)), speaker,
-        skip_setup=True, on_set_end=ended.append,
+        src, CURL, TruthEstimator(poses, fps, (320, 240)), speaker,
+        skip_setup=True,
     )
     assert res.frames == len(poses)
     assert res.rep_count == truth["rep_count"]
     faulted = {f["rep_index"] for f in truth["faults"]}
     assert {f.rep_index for f in res.faults} >= faulted
     assert speaker.cues and {c.text for c in speaker.cues} <= CURL_CUES
-    assert ended == [res]
     assert any("reps" in line for line in res.summary_lines())
 
 
@@ -118,7 +120,7 @@ def test_setup_gate_blocks_counting_until_it_passes(curl_truth) -> None:
     dark = np.full((240, 320, 3), 5, np.uint8)
     speaker = NullSpeaker()
     res = run_live(
-        ArraySource([dark] * len(poses), fps=fps), "bicep_curl",
+        ArraySource([dark] * len(poses), fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), speaker,
         scheduler=CueScheduler(FakeClock(), stale_after_s=1e9),
     )
@@ -128,7 +130,7 @@ def test_setup_gate_blocks_counting_until_it_passes(curl_truth) -> None:
 
     speaker = NullSpeaker()
     res = run_live(
-        ArraySource([textured(240, 320)] * len(poses), fps=fps), "bicep_curl",
+        ArraySource([textured(240, 320)] * len(poses), fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), speaker, setup_hold_s=0.5,
     )
     assert res.setup_passed and res.rep_count >= 1
@@ -141,7 +143,7 @@ def test_window_is_not_opened_without_a_display(monkeypatch: pytest.MonkeyPatch,
     poses, fps, _ = curl_truth
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(live.os, "name", "posix")
+    monkeypatch.setattr(window.os, "name", "posix")
 
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("imshow called without a display")
@@ -149,7 +151,7 @@ def test_window_is_not_opened_without_a_display(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(cv2, "imshow", boom)
     monkeypatch.setattr(cv2, "namedWindow", boom)
     res = run_live(
-        ArraySource([textured(240, 320)] * 10, fps=fps), "bicep_curl",
+        ArraySource([textured(240, 320)] * 10, fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), NullSpeaker(), window=True, skip_setup=True,
     )
     assert res.frames == 10
@@ -171,11 +173,11 @@ def test_keys_mute_and_quit(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(live, "_Window", FakeWindow)
-    monkeypatch.setattr(live, "display_available", lambda: True)
+    monkeypatch.setattr(window, "Window", FakeWindow)
+    monkeypatch.setattr(window, "display_available", lambda: True)
     speaker = NullSpeaker()
     res = run_live(
-        ArraySource([textured(240, 320)] * 50, fps=fps), "bicep_curl",
+        ArraySource([textured(240, 320)] * 50, fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), speaker, window=True, skip_setup=True,
     )
     assert speaker.muted
@@ -199,12 +201,11 @@ def test_ctrl_c_ends_the_set_with_a_summary(curl_truth) -> None:
         def close(self) -> None:
             pass
 
-    ended: list[LiveResult] = []
     res = run_live(
-        InterruptedSource(), "bicep_curl", TruthEstimator(poses, fps, (320, 240)),
-        NullSpeaker(), skip_setup=True, on_set_end=ended.append,
+        InterruptedSource(), CURL, TruthEstimator(poses, fps, (320, 240)),
+        NullSpeaker(), skip_setup=True,
     )
-    assert res.stopped_by == "user" and res.frames == 20 and ended == [res]
+    assert res.stopped_by == "user" and res.frames == 20
 
 
 # ----------------------------------------------------------------------------- sources
@@ -328,7 +329,7 @@ def test_stop_event_ends_the_set(curl_truth) -> None:
     stop = threading.Event()
     stop.set()
     res = run_live(
-        ArraySource([textured(240, 320)] * 30, fps=fps), "bicep_curl",
+        ArraySource([textured(240, 320)] * 30, fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), NullSpeaker(), skip_setup=True, stop=stop,
     )
     assert res.frames == 1 and res.stopped_by == "user"

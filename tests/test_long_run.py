@@ -78,9 +78,9 @@ class _ReplayEstimator:
 @pytest.mark.slow
 def test_one_hour_live_session_is_flat_in_memory_and_time() -> None:
     from formcoach import synth
+    from formcoach.coach.live import run_live
     from formcoach.cues.speech import NullSpeaker
     from formcoach.exercises import load_exercise
-    from formcoach.live import run_live
 
     spec = synth.SynthSpec(name="long", exercise="squat", view="side", reps=6, seed=5)
     poses, _fps, _truth = synth.truth_poses(spec)

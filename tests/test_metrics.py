@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from fake_result import make_result
+from fake_result import make_result, measure, series
 
 from formcoach import metrics as M
 from formcoach.types import Fault
@@ -22,7 +22,7 @@ def result():
 
 @pytest.fixture(scope="module")
 def sm(result):
-    return M.set_metrics(result)
+    return result.metrics
 
 
 def test_rom_per_joint_matches_the_drawn_geometry(sm):
@@ -62,8 +62,7 @@ def test_asymmetry_needs_both_sides_visible(result):
     right = feats["right_knee"].copy()
     right[::2] = np.nan  # right side seen in only half the frames
     feats["right_knee"] = right
-    r = replace(result, features=feats)
-    rm = M.rep_metrics(r, r.reps[0])
+    rm = M.rep_metrics(series(result, feats), result.reps[0], result.metrics.joints)
     assert math.isnan(rm.asymmetry_pct["knee"])
     assert math.isfinite(rm.asymmetry_pct["hip"])
 
@@ -96,7 +95,7 @@ def test_frame_faults_without_rep_index_are_matched_by_frame(result):
     rep = result.reps[1]
     f = Fault("knees_in", "squat", "knees out", 3, int(result.t_ns[rep.bottom_frame]),
               rep.bottom_frame, 0.2, 0.1, rep_index=None)
-    out = M.set_metrics(result, faults=[f])
+    out = measure(result, faults=[f])
     assert [len(r.faults) for r in out.reps] == [0, 1, 0, 0]
 
 
@@ -116,14 +115,14 @@ def test_score_components_explain_the_score(sm):
 
 
 def test_baseline_rom_is_the_reference_when_given(result):
-    out = M.set_metrics(result, baseline_rom_deg=200.0)
+    out = measure(result, baseline_rom_deg=200.0)
     assert out.rom_reference_source == "baseline"
     assert out.reps[0].score_components["rom"].points == pytest.approx(20.0, abs=0.2)
 
 
 def test_score_rescales_over_assessable_components(result):
     feats = {k: v for k, v in result.features.items() if not k.startswith("right_")}
-    out = M.set_metrics(replace(result, features=feats))
+    out = measure(result, features=feats)
     rm = out.reps[0]
     assert "symmetry" not in rm.score_components
     assert rm.score == pytest.approx(100.0)  # best ROM, median tempo, no faults
@@ -139,46 +138,42 @@ def test_fatigue_trend_is_the_least_squares_slope(sm):
 
 def test_coverage_and_not_assessed():
     r = make_result(n_reps=2, missing=slice(0, 10))
-    out = M.set_metrics(r)
+    out = r.metrics
     assert out.coverage_pct == pytest.approx(100.0 * (len(r.signal) - 10) / len(r.signal))
     assert out.not_assessed == ["knee_valgus"]
-    assert M.set_metrics(r, not_assessed=["a", "b", "a"]).not_assessed == ["a", "b"]
+    assert measure(r, not_assessed=["a", "b", "a"]).not_assessed == ["a", "b"]
 
 
 def test_partial_reps_do_not_set_the_reference(result):
     reps = list(result.reps)
     reps[0] = replace(reps[0], partial=True)
-    out = M.set_metrics(replace(result, reps=reps))
+    out = measure(result, reps=reps)
     assert out.partial_reps == 1
     assert out.rom_reference_deg == pytest.approx(95.0, abs=0.5)
     assert out.reps[0].score_components["rom"].points == pytest.approx(40.0)
 
 
 def test_empty_and_all_nan_inputs_do_not_crash(result):
-    empty = replace(result, reps=[], signal=np.zeros(0), t_ns=np.zeros(0, np.int64),
-                    poses=np.zeros((0, 33, 4)), features={})
-    out = M.set_metrics(empty)
+    out = M.set_metrics("squat", [], frames=0, pose_frames=0, duration_s=0.0, joints=[])
     assert out.rep_count == 0 and out.coverage_pct == 0.0 and math.isnan(out.mean_score)
-    nan = replace(result, signal=np.full_like(result.signal, np.nan),
-                  features={k: np.full_like(v, np.nan) for k, v in result.features.items()})
-    out = M.set_metrics(nan)
+    nan = replace(result, signal=np.full_like(result.signal, np.nan))
+    out = measure(nan, features={k: np.full_like(v, np.nan) for k, v in result.features.items()})
     assert out.rep_count == 4
     assert all(math.isfinite(r.duration_s) for r in out.reps)
 
 
-def test_explicit_joints_and_exercise_objects(result):
-    assert M.metric_joints(result, ["knee"]) == ["left_knee", "right_knee"]
-    assert M.metric_joints(result, ["left_hip"]) == ["left_hip"]
-    assert M.metric_joints(replace(result, exercise="no_such_exercise"))[:2] == [
-        "left_ankle", "right_ankle"]  # unknown pack: every joint angle present
+def test_metric_joints_expand_base_names():
+    names = ["left_knee", "right_knee", "left_hip", "right_hip", "left_elbow", "right_elbow"]
+    assert M.metric_joints(["knee"], names) == ["left_knee", "right_knee"]
+    assert M.metric_joints(["left_hip"], names) == ["left_hip"]
+    assert M.metric_joints(["ankle"], names) == []  # not measured: not reported
+    assert M.metric_joints([], names)[:2] == ["left_elbow", "right_elbow"]  # no list: all
 
-    class Ex:
-        id = "custom"
-        metrics = ("elbow",)
 
-    r = replace(result, exercise=Ex())
-    assert M.metric_joints(r) == ["left_elbow", "right_elbow"]
-    assert M.exercise_id(r) == "custom"
+def test_rom_labels_name_joint_side_and_motion():
+    assert M.rom_label("left_knee") == "left knee flexion"
+    assert M.rom_label("right_elbow") == "right elbow flexion"
+    assert M.rom_label("hip_height") == "hip height"
 
 
 def test_phase_durations_bridge_missing_frames():
@@ -192,9 +187,8 @@ def test_metrics_over_the_real_pipeline_on_a_synthetic_squat():
     """formcoach.synth ground truth -> Coach + RulesEngine -> metrics: durations and joint ROM
     agree with the truth (2D angles of the projected skeleton)."""
     synth = pytest.importorskip("formcoach.synth.core")
-    from formcoach.coach.pipeline import analyze_track
+    from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
-    from formcoach.rules.engine import RulesEngine
     from formcoach.synth.spec import SynthSpec
     from formcoach.types import PoseTrack, frame_time_ns
 
@@ -204,9 +198,8 @@ def test_metrics_over_the_real_pipeline_on_a_synthetic_squat():
     t_ns = np.array([frame_time_ns(i, fps) for i in range(len(poses))], dtype=np.int64)
     track = PoseTrack(poses, np.full((len(poses), 33, 3), np.nan), t_ns, fps, (512, 384), "truth")
     ex = load_exercise("squat")
-    engine = RulesEngine(ex, fps)
-    res = analyze_track(track, ex, observers=[engine])
-    out = M.set_metrics(res, faults=engine.faults, not_assessed=engine.not_assessed())
+    res = analyze_track(track, ex)
+    out = res.metrics
     assert out.rep_count == truth["rep_count"] == 4
     assert out.coverage_pct == pytest.approx(100.0)
     truth_knee = np.asarray(truth["frames"]["angles_2d_deg"]["left_knee"])

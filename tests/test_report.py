@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import re
 import shutil
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from fake_result import make_result, write_video
+from fake_result import make_result, measure, write_video
 
+from formcoach.coach.result import CueEvent
 from formcoach.errors import InputError
-from formcoach.metrics import set_metrics
 from formcoach.report import (
     build_html,
     rep_columns,
@@ -30,7 +31,6 @@ from formcoach.report.tables import (
     JOINT_COLUMN_PATTERNS,
     REP_COLUMNS,
 )
-from formcoach.types import Cue
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
@@ -44,7 +44,7 @@ def result():
 
 @pytest.fixture(scope="module")
 def sm(result):
-    return set_metrics(result)
+    return result.metrics
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,9 @@ def video(result, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cues(result):
+    """The session with the cue it would have spoken for its one fault."""
     f = result.faults[0]
-    return [Cue("go deeper", 2, "depth", f.t_ns, f.t_ns + 10_000_000)]
+    return replace(result, cues=[CueEvent("depth", "go deeper", 2, f.t_ns, f.t_ns + 10_000_000)])
 
 
 def _mode(p: Path) -> int:
@@ -66,7 +67,7 @@ EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:|//)|@import|url\(\s
 
 
 def test_html_report_is_self_contained_and_complete(result, sm, video, cues, tmp_path):
-    out = write_html_report(result, sm, tmp_path / "r.html", video_path=video, cue_log=cues)
+    out = write_html_report(cues, tmp_path / "r.html", video_path=video)
     html = out.read_text()
     assert _mode(out) == 0o600
     assert not EXTERNAL.search(html)
@@ -82,17 +83,16 @@ def test_html_report_is_self_contained_and_complete(result, sm, video, cues, tmp
 
 
 def test_html_without_video_skips_thumbnails(result, sm):
-    html = build_html(result, sm, video_path=None)
+    html = build_html(result, video_path=None)
     assert "data:image/jpeg" not in html and "need the source video" in html
-    html = build_html(result, sm, video_path="/nonexistent/clip.mp4")
+    html = build_html(result, video_path="/nonexistent/clip.mp4")
     assert "data:image/jpeg" not in html
 
 
 def test_html_with_no_reps(result):
-    from dataclasses import replace
-
     r = replace(result, reps=[], faults=[])
-    html = build_html(r, set_metrics(r))
+    r.metrics = measure(r)
+    html = build_html(r)
     assert "No repetitions were detected" in html
 
 
@@ -120,7 +120,7 @@ def test_html_loads_in_headless_chromium_without_console_errors(result, sm, vide
     log, _ = _chromium(bad, tmp_path)
     assert ":CONSOLE" in log and "boom" in log
 
-    out = write_html_report(result, sm, tmp_path / "report.html", video_path=video, cue_log=cues)
+    out = write_html_report(cues, tmp_path / "report.html", video_path=video)
     log, img = _chromium(out, tmp_path)
     console = [ln for ln in log.splitlines() if ":CONSOLE" in ln or "Refused to" in ln]
     assert console == []
@@ -158,7 +158,7 @@ def test_csv_columns_match_the_documentation(sm, result, tmp_path):
     assert header[len(fixed) : len(fixed) + len(joint_cols)] == joint_cols
     assert header[len(fixed) + len(joint_cols) :] == ["asym_hip_pct", "asym_knee_pct"]
     # per-frame
-    fout = write_frames_csv(result, tmp_path / "frames.csv", sm, result.faults)
+    fout = write_frames_csv(result, tmp_path / "frames.csv")
     with fout.open() as f:
         fh = next(csv.reader(f))
     doc_fixed = [c for c in frame_cols if "{" not in c]
@@ -180,7 +180,7 @@ def test_csv_values(sm, result, tmp_path):
         assert float(r["score"]) == pytest.approx(parts, abs=0.1)
         d = float(r["eccentric_s"]) + float(r["pause_s"]) + float(r["concentric_s"])
         assert d == pytest.approx(float(r["duration_s"]), abs=2e-3)
-    fout = write_frames_csv(result, tmp_path / "frames.csv", sm, result.faults)
+    fout = write_frames_csv(result, tmp_path / "frames.csv")
     with fout.open() as f:
         frows = list(csv.DictReader(f))
     assert len(frows) == len(result.signal)
@@ -199,8 +199,7 @@ def test_nan_cells_are_empty(result, tmp_path):
 def test_annotated_video(result, video, cues, tmp_path):
     import cv2
 
-    out = write_annotated_video(video, result, tmp_path / "annotated.mp4", cue_log=cues,
-                                progress=False)
+    out = write_annotated_video(video, cues, tmp_path / "annotated.mp4", progress=False)
     assert _mode(out) == 0o600
     assert not list(tmp_path.glob(".annotated*"))  # no temp file left behind
     a, b = cv2.VideoCapture(str(video)), cv2.VideoCapture(str(out))
@@ -223,50 +222,44 @@ def test_annotated_video_bad_input(result, video, tmp_path):
 
 
 def test_output_hook_writes_everything_and_saves_the_set(result, video, tmp_path):
-    """The analyze hook: options -> observers -> outputs, over the real Coach pipeline."""
-    from formcoach.coach.pipeline import analyze_track
+    """The analyze hook: paths -> per-rep DB sink -> outputs, over the real session."""
+    from formcoach.coach.offline import analyze_track
+    from formcoach.coach.session import SessionSinks
     from formcoach.exercises import load_exercise
-    from formcoach.report.outputs import OutputHook, add_output_arguments
-    from formcoach.rules.engine import RulesEngine
+    from formcoach.report.outputs import OutputHook, OutputPaths
     from formcoach.store import Store
     from formcoach.types import PoseTrack
 
-    parser = argparse.ArgumentParser()
-    add_output_arguments(parser)
-    args = parser.parse_args([
-        "--report", str(tmp_path / "r.html"), "--csv", str(tmp_path / "r.csv"),
-        "--frames-csv", str(tmp_path / "f.csv"), "--video", str(tmp_path / "a.mp4"),
-        "--db", str(tmp_path / "s.db"),
-    ])
+    paths = OutputPaths(report=tmp_path / "r.html", csv=tmp_path / "r.csv",
+                        frames_csv=tmp_path / "f.csv", video=tmp_path / "a.mp4",
+                        db=tmp_path / "s.db")
     ex = load_exercise("squat")
-    engine = RulesEngine(ex, result.fps)
-    hook = OutputHook(args)
-    obs = [engine, *hook.observers(ex, source=video, backend="fake", engine=engine)]
+    hook = OutputHook(paths)
+    on_rep = hook.begin(ex.id, video, "fake")
     track = PoseTrack(result.poses, np.full((len(result.poses), 33, 3), np.nan), result.t_ns,
                       result.fps, (320, 240), "fake")
-    res = analyze_track(track, ex, observers=obs)
-    sm = hook.finish(res, engine=engine, video_path=video, progress=False)
-    assert sm.rep_count == len(res.reps) >= 3
+    res = analyze_track(track, ex, sinks=SessionSinks(on_rep=on_rep))
+    hook.write(res, video_path=video, progress=False)
+    hook.end_set()
+    assert not hook.errors and len(res.reps) >= 3
     for name in ("r.html", "r.csv", "f.csv", "a.mp4", "s.db"):
         assert _mode(tmp_path / name) == 0o600, name
     with Store(tmp_path / "s.db") as st:
         rows = st.list_sets()
         assert len(rows) == 1 and rows[0]["status"] == "complete"
-        assert rows[0]["rep_count"] == sm.rep_count
+        assert rows[0]["rep_count"] == res.metrics.rep_count
         assert rows[0]["source_sha256"] and rows[0]["source_path"].endswith("clip.mp4")
 
 
 def test_output_hook_refuses_video_output_without_video(tmp_path, result):
-    from formcoach.report.outputs import OutputHook, add_output_arguments
+    from formcoach.report.outputs import OutputHook, OutputPaths
 
-    parser = argparse.ArgumentParser()
-    add_output_arguments(parser)
     with pytest.raises(InputError, match="does not exist"):
-        OutputHook(parser.parse_args(["--report", str(tmp_path / "nope" / "r.html")]))
-    hook = OutputHook(parser.parse_args(["--video", str(tmp_path / "a.mp4"), "--no-save"]))
-    assert hook.observers("squat") == []
-    with pytest.raises(InputError, match="needs a video"):
-        hook.finish(result, video_path=None)
+        OutputHook(OutputPaths(report=tmp_path / "nope" / "r.html"))
+    hook = OutputHook(OutputPaths(video=tmp_path / "a.mp4", save=False))
+    assert hook.begin("squat", None, "fake") is None  # not saving: no per-rep sink
+    hook.write(result, video_path=None)
+    assert len(hook.errors) == 1 and "needs a video" in str(hook.errors[0])
 
 
 def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path, run_cli):
@@ -306,9 +299,9 @@ def test_analyze_cli_writes_pt_outputs_and_saves_the_set(result, video, tmp_path
 def test_never_assessed_uses_every_rep():
     from types import SimpleNamespace
 
-    from formcoach.report.outputs import never_assessed
+    from formcoach.coach.pipeline import never_assessed
 
-    eng = SimpleNamespace(
+    eng: Any = SimpleNamespace(
         not_assessed=lambda: ["depth", "valgus", "hold"],
         rep_status={0: {"depth": "ok", "valgus": "not_assessed"},
                     1: {"depth": "not_assessed", "valgus": "not_assessed"}},

@@ -114,8 +114,9 @@ def wait_idle(sp: Any, timeout_s: float = IDLE_TIMEOUT_S) -> bool:
     return True
 
 
-def played(sp: Any) -> int:
-    return int(getattr(sp, "played", 0))
+def played(sp: Speaker) -> int:
+    assert sp.played is not None, "every speaker in this contract can tell what it played"
+    return sp.played
 
 
 # ----------------------------------------------------------------------------- the contract

@@ -16,7 +16,7 @@ from fake_result import make_result
 
 from formcoach import store as S
 from formcoach.errors import InputError
-from formcoach.metrics import set_metrics
+from formcoach.metrics import RepMetrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,18 +111,15 @@ def test_reps_are_visible_to_other_connections_as_each_completes(tmp_path):
     db = tmp_path / "s.db"
     r = make_result(n_reps=4)
     st = S.Store(db)
-    rec = S.SetRecorder.begin(st, "squat", backend="fake", fps=r.fps)
-    for k, rep in enumerate(r.reps):
-        for f in r.faults:
-            if f.rep_index == rep.index:
-                rec.on_fault(f)  # as the rules engine's on_fault callback would
-        rec.on_rep(rep)
+    rec = S.SetRecorder.begin(st, "squat", backend="fake")
+    for k, rm in enumerate(r.metrics.reps):
+        rec.on_rep(rm)  # as the session hands each rep over once its end is final
         other = sqlite3.connect(db)
         n = other.execute("SELECT COUNT(*) FROM reps WHERE set_id = ?", (rec.set_id,)).fetchone()[0]
         other.close()
         assert n == k + 1
     assert st.list_sets()[0]["status"] == "in_progress"
-    sm = set_metrics(r)
+    sm = r.metrics
     rec.finish(sm)
     row = st.list_sets()[0]
     assert row["status"] == "complete" and row["rep_count"] == 4
@@ -133,11 +130,13 @@ def test_reps_are_visible_to_other_connections_as_each_completes(tmp_path):
     st.close()
 
 
-def test_recorder_measures_reps_from_coach_frames(tmp_path):
-    """As a Coach observer, the recorder saves ROM per joint before the set ends."""
+def test_recorder_saves_each_rep_before_the_set_ends(tmp_path):
+    """The session's per-rep sink saves ROM per joint before the set ends, the same numbers the
+    final result shows."""
     import numpy as np
 
-    from formcoach.coach.pipeline import analyze_track
+    from formcoach.coach.offline import analyze_track
+    from formcoach.coach.session import SessionSinks
     from formcoach.exercises import load_exercise
     from formcoach.types import PoseTrack
 
@@ -145,15 +144,21 @@ def test_recorder_measures_reps_from_coach_frames(tmp_path):
     track = PoseTrack(r.poses, np.full((len(r.poses), 33, 3), np.nan), r.t_ns, r.fps,
                       (320, 240), "fake")
     with S.Store(tmp_path / "s.db") as st:
-        rec = S.SetRecorder.begin(st, load_exercise("squat"), fps=r.fps)
-        res = analyze_track(track, load_exercise("squat"), observers=[rec])
+        rec = S.SetRecorder.begin(st, "squat")
+        counts: list[int] = []
+
+        def on_rep(rm: RepMetrics) -> None:
+            rec.on_rep(rm)
+            counts.append(len(st.reps(rec.set_id)))
+
+        res = analyze_track(track, load_exercise("squat"), sinks=SessionSinks(on_rep=on_rep))
         saved = st.reps(rec.set_id)
-        assert len(saved) == len(res.reps) >= 2
+        assert counts == [1, 2, 3] and len(saved) == len(res.reps) == 3
         assert "left_knee" in saved[0]["metrics"]["rom"]
-        assert saved[0]["duration_s"] > 0
-        for row, rep in zip(saved, res.reps, strict=True):  # ROM from the top before the rep
-            assert row["rom_deg"] == pytest.approx(rep.rom_deg, abs=1.0)
-        rec.finish()
+        for row, rm in zip(saved, res.metrics.reps, strict=True):
+            assert row["rom_deg"] == pytest.approx(rm.rom_deg, abs=1e-6)
+            assert row["duration_s"] == pytest.approx(rm.duration_s, abs=1e-6)
+        rec.finish(res.metrics)
         assert st.list_sets()[0]["coverage_pct"] == pytest.approx(100.0)
 
 
@@ -165,10 +170,10 @@ CHILD = textwrap.dedent(
     from formcoach.store import Store, SetRecorder
     r = make_result(n_reps=4)
     st = Store({db!r})
-    rec = SetRecorder.begin(st, "squat", fps=r.fps)
-    for rep in r.reps[:3]:
-        rec.on_rep(rep)
-        print("rep", rep.index, flush=True)
+    rec = SetRecorder.begin(st, "squat")
+    for rm in r.metrics.reps[:3]:
+        rec.on_rep(rm)
+        print("rep", rm.index, flush=True)
     st.conn.execute("BEGIN IMMEDIATE")   # the 4th rep is mid-transaction when we are killed
     st.conn.execute("INSERT INTO reps (set_id, rep_index, metrics_json) VALUES (?, 3, '{{}}')",
                     (rec.set_id,))
@@ -209,10 +214,10 @@ def test_history_and_progress_cli(tmp_path, run_cli):
     with S.Store(db) as st:
         for depths in ((90.0, 92.0, 88.0, 90.0), (91.0, 89.0, 90.0, 92.0), (110.0, 112.0, 108.0)):
             r = make_result(n_reps=len(depths), depth_deg=depths)
-            rec = S.SetRecorder.begin(st, "squat", source_path="clip.mp4", fps=r.fps)
-            for rep in r.reps:
-                rec.on_rep(rep)
-            rec.finish(set_metrics(r))
+            rec = S.SetRecorder.begin(st, "squat", source_path="clip.mp4")
+            for rm in r.metrics.reps:
+                rec.on_rep(rm)
+            rec.finish(r.metrics)
     res = run_cli("history", "--db", db, "--exercise", "squats")
     assert res.code == 0, res.err
     assert res.out.count("complete") == 3 and "clip.mp4" in res.out
@@ -228,22 +233,16 @@ def test_history_and_progress_cli(tmp_path, run_cli):
     assert "larger ROM (beyond MDC)" in html  # +20 deg
 
 
-def test_save_live_set(tmp_path):
-    from types import SimpleNamespace
+def test_save_session(tmp_path):
+    from dataclasses import replace
 
-    from formcoach.types import RepEvent
-
-    live = SimpleNamespace(  # the fields of formcoach.live.LiveResult that the store reads
-        exercise="squat",
-        reps=[RepEvent(i, 10 * i, 10 * i + 5, 10 * i + 9, 0, 0, 0, 80.0, 90.0, 170.0)
-              for i in range(3)],
-        faults=[], analysis=None, error="camera unplugged",
-    )
-    set_id = S.save_live_set(live, tmp_path / "s.db")
+    r = replace(make_result(n_reps=3), error="camera unplugged")
+    set_id = S.save_session(r, tmp_path / "s.db")
     with S.Store(tmp_path / "s.db") as st:
         row = st.list_sets()[0]
         assert row["id"] == set_id and row["status"] == "interrupted" and row["mode"] == "live"
-        assert [r["rom_deg"] for r in st.reps(set_id)] == [80.0, 80.0, 80.0]
+        assert [x["rom_deg"] for x in st.reps(set_id)] == pytest.approx(
+            [rm.rom_deg for rm in r.metrics.reps])
 
 
 def test_history_does_not_create_a_database(tmp_path, run_cli):

@@ -187,21 +187,21 @@ def test_locked_database_while_saving_a_rep_is_a_store_error(tmp_path):
     db = tmp_path / "s.db"
     r = make_result(n_reps=3)
     st = S.Store(db, timeout=0.3)
-    rec = S.SetRecorder.begin(st, "squat", fps=r.fps)
-    rec.on_rep(r.reps[0])
+    rec = S.SetRecorder.begin(st, "squat")
+    rec.on_rep(r.metrics.reps[0])
     other = sqlite3.connect(db, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         t0 = time.monotonic()
         with pytest.raises(StoreError) as ei:
-            rec.on_rep(r.reps[1])
+            rec.on_rep(r.metrics.reps[1])
         assert 0.25 <= time.monotonic() - t0 < 5
         msg = str(ei.value)
         assert "locked by another process" in msg and "waited 0.3 s" in msg and str(db) in msg
         assert "--no-save" in msg and "corrupt" not in msg
         assert rec.error is ei.value
         t0 = time.monotonic()
-        rec.on_rep(r.reps[2])  # after the error: no raise, no second wait
+        rec.on_rep(r.metrics.reps[2])  # after the error: no raise, no second wait
         rec.finish(status="interrupted")
         assert time.monotonic() - t0 < 0.2
         st.close()

@@ -55,7 +55,7 @@ def analyze_stream(
         stream, make_coach(exercise, fps, rules, view), CueScheduler(clock, praise=praise),
         RecordingSpeaker(clock), clock, fps=fps, backend=backend, source=source,
         image_size=image_size, model_sha256=model_sha256, sinks=sinks,
-        baseline_rom_deg=baseline_rom_deg,
+        baseline_rom_deg=baseline_rom_deg, interrupt_ends_set=False,
     )
 
 

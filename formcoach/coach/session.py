@@ -106,6 +106,7 @@ def run_session(
     stop: threading.Event | None = None,
     dropped: Callable[[], int] | None = None,
     baseline_rom_deg: float | None = None,
+    interrupt_ends_set: bool = True,
 ) -> SessionResult:
     """Run one set to the end of ``stream`` (or a quit / ``stop`` / ``max_seconds``).
 
@@ -123,11 +124,14 @@ def run_session(
             timestamp, updated every frame (staleness counts from when a frame arrived).
         gate: setup check that must pass before counting starts (live).
         sinks: display, cue and rep sinks.
-        history_limit_s: keep per-frame series for this many seconds (None: all).
+        history_limit_s: keep per-frame series for this many seconds (None: all; never less
+            than two of the exercise's longest reps, ``2 * max_rep_s``).
         max_seconds: stop after this much wall time.
         stop: set from another thread to end the session.
         dropped: how many frames the source dropped so far (live sources).
         baseline_rom_deg: the user's baseline ROM of the counting signal (scores).
+        interrupt_ends_set: Ctrl-C ends the set cleanly and returns it (live); False lets it
+            propagate (an offline analysis is aborted and its set marked interrupted).
 
     Returns:
         The :class:`SessionResult`; a source failure ends the session with ``stopped_by =
@@ -137,7 +141,10 @@ def run_session(
     offline = isinstance(clock, FrameClock)
     ex = coach.exercise
     joints = metric_joints(ex.metrics, coach.names)
-    limit = None if history_limit_s is None else max(1, round(history_limit_s * fps))
+    # Never fewer frames than two of the longest reps: a rep is measured once the next one is
+    # counted, from frames that must still be there.
+    floor = round(2 * ex.count.max_rep_s * fps) + coach.lag + 2
+    limit = None if history_limit_s is None else max(floor, round(history_limit_s * fps))
     hist = FrameHistory(coach.names, limit)
     reps: list[RepEvent] = []
     faults: list[Fault] = []
@@ -236,6 +243,8 @@ def run_session(
                 stopped_by = "max_seconds"
                 break
     except KeyboardInterrupt:
+        if not interrupt_ends_set:
+            raise
         stopped_by = "user"
         log.info("interrupted: ending the set")
     except SourceError as e:

@@ -488,8 +488,8 @@ class NullSpeaker:
 
     def __init__(self) -> None:
         self.muted = False
-        self.played: int | None = None
-        self.audio_problem: str | None = None
+        self.played = 0  # it plays nothing, verifiably
+        self.audio_problem: str | None = "no speaker"
         self.cues: list[Cue] = []
 
     def say(self, cue: Cue) -> None:
