@@ -196,3 +196,58 @@ def test_every_package_is_in_pyproject() -> None:
     for name in listed:
         where = REPO / mapped[name] if name in mapped else REPO.joinpath(*name.split("."))
         assert where.is_dir(), f"{name} is listed in pyproject.toml but {where} does not exist"
+
+
+#: The stages in pipeline order, then the tools and the CLI: a module may import only from its
+#: own layer or one below. (``formcoach`` itself, ``errors``, ``types`` ... are the foundation.)
+LAYERS: list[tuple[str, ...]] = [
+    ("formcoach", "formcoach.errors", "formcoach.text", "formcoach.types", "formcoach.skeleton",
+     "formcoach.clock", "formcoach.io_utils"),
+    ("formcoach.sources",),
+    ("formcoach.pose",),
+    ("formcoach.kinematics",),
+    ("formcoach.exercises",),  # config of the stages above; checks feature names
+    ("formcoach.reps",),
+    ("formcoach.rules",),
+    ("formcoach.cues",),
+    ("formcoach.metrics", "formcoach.overlay"),
+    ("formcoach.coach",),
+    ("formcoach.store",),
+    ("formcoach.report",),
+    ("formcoach.calibration", "formcoach.evaluation", "formcoach.synth", "formcoach.bench",
+     "formcoach.demo"),
+    ("formcoach.cli", "formcoach.__main__"),
+]
+
+
+def layer_of(module: str) -> int:
+    """Index in :data:`LAYERS` of the longest prefix naming ``module``."""
+    best, depth = -1, -1
+    for k, names in enumerate(LAYERS):
+        for n in names:
+            if (module == n or module.startswith(n + ".")) and n.count(".") > depth:
+                best, depth = k, n.count(".")
+    if best < 0:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+    return best
+
+
+def test_every_module_has_a_layer() -> None:
+    for m in module_files(PACKAGE):
+        layer_of(m)
+
+
+def test_no_upward_import() -> None:
+    graph = import_graph(PACKAGE)
+    up = sorted(f"{m} -> {t}" for m, ts in graph.items() for t in ts
+                if layer_of(t) > layer_of(m))
+    assert not up, "imports against the pipeline order:\n" + "\n".join(up)
+
+
+def test_only_kinematics_imports_the_kernels() -> None:
+    graph = import_graph(PACKAGE)
+    # The kernel benchmark times the private kernels against their numpy reference on purpose.
+    allowed = {"formcoach.bench.suite"}
+    users = sorted(m for m, ts in graph.items() if "formcoach.kinematics._kernels" in ts
+                   and not m.startswith("formcoach.kinematics") and m not in allowed)
+    assert not users, users

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from formcoach.kinematics import _kernels as K
-from formcoach.skeleton import LM, NUM_LANDMARKS
+from formcoach.skeleton import JOINT_TRIPLES, LM, NUM_LANDMARKS
 
 FeatureFn = Callable[..., np.ndarray]
 
@@ -296,3 +296,18 @@ _add(Feature("knee_width_ratio", "ratio", "knee distance / ankle distance", op=K
 _add(Feature("stance_width_ratio", "ratio", "ankle distance / shoulder distance", op=K.OP_RATIO,
              idx=(int(LM.LEFT_ANKLE), int(LM.RIGHT_ANKLE), int(LM.LEFT_SHOULDER),
                   int(LM.RIGHT_SHOULDER))))
+
+
+def label_landmark(name: str) -> int | None:
+    """The landmark a degree feature is measured at (where to draw its value), or None when the
+    feature is not an angle at a joint."""
+    if name in JOINT_TRIPLES:
+        return int(JOINT_TRIPLES[name][1])
+    f = FEATURES.get(name)
+    if f is None or f.unit != "deg" or not f.idx:
+        return None
+    if f.op == K.OP_ANGLE:  # (a, vertex, c, c)
+        return int(f.idx[1])
+    if f.op == K.OP_VERTICAL:  # segment tilt (a, a, b, b): label at its upper end
+        return int(f.idx[2])
+    return None

@@ -13,8 +13,8 @@ import numpy as np
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError
 from formcoach.io_utils import Cv2OutputFile, check_output_path, cv2_input_path, display_path
+from formcoach.kinematics.features import label_landmark
 from formcoach.report.html import draw_skeleton
-from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Fault, RepEvent
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Sessio
     src_to_i = {i + result.frame_offset: i for i in range(n)}
     poses = result.poses
     features = result.features
-    names = [j for j in result.metrics.joints if j in features and _vertex(j) is not None]
+    names = [j for j in result.metrics.joints if j in features and label_landmark(j) is not None]
     reps = result.reps
     cues = [(c.t_s, c.text, c.rule_id) for c in result.cues]
     faults = result.faults
@@ -180,23 +180,6 @@ def _verify(tmp: str, cv_tmp: str, out: Path, n_written: int) -> None:
         )
 
 
-def _vertex(name: str) -> int | None:
-    """The landmark an angle feature is measured at (for its label), or None if not an angle."""
-    if name in JOINT_TRIPLES:
-        return int(JOINT_TRIPLES[name][1])
-    from formcoach.kinematics import _kernels as K
-    from formcoach.kinematics.features import FEATURES
-
-    f = FEATURES.get(name)
-    if f is None or f.unit != "deg" or not f.idx:
-        return None
-    if f.op == K.OP_ANGLE:  # (a, vertex, c, c)
-        return int(f.idx[1])
-    if f.op == K.OP_VERTICAL:  # segment tilt (a, a, b, b): label at its upper end
-        return int(f.idx[2])
-    return None
-
-
 def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: SessionResult,
               poses: np.ndarray | None, names: Sequence[str], reps: Sequence[RepEvent],
               cues: Sequence[tuple[float, str, str]], faults: Sequence[Fault],
@@ -210,7 +193,7 @@ def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Sessio
         draw_skeleton(img, pose)
         for name in names:
             v = np.asarray(result.features[name])[i]
-            vert = pose[_vertex(name), :2]
+            vert = pose[label_landmark(name), :2]
             if np.isfinite(v) and np.isfinite(vert).all():
                 _put(img, f"{v:.0f}", (round(vert[0]) + 6, round(vert[1]) - 6), scale * 0.6,
                      (0, 255, 255))
