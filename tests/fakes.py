@@ -58,3 +58,27 @@ def frame_state(index: int, t_ns: int, pose: np.ndarray, world: np.ndarray | Non
     res = PoseResult(p, w, int(t_ns), (1, 1), 1.0)
     view = frame_view(p) if res.detected else "unknown"
     return FrameState(index, int(t_ns), res, values, float("nan"), 0, "idle", view=view)
+
+
+class ReplayEstimator:
+    """A pose 'model' that returns known poses ``(T, 33, 4)``: the one of the frame at ``t_ns``
+    (frame ``round(t_ns * fps)``), e.g. a sample's ground truth or a saved track."""
+
+    name = "replay"
+    model_sha256 = ""
+    running_mode = "video"
+
+    def __init__(self, poses: np.ndarray, fps: float, size: tuple[int, int]) -> None:
+        self.poses, self.fps, self.size = poses, fps, size
+        self.calls = 0
+
+    def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:
+        self.calls += 1
+        i = min(round(t_ns * self.fps / 1e9), len(self.poses) - 1)
+        return PoseResult(self.poses[i], np.full((33, 3), np.nan), t_ns, self.size, 1.0)
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

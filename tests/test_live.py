@@ -11,6 +11,7 @@ from typing import ClassVar
 import fakes
 import numpy as np
 import pytest
+from fakes import ReplayEstimator
 
 from formcoach import synth
 from formcoach.cli import main
@@ -23,7 +24,7 @@ from formcoach.errors import InputError
 from formcoach.exercises import load_exercise
 from formcoach.overlay import OverlayState, draw_overlay
 from formcoach.sources import ArraySource, CameraSource, PacedVideoSource
-from formcoach.types import NS_PER_S, Frame, PoseResult
+from formcoach.types import NS_PER_S, Frame
 
 CURL_CUES = {r["cue"] for r in load_exercise("bicep_curl").rules_raw}
 
@@ -45,27 +46,7 @@ def curl_spec(**kw: object) -> synth.SynthSpec:
     return synth.SynthSpec(**base)  # type: ignore[arg-type]
 
 
-class TruthEstimator:
-    """A pose 'model' that returns the synthetic ground truth of the frame at ``t_ns``."""
-
-    name = "truth"
-    model_sha256 = ""
-    running_mode = "video"
-
-    def __init__(self, poses: np.ndarray, fps: float, size: tuple[int, int]) -> None:
-        self.poses, self.fps, self.size = poses, fps, size
-        self.calls = 0
-
-    def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:
-        self.calls += 1
-        i = min(round(t_ns * self.fps / NS_PER_S), len(self.poses) - 1)
-        return PoseResult(self.poses[i], np.full((33, 3), np.nan), t_ns, self.size, 1.0)
-
-    def reset(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+TruthEstimator = ReplayEstimator  # the synthetic ground truth as a pose 'model'
 
 
 def textured(h: int, w: int) -> np.ndarray:

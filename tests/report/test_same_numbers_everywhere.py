@@ -1,0 +1,82 @@
+"""The same rep shows the same ROM, duration and phases in the terminal, JSON, CSV, report and
+database, on every bundled rep sample (issue 15: one push-up rep used to show four ROMs).
+
+Each output rounds for its reader, so values are compared at the coarsest rounding shown
+(the report: 0.1 deg and 0.01 s; the terminal: 0.1 deg and 0.01 s).
+"""
+
+from __future__ import annotations
+
+import csv
+import html as htmlmod
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES
+from test_all_outputs import sample_track
+
+MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
+CASES = sorted({Path(c["file"]).stem: c["exercise"] for c in MANIFEST["clips"]}.items())
+PHASES = ("duration_s", "eccentric_s", "pause_s", "concentric_s")
+
+
+def _cells(row: str) -> list[str]:
+    return [htmlmod.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+
+
+@pytest.mark.parametrize(("sample", "exercise"), CASES)
+def test_one_rep_one_set_of_numbers(sample: str, exercise: str, tmp_path: Path, run_cli) -> None:
+    track = sample_track(sample, tmp_path / "t.npz")
+    out = {k: tmp_path / f"o.{k}" for k in ("json", "csv", "html")}
+    db = tmp_path / "s.db"
+    res = run_cli("analyze", "--poses", track, "--exercise", exercise, "--json", out["json"],
+                  "--csv", out["csv"], "--report", out["html"], "--db", db, "--no-progress")
+    assert res.code == 0, res.err
+    doc = json.loads(out["json"].read_text())
+    reps = doc["rep_events"]
+    assert reps, "every rep sample has reps"
+
+    with out["csv"].open() as f:
+        rows = list(csv.DictReader(f))
+    con = sqlite3.connect(db)
+    dbrows = con.execute("SELECT rep_index, rom_deg, duration_s, metrics_json FROM reps "
+                         "ORDER BY rep_index").fetchall()
+    con.close()
+    page = out["html"].read_text()
+    table = page[page.index("<h2>Repetitions</h2>"):]
+    html_rows = [_cells(r) for r in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+                 if "<td" in r][: len(reps)]
+    term = [ln.split() for ln in res.out.splitlines() if re.match(r"\s+\d+\s+\d", ln)]
+    assert len(rows) == len(dbrows) == len(html_rows) == len(term) == len(reps)
+
+    for k, ev in enumerate(reps):
+        row, (idx, rom, dur, mjson), cells, t = rows[k], dbrows[k], html_rows[k], term[k]
+        m = json.loads(mjson)
+        assert idx == ev["index"] == k
+        # ROM of the counting signal
+        assert float(row["rom_deg"]) == pytest.approx(ev["rom_deg"], abs=0.01)
+        assert rom == pytest.approx(ev["rom_deg"], abs=0.01)
+        assert float(cells[6]) == pytest.approx(ev["rom_deg"], abs=0.051)
+        assert float(t[7]) == pytest.approx(ev["rom_deg"], abs=0.051)
+        # duration and phases
+        assert dur == pytest.approx(ev["duration_s"], abs=1e-3)
+        for j, key in enumerate(PHASES):
+            assert float(row[key]) == pytest.approx(ev[key], abs=1e-3), key
+            assert m[key] == pytest.approx(ev[key], abs=1e-3), key
+            assert float(cells[2 + j]) == pytest.approx(ev[key], abs=0.0051), key
+        assert float(t[4]) == pytest.approx(ev["duration_s"], abs=0.0051)
+        assert float(t[5]) == pytest.approx(ev["eccentric_s"], abs=0.0051)
+        assert float(t[6]) == pytest.approx(ev["concentric_s"], abs=0.0051)
+        # per-joint ROM, labelled, the same in every output
+        for j, (name, jr) in enumerate(ev["joint_rom"].items()):
+            assert jr["label"].endswith("ROM") and name.split("_")[0] in jr["label"]
+            if jr["rom_deg"] is None:
+                continue
+            assert float(row[f"{name}_rom_deg"]) == pytest.approx(jr["rom_deg"], abs=0.01)
+            assert m["rom"][name]["excursion_deg"] == pytest.approx(jr["rom_deg"], abs=0.01)
+            shown = cells[8 + j].split()[0]  # "96.3 (84-180)", in the joints' order
+            assert float(shown) == pytest.approx(jr["rom_deg"], abs=0.056)
