@@ -12,7 +12,7 @@ from pathlib import Path
 
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
-from formcoach.exercises import load_exercise
+from formcoach.exercises import Exercise, load_exercise
 from formcoach.io_utils import check_distinct_outputs, display_path
 from formcoach.metrics import rom_label
 from formcoach.report.outputs import OutputHook, OutputPaths
@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--view", choices=("front", "side", "45", "back"),
                    help="camera view for the form rules (default: detected per frame)")
     p.add_argument("--no-rules", action="store_true", help="count only; skip the form rules")
+    p.add_argument("--user", metavar="NAME",
+                   help="score ROM against this user's baseline from 'formcoach calibrate user' "
+                        "(a name or a .json path; default: the set's best rep)")
     p.add_argument("--camera-profile", metavar="NAME",
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
@@ -126,6 +129,25 @@ def _file_input(spec: str | None) -> str | None:
     return spec if spec and os.path.isfile(spec) else None
 
 
+def _baseline(user: str | None, exercise: Exercise) -> float | None:
+    """The user's baseline ROM of this exercise's counting joint, or None (no ``--user``).
+
+    Raises:
+        InputError: no such profile, or it has no range for this exercise's joint.
+    """
+    if not user:
+        return None
+    from formcoach.calibration import load_user_profile
+    from formcoach.calibration.user import baseline_rom_deg
+
+    rom = baseline_rom_deg(load_user_profile(user), exercise)
+    if rom is None:
+        raise InputError(f"user profile {user!r} has no range of motion for {exercise.id}'s "
+                         f"{exercise.count.signal}; record one with 'formcoach calibrate user "
+                         f"--name {user} --exercise {exercise.id}'")
+    return rom
+
+
 def _paths(args: argparse.Namespace) -> OutputPaths:
     return OutputPaths(
         json=Path(args.json) if args.json else None, report=args.report, csv=args.csv,
@@ -154,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.types import PoseTrack
 
     exercise = load_exercise(args.exercise)
+    baseline = _baseline(args.user, exercise)  # a bad --user fails before anything starts
     if not args.video and not args.poses:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     paths = _paths(args)
@@ -195,11 +218,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if track is not None:
             result = analyze_track(track, exercise, source=display_path(args.video or args.poses),
-                                   rules=rules, view=args.view, sinks=sinks)
+                                   rules=rules, view=args.view, sinks=sinks,
+                                   baseline_rom_deg=baseline)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
                                    progress=not args.no_progress, lens=lens, rules=rules,
-                                   view=args.view, sinks=sinks)
+                                   view=args.view, sinks=sinks, baseline_rom_deg=baseline)
     except BaseException:
         hook.abort()
         raise
