@@ -1,17 +1,19 @@
-"""Run a pose estimator over a whole source and collect a :class:`PoseTrack`: the one
-frames -> poses loop of the offline tools (``formcoach poses``, calibration, evaluation)."""
+"""Run a pose estimator over a whole source and collect a :class:`PoseTrack` (``formcoach poses``,
+calibration, evaluation), through :func:`~formcoach.pose.stream.estimate_poses`, the one
+frames -> poses loop."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from formcoach.io_utils import sha256_file
 from formcoach.pose.base import PoseEstimator
+from formcoach.pose.stream import estimate_poses
 from formcoach.sources import FrameSource, VideoFileSource, prefetch
-from formcoach.types import NS_PER_S, PoseResult, PoseTrack
+from formcoach.types import NS_PER_S, Frame, PoseResult, PoseTrack
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,9 @@ def estimate_track(
         bar = tqdm(total=total or None, unit="frame", leave=False,
                    desc=path.name[:40] if path is not None else None)
     try:
-        for frame in decoder if decoder is not None else src:
-            if max_frames is not None and len(results) >= max_frames:
-                break
-            if end_ns is not None and results and frame.t_ns - results[0].t_ns >= end_ns:
-                break
-            results.append(est.process(frame.image, frame.t_ns))
+        for posed in estimate_poses(_until(decoder if decoder is not None else src, max_frames,
+                                           end_ns), est):
+            results.append(posed.pose)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -93,3 +92,15 @@ def estimate_track(
     info.update(meta or {})
     return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, info)
 
+
+def _until(frames: Iterable[Frame], max_frames: int | None, end_ns: int | None
+           ) -> Iterator[Frame]:
+    """``frames`` up to ``max_frames`` or until ``end_ns`` after the first one."""
+    t0: int | None = None
+    for k, frame in enumerate(frames):
+        if max_frames is not None and k >= max_frames:
+            return
+        t0 = frame.t_ns if t0 is None else t0
+        if end_ns is not None and frame.t_ns - t0 >= end_ns:
+            return
+        yield frame
