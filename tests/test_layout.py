@@ -251,3 +251,14 @@ def test_only_kinematics_imports_the_kernels() -> None:
     users = sorted(m for m, ts in graph.items() if "formcoach.kinematics._kernels" in ts
                    and not m.startswith("formcoach.kinematics") and m not in allowed)
     assert not users, users
+
+
+def test_architecture_doc_lists_every_module() -> None:
+    """docs/architecture.md has one row per file of the package, and none for a missing file."""
+    import re
+
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, flags=re.M))
+    files = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")}
+    assert listed == files, (f"missing: {sorted(files - listed)}; "
+                             f"stale: {sorted(listed - files)}")
