@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from formcoach.cues import speech
+from formcoach.pose.base import RunningMode
 from formcoach.types import FrameState, PoseResult
 
 
@@ -66,7 +67,7 @@ class ReplayEstimator:
 
     name = "replay"
     model_sha256 = ""
-    running_mode = "video"
+    running_mode: RunningMode = "video"
 
     def __init__(self, poses: np.ndarray, fps: float, size: tuple[int, int]) -> None:
         self.poses, self.fps, self.size = poses, fps, size

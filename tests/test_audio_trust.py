@@ -38,6 +38,7 @@ from formcoach.cues.speech import (
     probe_audio_output,
 )
 from formcoach.exercises import load_exercise
+from formcoach.pose.base import RunningMode
 from formcoach.sources import ArraySource
 from formcoach.types import NS_PER_S, Cue, PoseResult
 
@@ -224,7 +225,7 @@ class TruthEstimator:
 
     name = "truth"
     model_sha256 = ""
-    running_mode = "video"
+    running_mode: RunningMode = "video"
 
     def __init__(self, poses: np.ndarray, fps: float) -> None:
         self.poses, self.fps = poses, fps

@@ -36,12 +36,13 @@ def _torso(p: np.ndarray) -> np.ndarray:
 
 def test_backends_agree_on_real_clips() -> None:
     ests = {b: create_estimator(b) for b in ("mediapipe", "onnx")}
-    dists, rates = [], {b: [] for b in ests}
+    dists: list[float] = []
+    rates: dict[str, list[float]] = {b: [] for b in ests}
     try:
         for name in _clips():
             for est in ests.values():
                 est.reset()
-            poses = {b: [] for b in ests}
+            poses: dict[str, list[np.ndarray]] = {b: [] for b in ests}
             for fr in VideoFileSource(SHARED_VIDEOS / name, max_frames=FRAMES_PER_CLIP):
                 for b, est in ests.items():
                     poses[b].append(est.process(fr.image, fr.t_ns).landmarks)

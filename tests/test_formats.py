@@ -17,7 +17,8 @@ N = 12
 
 def _write(path: Path, frames: list[np.ndarray], fps: float) -> None:
     h, w = frames[0].shape[:2]
-    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+    wr = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
     for f in frames:
         wr.write(f)
     wr.release()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from formcoach.pose.base import RunningMode
 from formcoach.types import Frame, PoseResult, frame_time_ns
 
 FPS = 30.0
@@ -49,7 +50,7 @@ class _ReplayEstimator:
 
     name = "replay"
     model_sha256 = ""
-    running_mode = "video"
+    running_mode: RunningMode = "video"
 
     def __init__(self, poses: np.ndarray) -> None:
         self.poses = poses

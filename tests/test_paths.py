@@ -157,17 +157,19 @@ def _board_views(folder: Path, tmp: Path, n: int = 8) -> None:
     png = next(p for p in write_board_files(tmp, parse_board("9x6"), 25.0, 72)
                if str(p).endswith(".png"))
     board = cv2.imread(str(png))
+    assert board is not None
     h0, w0 = board.shape[:2]
     rng = np.random.default_rng(1)
     w, h = 640, 480
-    src = np.float32([[0, 0], [w0, 0], [w0, h0], [0, h0]])
+    src = np.array([[0, 0], [w0, 0], [w0, h0], [0, h0]], dtype=np.float32)
     for i in range(n):
         s = rng.uniform(0.45, 0.6) * w / w0
         cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
         hw, hh = w0 * s / 2, h0 * s / 2
-        dst = np.float32([[cx - hw, cy - hh], [cx + hw, cy - hh], [cx + hw, cy + hh],
-                          [cx - hw, cy + hh]])
-        dst += rng.uniform(-0.12, 0.12, (4, 2)).astype(np.float32) * np.float32([hw, hh])
+        dst = np.array([[cx - hw, cy - hh], [cx + hw, cy - hh], [cx + hw, cy + hh],
+                        [cx - hw, cy + hh]], dtype=np.float32)
+        dst += rng.uniform(-0.12, 0.12, (4, 2)).astype(np.float32) * np.array(
+            [hw, hh], dtype=np.float32)
         img = cv2.warpPerspective(board, cv2.getPerspectiveTransform(src, dst), (w, h),
                                   borderValue=(120, 120, 120))
         ok, buf = cv2.imencode(".png", img)

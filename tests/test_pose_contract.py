@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLES
 
 from formcoach.errors import InputError
-from formcoach.pose import BACKENDS, create_estimator
+from formcoach.pose import BACKENDS, RunningMode, create_estimator
 from formcoach.sources import VideoFileSource
 from formcoach.types import PoseResult
 
@@ -25,7 +25,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def _run(backend: str, frames: list, mode: str = "video") -> list[PoseResult]:
+def _run(backend: str, frames: list, mode: RunningMode = "video") -> list[PoseResult]:
     est = create_estimator(backend, running_mode=mode)
     try:
         return [est.process(f.image, f.t_ns) for f in frames]

@@ -38,7 +38,8 @@ def test_help_is_complete(run_cli) -> None:
 def _make_zero_frame_mp4(path: Path) -> None:
     import cv2
 
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 64))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),  # type: ignore[attr-defined]
+                        30.0, (64, 64))
     w.release()
 
 

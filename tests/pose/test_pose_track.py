@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from formcoach.pose.base import RunningMode
 from formcoach.pose.track import estimate_track
 from formcoach.sources import ArraySource
 from formcoach.types import PoseResult
@@ -13,7 +14,8 @@ from formcoach.types import PoseResult
 class _Marker:
     """Puts the frame's first pixel value into landmark 0's x, so the test sees which frames ran."""
 
-    name, model_sha256, running_mode = "marker", "abc", "video"
+    name, model_sha256 = "marker", "abc"
+    running_mode: RunningMode = "video"
 
     def __init__(self) -> None:
         self.resets = 0

@@ -11,20 +11,21 @@ from conftest import assert_one_line_error
 
 from formcoach.calibration import default_camera_profile, load_camera_profile
 from formcoach.pose import PoseEstimator
+from formcoach.pose.base import RunningMode
 from formcoach.pose.undistort import UndistortingEstimator
 from formcoach.types import PoseResult, PoseTrack
 
 
 def _distorted_profile(tmp_path: Path) -> Path:
     prof = default_camera_profile((640, 480))
-    prof = dataclasses.replace(prof, name="wide", dist=np.array([-0.3, 0.1, 0.0, 0.0, 0.0]))
+    prof = dataclasses.replace(prof, name="wide", dist=(-0.3, 0.1, 0.0, 0.0, 0.0))
     return prof.save(tmp_path / "wide.json")
 
 
 class _Fixed:
     name = "fixed"
     model_sha256 = "x"
-    running_mode = "video"
+    running_mode: RunningMode = "video"
 
     def __init__(self, lm: np.ndarray) -> None:
         self.lm = lm
