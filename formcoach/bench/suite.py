@@ -65,7 +65,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "affinity_cores": len(os.sched_getaffinity(0)) if sys.platform == "linux" else None,
         "platform": platform.platform(),
         "versions": versions,
     }

@@ -213,7 +213,7 @@ def load_openpose_npy(path: str | os.PathLike[str]) -> np.ndarray:
                          f"{str(e)[:80]})") from e
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise InputError(f"{p}: expected a numeric array of OpenPose keypoints, got "
-                         f"dtype {getattr(arr, 'dtype', type(arr).__name__)}")
+                         f"dtype {arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__}")
     if arr.ndim != 3 or arr.shape[1:] != (18, 3):
         raise InputError(f"{p}: expected OpenPose COCO-18 keypoints shaped (frames, 18, 3), "
                          f"got {arr.shape}")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.errors import ConfigError
+from formcoach.exercises import Exercise
 from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.kinematics.view import VIEWS, ViewDetector, frame_view
@@ -431,7 +432,7 @@ class RulesEngine:
 
     def __init__(
         self,
-        exercise: Any,
+        exercise: Exercise,
         fps: float,
         *,
         rules: list[Rule] | None = None,
@@ -440,11 +441,10 @@ class RulesEngine:
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be positive, got {fps}")
-        self.exercise = str(getattr(exercise, "id", exercise))
-        self.kind = str(getattr(exercise, "kind", "reps"))
+        self.exercise = exercise.id
+        self.kind = exercise.kind
         if rules is None:
-            path = getattr(exercise, "path", None)
-            rules = parse_rules(getattr(exercise, "rules_raw", []), str(path or self.exercise))
+            rules = parse_rules(exercise.rules_raw, str(exercise.path or exercise.id))
         self.rules = list(rules)
         self.fps = float(fps)
         if view is not None:
@@ -605,12 +605,12 @@ class RulesEngine:
         return [k for k, v in self.status.items() if v == NOT_ASSESSED]
 
 
-def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float,
+def _bottom_frame(exercise: Exercise, poses: np.ndarray, fps: float,
                   world: np.ndarray | None = None) -> int:
     """Turnaround of a one-rep sequence: the extreme of the pack's counting signal."""
     n = poses.shape[0]
-    count = getattr(exercise, "count", None)
-    signal = getattr(count, "signal", None)
+    count = exercise.count
+    signal = count.signal
     if not signal:
         return n // 2
     names = [signal] if signal in FEATURES else [f"left_{signal}", f"right_{signal}"]
@@ -625,12 +625,12 @@ def _bottom_frame(exercise: Any, poses: np.ndarray, fps: float,
             series = np.nanmean(np.stack([vals[nm] for nm in names]), axis=0)
     if not np.isfinite(series).any():
         return n // 2
-    down = getattr(count, "rep_direction", "down") == "down"
+    down = count.rep_direction == "down"
     return int(np.nanargmin(series) if down else np.nanargmax(series))
 
 
 def judge_sequence(
-    exercise: Any,
+    exercise: Exercise,
     poses: np.ndarray,
     fps: float,
     *,
