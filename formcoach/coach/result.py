@@ -59,57 +59,81 @@ class CueEvent:
 
 
 class FrameHistory:
-    """Per-frame series of a session, appended frame by frame.
+    """Per-frame series of a session, appended frame by frame into growing numpy buffers.
 
-    ``limit`` bounds memory for endless live sessions: past it, the oldest frames are dropped
-    (``dropped`` counts them) and ``offset`` is the stream index of row 0.
+    ``limit`` bounds memory for endless live sessions: only the newest ``limit`` frames are
+    kept; ``offset`` is the stream index of the first one kept. Reading a series returns a view
+    (no copy), so measuring a rep costs the same at minute one and hour ten.
     """
 
     def __init__(self, names: list[str], limit: int | None = None) -> None:
         self.names = list(names)
         self.limit = limit
-        self._t: list[int] = []
-        self._sig: list[float] = []
-        self._rows: list[list[float]] = []
-        self._poses: list[np.ndarray] = []
-        self.offset = 0
+        cap = 1024 if limit is None else min(1024, 2 * limit)
+        self._t = np.empty(cap, dtype=np.int64)
+        self._sig = np.empty(cap, dtype=np.float64)
+        self._feat = np.empty((cap, len(self.names)), dtype=np.float64)
+        self._poses = np.empty((cap, NUM_LANDMARKS, 4), dtype=np.float64)
+        self._lo = 0  # first kept row of the buffers
+        self._hi = 0  # one past the last row
+        self._base = 0  # stream index of buffer row 0
 
     def __len__(self) -> int:
-        return len(self._t)
+        return self._hi - self._lo
+
+    @property
+    def offset(self) -> int:
+        """Stream index of the first frame kept."""
+        return self._base + self._lo
 
     def append(self, t_ns: int, signal: float, features: dict[str, float],
                landmarks: np.ndarray) -> None:
-        self._t.append(int(t_ns))
-        self._sig.append(float(signal))
-        self._rows.append([features[n] for n in self.names])
-        self._poses.append(landmarks)
-        if self.limit is not None and len(self._t) > self.limit:
-            k = len(self._t) - self.limit
-            del self._t[:k], self._sig[:k], self._rows[:k], self._poses[:k]
-            self.offset += k
+        if self._hi == len(self._t):
+            self._make_room()
+        k = self._hi
+        self._t[k] = t_ns
+        self._sig[k] = signal
+        self._feat[k] = [features[n] for n in self.names]
+        self._poses[k] = landmarks
+        self._hi += 1
+        if self.limit is not None and self._hi - self._lo > self.limit:
+            self._lo = self._hi - self.limit
+
+    def _make_room(self) -> None:
+        """Drop the rows no longer kept (moving the rest to the front), else double the buffers."""
+        n = self._hi - self._lo
+        if self._lo > 0 and n <= len(self._t) // 2:
+            for a in (self._t, self._sig, self._feat, self._poses):
+                a[:n] = a[self._lo : self._hi]
+            self._base += self._lo
+            self._hi, self._lo = n, 0
+            return
+        cap = 2 * len(self._t)
+        self._t = np.resize(self._t, cap)
+        self._sig = np.resize(self._sig, cap)
+        self._feat = np.resize(self._feat, (cap, len(self.names)))
+        self._poses = np.resize(self._poses, (cap, NUM_LANDMARKS, 4))
 
     @property
     def t_ns(self) -> np.ndarray:
         """``(T,)`` int64 frame timestamps, ns."""
-        return np.array(self._t, dtype=np.int64)
+        return self._t[self._lo : self._hi]
 
     @property
     def signal(self) -> np.ndarray:
         """``(T,)`` float64 counting signal (NaN unmeasurable)."""
-        return np.array(self._sig, dtype=np.float64)
+        return self._sig[self._lo : self._hi]
 
     @property
     def features(self) -> dict[str, np.ndarray]:
-        """``{name: (T,) float64}`` in :attr:`names` order."""
-        rows = np.array(self._rows, dtype=np.float64).reshape(len(self._rows), len(self.names))
-        return {n: rows[:, k].copy() for k, n in enumerate(self.names)}
+        """``{name: (T,) float64}`` in :attr:`names` order (views)."""
+        rows = self._feat[self._lo : self._hi]
+        return {n: rows[:, k] for k, n in enumerate(self.names)}
 
     @property
     def poses(self) -> np.ndarray:
         """``(T, 33, 4)`` float64 poses, px (NaN missing)."""
-        if not self._poses:
-            return np.zeros((0, NUM_LANDMARKS, 4))
-        return np.stack(self._poses)
+        return self._poses[self._lo : self._hi]
 
 
 @dataclass(slots=True)

@@ -267,7 +267,8 @@ def run_session(
     seen = {k: v for k, v in views.items() if k != "unknown"}
     return SessionResult(
         exercise=ex, fps=fps, backend=backend, source=source, image_size=image_size,
-        t_ns=hist.t_ns, signal=hist.signal, features=hist.features, poses=hist.poses,
+        t_ns=hist.t_ns.copy(), signal=hist.signal.copy(),
+        features={k: v.copy() for k, v in hist.features.items()}, poses=hist.poses.copy(),
         reps=reps, faults=faults, cues=cues, metrics=sm, frames=n_frames,
         pose_frames=pose_frames, dropped=dropped() if dropped is not None else 0,
         frame_offset=hist.offset, model_sha256=model_sha256,

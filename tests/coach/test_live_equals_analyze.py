@@ -8,8 +8,11 @@ only difference is the one the design allows: source, clock and speaker.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import SAMPLES
 from fakes import ReplayEstimator
@@ -18,10 +21,11 @@ from test_all_outputs import sample_track
 from formcoach.clock import MonotonicClock
 from formcoach.coach.live import run_live
 from formcoach.coach.offline import analyze_track
+from formcoach.coach.result import SessionResult
 from formcoach.cues.speech import TextSpeaker
 from formcoach.exercises import load_exercise
-from formcoach.sources import PacedVideoSource
-from formcoach.types import NS_PER_S, PoseTrack
+from formcoach.sources import FrameSource, PacedVideoSource
+from formcoach.types import NS_PER_S, Frame, PoseTrack
 
 #: Samples with faults and cues (the cue scheduler has something to decide).
 CASES = {"pushup_45_sag_lockout": "pushup", "squat_45_shallow": "squat"}
@@ -30,17 +34,50 @@ CASES = {"pushup_45_sag_lockout": "pushup", "squat_45_shallow": "squat"}
 FRAMES_SLACK = 2
 
 
+class RealTimeSource:
+    """Frames released at their timestamps on the real clock, like a camera, but never dropped
+    (so a busy test machine delays frames instead of changing which frames are coached)."""
+
+    def __init__(self, frames: list[Frame], fps: float, size: tuple[int, int]) -> None:
+        self.frames, self.fps, self.size = frames, fps, size
+        self.start_ns = 0
+        self.dropped = 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.start_ns = time.monotonic_ns()
+        for f in self.frames:
+            wait = (self.start_ns + f.t_ns - time.monotonic_ns()) / NS_PER_S
+            if wait > 0:
+                time.sleep(wait)
+            yield f
+
+    def close(self) -> None:
+        pass
+
+
+def _live(sample: str, source: FrameSource, track: PoseTrack, clock: MonotonicClock
+          ) -> SessionResult:
+    speaker = TextSpeaker(clock=clock, reason="test")
+    return run_live(source, load_exercise(CASES[sample]),
+                    ReplayEstimator(track.poses, track.fps, track.image_size), speaker,
+                    skip_setup=True, clock=clock)
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["realtime", "paced-video"])
 @pytest.mark.parametrize("sample", sorted(CASES))
-def test_live_says_what_analyze_says(sample: str, tmp_path: Path) -> None:
+def test_live_says_what_analyze_says(sample: str, paced: bool, tmp_path: Path) -> None:
     ex = load_exercise(CASES[sample])
     track = PoseTrack.load(sample_track(sample, tmp_path / "t.npz"))
     offline = analyze_track(track, ex)
 
     clock = MonotonicClock()
-    speaker = TextSpeaker(clock=clock, reason="test")
-    source = PacedVideoSource(SAMPLES / f"{sample}.mp4", clock=clock)
-    live = run_live(source, ex, ReplayEstimator(track.poses, track.fps, track.image_size),
-                    speaker, skip_setup=True, clock=clock)
+    if paced:  # the real live source: the sample's video played as a camera
+        source: FrameSource = PacedVideoSource(SAMPLES / f"{sample}.mp4", clock=clock)
+    else:
+        img = np.zeros((track.image_size[1], track.image_size[0], 3), np.uint8)
+        source = RealTimeSource([Frame(img, i, int(t)) for i, t in enumerate(track.t_ns)],
+                                track.fps, track.image_size)
+    live = _live(sample, source, track, clock)
     if live.dropped:
         pytest.skip(f"the machine was too busy to keep real time ({live.dropped} frames dropped)")
 
