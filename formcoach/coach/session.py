@@ -137,110 +137,18 @@ def run_session(
         The :class:`SessionResult`; a source failure ends the session with ``stopped_by =
         "error"`` and keeps everything up to it.
     """
-    sinks = sinks or SessionSinks()
-    offline = isinstance(clock, FrameClock)
-    ex = coach.exercise
-    joints = metric_joints(ex.metrics, coach.names)
-    # Never fewer frames than two of the longest reps: a rep is measured once the next one is
-    # counted, from frames that must still be there.
-    floor = round(2 * ex.count.max_rep_s * fps) + coach.lag + 2
-    limit = None if history_limit_s is None else max(floor, round(history_limit_s * fps))
-    hist = FrameHistory(coach.names, limit)
-    reps: list[RepEvent] = []
-    faults: list[Fault] = []
-    cues: list[CueEvent] = []
-    measured: list[RepMetrics] = []
-    views: Counter[str] = Counter()
-    played_before = speaker.played
-    setup_passed = gate is None
+    run = _Run(coach, scheduler, speaker, clock, sinks or SessionSinks(), gate, fps,
+               history_limit_s)
     stopped_by, error = "end", None
-    t0_wall = time.monotonic()
-    first_t: int | None = None
-    n_frames = 0
-    pose_frames = 0
-
-    def series() -> Series:
-        return Series(hist.t_ns, hist.signal, hist.features, first_t or 0, hist.offset)
-
-    def measure(final: list[RepEvent]) -> None:
-        if not final:
-            return
-        s = series()
-        for rep in final:
-            rm = rep_metrics(s, rep, joints, faults)
-            measured.append(rm)
-            if sinks.on_rep is not None:
-                sinks.on_rep(rm)
-
-    def submit_setup(rule_id: str, text: str, posed: PosedFrame) -> None:
-        scheduler.submit(Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
-                               t_ns=posed.pose.t_ns, frame_index=posed.index,
-                               value=float("nan"), threshold=float("nan")))
-
     try:
         for posed in stream:
-            t = posed.pose.t_ns
-            if first_t is None:
-                first_t = t
-                if time_base is not None and not offline:
-                    scheduler.time_base_ns = time_base()
-            if not offline and time_base is None:
-                scheduler.time_base_ns = clock.now_ns() - t
-            if offline:
-                assert isinstance(clock, FrameClock)
-                if t > clock.now_ns():
-                    clock.set(t)
-            n_frames += 1
-            pose_frames += posed.pose.detected
-            state: FrameState | None = None
-            setup_msg: str | None = None
-            coach_ns = posed.pose_ns
-            if gate is not None and not gate.passed:
-                view = coach.view_of(posed.pose)
-                if posed.frame is None:
-                    raise ValueError("a setup gate needs the images (not a pose track)")
-                st = gate.update(posed.frame.image, posed.pose.landmarks, t, view=view)
-                if gate.passed:
-                    setup_passed = True
-                    submit_setup("setup.ready", "ready, start when you are", posed)
-                else:
-                    setup_msg = st.message
-                    if st.problems and st.problems[0] != "holding" and st.message:
-                        submit_setup(f"setup.{st.problems[0]}", st.message, posed)
-            else:
-                state = coach.update(posed.pose)
-                coach_ns = clock.now_ns()
-                view = state.view
-                hist.append(t, state.signal, state.features, posed.pose.landmarks)
-                for f in state.faults:
-                    faults.append(f)
-                    scheduler.submit(f, detected_t_ns=t)
-                if state.new_reps:
-                    # The previous reps' ends are final once a new rep has been counted.
-                    measure([r for r in reps if r.index >= len(measured)])
-                for rep in state.new_reps:
-                    reps.append(rep)
-                    scheduler.rep_completed(rep, detected_t_ns=t)
-            views[view] += 1
-            cue_ev = _speak(scheduler, speaker, clock, t, first_t, posed, coach_ns)
-            if cue_ev is not None:
-                cues.append(cue_ev)
-                if sinks.on_cue is not None:
-                    sinks.on_cue(cue_ev)
-            if sinks.on_frame is not None:
-                action = sinks.on_frame(FrameUpdate(
-                    posed, state, len(reps), cue_ev, None if gate is None else gate.passed,
-                    setup_msg, speaker.muted, view))
-                if action == "quit":
-                    stopped_by = "user"
-                    break
-                if action == "mute":
-                    speaker.muted = not speaker.muted
-            if stop is not None and stop.is_set():
-                stopped_by = "user"
-                break
-            if max_seconds is not None and time.monotonic() - t0_wall >= max_seconds:
-                stopped_by = "max_seconds"
+            action = run.step(posed, time_base)
+            if action is None and stop is not None and stop.is_set():
+                action = "user"
+            if action is None and max_seconds is not None and run.wall_s() >= max_seconds:
+                action = "max_seconds"
+            if action is not None:
+                stopped_by = action
                 break
     except KeyboardInterrupt:
         if not interrupt_ends_set:
@@ -250,37 +158,164 @@ def run_session(
     except SourceError as e:
         stopped_by, error = "error", str(e)
         log.error("%s", e)
-    if setup_passed:
-        new, late = coach.finish()  # reps counted in the last few frames
-        faults.extend(late)
-        reps.extend(new)
-    faults.sort(key=lambda f: (f.t_ns, f.rule_id))
-    measure([r for r in reps if r.index >= len(measured)])
-    sm = set_metrics(ex.id, measured, frames=n_frames, pose_frames=pose_frames,
-                     duration_s=_duration_s(hist, fps), joints=joints,
-                     not_assessed=coach.not_assessed(), baseline_rom_deg=baseline_rom_deg)
-    cues_played: int | None = None
-    audio_problem: str | None = None
-    if not offline:
-        cues_played, audio_problem = _count_played(speaker, played_before)
-    fixed = coach.fixed_view
-    seen = {k: v for k, v in views.items() if k != "unknown"}
-    return SessionResult(
-        exercise=ex, fps=fps, backend=backend, source=source, image_size=image_size,
-        t_ns=hist.t_ns.copy(), signal=hist.signal.copy(),
-        features={k: v.copy() for k, v in hist.features.items()}, poses=hist.poses.copy(),
-        reps=reps, faults=faults, cues=cues, metrics=sm, frames=n_frames,
-        pose_frames=pose_frames, dropped=dropped() if dropped is not None else 0,
-        frame_offset=hist.offset, model_sha256=model_sha256,
-        view=fixed or (max(seen, key=lambda k: seen[k]) if seen else "unknown"),
-        setup_passed=setup_passed, stopped_by=stopped_by, error=error,
-        wall_s=time.monotonic() - t0_wall, cues_played=cues_played,
-        audio_problem=audio_problem, simulated_cues=offline, start_ns=first_t or 0,
-        views_seen=seen,
-    )
+    return run.finish(stopped_by, error, backend=backend, source=source, image_size=image_size,
+                      model_sha256=model_sha256, dropped=dropped() if dropped else 0,
+                      baseline_rom_deg=baseline_rom_deg)
 
 
-def _duration_s(hist: FrameHistory, fps: float) -> float:
+class _Run:
+    """The state of one running session (see :func:`run_session`)."""
+
+    def __init__(self, coach: Coach, scheduler: CueScheduler, speaker: Speaker, clock: Clock,
+                 sinks: SessionSinks, gate: SetupChecker | None, fps: float,
+                 history_limit_s: float | None) -> None:
+        self.coach, self.scheduler, self.speaker, self.clock = coach, scheduler, speaker, clock
+        self.sinks, self.gate, self.fps = sinks, gate, fps
+        self.offline = isinstance(clock, FrameClock)
+        ex = coach.exercise
+        self.joints = metric_joints(ex.metrics, coach.names)
+        # Never fewer frames than two of the longest reps: a rep is measured once the next
+        # one is counted, from frames that must still be there.
+        floor = round(2 * ex.count.max_rep_s * fps) + coach.lag + 2
+        limit = None if history_limit_s is None else max(floor, round(history_limit_s * fps))
+        self.hist = FrameHistory(coach.names, limit)
+        self.reps: list[RepEvent] = []
+        self.faults: list[Fault] = []
+        self.cues: list[CueEvent] = []
+        self.measured: list[RepMetrics] = []
+        self.views: Counter[str] = Counter()
+        self.played_before = speaker.played
+        self.setup_passed = gate is None
+        self.t0_wall = time.monotonic()
+        self.first_t: int | None = None
+        self.frames = 0
+        self.pose_frames = 0
+
+    def wall_s(self) -> float:
+        return time.monotonic() - self.t0_wall
+
+    def step(self, posed: PosedFrame, time_base: Callable[[], int] | None) -> str | None:
+        """One frame; returns ``"user"`` when the display asked to quit, else None."""
+        t = posed.pose.t_ns
+        self._tick(t, time_base)
+        self.frames += 1
+        self.pose_frames += posed.pose.detected
+        state: FrameState | None = None
+        setup_msg: str | None = None
+        coach_ns = posed.pose_ns
+        if self.gate is not None and not self.gate.passed:
+            view, setup_msg = self._gate(self.gate, posed)
+        else:
+            state = self._coach(posed)
+            coach_ns = self.clock.now_ns()
+            view = state.view
+        self.views[view] += 1
+        cue = _speak(self.scheduler, self.speaker, self.clock, t, self.first_t, posed, coach_ns)
+        if cue is not None:
+            self.cues.append(cue)
+            if self.sinks.on_cue is not None:
+                self.sinks.on_cue(cue)
+        if self.sinks.on_frame is None:
+            return None
+        action = self.sinks.on_frame(FrameUpdate(
+            posed, state, len(self.reps), cue, None if self.gate is None else self.gate.passed,
+            setup_msg, self.speaker.muted, view))
+        if action == "mute":
+            self.speaker.muted = not self.speaker.muted
+        return "user" if action == "quit" else None
+
+    def _tick(self, t: int, time_base: Callable[[], int] | None) -> None:
+        """Move the clock (offline) or the scheduler's time base (live) to frame time ``t``."""
+        if self.first_t is None:
+            self.first_t = t
+            if time_base is not None and not self.offline:
+                self.scheduler.time_base_ns = time_base()
+        if isinstance(self.clock, FrameClock):
+            if t > self.clock.now_ns():
+                self.clock.set(t)
+        elif time_base is None:
+            self.scheduler.time_base_ns = self.clock.now_ns() - t
+
+    def _gate(self, gate: SetupChecker, posed: PosedFrame) -> tuple[str, str | None]:
+        """Before counting: the setup check; returns (view, what to fix or None)."""
+        view = self.coach.view_of(posed.pose)
+        if posed.frame is None:
+            raise ValueError("a setup gate needs the images (not a pose track)")
+        st = gate.update(posed.frame.image, posed.pose.landmarks, posed.pose.t_ns, view=view)
+        if gate.passed:
+            self.setup_passed = True
+            self._submit_setup("setup.ready", "ready, start when you are", posed)
+            return view, None
+        if st.problems and st.problems[0] != "holding" and st.message:
+            self._submit_setup(f"setup.{st.problems[0]}", st.message, posed)
+        return view, st.message
+
+    def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame) -> None:
+        self.scheduler.submit(Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
+                                    t_ns=posed.pose.t_ns, frame_index=posed.index,
+                                    value=float("nan"), threshold=float("nan")))
+
+    def _coach(self, posed: PosedFrame) -> FrameState:
+        """Counting: the coach's frame, its faults and reps to the scheduler."""
+        t = posed.pose.t_ns
+        state = self.coach.update(posed.pose)
+        self.hist.append(t, state.signal, state.features, posed.pose.landmarks)
+        for f in state.faults:
+            self.faults.append(f)
+            self.scheduler.submit(f, detected_t_ns=t)
+        if state.new_reps:
+            self._measure()  # the previous reps' ends are final once a new rep is counted
+        for rep in state.new_reps:
+            self.reps.append(rep)
+            self.scheduler.rep_completed(rep, detected_t_ns=t)
+        return state
+
+    def _measure(self) -> None:
+        """Metrics of every rep not yet measured (their ends are final), handed to ``on_rep``."""
+        todo = self.reps[len(self.measured):]
+        if not todo:
+            return
+        h = self.hist
+        series = Series(h.t_ns, h.signal, h.features, self.first_t or 0, h.offset)
+        for rep in todo:
+            rm = rep_metrics(series, rep, self.joints, self.faults)
+            self.measured.append(rm)
+            if self.sinks.on_rep is not None:
+                self.sinks.on_rep(rm)
+
+    def finish(self, stopped_by: str, error: str | None, *, backend: str, source: str,
+               image_size: tuple[int, int], model_sha256: str, dropped: int,
+               baseline_rom_deg: float | None) -> SessionResult:
+        """Flush the coach, measure the last reps, and build the result."""
+        coach, hist = self.coach, self.hist
+        if self.setup_passed:
+            new, late = coach.finish()  # reps counted in the last few frames
+            self.faults.extend(late)
+            self.reps.extend(new)
+        self.faults.sort(key=lambda f: (f.t_ns, f.rule_id))
+        self._measure()
+        sm = set_metrics(coach.exercise.id, self.measured, frames=self.frames,
+                         pose_frames=self.pose_frames, duration_s=_duration_s(hist),
+                         joints=self.joints, not_assessed=coach.not_assessed(),
+                         baseline_rom_deg=baseline_rom_deg)
+        cues_played, audio_problem = (None, None) if self.offline else _count_played(
+            self.speaker, self.played_before)
+        seen = {k: v for k, v in self.views.items() if k != "unknown"}
+        return SessionResult(
+            exercise=coach.exercise, fps=self.fps, backend=backend, source=source,
+            image_size=image_size, t_ns=hist.t_ns.copy(), signal=hist.signal.copy(),
+            features={k: v.copy() for k, v in hist.features.items()}, poses=hist.poses.copy(),
+            reps=self.reps, faults=self.faults, cues=self.cues, metrics=sm, frames=self.frames,
+            pose_frames=self.pose_frames, dropped=dropped, frame_offset=hist.offset,
+            model_sha256=model_sha256,
+            view=coach.fixed_view or (max(seen, key=lambda k: seen[k]) if seen else "unknown"),
+            setup_passed=self.setup_passed, stopped_by=stopped_by, error=error,
+            wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
+            simulated_cues=self.offline, start_ns=self.first_t or 0, views_seen=seen,
+        )
+
+
+def _duration_s(hist: FrameHistory) -> float:
     t = hist.t_ns
     return float((t[-1] - t[0]) / NS_PER_S) if len(t) > 1 else 0.0
 
