@@ -12,7 +12,7 @@ Stages (each swappable and testable alone): :mod:`formcoach.sources` (frames) ->
 # writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/{deviceid,onnxruntime.db}.
 # ort.disable_telemetry_events() does not stop that; the variable below, read when the native
 # module loads, does (checked under strace for 1.29.0, 1.30.0, 1.31.1 and 1.32.0). formcoach
-# never sends anything anywhere, so it is set unconditionally. tests/test_privacy.py pins it.
+# never sends anything anywhere, so it is set unconditionally. tests/system/test_privacy.py pins it.
 import os
 import sys
 

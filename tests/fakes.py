@@ -9,7 +9,7 @@ import numpy as np
 
 from formcoach.cues import speech
 from formcoach.pose.base import RunningMode
-from formcoach.types import FrameState, PoseResult
+from formcoach.types import FrameState, PoseResult, PoseTrack, frame_time_ns
 
 
 def write_tone(path: Path, seconds: float, amplitude: float = 0.25) -> None:
@@ -83,3 +83,36 @@ class ReplayEstimator:
 
     def close(self) -> None:
         pass
+
+
+def synth_track(exercise: str = "squat", view: str = "side", reps: int = 4, seed: int = 3,
+                noise_px: float = 0.0) -> PoseTrack:
+    """Exact poses of a synthetic athlete (formcoach.synth) as a PoseTrack."""
+    from formcoach.synth import spec_from_dict, truth_poses
+
+    spec = spec_from_dict({"name": "t", "exercise": exercise, "view": view, "seed": seed,
+                           "reps": reps, "landmark_noise_px": noise_px})
+    poses, fps, truth = truth_poses(spec)
+    n = len(poses)
+    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+    size = tuple(truth.get("image_size", (512, 384)))
+    return PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, size, "synthetic",
+                     meta={"rep_count": truth["rep_count"]})
+
+
+def sample_track(name: str, out: Path) -> Path:
+    """Save the exact 2D poses of sample ``name`` as a pose track (``formcoach poses`` format)."""
+    import json
+
+    from conftest import SAMPLES
+
+    truth = json.loads((SAMPLES / f"{name}.json").read_text())
+    with np.load(SAMPLES / f"{name}.npz") as z:
+        xy, depth = z["joints_2d_px"], z["pose_z"]
+    n = len(xy)
+    poses = np.concatenate([xy, depth[..., None], np.ones((n, 33, 1))], axis=2)
+    fps = float(truth["fps"])
+    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+    PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, tuple(truth["image_size"]),
+              "synthetic").save(out)
+    return out

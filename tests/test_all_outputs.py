@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import REPO, SAMPLES
+from fakes import sample_track
 
 PACKS = sorted(p.stem for p in (REPO / "formcoach" / "exercises").glob("*.toml"))
 
@@ -35,22 +35,6 @@ SAMPLE_FOR = {
     "pullup": "shoulder_press_front_clean",
     "shoulder_shrug": "shoulder_press_front_clean",
 }
-
-
-def sample_track(name: str, out: Path) -> Path:
-    """Save the exact 2D poses of sample ``name`` as a pose track (``formcoach poses`` format)."""
-    from formcoach.types import PoseTrack, frame_time_ns
-
-    truth = json.loads((SAMPLES / f"{name}.json").read_text())
-    with np.load(SAMPLES / f"{name}.npz") as z:
-        xy, depth = z["joints_2d_px"], z["pose_z"]
-    n = len(xy)
-    poses = np.concatenate([xy, depth[..., None], np.ones((n, 33, 1))], axis=2)
-    fps = float(truth["fps"])
-    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
-    PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, tuple(truth["image_size"]),
-              "synthetic").save(out)
-    return out
 
 
 def test_every_pack_is_covered() -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SAMPLES
-from fakes import ReplayEstimator
-from test_all_outputs import sample_track
+from fakes import ReplayEstimator, sample_track
 
 from formcoach.clock import MonotonicClock
 from formcoach.coach.live import run_live

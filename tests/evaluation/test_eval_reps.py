@@ -21,7 +21,7 @@ FLOOR = json.loads((TESTS / "accuracy_floor.json").read_text())
 @pytest.fixture(scope="module")
 def synth_manifest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A manifest of three synthetic clips whose pose tracks are already in the cache."""
-    from test_analyze_cli import synth_track
+    from fakes import synth_track
 
     root = tmp_path_factory.mktemp("evalset")
     tracks = root / "tracks"

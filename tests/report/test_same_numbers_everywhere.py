@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
-from test_all_outputs import sample_track
+from fakes import sample_track
 
 MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
 CASES = sorted({Path(c["file"]).stem: c["exercise"] for c in MANIFEST["clips"]}.items())

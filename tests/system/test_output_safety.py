@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES, assert_one_line_error
-from test_all_outputs import sample_track
+from fakes import sample_track
 
 from formcoach.errors import InputError, StoreError
 

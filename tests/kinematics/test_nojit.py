@@ -18,7 +18,7 @@ def test_kernels_pass_with_jit_disabled() -> None:
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "test_kinematics.py")],
-        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parent,
+        env=env, capture_output=True, text=True, timeout=600, cwd=HERE.parents[1],
     )
     assert out.returncode == 0, out.stdout[-3000:]
     assert " passed" in out.stdout

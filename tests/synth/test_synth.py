@@ -25,7 +25,7 @@ from formcoach.synth import (
 )
 from formcoach.synth.core import render_frames
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
 SPECS = SAMPLES / "specs.toml"
 

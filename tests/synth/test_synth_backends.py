@@ -20,7 +20,7 @@ from formcoach.errors import BackendUnavailable, ModelError
 from formcoach.evaluation.pose import evaluate_backend
 from formcoach.synth import load_specs
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 #: Loose, view-generic bounds (degrees): occluded far-side limbs make side views the hardest.
 MAX_MEDIAN_ERR = {"front": 12.0, "45": 15.0, "side": 15.0}

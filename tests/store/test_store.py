@@ -18,7 +18,7 @@ from formcoach import store as S
 from formcoach.errors import InputError
 from formcoach.metrics import RepMetrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _mode(p: Path) -> int:
@@ -185,7 +185,7 @@ CHILD = textwrap.dedent(
 
 def test_finished_reps_survive_sigkill_mid_set(tmp_path):
     db = tmp_path / "s.db"
-    code = CHILD.format(tests=str(Path(__file__).parent), db=str(db))
+    code = CHILD.format(tests=str(Path(__file__).parents[1]), db=str(db))
     env = dict(os.environ, PYTHONPATH=str(REPO))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
     try:

@@ -1,7 +1,7 @@
 """onnxruntime telemetry is switched off by ``import formcoach`` (issue 14), fast checks.
 
 The end-to-end proof (no DNS lookup, no ~/.cache/Microsoft under strace in an empty network
-namespace) is ``tests/test_privacy.py``; these pin the mechanism without strace.
+namespace) is ``tests/system/test_privacy.py``; these pin the mechanism without strace.
 """
 
 from __future__ import annotations

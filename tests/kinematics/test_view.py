@@ -12,7 +12,7 @@ import pytest
 from formcoach.kinematics.view import ViewDetector, detect_view, frame_view, torso_yaw
 from formcoach.synth import spec_from_dict, truth_poses
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 TRACKS = Path(os.environ.get("FORMCOACH_TRACK_CACHE", SHARED.parent / "cache" / "tracks"))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, SAMPLES
-from test_all_outputs import sample_track
+from fakes import sample_track
 
 BAD = b"\xff\xfe"  # not UTF-8: os.fsdecode gives lone surrogates
 

@@ -29,7 +29,7 @@ from formcoach.exercises import load_exercise
 from formcoach.rules.engine import parse_rules
 from formcoach.types import PoseTrack
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RULE = ('[[rules]]\nid = "r"\ncue = "c"\nfeature = "knee"\nop = "<"\nrationale = "x"\n'
         'threshold = {thr}\n')
 

@@ -7,27 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import synth_track
 
 from formcoach.cli import main
 from formcoach.coach.offline import analyze_track
 from formcoach.coach.pipeline import Coach
 from formcoach.exercises import load_exercise
 from formcoach.types import PoseResult, PoseTrack, frame_time_ns
-
-
-def synth_track(exercise: str = "squat", view: str = "side", reps: int = 4, seed: int = 3,
-                noise_px: float = 0.0) -> PoseTrack:
-    """Exact poses of a synthetic athlete (formcoach.synth) as a PoseTrack."""
-    from formcoach.synth import spec_from_dict, truth_poses
-
-    spec = spec_from_dict({"name": "t", "exercise": exercise, "view": view, "seed": seed,
-                           "reps": reps, "landmark_noise_px": noise_px})
-    poses, fps, truth = truth_poses(spec)
-    n = len(poses)
-    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
-    size = tuple(truth.get("image_size", (512, 384)))
-    return PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, size, "synthetic",
-                     meta={"rep_count": truth["rep_count"]})
 
 
 @pytest.fixture(scope="module")

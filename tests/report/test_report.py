@@ -32,7 +32,7 @@ from formcoach.report.tables import (
     REP_COLUMNS,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
                                          else None)
 

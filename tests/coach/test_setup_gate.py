@@ -160,7 +160,7 @@ def test_checker_needs_the_setup_to_hold_then_stays_passed() -> None:
     assert not ck.update(img, None, t + 2 * NS_PER_S).ok
 
 
-SPECS = Path(__file__).resolve().parents[1] / "samples" / "specs.toml"
+SPECS = Path(__file__).resolve().parents[2] / "samples" / "specs.toml"
 
 
 @pytest.mark.skipif(not SPECS.is_file(), reason="samples/specs.toml not in this checkout")
