@@ -104,8 +104,6 @@ def _add(feature: Feature) -> Feature:
     return feature
 
 
-register_feature = _add
-
 
 def feature_names() -> list[str]:
     """All registered feature names."""
