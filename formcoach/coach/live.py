@@ -105,7 +105,7 @@ def run_live(
     on_frame: Callable[[np.ndarray], None] | None = None,
     on_rep: Callable[[RepMetrics], None] | None = None,
     stop: threading.Event | None = None,
-    history_limit_s: float = 900.0,
+    history_limit_s: float = 60.0,
     source_name: str = "camera",
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
@@ -128,7 +128,9 @@ def run_live(
         on_frame: called with each overlaid BGR frame (recording, tests).
         on_rep: called with each rep's final metrics (saving rep by rep).
         stop: set it from another thread to end the set.
-        history_limit_s: per-frame series are kept for this many seconds (bounded memory).
+        history_limit_s: per-frame series are kept for this many seconds (at least two of the
+            longest reps): each rep is measured from them as it ends, so memory stays flat
+            however long the session runs.
         source_name: how the result names the source.
     """
     clock = clock if clock is not None else MonotonicClock()
