@@ -748,13 +748,17 @@ class SetRecorder:
         self.store.add_rep(set_id, metrics, faults)
 
     def _measure(self, rep: RepEvent, faults: list[Fault]) -> Any:
-        """RepMetrics of ``rep`` from the buffered frames (the RepEvent itself if they are gone)."""
+        """RepMetrics of ``rep`` from the buffered frames (the RepEvent itself if they are gone).
+
+        Measured when the rep is counted, over ``start_frame..counted_frame``: its true end
+        comes later (see :class:`~formcoach.types.RepEvent`)."""
         from formcoach import metrics as M
 
+        last = rep.counted_frame
         lo = rep.start_frame - round(M.ROM_MARGIN_S * self.fps)
         if self._reps:
             lo = max(lo, self._reps[-1].end_frame + 1)
-        rows = [r for r in self._frames if lo <= r[0] <= rep.end_frame]
+        rows = [r for r in self._frames if lo <= r[0] <= last]
         if len(rows) < 2 or rows[0][0] > rep.start_frame:
             return rep
         off = rows[0][0]
@@ -769,11 +773,11 @@ class SetRecorder:
             exercise=self.exercise,
         )
         local = replace(rep, start_frame=rep.start_frame - off,
-                        bottom_frame=rep.bottom_frame - off, end_frame=rep.end_frame - off)
+                        bottom_frame=rep.bottom_frame - off, end_frame=last - off,
+                        end_ns=rep.counted_ns, counted_frame=last - off)
         shifted = [replace(f, frame_index=f.frame_index - off) for f in faults]
         rm = M.rep_metrics(win, local, shifted, window=(0, len(rows) - 1))
-        rm.start_frame, rm.bottom_frame, rm.end_frame = (
-            rep.start_frame, rep.bottom_frame, rep.end_frame)
+        rm.start_frame, rm.bottom_frame, rm.end_frame = rep.start_frame, rep.bottom_frame, last
         rm.faults = faults
         self._reps.append(rm)
         M.score_reps(self._reps)

@@ -104,7 +104,7 @@ def test_bounded_lag() -> None:
     events, emitted_at, seg = stream(x)
     assert len(events) == 4
     for ev, k in zip(events, emitted_at, strict=True):
-        assert k - ev.end_frame == seg.lag
+        assert k - ev.counted_frame == seg.lag
     assert seg.lag <= round(0.1 * FPS)
 
 

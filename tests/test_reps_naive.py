@@ -176,7 +176,7 @@ def sessions(draw: st.DrawFn, cfg: CountConfig) -> Session:
 
 
 def streamed(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:
-    """(bottom_frame, end_frame) of each rep from per-frame update() then finish()."""
+    """(bottom_frame, counted_frame) of each rep from per-frame update() then finish()."""
     seg = RepSegmenter(cfg, s.fps)
     events = []
     for i, v in enumerate(s.values.tolist()):
@@ -184,7 +184,7 @@ def streamed(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:
     events += seg.finish()
     assert [e.index for e in events] == list(range(len(events)))
     assert all(not e.partial for e in events)
-    return [(e.bottom_frame, e.end_frame) for e in events]
+    return [(e.bottom_frame, e.counted_frame) for e in events]
 
 
 def oracle(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:

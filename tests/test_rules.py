@@ -32,7 +32,8 @@ BASE = {"id": "r", "cue": "c", "feature": "knee", "op": ">", "threshold": 100.0,
 
 
 def _rep(k: int, s: int, b: int, e: int) -> RepEvent:
-    return RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan)
+    return RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan, counted_frame=e,
+                    counted_ns=0)
 
 
 def run_synth(exercise: str, view: str, faults: list[dict] | None = None, reps: int = 3,

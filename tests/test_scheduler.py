@@ -25,7 +25,8 @@ def fault(rule: str, t_s: float, severity: int = 2, rep: int | None = None) -> F
 
 def rep(index: int, start_s: float, end_s: float) -> RepEvent:
     s, e = round(start_s * NS_PER_S), round(end_s * NS_PER_S)
-    return RepEvent(index, 0, 0, 0, s, (s + e) // 2, e, 90.0, 80.0, 170.0)
+    return RepEvent(index, 0, 0, 0, s, (s + e) // 2, e, 90.0, 80.0, 170.0, counted_frame=0,
+                    counted_ns=e)
 
 
 def at(clock: FakeClock, t_s: float) -> None:

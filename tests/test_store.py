@@ -235,8 +235,8 @@ def test_save_live_set(tmp_path):
 
     live = SimpleNamespace(  # the fields of formcoach.live.LiveResult that the store reads
         exercise="squat",
-        reps=[RepEvent(i, 10 * i, 10 * i + 5, 10 * i + 9, 0, 0, 0, 80.0, 90.0, 170.0)
-              for i in range(3)],
+        reps=[RepEvent(i, 10 * i, 10 * i + 5, 10 * i + 9, 0, 0, 0, 80.0, 90.0, 170.0,
+                       counted_frame=10 * i + 9, counted_ns=0) for i in range(3)],
         faults=[], analysis=None, error="camera unplugged",
     )
     set_id = S.save_live_set(live, tmp_path / "s.db")

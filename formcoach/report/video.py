@@ -221,9 +221,10 @@ def _annotate(img: np.ndarray, i: int | None, j: int, fps: float, result: Any,
             if np.isfinite(v) and np.isfinite(vert).all():
                 _put(img, f"{v:.0f}", (round(vert[0]) + 6, round(vert[1]) - 6), scale * 0.6,
                      (0, 255, 255))
-    done = sum(1 for r in reps if i is not None and r.end_frame <= i) if i is not None else 0
+    # The count shown is the coach's: a rep counts from the moment it was counted.
+    done = sum(1 for r in reps if i is not None and r.counted_frame <= i) if i is not None else 0
     if i is None:
-        done = sum(1 for r in reps if r.end_ns / NS_PER_S <= t)
+        done = sum(1 for r in reps if r.counted_ns / NS_PER_S <= t)
     cur = next((r for r in reps if i is not None and r.start_frame <= i <= r.end_frame), None)
     phase = ""
     if cur is not None and i is not None:
