@@ -10,7 +10,9 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
 1. The signal is flipped for ``rep_direction = "up"`` so that a rep is always a move *down*
    from a resting "top" and back.
 2. A centred median over ``smooth_s`` removes single-frame glitches (corrupt frames, landmark
-   flips). This is the only look-ahead: ``lag`` frames (``smooth_s / 2``).
+   flips). This is the only look-ahead: ``lag`` frames (``smooth_s / 2``). A frame with fewer
+   than half of its window valid is a gap, and so is one whose window, cut by the stream
+   start, holds only two frames (their median is their mean, which one glitch drags).
 3. A hysteresis state machine tracks the top (``TOP``), the way down (``DOWN``) and the way up
    (``UP``). A reversal counts as a turn only when it exceeds ``hysteresis`` x the person's typical
    excursion, so noise and small wobbles at the bottom are ignored.
@@ -52,11 +54,13 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    ``finish()``.
 6. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
-   clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off
-   by the end is not counted. Gaps with no signal (NaN: nobody detected, or outside the exercise's gate)
-   longer than ``max_gap_s`` end any rep in progress. Edge reps are only allowed before the
-   first rep and before any gated frame: someone who was seen out of position (standing under
-   the bar) and then gets into it is setting up, not finishing a rep.
+   clip starting mid-ascent does not count its first half-rise; a first rise that ends well
+   above the "top" the clip began at is such a rise too, and the next rep starts from where it
+   got to); a rep whose return is cut off by the end is not counted. Gaps with no signal (NaN:
+   nobody detected, or outside the exercise's gate) longer than ``max_gap_s`` end any rep in
+   progress (and, before the first descent, forget what was seen before them). Edge reps are
+   only allowed before the first rep and before any gated frame: someone who was seen out of
+   position (standing under the bar) and then gets into it is setting up, not finishing a rep.
 
 ``kind = "hold"`` (plank): intervals where the signal stays inside ``[hold_min, hold_max]``
 for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start, counted =
@@ -236,7 +240,7 @@ class RepSegmenter:
             # Window [j - lag, j + lag] = the whole buffer (truncated at the stream start).
             lo = max(0, j - self.lag)
             window = list(self._raw)[len(self._raw) - (self._n_in - lo) :]
-            out = self._step(j, self._median(window), window[j - lo][1],
+            out = self._step(j, self._median(window, first=j < self.lag), window[j - lo][1],
                              self._gated[len(self._raw) - (self._n_in - j)])
         return out
 
@@ -252,7 +256,8 @@ class RepSegmenter:
                 continue
             lo = max(first, j - self.lag)
             window = raw[lo - first :]
-            out += self._step(j, self._median(window), raw[j - first][1], gated[j - first])
+            out += self._step(j, self._median(window, first=j < self.lag), raw[j - first][1],
+                              gated[j - first])
         if self.kind == "hold":
             out += self._close_hold()
         self._open = None  # the stream ended: every end is final
@@ -286,9 +291,15 @@ class RepSegmenter:
 
     # ------------------------------------------------------------------ internals
     @staticmethod
-    def _median(window: list[tuple[float, int]]) -> float:
+    def _median(window: list[tuple[float, int]], first: bool = False) -> float:
+        """NaN-median of a window; NaN when fewer than half of its frames are valid.
+
+        ``first``: the window is cut by the start of the stream. Then two valid values are no
+        measurement either: their median is their mean, which one glitch drags half-way, and
+        at 15-30 fps (a 3-frame window) a landmark flip on the first frame became a bogus top
+        that hid every rep for ``max_rep_s``."""
         vals = sorted(v for v, _ in window if v == v)  # drop NaN
-        if not vals or 2 * len(vals) < len(window):
+        if not vals or 2 * len(vals) < len(window) or (first and len(vals) == 2):
             return math.nan
         n = len(vals)
         return vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
@@ -358,10 +369,11 @@ class RepSegmenter:
             if (
                 self._last_valid_ns is not None
                 and t_ns - self._last_valid_ns > cfg.max_gap_s * _NS
-                and self._mode != _UNKNOWN
+                and (self._mode != _UNKNOWN or self._hi > -math.inf)
             ):
                 # A long gap ends any rep in progress; what follows starts from scratch but is
-                # not a clip edge (the person was there, just not measurable).
+                # not a clip edge (the person was there, just not measurable). Also before the
+                # first descent: what was seen before the hole is not this rep's top.
                 self._reset(edge=False)
                 self.phase = "idle"
             return []
@@ -437,6 +449,13 @@ class RepSegmenter:
                 elif not self._edge:
                     # A small dip, fully recovered: not a rep; we are back at the top.
                     self._to_top(i, x, t_ns)
+                elif x > self._pk + turn:
+                    # Still at the clip start and now well above the "top" it began at: that
+                    # was a wiggle on the way up from a bottom (the clip began near one). Go on
+                    # as a rise from that bottom: an edge rep if it gets big enough, else the
+                    # top it reaches is where the next rep starts from.
+                    self._mode = _EDGE_UP
+                    self._start_i, self._start_ns = self._vl_i, self._vl_ns
             elif x < self._hi - turn:
                 # Wobble near the bottom: the same rep continues, keeping its top.
                 self._mode = _DOWN
