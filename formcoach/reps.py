@@ -510,8 +510,7 @@ class RepSegmenter:
         setup step or sag, the previous rep's way up; a wobble at the bottom does not count).
         It left the top at the last frame before the bottom within that tolerance of it, and
         starts ``_EASE_RATIO`` x (time from there to half-way down) earlier, over frames still
-        there.
-        An edge rep (its descent not seen) starts at its bottom."""
+        there. An edge rep (its descent not seen) starts at its bottom."""
         if partial or self._start_i < 0:
             return self._start_i, self._start_ns
         floor = max(self._floor_i, self.events[-1].end_frame if self.events else -1)
@@ -563,7 +562,8 @@ class RepSegmenter:
         self.events.append(ev)
         # Its end is refined from now on (_OpenEnd); an edge rep's top is not known.
         hi = max(v for v, _, j in self._hist if j >= self._vl_i)
-        mid_ns = next(t for v, t, j in self._hist if j >= self._vl_i and v >= self._vl + 0.5 * amp)
+        mid_ns = next((t for v, t, j in self._hist if j >= self._vl_i and v >= self._vl + 0.5 * amp),
+                      t_ns)  # half-way up (with return_frac < 0.5 not yet: from now)
         self._open = _OpenEnd(ev, math.inf if partial else self._pk - _TOP_TOL * amp,
                               _TOP_TOL * amp, hi, mid_ns)
         self._amps.append(amp)
