@@ -34,9 +34,9 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
      drops more than the tolerance below it (so setup movement before the rest it started
      from is not searched); it left at the last frame before the bottom within the tolerance
      of that top;
-   - *back at the top*: the first frame after the bottom within the tolerance of the rep's top
-     (for a rep that comes back short, or an edge rep, of the highest value since the bottom,
-     which moves while the signal still rises).
+   - *back at the top*: the first frame after the bottom within the tolerance of the higher of
+     the rep's top and the highest value since the bottom (of the latter alone for a rep that
+     comes back short, and an edge rep), so it moves later while the signal still rises.
 
    A smooth move is already under way when it is 10% away: easing like half a cosine, it
    covered 10% in ``_EASE_RATIO`` = 0.69 x the time it then takes to get half-way (a
@@ -94,57 +94,51 @@ _EASE_RATIO = _PHI / (0.5 - _PHI)
 class _OpenEnd:
     """The end of the last rep while later frames refine it (values in flipped signal units).
 
-    The rep is *back at the top* at the first frame after its bottom at or above ``level`` (its
-    top minus ``tol``, ``_TOP_TOL`` of its excursion). Until it gets there (a rep that comes
-    back short of where it started, or an edge rep whose top is unknown) the stand-in is the
-    first frame within ``tol`` of the highest value since the bottom, which moves later while
-    the signal still rises. The end is that frame plus the ease-in time, ``_EASE_RATIO`` x the
-    time from half-way up (``mid_ns``) to it, over frames still at the top; never before
-    counting.
+    The rep is *back at the top* at the first frame after its bottom within ``tol``
+    (``_TOP_TOL`` of its excursion) of the higher of its top (the level it started from,
+    ``-inf`` for an edge rep, whose top is unknown) and the highest value since its bottom; of
+    the latter alone while it has not come that close to its top (a rep that comes back
+    short). So that frame moves later while the signal still rises. The end is
+    that frame plus the ease-in time, ``_EASE_RATIO`` x the time from half-way up (``mid_ns``)
+    to it, over frames still at the top; never before counting.
 
     The segmenter calls :meth:`update` on every valid frame while it is in its top state and
-    drops the object (the end is then final) once :meth:`update` says so, when the next descent
-    begins, on a long gap or a gated frame, and at ``finish()``.
+    drops the object (the end is then final) once :meth:`update` says so (within ``tol`` of the
+    top it started from and the ease-in time gone by), when the next descent begins, on a long
+    gap or a gated frame, and at ``finish()``. A rep that never gets back within ``tol`` of
+    where it started keeps being refined until one of those.
     """
 
-    __slots__ = (
-        "back_i",
-        "back_ns",
-        "contiguous",
-        "ev",
-        "hi",
-        "level",
-        "mid_ns",
-        "reached",
-        "tol",
-    )
+    __slots__ = ("back_i", "back_ns", "contiguous", "ev", "hi", "mid_ns", "tol", "top")
 
-    def __init__(self, ev: RepEvent, level: float, tol: float, hi: float, mid_ns: int) -> None:
-        self.ev, self.level, self.tol, self.hi, self.mid_ns = ev, level, tol, hi, mid_ns
-        self.reached = False
+    def __init__(self, ev: RepEvent, top: float, tol: float, hi: float, mid_ns: int) -> None:
+        self.ev, self.top, self.tol, self.hi, self.mid_ns = ev, top, tol, hi, mid_ns
         self.back_i, self.back_ns = ev.counted_frame, ev.counted_ns
-        self.contiguous = True  # every frame since back_i was at the top
+        self.contiguous = True  # no frame since back_i has left the top
+
+    def _level(self, hi: float) -> float:
+        """The level "at the top" starts at, given the highest value ``hi`` since the bottom."""
+        back = hi >= self.top - self.tol  # got back to where it started (or above)
+        return (max(self.top, hi) if back else hi) - self.tol
 
     def update(self, i: int, x: float, t_ns: int, hist: deque[tuple[float, int, int]]) -> bool:
         """Refine the end with valid frame ``i`` (already in ``hist``); True once it is final."""
-        if not self.reached and x >= self.level:
-            self.reached, self.hi = True, x
-            self.back_i, self.back_ns, self.contiguous = i, t_ns, True
-        elif not self.reached and x > self.hi:
-            # Still rising: "back" is the first frame within tol of the new high, at or after
-            # the current one (the frames before it were below a lower level).
+        level = self._level(self.hi)
+        if x > self.hi:
             self.hi = x
-            for v, t, j in hist:
-                if j >= self.back_i and v >= x - self.tol:
-                    self.back_i, self.back_ns = j, t
-                    break
+            new = self._level(x)
+            if new > level:  # the first frame at or after the current "back" at the new level
+                level = new
+                for v, t, j in hist:
+                    if j >= self.back_i and v >= level:
+                        self.back_i, self.back_ns = j, t
+                        break
             self.contiguous = True
-        elif x < (self.level if self.reached else self.hi - self.tol):
+        elif x < level:
             self.contiguous = False  # left the top again: no more rest to add
         if not self.contiguous:
-            return self.reached
-        lag = _EASE_RATIO * max(0, self.back_ns - self.mid_ns)
-        target = self.back_ns + lag
+            return self.hi >= self.top - self.tol
+        target = self.back_ns + _EASE_RATIO * max(0, self.back_ns - self.mid_ns)
         ev = self.ev
         for _, t, j in reversed(hist):  # the last frame at or before target
             if j <= ev.end_frame:
@@ -152,7 +146,7 @@ class _OpenEnd:
             if t <= target:
                 ev.end_frame, ev.end_ns = j, t
                 break
-        return self.reached and t_ns >= target
+        return self.hi >= self.top - self.tol and t_ns >= target
 
 
 def _median(values: deque[float] | list[float]) -> float:
@@ -564,8 +558,7 @@ class RepSegmenter:
         hi = max(v for v, _, j in self._hist if j >= self._vl_i)
         mid_ns = next((t for v, t, j in self._hist if j >= self._vl_i and v >= self._vl + 0.5 * amp),
                       t_ns)  # half-way up (with return_frac < 0.5 not yet: from now)
-        self._open = _OpenEnd(ev, math.inf if partial else self._pk - _TOP_TOL * amp,
-                              _TOP_TOL * amp, hi, mid_ns)
+        self._open = _OpenEnd(ev, -math.inf if partial else self._pk, _TOP_TOL * amp, hi, mid_ns)
         self._amps.append(amp)
         self._ref = max(_median(self._amps), self.config.min_rom)
         if not partial:

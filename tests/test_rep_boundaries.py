@@ -90,7 +90,7 @@ def sessions(draw: st.DrawFn) -> tuple[str, float, np.ndarray, list[tuple[int, i
     return exercise, fps, x, truth
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=400, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(sessions())
 def test_boundaries_of_eased_reps_match_their_truth(s) -> None:

@@ -90,7 +90,8 @@ def test_events_are_consistent_on_any_input(values: np.ndarray, seed: int) -> No
     assert [e.index for e in got] == list(range(len(got))) and seg.events == got
     for k, e in enumerate(got):
         assert 0 <= e.start_frame <= e.bottom_frame <= e.counted_frame <= e.end_frame < len(t)
-        assert emitted_at[k] - e.counted_frame <= seg.lag
+        if k < len(emitted_at):  # (the rest came from finish())
+            assert emitted_at[k] - e.counted_frame <= seg.lag
         for f, ns in ((e.start_frame, e.start_ns), (e.bottom_frame, e.bottom_ns),
                       (e.counted_frame, e.counted_ns), (e.end_frame, e.end_ns)):
             assert ns == t[f]
