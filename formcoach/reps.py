@@ -1,15 +1,18 @@
 """Rep segmentation of one scalar signal (a joint angle or a normalised height).
 
 :class:`RepSegmenter` is a streaming state machine: ``update(value, t_ns)`` per frame returns the
-reps completed so far, ``finish()`` flushes the end of the stream, and ``segment(values, t_ns)``
-is exactly ``update`` over the series followed by ``finish`` (so live and offline agree).
+reps counted by that frame, ``finish()`` flushes the end of the stream, and ``segment(values,
+t_ns)`` is ``update`` over the series followed by ``finish`` (a convenience, not a second
+algorithm: tests/test_reps_naive.py checks the counts against an independent batch oracle).
 
 How a rep is found (all amplitudes in signal units, e.g. degrees):
 
 1. The signal is flipped for ``rep_direction = "up"`` so that a rep is always a move *down*
    from a resting "top" and back.
 2. A centred median over ``smooth_s`` removes single-frame glitches (corrupt frames, landmark
-   flips). This is the only look-ahead: ``lag`` frames (``smooth_s / 2``).
+   flips). This is the only look-ahead: ``lag`` frames (``smooth_s / 2``). A frame with fewer
+   than half of its window valid is a gap, and so is one whose window, cut by the stream
+   start, holds only two frames (their median is their mean, which one glitch drags).
 3. A hysteresis state machine tracks the top (``TOP``), the way down (``DOWN``) and the way up
    (``UP``). A reversal counts as a turn only when it exceeds ``hysteresis`` x the person's typical
    excursion, so noise and small wobbles at the bottom are ignored.
@@ -22,21 +25,46 @@ How a rep is found (all amplitudes in signal units, e.g. degrees):
    from passing half-way down to counting (tracking glitches are never reps).
    A descent that does not come back within ``max_rep_s`` is abandoned (a rest), and so is
    one interrupted by a frame outside the pack's ``gate`` (e.g. dropping off the bar).
-   The event's ``end_frame`` is that moment (so live feedback is immediate), not the top; its
-   ``start_frame`` is up to 0.3 s before the way down began (the last frame within 10% of the
-   excursion from the top), over frames still at the top and never before the previous rep's
-   end, so setup movement or a long pause before a rep is not part of it while the rest
-   position just before it is.
-5. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
+   That moment is the event's ``counted_frame`` (live feedback is immediate).
+5. Boundaries, symmetric, with one tolerance ``_TOP_TOL`` = 10% of the rep's excursion (large
+   enough for pose noise and slow drift at rest, small next to any rep):
+
+   - *left the top*: scanning back from the bottom (never past the previous rep's end or the
+     stream start), the top is the highest value before the signal, once above half-way,
+     drops more than the tolerance below it (so setup movement before the rest it started
+     from is not searched); it left at the last frame before the bottom within the tolerance
+     of that top;
+   - *back at the top*: the first frame after the bottom within the tolerance of the higher of
+     the rep's top and the highest value since the bottom (of the latter alone for a rep that
+     comes back short, and an edge rep), so it moves later while the signal still rises.
+
+   A smooth move is already under way when it is 10% away: easing like half a cosine, it
+   covered 10% in ``_EASE_RATIO`` = 0.69 x the time it then takes to get half-way (a
+   minimum-jerk profile gives 0.97). So ``start_frame`` is that much before it left the top and
+   ``end_frame`` that much after it is back (0.15-0.25 s at usual tempos), over frames still at
+   the top; the next rep never starts before this one ends, and ``end >= counted``. This
+   scales with tempo, where a fixed lead would put standing still into every rep. What the
+   signal does not show is not found: a counting joint that stays still while the body starts
+   moving (a front-view curl's elbow; the synthetic squat's knee, whose hips do not drop for
+   the first 0.3 s) reads late starts and early ends.
+
+   Streaming: an event is returned at counting time with ``end == counted`` and its
+   ``end_frame``/``end_ns`` then move later in place as frames arrive, until the end is final:
+   back at the top plus the ease-in time, the next descent, a long gap or gated frame, or
+   ``finish()``.
+6. Clip edges: a clip that starts at or near the bottom counts its first rise as a rep (marked
    ``partial``) when the rise is a full excursion (``edge_factor`` x the smallest rep, so a
-   clip starting mid-ascent does not count its first half-rise); a rep whose return is cut off by the end is
-   not counted. Gaps with no signal (NaN: nobody detected, or outside the exercise's gate)
-   longer than ``max_gap_s`` end any rep in progress. Edge reps are only allowed before the
-   first rep and before any gated frame: someone who was seen out of position (standing under
-   the bar) and then gets into it is setting up, not finishing a rep.
+   clip starting mid-ascent does not count its first half-rise; a first rise that ends well
+   above the "top" the clip began at is such a rise too, and the next rep starts from where it
+   got to); a rep whose return is cut off by the end is not counted. Gaps with no signal (NaN:
+   nobody detected, or outside the exercise's gate) longer than ``max_gap_s`` end any rep in
+   progress (and, before the first descent, forget what was seen before them). Edge reps are
+   only allowed before the first rep and before any gated frame: someone who was seen out of
+   position (standing under the bar) and then gets into it is setting up, not finishing a rep.
 
 ``kind = "hold"`` (plank): intervals where the signal stays inside ``[hold_min, hold_max]``
-for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start).
+for at least ``min_hold_s`` are reported as RepEvents (start = bottom = hold start, counted =
+end = hold end: a hold is reported once it is over).
 """
 
 from __future__ import annotations
@@ -55,8 +83,70 @@ __all__ = ["RepSegmenter"]
 _UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
 _NS = 1_000_000_000
 _HISTORY = 5  # reps whose median excursion sets the adaptive thresholds
-_START_TOL = 0.1  # a rep leaves the top when it is this fraction of its excursion below it
-_START_LEAD_S = 0.3  # ... and starts up to this long before that, over frames still at the top
+_TOP_TOL = 0.1  # "at the top": within this fraction of the rep's excursion of its top level
+# A smooth move out of (into) a rest eases like half a cosine: it has covered _TOP_TOL of its
+# excursion after phi of its duration, half of it after 0.5. So the move began _EASE_RATIO x
+# (time from _TOP_TOL to half-way) before it was _TOP_TOL away (0.69 for 0.1).
+_PHI = math.acos(1.0 - 2.0 * _TOP_TOL) / math.pi
+_EASE_RATIO = _PHI / (0.5 - _PHI)
+
+
+class _OpenEnd:
+    """The end of the last rep while later frames refine it (values in flipped signal units).
+
+    The rep is *back at the top* at the first frame after its bottom within ``tol``
+    (``_TOP_TOL`` of its excursion) of the higher of its top (the level it started from,
+    ``-inf`` for an edge rep, whose top is unknown) and the highest value since its bottom; of
+    the latter alone while it has not come that close to its top (a rep that comes back
+    short). So that frame moves later while the signal still rises. The end is
+    that frame plus the ease-in time, ``_EASE_RATIO`` x the time from half-way up (``mid_ns``)
+    to it, over frames still at the top; never before counting.
+
+    The segmenter calls :meth:`update` on every valid frame while it is in its top state and
+    drops the object (the end is then final) once :meth:`update` says so (within ``tol`` of the
+    top it started from and the ease-in time gone by), when the next descent begins, on a long
+    gap or a gated frame, and at ``finish()``. A rep that never gets back within ``tol`` of
+    where it started keeps being refined until one of those.
+    """
+
+    __slots__ = ("back_i", "back_ns", "contiguous", "ev", "hi", "mid_ns", "tol", "top")
+
+    def __init__(self, ev: RepEvent, top: float, tol: float, hi: float, mid_ns: int) -> None:
+        self.ev, self.top, self.tol, self.hi, self.mid_ns = ev, top, tol, hi, mid_ns
+        self.back_i, self.back_ns = ev.counted_frame, ev.counted_ns
+        self.contiguous = True  # no frame since back_i has left the top
+
+    def _level(self, hi: float) -> float:
+        """The level "at the top" starts at, given the highest value ``hi`` since the bottom."""
+        back = hi >= self.top - self.tol  # got back to where it started (or above)
+        return (max(self.top, hi) if back else hi) - self.tol
+
+    def update(self, i: int, x: float, t_ns: int, hist: deque[tuple[float, int, int]]) -> bool:
+        """Refine the end with valid frame ``i`` (already in ``hist``); True once it is final."""
+        level = self._level(self.hi)
+        if x > self.hi:
+            self.hi = x
+            new = self._level(x)
+            if new > level:  # the first frame at or after the current "back" at the new level
+                level = new
+                for v, t, j in hist:
+                    if j >= self.back_i and v >= level:
+                        self.back_i, self.back_ns = j, t
+                        break
+            self.contiguous = True
+        elif x < level:
+            self.contiguous = False  # left the top again: no more rest to add
+        if not self.contiguous:
+            return self.hi >= self.top - self.tol
+        target = self.back_ns + _EASE_RATIO * max(0, self.back_ns - self.mid_ns)
+        ev = self.ev
+        for _, t, j in reversed(hist):  # the last frame at or before target
+            if j <= ev.end_frame:
+                break
+            if t <= target:
+                ev.end_frame, ev.end_ns = j, t
+                break
+        return self.hi >= self.top - self.tol and t_ns >= target
 
 
 def _median(values: deque[float] | list[float]) -> float:
@@ -104,6 +194,7 @@ class RepSegmenter:
         self._hist: deque[tuple[float, int, int]] = deque(maxlen=int(config.max_rep_s * fps) + 2)
         self._tops: deque[float] = deque(maxlen=_HISTORY)
         self._ref = config.min_rom  # cached _ref_amp()
+        self._open: _OpenEnd | None = None  # the last rep, while its end is being refined
         self._reset(edge=True)
         self._last_valid_ns: int | None = None
         self._first_ns: int | None = None
@@ -119,7 +210,12 @@ class RepSegmenter:
         return len(self.events)
 
     def update(self, value: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
-        """Feed one frame; returns reps completed by it.
+        """Feed one frame; returns the reps counted by it (usually none or one).
+
+        A returned event has ``end == counted`` (provisional); later calls move its
+        ``end_frame``/``end_ns`` to the true end in place (see the module docstring), so act on
+        ``counted_*`` now and read ``end_*`` after :meth:`finish`. The frame decided by this
+        call is ``lag`` frames old.
 
         Args:
             value: signal value, NaN when unmeasurable (nobody detected, joint missing).
@@ -138,12 +234,13 @@ class RepSegmenter:
             # Window [j - lag, j + lag] = the whole buffer (truncated at the stream start).
             lo = max(0, j - self.lag)
             window = list(self._raw)[len(self._raw) - (self._n_in - lo) :]
-            out = self._step(j, self._median(window), window[j - lo][1],
+            out = self._step(j, self._median(window, first=j < self.lag), window[j - lo][1],
                              self._gated[len(self._raw) - (self._n_in - j)])
         return out
 
     def finish(self) -> list[RepEvent]:
-        """Flush the last ``lag`` frames (windows truncated at the end) and any open hold."""
+        """Flush the last ``lag`` frames (windows truncated at the end) and any open hold;
+        returns the reps counted by them. After it every event's ``end_*`` is final."""
         out: list[RepEvent] = []
         raw = list(self._raw)
         gated = list(self._gated)
@@ -153,9 +250,11 @@ class RepSegmenter:
                 continue
             lo = max(first, j - self.lag)
             window = raw[lo - first :]
-            out += self._step(j, self._median(window), raw[j - first][1], gated[j - first])
+            out += self._step(j, self._median(window, first=j < self.lag), raw[j - first][1],
+                              gated[j - first])
         if self.kind == "hold":
             out += self._close_hold()
+        self._open = None  # the stream ended: every end is final
         return out
 
     def segment(
@@ -167,8 +266,8 @@ class RepSegmenter:
         """Batch: every rep in a ``(T,)`` series with ``(T,)`` int ns timestamps (and optional
         ``(T,)`` bool gate flags, see :meth:`update`).
 
-        Runs on a fresh copy of this segmenter's settings; identical to streaming ``update``
-        over the series followed by ``finish``.
+        Runs on a fresh copy of this segmenter's settings: ``update`` over the series followed
+        by ``finish``, so every end is final.
         """
         v = np.asarray(values, dtype=np.float64)
         t = np.asarray(t_ns, dtype=np.int64)
@@ -186,15 +285,22 @@ class RepSegmenter:
 
     # ------------------------------------------------------------------ internals
     @staticmethod
-    def _median(window: list[tuple[float, int]]) -> float:
+    def _median(window: list[tuple[float, int]], first: bool = False) -> float:
+        """NaN-median of a window; NaN when fewer than half of its frames are valid.
+
+        ``first``: the window is cut by the start of the stream. Then two valid values are no
+        measurement either: their median is their mean, which one glitch drags half-way, and
+        at 15-30 fps (a 3-frame window) a landmark flip on the first frame became a bogus top
+        that hid every rep for ``max_rep_s``."""
         vals = sorted(v for v, _ in window if v == v)  # drop NaN
-        if not vals or 2 * len(vals) < len(window):
+        if not vals or 2 * len(vals) < len(window) or (first and len(vals) == 2):
             return math.nan
         n = len(vals)
         return vals[n // 2] if n % 2 else 0.5 * (vals[n // 2 - 1] + vals[n // 2])
 
     def _reset(self, edge: bool) -> None:
         """Forget any rep in progress; ``edge``: the next rise may count as an edge rep."""
+        self._open = None  # a gap or a gate: the last rep's end is final
         self._mode = _UNKNOWN
         self._edge = edge
         self._pk = self._vl = self._hi = -math.inf
@@ -248,6 +354,8 @@ class RepSegmenter:
             return self._step_hold(i, y, t_ns)
         cfg = self.config
         self._seen_gated = self._seen_gated or gated
+        if gated:
+            self._open = None  # out of position: the last rep's end is final
         if gated and self._mode in (_DOWN, _UP, _EDGE_UP):
             self._reset(edge=False)
             self.phase = "idle"
@@ -255,10 +363,11 @@ class RepSegmenter:
             if (
                 self._last_valid_ns is not None
                 and t_ns - self._last_valid_ns > cfg.max_gap_s * _NS
-                and self._mode != _UNKNOWN
+                and (self._mode != _UNKNOWN or self._hi > -math.inf)
             ):
                 # A long gap ends any rep in progress; what follows starts from scratch but is
-                # not a clip edge (the person was there, just not measurable).
+                # not a clip edge (the person was there, just not measurable). Also before the
+                # first descent: what was seen before the hole is not this rep's top.
                 self._reset(edge=False)
                 self.phase = "idle"
             return []
@@ -274,6 +383,8 @@ class RepSegmenter:
         turn = cfg.hysteresis * self._ref_amp()
         mode = self._mode
         out: list[RepEvent] = []
+        if self._open is not None and self._open.update(i, x, t_ns, self._hist):
+            self._open = None  # back at the top and the ease-in time added: its end is final
 
         if mode == _UNKNOWN:
             # Start of the stream (or after a long gap): which way does it go first?
@@ -332,6 +443,13 @@ class RepSegmenter:
                 elif not self._edge:
                     # A small dip, fully recovered: not a rep; we are back at the top.
                     self._to_top(i, x, t_ns)
+                elif x > self._pk + turn:
+                    # Still at the clip start and now well above the "top" it began at: that
+                    # was a wiggle on the way up from a bottom (the clip began near one). Go on
+                    # as a rise from that bottom: an edge rep if it gets big enough, else the
+                    # top it reaches is where the next rep starts from.
+                    self._mode = _EDGE_UP
+                    self._start_i, self._start_ns = self._vl_i, self._vl_ns
             elif x < self._hi - turn:
                 # Wobble near the bottom: the same rep continues, keeping its top.
                 self._mode = _DOWN
@@ -352,6 +470,8 @@ class RepSegmenter:
                 self._enter_down(i, x, t_ns, self._hi, self._pk_i, self._pk_ns)
             else:
                 self._check_abandon(i, x, t_ns)
+        if self._mode != _TOP:
+            self._open = None  # the next movement began: the last rep's end is final
         return out
 
     def _to_top(self, i: int, x: float, t_ns: int) -> None:
@@ -376,32 +496,44 @@ class RepSegmenter:
             self._to_top(i, x, t_ns)
 
     def _descent_start(self, partial: bool) -> tuple[int, int]:
-        """(frame, t_ns) of the start of the rep being emitted: up to ``_START_LEAD_S`` before it
-        left the top, over frames still at the top (the end of the previous rep's way up is not
-        part of this one) and never before the previous rep ended (or the stream began).
+        """(frame, t_ns) of the start of the rep being emitted (see the module docstring).
 
-        It left the top at the last frame within ``_START_TOL`` of the excursion from the highest
-        point since the tentative start (the last frame near the top, so setup movement or a
-        wobble seconds earlier is not searched). The lead keeps the rest position (e.g. a lockout
-        judged by ``phase = "top"`` rules) in the rep."""
+        The top it left: scanning back from the bottom (not before the previous rep's end or
+        the stream start), the highest value until, once above half-way, the signal drops more
+        than ``_TOP_TOL`` of the excursion below it (the rest it started from ends there: a
+        setup step or sag, the previous rep's way up; a wobble at the bottom does not count).
+        It left the top at the last frame before the bottom within that tolerance of it, and
+        starts ``_EASE_RATIO`` x (time from there to half-way down) earlier, over frames still
+        there. An edge rep (its descent not seen) starts at its bottom."""
         if partial or self._start_i < 0:
             return self._start_i, self._start_ns
-        seg = [(x, t, j) for x, t, j in self._hist if self._floor_i <= j <= self._vl_i]
-        first = next((k for k, (_, _, j) in enumerate(seg) if j >= self._start_i), None)
-        if first is None:
+        floor = max(self._floor_i, self.events[-1].end_frame if self.events else -1)
+        seg = [(x, t, j) for x, t, j in self._hist if floor <= j <= self._vl_i]
+        if not seg:
             return self._start_i, self._start_ns
-        top = max(x for x, _, _ in seg[first:])
-        level = top - _START_TOL * (top - self._vl)
+        tol = _TOP_TOL * (self._pk - self._vl)
+        half = 0.5 * (self._pk + self._vl)
         k = len(seg) - 1
-        while k > first and seg[k][0] < level:
+        top = seg[k][0]
+        while k > 0 and (seg[k - 1][0] >= top - tol or top < half):
+            k -= 1
+            top = max(top, seg[k][0])
+        level = top - tol
+        k = len(seg) - 1
+        while k > 0 and seg[k][0] < level:
             k -= 1
         t_leave = seg[k][1]
-        while k > 0 and seg[k - 1][0] >= level and t_leave - seg[k - 1][1] <= _START_LEAD_S * _NS:
+        m = k  # the first frame past half-way down
+        while m < len(seg) - 1 and seg[m][0] >= 0.5 * (top + self._vl):
+            m += 1
+        lead = _EASE_RATIO * (seg[m][1] - t_leave)
+        while k > 0 and seg[k - 1][0] >= level and t_leave - seg[k - 1][1] <= lead:
             k -= 1
         return seg[k][2], seg[k][1]
 
     def _emit(self, i: int, x: float, t_ns: int, amp: float, partial: bool) -> RepEvent:
-        """Record the rep that ends at frame ``i`` and go back to the top state."""
+        """Record the rep counted at frame ``i`` (its end refined from now on) and go back to
+        the top state."""
         top = self._vl + amp
         lo, hi = sorted((self.sign * self._vl, self.sign * top))
         start_i, start_ns = self._descent_start(partial)
@@ -418,8 +550,15 @@ class RepSegmenter:
             max_deg=float(hi),
             side=self.side,
             partial=partial,
+            counted_frame=i,
+            counted_ns=t_ns,
         )
         self.events.append(ev)
+        # Its end is refined from now on (_OpenEnd); an edge rep's top is not known.
+        hi = max(v for v, _, j in self._hist if j >= self._vl_i)
+        mid_ns = next((t for v, t, j in self._hist if j >= self._vl_i and v >= self._vl + 0.5 * amp),
+                      t_ns)  # half-way up (with return_frac < 0.5 not yet: from now)
+        self._open = _OpenEnd(ev, -math.inf if partial else self._pk, _TOP_TOL * amp, hi, mid_ns)
         self._amps.append(amp)
         self._ref = max(_median(self._amps), self.config.min_rom)
         if not partial:
@@ -458,6 +597,7 @@ class RepSegmenter:
             index=len(self.events), start_frame=i0, bottom_frame=i0, end_frame=i1, start_ns=t0,
             bottom_ns=t0, end_ns=t1, rom_deg=float(max(vals) - min(vals)),
             min_deg=float(min(vals)), max_deg=float(max(vals)), side=self.side, partial=False,
+            counted_frame=i1, counted_ns=t1,
         )
         self.events.append(ev)
         return [ev]

@@ -18,7 +18,7 @@ import math
 import os
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -340,6 +340,21 @@ class RepEvent:
 
     Frames index the analysed sequence; ``*_ns`` are the same instants in ns. Angles in degrees
     of the counting signal. ``partial`` marks a rep cut by the clip edge but still counted.
+
+    Boundaries (see :mod:`formcoach.reps` for the exact rules): ``start`` the body leaves the
+    top, ``bottom`` the turnaround, ``end`` the body is back at the top (or the next rep's start,
+    a long gap or the end of the stream if it never gets there). ``counted`` is the moment the
+    rep was counted, on the way up, ``counted <= end``: live feedback (praise, rep judging, the
+    rep count) happens then.
+
+    Streaming: the segmenter returns the event at ``counted`` with ``end == counted``
+    (provisional) and then moves ``end_frame``/``end_ns`` of **the same object** later as frames
+    arrive, until the body is back at the top, the next rep starts, a long gap, or
+    ``finish()``. Code that acts when a rep is emitted must read ``counted_*``; only after
+    ``finish()`` is every ``end_*`` final. For holds, ``counted == end``.
+
+    Raises:
+        ValueError: ``counted_frame > end_frame`` or ``counted_ns > end_ns``.
     """
 
     index: int
@@ -354,12 +369,15 @@ class RepEvent:
     max_deg: float
     side: str = "left"
     partial: bool = False
-    counted_frame: int = -1
-    counted_ns: int = -1
+    _: KW_ONLY
+    counted_frame: int
+    counted_ns: int
 
     def __post_init__(self) -> None:
-        if self.counted_frame < 0:
-            self.counted_frame, self.counted_ns = self.end_frame, self.end_ns
+        if self.counted_frame > self.end_frame or self.counted_ns > self.end_ns:
+            raise ValueError(
+                f"a rep is counted at or before its end, got counted frame {self.counted_frame}"
+                f" ({self.counted_ns} ns) after end frame {self.end_frame} ({self.end_ns} ns)")
 
     @property
     def start_s(self) -> float:

@@ -136,6 +136,7 @@ def make_result(
             RepEvent(
                 index=i, start_frame=s, bottom_frame=b, end_frame=e,
                 start_ns=int(t_ns[s]), bottom_ns=int(t_ns[b]), end_ns=int(t_ns[e]),
+                counted_frame=e, counted_ns=int(t_ns[e]),
                 rom_deg=float(np.nanmax(seg) - np.nanmin(seg)),
                 min_deg=float(np.nanmin(seg)), max_deg=float(np.nanmax(seg)),
             )

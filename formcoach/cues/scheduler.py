@@ -136,15 +136,16 @@ class CueScheduler:
         """Tell the scheduler a rep ended; queues praise when it was clean. Returns True if so.
 
         A rep is clean when no fault was submitted with its ``rep_index`` or at a source time
-        at or after ``rep.start_ns``. ``detected_t_ns``: as in :meth:`submit` (the segmenter
-        decides a rep a few frames after its end).
+        at or after ``rep.start_ns``. It is praised as of the moment it was counted
+        (``rep.counted_ns``: its ``end_ns`` is still provisional then). ``detected_t_ns``: as in
+        :meth:`submit` (the segmenter decides a frame ``lag`` frames after it was taken).
         """
         faulted = rep.index in self._faulted_reps
         if not faulted and self._last_fault_src_ns is not None:
             faulted = self._last_fault_src_ns >= rep.start_ns
         if faulted or not self.praise:
             return False
-        at = rep.end_ns if detected_t_ns is None else max(rep.end_ns, int(detected_t_ns))
+        at = rep.counted_ns if detected_t_ns is None else max(rep.counted_ns, int(detected_t_ns))
         ok = self._offer(PRAISE_RULE_ID, self.praise, 0, self.fault_clock_ns(at))
         if ok:
             self.stats.praised += 1

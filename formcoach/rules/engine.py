@@ -369,15 +369,17 @@ def _window_value(rule: Rule, values: dict[str, np.ndarray], vis: np.ndarray) ->
     return first if np.isfinite(first) else second
 
 
-def phase_window(rep: RepEvent, phase: str) -> np.ndarray:
+def phase_window(rep: RepEvent, phase: str, end: int | None = None) -> np.ndarray:
     """Frame indices of a rep's phase.
 
     ``any``: start..end; ``eccentric``: start..bottom; ``concentric``: bottom..end;
     ``bottom``: within :data:`PHASE_FRACTION` of the rep's length of the turnaround
     (``bottom_frame``, the extreme of the counting signal); ``top``: the same fraction at the
-    start and at the end (the rest position).
+    start and at the end (the rest position). ``end`` defaults to ``rep.end_frame``;
+    :meth:`RulesEngine.on_rep` passes ``rep.counted_frame`` (the frames there are when a rep
+    is counted, live and offline alike).
     """
-    s, b, e = rep.start_frame, rep.bottom_frame, rep.end_frame
+    s, b, e = rep.start_frame, rep.bottom_frame, rep.end_frame if end is None else end
     w = max(1, round(PHASE_FRACTION * (e - s)))
     if phase == "any":
         return np.arange(s, e + 1)
@@ -510,14 +512,19 @@ class RulesEngine:
         return self._new
 
     def on_rep(self, rep: RepEvent) -> list[Fault]:
-        """Judge rep rules over the rep's frames (up to the moment it was counted); returns the
-        rep's faults (frame faults that fired inside the rep included)."""
-        rows = [r for r in self._buf if rep.start_frame <= r.index <= rep.end_frame]
+        """Judge rep rules over the rep's frames; returns the rep's faults (frame faults that
+        fired inside the rep included).
+
+        Called when the rep is counted: it judges ``start_frame..counted_frame`` (the true end
+        comes later, see :class:`~formcoach.types.RepEvent`), so the verdict is the same live
+        and offline and never waits for the body to be back at the top."""
+        last = rep.counted_frame
+        rows = [r for r in self._buf if rep.start_frame <= r.index <= last]
         by_index = {r.index: r for r in rows}
         rep_status: dict[str, str] = {}
         new: list[Fault] = []
         for rule in self._rep_rules:
-            idx = [i for i in phase_window(rep, rule.phase) if i in by_index]
+            idx = [i for i in phase_window(rep, rule.phase, last) if i in by_index]
             window = [by_index[i] for i in idx]
             views = [r.view for r in window if r.view != "unknown"]
             # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
@@ -533,8 +540,8 @@ class RulesEngine:
                 rep_status[rule.id] = NOT_ASSESSED
             elif rule.violated(value):
                 rep_status[rule.id] = FAULT
-                at = rep.bottom_frame if rule.phase in ("bottom", "any") else rep.end_frame
-                t_ns = by_index[at].t_ns if at in by_index else rep.end_ns
+                at = rep.bottom_frame if rule.phase in ("bottom", "any") else last
+                t_ns = by_index[at].t_ns if at in by_index else rep.counted_ns
                 new.append(self._emit(rule, t_ns, at, value, rep.index))
             else:
                 rep_status[rule.id] = OK
@@ -544,7 +551,7 @@ class RulesEngine:
                 FAULT if FAULT in seen else OK if OK in seen else NOT_ASSESSED
             )
         inside = [f for f in self.faults if f.rep_index is None
-                  and rep.start_frame <= f.frame_index <= rep.end_frame]
+                  and rep.start_frame <= f.frame_index <= last]
         for f in inside:
             f.rep_index = rep.index
             rep_status[f.rule_id] = FAULT
@@ -665,7 +672,7 @@ def judge_sequence(
     b = _bottom_frame(exercise, arr, fps, world)
     rep = RepEvent(index=0, start_frame=0, bottom_frame=b, end_frame=n - 1, start_ns=t[0],
                    bottom_ns=t[b], end_ns=t[-1], rom_deg=float("nan"), min_deg=float("nan"),
-                   max_deg=float("nan"))
+                   max_deg=float("nan"), counted_frame=n - 1, counted_ns=t[-1])
     engine.on_rep(rep)
     return dict(engine.rep_status[0]), engine
 

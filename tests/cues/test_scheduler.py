@@ -25,7 +25,8 @@ def fault(rule: str, t_s: float, severity: int = 2, rep: int | None = None) -> F
 
 def rep(index: int, start_s: float, end_s: float) -> RepEvent:
     s, e = round(start_s * NS_PER_S), round(end_s * NS_PER_S)
-    return RepEvent(index, 0, 0, 0, s, (s + e) // 2, e, 90.0, 80.0, 170.0)
+    return RepEvent(index, 0, 0, 0, s, (s + e) // 2, e, 90.0, 80.0, 170.0, counted_frame=0,
+                    counted_ns=e)
 
 
 def at(clock: FakeClock, t_s: float) -> None:
@@ -143,6 +144,19 @@ def test_praise_only_for_clean_reps() -> None:
     at(clock, 6.0)
     assert s.rep_completed(rep(2, 4.0, 6.0))
     assert s.stats.praised == 2
+
+
+def test_praise_is_timed_at_the_counting_moment() -> None:
+    """A rep's end_ns is still provisional when it is counted (the segmenter moves it later):
+    praise is stamped at counted_ns, so it is never judged stale by a later end."""
+    clock = FakeClock()
+    s = CueScheduler(clock, praise="good rep", praise_cooldown_s=0.0)
+    at(clock, 2.0)
+    r = RepEvent(0, 0, 0, 0, 0, NS_PER_S, 3 * NS_PER_S, 90.0, 80.0, 170.0, counted_frame=0,
+                 counted_ns=2 * NS_PER_S)
+    assert s.rep_completed(r)
+    cue = s.poll()
+    assert cue is not None and cue.fault_t_ns == s.fault_clock_ns(2 * NS_PER_S)
 
 
 def test_praise_loses_to_a_fault_and_is_off_by_default() -> None:

@@ -32,7 +32,8 @@ BASE = {"id": "r", "cue": "c", "feature": "knee", "op": ">", "threshold": 100.0,
 
 
 def _rep(k: int, s: int, b: int, e: int) -> RepEvent:
-    return RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan)
+    return RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan, counted_frame=e,
+                    counted_ns=0)
 
 
 def run_synth(exercise: str, view: str, faults: list[dict] | None = None, reps: int = 3,
@@ -566,3 +567,24 @@ def test_velocity_feature_names_parse() -> None:
     assert rule.feature_names == ("torso_lean_velocity",)
     with pytest.raises(ConfigError, match="unknown feature 'nose_velocity'"):
         parse_rules([{**BASE, "feature": "nose_velocity"}], "p")
+
+
+def test_rep_rules_judge_the_frames_up_to_the_counting_moment() -> None:
+    """on_rep runs when a rep is counted, before the segmenter knows its true end: it judges
+    start..counted_frame (live and offline alike), never the frames after it."""
+    poses, fps, truth = _clip("bicep_curl", "side")
+    r = truth["reps"][0]
+    s, b, e = r["start_frame"], r["bottom_frame"], r["end_frame"]
+    fast = poses.copy()  # the lowering squeezed into its first fifth (dropping the weight)
+    fast[b : e + 1] = poses[np.minimum(b + np.arange(e - b + 1) * 5, e)]
+
+    def judge(counted: int) -> str:
+        eng = RulesEngine(load_exercise("bicep_curl"), fps)
+        for i, pose in enumerate(fast):
+            eng.on_frame(frame_state(i, round(i * 1e9 / fps), pose))
+        eng.on_rep(RepEvent(0, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan,
+                            counted_frame=counted, counted_ns=0))
+        return eng.rep_status[0]["dropping_weight"]
+
+    assert judge(e) == FAULT
+    assert judge(b) != FAULT  # the fast part lies after the counting moment

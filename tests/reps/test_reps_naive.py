@@ -15,17 +15,16 @@ What the generator stays inside (the segmenter's documented assumptions, and the
 - full reps are clearly reps: depth 1.5-3x ``min_rom`` (so >= ``first_factor`` x ``min_rom``),
   the depths of one session within a factor 1.3 (so >= ``rel_rom`` x the median), each way
   0.35-2 s (>= ``min_rep_s`` from half-way down to the count, << ``max_rep_s``);
-- the first movement is a full rep (see the generator); "not reps" are clearly not: dips
+- "not reps" are clearly not (the first movement may be one): dips
   below 0.7x ``min_rom``, or half reps below 0.3x the session's depth (under ``rel_rom`` x
   the median once reps were seen);
 - noise is small next to the turn threshold (sigma <= 1.5% of ``min_rom``); single-frame
-  glitches are isolated (one per median window, away from the ends and from NaN holes, see the
+  glitches are isolated (one per median window, away from the end and from NaN holes, see the
   generator); small wobbles at the bottom stay under 12% of the depth;
 - NaN holes are either short (<= 0.6x ``max_gap_s``) or long (>= 1.5x ``max_gap_s``), never
   near the threshold, where one frame of rounding decides; short holes never hide the deeper
-  half of a movement nor span a rest-to-movement change; long holes come after the first
-  movement began and start and end at rest (see the generator for why, and the known-bug tests
-  at the end).
+  half of a movement nor span a rest-to-movement change; long holes start and end at rest
+  (see the generator for why, and the tests of fixed bugs at the end).
 """
 
 from __future__ import annotations
@@ -78,12 +77,10 @@ def sessions(draw: st.DrawFn, cfg: CountConfig) -> Session:
     moves: list[tuple[int, int]] = []  # (first, last) frame of each movement
     deep_parts: list[tuple[int, np.ndarray]] = []  # where each movement is in its deeper half
     n_reps = 0
-    for k in range(draw(st.integers(0, 7))):
-        # The first movement is a full rep: before the first rep a small excursion leaves the
-        # segmenter waiting for a possible clip-edge rep that only max_rep_s ends, and that
-        # abandonment can land inside a real rep ~20 s later and drop it (see the report of
-        # test_a_session_first_seen_near_a_bottom_still_counts_its_reps: the same stuck state).
-        kind = "rep" if k == 0 else draw(st.sampled_from(["rep", "rep", "rep", "dip", "half"]))
+    for _ in range(draw(st.integers(0, 7))):
+        # The first movement may be a dip or a half rep too (it used to leave the segmenter
+        # stuck waiting for a clip-edge rep: test_a_session_first_seen_near_a_bottom_...).
+        kind = draw(st.sampled_from(["rep", "rep", "rep", "dip", "half"]))
         if kind == "rep":
             d = depth * draw(st.floats(1.0, 1.3))
             n_reps += 1
@@ -119,18 +116,13 @@ def sessions(draw: st.DrawFn, cfg: CountConfig) -> Session:
                    * cfg.max_gap_s)
         if long and (g / fps) < 1.5 * cfg.max_gap_s:
             g += 1
-        # Not over the first frames: a session first seen near a bottom stalls the segmenter
-        # (test_a_session_first_seen_near_a_bottom_still_counts_its_reps, a known bug).
-        # A long hole only once the first movement began: before it the segmenter is still in
-        # its start-up state, which a long hole does not reset (it counts a rep seen only
-        # after a long hole at the start, but not the same thing later: see
-        # test_a_long_hole_before_the_first_rep_is_treated_like_one_later).
-        # And a long hole ends at rest (the person comes back standing): one that ends
+        # Not over the first frames (the median windows there are cut by the stream start).
+        # A long hole may come before the first movement too (the segmenter used to count a
+        # rep seen only after it: test_a_long_hole_before_the_first_rep_...).
+        # A long hole ends at rest (the person comes back standing): one that ends
         # mid-descent makes "was that a rep" depend on how much of the descent was seen (the
         # segmenter measures from the first frame seen, the oracle from the rest level).
         lead = 2 * max(0, round(cfg.smooth_s * fps / 2.0)) + 2
-        if long:
-            lead = moves[0][0] + 1 if moves else len(x)
         if lead >= len(x) - g - 1:
             continue
         if long:
@@ -156,13 +148,14 @@ def sessions(draw: st.DrawFn, cfg: CountConfig) -> Session:
             long_gap_in_rep = True
     lag = max(0, round(cfg.smooth_s * fps / 2.0))
     if lag >= 1:  # single-frame glitches (landmark flips): the median must remove them
-        # Not within 2 ``lag`` of the ends or of a NaN hole (windows that reach them): there the
-        # median window is truncated and a 2-frame "median" is a mean, so the glitch leaks
-        # through at half height and becomes a bogus top (see
-        # test_a_glitch_in_the_first_frame_does_not_hide_the_session, a known bug).
+        # Not within 2 ``lag`` of the end or of a NaN hole (windows that reach them): there a
+        # median window can hold two valid frames, whose "median" is their mean, so the glitch
+        # leaks through at half height and the oracle and the segmenter see different
+        # signals. (At the stream start the segmenter drops such frames:
+        # test_a_glitch_in_the_first_frame_does_not_hide_the_session.)
         near_nan = np.convolve(np.isnan(x).astype(float), np.ones(4 * lag + 1), mode="same") > 0
         inner = np.flatnonzero(~near_nan)
-        inner = inner[(inner >= 2 * lag) & (inner < len(x) - 2 * lag)]
+        inner = inner[inner < len(x) - 2 * lag]
         # Isolated: at most one glitch per median window (two in one window are a 1-frame
         # dip the median keeps; the segmenter's min_rep_s rejects it, the oracle has no such rule).
         used: list[int] = []
@@ -176,7 +169,7 @@ def sessions(draw: st.DrawFn, cfg: CountConfig) -> Session:
 
 
 def streamed(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:
-    """(bottom_frame, end_frame) of each rep from per-frame update() then finish()."""
+    """(bottom_frame, counted_frame) of each rep from per-frame update() then finish()."""
     seg = RepSegmenter(cfg, s.fps)
     events = []
     for i, v in enumerate(s.values.tolist()):
@@ -184,7 +177,7 @@ def streamed(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:
     events += seg.finish()
     assert [e.index for e in events] == list(range(len(events)))
     assert all(not e.partial for e in events)
-    return [(e.bottom_frame, e.end_frame) for e in events]
+    return [(e.bottom_frame, e.counted_frame) for e in events]
 
 
 def oracle(cfg: CountConfig, s: Session) -> list[tuple[int, int]]:
@@ -243,8 +236,8 @@ def test_oracle_counts_a_textbook_session() -> None:
     assert x[reps[0][0]] < rest - 79
 
 
-# ----------------------------------------------------------------------------- known bugs
-# Found by the comparison above; pinned as strict xfails so a fix turns them into passes.
+# ----------------------------------------------------------------------------- fixed bugs
+# Found by the comparison above (pinned as strict xfails until fixed in issue 15).
 def _textbook(fps: float, rest: float = 170.0, depth: float = 60.0, reps: int = 5) -> np.ndarray:
     n = round(fps)
     rep = np.concatenate([_cosine(rest, rest - depth, n), _cosine(rest - depth, rest, n),
@@ -257,40 +250,38 @@ def _count(cfg: CountConfig, x: np.ndarray, fps: float) -> int:
     return len(seg.segment(x, [frame_time_ns(i, fps) for i in range(len(x))]))
 
 
-@pytest.mark.xfail(strict=True, reason="segmenter bug: truncated 2-frame median at the start")
 def test_a_glitch_in_the_first_frame_does_not_hide_the_session() -> None:
-    """At 15-20 fps (lag 1) frame 0's window is 2 frames, whose median is their mean: one
-    landmark flip there becomes the session's top and no later rep returns 60% of the way to
-    it, so none counts until max_rep_s (20 s) abandons it."""
+    """At 15-30 fps (lag 1) frame 0's window is 2 frames, whose median is their mean: one
+    landmark flip there became the session's top and no later rep returned 60% of the way to
+    it, so none counted until max_rep_s (20 s) abandoned it. Now such a frame is a gap."""
     cfg, fps = _config("squat"), 15.0
     x = _textbook(fps)
     assert _count(cfg, x, fps) == 5
     x[0] = 260.0
-    assert _count(cfg, x, fps) == 5  # today: 0
+    assert _count(cfg, x, fps) == 5  # was 0
 
 
-@pytest.mark.xfail(strict=True, reason="segmenter bug: start near a bottom stalls in UP")
 def test_a_session_first_seen_near_a_bottom_still_counts_its_reps() -> None:
     """A clip that starts at the end of a descent (trimmed, or the person detected late) and
-    then does 5 full reps: the first rise is rightly not an edge rep, but the segmenter stays in
-    its way-up state with the first frame as the top (edge reps still possible), treats every
-    later rep as a wobble of that one and counts nothing for max_rep_s."""
+    then does 5 full reps: the first rise is rightly not an edge rep, but the segmenter stayed
+    in its way-up state with the first frame as the top (edge reps still possible), treated
+    every later rep as a wobble of that one and counted nothing for max_rep_s. Now a rise well
+    above that "top" is a rise from the bottom, whose top the next rep starts from."""
     cfg, fps, rest, bottom = _config("squat"), 30.0, 170.0, 110.0
     head = np.concatenate([_cosine(bottom + 30, bottom, 10), _cosine(bottom, rest, 30)])
     x = np.concatenate([head, _textbook(fps, rest, rest - bottom)])
-    assert _count(cfg, x, fps) == 5  # today: 0
+    assert _count(cfg, x, fps) == 5  # was 0
 
 
-@pytest.mark.xfail(strict=True, reason="segmenter inconsistency: long hole before the first rep")
 def test_a_long_hole_before_the_first_rep_is_treated_like_one_later() -> None:
     """Rest, a 1.5 s hole (> max_gap_s), then the person seen at the bottom coming up: later in
     a session that rise is not a rep (the hole resets the state); before the first descent the
-    state is still 'unknown', which a hole does not reset, so it counts as a full rep from the
-    rest frames before the hole."""
+    state was still 'unknown', which a hole did not reset, so it counted as a full rep from the
+    rest frames before the hole. Now a long hole resets that state too."""
     cfg, fps, rest = _config("squat"), 15.0, 120.0
     rise = _cosine(rest - 53, rest, 15)
     hole = np.full(23, np.nan)
     later = np.concatenate([_textbook(fps, rest, 53, reps=1), hole, rise, np.full(15, rest)])
     assert _count(cfg, later, fps) == 1  # the rise after the hole is not a rep
     early = np.concatenate([np.full(4, rest), hole, rise, np.full(15, rest)])
-    assert _count(cfg, early, fps) == 0  # today: 1
+    assert _count(cfg, early, fps) == 0  # was 1
