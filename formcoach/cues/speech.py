@@ -49,7 +49,7 @@ import wave
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO, runtime_checkable
+from typing import Any, BinaryIO, Protocol, TextIO, runtime_checkable
 
 from formcoach.clock import Clock, MonotonicClock
 from formcoach.errors import BackendUnavailable, InputError
@@ -356,7 +356,7 @@ class FileSink:
             time.sleep(dur)
 
 
-def open_private(path: Path) -> Any:
+def open_private(path: Path) -> BinaryIO:
     """Open ``path`` for binary writing, created or truncated as user-only (0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -6,7 +6,6 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from formcoach.io_utils import atomic_write_text
 from formcoach.report import mdc as mdc_mod
 from formcoach.report.html import _e, _f, page
 from formcoach.report.plots import history_plot_svg
+from formcoach.store import Store
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Change:
         return "larger ROM (beyond MDC)" if self.delta > 0 else "smaller ROM (beyond MDC)"
 
 
-def summaries_from_store(store: Any, exercise: str, since: str | None = None) -> list[SetSummary]:
+def summaries_from_store(store: Store, exercise: str, since: str | None = None) -> list[SetSummary]:
     """Per-set summaries of ``exercise`` from a :class:`~formcoach.store.Store`, oldest first."""
     out = []
     for s in store.list_sets(exercise=exercise, since=since):

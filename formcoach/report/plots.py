@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.coach.result import SessionResult
-from formcoach.metrics import rom_label
+from formcoach.metrics import SetMetrics, rom_label
 from formcoach.types import NS_PER_S
 
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -74,7 +74,7 @@ def angle_plot_svg(result: SessionResult, cue_times_s: Sequence[float] = ()) -> 
     return _svg(fig)
 
 
-def rep_trend_svg(set_metrics: Any) -> str:
+def rep_trend_svg(set_metrics: SetMetrics) -> str:
     """ROM (deg) and duration (s) per rep: the fatigue trend, with least-squares lines."""
     reps = set_metrics.reps
     x = np.array([r.index + 1 for r in reps], dtype=np.float64)
