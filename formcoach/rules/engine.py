@@ -11,9 +11,10 @@ A rule compares one feature (see :mod:`formcoach.kinematics.features` and
 Rules are only judged from the views they list; from any other view (or when the joints are not
 visible) a rule is **not assessed**: the engine never guesses.
 
-:class:`RulesEngine` is a coach observer (``on_frame(state)``, ``on_rep(rep, state)``); it only
-reads ``state.index``, ``state.t_ns`` and ``state.pose`` (a :class:`~formcoach.types.PoseResult`
-or a ``(33, 4)`` array), so it can also be driven directly (:func:`judge_sequence`).
+:class:`RulesEngine` is driven by the coach: ``on_frame(state)`` and ``on_rep(rep)`` return the
+faults they find. It reads the features and view the coach computed for the frame
+(:class:`~formcoach.types.FrameState`) and computes only its rule-only derived features, so it
+can also be driven directly (:func:`judge_sequence`, :func:`judge_frames`).
 """
 
 from __future__ import annotations
@@ -477,7 +478,7 @@ class RulesEngine:
         self.hold_seconds = 0.0
         self.view = view or "unknown"
 
-    # ------------------------------------------------------------------ observer protocol
+    # ------------------------------------------------------------------ per frame and per rep
     def on_frame(self, state: FrameState) -> list[Fault]:
         """Judge frame rules on one frame and buffer its values for rep rules; returns the
         faults that fired at this frame."""

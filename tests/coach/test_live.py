@@ -280,17 +280,14 @@ def test_cli_live_source_prints_cues_with_truth_poses(
     cues = [line.split("] ", 1)[1] for line in out.splitlines() if line.startswith("[")]
     assert cues and set(cues) <= CURL_CUES
     assert "set: bicep_curl" in out and "cues spoken" in out
-    import formcoach.store
+    assert "saved as set" in err
+    assert _private_db.is_file()
+    import sqlite3
 
-    if hasattr(formcoach.store, "save_live_set"):
-        assert "saved as set" in err
-        assert _private_db.is_file()
-        import sqlite3
-
-        with sqlite3.connect(_private_db) as con:
-            (status, reps), = con.execute("SELECT status, rep_count FROM sets").fetchall()
-            saved = con.execute("SELECT COUNT(*) FROM reps").fetchone()[0]
-        assert status == "complete" and saved == reps > 0  # saved rep by rep, then completed
+    with sqlite3.connect(_private_db) as con:
+        (status, reps), = con.execute("SELECT status, rep_count FROM sets").fetchall()
+        saved = con.execute("SELECT COUNT(*) FROM reps").fetchone()[0]
+    assert status == "complete" and saved == reps > 0  # saved rep by rep, then completed
 
 
 @pytest.mark.slow

@@ -186,9 +186,9 @@ def test_phase_durations_bridge_missing_frames():
 def test_metrics_over_the_real_pipeline_on_a_synthetic_squat():
     """formcoach.synth ground truth -> Coach + RulesEngine -> metrics: durations and joint ROM
     agree with the truth (2D angles of the projected skeleton)."""
-    synth = pytest.importorskip("formcoach.synth.core")
     from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
+    from formcoach.synth import core as synth
     from formcoach.synth.spec import SynthSpec
     from formcoach.types import PoseTrack, frame_time_ns
 

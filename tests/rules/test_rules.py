@@ -1,4 +1,4 @@
-"""Rules engine: parsing errors, each rule on synthetic poses, views, hold timers, observers."""
+"""Rules engine: parsing errors, each rule on synthetic poses, views, hold timers, the coach."""
 
 from __future__ import annotations
 
