@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.errors import ConfigError
+from formcoach.kinematics.view import VIEW_ALIASES, VIEWS
 from formcoach.text import MAX_CONFIG_BYTES, bracket_depth, clean_text, read_text_capped
 
 __all__ = [
@@ -146,7 +147,7 @@ _METRIC_KEYS = {"joints"}
 _SIDES = ("auto", "left", "right", "both")
 _DIRECTIONS = ("down", "up")
 _KINDS = ("reps", "hold")
-_VIEWS = ("front", "side", "45", "back", "rear", "any")
+_VIEWS = (*VIEWS, *VIEW_ALIASES, "any")
 
 
 def _line_of(text: str, table: str | None, key: str) -> int:

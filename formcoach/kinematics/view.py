@@ -33,6 +33,8 @@ __all__ = ["VIEWS", "ViewDetector", "detect_view", "frame_view", "torso_yaw"]
 
 #: Views reported by the detector (``unknown`` when no torso is visible).
 VIEWS: tuple[str, ...] = ("front", "side", "45", "back")
+#: Other names a rule pack may use for a view.
+VIEW_ALIASES: dict[str, str] = {"rear": "back"}
 
 #: Shoulder width / torso length of a person squarely facing the camera.
 FRONT_WIDTH = 0.70

@@ -35,7 +35,7 @@ from formcoach.errors import ConfigError
 from formcoach.exercises import Exercise
 from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
-from formcoach.kinematics.view import VIEWS, ViewDetector, frame_view
+from formcoach.kinematics.view import VIEW_ALIASES, VIEWS, ViewDetector, frame_view
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
@@ -69,7 +69,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-_VIEW_ALIASES = {"rear": "back"}
 _REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
 _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
@@ -272,7 +271,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
             if v == "any":
                 views.extend(VIEWS)
                 continue
-            v = _VIEW_ALIASES.get(v, v)
+            v = VIEW_ALIASES.get(v, v)
             if v not in VIEWS:
                 raise fail(f"bad view {_short(v)}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
             views.append(v)
@@ -451,7 +450,7 @@ class RulesEngine:
         self.rules = list(rules)
         self.fps = float(fps)
         if view is not None:
-            view = _VIEW_ALIASES.get(view, view)
+            view = VIEW_ALIASES.get(view, view)
             if view not in VIEWS:
                 raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         self._fixed_view = view
