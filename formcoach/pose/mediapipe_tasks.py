@@ -10,6 +10,7 @@ import sys
 import tempfile
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,7 @@ class MediaPipeTasksEstimator:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
     ) -> None:
+        self._landmarker: Any = None  # set first: close() runs even when __init__ failed
         _quiet_native_logs()
         _contain_native_telemetry()
         import mediapipe as mp
