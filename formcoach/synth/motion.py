@@ -174,20 +174,31 @@ def _arm(flex: float = 0.0, abd: float = 8.0, rot: float = 0.0, bend: float = 10
     return Limb(flex=flex, abd=abd, rot=rot, bend=bend)
 
 
+def _squat_hip(p: Proportions, kf: float) -> tuple[float, float]:
+    """Hip (y, z) in m over the ankle for knee flexion ``kf`` deg, legs in the sagittal plane:
+    the shank takes 36 % of the flexion (forward), the thigh the rest (back)."""
+    alpha = math.radians(0.36 * kf)
+    beta = math.radians(kf) - alpha
+    knee_y = p.ankle_height + p.shank * math.cos(alpha)
+    knee_z = p.shank * math.sin(alpha)
+    return knee_y + p.thigh * math.cos(beta), knee_z - p.thigh * math.sin(beta)
+
+
 def _squat(c: _Ctx, d: float, w: dict[str, float], t: float) -> BodyState:
     p = c.p
     # A shallow squat stops with the thighs well above parallel (a half squat, knee ~110 deg);
     # shallower than that is a quarter squat, which the counter does not count as a rep.
-    kf = 112.0 * d * (1.0 - 0.35 * w.get("shallow_squat", 0.0))
-    alpha = 0.36 * kf
-    beta = kf - alpha
+    kf_bottom = 112.0 * (1.0 - 0.35 * w.get("shallow_squat", 0.0))
+    kf = kf_bottom * d
+    beta = kf - 0.36 * kf
     half_w = 0.105 * p.height_m
-    ay = p.ankle_height
-    knee_y = ay + p.shank * math.cos(math.radians(alpha))
-    knee_z = p.shank * math.sin(math.radians(alpha))
-    hip_y = knee_y + p.thigh * math.cos(math.radians(beta))
-    hip_z = knee_z - p.thigh * math.sin(math.radians(beta))
-    hip_y = min(hip_y, _standing_hip_y(p, half_w))
+    hip_y, hip_z = _squat_hip(p, kf)
+    # The sagittal-plane hip is higher than the standing one (the standing legs are abducted
+    # and a little bent). Shift it down by that gap, fading to nothing at the bottom, so d = 0
+    # is exactly the standing pose, the hip drops as soon as d > 0 and the bottom is unchanged.
+    top_y, bottom_y = _squat_hip(p, 0.0)[0], _squat_hip(p, kf_bottom)[0]
+    gap = top_y - _standing_hip_y(p, half_w)
+    hip_y -= gap * (hip_y - bottom_y) / (top_y - bottom_y)
     off, side = c.sway(t)
     root = np.array([0.0, hip_y, hip_z]) + off
     lean = 0.55 * beta + 4.0 * d
