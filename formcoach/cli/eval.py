@@ -35,6 +35,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r.add_argument("--min-accuracy", type=float, metavar="X",
                    help="exit 1 when accuracy is below X (0..1), for CI")
     r.set_defaults(func=run_reps)
+    f = sub.add_parser("faults", help="fault-detection accuracy on a manifest of labelled videos",
+                       description="Run the coach on every labelled clip of a manifest and score "
+                       "the faults it flags: named-fault recall, detection on clips labelled "
+                       "only 'unspecified', false-fault rate on 'correct' clips. Labels: "
+                       "'fault_canonical', a 'fault' text, or a 'faults' list (see "
+                       "formcoach/evaluation/faults.py).")
+    f.add_argument("--manifest", required=True, help="manifest.json (clips relative to it)")
+    f.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
+    f.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: onnx)")
+    f.add_argument("--tracks", metavar="DIR",
+                   help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
+    f.add_argument("--exercise", action="append", metavar="ID",
+                   help="only clips of this exercise (repeatable)")
+    f.set_defaults(func=run_faults)
     eval_form.register(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -75,4 +90,39 @@ def run_reps(args: argparse.Namespace) -> int:
     if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
         print(f"accuracy {summary['accuracy']:.3f} is below --min-accuracy {args.min_accuracy}")
         return 1
+    return 0
+
+
+def _pct(x: float | None) -> str:
+    return "   -" if x is None else f"{100 * x:3.0f}%"
+
+
+def run_faults(args: argparse.Namespace) -> int:
+    """Run ``eval faults``: a per-clip table, totals per exercise, optional JSON."""
+    from formcoach.evaluation.faults import evaluate_faults
+    from formcoach.text import clean_text
+
+    s = evaluate_faults(args.manifest, backend=args.backend, tracks=args.tracks,
+                        exercises=args.exercise, progress=True)
+    if s["n"] == 0:
+        raise InputError(f"no clips with a form label in {args.manifest}")
+    w = min(max(len(clean_text(r["file"], False)) for r in s["clips"]), 60)
+    print(f"{'clip':<{w}} {'exercise':<13} {'label':<22} reps  flagged (rule: reps)")
+    for r in s["clips"]:
+        lab = r["kind"] if r["kind"] != "named" else "/".join(n[0] for n in r["label"])
+        flagged = ", ".join(f"{k}: {' '.join('-' if i is None else str(i + 1) for i in v)}"
+                            for k, v in r["flagged"].items()) or "none"
+        print(f"{clean_text(r['file'], False)[:w]:<{w}} {r['exercise']:<13} {lab[:22]:<22} "
+              f"{r['reps']:>4}  {flagged}")
+    print(f"\n{'exercise':<13} {'named recall':>13} {'detection':>10} {'false-fault':>12} "
+          f"{'false/100 reps':>15}")
+    for ex, t in s["totals"].items():
+        print(f"{ex:<13} {_pct(t['named_recall']):>8} of {t['named_n']:<2} "
+              f"{_pct(t['detection']):>5} of {t['unspecified_n']:<2} "
+              f"{_pct(t['false_fault_rate']):>7} of {t['correct_n']:<2} "
+              f"{'-' if t['false_faults_per_100_reps'] is None else t['false_faults_per_100_reps']:>15}")
+    if args.json:
+        from formcoach.io_utils import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(s, indent=2))
     return 0

@@ -95,7 +95,7 @@ def load_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
+def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
                progress: bool) -> PoseTrack:
     """The clip's pose track: from the cache when it has one for ``backend``, else computed
     (and cached)."""
@@ -140,7 +140,7 @@ def evaluate_reps(
         if exercises and clip["exercise"] not in exercises:
             continue
         ex = load_exercise(clip["exercise"])
-        track = _track_for(clip, backend, tdir, progress)
+        track = track_for(clip, backend, tdir, progress)
         res = analyze_track(track, ex)
         pred = len(res.reps)
         lo, hi = clip["accept"]

@@ -1,0 +1,96 @@
+"""``formcoach eval faults``: label parsing, scoring on exact synthetic poses, and the floor on
+real labelled footage (``../shared/data/faults``, skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES
+from fakes import sample_track
+
+from formcoach.cli import main
+from formcoach.errors import InputError
+from formcoach.evaluation.faults import evaluate_faults, label_of
+
+TESTS = Path(__file__).resolve().parents[1]
+FLOOR = json.loads((TESTS / "accuracy_floor_faults.json").read_text())
+SHARED_FAULTS = TESTS.parents[1] / "shared" / "data" / "faults" / "manifest.json"
+
+
+def test_labels_in_every_spelling() -> None:
+    assert label_of({"fault_canonical": "correct"}) == []
+    assert label_of({"fault_canonical": "unspecified"}) == [("unspecified",)]
+    assert label_of({"fault_canonical": "hip_sag"}) == [("hip_sag",)]
+    assert label_of({"fault": "correct (repo class letter c)"}) == []
+    assert label_of({"fault": "incorrect (type not given)"}) == [("unspecified",)]
+    assert label_of({"fault": "hip_first (hips rose too early)"}) == [("hips_rise_first",)]
+    # free text that does not start with a known id is a fault of unknown type
+    assert label_of({"fault": "rep 1 marked WRONG"}) == [("unspecified",)]
+    assert label_of({"faults": []}) == []
+    assert label_of({"faults": ["shallow_squat", "knee_valgus"]}) == [("depth",), ("knee_valgus",)]
+    assert label_of({"reps": 3}) is None  # a counting-only clip carries no form label
+
+
+@pytest.fixture(scope="module")
+def sample_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three samples (one clean, two with injected faults) with exact poses in the cache."""
+    root = tmp_path_factory.mktemp("faultset")
+    tracks = root / "tracks"
+    tracks.mkdir()
+    names = ["pushup_side_clean", "pushup_45_sag_lockout", "squat_45_shallow"]
+    manifest = json.loads((SAMPLES / "manifest.json").read_text())
+    clips = []
+    for c in manifest["clips"]:
+        stem = Path(c["file"]).stem
+        if stem in names:
+            sample_track(stem, tracks / f"{stem}.npz")
+            clips.append({**c, "file": str(SAMPLES / c["file"])})
+    (root / "manifest.json").write_text(json.dumps({"clips": clips}))
+    return root / "manifest.json", tracks
+
+
+def test_scores_on_exact_poses(sample_set: tuple[Path, Path]) -> None:
+    manifest, tracks = sample_set
+    s = evaluate_faults(manifest, backend="synthetic", tracks=tracks)
+    by = {Path(c["file"]).stem: c for c in s["clips"]}
+    assert s["n"] == 3
+    assert by["pushup_side_clean"]["kind"] == "correct"
+    assert by["pushup_45_sag_lockout"]["flagged"]["hip_sag"] == [1]  # the injected rep
+    assert by["squat_45_shallow"]["named_found"] == [True]  # shallow_squat -> depth
+    assert {1, 2} <= set(by["squat_45_shallow"]["flagged"]["depth"])  # the shallow reps
+    t = s["totals"]["all"]
+    assert t["named_n"] == 3 and t["correct_n"] == 1  # hip_sag, incomplete_lockout, depth
+    assert t["named_recall"] == pytest.approx(
+        sum(f for c in s["clips"] for f in c["named_found"]) / 3, abs=1e-4)
+    assert t["false_faults_per_100_reps"] == pytest.approx(
+        100 * sum(len(v) for v in by["pushup_side_clean"]["flagged"].values())
+        / by["pushup_side_clean"]["reps"])
+
+
+def test_cli_table_json_and_bad_manifest(sample_set: tuple[Path, Path], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    manifest, tracks = sample_set
+    out = tmp_path / "f.json"
+    assert main(["eval", "faults", "--manifest", str(manifest), "--tracks", str(tracks),
+                 "--backend", "mediapipe", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "named recall" in text and "pushup_45_sag_lockout" in text
+    assert json.loads(out.read_text())["n"] == 3
+    with pytest.raises(InputError, match="manifest not found"):
+        evaluate_faults(tmp_path / "none.json")
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_FAULTS.is_file(), reason="needs ../shared/data/faults")
+def test_real_fault_clips_floor(tmp_path: Path) -> None:
+    """On the labelled real clips the false-fault rate may only fall and detection only rise
+    (tests/accuracy_floor_faults.json)."""
+    s = evaluate_faults(SHARED_FAULTS, backend=FLOOR["backend"], tracks=tmp_path)
+    t = s["totals"]["all"]
+    wrong = [(c["file"], c["flagged"]) for c in s["clips"] if c["kind"] == "correct"
+             and c["flagged"]]
+    assert t["false_fault_rate"] <= FLOOR["max_false_fault_rate"], wrong
+    assert t["detection"] >= FLOOR["min_detection"]
