@@ -24,14 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r = sub.add_parser("reps", help="rep-count accuracy on a manifest of videos",
                        description="Count reps in every clip of a manifest and compare with "
                        "the labels.")
-    r.add_argument("--manifest", required=True, help="manifest.json (clips relative to it)")
-    r.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
-    r.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
-                   help="pose backend (default: onnx)")
-    r.add_argument("--tracks", metavar="DIR",
-                   help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
-    r.add_argument("--exercise", action="append", metavar="ID",
-                   help="only clips of this exercise (repeatable)")
+    _clip_set_arguments(r)
     r.add_argument("--min-accuracy", type=float, metavar="X",
                    help="exit 1 when accuracy is below X (0..1), for CI")
     r.set_defaults(func=run_reps)
@@ -41,17 +34,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        "only 'unspecified', false-fault rate on 'correct' clips. Labels: "
                        "'fault_canonical', a 'fault' text, or a 'faults' list (see "
                        "formcoach/evaluation/faults.py).")
-    f.add_argument("--manifest", required=True, help="manifest.json (clips relative to it)")
-    f.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
-    f.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
-                   help="pose backend (default: onnx)")
-    f.add_argument("--tracks", metavar="DIR",
-                   help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
-    f.add_argument("--exercise", action="append", metavar="ID",
-                   help="only clips of this exercise (repeatable)")
+    _clip_set_arguments(f)
     f.set_defaults(func=run_faults)
     eval_form.register(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _clip_set_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every manifest-driven evaluation takes."""
+    p.add_argument("--manifest", required=True, help="manifest.json (clips relative to it)")
+    p.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
+    p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: onnx)")
+    p.add_argument("--tracks", metavar="DIR",
+                   help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
+    p.add_argument("--exercise", action="append", metavar="ID",
+                   help="only clips of this exercise (repeatable)")
 
 
 def print_table(summary: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.errors import InputError
-from formcoach.evaluation.reps import MAX_MANIFEST_CLIPS, track_for
+from formcoach.evaluation.reps import MAX_MANIFEST_CLIPS, track_cache, track_for
 from formcoach.text import MAX_MANIFEST_BYTES, clean_text, parse_json, read_text_capped
 
 log = logging.getLogger(__name__)
@@ -130,9 +130,7 @@ def evaluate_faults(
     from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
 
-    tdir = Path(tracks) if tracks is not None else None
-    if tdir is not None:
-        tdir.mkdir(parents=True, exist_ok=True)
+    tdir = track_cache(tracks)
     rows: list[dict[str, Any]] = []
     for clip in load_fault_manifest(manifest):
         if exercises and clip["exercise"] not in exercises:

@@ -113,6 +113,22 @@ def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
     return track
 
 
+def track_cache(tracks: str | os.PathLike[str] | None) -> Path | None:
+    """The pose-track cache folder (created on first use), or None.
+
+    Raises:
+        InputError: ``tracks`` cannot be a folder (a file, no permission).
+    """
+    if tracks is None:
+        return None
+    tdir = Path(tracks)
+    try:
+        tdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--tracks cannot be used as a cache folder: {tdir} ({e})") from e
+    return tdir
+
+
 def evaluate_reps(
     manifest: str | os.PathLike[str],
     backend: str = "onnx",
@@ -129,12 +145,7 @@ def evaluate_reps(
     from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
 
-    tdir = Path(tracks) if tracks is not None else None
-    if tdir is not None:
-        try:
-            tdir.mkdir(parents=True, exist_ok=True)  # a cache: create it on first use
-        except OSError as e:
-            raise InputError(f"--tracks cannot be used as a cache folder: {tdir} ({e})") from e
+    tdir = track_cache(tracks)
     rows = []
     for clip in load_manifest(manifest):
         if exercises and clip["exercise"] not in exercises:

@@ -80,6 +80,8 @@ def test_cli_table_json_and_bad_manifest(sample_set: tuple[Path, Path], tmp_path
     assert json.loads(out.read_text())["n"] == 3
     with pytest.raises(InputError, match="manifest not found"):
         evaluate_faults(tmp_path / "none.json")
+    with pytest.raises(InputError, match="cache folder"):
+        evaluate_faults(manifest, tracks=manifest)  # a file, not a folder: one line
 
 
 @pytest.mark.shared
