@@ -127,7 +127,6 @@ class Coach:
         self.pose_frames = 0
         # (frame index, left weight) over the longest rep, for naming the side of a rep.
         self._lw: deque[tuple[int, float]] = deque(maxlen=int(2 * cfg.max_rep_s * self.fps) + 2)
-        self._last: FrameState | None = None
 
     @property
     def names(self) -> list[str]:
@@ -192,12 +191,23 @@ class Coach:
             view=self.view,
         )
         if self.rules is not None:
-            state.faults = list(self.rules.on_frame(state))
-            for rep in new:
-                state.faults += [f for f in self.rules.on_rep(rep) if f not in state.faults]
+            state.faults = self._judge(state, new)
         self.index += 1
-        self._last = state
         return state
+
+    def _judge(self, state: FrameState | None, reps: list[RepEvent]) -> list[Fault]:
+        """The faults the rules emit for this frame and these reps, each handed out once.
+
+        A rep's verdict (``on_rep``) includes the frame faults that fired inside it earlier;
+        those were handed out when they fired, so only what the engine emitted now is new.
+        """
+        assert self.rules is not None
+        before = len(self.rules.faults)
+        if state is not None:
+            self.rules.on_frame(state)
+        for rep in reps:
+            self.rules.on_rep(rep)
+        return self.rules.faults[before:]
 
     def _label(self, reps: list[RepEvent]) -> None:
         """For ``side = "auto"``, name the side that dominated each rep."""
@@ -212,10 +222,7 @@ class Coach:
         """Flush the segmenter: the reps counted in the last ``lag`` frames, and their faults."""
         new = self.segmenter.finish()
         self._label(new)
-        faults: list[Fault] = []
-        if self.rules is not None:
-            for rep in new:
-                faults += self.rules.on_rep(rep)
+        faults = self._judge(None, new) if self.rules is not None else []
         return new, faults
 
     def not_assessed(self) -> list[str]:

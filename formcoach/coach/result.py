@@ -9,7 +9,7 @@ recomputes a metric.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -192,7 +192,6 @@ class SessionResult:
     audio_problem: str | None = None
     simulated_cues: bool = False
     start_ns: int = 0
-    views_seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def rep_count(self) -> int:

@@ -311,7 +311,7 @@ class _Run:
             view=coach.fixed_view or (max(seen, key=lambda k: seen[k]) if seen else "unknown"),
             setup_passed=self.setup_passed, stopped_by=stopped_by, error=error,
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
-            simulated_cues=self.offline, start_ns=self.first_t or 0, views_seen=seen,
+            simulated_cues=self.offline, start_ns=self.first_t or 0,
         )
 
 

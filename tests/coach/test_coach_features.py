@@ -49,3 +49,36 @@ def test_result_series_equal_per_frame_values_by_name(sample: str, exercise: str
         for name, series in result.features.items():
             np.testing.assert_allclose(series[k], row[name], atol=1e-9, equal_nan=True,
                                        err_msg=f"{sample} frame {k} feature {name}")
+
+
+def test_a_fault_reaches_the_session_once() -> None:
+    """A frame fault that fired inside a rep is part of that rep's verdict (the engine's
+    ``on_rep`` returns it again), but the coach hands each fault out once: the session submits
+    what the coach returns to the cue scheduler."""
+    from formcoach.coach.offline import make_coach
+    from formcoach.types import Fault, PoseResult
+
+    track = _truth_track("squat_side_clean")
+    coach = make_coach(load_exercise("squat"), track.fps)
+    assert coach.rules is not None
+    engine = coach.rules
+    frame_fault = Fault("probe", "squat", "probe", 1, int(track.t_ns[50]), 50, 1.0, 0.0)
+    real_on_frame = engine.on_frame
+
+    def on_frame(state):  # type: ignore[no-untyped-def]
+        out = real_on_frame(state)
+        if state.index == 50:  # a frame rule firing mid-rep, as the engine records one
+            engine.faults.append(frame_fault)
+            out = [*out, frame_fault]
+        return out
+
+    engine.on_frame = on_frame  # type: ignore[method-assign]
+    handed: list[Fault] = []
+    for k in range(len(track)):
+        st = coach.update(PoseResult(track.poses[k], track.world[k], int(track.t_ns[k]),
+                                     track.image_size, 1.0))
+        handed += st.faults
+    handed += coach.finish()[1]
+    assert handed.count(frame_fault) == 1
+    assert frame_fault.rep_index == 0  # the rep's verdict did include it
+    assert len(handed) == len({id(f) for f in handed}) == len(engine.faults)
