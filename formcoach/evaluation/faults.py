@@ -5,8 +5,10 @@ A manifest lists clips (``file``, ``exercise``) with a form label, in any of thr
 * ``fault_canonical``: ``correct``, ``unspecified`` (faulty, type not given) or a fault id
   (the format of ``../shared/data/faults/manifest.json``);
 * ``fault``: a source's free-text label whose first word names it (``correct ...``,
-  ``incorrect ...``, ``hip_first ...``; the format of ``../shared/data/videos/manifest.json``,
-  where only some clips carry one: clips without a label are left out);
+  ``incorrect ...``, ``hip_first ...``) or, failing that, which contains a fault phrase of
+  :data:`LABEL_PHRASES` (``... Observed: hips sag ...``); the format of
+  ``../shared/data/videos/manifest.json``, where only some clips carry one: clips without a label
+  are left out;
 * ``faults``: a list of injected fault types, empty for a clean clip (the bundled samples'
   ``samples/manifest.json``).
 
@@ -35,7 +37,7 @@ from formcoach.text import MAX_MANIFEST_BYTES, clean_text, parse_json, read_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LABEL_ALIASES", "evaluate_faults", "label_of", "load_fault_manifest"]
+__all__ = ["LABEL_ALIASES", "LABEL_PHRASES", "evaluate_faults", "label_of", "load_fault_manifest"]
 
 #: Source / synthetic fault names -> the rule ids that flag them (any one counts).
 LABEL_ALIASES: dict[str, tuple[str, ...]] = {
@@ -49,6 +51,18 @@ LABEL_ALIASES: dict[str, tuple[str, ...]] = {
     "partial_situp": ("partial",),
     "shallow_lunge": ("depth",),
     "partial_jack": ("arms_not_overhead", "feet_not_apart"),
+}
+
+
+#: Phrases of a source's (or an annotator's) free-text label that name a fault, for labels
+#: whose first word does not (``incorrect ... Observed: hips sag ...``).
+LABEL_PHRASES: dict[str, str] = {
+    "hips sag": "hip_sag",
+    "hip sag": "hip_sag",
+    "narrow base": "narrow_base",
+    "rounded back": "rounded_back",
+    "hips rose too early": "hips_rise_first",
+    "knees cave": "knee_valgus",
 }
 
 
@@ -67,8 +81,11 @@ def label_of(clip: dict[str, Any]) -> list[tuple[str, ...]] | None:
         if first == "correct":
             return []
         named = ids(first)
-        return [named if named[0] in _known_ids() or named == ("unspecified",)
-                else ("unspecified",)]
+        if named[0] in _known_ids():
+            return [named]
+        text = " ".join(clip["fault"].lower().split())
+        phrased = sorted({v for k, v in LABEL_PHRASES.items() if k in text})
+        return [(p,) for p in phrased] or [("unspecified",)]
     if isinstance(clip.get("faults"), list):
         return [ids(str(f)) for f in clip["faults"]]
     return None

@@ -133,6 +133,63 @@ def _front_knee_past_toe(poses: np.ndarray, fps: float) -> np.ndarray:
     return np.where(both, out, np.nan)
 
 
+def _knee_past_toe(side: str) -> FeatureFn:
+    knee, ankle, toe = LM[f"{side}_KNEE"], LM[f"{side}_ANKLE"], LM[f"{side}_FOOT_INDEX"]
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        k = _xy(poses, knee)
+        return (k[:, 0] - _xy(poses, toe)[:, 0]) * _facing(poses) / _norm(k - _xy(poses, ankle))
+
+    return fn
+
+
+def _knee_hip_gap(side: str) -> FeatureFn:
+    hip, knee, ankle, sh = (LM[f"{side}_{j}"] for j in ("HIP", "KNEE", "ANKLE", "SHOULDER"))
+
+    def angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        u, v = a - b, c - b
+        cos = np.sum(u * v, axis=1) / (_norm(u) * _norm(v))
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        h, k, a, s = (_xy(poses, j) for j in (hip, knee, ankle, sh))
+        return angle(h, k, a) - angle(s, h, k)
+
+    return fn
+
+
+def _knee_medial(side: str) -> FeatureFn:
+    hip, knee, ankle = (LM[f"{side}_{j}"] for j in ("HIP", "KNEE", "ANKLE"))
+
+    def fn(poses: np.ndarray, fps: float) -> np.ndarray:
+        h, k, a = (_xy(poses, j) for j in (hip, knee, ankle))
+        mid = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+        ha = a - h
+        t = np.sum((k - h) * ha, axis=1) / np.sum(ha * ha, axis=1)
+        line_x = h[:, 0] + t * ha[:, 0]
+        inward = np.sign(mid[:, 0] - line_x)
+        return (k[:, 0] - line_x) * inward / (_norm(k - h) + _norm(a - k))
+
+    return fn
+
+
+def _step_width(poses: np.ndarray, fps: float) -> np.ndarray:
+    la, ra = _xy(poses, LM.LEFT_ANKLE), _xy(poses, LM.RIGHT_ANKLE)
+    hips = _norm(_xy(poses, LM.LEFT_HIP) - _xy(poses, LM.RIGHT_HIP))
+    return np.abs(la[:, 0] - ra[:, 0]) / hips
+
+
+def _step_length(poses: np.ndarray, fps: float) -> np.ndarray:
+    la, ra = _xy(poses, LM.LEFT_ANKLE), _xy(poses, LM.RIGHT_ANKLE)
+    legs = []
+    for side in ("LEFT", "RIGHT"):
+        h, k, a = (_xy(poses, LM[f"{side}_{j}"]) for j in ("HIP", "KNEE", "ANKLE"))
+        legs.append(_norm(h - k) + _norm(k - a))
+    with np.errstate(invalid="ignore"):
+        leg = np.fmax(legs[0], legs[1])
+    return np.abs(la[:, 0] - ra[:, 0]) / leg
+
+
 def _knee_min(poses: np.ndarray, fps: float) -> np.ndarray:
     out = []
     for side in ("LEFT", "RIGHT"):
@@ -212,6 +269,10 @@ def _specs() -> list[Feature]:
         Feature("front_knee_past_toe", "ratio", "front knee past toe tip / shank length",
                 fn=_front_knee_past_toe),
         Feature("knee_min", "deg", "smaller of the two knee angles", fn=_knee_min),
+        Feature("step_width", "ratio", "ankles' horizontal separation / hip width (front view)",
+                fn=_step_width),
+        Feature("step_length", "ratio", "ankles' horizontal separation / leg length (side view)",
+                fn=_step_length),
         Feature("shoulder_lift", "ratio", "shoulder mid above hip mid / nose-hip distance",
                 fn=_shoulder_lift),
         Feature("back_rounding", "ratio", "shoulder behind hip-ear chord / chord length",
@@ -223,6 +284,12 @@ def _specs() -> list[Feature]:
                              fn=_heel_rise(u)))
         specs.append(Feature(f"{side}_arm_raise", "deg", "shoulder->hip vs shoulder->wrist",
                              fn=_arm_raise(u)))
+        specs.append(Feature(f"{side}_knee_past_toe", "ratio", "knee x past toe tip / shank",
+                             fn=_knee_past_toe(u)))
+        specs.append(Feature(f"{side}_knee_hip_gap", "deg", "knee angle - hip angle",
+                             fn=_knee_hip_gap(u)))
+        specs.append(Feature(f"{side}_knee_medial", "ratio",
+                             "knee inside the hip-ankle line / leg length", fn=_knee_medial(u)))
         specs.append(Feature(f"{side}_elbow_offset", "torso", "elbow x - shoulder x, torso",
                              fn=_elbow_offset(u)))
     return specs

@@ -28,6 +28,10 @@ def test_labels_in_every_spelling() -> None:
     assert label_of({"fault": "hip_first (hips rose too early)"}) == [("hips_rise_first",)]
     # free text that does not start with a known id is a fault of unknown type
     assert label_of({"fault": "rep 1 marked WRONG"}) == [("unspecified",)]
+    # A label whose first word names nothing may still name the fault in its text.
+    assert label_of({"fault": "incorrect (type not given). Observed: hips sag"}) == [("hip_sag",)]
+    assert label_of({"fault": "rep 1 WRONG (feet in one line / narrow  base)"}) == [
+        ("narrow_base",)]
     assert label_of({"faults": []}) == []
     assert label_of({"faults": ["shallow_squat", "knee_valgus"]}) == [("depth",), ("knee_valgus",)]
     assert label_of({"reps": 3}) is None  # a counting-only clip carries no form label

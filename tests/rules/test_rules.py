@@ -381,10 +381,13 @@ def _torso(p: np.ndarray) -> float:
 
 
 def _heels_up(poses: np.ndarray) -> np.ndarray:
+    """Lift the heels during the clip (flat at both ends, 1.2 foot lengths above the toes
+    half-way), as a heel lift at the bottom of each rep does."""
     out = poses.copy()
+    lift = 1.2 * np.sin(np.linspace(0.0, math.pi, len(out)))
     for heel, toe in ((LM.LEFT_HEEL, LM.LEFT_FOOT_INDEX), (LM.RIGHT_HEEL, LM.RIGHT_FOOT_INDEX)):
         foot = np.hypot(*(out[:, toe, :2] - out[:, heel, :2]).T)
-        out[:, heel, 1] = out[:, toe, 1] - 0.6 * foot
+        out[:, heel, 1] = np.minimum(out[:, heel, 1], out[:, toe, 1] - lift * foot)
     return out
 
 
@@ -442,9 +445,47 @@ def _standing(n: int = 60) -> tuple[np.ndarray, float]:
 def test_squat_torso_lean_and_heel_lift() -> None:
     poses, fps, _ = _clip("squat", "side")
     assert _judge("squat", poses, fps) == {"depth": OK, "knee_valgus": NOT_ASSESSED,
-                                           "torso_lean": OK, "heel_lift": OK}
+                                           "torso_lean": OK, "heel_lift": OK,
+                                           "knee_past_toes": OK}
     assert _judge("squat", _lean(poses, 20.0), fps)["torso_lean"] == FAULT
     assert _judge("squat", _heels_up(poses), fps)["heel_lift"] == FAULT
+    # Heels raised by the same amount from the first frame to the last: no rise, no lift.
+    flat_high = poses.copy()
+    for heel, toe in ((LM.LEFT_HEEL, LM.LEFT_FOOT_INDEX), (LM.RIGHT_HEEL, LM.RIGHT_FOOT_INDEX)):
+        flat_high[:, heel, 1] -= 0.2 * np.hypot(*(poses[:, toe, :2] - poses[:, heel, :2]).T)
+    assert _judge("squat", flat_high, fps)["heel_lift"] == OK
+
+
+def _shift_knees(poses: np.ndarray, shanks: float) -> np.ndarray:
+    """Move both knees ``shanks`` shank lengths towards the facing direction."""
+    out = poses.copy()
+    for p in out:
+        f = _facing(p)
+        for k, a in ((LM.LEFT_KNEE, LM.LEFT_ANKLE), (LM.RIGHT_KNEE, LM.RIGHT_ANKLE)):
+            p[k, 0] += f * shanks * float(np.hypot(*(p[k, :2] - p[a, :2])))
+    return out
+
+
+def test_squat_knee_past_toes() -> None:
+    poses, fps, _ = _clip("squat", "side")
+    assert _judge("squat", _shift_knees(poses, 0.1), fps)["knee_past_toes"] == OK
+    assert _judge("squat", _shift_knees(poses, 2.5), fps)["knee_past_toes"] == FAULT
+
+
+def test_lunge_base_step_and_valgus() -> None:
+    poses, fps, _ = _clip("lunge", "front")
+    clean = _judge("lunge", poses, fps)
+    assert clean["narrow_base"] == OK and clean["knee_valgus"] == OK
+    assert clean["short_step"] == NOT_ASSESSED  # fore-aft distance is not seen from the front
+    assert _judge("lunge", _narrow_feet(poses), fps)["narrow_base"] == FAULT
+    caved = poses.copy()
+    hip_x = 0.5 * (caved[:, LM.LEFT_HIP, 0] + caved[:, LM.RIGHT_HIP, 0])
+    for k in (LM.LEFT_KNEE, LM.RIGHT_KNEE):  # knees pulled to the midline
+        caved[:, k, 0] = hip_x + 0.1 * (caved[:, k, 0] - hip_x)
+    assert _judge("lunge", caved, fps)["knee_valgus"] == FAULT
+    side, fps, _ = _clip("lunge", "side")
+    assert _judge("lunge", side, fps)["short_step"] == OK
+    assert _judge("lunge", _narrow_feet(side), fps)["short_step"] == FAULT
 
 
 def test_lunge_torso_lean() -> None:
@@ -485,7 +526,15 @@ def test_deadlift_rules_on_a_hinge() -> None:
     # The squat's clean hinge pattern stands in for a deadlift rep (side view).
     poses, fps, truth = _clip("squat", "side")
     clean = _judge("deadlift", poses, fps)
-    assert clean == {"rounded_back": OK, "hips_rise_first": OK}
+    assert clean == {"rounded_back": OK, "hips_rise_first": OK, "knee_dominant": OK,
+                     "lockout_hyperextension": OK}
+    # More hinge (trunk 20 deg further over) stays a hinge; a trunk held upright with the knees
+    # as bent is a squat: the knee angle falls below the hip angle.
+    assert _judge("deadlift", _lean(poses, 20.0), fps)["knee_dominant"] == OK
+    assert _judge("deadlift", _lean(poses, -40.0), fps)["knee_dominant"] == FAULT
+    back = np.zeros(len(poses))
+    back[-8:] = -30.0  # leaning back 30 deg at the lockout
+    assert _judge("deadlift", _lean(poses, back), fps)["lockout_hyperextension"] == FAULT
     b, e = truth["reps"][0]["bottom_frame"], len(poses)
     from formcoach.kinematics.derived import compute_rule_features
 
