@@ -43,7 +43,12 @@ import numpy as np
 
 from formcoach.kinematics.features import FEATURES, Feature, FeatureExtractor, FeatureFn
 from formcoach.kinematics.features import compute_features as _compute_kinematics
+from formcoach.kinematics.view import torso_yaw
 from formcoach.skeleton import LM, NUM_LANDMARKS
+
+#: Side-to-side knee travel is judged only with the torso this square to the camera (deg of
+#: yaw): turned further, the knee's forward bend projects sideways (by sin(yaw) of it).
+SQUARE_MAX_YAW_DEG = 15.0
 
 __all__ = ["RULE_FEATURES", "RuleFeatureExtractor", "compute_rule_features", "is_feature"]
 
@@ -173,6 +178,18 @@ def _knee_medial(side: str) -> FeatureFn:
     return fn
 
 
+def _front_knee_medial(poses: np.ndarray, fps: float) -> np.ndarray:
+    """Seen from the front the forward leg's foot is nearer the camera: lower in the image.
+    NaN unless the torso is square to the camera (:data:`SQUARE_MAX_YAW_DEG`)."""
+    left, right = _knee_medial("LEFT")(poses, fps), _knee_medial("RIGHT")(poses, fps)
+    ly, ry = _xy(poses, LM.LEFT_ANKLE)[:, 1], _xy(poses, LM.RIGHT_ANKLE)[:, 1]
+    out = np.where(ly >= ry, left, right)
+    yaw = np.array([torso_yaw(p) for p in poses])
+    with np.errstate(invalid="ignore"):
+        square = yaw <= SQUARE_MAX_YAW_DEG
+    return np.where(np.isfinite(ly) & np.isfinite(ry) & square, out, np.nan)
+
+
 def _step_width(poses: np.ndarray, fps: float) -> np.ndarray:
     la, ra = _xy(poses, LM.LEFT_ANKLE), _xy(poses, LM.RIGHT_ANKLE)
     hips = _norm(_xy(poses, LM.LEFT_HIP) - _xy(poses, LM.RIGHT_HIP))
@@ -269,6 +286,9 @@ def _specs() -> list[Feature]:
         Feature("front_knee_past_toe", "ratio", "front knee past toe tip / shank length",
                 fn=_front_knee_past_toe),
         Feature("knee_min", "deg", "smaller of the two knee angles", fn=_knee_min),
+        Feature("front_knee_medial", "ratio",
+                "forward leg (lower foot in the image): knee inside hip-ankle line / leg",
+                fn=_front_knee_medial),
         Feature("step_width", "ratio", "ankles' horizontal separation / hip width (front view)",
                 fn=_step_width),
         Feature("step_length", "ratio", "ankles' horizontal separation / leg length (side view)",
