@@ -273,6 +273,22 @@ def _back_rounding(poses: np.ndarray, fps: float) -> np.ndarray:
     return np.where(np.isfinite(ventral) & (ventral != 0), out, np.nan)
 
 
+def _neck_flexion(poses: np.ndarray, fps: float) -> np.ndarray:
+    """Angle of shoulder->ear off the hip->shoulder line, + towards the face side (the head
+    dropping to the chest), - tipped back; deg."""
+    h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    ear = _mid(poses, LM.LEFT_EAR, LM.RIGHT_EAR)
+    t, n = s - h, ear - s
+    ang = np.degrees(np.arccos(np.clip(np.sum(t * n, axis=1) / (_norm(t) * _norm(n)), -1, 1)))
+    # The face side of the trunk line: where the nose is, relative to the ear.
+    normal = np.stack([-t[:, 1], t[:, 0]], axis=1)
+    face = np.sign(np.sum((_xy(poses, LM.NOSE) - ear) * normal, axis=1))
+    towards = np.sign(np.sum(n * normal, axis=1))
+    with np.errstate(invalid="ignore"):
+        return np.where(face != 0, ang * face * towards, np.nan)
+
+
 def _specs() -> list[Feature]:
     specs = [
         Feature("trunk_angle", "deg", "hip->shoulder vs image-up, signed (+ image right)",
@@ -297,6 +313,8 @@ def _specs() -> list[Feature]:
                 fn=_shoulder_lift),
         Feature("back_rounding", "ratio", "shoulder behind hip-ear chord / chord length",
                 fn=_back_rounding),
+        Feature("neck_flexion", "deg", "shoulder->ear off the trunk line, + to the face side",
+                fn=_neck_flexion),
     ]
     for side in ("left", "right"):
         u = side.upper()

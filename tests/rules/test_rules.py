@@ -503,6 +503,20 @@ def test_pushup_depth_and_lockout() -> None:
     assert bent["no_lockout"] == FAULT
 
 
+def test_pushup_head_drop() -> None:
+    poses, fps, _ = _clip("pushup", "side")
+    assert _judge("pushup", poses, fps)["head_drop"] == OK
+    hung = poses.copy()
+    for p in hung:  # the head (landmarks 0-10) turned 65 deg about the shoulders to the face side
+        sh = 0.5 * (p[LM.LEFT_SHOULDER, :2] + p[LM.RIGHT_SHOULDER, :2])
+        ear = 0.5 * (p[LM.LEFT_EAR, :2] + p[LM.RIGHT_EAR, :2])
+        u, v = ear - sh, p[LM.NOSE, :2] - ear
+        a = math.radians(65.0) * np.sign(u[0] * v[1] - u[1] * v[0])
+        rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        p[0:11, :2] = (p[0:11, :2] - sh) @ rot.T + sh
+    assert _judge("pushup", hung, fps)["head_drop"] == FAULT
+
+
 def test_shoulder_press_back_arch() -> None:
     poses, fps, _ = _clip("shoulder_press", "side")
     assert _judge("shoulder_press", poses, fps)["back_arch"] == OK
