@@ -536,7 +536,9 @@ class RulesEngine:
             # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
             # strings follows PYTHONHASHSEED, which made runs disagree).
             view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
-            if not window or view not in rule.views:
+            # An edge rep (``partial``: the clip began near its bottom) has no rest position
+            # before it: its top phase was not seen.
+            if not window or view not in rule.views or (rep.partial and rule.phase == "top"):
                 rep_status[rule.id] = NOT_ASSESSED
                 continue
             vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}

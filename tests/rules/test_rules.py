@@ -281,6 +281,23 @@ def test_missing_joints_are_not_assessed() -> None:
     assert all((v == NOT_ASSESSED).all() for v in verdict.values())
 
 
+def test_top_phase_of_an_edge_rep_is_not_assessed() -> None:
+    # A clip that begins near the bottom (the segmenter's partial rep) never showed the rest
+    # position before the rep: its top-phase rules are not judged, the others are.
+    poses, fps, truth = _clip("pushup", "side")
+    r = truth["reps"][0]
+    bent = _set_elbow(poses, 135.0)  # never locked out: no_lockout faults on a full rep
+    for partial, want in ((False, FAULT), (True, NOT_ASSESSED)):
+        eng = RulesEngine(load_exercise("pushup"), fps)
+        for i, p in enumerate(bent):
+            eng.on_frame(frame_state(i, round(i * 1e9 / fps), p))
+        eng.on_rep(RepEvent(0, r["start_frame"], r["bottom_frame"], r["end_frame"], 0, 0, 0,
+                            math.nan, math.nan, math.nan, partial=partial,
+                            counted_frame=r["end_frame"], counted_ns=0))
+        assert eng.rep_status[0]["no_lockout"] == want
+        assert eng.rep_status[0]["partial_depth"] == FAULT  # judged around the turnaround
+
+
 def test_phase_windows() -> None:
     rep = _rep(0, 10, 30, 50)
     assert phase_window(rep, "any").tolist() == list(range(10, 51))
