@@ -208,8 +208,11 @@ def _wrist_tilt(poses: np.ndarray, fps: float) -> np.ndarray:
 
     ``(T, 33, 4)`` -> ``(T,)``; 0 = wrists level, 90 = one straight above the other; NaN when a
     wrist is missing or both coincide. A pure angle: no body-size normalisation needed. Needs
-    a camera without roll and a view that sees both wrists side by side (front or back); from
-    the side the wrists overlap and the value is meaningless.
+    a level camera (a camera rolled by r deg adds up to r deg) and a view that sees both wrists
+    side by side (front or back); from the side the wrists overlap and the value is
+    meaningless. (Against the shoulder line it would not depend on the camera's roll, but the
+    shoulders are less than half as far apart as the hands: their jitter tilts that line by
+    5-10 deg on level presses filmed from the feet.)
     """
     d = _xy(poses, LM.RIGHT_WRIST) - _xy(poses, LM.LEFT_WRIST)
     ok = _norm(d)
