@@ -74,6 +74,7 @@ def _feed(exercise: str, poses: np.ndarray, fps: float, reps: list[dict]) -> Rul
         ({"side": "worst", "feature": "torso_lean"}, "needs a side-less feature"),
         ({"id": "Bad Id"}, "lower_snake_case"),
         ({"rationale": ""}, "'rationale' must be non-empty"),
+        ({"reference": 3}, "'reference' must be text"),
     ],
 )
 def test_bad_rule_is_config_error_naming_rule(change: dict, message: str) -> None:
