@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "calibrate",
     "synth",
+    "rules",
     "live",
     "history",
     "report",

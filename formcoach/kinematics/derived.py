@@ -29,6 +29,8 @@ shoulder_lift                  ratio   shoulder mid above hip mid / nose-to-hip 
                                        in a shrug; the nose-hip distance is rigid in a shrug)
 back_rounding                  ratio   shoulder offset to the back side of the hip-ear chord /
                                        chord length (+ = rounded back)
+wrist_tilt                     deg     tilt of the left-right wrist line from image-horizontal,
+                                       unsigned, 0..90 (a bar or two dumbbells held unevenly)
 =============================  ======  =========================================================
 
 Body-size normalisation: every distance is divided by a body segment of the same frame, so the
@@ -289,6 +291,25 @@ def _neck_flexion(poses: np.ndarray, fps: float) -> np.ndarray:
         return np.where(face != 0, ang * face * towards, np.nan)
 
 
+# --------------------------------------------------------------------------- rule catalogue
+# Features added for the rule catalogue (issue 16): appended at the end of the registry.
+def _wrist_tilt(poses: np.ndarray, fps: float) -> np.ndarray:
+    """Tilt of the line between the two wrists from image-horizontal, degrees in [0, 90].
+
+    ``(T, 33, 4)`` -> ``(T,)``; 0 = wrists level, 90 = one straight above the other; NaN when a
+    wrist is missing or both coincide. A pure angle: no body-size normalisation needed. Needs
+    a level camera (a camera rolled by r deg adds up to r deg) and a view that sees both wrists
+    side by side (front or back); from the side the wrists overlap and the value is
+    meaningless. (Against the shoulder line it would not depend on the camera's roll, but the
+    shoulders are less than half as far apart as the hands: their jitter tilts that line by
+    5-10 deg on level presses filmed from the feet.)
+    """
+    d = _xy(poses, LM.RIGHT_WRIST) - _xy(poses, LM.LEFT_WRIST)
+    ok = _norm(d)
+    return np.where(np.isfinite(ok), np.degrees(np.arctan2(np.abs(d[:, 1]), np.abs(d[:, 0]))),
+                    np.nan)
+
+
 def _specs() -> list[Feature]:
     specs = [
         Feature("trunk_angle", "deg", "hip->shoulder vs image-up, signed (+ image right)",
@@ -330,6 +351,9 @@ def _specs() -> list[Feature]:
                              "knee inside the hip-ankle line / leg length", fn=_knee_medial(u)))
         specs.append(Feature(f"{side}_elbow_offset", "torso", "elbow x - shoulder x, torso",
                              fn=_elbow_offset(u)))
+    # Rule catalogue additions (keep appended here).
+    specs.append(Feature("wrist_tilt", "deg", "left-right wrist line vs image-horizontal",
+                         fn=_wrist_tilt))
     return specs
 
 

@@ -72,7 +72,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
 _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
-    "threshold", "hold_s", "rationale", "min_valid",
+    "threshold", "hold_s", "rationale", "min_valid", "reference",
 }
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
@@ -111,6 +111,8 @@ class Rule:
     hold_s: float = 0.0
     min_valid: float = 0.5
     source: str = ""
+    #: Literature or other source behind the threshold (optional ``reference`` key).
+    reference: str = ""
 
     @property
     def sided(self) -> tuple[str, str] | None:
@@ -287,6 +289,9 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
             0 < min_valid <= 1
         ):
             raise fail(f"min_valid must be a fraction in (0, 1], got {_short(min_valid)}")
+        reference = item.get("reference", "")
+        if not isinstance(reference, str):
+            raise fail(f"'reference' must be text, got {_short(reference)}")
         rules.append(
             Rule(
                 id=rid, cue=_pack_text(item["cue"].strip(), source, rid, "cue"),
@@ -295,6 +300,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
                 severity=severity,
                 views=tuple(dict.fromkeys(views)), scope=scope, phase=phase, side=side,
                 reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
+                reference=_pack_text(reference.strip(), source, rid, "reference"),
             )
         )
     return rules
@@ -530,7 +536,9 @@ class RulesEngine:
             # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
             # strings follows PYTHONHASHSEED, which made runs disagree).
             view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
-            if not window or view not in rule.views:
+            # An edge rep (``partial``: the clip began near its bottom) has no rest position
+            # before it: its top phase was not seen.
+            if not window or view not in rule.views or (rep.partial and rule.phase == "top"):
                 rep_status[rule.id] = NOT_ASSESSED
                 continue
             vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}

@@ -74,6 +74,7 @@ def _feed(exercise: str, poses: np.ndarray, fps: float, reps: list[dict]) -> Rul
         ({"side": "worst", "feature": "torso_lean"}, "needs a side-less feature"),
         ({"id": "Bad Id"}, "lower_snake_case"),
         ({"rationale": ""}, "'rationale' must be non-empty"),
+        ({"reference": 3}, "'reference' must be text"),
     ],
 )
 def test_bad_rule_is_config_error_naming_rule(change: dict, message: str) -> None:
@@ -279,6 +280,23 @@ def test_missing_joints_are_not_assessed() -> None:
     rules = parse_rules(load_exercise("bicep_curl").rules_raw)
     verdict = judge_frames(rules, np.full((2, 33, 4), np.nan), views=["side", "side"])
     assert all((v == NOT_ASSESSED).all() for v in verdict.values())
+
+
+def test_top_phase_of_an_edge_rep_is_not_assessed() -> None:
+    # A clip that begins near the bottom (the segmenter's partial rep) never showed the rest
+    # position before the rep: its top-phase rules are not judged, the others are.
+    poses, fps, truth = _clip("pushup", "side")
+    r = truth["reps"][0]
+    bent = _set_elbow(poses, 135.0)  # never locked out: no_lockout faults on a full rep
+    for partial, want in ((False, FAULT), (True, NOT_ASSESSED)):
+        eng = RulesEngine(load_exercise("pushup"), fps)
+        for i, p in enumerate(bent):
+            eng.on_frame(frame_state(i, round(i * 1e9 / fps), p))
+        eng.on_rep(RepEvent(0, r["start_frame"], r["bottom_frame"], r["end_frame"], 0, 0, 0,
+                            math.nan, math.nan, math.nan, partial=partial,
+                            counted_frame=r["end_frame"], counted_ns=0))
+        assert eng.rep_status[0]["no_lockout"] == want
+        assert eng.rep_status[0]["partial_depth"] == FAULT  # judged around the turnaround
 
 
 def test_phase_windows() -> None:
@@ -588,6 +606,72 @@ def test_shoulder_shrug_rules() -> None:
     assert _judge("shoulder_shrug", _shrug(standing, 0.05), fps)["insufficient_height"] == FAULT
     bent = _set_elbow(_shrug(standing, 0.25), 120.0)
     assert _judge("shoulder_shrug", bent, fps)["bent_arms"] == FAULT
+
+
+# --------------------------------------------------------------------------- bench press, pull-up:
+# whole reps (elbow angle down and back up, the turnaround found from the pack's counting signal).
+def _elbow_rep(top: float, bottom: float, n: int = 61) -> tuple[list[np.ndarray], np.ndarray]:
+    """Base poses (tests/rule_poses.py) whose two arms, mirror images of each other, bend from
+    ``top`` to ``bottom`` deg and back; returns the poses and the elbow angle per frame."""
+    from rule_poses import base_pose
+
+    ang = bottom + (top - bottom) * 0.5 * (1.0 + np.cos(np.linspace(0.0, 2.0 * math.pi, n)))
+    poses = []
+    for a in ang:
+        p = base_pose()
+        for side, sign in (("LEFT", 1.0), ("RIGHT", -1.0)):
+            sh, el, wr = (LM[f"{side}_{j}"] for j in ("SHOULDER", "ELBOW", "WRIST"))
+            u = p[sh, :2] - p[el, :2]
+            r = math.radians(sign * a)
+            d = np.array([math.cos(r) * u[0] - math.sin(r) * u[1],
+                          math.sin(r) * u[0] + math.cos(r) * u[1]])
+            p[wr, :2] = p[el, :2] + d / np.hypot(*d) * 80.0
+        poses.append(p)
+    return poses, ang
+
+
+def _judge_view(exercise: str, poses: list[np.ndarray], view: str) -> dict[str, str]:
+    return judge_sequence(load_exercise(exercise), np.stack(poses), 30.0, view=view)[0]
+
+
+def test_bench_press_rules_on_a_rep() -> None:
+    clean, _ = _elbow_rep(175.0, 80.0)
+    assert _judge_view("bench_press", clean, "front") == {
+        "partial_rom": OK, "no_lockout": OK, "uneven_press": OK}
+    assert _judge_view("bench_press", _elbow_rep(175.0, 125.0)[0], "side")["partial_rom"] == FAULT
+    assert _judge_view("bench_press", _elbow_rep(150.0, 80.0)[0], "front")["no_lockout"] == FAULT
+    uneven = [p.copy() for p in clean]
+    for p in uneven[20:45]:  # the right hand lags 50 px (~0.25 torso) through the press
+        p[LM.RIGHT_WRIST, 1] += 50.0
+    assert _judge_view("bench_press", uneven, "front")["uneven_press"] == FAULT
+    # From the side or 45 deg the two hands are not seen side by side: not judged.
+    assert _judge_view("bench_press", uneven, "side")["uneven_press"] == NOT_ASSESSED
+    assert _judge_view("bench_press", uneven, "45")["partial_rom"] == NOT_ASSESSED
+
+
+def test_pullup_rules_on_a_rep() -> None:
+    from rule_poses import set_feature
+
+    poses, ang = _elbow_rep(175.0, 50.0)
+    # The nose rises over the hands as the elbows bend (0.35 torso lengths above at the top).
+    for p, a in zip(poses, ang, strict=True):
+        set_feature(p, "nose_height", -0.9 + 1.25 * (175.0 - a) / 125.0)
+    clean = _judge_view("pullup", poses, "front")
+    assert clean == {"partial_rom": OK, "no_full_hang": OK, "kipping": NOT_ASSESSED}
+    short = [p.copy() for p in poses]
+    for p, a in zip(short, ang, strict=True):  # the nose stops 0.1 torso lengths under the hands
+        set_feature(p, "nose_height", -0.9 + 0.8 * (175.0 - a) / 125.0)
+    assert _judge_view("pullup", short, "side")["partial_rom"] == FAULT
+    bent = _elbow_rep(140.0, 50.0)[0]
+    assert _judge_view("pullup", bent, "back")["no_full_hang"] == FAULT
+    assert _judge_view("pullup", bent, "side")["no_full_hang"] == NOT_ASSESSED
+    kip = [p.copy() for p in poses]
+    swing = 170.0 - 30.0 * (1.0 - np.cos(np.linspace(0.0, 4.0 * math.pi, len(kip))))
+    for p, h in zip(kip, swing, strict=True):  # hips flex to 110 deg and back, twice
+        set_feature(p, "left_hip", float(h))
+        set_feature(p, "right_hip", float(h))
+    assert _judge_view("pullup", poses, "side")["kipping"] == OK
+    assert _judge_view("pullup", kip, "side")["kipping"] == FAULT
 
 
 def test_every_bundled_rule_is_exercised_by_a_test() -> None:
