@@ -207,6 +207,91 @@ def _wrist_tilt(p: np.ndarray, v: float) -> None:
     p[LM.RIGHT_WRIST, :2] = lw + d * np.array([-math.cos(r), -math.sin(r)])
 
 
+def _knee_past_toe(side: str) -> Callable[[np.ndarray, float], None]:
+    def build(p: np.ndarray, v: float) -> None:
+        """Facing image right: the toe tip ``v`` shank lengths behind the knee."""
+        k, an = p[LM[f"{side}_KNEE"], :2], p[LM[f"{side}_ANKLE"], :2]
+        p[LM[f"{side}_FOOT_INDEX"], 0] = k[0] - v * float(np.hypot(*(k - an)))
+
+    return build
+
+
+def _hip_width(p: np.ndarray) -> float:
+    return float(np.hypot(*(p[LM.LEFT_HIP, :2] - p[LM.RIGHT_HIP, :2])))
+
+
+def _leg(p: np.ndarray, side: str) -> float:
+    h, k, a = (p[LM[f"{side}_{j}"], :2] for j in ("HIP", "KNEE", "ANKLE"))
+    return float(np.hypot(*(k - h)) + np.hypot(*(a - k)))
+
+
+def _step_width(p: np.ndarray, v: float) -> None:
+    """Right ankle ``v`` hip widths to the image left of the left ankle."""
+    p[LM.RIGHT_ANKLE, 0] = p[LM.LEFT_ANKLE, 0] - v * _hip_width(p)
+
+
+def _step_length(p: np.ndarray, v: float) -> None:
+    """Right ankle ``v`` (longer) leg lengths behind the left one; moving it changes the right
+    leg's length, so iterate to the fixed point (a contraction for v < 1)."""
+    for _ in range(200):
+        p[LM.RIGHT_ANKLE, 0] = p[LM.LEFT_ANKLE, 0] - v * max(_leg(p, "LEFT"), _leg(p, "RIGHT"))
+
+
+def _knee_hip_gap(side: str) -> Callable[[np.ndarray, float], None]:
+    def build(p: np.ndarray, v: float) -> None:
+        """Hip angle (shoulder-hip-knee) 100 deg, knee angle (hip-knee-ankle) 100 + ``v``."""
+        sh, hip, knee, ankle = (LM[f"{side}_{j}"] for j in ("SHOULDER", "HIP", "KNEE", "ANKLE"))
+        _place_angle(p, sh, hip, knee, 100.0)
+        _place_angle(p, hip, knee, ankle, 100.0 + v)
+
+    return build
+
+
+def _square_shoulders(p: np.ndarray) -> None:
+    """Shoulders 0.75 torso lengths apart about their midpoint: the torso square to the
+    camera (yaw under 15 deg for the view code)."""
+    m, t = _mid(p, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER), _torso(p)
+    p[LM.LEFT_SHOULDER, :2] = m + np.array([0.375 * t, 0.0])
+    p[LM.RIGHT_SHOULDER, :2] = m - np.array([0.375 * t, 0.0])
+
+
+def _knee_medial(side: str) -> Callable[[np.ndarray, float], None]:
+    def build(p: np.ndarray, v: float) -> None:
+        """The knee ``v`` leg lengths inside the hip-ankle line (towards the hip midpoint);
+        the leg length depends on the knee, so iterate to the fixed point."""
+        h, a = p[LM[f"{side}_HIP"], :2], p[LM[f"{side}_ANKLE"], :2]
+        mid_x = _mid(p, LM.LEFT_HIP, LM.RIGHT_HIP)[0]
+        k = p[LM[f"{side}_KNEE"]]
+        ha = a - h
+        for _ in range(200):
+            t = float(np.dot(k[:2] - h, ha) / np.dot(ha, ha))
+            line_x = h[0] + t * ha[0]
+            inward = 1.0 if mid_x > line_x else -1.0
+            k[0] = line_x + inward * v * _leg(p, side)
+
+    return build
+
+
+def _front_knee_medial(p: np.ndarray, v: float) -> None:
+    """The left leg forward (its ankle the lower one in the image), the torso square to the
+    camera, the left knee ``v`` leg lengths inside its hip-ankle line."""
+    _square_shoulders(p)
+    p[LM.LEFT_ANKLE, 1] = p[LM.RIGHT_ANKLE, 1] + 1.0
+    _knee_medial("LEFT")(p, v)
+
+
+def _neck_flexion(p: np.ndarray, v: float) -> None:
+    """The ears (and the face with them) placed ``v`` deg off the hip->shoulder line towards
+    the face side (image right in the base pose)."""
+    s = _mid(p, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    h = _mid(p, LM.LEFT_HIP, LM.RIGHT_HIP)
+    assert abs(s[0] - h[0]) < 1e-9 and p[LM.NOSE, 0] > p[LM.LEFT_EAR, 0]
+    r = math.radians(v)
+    ear = s + 50.0 * np.array([math.sin(r), -math.cos(r)])
+    d = ear - _mid(p, LM.LEFT_EAR, LM.RIGHT_EAR)
+    _shift(p, tuple(range(int(LM.NOSE), int(LM.MOUTH_RIGHT) + 1)), d)
+
+
 #: Builders of rule-only features: ``(pose (33, 4), value) -> None`` (in place).
 DERIVED_BUILDERS: dict[str, Callable[[np.ndarray, float], None]] = {
     "trunk_angle": _trunk_angle,
@@ -216,6 +301,13 @@ DERIVED_BUILDERS: dict[str, Callable[[np.ndarray, float], None]] = {
     "knee_min": _knee_min,
     "back_rounding": _back_rounding,
     "wrist_tilt": _wrist_tilt,
+    "step_width": _step_width,
+    "step_length": _step_length,
+    "front_knee_medial": _front_knee_medial,
+    "neck_flexion": _neck_flexion,
+    **{f"{s.lower()}_knee_past_toe": _knee_past_toe(s) for s in ("LEFT", "RIGHT")},
+    **{f"{s.lower()}_knee_hip_gap": _knee_hip_gap(s) for s in ("LEFT", "RIGHT")},
+    **{f"{s.lower()}_knee_medial": _knee_medial(s) for s in ("LEFT", "RIGHT")},
     **{f"{s.lower()}_heel_rise": _heel_rise(s) for s in ("LEFT", "RIGHT")},
     **{f"{s.lower()}_arm_raise": _arm_raise(s) for s in ("LEFT", "RIGHT")},
     **{f"{s.lower()}_elbow_offset": _elbow_offset(s) for s in ("LEFT", "RIGHT")},
