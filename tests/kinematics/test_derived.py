@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from formcoach.kinematics.derived import compute_rule_features
 from formcoach.skeleton import LM, NUM_LANDMARKS
 
 
-def _pose(points: dict[int, tuple[float, float]]) -> np.ndarray:
+def _pose(points: Mapping[int, tuple[float, float]]) -> np.ndarray:
     """A ``(1, 33, 4)`` pose with the given landmarks (px), the rest missing (NaN)."""
     p = np.full((1, NUM_LANDMARKS, 4), np.nan)
     for i, (x, y) in points.items():
@@ -19,7 +20,7 @@ def _pose(points: dict[int, tuple[float, float]]) -> np.ndarray:
     return p
 
 
-def _feature(name: str, points: dict[int, tuple[float, float]]) -> float:
+def _feature(name: str, points: Mapping[int, tuple[float, float]]) -> float:
     return float(compute_rule_features(_pose(points), 30.0, [name])[name][0])
 
 
