@@ -177,6 +177,7 @@ class Coach:
                 self.view = self._views.update(lm, pose.world)
         value, lw, gated = self._signal_of(feats, lm)
         self._lw.append((self.index, lw))
+        n_att = len(self.segmenter.attempts)
         new = self.segmenter.update(value, pose.t_ns, gated)
         self._label(new)
         state = FrameState(
@@ -189,6 +190,7 @@ class Coach:
             phase=self.segmenter.phase,
             new_reps=new,
             view=self.view,
+            new_attempts=self.segmenter.attempts[n_att:],
         )
         if self.rules is not None:
             state.faults = self._judge(state, new)
