@@ -40,8 +40,10 @@ def rep_judged(status: Mapping[str, str], rule_ids: Sequence[str]) -> tuple[bool
 
 
 def _seen(view: str) -> str:
-    return "the view was not recognised" if view == "unknown" else (
-        f"seen from the {_VIEW_WORDS.get(view, view)}")
+    """``seen from the side``, ``seen at 45 degrees``, ``the view was not recognised``."""
+    if view == "unknown":
+        return "the view was not recognised"
+    return "seen at 45 degrees" if view == "45" else f"seen from the {_VIEW_WORDS.get(view, view)}"
 
 
 def not_judged_reasons(
@@ -116,5 +118,6 @@ def view_advice(rules: Sequence[Rule], view: str) -> str:
     if best is None:
         return ""
     missed = ", ".join(r.id for r in rules if view not in r.views)
-    return (f"filmed from the {_VIEW_WORDS.get(view, view)}: {missed} not judged; "
-            f"film from the {_VIEW_WORDS.get(best, best)}")
+    filmed = "filmed at 45 degrees" if view == "45" else f"filmed from the {_VIEW_WORDS[view]}"
+    film = "film at 45 degrees" if best == "45" else f"film from the {_VIEW_WORDS[best]}"
+    return f"{filmed}: {missed} not judged; {film}"

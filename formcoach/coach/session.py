@@ -371,7 +371,7 @@ class _Run:
                          baseline_rom_deg=baseline_rom_deg,
                          not_judged=not_judged_reasons(rules, engine_status, self.rep_views, view),
                          view_advice=view_advice(rules, view),
-                         attempts=coach.segmenter.attempts)
+                         attempts=coach.attempts)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)
         return SessionResult(
@@ -381,7 +381,7 @@ class _Run:
             reps=self.reps, faults=self.faults, cues=self.cues, metrics=sm, frames=self.frames,
             pose_frames=self.pose_frames, dropped=dropped, frame_offset=hist.offset,
             model_sha256=model_sha256,
-            view=view, attempts=list(coach.segmenter.attempts),
+            view=view, attempts=list(coach.attempts),
             setup_passed=self.setup_passed, stopped_by=stopped_by, error=error,
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
             simulated_cues=self.offline, start_ns=self.first_t or 0,
