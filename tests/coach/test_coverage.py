@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from fake_result import make_result
 
 from formcoach import synth
 from formcoach.coach.coverage import better_view, not_judged_reasons, view_advice
@@ -29,7 +31,6 @@ from formcoach.report.tables import rep_csv_text
 from formcoach.rules.engine import parse_rules
 from formcoach.synth.spec import FaultSpec
 from formcoach.types import NS_PER_S, PoseTrack, frame_time_ns
-from tests.fake_result import make_result
 
 SQUAT = Path(__file__).resolve().parents[2] / "formcoach" / "exercises" / "squat.toml"
 
@@ -72,7 +73,7 @@ def test_reps_seen_where_no_rule_works_are_not_judged_everywhere(tmp_path: Path)
     lines = res.summary_lines()
     assert lines[1].startswith("not judged: ")  # at the top, not the bottom
     assert "clean reps: 0/4 (4 not judged)" in lines
-    doc = session_document(res)
+    doc: Any = json.loads(json.dumps(session_document(res)))
     assert doc["coverage"]["judged_reps"] == 0 and doc["coverage"]["technique_score"] is None
     assert all(e["judged"] is False for e in doc["rep_events"])
     html = build_html(res)
@@ -117,7 +118,7 @@ def test_a_shallow_try_is_an_attempt_with_its_cue_and_technique_score() -> None:
     assert cue[0].emit_t_ns - res.rel_s(a.end_ns) * NS_PER_S < 0.5 * NS_PER_S
     sm = res.metrics
     assert sm.performed == 4 and sm.technique_score == pytest.approx(sm.clean_reps / 4)
-    doc = json.loads(json.dumps(session_document(res)))
+    doc: Any = json.loads(json.dumps(session_document(res)))
     assert len(doc["attempt_events"]) == 1 and doc["coverage"]["performed"] == 4
     assert any(line.startswith("not counted: at ") for line in res.summary_lines())
 
