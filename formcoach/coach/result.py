@@ -248,6 +248,8 @@ class SessionResult:
         lines = []
         if not self.exercise.rules_raw and sm.reps:
             lines.append("not judged: this exercise has no form rules (reps counted only)")
+        elif sm.reps and not sm.not_judged and not any(r.judged for r in sm.reps):
+            lines.append("not judged: the form rules were not run (reps counted only)")
         lines.extend(f"not judged: {line}" for line in grouped(sm.not_judged))
         if sm.view_advice:
             lines.append(sm.view_advice)
