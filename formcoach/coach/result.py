@@ -253,9 +253,13 @@ class SessionResult:
         lines.extend(f"not judged: {line}" for line in grouped(sm.not_judged))
         if sm.view_advice:
             lines.append(sm.view_advice)
-        if sm.reps and any(r.view and r.view not in BOTH_SIDES_VIEWS for r in sm.reps) and any(
-                r.asymmetry_pct for r in sm.reps):
+        sided = [r for r in sm.reps if r.asymmetry_pct]  # the exercise measures asymmetry
+        both = [r for r in sided if r.view in BOTH_SIDES_VIEWS]
+        if sided and not both:
             lines.append("left/right asymmetry: not measured from this view (needs front or back)")
+        elif len(both) < len(sided):
+            lines.append("left/right asymmetry: measured only on reps "
+                         + ", ".join(str(r.index + 1) for r in both) + " (front or back view)")
         return lines
 
     def technique_lines(self) -> list[str]:

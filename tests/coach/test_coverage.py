@@ -206,3 +206,15 @@ def test_the_live_frame_update_carries_the_reasons(tmp_path: Path) -> None:
     analyze_stream(replay_track(track), _back_only_squat(tmp_path), fps=track.fps,
                    backend="exact", source="synthetic", sinks=SessionSinks(on_frame=on_frame))
     assert seen and seen[-1] and seen[-1][0].endswith("needs a back view; seen from the side")
+
+
+def test_the_summary_says_on_which_reps_asymmetry_was_measured() -> None:
+    res = make_result()
+    for rm, view in zip(res.metrics.reps, ["front", "side", "45", "back"], strict=True):
+        apply_coverage(rm, view, True, [])
+    assert "left/right asymmetry: measured only on reps 1, 4 (front or back view)" in (
+        res.coverage_lines())
+    for rm in res.metrics.reps:
+        apply_coverage(rm, "side", True, [])
+    assert "left/right asymmetry: not measured from this view (needs front or back)" in (
+        res.coverage_lines())
