@@ -132,6 +132,8 @@ def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", aud
     hook.end_set()
     if hook.errors:
         raise hook.errors[0]
+    for line in result.coverage_lines():  # what was not judged, before any verdict
+        print(line)
     print(f"reps: {result.rep_count}; form faults: "
           + (", ".join(f"{f.rule_id} (rep {f.rep_index + 1 if f.rep_index is not None else '-'})"
                        for f in result.faults) or "none"))
@@ -140,7 +142,8 @@ def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", aud
         for c in result.cues:
             print(f"  {c.t_s:6.2f} s  \"{c.text}\"")
     else:
-        print("spoken cues: none (clean set)")
+        clean = result.metrics.clean_reps == result.rep_count and result.rep_count > 0
+        print("spoken cues: none" + (" (clean set)" if clean else ""))
     if audio and result.cues:
         wavs = synthesise_cues(result.cues, out / "cues")
         if wavs:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.skeleton import JOINT_TRIPLES
-from formcoach.types import NS_PER_S, Fault, RepEvent
+from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ PAUSE_BAND_FRAC = 0.08
 SIDE_VISIBLE_FRAC = 0.8
 #: Asymmetry is not computed when the mean excursion of the two sides is below this (degrees).
 ASYMMETRY_MIN_ROM_DEG = 5.0
+#: Views from which both sides of the body are measured. From the side or at 45 degrees the far
+#: limb is occluded and its landmarks are the model's guess, so left/right asymmetry is not
+#: measured there (NaN) and does not enter the score.
+BOTH_SIDES_VIEWS: tuple[str, ...] = ("front", "back")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,10 @@ class RepMetrics:
     side: str = ""
     partial: bool = False
     counted_s: float = float("nan")
+    # Coverage (see formcoach.coach.coverage): judged = at least one rule assessed on the rep.
+    judged: bool = True
+    not_judged: list[str] = field(default_factory=list)
+    view: str = ""
 
     @property
     def max_asymmetry_pct(self) -> float:
@@ -148,6 +156,10 @@ class SetMetrics:
         mean_score: mean rep score (NaN without reps).
         rom_reference_deg: the ROM the ``rom`` score component compared against.
         rom_reference_source: ``"baseline"`` or ``"best rep in set"``.
+        not_judged: rule id -> why it was not judged (on every rep, or on the reps it names).
+        view_advice: a note when the camera view leaves most rules unjudged, else ``""``.
+        attempts: movements that began a rep and came back short of it (not counted).
+        technique_score: clean reps / (counted reps + attempts).
     """
 
     exercise: str
@@ -164,6 +176,29 @@ class SetMetrics:
     rom_reference_deg: float = float("nan")
     rom_reference_source: str = ""
     joints: list[str] = field(default_factory=list)
+    # Coverage and attempts (formcoach.coach.coverage, formcoach.reps): rule id -> why it was
+    # not judged, a note on a better camera view, and the movements short of a rep.
+    not_judged: dict[str, str] = field(default_factory=dict)
+    view_advice: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def clean_reps(self) -> int:
+        """Counted reps that were judged and had no fault."""
+        return sum(1 for r in self.reps if r.judged and not r.faults)
+
+    @property
+    def performed(self) -> int:
+        """Counted reps plus uncounted attempts."""
+        return len(self.reps) + len(self.attempts)
+
+    @property
+    def technique_score(self) -> float:
+        """Clean reps / performed reps, in [0, 1]; NaN when nothing was performed or no rep
+        could be judged (from this view nothing says whether the technique was good)."""
+        if not self.performed or not any(r.judged for r in self.reps):
+            return float("nan")
+        return self.clean_reps / self.performed
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
@@ -360,6 +395,17 @@ def rep_metrics(
     )
 
 
+def apply_coverage(rm: RepMetrics, view: str, judged: bool, not_judged: Sequence[str]) -> None:
+    """Mark a rep's coverage in place: ``view`` (its majority view), whether any rule was
+    judged on it and which were not; its asymmetry becomes NaN unless ``view`` is one of
+    :data:`BOTH_SIDES_VIEWS` (the far limb is a guess), so it cannot lower the score."""
+    rm.view = view
+    rm.judged = bool(judged)
+    rm.not_judged = list(not_judged)
+    if view not in BOTH_SIDES_VIEWS:
+        rm.asymmetry_pct = dict.fromkeys(rm.asymmetry_pct, float("nan"))
+
+
 def score_reps(reps: list[RepMetrics], baseline_rom_deg: float | None = None) -> tuple[float, str]:
     """Fill ``score`` and ``score_components`` of each rep in place.
 
@@ -393,13 +439,14 @@ def score_reps(reps: list[RepMetrics], baseline_rom_deg: float | None = None) ->
         for f in r.faults:
             sev[f.rule_id] = max(sev.get(f.rule_id, 0), int(f.severity))
         lost = FAULT_POINTS_PER_SEVERITY * sum(sev.values())
-        comp["faults"] = ScoreComponent(
-            max(0.0, w["faults"] - lost),
-            w["faults"],
-            ("faults: " + ", ".join(f"{k} (severity {v})" for k, v in sorted(sev.items())))
-            if sev
-            else "no faults",
-        )
+        if r.judged or sev:  # a rep no rule was judged on earns no fault points
+            comp["faults"] = ScoreComponent(
+                max(0.0, w["faults"] - lost),
+                w["faults"],
+                ("faults: " + ", ".join(f"{k} (severity {v})" for k, v in sorted(sev.items())))
+                if sev
+                else "no faults",
+            )
         asym = r.max_asymmetry_pct
         if np.isfinite(asym):
             comp["symmetry"] = ScoreComponent(
@@ -424,9 +471,13 @@ def set_metrics(
     joints: Sequence[str],
     not_assessed: Iterable[str] = (),
     baseline_rom_deg: float | None = None,
+    not_judged: Mapping[str, str] | None = None,
+    view_advice: str = "",
+    attempts: Sequence[Attempt] = (),
 ) -> SetMetrics:
     """The set's metrics from its reps' metrics (scores are filled in place: they compare each
-    rep with the set). ``baseline_rom_deg``: the user's baseline ROM for the ``rom`` score."""
+    rep with the set). ``baseline_rom_deg``: the user's baseline ROM for the ``rom`` score;
+    ``not_judged``, ``view_advice``, ``attempts``: as in :class:`SetMetrics`."""
     ref, src = score_reps(reps, baseline_rom_deg)
     full = [r for r in reps if not r.partial]
     scores = [r.score for r in reps if np.isfinite(r.score)]
@@ -445,4 +496,7 @@ def set_metrics(
         rom_reference_deg=ref,
         rom_reference_source=src,
         joints=list(joints),
+        not_judged=dict(not_judged or {}),
+        view_advice=view_advice,
+        attempts=list(attempts),
     )

@@ -41,6 +41,9 @@ class OverlayState:
         muted: speech muted.
         exercise: exercise display name.
         min_visibility: joints below this visibility are not drawn.
+        extra: more status lines.
+        not_judged: ``rule: why`` for each rule not judged (shown at the top, under the rep
+            count, so nobody reads a rep as good that was never judged).
     """
 
     landmarks: np.ndarray | None = None
@@ -57,6 +60,7 @@ class OverlayState:
     exercise: str = ""
     min_visibility: float = 0.5
     extra: list[str] = field(default_factory=list)
+    not_judged: list[str] = field(default_factory=list)
 
 
 def _visible(lm: np.ndarray, i: int, min_vis: float) -> bool:
@@ -79,6 +83,18 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color:
     pad = max(2, round(4 * scale))
     cv2.rectangle(img, (x - pad, y - th - pad), (x + tw + pad, y + base), (30, 30, 30), -1)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+
+
+#: Most "not judged" lines on the live screen (the rest are summed up in one more line).
+MAX_NOT_JUDGED_LINES = 3
+
+
+def _not_judged_lines(items: list[str]) -> list[str]:
+    """``not judged: rule: why`` lines, at most :data:`MAX_NOT_JUDGED_LINES` (+ "... N more")."""
+    lines = [f"not judged: {x}" for x in items[:MAX_NOT_JUDGED_LINES]]
+    if len(items) > MAX_NOT_JUDGED_LINES:
+        lines.append(f"... and {len(items) - MAX_NOT_JUDGED_LINES} more not judged")
+    return lines
 
 
 def draw_overlay(image: np.ndarray, state: OverlayState) -> np.ndarray:
@@ -105,6 +121,7 @@ def draw_overlay(image: np.ndarray, state: OverlayState) -> np.ndarray:
 
     # Status panel, top-left.
     lines = [f"{state.exercise}  reps: {state.rep_count}".strip()]
+    warn = _not_judged_lines(state.not_judged)
     if state.phase:
         lines.append(f"phase: {state.phase}")
     if state.angle_name and state.angle_deg is not None and np.isfinite(state.angle_deg):
@@ -114,8 +131,9 @@ def draw_overlay(image: np.ndarray, state: OverlayState) -> np.ndarray:
         lines.append("muted (m)")
     lines.extend(state.extra)
     y = round(30 * scale)
-    for line in lines:
-        _text(out, line, (round(10 * scale), y), 0.7 * scale, WHITE)
+    for k, line in enumerate(lines[:1] + warn + lines[1:]):
+        color = YELLOW if 1 <= k <= len(warn) else WHITE
+        _text(out, line, (round(10 * scale), y), 0.7 * scale, color)
         y += round(28 * scale)
 
     # Setup guidance, centred.

@@ -76,9 +76,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from formcoach.exercises import CountConfig
-from formcoach.types import RepEvent
+from formcoach.types import Attempt, RepEvent
 
-__all__ = ["RepSegmenter"]
+__all__ = ["ATTEMPT_MIN_FRAC", "RepSegmenter"]
 
 _UNKNOWN, _TOP, _DOWN, _UP, _EDGE_UP = "unknown", "top", "down", "up", "edge_up"
 _NS = 1_000_000_000
@@ -89,6 +89,13 @@ _TOP_TOL = 0.1  # "at the top": within this fraction of the rep's excursion of i
 # (time from _TOP_TOL to half-way) before it was _TOP_TOL away (0.69 for 0.1).
 _PHI = math.acos(1.0 - 2.0 * _TOP_TOL) / math.pi
 _EASE_RATIO = _PHI / (0.5 - _PHI)
+#: A dip that comes back short of a rep is reported as an attempt (never counted) only when it
+#: went down at least this fraction of the excursion a rep needed. Packs set ``rel_rom`` so
+#: that re-racking, shuffling and breathing stay under the rep threshold, often close to it
+#: (squat: re-racking measured up to 0.41 of the lifter's squat, 0.82 of the needed 0.5); the
+#: floor keeps smaller wobbles out, and the other attempt conditions (after a counted rep, from
+#: the usual rest level, as slow as a rep) keep set-up moves out. See ``_note_attempt``.
+ATTEMPT_MIN_FRAC = 0.4
 
 
 class _OpenEnd:
@@ -168,6 +175,7 @@ class RepSegmenter:
         lag: frames between an ``update`` and the frame whose state it decides.
         phase: ``idle``, ``eccentric``, ``bottom``, ``concentric`` or ``top`` (lagged frame).
         count: reps so far.
+        attempts: dips that began a rep and came back short of it (never counted), in order.
     """
 
     def __init__(
@@ -188,6 +196,7 @@ class RepSegmenter:
         self._n_in = 0  # frames received
         self._n_out = 0  # frames decided
         self.events: list[RepEvent] = []
+        self.attempts: list[Attempt] = []  # dips short of a rep (not counted), see _note_attempt
         self.phase = "idle"
         self._amps: deque[float] = deque(maxlen=_HISTORY)
         # Recent (x, t_ns, frame) samples, enough to look back over one rep.
@@ -442,6 +451,8 @@ class RepSegmenter:
                         self._to_top(i, x, t_ns)  # too fast for a rep: a tracking glitch
                 elif not self._edge:
                     # A small dip, fully recovered: not a rep; we are back at the top.
+                    if amp < need:
+                        self._note_attempt(i, t_ns, amp, need)
                     self._to_top(i, x, t_ns)
                 elif x > self._pk + turn:
                     # Still at the clip start and now well above the "top" it began at: that
@@ -473,6 +484,25 @@ class RepSegmenter:
         if self._mode != _TOP:
             self._open = None  # the next movement began: the last rep's end is final
         return out
+
+    def _note_attempt(self, i: int, t_ns: int, amp: float, need: float) -> None:
+        """Record a dip short of a rep as an :class:`~formcoach.types.Attempt` when it looks
+        like a real try; counting is not affected (the caller goes back to the top as before).
+
+        A real try: at least one rep was counted before (the person's range is known: before
+        it, moving into position is not an attempt), it started from the usual rest level and
+        took ``min_rep_s`` like a rep, and it went down at least :data:`ATTEMPT_MIN_FRAC` of
+        the excursion a rep needs."""
+        if not self._amps or amp < ATTEMPT_MIN_FRAC * need:
+            return
+        if not (self._from_rest(self._pk) and self._long_enough(t_ns, edge=False)):
+            return
+        start_i, start_ns = self._descent_start(False)
+        self.attempts.append(Attempt(
+            index=len(self.attempts), start_frame=start_i, bottom_frame=self._vl_i,
+            end_frame=i, start_ns=start_ns, bottom_ns=self._vl_ns, end_ns=t_ns,
+            rom=float(amp), needed=float(need), after_rep=len(self.events),
+        ))
 
     def _to_top(self, i: int, x: float, t_ns: int) -> None:
         self._mode = _TOP

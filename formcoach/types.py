@@ -393,6 +393,38 @@ class RepEvent:
 
 
 @dataclass(slots=True)
+class Attempt:
+    """A movement that began a rep and turned around without reaching the counted range.
+
+    Found by the :class:`~formcoach.reps.RepSegmenter` (see ``ATTEMPT_MIN_FRAC`` there); never
+    counted as a rep. Frames index the analysed sequence, ``*_ns`` are the same instants.
+
+    Attributes:
+        index: 0-based attempt number in the set.
+        start_frame, bottom_frame, end_frame: left the top, turned around, back up.
+        rom: excursion reached, signal units (degrees for angles).
+        needed: excursion a rep needed at that moment, same units.
+        after_rep: reps counted before it (it came after rep ``after_rep``, 1-based).
+    """
+
+    index: int
+    start_frame: int
+    bottom_frame: int
+    end_frame: int
+    start_ns: int
+    bottom_ns: int
+    end_ns: int
+    rom: float
+    needed: float
+    after_rep: int = 0
+
+    @property
+    def reached_frac(self) -> float:
+        """Fraction of the needed excursion reached, in [0, 1)."""
+        return self.rom / self.needed if self.needed > 0 else float("nan")
+
+
+@dataclass(slots=True)
 class Fault:
     """A form fault detected by a rule at one instant (or for one rep).
 
@@ -439,6 +471,7 @@ class FrameState:
             once per frame for every stage that needs it (rules, setup gate, display).
         faults: form faults the rules reported at this frame (frame rules, and rep rules of
             ``new_reps``).
+        new_attempts: attempts (movements short of a rep, not counted) found at this frame.
     """
 
     index: int
@@ -451,3 +484,4 @@ class FrameState:
     new_reps: list[RepEvent] = field(default_factory=list)
     view: str = "unknown"
     faults: list[Fault] = field(default_factory=list)
+    new_attempts: list[Attempt] = field(default_factory=list)

@@ -105,6 +105,8 @@ def print_summary(result: SessionResult) -> None:
     det = result.pose_frames / result.frames if result.frames else 0.0
     say(f"{result.source}: {ex.name} ({ex.id}), {result.frames} frames at "
         f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
+    for line in result.coverage_lines():  # what was not judged, first
+        say(line)
     if ex.kind == "hold":
         total = sum(r.duration_s for r in sm.reps)
         say(f"holds: {len(sm.reps)}, total {total:.1f} s")
@@ -118,10 +120,12 @@ def print_summary(result: SessionResult) -> None:
     say(f"  {'#':>3} {'start s':>8} {'bottom s':>8} {'end s':>7} {'dur s':>6} "
         f"{'down s':>6} {'up s':>5} {'ROM':>6} {'side':>5}")
     for rm in sm.reps:
-        flag = " (edge)" if rm.partial else ""
+        flag = (" (edge)" if rm.partial else "") + ("" if rm.judged else " (not judged)")
         say(f"  {rm.index + 1:>3} {rm.start_s:8.2f} {rm.bottom_s:8.2f} {rm.end_s:7.2f} "
             f"{rm.duration_s:6.2f} {rm.eccentric_s:6.2f} {rm.concentric_s:5.2f} "
             f"{rm.rom_deg:6.1f} {rm.side:>5}{flag}")
+    for line in result.technique_lines():
+        say(line)
 
 
 def _file_input(spec: str | None) -> str | None:

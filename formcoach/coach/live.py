@@ -41,7 +41,7 @@ CUE_SHOWN_S = 2.5
 
 def cue_texts(exercise: Exercise) -> list[str]:
     """Every cue text of an exercise's rule pack (for pre-synthesis)."""
-    texts = [str(r.get("cue", "")) for r in exercise.rules_raw]
+    texts = [str(r.get("cue", "")) for r in exercise.rules_raw] + [exercise.attempt_cue]
     return [t for t in dict.fromkeys(texts) if t]
 
 
@@ -81,6 +81,7 @@ class _Display:
             setup_message=u.setup_message,
             muted=u.muted,
             exercise=self.ex.name,
+            not_judged=u.not_judged,
         )
         img = draw_overlay(u.posed.frame.image, ov)
         if self.on_image is not None:
@@ -137,7 +138,9 @@ def run_live(
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
     fps = float(source.fps or 30.0)
     coach = make_coach(exercise, fps)
-    gate = None if skip_setup else SetupChecker(tuple(exercise.views) or None, hold_s=setup_hold_s)
+    rule_views = [r.views for r in coach.rules.rules] if coach.rules is not None else None
+    gate = None if skip_setup else SetupChecker(tuple(exercise.views) or None, hold_s=setup_hold_s,
+                                                rule_views=rule_views)
     win = open_window(f"formcoach - {exercise.name}") if window else None
     display = _Display(exercise, win, on_frame) if (win is not None or on_frame is not None) \
         else None

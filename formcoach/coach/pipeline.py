@@ -19,12 +19,13 @@ from collections import deque
 
 import numpy as np
 
+from formcoach.coach.attempts import AttemptFilter
 from formcoach.exercises import Exercise
 from formcoach.kinematics.features import FEATURES, FeatureExtractor, sided
 from formcoach.kinematics.view import ViewDetector
 from formcoach.reps import RepSegmenter
 from formcoach.rules.engine import RulesEngine
-from formcoach.types import Fault, FrameState, PoseResult, RepEvent
+from formcoach.types import Attempt, Fault, FrameState, PoseResult, RepEvent
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class Coach:
         self.pose_frames = 0
         # (frame index, left weight) over the longest rep, for naming the side of a rep.
         self._lw: deque[tuple[int, float]] = deque(maxlen=int(2 * cfg.max_rep_s * self.fps) + 2)
+        # Dips short of a rep that were real tries (see formcoach.coach.attempts).
+        self._attempts = AttemptFilter(int(2 * cfg.max_rep_s * self.fps) + 2)
 
     @property
     def names(self) -> list[str]:
@@ -177,8 +180,11 @@ class Coach:
                 self.view = self._views.update(lm, pose.world)
         value, lw, gated = self._signal_of(feats, lm)
         self._lw.append((self.index, lw))
+        self._attempts.frame(self.index, lm)
+        n_att = len(self.segmenter.attempts)
         new = self.segmenter.update(value, pose.t_ns, gated)
         self._label(new)
+        attempts = self._new_attempts(new, n_att)
         state = FrameState(
             index=self.index,
             t_ns=pose.t_ns,
@@ -189,6 +195,7 @@ class Coach:
             phase=self.segmenter.phase,
             new_reps=new,
             view=self.view,
+            new_attempts=attempts,
         )
         if self.rules is not None:
             state.faults = self._judge(state, new)
@@ -218,10 +225,25 @@ class Coach:
             if w:
                 rep.side = "left" if sum(w) / len(w) >= 0.5 else "right"
 
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Attempts so far: dips short of a rep that were real tries (never counted)."""
+        return self._attempts.attempts
+
+    def _new_attempts(self, reps: list[RepEvent], n_before: int) -> list[Attempt]:
+        """The segmenter's dips since ``n_before`` that were real tries (after noting the new
+        reps' hip travel)."""
+        for rep in reps:
+            self._attempts.rep(rep)
+        found = self.segmenter.attempts[n_before:]
+        return [a for a in found if self._attempts.offer(a) is not None]
+
     def finish(self) -> tuple[list[RepEvent], list[Fault]]:
         """Flush the segmenter: the reps counted in the last ``lag`` frames, and their faults."""
+        n_att = len(self.segmenter.attempts)
         new = self.segmenter.finish()
         self._label(new)
+        self._new_attempts(new, n_att)
         faults = self._judge(None, new) if self.rules is not None else []
         return new, faults
 

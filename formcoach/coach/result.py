@@ -9,14 +9,15 @@ recomputes a metric.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from formcoach.coach.coverage import grouped
 from formcoach.exercises import Exercise
-from formcoach.metrics import SetMetrics
+from formcoach.metrics import BOTH_SIDES_VIEWS, SetMetrics
 from formcoach.skeleton import NUM_LANDMARKS
-from formcoach.types import NS_PER_S, Fault, RepEvent
+from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
 
 __all__ = ["CueEvent", "FrameHistory", "SessionResult"]
 
@@ -163,6 +164,8 @@ class SessionResult:
         cues_played: cues an audio device verifiably played (None: the speaker cannot tell).
         audio_problem: why cues were not voiced, None if audio worked or was not used.
         simulated_cues: the cues were replayed offline (nobody heard them).
+        attempts: movements that began a rep and came back short of it (not counted; also in
+            ``metrics.attempts``).
     """
 
     exercise: Exercise
@@ -192,6 +195,7 @@ class SessionResult:
     audio_problem: str | None = None
     simulated_cues: bool = False
     start_ns: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
 
     @property
     def rep_count(self) -> int:
@@ -227,16 +231,60 @@ class SessionResult:
         ]
         if not self.setup_passed:
             lines.append("setup never passed: no reps were counted")
+        lines.extend(self.coverage_lines())  # what was not judged comes first, not last
         by_rule = Counter(f.rule_id for f in self.faults)
-        faulted = {f.rep_index for f in self.faults if f.rep_index is not None}
-        if self.reps:
-            clean = sum(1 for r in self.reps if r.index not in faulted)
-            lines.append(f"clean reps: {clean}/{self.rep_count}")
+        lines.extend(self.technique_lines())
         if by_rule:
             lines.append("faults: " + ", ".join(f"{k} x{n}" for k, n in by_rule.most_common()))
         else:
             lines.append("faults: none")
         lines.append(self.cue_line())
+        return lines
+
+    def coverage_lines(self) -> list[str]:
+        """What could not be judged and why, and a better camera view (empty when all was
+        judged): ``not judged: knee_valgus (needs a front or back view; seen from the side)``."""
+        sm = self.metrics
+        lines = []
+        if not self.exercise.rules_raw and sm.reps:
+            lines.append("not judged: this exercise has no form rules (reps counted only)")
+        elif sm.reps and not sm.not_judged and not any(r.judged for r in sm.reps):
+            lines.append("not judged: the form rules were not run (reps counted only)")
+        lines.extend(f"not judged: {line}" for line in grouped(sm.not_judged))
+        if sm.view_advice:
+            lines.append(sm.view_advice)
+        sided = [r for r in sm.reps if r.asymmetry_pct]  # the exercise measures asymmetry
+        both = [r for r in sided if r.view in BOTH_SIDES_VIEWS]
+        if sided and not both:
+            lines.append("left/right asymmetry: not measured from this view (needs front or back)")
+        elif len(both) < len(sided):
+            lines.append("left/right asymmetry: measured only on reps "
+                         + ", ".join(str(r.index + 1) for r in both) + " (front or back view)")
+        return lines
+
+    def technique_lines(self) -> list[str]:
+        """``clean reps: x/y``, the technique score over counted reps and attempts, and the
+        attempts that did not count (a rep no rule was judged on is not clean)."""
+        sm = self.metrics
+        lines: list[str] = []
+        if not sm.reps and not sm.attempts:
+            return lines
+        unjudged = sum(1 for r in sm.reps if not r.judged)
+        extra = f" ({unjudged} not judged)" if unjudged else ""
+        lines.append(f"clean reps: {sm.clean_reps}/{len(sm.reps)}{extra}")
+        if self.exercise.kind != "reps":
+            return lines
+        att = len(sm.attempts)
+        counts = f"({len(sm.reps)} counted + {att} attempt{'' if att == 1 else 's'} not counted)"
+        if np.isfinite(sm.technique_score):
+            lines.append(f"technique: {sm.clean_reps}/{sm.performed} = "
+                         f"{sm.technique_score:.0%} {counts}")
+        else:
+            lines.append(f"technique: not judged (no rule was judged on any rep) {counts}")
+        if sm.attempts:
+            lines.append("not counted: " + ", ".join(
+                f"at {self.rel_s(a.bottom_ns):.1f} s ({a.reached_frac:.0%} of the range)"
+                for a in sm.attempts))
         return lines
 
     def cue_line(self) -> str:

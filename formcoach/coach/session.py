@@ -25,24 +25,37 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from formcoach.clock import Clock, FrameClock
+from formcoach.coach.coverage import grouped, not_judged_reasons, rep_judged, view_advice
 from formcoach.coach.pipeline import Coach
 from formcoach.coach.result import CueEvent, FrameHistory, SessionResult
 from formcoach.coach.setup_gate import SetupChecker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.errors import SourceError
-from formcoach.metrics import RepMetrics, Series, metric_joints, rep_metrics, set_metrics
+from formcoach.metrics import (
+    RepMetrics,
+    Series,
+    apply_coverage,
+    metric_joints,
+    rep_metrics,
+    set_metrics,
+)
 from formcoach.pose.stream import PosedFrame
-from formcoach.types import NS_PER_S, Cue, Fault, FrameState, RepEvent
+from formcoach.types import NS_PER_S, Attempt, Cue, Fault, FrameState, RepEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameUpdate", "SessionSinks", "run_session"]
+__all__ = ["ATTEMPT_PRIORITY", "ATTEMPT_RULE_ID", "FrameUpdate", "SessionSinks", "run_session"]
+
+#: Cue rule id and priority of "that one didn't count" (the pack's ``attempt_cue``): above
+#: praise (0), at the lowest rule severity, so a form correction wins over it.
+ATTEMPT_RULE_ID = "attempt"
+ATTEMPT_PRIORITY = 1
 
 
 @dataclass(slots=True)
@@ -58,6 +71,8 @@ class FrameUpdate:
         setup_message: what the gate asks the person to fix (None when ok).
         muted: whether the speaker is muted.
         view: the view detected for this frame.
+        not_judged: ``rule: why`` for each rule not judged on the last rep (before the first
+            rep: not judgeable from the current view), for the top of the live screen.
     """
 
     posed: PosedFrame
@@ -68,6 +83,7 @@ class FrameUpdate:
     setup_message: str | None
     muted: bool
     view: str
+    not_judged: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -184,6 +200,11 @@ class _Run:
         self.cues: list[CueEvent] = []
         self.measured: list[RepMetrics] = []
         self.views: Counter[str] = Counter()
+        # Coverage: the view of each recent coached frame, and each counted rep's majority view.
+        self.frame_views: deque[tuple[int, str]] = deque(maxlen=floor)
+        self.rep_views: dict[int, str] = {}
+        self._live_key: tuple[int, str] = (-1, "")
+        self._live_lines: list[str] = []
         self.played_before = speaker.played
         self.setup_passed = gate is None
         self.t0_wall = time.monotonic()
@@ -219,7 +240,7 @@ class _Run:
             return None
         action = self.sinks.on_frame(FrameUpdate(
             posed, state, len(self.reps), cue, None if self.gate is None else self.gate.passed,
-            setup_msg, self.speaker.muted, view))
+            setup_msg, self.speaker.muted, view, self._live_coverage(view)))
         if action == "mute":
             self.speaker.muted = not self.speaker.muted
         return "user" if action == "quit" else None
@@ -263,12 +284,54 @@ class _Run:
         for f in state.faults:
             self.faults.append(f)
             self.scheduler.submit(f, detected_t_ns=t)
+        self.frame_views.append((state.index, state.view))
         if state.new_reps:
             self._measure()  # the previous reps' ends are final once a new rep is counted
         for rep in state.new_reps:
             self.reps.append(rep)
-            self.scheduler.rep_completed(rep, detected_t_ns=t)
+            self.scheduler.rep_completed(rep, detected_t_ns=t, judged=self._judged(rep))
+        for a in state.new_attempts:
+            self._attempt_cue(a, t)
         return state
+
+    def _judged(self, rep: RepEvent) -> bool:
+        """Note the rep's majority view; whether at least one rule was assessed on it."""
+        views = [v for i, v in self.frame_views
+                 if rep.start_frame <= i <= rep.counted_frame and v != "unknown"]
+        self.rep_views[rep.index] = (self.coach.fixed_view or (
+            max(dict.fromkeys(reversed(views)), key=views.count) if views else self.coach.view))
+        return self._coverage(rep.index)[0]
+
+    def _live_coverage(self, view: str) -> list[str]:
+        """``rule: why`` lines for the live screen: the last rep's unjudged rules, or before
+        the first rep those the current view cannot judge (recomputed only on a change)."""
+        engine = self.coach.rules
+        if engine is None:
+            return []
+        key = (len(self.reps), view if not self.reps else "")
+        if key != self._live_key:
+            if self.reps:
+                last = self.reps[-1].index
+                why = not_judged_reasons(engine.rules, {last: engine.rep_status.get(last, {})},
+                                         self.rep_views, view)
+            else:
+                why = not_judged_reasons(engine.rules, {}, {}, view) if view != "unknown" else {}
+            self._live_key, self._live_lines = key, grouped(why)
+        return self._live_lines
+
+    def _coverage(self, index: int) -> tuple[bool, list[str]]:
+        """``(judged, rule ids not judged)`` of rep ``index`` (no rules: nothing is judged)."""
+        engine = self.coach.rules
+        if engine is None:
+            return False, []
+        return rep_judged(engine.rep_status.get(index, {}), [r.id for r in engine.rules])
+
+    def _attempt_cue(self, a: Attempt, t: int) -> None:
+        """Say the pack's ``attempt_cue`` ("that one didn't count") for an uncounted attempt."""
+        text = self.coach.exercise.attempt_cue
+        if text:
+            self.scheduler.note(ATTEMPT_RULE_ID, text, ATTEMPT_PRIORITY, a.end_ns,
+                                detected_t_ns=t)
 
     def _measure(self) -> None:
         """Metrics of every rep not yet measured (their ends are final), handed to ``on_rep``."""
@@ -279,6 +342,8 @@ class _Run:
         series = Series(h.t_ns, h.signal, h.features, self.first_t or 0, h.offset)
         for rep in todo:
             rm = rep_metrics(series, rep, self.joints, self.faults)
+            judged, missing = self._coverage(rep.index)
+            apply_coverage(rm, self.rep_views.get(rep.index, self.coach.view), judged, missing)
             self.measured.append(rm)
             if self.sinks.on_rep is not None:
                 self.sinks.on_rep(rm)
@@ -292,15 +357,23 @@ class _Run:
             new, late = coach.finish()  # reps counted in the last few frames
             self.faults.extend(late)
             self.reps.extend(new)
+            for rep in new:
+                self._judged(rep)
         self.faults.sort(key=lambda f: (f.t_ns, f.rule_id))
         self._measure()
+        seen = {k: v for k, v in self.views.items() if k != "unknown"}
+        view = coach.fixed_view or (max(seen, key=lambda k: seen[k]) if seen else "unknown")
+        rules = coach.rules.rules if coach.rules is not None else []
+        engine_status = coach.rules.rep_status if coach.rules is not None else {}
         sm = set_metrics(coach.exercise.id, self.measured, frames=self.frames,
                          pose_frames=self.pose_frames, duration_s=_duration_s(hist),
                          joints=self.joints, not_assessed=coach.not_assessed(),
-                         baseline_rom_deg=baseline_rom_deg)
+                         baseline_rom_deg=baseline_rom_deg,
+                         not_judged=not_judged_reasons(rules, engine_status, self.rep_views, view),
+                         view_advice=view_advice(rules, view),
+                         attempts=coach.attempts)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)
-        seen = {k: v for k, v in self.views.items() if k != "unknown"}
         return SessionResult(
             exercise=coach.exercise, fps=self.fps, backend=backend, source=source,
             image_size=image_size, t_ns=hist.t_ns.copy(), signal=hist.signal.copy(),
@@ -308,7 +381,7 @@ class _Run:
             reps=self.reps, faults=self.faults, cues=self.cues, metrics=sm, frames=self.frames,
             pose_frames=self.pose_frames, dropped=dropped, frame_offset=hist.offset,
             model_sha256=model_sha256,
-            view=coach.fixed_view or (max(seen, key=lambda k: seen[k]) if seen else "unknown"),
+            view=view, attempts=list(coach.attempts),
             setup_passed=self.setup_passed, stopped_by=stopped_by, error=error,
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
             simulated_cues=self.offline, start_ns=self.first_t or 0,

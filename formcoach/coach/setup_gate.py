@@ -18,17 +18,24 @@ Checks (thresholds are fields of :class:`SetupThresholds`):
   judged only on an upright person with straight legs, for whom it is vertical when the camera
   is level;
 * view (when known): must be one the exercise can be coached from, else "turn sideways"/"face
-  the camera".
+  the camera";
+* rule coverage (with ``rule_views``): a view from which fewer than half of the exercise's rules
+  can be judged asks for the view that judges most of them ("turn sideways": a squat filmed
+  from the front has no depth judgement). This one does not lock anybody out: after
+  ``view_advice_s`` of an otherwise good setup the gate passes anyway, and the live screen and
+  the summary then say which rules were not judged.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from formcoach.coach.coverage import better_view
 from formcoach.skeleton import JOINT_TRIPLES, LM
 from formcoach.types import NS_PER_S
 
@@ -61,6 +68,8 @@ GUIDANCE: dict[str, str] = {
     "view_side": "turn sideways to the camera",
     "view_front": "face the camera",
     "view_other": "turn to a different angle",
+    "view_45": "turn half-way to the camera",
+    "view_back": "turn your back to the camera",
     "holding": "hold still",
 }
 
@@ -252,6 +261,10 @@ class SetupChecker:
         allowed_views: views the exercise can be coached from (None: any).
         hold_s: how long every check must hold before counting starts (s).
         thresholds: limits for :func:`assess_setup`.
+        rule_views: each of the exercise's rules' views; a view that leaves most rules
+            unjudged asks for a better one (problem ``view_side``, ``view_front``...) for up to
+            ``view_advice_s`` of otherwise good setup, then lets it pass.
+        view_advice_s: how long to ask for a better view before passing anyway (s).
     """
 
     def __init__(
@@ -259,7 +272,12 @@ class SetupChecker:
         allowed_views: tuple[str, ...] | None = None,
         hold_s: float = 1.0,
         thresholds: SetupThresholds | None = None,
+        rule_views: Sequence[Sequence[str]] | None = None,
+        view_advice_s: float = 5.0,
     ) -> None:
+        self.rule_views = [tuple(v) for v in rule_views] if rule_views else []
+        self.advice_ns = round(view_advice_s * NS_PER_S)
+        self._advised_since: int | None = None
         self.allowed_views = tuple(allowed_views) if allowed_views else None
         self.hold_ns = round(hold_s * NS_PER_S)
         self.thresholds = thresholds
@@ -279,6 +297,7 @@ class SetupChecker:
         st = assess_setup(
             image, landmarks, view=view, allowed_views=self.allowed_views, thresholds=self.thresholds
         )
+        st = self._rules_view(st, view, t_ns)
         if st.ok:
             if self._ok_since is None:
                 self._ok_since = t_ns
@@ -292,7 +311,21 @@ class SetupChecker:
         self.last = st
         return st
 
+    def _rules_view(self, st: SetupStatus, view: str | None, t_ns: int) -> SetupStatus:
+        """``st``, or a ``view_*`` problem while the view leaves most rules unjudged (for at
+        most ``view_advice_s`` of otherwise good setup)."""
+        best = better_view(view, self.rule_views) if st.ok and view else None
+        if best is None:
+            return st
+        if self._advised_since is None:
+            self._advised_since = t_ns
+        if t_ns - self._advised_since >= self.advice_ns:
+            return st  # asked long enough: coach from this view, saying what is not judged
+        code = f"view_{best}" if f"view_{best}" in GUIDANCE else "view_other"
+        return SetupStatus(ok=False, problems=[code], message=GUIDANCE[code], scores=st.scores)
+
     def reset(self) -> None:
         """Require the setup to pass again."""
         self.passed = False
         self._ok_since = None
+        self._advised_since = None

@@ -8,7 +8,8 @@ A person mid-squat can take in one short correction at a time, so the scheduler
 * silences a rule for ``cooldown_s`` after its cue was spoken (per rule, overridable),
 * drops a cue that could not start within ``stale_after_s`` of its fault (late advice about a
   rep that is already over is worse than none),
-* optionally praises a clean rep (``praise="good rep"``) at the lowest priority.
+* optionally praises a clean rep (``praise="good rep"``) at the lowest priority; a rep no rule
+  could be judged on is not clean and never praised.
 
 Time: every instant is in the scheduler clock's nanoseconds. A fault at source time ``t_ns``
 happened at clock time ``time_base_ns + t_ns``; the live loop sets ``time_base_ns`` to the
@@ -45,6 +46,7 @@ class SchedulerStats:
     deduplicated: int = 0
     superseded: int = 0
     praised: int = 0
+    unjudged: int = 0  # reps not praised because no rule could be judged on them
 
 
 class CueScheduler:
@@ -132,24 +134,37 @@ class CueScheduler:
         at = src if detected_t_ns is None else max(src, int(detected_t_ns))
         return self._offer(fault.rule_id, fault.cue, int(fault.severity), self.fault_clock_ns(at))
 
-    def rep_completed(self, rep: RepEvent, detected_t_ns: int | None = None) -> bool:
+    def rep_completed(self, rep: RepEvent, detected_t_ns: int | None = None,
+                      judged: bool = True) -> bool:
         """Tell the scheduler a rep ended; queues praise when it was clean. Returns True if so.
 
-        A rep is clean when no fault was submitted with its ``rep_index`` or at a source time
-        at or after ``rep.start_ns``. It is praised as of the moment it was counted
-        (``rep.counted_ns``: its ``end_ns`` is still provisional then). ``detected_t_ns``: as in
-        :meth:`submit` (the segmenter decides a frame ``lag`` frames after it was taken).
+        A rep is clean when it was judged (``judged``: at least one rule could be assessed on
+        it; a rep seen from a view no rule works from is never praised) and no fault was
+        submitted with its ``rep_index`` or at a source time at or after ``rep.start_ns``. It
+        is praised as of the moment it was counted (``rep.counted_ns``: its ``end_ns`` is
+        still provisional then). ``detected_t_ns``: as in :meth:`submit` (the segmenter decides
+        a frame ``lag`` frames after it was taken).
         """
         faulted = rep.index in self._faulted_reps
         if not faulted and self._last_fault_src_ns is not None:
             faulted = self._last_fault_src_ns >= rep.start_ns
-        if faulted or not self.praise:
+        if not judged:
+            self.stats.unjudged += 1
+        if faulted or not judged or not self.praise:
             return False
         at = rep.counted_ns if detected_t_ns is None else max(rep.counted_ns, int(detected_t_ns))
         ok = self._offer(PRAISE_RULE_ID, self.praise, 0, self.fault_clock_ns(at))
         if ok:
             self.stats.praised += 1
         return ok
+
+    def note(self, rule_id: str, text: str, priority: int, t_ns: int,
+             detected_t_ns: int | None = None) -> bool:
+        """Offer a cue that is not a form fault (e.g. ``attempt``: "that one didn't count") at
+        source time ``t_ns``; it does not mark any rep as faulted. Returns True when pending."""
+        self.stats.submitted += 1
+        at = int(t_ns) if detected_t_ns is None else max(int(t_ns), int(detected_t_ns))
+        return self._offer(rule_id, text, int(priority), self.fault_clock_ns(at))
 
     def _offer(self, rule_id: str, text: str, priority: int, fault_ns: int) -> bool:
         now = self.clock.now_ns()

@@ -126,6 +126,8 @@ class Exercise:
         rules_raw: the ``[[rules]]`` tables as parsed, for :mod:`formcoach.rules`.
         description: free text.
         path: the TOML file it came from.
+        attempt_cue: said when a movement starts a rep but does not reach the counted range
+            (``""``: no such cue); ``kind = "reps"`` only.
     """
 
     id: str
@@ -138,9 +140,11 @@ class Exercise:
     rules_raw: list[dict[str, Any]] = field(default_factory=list)
     description: str = ""
     path: Path | None = None
+    attempt_cue: str = ""
 
 
-_TOP_KEYS = {"id", "name", "aliases", "kind", "views", "description", "count", "metrics", "rules"}
+_TOP_KEYS = {"id", "name", "aliases", "kind", "views", "description", "count", "metrics", "rules",
+             "attempt_cue"}
 _COUNT_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(CountConfig)}
 _COUNT_ALIASES = {"min_rom_deg": "min_rom"}
 _METRIC_KEYS = {"joints"}
@@ -404,12 +408,17 @@ def _parse(path: Path, text: str) -> Exercise:
     for metric in metrics:
         if metric not in FEATURES and sided(metric) is None:
             raise ctx.fail("metrics", "joints", f"unknown metric feature {metric!r}")
+    attempt_cue = _expect(ctx, None, "attempt_cue", raw.get("attempt_cue", ""), str)
+    if attempt_cue and kind != "reps":
+        raise ctx.fail(None, "attempt_cue", "'attempt_cue' needs kind = \"reps\" (a hold has "
+                       "no attempts)")
     rules = raw.get("rules", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         raise ctx.fail(None, "rules", "'rules' must be an array of tables ([[rules]])")
     return Exercise(
         id=ex_id, name=name, aliases=aliases, kind=kind, views=views, count=count,
         metrics=metrics, rules_raw=rules, description=description, path=path,
+        attempt_cue=attempt_cue,
     )
 
 

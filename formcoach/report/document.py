@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 
 from formcoach.coach.result import SessionResult
-from formcoach.metrics import RepMetrics, rom_label
+from formcoach.metrics import BOTH_SIDES_VIEWS, RepMetrics, rom_label
+from formcoach.types import Attempt
 
-__all__ = ["JsonValue", "num", "rep_document", "session_document"]
+__all__ = ["JsonValue", "attempt_document", "coverage_document", "num", "rep_document",
+           "session_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -47,6 +49,41 @@ def rep_document(rm: RepMetrics) -> dict[str, JsonValue]:
         "asymmetry_pct": {k: num(v, 1) for k, v in rm.asymmetry_pct.items()},
         "peak_velocity_dps": num(rm.peak_velocity_dps, 1),
         "score": num(rm.score, 1),
+        "judged": rm.judged,
+        "not_judged": list(rm.not_judged),
+        "view": rm.view,
+    }
+
+
+def attempt_document(a: Attempt, result: SessionResult) -> dict[str, JsonValue]:
+    """One uncounted attempt: when, and how much of the needed range it reached."""
+    return {
+        "index": a.index,
+        "start_s": num(result.rel_s(a.start_ns)),
+        "bottom_s": num(result.rel_s(a.bottom_ns)),
+        "end_s": num(result.rel_s(a.end_ns)),
+        "start_frame": a.start_frame,
+        "bottom_frame": a.bottom_frame,
+        "end_frame": a.end_frame,
+        "rom": num(a.rom, 2),
+        "needed": num(a.needed, 2),
+        "reached_frac": num(a.reached_frac),
+        "after_rep": a.after_rep,
+    }
+
+
+def coverage_document(result: SessionResult) -> dict[str, JsonValue]:
+    """What was not judged and why, the view note, and the technique score (top of the JSON)."""
+    sm = result.metrics
+    return {
+        "not_judged": dict(sm.not_judged),
+        "view_advice": sm.view_advice,
+        "judged_reps": sum(1 for r in sm.reps if r.judged),
+        "clean_reps": sm.clean_reps,
+        "attempts": len(sm.attempts),
+        "performed": sm.performed,
+        "technique_score": num(sm.technique_score),
+        "asymmetry_views": list(BOTH_SIDES_VIEWS),
     }
 
 
@@ -63,7 +100,9 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "signal_label": rom_label(ex.count.signal),
         "reps": len(sm.reps),
         "hold_s": num(hold),
+        "coverage": coverage_document(result),
         "rep_events": [rep_document(r) for r in sm.reps],
+        "attempt_events": [attempt_document(a, result) for a in sm.attempts],
         "faults": [
             {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
              "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),

@@ -21,7 +21,7 @@ import numpy as np
 from formcoach import __version__
 from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text, display_path
-from formcoach.metrics import SetMetrics, rom_label
+from formcoach.metrics import RepMetrics, SetMetrics, rom_label
 from formcoach.report import mdc as mdc_mod
 from formcoach.report.plots import angle_plot_svg, rep_trend_svg
 from formcoach.skeleton import CONNECTIONS
@@ -40,6 +40,8 @@ text-align:right}th{background:#f2f2f2}td.l,th.l{text-align:left}.muted{color:#6
 .bad{color:#b00020;font-weight:600}.good{color:#1b7f3b;font-weight:600}
 .thumbs{display:flex;gap:16px;flex-wrap:wrap}.thumbs figure{margin:0}
 .kv td{text-align:left}svg{max-width:100%;height:auto}
+.coverage{border-left:4px solid #d9a400;background:#fff8e1;padding:6px 12px;margin:8px 0}
+.coverage ul{margin:4px 0;padding-left:20px}
 """
 
 
@@ -173,10 +175,33 @@ def _rep_table(sm: SetMetrics) -> str:
                 for j in joints
             )
             + "".join(f"<td>{_f(r.asymmetry_pct.get(b, float('nan')), 1)}</td>" for b in bases)
-            + f"<td class=\"l{' bad' if r.faults else ''}\">{_e(_fault_summary(r.faults))}</td>"
+            + f"<td class=\"l{' bad' if r.faults else ''}\">{_e(_fault_summary(r.faults))}"
+            f"{_rep_coverage_note(r)}</td>"
             f"<td><b>{_f(r.score, 0)}</b></td><td class=l>{comps}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _rep_coverage_note(r: RepMetrics) -> str:
+    """What was not judged on one rep (in its faults cell)."""
+    if not r.judged:
+        return "<span class=muted>not judged from this view</span>"
+    if r.not_judged:
+        return "<br><span class=muted>not judged: " + _e(", ".join(r.not_judged)) + "</span>"
+    return ""
+
+
+def _coverage_box(result: SessionResult) -> str:
+    """Top of the report: rules not judged and why, a better view, asymmetry, technique score
+    and the attempts that did not count (the same lines as the terminal summary)."""
+    sm = result.metrics
+    items = [f"<li>{_e(line)}</li>" for line in result.coverage_lines()]
+    items += [f"<li>{_e(line)}</li>" for line in result.technique_lines()]
+    if not items:
+        return ""
+    return f"<div class=coverage><b>What was judged</b><ul>{''.join(items)}</ul></div>" + (
+        "<p class=muted>Every rule was judged on every rep.</p>"
+        if result.exercise.rules_raw and sm.reps and not sm.not_judged else "")
 
 
 def _mdc_note(sm: SetMetrics) -> str:
@@ -204,6 +229,7 @@ def build_html(
     ex = result.exercise.id
     title = title or f"formcoach report: {ex}"
     parts = [f"<h1>{_e(title)}</h1>"]
+    parts.append(_coverage_box(result))
     src = display_path(video_path) if video_path else "pose track (no video)"
     parts.append(
         "<table class=kv>"

@@ -20,7 +20,8 @@ from formcoach.types import NS_PER_S
 
 #: Fixed leading columns of the per-rep CSV, in order (documented in docs/csv_columns.md).
 REP_COLUMNS: tuple[str, ...] = (
-    "exercise", "rep", "partial", "side", "start_frame", "bottom_frame", "end_frame",
+    "exercise", "rep", "partial", "side", "view", "judged", "not_judged",
+    "start_frame", "bottom_frame", "end_frame",
     "start_s", "bottom_s", "end_s", "duration_s", "eccentric_s", "pause_s", "concentric_s",
     "rom_deg", "peak_velocity_dps", "max_asymmetry_pct", "n_faults", "faults", "score",
     *(f"score_{k}" for k in SCORE_WEIGHTS),
@@ -80,7 +81,8 @@ def rep_row(exercise: str, r: RepMetrics, joints: Sequence[str]) -> list[str]:
     """One per-rep CSV row (NaN written as an empty cell)."""
     comps = r.score_components
     row = [
-        exercise, str(r.index + 1), _num(r.partial), r.side, _num(r.start_frame),
+        exercise, str(r.index + 1), _num(r.partial), r.side, r.view, _num(r.judged),
+        ";".join(r.not_judged), _num(r.start_frame),
         _num(r.bottom_frame), _num(r.end_frame), _num(r.start_s), _num(r.bottom_s), _num(r.end_s),
         _num(r.duration_s), _num(r.eccentric_s), _num(r.pause_s), _num(r.concentric_s),
         _num(r.rom_deg, 2), _num(r.peak_velocity_dps, 1), _num(r.max_asymmetry_pct, 2),

@@ -211,3 +211,27 @@ def test_rep_fault_decided_late_counts_staleness_from_detection() -> None:
     assert cue is not None and cue.fault_t_ns == 3 * NS_PER_S
     at(clock, 6.0)
     assert s.rep_completed(rep(1, 4.0, 5.0), detected_t_ns=5_800_000_000) is False  # no praise set
+
+
+def test_a_rep_no_rule_was_judged_on_is_never_praised() -> None:
+    """Honest coverage: "good rep" only after a rep some rule could be judged on."""
+    clock = FakeClock()
+    s = CueScheduler(clock, praise="good rep", praise_cooldown_s=0.0)
+    at(clock, 2.0)
+    assert not s.rep_completed(rep(0, 0.0, 2.0), judged=False)
+    assert s.poll() is None
+    assert s.stats.unjudged == 1 and s.stats.praised == 0
+    at(clock, 4.0)
+    assert s.rep_completed(rep(1, 2.0, 4.0), judged=True)
+
+
+def test_a_note_is_spoken_but_does_not_fault_the_next_rep() -> None:
+    """An ``attempt`` note ("that one didn't count") is a cue, not a form fault."""
+    clock = FakeClock()
+    s = CueScheduler(clock, praise="good rep", praise_cooldown_s=0.0)
+    at(clock, 1.0)
+    assert s.note("attempt", "that one didn't count", 1, round(1.0 * NS_PER_S))
+    cue = s.poll()
+    assert cue is not None and cue.rule_id == "attempt" and cue.priority == 1
+    at(clock, 4.0)
+    assert s.rep_completed(rep(0, 2.0, 4.0))  # the rep after the attempt is still clean

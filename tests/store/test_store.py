@@ -252,3 +252,20 @@ def test_history_does_not_create_a_database(tmp_path, run_cli):
     res = run_cli("report", "--history", "--exercise", "squat", tmp_path / "p.html", "--db", db)
     assert res.code == 0 and not db.exists()
     assert "No sets of this exercise" in (tmp_path / "p.html").read_text()
+
+
+def test_a_rep_not_judged_is_stored_as_such_without_asymmetry(tmp_path):
+    """Coverage lives in the per-rep metrics JSON (no schema change): the database reads the
+    same 'not judged' and the same missing side-view asymmetry as every other output."""
+    from formcoach.metrics import apply_coverage
+
+    r = make_result(n_reps=2)
+    apply_coverage(r.metrics.reps[0], "side", False, ["depth", "knee_valgus"])
+    apply_coverage(r.metrics.reps[1], "front", True, [])
+    set_id = S.save_session(r, tmp_path / "s.db")
+    with S.Store(tmp_path / "s.db") as st:
+        rows = st.reps(set_id)
+    assert rows[0]["metrics"]["judged"] is False
+    assert rows[0]["metrics"]["not_judged"] == ["depth", "knee_valgus"]
+    assert rows[0]["asymmetry_pct"] is None and rows[1]["asymmetry_pct"] is not None
+    assert rows[1]["metrics"]["judged"] is True and rows[1]["metrics"]["view"] == "front"
