@@ -113,12 +113,13 @@ def run_faults(args: argparse.Namespace) -> int:
         print(f"{clean_text(r['file'], False)[:w]:<{w}} {r['exercise']:<13} {lab[:22]:<22} "
               f"{r['reps']:>4}  {flagged}")
     print(f"\n{'exercise':<13} {'named recall':>13} {'detection':>10} {'false-fault':>12} "
-          f"{'false/100 reps':>15}")
+          f"{'false/100 reps':>15}  named not judged")
     for ex, t in s["totals"].items():
         print(f"{ex:<13} {_pct(t['named_recall']):>8} of {t['named_n']:<2} "
               f"{_pct(t['detection']):>5} of {t['unspecified_n']:<2} "
               f"{_pct(t['false_fault_rate']):>7} of {t['correct_n']:<2} "
-              f"{'-' if t['false_faults_per_100_reps'] is None else t['false_faults_per_100_reps']:>15}")
+              f"{'-' if t['false_faults_per_100_reps'] is None else t['false_faults_per_100_reps']:>15}"
+              f"  {t['named_not_judged'] if t['named_n'] else '-'}")
     if args.json:
         from formcoach.io_utils import atomic_write_text
 

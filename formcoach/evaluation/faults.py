@@ -17,7 +17,9 @@ vocabulary of the sources and of the synthetic athlete; an id not listed stands 
 
 Per clip: the faults flagged (rule ids and rep indices). Per exercise and overall:
 
-* **named-fault recall**: clips with a named fault on which that fault was flagged;
+* **named-fault recall**: clips with a named fault on which that fault was flagged (a named
+  fault whose rules were judged on no rep, from the views seen, is also counted as *not judged*:
+  a miss the coach reported);
 * **fault detection**: ``unspecified`` clips on which any fault was flagged;
 * **false-fault rate**: ``correct`` clips on which any fault was flagged, and false faults per
   100 counted reps on them.
@@ -160,12 +162,18 @@ def evaluate_faults(
         kind = _kind(clip["label"])
         found = [any(i in flagged for i in named) for named in clip["label"]] \
             if kind == "named" else []
+        # A named fault whose rules were judged on no rep (a view they need was never seen) is
+        # "not judged": a miss the coach said it could not see, not a silent one.
+        unjudged = [bool(res.metrics.reps) and not f and all(
+            set(named) <= set(r.not_judged) | set(res.metrics.not_assessed)
+            for r in res.metrics.reps) for named, f in zip(clip["label"], found, strict=False)]
         rows.append({
             "file": clip["file"], "exercise": clip["exercise"], "view": clip.get("view"),
             "label": kind if kind != "named" else [list(n) for n in clip["label"]],
             "kind": kind, "reps": len(res.reps),
             "flagged": {k: v for k, v in sorted(flagged.items())},
             "named_found": found,
+            "named_not_judged": unjudged,
             "not_assessed": res.metrics.not_assessed,
         })
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -188,6 +196,7 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     reps = sum(r["reps"] for r in correct)
     return {
         "named_recall": _ratio(sum(named), len(named)), "named_n": len(named),
+        "named_not_judged": sum(u for r in rows for u in r.get("named_not_judged", [])),
         "detection": _ratio(sum(unspec), len(unspec)), "unspecified_n": len(unspec),
         "false_fault_rate": _ratio(sum(bool(r["flagged"]) for r in correct), len(correct)),
         "correct_n": len(correct),

@@ -100,3 +100,19 @@ def test_real_fault_clips_floor(tmp_path: Path) -> None:
              and c["flagged"]]
     assert t["false_fault_rate"] <= FLOOR["max_false_fault_rate"], wrong
     assert t["detection"] >= FLOOR["min_detection"]
+
+
+def test_a_named_fault_never_judged_is_reported_as_not_judged(
+        sample_set: tuple[Path, Path], tmp_path: Path) -> None:
+    """heel_lift is judged only from the side: on a 45-degree clip it is a miss the coach said
+    it could not see, counted apart from a silent miss."""
+    manifest, tracks = sample_set
+    clip = next(c for c in json.loads(manifest.read_text())["clips"]
+                if Path(c["file"]).stem == "squat_45_shallow")
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps({"clips": [{**clip, "faults": ["heel_lift", "shallow_squat"]}]}))
+    s = evaluate_faults(m, backend="synthetic", tracks=tracks)
+    row = s["clips"][0]
+    assert row["named_found"] == [False, True]
+    assert row["named_not_judged"] == [True, False]
+    assert s["totals"]["all"]["named_not_judged"] == 1
