@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.rules.hold import HoldInterval
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Fault, RepEvent
 
@@ -148,6 +149,10 @@ class SetMetrics:
         mean_score: mean rep score (NaN without reps).
         rom_reference_deg: the ROM the ``rom`` score component compared against.
         rom_reference_source: ``"baseline"`` or ``"best rep in set"``.
+        held_s: for a hold: seconds held in position (any form); NaN for rep exercises.
+        good_form_s: for a hold: seconds in position with no hold rule violated (NaN when the
+            rules were not run).
+        holds: for a hold: each hold's first/last frame and ns, seconds held and in good form.
     """
 
     exercise: str
@@ -164,6 +169,9 @@ class SetMetrics:
     rom_reference_deg: float = float("nan")
     rom_reference_source: str = ""
     joints: list[str] = field(default_factory=list)
+    held_s: float = float("nan")
+    good_form_s: float = float("nan")
+    holds: list[HoldInterval] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""

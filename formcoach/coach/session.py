@@ -36,7 +36,14 @@ from formcoach.coach.setup_gate import SetupChecker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.errors import SourceError
-from formcoach.metrics import RepMetrics, Series, metric_joints, rep_metrics, set_metrics
+from formcoach.metrics import (
+    RepMetrics,
+    Series,
+    SetMetrics,
+    metric_joints,
+    rep_metrics,
+    set_metrics,
+)
 from formcoach.pose.stream import PosedFrame
 from formcoach.types import NS_PER_S, Cue, Fault, FrameState, RepEvent
 
@@ -298,6 +305,7 @@ class _Run:
                          pose_frames=self.pose_frames, duration_s=_duration_s(hist),
                          joints=self.joints, not_assessed=coach.not_assessed(),
                          baseline_rom_deg=baseline_rom_deg)
+        _hold_metrics(sm, coach)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)
         seen = {k: v for k, v in self.views.items() if k != "unknown"}
@@ -313,6 +321,18 @@ class _Run:
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
             simulated_cues=self.offline, start_ns=self.first_t or 0,
         )
+
+
+def _hold_metrics(sm: SetMetrics, coach: Coach) -> None:
+    """A hold's time held in position and in good form (from the rules engine's hold timer;
+    counting only: the holds' durations, form unknown)."""
+    if coach.exercise.kind != "hold":
+        return
+    if coach.rules is None:
+        sm.held_s = float(sum(r.duration_s for r in sm.reps))
+        return
+    timer = coach.rules.hold
+    sm.held_s, sm.good_form_s, sm.holds = timer.held_s, timer.good_s, list(timer.holds)
 
 
 def _duration_s(hist: FrameHistory) -> float:

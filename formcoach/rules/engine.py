@@ -36,6 +36,7 @@ from formcoach.exercises import Exercise
 from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.kinematics.view import VIEW_ALIASES, VIEWS, ViewDetector, frame_view
+from formcoach.rules.hold import IN_POSITION, HoldTimer, hold_position
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
@@ -428,7 +429,9 @@ class RulesEngine:
         rep_faults: faults per rep index (frame faults inside the rep are included).
         rep_status: per rep index, each rule's ``ok`` / ``fault`` / ``not_assessed``.
         status: each rule's latest status.
-        hold_seconds: for ``kind = "hold"``: seconds held with every frame rule judged ok.
+        hold: for ``kind = "hold"``: the :class:`~formcoach.rules.hold.HoldTimer` (time held in
+            position, time in good form, each hold); ``position``: the last frame's answer of
+            :func:`~formcoach.rules.hold.hold_position`.
         view: the current view.
     """
 
@@ -474,8 +477,14 @@ class RulesEngine:
         self.rep_faults: dict[int, list[Fault]] = {}
         self.rep_status: dict[int, dict[str, str]] = {}
         self.status: dict[str, str] = {r.id: NOT_ASSESSED for r in self.rules}
-        self.hold_seconds = 0.0
+        self.hold = HoldTimer(exercise.count.min_hold_s, exercise.count.max_gap_s)
+        self.position = "unseen"
         self.view = view or "unknown"
+
+    @property
+    def hold_seconds(self) -> float:
+        """For ``kind = "hold"``: seconds held in position with every frame rule judged ok."""
+        return self.hold.current_good_s
 
     # ------------------------------------------------------------------ per frame and per rep
     def on_frame(self, state: FrameState) -> list[Fault]:
@@ -501,13 +510,11 @@ class RulesEngine:
             status[rule.id] = self._judge_frame_rule(rule, values, vis, index, t_ns)
         self.status.update(status)
         self._buf.append(_Row(index, t_ns, values, vis, self.view, status))
-        if self.kind == "hold" and self._last_t_ns is not None and self._frame_rules:
-            dt = (t_ns - self._last_t_ns) / NS_PER_S
-            good = detected and all(s == OK for s in status.values()) and all(
-                self._fstate[r.id].since_ns is None for r in self._frame_rules
-            )
-            if good and 0 < dt <= 0.5:
-                self.hold_seconds += dt
+        if self.kind == "hold":
+            self.position = hold_position(self.exercise, lm) if detected else "unseen"
+            good = bool(self._frame_rules) and all(s == OK for s in status.values()) and all(
+                self._fstate[r.id].since_ns is None for r in self._frame_rules)
+            self.hold.update(index, t_ns, self.position == IN_POSITION, good)
         self._last_t_ns = t_ns
         return self._new
 

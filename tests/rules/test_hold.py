@@ -1,0 +1,116 @@
+"""Holds timed only in position: the plank position check and the hold timer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from formcoach.coach.offline import analyze_track
+from formcoach.exercises import load_exercise
+from formcoach.rules.hold import IN_POSITION, HoldTimer, position_check
+from formcoach.skeleton import LM
+from formcoach.types import PoseTrack, frame_time_ns
+
+FLOOR = 400.0  # image y of the floor, px (y grows downwards)
+
+#: Side-view stick figures (x, y) px, facing image left, shoulder-ankle length ~430 px: upper
+#: arm ~0.2, trunk ~0.37, thigh and shin ~0.3 of it.
+POSES: dict[str, dict[str, tuple[float, float]]] = {
+    "plank": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
+                  hip=(260, 325), knee=(390, 355), ankle=(520, 385), toe=(532, 398)),
+    "high_plank": dict(nose=(60, 220), shoulder=(100, 230), elbow=(100, 313), wrist=(100, 396),
+                       hip=(270, 290), knee=(400, 337), ankle=(520, 385), toe=(532, 398)),
+    "sagging": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
+                    hip=(260, 355), knee=(390, 368), ankle=(520, 385), toe=(532, 398)),
+    "lying": dict(nose=(50, 378), shoulder=(100, 380), elbow=(160, 392), wrist=(230, 394),
+                  hip=(260, 383), knee=(390, 388), ankle=(520, 390), toe=(532, 398)),
+    "hips_down": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
+                      hip=(260, 386), knee=(390, 390), ankle=(520, 390), toe=(532, 398)),
+    "kneeling": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
+                     hip=(300, 300), knee=(330, 392), ankle=(460, 392), toe=(472, 398)),
+    "standing": dict(nose=(300, 40), shoulder=(300, 80), elbow=(300, 170), wrist=(300, 250),
+                     hip=(300, 240), knee=(300, 320), ankle=(300, 390), toe=(270, 398)),
+}
+
+
+def stick(name: str, vis: float = 0.9) -> np.ndarray:
+    """A ``(33, 4)`` pose: both sides of the body on the same image points (a side view)."""
+    p = POSES[name]
+    out = np.full((33, 4), np.nan)
+    out[LM.NOSE] = (*p["nose"], 0.0, vis)
+    for side in ("LEFT", "RIGHT"):
+        for joint, key in (("SHOULDER", "shoulder"), ("ELBOW", "elbow"), ("WRIST", "wrist"),
+                           ("HIP", "hip"), ("KNEE", "knee"), ("ANKLE", "ankle"),
+                           ("FOOT_INDEX", "toe"), ("HEEL", "ankle"), ("EAR", "nose"),
+                           ("EYE", "nose")):
+            out[getattr(LM, f"{side}_{joint}")] = (*p[key], 0.0, vis)
+    return out
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("plank", IN_POSITION), ("high_plank", IN_POSITION), ("sagging", IN_POSITION),
+    ("lying", "lying"), ("hips_down", "hips_down"), ("kneeling", "kneeling"),
+    ("standing", "upright"),
+])
+def test_position_check(name: str, expected: str) -> None:
+    assert position_check(stick(name))[0] == expected
+
+
+def test_position_check_scale_and_mirror_invariant() -> None:
+    for name in POSES:
+        pose = stick(name)
+        small = pose.copy()
+        small[:, :2] *= 0.3
+        mirrored = pose.copy()
+        mirrored[:, 0] = 1000.0 - mirrored[:, 0]
+        expected = position_check(pose)[0]
+        assert position_check(small)[0] == expected
+        assert position_check(mirrored)[0] == expected
+
+
+def test_position_unseen_without_landmarks_or_visibility() -> None:
+    pose = stick("plank")
+    pose[[LM.LEFT_HIP, LM.RIGHT_HIP], :2] = np.nan
+    assert position_check(pose)[0] == "unseen"
+    assert position_check(stick("plank", vis=0.1))[0] == "unseen"
+
+
+def test_hold_timer_counts_only_in_position_and_bridges_nothing_long() -> None:
+    timer = HoldTimer(min_hold_s=1.0, gap_s=1.0)
+    fps = 10.0
+    pattern = [False] * 10 + [True] * 30 + [False] * 5 + [True] * 20 + [False] * 20 + [True] * 5
+    good = [True] * 50 + [False] * 50 + [True] * 10
+    for i, (pos, ok) in enumerate(zip(pattern, good, strict=False)):
+        timer.update(i, frame_time_ns(i, fps), pos, ok)
+    timer.finish()
+    # one hold from frame 10 to 64 (the 0.5 s out of position inside it does not count), then
+    # a 0.4 s one that is too short to be a hold
+    assert [(h.start_frame, h.end_frame) for h in timer.holds] == [(10, 64)]
+    assert timer.held_s == pytest.approx(2.9 + 1.9)
+    assert timer.good_s == pytest.approx(2.9 + 0.4)  # good until frame 49
+
+
+def _track(segments: list[tuple[str, float]], fps: float = 30.0) -> PoseTrack:
+    rng = np.random.default_rng(0)
+    poses = np.concatenate([np.repeat(stick(n)[None], round(s * fps), axis=0)
+                            for n, s in segments])
+    poses[:, :, :2] += rng.normal(0.0, 0.5, poses[:, :, :2].shape)
+    n = len(poses)
+    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+    return PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, (640, 480), "synthetic")
+
+
+def test_plank_held_only_in_position_end_to_end() -> None:
+    # lying prone, walking in on the knees, 10 s of plank (3 s of them sagging), hips dropped to
+    # the floor, lying prone again: only the plank is the hold
+    track = _track([("lying", 3.0), ("kneeling", 2.0), ("plank", 5.0), ("sagging", 3.0),
+                    ("plank", 2.0), ("hips_down", 2.0), ("lying", 3.0)])
+    result = analyze_track(track, load_exercise("plank"), view="side")
+    sm = result.metrics
+    assert sm.held_s == pytest.approx(10.0, abs=0.1)
+    assert 5.0 < sm.good_form_s < 7.0 + 0.1  # the sag (and the 1 s before hips_low fires) is not
+    assert [(round(h.start_ns / 1e9, 1), round(h.end_ns / 1e9, 1)) for h in sm.holds] == [
+        (5.0, 15.0)]
+    assert len(result.reps) == 1
+    assert result.reps[0].start_s == pytest.approx(5.0, abs=0.1)
+    assert result.reps[0].end_s == pytest.approx(15.0, abs=0.1)
