@@ -10,8 +10,10 @@ import math
 
 from formcoach.coach.result import SessionResult
 from formcoach.metrics import RepMetrics, rom_label
+from formcoach.rules.explain import explain_fault, feature_unit, rule_reason, rules_by_id
 
-__all__ = ["JsonValue", "num", "rep_document", "session_document"]
+__all__ = ["JsonValue", "fault_documents", "hold_document", "num", "rep_document",
+           "session_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -54,7 +56,7 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
     """The whole session as plain JSON values."""
     ex = result.exercise
     sm = result.metrics
-    hold = sum(r.duration_s for r in sm.reps) if ex.kind == "hold" else None
+    hold = sm.held_s if ex.kind == "hold" else None
     return {
         "source": result.source,
         "exercise": ex.id,
@@ -63,13 +65,9 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "signal_label": rom_label(ex.count.signal),
         "reps": len(sm.reps),
         "hold_s": num(hold),
+        **hold_document(result),
         "rep_events": [rep_document(r) for r in sm.reps],
-        "faults": [
-            {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
-             "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),
-             "threshold": num(f.threshold), "rep": f.rep_index}
-            for f in result.faults
-        ],
+        "faults": fault_documents(result),
         "not_assessed": list(sm.not_assessed),
         "cues": [
             {"t_s": num(c.t_s), "fault_t_s": num(c.fault_t_s), "text": c.text,
@@ -86,4 +84,41 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "mean_score": num(sm.mean_score, 1),
         "tempo_slope_s_per_rep": num(sm.tempo_slope_s_per_rep),
         "rom_slope_deg_per_rep": num(sm.rom_slope_deg_per_rep),
+    }
+
+
+def fault_documents(result: SessionResult) -> list[JsonValue]:
+    """Every fault with its explanation: the measured value against the limit (units), the
+    rep, the time, the frame where it was worst, and the rule's reason."""
+    rules = rules_by_id(result.exercise)
+    out: list[JsonValue] = []
+    for f in result.faults:
+        rule = rules.get(f.rule_id)
+        out.append({
+            "rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
+            "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),
+            "threshold": num(f.threshold), "rep": f.rep_index,
+            "feature": rule.feature if rule else None,
+            "op": rule.op if rule else None,
+            "unit": feature_unit(rule.feature) if rule else None,
+            "explanation": explain_fault(f, rule),
+            "reason": rule_reason(rule) if rule else None,
+        })
+    return out
+
+
+def hold_document(result: SessionResult) -> dict[str, JsonValue]:
+    """For a hold: time held in position, time in good form, and each hold (empty for reps)."""
+    if result.exercise.kind != "hold":
+        return {}
+    sm = result.metrics
+    return {
+        "held_s": num(sm.held_s),
+        "good_form_s": num(sm.good_form_s),
+        "holds": [
+            {"start_s": num(result.rel_s(h.start_ns)), "end_s": num(result.rel_s(h.end_ns)),
+             "start_frame": h.start_frame, "end_frame": h.end_frame, "held_s": num(h.held_s),
+             "good_form_s": num(h.good_s)}
+            for h in sm.holds
+        ],
     }

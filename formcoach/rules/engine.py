@@ -73,7 +73,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
 _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
-    "threshold", "hold_s", "rationale", "min_valid",
+    "threshold", "hold_s", "rationale", "min_valid", "reason",
 }
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
@@ -112,6 +112,7 @@ class Rule:
     hold_s: float = 0.0
     min_valid: float = 0.5
     source: str = ""
+    reason: str = ""
 
     @property
     def sided(self) -> tuple[str, str] | None:
@@ -231,6 +232,8 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         for key in ("cue", "rationale", "feature", "op"):
             if not isinstance(item[key], str) or not item[key].strip():
                 raise fail(f"{key!r} must be non-empty text, got {_short(item[key])}")
+        if not isinstance(item.get("reason", ""), str):
+            raise fail(f"'reason' must be text, got {_short(item['reason'])}")
         op = item["op"]
         if op not in _OPS:
             raise fail(f"bad op {_short(op)}; use one of {', '.join(_OPS)}")
@@ -296,6 +299,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
                 severity=severity,
                 views=tuple(dict.fromkeys(views)), scope=scope, phase=phase, side=side,
                 reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
+                reason=_pack_text(item.get("reason", "").strip(), source, rid, "reason"),
             )
         )
     return rules
