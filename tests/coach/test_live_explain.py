@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fakes import ReplayEstimator
+from plank_poses import plank_track
 
 from formcoach.coach import live
 from formcoach.coach.live import run_live
@@ -25,9 +26,7 @@ def _private_db(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 def test_live_plank_shows_time_held_and_the_fault_explained(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rules.test_hold import _track  # the stick-figure walk-in plank
-
-    track = _track([("lying", 2.0), ("plank", 3.0), ("sagging", 3.0), ("lying", 2.0)])
+    track = plank_track([("lying", 2.0), ("plank", 3.0), ("sagging", 3.0), ("lying", 2.0)])
     shown: list[list[str]] = []
 
     def record(image: np.ndarray, state: OverlayState) -> np.ndarray:
