@@ -6,20 +6,24 @@ forearm or high plank) and the toes (foot index, or the ankle when the toes are 
 higher). Heights are perpendicular distances above that line divided by the shoulder-ankle
 distance ``L`` (so they do not depend on image size or camera distance). The body is in plank when
 
-* ``upright``: no; the trunk (shoulder -> hip) is within :attr:`PlankLimits.trunk_max_deg` of the
-  floor line, and that line within :attr:`PlankLimits.floor_max_deg` of the image horizontal
-  (standing, kneeling upright or sitting is not a plank);
+* ``upright``: no; the body axis (shoulder -> ankle) is within :attr:`PlankLimits.body_max_deg`
+  of the floor line, and that line within :attr:`PlankLimits.floor_max_deg` of the image
+  horizontal (standing, kneeling upright or sitting is not a plank; a pike still is);
 * ``kneeling``: no; the knee (hip-knee-ankle) is straighter than :attr:`PlankLimits.knee_min_deg`
-  (on all fours or a kneeling plank the knee is bent near 90 deg);
-* ``lying``: no; the shoulder is at least :attr:`PlankLimits.shoulder_min` above the floor (it is
-  held up on the forearms or hands; lying prone it rests at half the chest's depth, ~0.06 L);
-* ``hips_down``: no; the hip is at least :attr:`PlankLimits.hip_min` above the floor (a hip
-  resting on the floor has its joint centre at half the pelvis' depth, ~0.07 L; the sagging hip
-  of a plank held in bad form stays above ~0.09 L).
+  (on all fours or in a kneeling plank the knee is bent to ~90-120 deg);
+* ``lying``: no; the shoulder is at least :attr:`PlankLimits.shoulder_min` above the floor line
+  (held up on the forearms or hands; lying prone the shoulder joint rests at about half the
+  chest's depth, ~0.07 L above the floor, less the elbow's own height above it, ~0.03 L);
+* ``hips_down``: no; the hip is at least :attr:`PlankLimits.hip_min` above the floor line (a hip
+  resting on the floor: half the pelvis' depth, ~0.07 L, less the same ~0.02 L of line tilt).
 
-On six real side-view planks (``../shared/data/faults``, correct form) the shoulder sits 0.19-0.32 L
-and the hip 0.20-0.32 L above the floor line, the trunk within 8 deg of it and the knee at 162-178
-deg; in the synthetic ``plank_side_hip_sag`` sample the sagging hip is at 0.095 L.
+Data looked at to set the limits (all correct, hips-high or hips-low planks, so all in
+position): six real side-view clips (``../shared/data/faults``, onnx tracks) and 1,200 labelled
+frames (``../shared/data/form/exercise-correction/plank_model``, read as 1280x720). Over them the
+shoulder is >= 0.117 L and the hip >= 0.072 L above the floor line (the lowest: sagging hips), the
+knee >= 154 deg and the body axis <= 15 deg from the floor line; the synthetic
+``plank_side_hip_sag`` sample sags to 0.095 L. The lying and kneeling limits come from body
+proportions (above), not from footage: no clip here shows a person lying or kneeling.
 
 :class:`HoldTimer` is driven once per frame with whether the body is in position and whether the
 form is good; it reports the time held, the time in good form, and each hold's start and end.
@@ -44,7 +48,7 @@ IN_POSITION = "in_position"
 POSITION_TEXT = {
     IN_POSITION: "in plank",
     "unseen": "body not seen from the side",
-    "upright": "trunk upright, not a plank",
+    "upright": "body upright, not a plank",
     "kneeling": "knees bent (kneeling)",
     "lying": "lying down: shoulders not supported",
     "hips_down": "hips on the floor",
@@ -62,7 +66,8 @@ class PlankLimits:
     """Limits of the plank position (module docstring; heights in shoulder-ankle lengths).
 
     Attributes:
-        trunk_max_deg: largest angle of shoulder -> hip to the floor line.
+        body_max_deg: largest angle of the body axis (shoulder -> ankle) to the floor line (a
+            pike, hips high, keeps it low; standing or kneeling upright does not).
         floor_max_deg: largest angle of the floor line to the image horizontal (standing,
             the hands and toes are not on one level; a camera is not tilted this much).
         knee_min_deg: smallest hip-knee-ankle angle (straight legs are ~170-180).
@@ -71,11 +76,11 @@ class PlankLimits:
         min_visibility: a side whose landmarks are seen less clearly than this is not judged.
     """
 
-    trunk_max_deg: float = 40.0
+    body_max_deg: float = 40.0
     floor_max_deg: float = 30.0
-    knee_min_deg: float = 140.0
-    shoulder_min: float = 0.12
-    hip_min: float = 0.075
+    knee_min_deg: float = 135.0
+    shoulder_min: float = 0.09
+    hip_min: float = 0.06
     min_visibility: float = 0.3
 
 
@@ -94,7 +99,7 @@ def position_check(landmarks: np.ndarray, limits: PlankLimits | None = None
 
     Returns:
         ``(answer, values)``: answer :data:`IN_POSITION` or a key of :data:`POSITION_TEXT`;
-        values ``trunk_deg``, ``knee_deg``, ``shoulder_h``, ``hip_h`` (heights in L) of the
+        values ``body_deg``, ``knee_deg``, ``shoulder_h``, ``hip_h`` (heights in L) of the
         better-seen side (empty when ``unseen``).
     """
     lim = limits or PlankLimits()
@@ -125,15 +130,15 @@ def position_check(landmarks: np.ndarray, limits: PlankLimits | None = None
     def height(p: np.ndarray) -> float:
         return float((p - support) @ n) / big
 
-    trunk = hip - sh
+    axis = an - sh
     values = {
-        "trunk_deg": math.degrees(math.atan2(abs(float(trunk @ n)), abs(float(trunk @ d)))),
+        "body_deg": math.degrees(math.atan2(abs(float(axis @ n)), abs(float(axis @ d)))),
         "knee_deg": _angle(hip, kn, an),
         "shoulder_h": height(sh),
         "hip_h": height(hip),
     }
     floor_deg = math.degrees(math.atan2(abs(float(d[1])), abs(float(d[0]))))
-    if not (values["trunk_deg"] <= lim.trunk_max_deg and floor_deg <= lim.floor_max_deg):
+    if not (values["body_deg"] <= lim.body_max_deg and floor_deg <= lim.floor_max_deg):
         return "upright", values
     if not values["knee_deg"] >= lim.knee_min_deg:
         return "kneeling", values

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
+from conftest import SHARED
 from plank_poses import POSES, plank_track, stick
 
 from formcoach.coach.offline import analyze_track
@@ -15,6 +18,7 @@ from formcoach.types import frame_time_ns
 
 @pytest.mark.parametrize(("name", "expected"), [
     ("plank", IN_POSITION), ("high_plank", IN_POSITION), ("sagging", IN_POSITION),
+    ("pike", IN_POSITION),
     ("lying", "lying"), ("hips_down", "hips_down"), ("kneeling", "kneeling"),
     ("standing", "upright"),
 ])
@@ -70,3 +74,25 @@ def test_plank_held_only_in_position_end_to_end() -> None:
     assert len(result.reps) == 1
     assert result.reps[0].start_s == pytest.approx(5.0, abs=0.1)
     assert result.reps[0].end_s == pytest.approx(15.0, abs=0.1)
+
+
+PLANK_FRAMES = SHARED / "data" / "form" / "exercise-correction" / "plank_model"
+
+
+@pytest.mark.skipif(not PLANK_FRAMES.is_dir(), reason="../shared/data is absent")
+@pytest.mark.parametrize("name", ["kaggle.csv", "test.csv"])
+def test_every_labelled_real_plank_frame_is_in_position(name: str) -> None:
+    """Correct, hips-high and hips-low planks (real people, MediaPipe landmarks normalised to
+    the image; read as 1280x720) are all planks: bad form stops only the good-form timer."""
+    with (PLANK_FRAMES / name).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [c[:-2] for c in rows[0] if c.endswith("_x")]
+    answers = []
+    for row in rows:
+        pose = np.full((33, 4), np.nan)
+        for n in names:
+            pose[getattr(LM, n.upper())] = (float(row[f"{n}_x"]) * 1280, float(row[f"{n}_y"]) * 720,
+                                            float(row[f"{n}_z"]), float(row[f"{n}_v"]))
+        answers.append((row["label"], position_check(pose)[0]))
+    assert {label for label, _ in answers} >= {"C"}
+    assert [a for a in answers if a[1] != IN_POSITION] == []
