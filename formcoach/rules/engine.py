@@ -36,7 +36,7 @@ from formcoach.exercises import Exercise
 from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.kinematics.view import VIEW_ALIASES, VIEWS, ViewDetector, frame_view
-from formcoach.rules.hold import IN_POSITION, HoldTimer, hold_position
+from formcoach.rules.hold import DOWN_NOT_HOLDING, IN_POSITION, HoldTimer, hold_position
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
@@ -510,12 +510,13 @@ class RulesEngine:
             self._add_velocities(values, index, t_ns)
         vis = _side_vis(lm)
         status: dict[str, str] = {}
+        if self.kind == "hold":
+            self.position = hold_position(self.exercise, lm) if detected else "unseen"
         for rule in self._frame_rules:
             status[rule.id] = self._judge_frame_rule(rule, values, vis, index, t_ns)
         self.status.update(status)
         self._buf.append(_Row(index, t_ns, values, vis, self.view, status))
         if self.kind == "hold":
-            self.position = hold_position(self.exercise, lm) if detected else "unseen"
             good = bool(self._frame_rules) and all(s == OK for s in status.values()) and all(
                 self._fstate[r.id].since_ns is None for r in self._frame_rules)
             self.hold.update(index, t_ns, self.position == IN_POSITION, good)
@@ -592,7 +593,7 @@ class RulesEngine:
     ) -> str:
         st = self._fstate[rule.id]
         value = _frame_value(rule, values, vis)
-        if self.view not in rule.views or not np.isfinite(value):
+        if self.view not in rule.views or not np.isfinite(value) or self.position in DOWN_NOT_HOLDING:
             st.since_ns, st.fired = None, False
             return NOT_ASSESSED
         if not rule.violated(value):

@@ -39,7 +39,7 @@ import numpy as np
 from formcoach.skeleton import LM
 from formcoach.types import NS_PER_S
 
-__all__ = ["IN_POSITION", "POSITIONS", "POSITION_TEXT", "HoldInterval", "HoldTimer",
+__all__ = ["DOWN_NOT_HOLDING", "IN_POSITION", "POSITIONS", "POSITION_TEXT", "HoldInterval", "HoldTimer",
            "PlankLimits", "hold_position", "plank_position", "position_check"]
 
 #: :func:`plank_position`'s answer when the body is in plank.
@@ -53,6 +53,11 @@ POSITION_TEXT = {
     "lying": "lying down: shoulders not supported",
     "hips_down": "hips on the floor",
 }
+
+#: Answers of a body that is down on the floor but not holding the position (lying, hips on
+#: the floor, kneeling): the hold's form rules (hip line...) do not apply, they are not judged.
+#: (Upright is judged: a pack's "get into position" rule speaks then.)
+DOWN_NOT_HOLDING = frozenset({"lying", "hips_down", "kneeling"})
 
 _SIDES = {
     side: tuple(getattr(LM, f"{side.upper()}_{j}") for j in (

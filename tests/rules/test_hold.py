@@ -19,7 +19,7 @@ from formcoach.types import frame_time_ns
 @pytest.mark.parametrize(("name", "expected"), [
     ("plank", IN_POSITION), ("high_plank", IN_POSITION), ("sagging", IN_POSITION),
     ("pike", IN_POSITION),
-    ("lying", "lying"), ("hips_down", "hips_down"), ("kneeling", "kneeling"),
+    ("lying", "lying"), ("lying_hips_low", "lying"), ("hips_down", "hips_down"), ("kneeling", "kneeling"),
     ("standing", "upright"),
 ])
 def test_position_check(name: str, expected: str) -> None:
@@ -74,6 +74,19 @@ def test_plank_held_only_in_position_end_to_end() -> None:
     assert len(result.reps) == 1
     assert result.reps[0].start_s == pytest.approx(5.0, abs=0.1)
     assert result.reps[0].end_s == pytest.approx(15.0, abs=0.1)
+
+
+def test_hold_rules_are_not_judged_lying_down() -> None:
+    # lying prone with the hip joint a little below the shoulder-ankle line is not a sagging
+    # plank: "lift your hips" would be a false fault before the plank has started
+    from formcoach.kinematics.derived import compute_rule_features
+
+    assert compute_rule_features(stick("lying_hips_low")[None], 30.0, ["hip_line_dev"])[
+        "hip_line_dev"][0] < 0.0
+    result = analyze_track(plank_track([("lying_hips_low", 4.0), ("plank", 3.0)]),
+                           load_exercise("plank"), view="side")
+    assert result.faults == []
+    assert result.metrics.held_s == pytest.approx(3.0, abs=0.1)
 
 
 PLANK_FRAMES = SHARED / "data" / "form" / "exercise-correction" / "plank_model"
