@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ from formcoach.exercises import Exercise, load_exercise
 from formcoach.io_utils import check_distinct_outputs, display_path
 from formcoach.metrics import rom_label
 from formcoach.report.outputs import OutputHook, OutputPaths
-from formcoach.rules.explain import explain_fault, rule_reason, rules_by_id
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ def print_summary(result: SessionResult) -> None:
     say(f"{result.source}: {ex.name} ({ex.id}), {result.frames} frames at "
         f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
     if ex.kind == "hold":
-        say(hold_line(result))
+        say(result.hold_line())
     else:
         say(f"reps: {len(sm.reps)}")
     if not sm.reps:
@@ -123,30 +121,6 @@ def print_summary(result: SessionResult) -> None:
         say(f"  {rm.index + 1:>3} {rm.start_s:8.2f} {rm.bottom_s:8.2f} {rm.end_s:7.2f} "
             f"{rm.duration_s:6.2f} {rm.eccentric_s:6.2f} {rm.concentric_s:5.2f} "
             f"{rm.rom_deg:6.1f} {rm.side:>5}{flag}")
-
-
-def hold_line(result: SessionResult) -> str:
-    """``holds: 1, held 31.5 s in position, 28.0 s in good form (5.2-36.7 s)``."""
-    sm = result.metrics
-    good = f", {sm.good_form_s:.1f} s in good form" if math.isfinite(sm.good_form_s) else ""
-    spans = ", ".join(f"{result.rel_s(h.start_ns):.1f}-{result.rel_s(h.end_ns):.1f} s"
-                      for h in sm.holds)
-    held = sm.held_s if math.isfinite(sm.held_s) else sum(r.duration_s for r in sm.reps)
-    return (f"holds: {len(sm.holds) or len(sm.reps)}, held {held:.1f} s in position{good}"
-            + (f" ({spans})" if spans else ""))
-
-
-def fault_lines(result: SessionResult) -> list[str]:
-    """One line per fault: time, rep, rule, the measured value against its limit, the reason."""
-    rules = rules_by_id(result.exercise)
-    out = []
-    for f in result.faults:
-        rule = rules.get(f.rule_id)
-        rep = f"rep {f.rep_index + 1}" if f.rep_index is not None else "no rep"
-        reason = f" ({rule_reason(rule)})" if rule else ""
-        out.append(f"{result.rel_s(f.t_ns):6.2f} s {rep}: {f.rule_id}: "
-                   f"{explain_fault(f, rule)}{reason}")
-    return out
 
 
 def _file_input(spec: str | None) -> str | None:
@@ -263,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         faults = result.faults
         say(f"form faults: {len(faults)}" + (
             " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
-        for line in fault_lines(result):
+        for line in result.fault_lines():
             say(f"  {line}")
     for path in hook.written:
         say(f"wrote {display_path(path)}")
