@@ -16,6 +16,8 @@ POSES: dict[str, dict[str, tuple[float, float]]] = {
                        hip=(270, 290), knee=(400, 337), ankle=(520, 385), toe=(532, 398)),
     "sagging": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
                     hip=(260, 355), knee=(390, 368), ankle=(520, 385), toe=(532, 398)),
+    "sagging_more": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
+                         hip=(260, 365), knee=(390, 372), ankle=(520, 385), toe=(532, 398)),
     "pike": dict(nose=(60, 295), shoulder=(100, 305), elbow=(100, 392), wrist=(20, 395),
                  hip=(280, 200), knee=(400, 290), ankle=(520, 385), toe=(532, 398)),
     "lying": dict(nose=(50, 378), shoulder=(100, 380), elbow=(160, 392), wrist=(230, 394),

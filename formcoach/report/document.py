@@ -10,10 +10,18 @@ import math
 
 from formcoach.coach.result import SessionResult
 from formcoach.metrics import RepMetrics, rom_label
-from formcoach.rules.explain import explain_fault, feature_unit, rule_reason, rules_by_id
+from formcoach.rules.engine import Rule
+from formcoach.rules.explain import (
+    explain_fault,
+    feature_unit,
+    rule_reason,
+    rules_by_id,
+    worst_frame,
+)
+from formcoach.types import Fault
 
-__all__ = ["JsonValue", "fault_documents", "hold_document", "num", "rep_document",
-           "session_document"]
+__all__ = ["JsonValue", "fault_documents", "fault_worst", "hold_document", "num",
+           "rep_document", "session_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -94,6 +102,10 @@ def fault_documents(result: SessionResult) -> list[JsonValue]:
     out: list[JsonValue] = []
     for f in result.faults:
         rule = rules.get(f.rule_id)
+        worst = fault_worst(result, f, rule)
+        frame, value = worst if worst is not None else (f.frame_index, f.value)
+        t_s = result.rel_s(int(result.t_ns[frame - result.frame_offset])) if worst else \
+            result.rel_s(f.t_ns)
         out.append({
             "rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
             "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),
@@ -103,6 +115,7 @@ def fault_documents(result: SessionResult) -> list[JsonValue]:
             "unit": feature_unit(rule.feature) if rule else None,
             "explanation": explain_fault(f, rule),
             "reason": rule_reason(rule) if rule else None,
+            "worst_frame": frame, "worst_t_s": num(t_s), "worst_value": num(value),
         })
     return out
 
@@ -122,3 +135,12 @@ def hold_document(result: SessionResult) -> dict[str, JsonValue]:
             for h in sm.holds
         ],
     }
+
+
+def fault_worst(result: SessionResult, fault: Fault, rule: Rule | None) -> tuple[int, float] | None:
+    """(stream frame, value) where ``fault`` was worst, from the result's poses (see
+    :func:`~formcoach.rules.explain.worst_frame`); None when it has no single worst frame."""
+    if rule is None:
+        return None
+    rep = next((r for r in result.reps if r.index == fault.rep_index), None)
+    return worst_frame(rule, fault, result.poses, result.fps, result.frame_offset, rep)

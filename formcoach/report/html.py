@@ -23,8 +23,9 @@ from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text, display_path
 from formcoach.metrics import SetMetrics, rom_label
 from formcoach.report import mdc as mdc_mod
+from formcoach.report.document import fault_worst
 from formcoach.report.plots import angle_plot_svg, rep_trend_svg
-from formcoach.rules.explain import explain_fault, rule_reason, rules_by_id
+from formcoach.rules.explain import explain_fault, feature_unit, rule_reason, rules_by_id
 from formcoach.skeleton import CONNECTIONS
 from formcoach.types import NS_PER_S, Fault
 
@@ -353,14 +354,22 @@ def _faults_explained(result: SessionResult,
     rows = []
     for k, f in enumerate(result.faults):
         rule = rules.get(f.rule_id)
-        thumb = _fault_thumb(result, f.frame_index, video_path) if k < MAX_FAULT_THUMBS else ""
+        worst = fault_worst(result, f, rule)
+        frame = worst[0] if worst is not None else f.frame_index
+        thumb = _fault_thumb(result, frame, video_path) if k < MAX_FAULT_THUMBS else ""
         rep = "&ndash;" if f.rep_index is None else str(f.rep_index + 1)
+        explained = explain_fault(f, rule)
+        if worst is not None and rule is not None and rule.scope == "frame":
+            unit = feature_unit(rule.feature)
+            t = result.rel_s(int(result.t_ns[frame - result.frame_offset]))
+            explained += f"; worst {worst[1]:.3g}{' ' + unit if unit else ''} at {t:.2f} s"
         rows.append(
             f"<tr><td>{_f(result.rel_s(f.t_ns), 2)}</td><td>{rep}</td>"
             f"<td class=l><b>{_e(f.rule_id)}</b><br>{_e(f.cue)}</td>"
-            f"<td class=l>{_e(explain_fault(f, rule))}</td>"
+            f"<td class=l>{_e(explained)}</td>"
             f"<td class=l>{_e(rule_reason(rule)) if rule else ''}</td>"
-            f"<td class=l>{thumb}<span class=muted>frame {f.frame_index}</span></td></tr>")
+            f"<td class=l>{thumb}<span class=muted>frame {frame}"
+            f"{' (worst)' if worst is not None else ''}</span></td></tr>")
     return ("<table><tr><th>time (s)</th><th>rep</th><th class=l>fault</th>"
             "<th class=l>measured vs limit</th><th class=l>why it matters</th>"
             "<th class=l>frame</th></tr>" + "".join(rows) + "</table>")
@@ -375,7 +384,7 @@ def _hold_summary(result: SessionResult) -> str:
                       for h in sm.holds)
     return (f"<p>Time held in position: <b>{_f(sm.held_s, 1)} s</b>; in good form (no hold rule "
             f"violated): <b>{_f(sm.good_form_s, 1)} s</b>. Holds: {holds or 'none'}. The timer "
-            "runs only while the body is in plank (trunk along the floor, knees straight, "
+            "runs only while the body is in plank (body along the floor, knees straight, "
             "shoulders held up on forearms or hands, hips off the floor).</p>")
 
 

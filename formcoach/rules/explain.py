@@ -12,15 +12,24 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from formcoach.errors import ConfigError
 from formcoach.exercises import Exercise
-from formcoach.kinematics.derived import RULE_FEATURES
+from formcoach.kinematics.derived import RULE_FEATURES, compute_rule_features
 from formcoach.kinematics.features import FEATURES
-from formcoach.rules.engine import VELOCITY_SUFFIX, Rule, parse_rules
-from formcoach.types import Fault
+from formcoach.rules.engine import (
+    VELOCITY_SUFFIX,
+    Rule,
+    _frame_value,
+    _side_vis,
+    parse_rules,
+    phase_window,
+)
+from formcoach.types import Fault, RepEvent
 
 __all__ = ["UNIT_TEXT", "explain_fault", "feature_label", "feature_unit", "rule_reason",
-           "rules_by_id"]
+           "rules_by_id", "worst_frame"]
 
 #: How each registry unit is written after a number.
 UNIT_TEXT = {"deg": "deg", "torso": "torso lengths", "ratio": "", "vis": ""}
@@ -113,3 +122,67 @@ def rules_by_id(exercise: Exercise) -> dict[str, Rule]:
         return {r.id: r for r in parse_rules(exercise.rules_raw, str(exercise.path or exercise.id))}
     except ConfigError:  # a pack whose rules do not parse was reported when it was loaded
         return {}
+
+
+#: Longest stretch searched for a frame rule's worst frame, each side of the fault, s.
+WORST_SEARCH_S = 30.0
+#: Rep reduces whose value is one frame's value (the worst frame is where it was taken).
+_FRAME_REDUCES = ("min", "max", "p10", "p90")
+
+
+def worst_frame(rule: Rule, fault: Fault, poses: np.ndarray, fps: float, offset: int = 0,
+                rep: RepEvent | None = None) -> tuple[int, float] | None:
+    """Stream frame where the fault was worst, and the rule's value there.
+
+    A frame rule fires ``hold_s`` into a violation: its worst frame is the most violating
+    one of the whole violation around the fault's frame. A rep rule that takes one frame's value
+    (``min``/``max``/``p10``/``p90``): the frame of its phase of ``rep`` where that value was
+    taken (a shallow squat's deepest frame: the fault is that even it was not deep enough). Others
+    (a range, a rise, a velocity) have no single worst frame: None, as when the frames are gone.
+
+    Args:
+        poses: ``(T, 33, 4)`` px of stream frames ``offset .. offset + T - 1``.
+    """
+    names = rule.feature_names
+    row = fault.frame_index - offset
+    n = len(poses)
+    if any(nm.endswith(VELOCITY_SUFFIX) for nm in names) or not 0 <= row < n:
+        return None
+    if rule.scope == "frame":
+        k = round(WORST_SEARCH_S * fps)
+        lo, hi = max(0, row - k), min(n - 1, row + k)
+    elif rep is not None and rule.reduce in _FRAME_REDUCES:
+        idx = phase_window(rep, rule.phase, rep.counted_frame) - offset
+        idx = idx[(idx >= 0) & (idx < n)]
+        if not len(idx):
+            return None
+        lo, hi = int(idx.min()), int(idx.max())
+    else:
+        return None
+    seg = np.asarray(poses[lo : hi + 1], dtype=np.float64)
+    feats = compute_rule_features(seg, fps, list(names))
+    vals = np.array([_frame_value(rule, {nm: float(feats[nm][i]) for nm in names},
+                                  _side_vis(seg[i])) for i in range(len(seg))])
+    bad = np.array([rule.violated(v) for v in vals])
+    if rule.scope == "frame":
+        r = row - lo
+        if not bad[r]:
+            return None
+        a, b = r, r
+        while a > 0 and bad[a - 1]:
+            a -= 1
+        while b < len(bad) - 1 and bad[b + 1]:
+            b += 1
+        cand = np.arange(a, b + 1)
+        pick = cand[np.argmax(vals[cand])] if rule.op in (">", ">=") else \
+            cand[np.argmin(vals[cand])]
+    else:
+        # the frame whose value the rep's reduce took (a shallow squat's deepest frame)
+        cand = np.flatnonzero(np.isfinite(vals))
+        if not len(cand) or not math.isfinite(fault.value):
+            return None
+        pick = cand[np.argmin(np.abs(vals[cand] - fault.value))]
+        # its value is the fault's (the image-only value here can differ for a feature that
+        # also reads the 3D world landmarks, which the result does not keep)
+        return int(pick + lo + offset), float(fault.value)
+    return int(pick + lo + offset), float(vals[pick])

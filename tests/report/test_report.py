@@ -25,12 +25,14 @@ from formcoach.report import (
     write_frames_csv,
     write_html_report,
 )
+from formcoach.report.document import fault_worst
 from formcoach.report.tables import (
     ASYM_COLUMN_PATTERN,
     FRAME_COLUMNS,
     JOINT_COLUMN_PATTERNS,
     REP_COLUMNS,
 )
+from formcoach.rules.explain import rules_by_id
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
@@ -96,8 +98,10 @@ def test_html_explains_each_fault_with_a_thumbnail(result, video, cues):
     poses_only = build_html(cues, video_path=None)
     for html in (with_video, poses_only):
         section = html.split("<h2>Faults explained</h2>", 1)[1].split("<h2>", 1)[0]
+        rules = rules_by_id(cues.exercise)
         for f in cues.faults:
-            assert f"frame {f.frame_index}" in section
+            worst = fault_worst(cues, f, rules.get(f.rule_id))
+            assert f"frame {worst[0] if worst else f.frame_index}" in section
         assert "limit &gt;" in section or "limit &lt;" in section
         assert " deg " in section  # the squat rules measure angles
     # no video: each fault's pose is drawn instead (PNG), still inline

@@ -109,3 +109,17 @@ def test_every_labelled_real_plank_frame_is_in_position(name: str) -> None:
         answers.append((row["label"], position_check(pose)[0]))
     assert {label for label, _ in answers} >= {"C"}
     assert [a for a in answers if a[1] != IN_POSITION] == []
+
+
+def test_a_hold_fault_thumbnail_shows_its_worst_frame() -> None:
+    from formcoach.report.document import fault_worst
+    from formcoach.rules.explain import rules_by_id
+
+    # the sag deepens after hips_low has fired (1 s in): the worst frame is the deepest sag
+    track = plank_track([("plank", 2.0), ("sagging", 2.0),
+                         ("sagging_more", 1.0), ("plank", 2.0)])
+    result = analyze_track(track, load_exercise("plank"), view="side")
+    (fault,) = result.faults
+    worst = fault_worst(result, fault, rules_by_id(result.exercise)[fault.rule_id])
+    assert worst is not None
+    assert 4.0 * 30 <= worst[0] < 5.0 * 30 and worst[1] < fault.value
