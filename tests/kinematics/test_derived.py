@@ -12,7 +12,7 @@ from formcoach.kinematics.derived import compute_rule_features
 from formcoach.skeleton import LM, NUM_LANDMARKS
 
 
-def _pose(points: Mapping[int, tuple[float, float]]) -> np.ndarray:
+def _pose(points: Mapping[LM, tuple[float, float]]) -> np.ndarray:
     """A ``(1, 33, 4)`` pose with the given landmarks (px), the rest missing (NaN)."""
     p = np.full((1, NUM_LANDMARKS, 4), np.nan)
     for i, (x, y) in points.items():
@@ -20,11 +20,11 @@ def _pose(points: Mapping[int, tuple[float, float]]) -> np.ndarray:
     return p
 
 
-def _feature(name: str, points: Mapping[int, tuple[float, float]]) -> float:
+def _feature(name: str, points: Mapping[LM, tuple[float, float]]) -> float:
     return float(compute_rule_features(_pose(points), 30.0, [name])[name][0])
 
 
-def _side_on(knee_x: float, toe_x: float) -> dict[int, tuple[float, float]]:
+def _side_on(knee_x: float, toe_x: float) -> dict[LM, tuple[float, float]]:
     """A squatter seen from the side, facing image right (nose ahead of the ears)."""
     return {
         LM.NOSE: (210.0, 100.0), LM.LEFT_EAR: (200.0, 100.0), LM.RIGHT_EAR: (200.0, 100.0),
@@ -65,7 +65,7 @@ def test_step_width_and_length() -> None:
 
 def test_knee_hip_gap_hinge_vs_squat() -> None:
     """Knee angle minus hip angle: positive in a hinge, <= 0 when the knee bends as much."""
-    def pose(knee_deg: float, hip_deg: float) -> dict[int, tuple[float, float]]:
+    def pose(knee_deg: float, hip_deg: float) -> dict[LM, tuple[float, float]]:
         hip, knee = np.array([0.0, 0.0]), np.array([0.0, 100.0])  # thigh straight down
         a = math.radians(180.0 - knee_deg)
         ankle = knee + 100.0 * np.array([math.sin(a), math.cos(a)])
