@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.rules.hold import HoldInterval
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
 
@@ -160,6 +161,10 @@ class SetMetrics:
         view_advice: a note when the camera view leaves most rules unjudged, else ``""``.
         attempts: movements that began a rep and came back short of it (not counted).
         technique_score: clean reps / (counted reps + attempts).
+        held_s: for a hold: seconds held in position (any form); NaN for rep exercises.
+        good_form_s: for a hold: seconds in position with no hold rule violated (NaN when the
+            rules were not run).
+        holds: for a hold: each hold's first/last frame and ns, seconds held and in good form.
     """
 
     exercise: str
@@ -199,6 +204,9 @@ class SetMetrics:
         if not self.performed or not any(r.judged for r in self.reps):
             return float("nan")
         return self.clean_reps / self.performed
+    held_s: float = float("nan")
+    good_form_s: float = float("nan")
+    holds: list[HoldInterval] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""

@@ -108,8 +108,7 @@ def print_summary(result: SessionResult) -> None:
     for line in result.coverage_lines():  # what was not judged, first
         say(line)
     if ex.kind == "hold":
-        total = sum(r.duration_s for r in sm.reps)
-        say(f"holds: {len(sm.reps)}, total {total:.1f} s")
+        say(result.hold_line())
     else:
         say(f"reps: {len(sm.reps)}")
     if not sm.reps:
@@ -242,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         faults = result.faults
         say(f"form faults: {len(faults)}" + (
             " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
+        for line in result.fault_lines():
+            say(f"  {line}")
     for path in hook.written:
         say(f"wrote {display_path(path)}")
     warning = hook.store_warning

@@ -9,6 +9,7 @@ the :class:`~formcoach.coach.result.SessionResult`.
 from __future__ import annotations
 
 import logging
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from formcoach.metrics import RepMetrics
 from formcoach.overlay import OverlayState, draw_overlay
 from formcoach.pose import PoseEstimator
 from formcoach.pose.stream import estimate_poses
+from formcoach.rules.engine import RulesEngine
+from formcoach.rules.explain import explain_fault, rules_by_id
+from formcoach.rules.hold import POSITION_TEXT
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.sources.base import FrameSource, LiveSource
 
@@ -49,8 +53,10 @@ class _Display:
     """The overlay sink: draws each frame, shows it in the window, hands it to ``on_image``."""
 
     def __init__(self, ex: Exercise, window: Window | None,
-                 on_image: Callable[[np.ndarray], None] | None) -> None:
+                 on_image: Callable[[np.ndarray], None] | None,
+                 engine: RulesEngine | None = None) -> None:
         self.ex, self.window, self.on_image = ex, window, on_image
+        self.notes = _LiveNotes(ex, engine)
         self.cue_text: str | None = None
         self.cue_until = 0.0
         self.fps = 0.0
@@ -82,11 +88,44 @@ class _Display:
             muted=u.muted,
             exercise=self.ex.name,
             not_judged=u.not_judged,
+            extra=self.notes(u, now),
         )
         img = draw_overlay(u.posed.frame.image, ov)
         if self.on_image is not None:
             self.on_image(img)
         return self.window.show(img) if self.window is not None else None
+
+
+#: Longest line of a fault's explanation on the live screen (longer ones wrap).
+FAULT_LINE_CHARS = 48
+
+
+class _LiveNotes:
+    """Status lines of the live screen: a hold's time held and in good form (or why it is not
+    timing), and the last fault explained (value against limit) while its cue is shown."""
+
+    def __init__(self, ex: Exercise, engine: RulesEngine | None) -> None:
+        self.ex, self.engine = ex, engine
+        self.rules = rules_by_id(ex)
+        self.fault_text: str | None = None
+        self.until = 0.0
+
+    def __call__(self, u: FrameUpdate, now: float) -> list[str]:
+        lines: list[str] = []
+        eng = self.engine
+        if eng is not None and self.ex.kind == "hold" and u.state is not None:
+            timer = eng.hold
+            state = ("timing" if timer.in_position
+                     else "not timing: " + POSITION_TEXT.get(eng.position, eng.position))
+            lines.append(f"held {timer.current_held_s:.1f} s, good form "
+                         f"{timer.current_good_s:.1f} s ({state})")
+        if u.state is not None and u.state.faults:
+            f = u.state.faults[-1]
+            self.fault_text = f"{f.rule_id}: {explain_fault(f, self.rules.get(f.rule_id))}"
+            self.until = now + CUE_SHOWN_S
+        if self.fault_text is not None and now <= self.until:
+            lines.extend(textwrap.wrap(self.fault_text, FAULT_LINE_CHARS))
+        return lines
 
 
 def run_live(
@@ -142,8 +181,8 @@ def run_live(
     gate = None if skip_setup else SetupChecker(tuple(exercise.views) or None, hold_s=setup_hold_s,
                                                 rule_views=rule_views)
     win = open_window(f"formcoach - {exercise.name}") if window else None
-    display = _Display(exercise, win, on_frame) if (win is not None or on_frame is not None) \
-        else None
+    display = _Display(exercise, win, on_frame, coach.rules) \
+        if (win is not None or on_frame is not None) else None
     live = source if isinstance(source, LiveSource) else None
     try:
         return run_session(

@@ -25,6 +25,7 @@ from formcoach.kinematics.features import FEATURES, FeatureExtractor, sided
 from formcoach.kinematics.view import ViewDetector
 from formcoach.reps import RepSegmenter
 from formcoach.rules.engine import RulesEngine
+from formcoach.rules.hold import IN_POSITION, hold_position
 from formcoach.types import Attempt, Fault, FrameState, PoseResult, RepEvent
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class Coach:
         self._mixer = _SideMixer(cfg.signal, cfg.side, cfg.min_visibility)
         self._gate = _SideMixer(cfg.gate, "both", cfg.min_visibility) if cfg.gate else None
         self.segmenter = RepSegmenter(cfg, self.fps, kind=exercise.kind, side=cfg.side)
+        self._hold_position = exercise.kind == "hold"
         self._views = ViewDetector()
         self.view = view or "unknown"
         self.index = 0
@@ -161,6 +163,9 @@ class Coach:
             gated = not (cfg.gate_min <= g <= cfg.gate_max)
             if gated:
                 value = math.nan
+        if self._hold_position and value == value and hold_position(
+                self.exercise.id, landmarks) != IN_POSITION:
+            return math.nan, lw, True  # a hold is timed only in position (rules/hold.py)
         return value, lw, gated
 
     def view_of(self, pose: PoseResult) -> str:
@@ -244,6 +249,8 @@ class Coach:
         new = self.segmenter.finish()
         self._label(new)
         self._new_attempts(new, n_att)
+        if self.rules is not None and self.exercise.kind == "hold":
+            self.rules.hold.finish()  # the hold in progress at the end of the stream
         faults = self._judge(None, new) if self.rules is not None else []
         return new, faults
 

@@ -8,6 +8,7 @@ recomputes a metric.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 from formcoach.coach.coverage import grouped
 from formcoach.exercises import Exercise
 from formcoach.metrics import BOTH_SIDES_VIEWS, SetMetrics
+from formcoach.rules.explain import explain_fault, rule_reason, rules_by_id
 from formcoach.skeleton import NUM_LANDMARKS
 from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
 
@@ -236,8 +238,11 @@ class SessionResult:
         lines.extend(self.technique_lines())
         if by_rule:
             lines.append("faults: " + ", ".join(f"{k} x{n}" for k, n in by_rule.most_common()))
+            lines.extend(f"  {line}" for line in self.fault_lines())
         else:
             lines.append("faults: none")
+        if self.exercise.kind == "hold":
+            lines.append(self.hold_line())
         lines.append(self.cue_line())
         return lines
 
@@ -286,6 +291,29 @@ class SessionResult:
                 f"at {self.rel_s(a.bottom_ns):.1f} s ({a.reached_frac:.0%} of the range)"
                 for a in sm.attempts))
         return lines
+
+    def hold_line(self) -> str:
+        """``holds: 1, held 31.5 s in position, 28.0 s in good form (5.2-36.7 s)``."""
+        sm = self.metrics
+        good = f", {sm.good_form_s:.1f} s in good form" if math.isfinite(sm.good_form_s) else ""
+        spans = ", ".join(f"{self.rel_s(h.start_ns):.1f}-{self.rel_s(h.end_ns):.1f} s"
+                          for h in sm.holds)
+        held = sm.held_s if math.isfinite(sm.held_s) else sum(r.duration_s for r in sm.reps)
+        return (f"holds: {len(sm.holds) or len(sm.reps)}, held {held:.1f} s in position{good}"
+                + (f" ({spans})" if spans else ""))
+
+    def fault_lines(self) -> list[str]:
+        """One line per fault: time, rep, rule, the measured value against its limit, and the
+        rule's reason."""
+        rules = rules_by_id(self.exercise)
+        out = []
+        for f in self.faults:
+            rule = rules.get(f.rule_id)
+            rep = f"rep {f.rep_index + 1}" if f.rep_index is not None else "no rep"
+            reason = f" ({rule_reason(rule)})" if rule else ""
+            out.append(f"{self.rel_s(f.t_ns):6.2f} s {rep}: {f.rule_id}: "
+                       f"{explain_fault(f, rule)}{reason}")
+        return out
 
     def cue_line(self) -> str:
         """``cues spoken: N``, counting only cues that played, with why the rest did not."""

@@ -40,6 +40,7 @@ from formcoach.errors import SourceError
 from formcoach.metrics import (
     RepMetrics,
     Series,
+    SetMetrics,
     apply_coverage,
     metric_joints,
     rep_metrics,
@@ -372,6 +373,7 @@ class _Run:
                          not_judged=not_judged_reasons(rules, engine_status, self.rep_views, view),
                          view_advice=view_advice(rules, view),
                          attempts=coach.attempts)
+        _hold_metrics(sm, coach)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)
         return SessionResult(
@@ -386,6 +388,18 @@ class _Run:
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
             simulated_cues=self.offline, start_ns=self.first_t or 0,
         )
+
+
+def _hold_metrics(sm: SetMetrics, coach: Coach) -> None:
+    """A hold's time held in position and in good form (from the rules engine's hold timer;
+    counting only: the holds' durations, form unknown)."""
+    if coach.exercise.kind != "hold":
+        return
+    if coach.rules is None:
+        sm.held_s = float(sum(r.duration_s for r in sm.reps))
+        return
+    timer = coach.rules.hold
+    sm.held_s, sm.good_form_s, sm.holds = timer.held_s, timer.good_s, list(timer.holds)
 
 
 def _duration_s(hist: FrameHistory) -> float:

@@ -10,10 +10,18 @@ import math
 
 from formcoach.coach.result import SessionResult
 from formcoach.metrics import BOTH_SIDES_VIEWS, RepMetrics, rom_label
-from formcoach.types import Attempt
+from formcoach.rules.engine import Rule
+from formcoach.rules.explain import (
+    explain_fault,
+    feature_unit,
+    rule_reason,
+    rules_by_id,
+    worst_frame,
+)
+from formcoach.types import Attempt, Fault
 
-__all__ = ["JsonValue", "attempt_document", "coverage_document", "num", "rep_document",
-           "session_document"]
+__all__ = ["JsonValue", "attempt_document", "coverage_document", "fault_documents",
+           "fault_worst", "hold_document", "num", "rep_document", "session_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -91,7 +99,7 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
     """The whole session as plain JSON values."""
     ex = result.exercise
     sm = result.metrics
-    hold = sum(r.duration_s for r in sm.reps) if ex.kind == "hold" else None
+    hold = sm.held_s if ex.kind == "hold" else None
     return {
         "source": result.source,
         "exercise": ex.id,
@@ -101,14 +109,10 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "reps": len(sm.reps),
         "hold_s": num(hold),
         "coverage": coverage_document(result),
+        **hold_document(result),
         "rep_events": [rep_document(r) for r in sm.reps],
         "attempt_events": [attempt_document(a, result) for a in sm.attempts],
-        "faults": [
-            {"rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
-             "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),
-             "threshold": num(f.threshold), "rep": f.rep_index}
-            for f in result.faults
-        ],
+        "faults": fault_documents(result),
         "not_assessed": list(sm.not_assessed),
         "cues": [
             {"t_s": num(c.t_s), "fault_t_s": num(c.fault_t_s), "text": c.text,
@@ -126,3 +130,54 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "tempo_slope_s_per_rep": num(sm.tempo_slope_s_per_rep),
         "rom_slope_deg_per_rep": num(sm.rom_slope_deg_per_rep),
     }
+
+
+def fault_documents(result: SessionResult) -> list[JsonValue]:
+    """Every fault with its explanation: the measured value against the limit (units), the
+    rep, the time, the frame where it was worst, and the rule's reason."""
+    rules = rules_by_id(result.exercise)
+    out: list[JsonValue] = []
+    for f in result.faults:
+        rule = rules.get(f.rule_id)
+        worst = fault_worst(result, f, rule)
+        frame, value = worst if worst is not None else (f.frame_index, f.value)
+        t_s = result.rel_s(int(result.t_ns[frame - result.frame_offset])) if worst else \
+            result.rel_s(f.t_ns)
+        out.append({
+            "rule_id": f.rule_id, "cue": f.cue, "severity": f.severity,
+            "t_s": num(result.rel_s(f.t_ns)), "frame": f.frame_index, "value": num(f.value),
+            "threshold": num(f.threshold), "rep": f.rep_index,
+            "feature": rule.feature if rule else None,
+            "op": rule.op if rule else None,
+            "unit": feature_unit(rule.feature) if rule else None,
+            "explanation": explain_fault(f, rule),
+            "reason": rule_reason(rule) if rule else None,
+            "worst_frame": frame, "worst_t_s": num(t_s), "worst_value": num(value),
+        })
+    return out
+
+
+def hold_document(result: SessionResult) -> dict[str, JsonValue]:
+    """For a hold: time held in position, time in good form, and each hold (empty for reps)."""
+    if result.exercise.kind != "hold":
+        return {}
+    sm = result.metrics
+    return {
+        "held_s": num(sm.held_s),
+        "good_form_s": num(sm.good_form_s),
+        "holds": [
+            {"start_s": num(result.rel_s(h.start_ns)), "end_s": num(result.rel_s(h.end_ns)),
+             "start_frame": h.start_frame, "end_frame": h.end_frame, "held_s": num(h.held_s),
+             "good_form_s": num(h.good_s)}
+            for h in sm.holds
+        ],
+    }
+
+
+def fault_worst(result: SessionResult, fault: Fault, rule: Rule | None) -> tuple[int, float] | None:
+    """(stream frame, value) where ``fault`` was worst, from the result's poses (see
+    :func:`~formcoach.rules.explain.worst_frame`); None when it has no single worst frame."""
+    if rule is None:
+        return None
+    rep = next((r for r in result.reps if r.index == fault.rep_index), None)
+    return worst_frame(rule, fault, result.poses, result.fps, result.frame_offset, rep)

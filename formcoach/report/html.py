@@ -23,7 +23,9 @@ from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text, display_path
 from formcoach.metrics import RepMetrics, SetMetrics, rom_label
 from formcoach.report import mdc as mdc_mod
+from formcoach.report.document import fault_worst
 from formcoach.report.plots import angle_plot_svg, rep_trend_svg
+from formcoach.rules.explain import explain_fault, feature_unit, rule_reason, rules_by_id
 from formcoach.skeleton import CONNECTIONS
 from formcoach.types import NS_PER_S, Fault
 
@@ -42,6 +44,7 @@ text-align:right}th{background:#f2f2f2}td.l,th.l{text-align:left}.muted{color:#6
 .kv td{text-align:left}svg{max-width:100%;height:auto}
 .coverage{border-left:4px solid #d9a400;background:#fff8e1;padding:6px 12px;margin:8px 0}
 .coverage ul{margin:4px 0;padding-left:20px}
+td.l img{display:block;max-width:240px}
 """
 
 
@@ -246,6 +249,7 @@ def build_html(
         f"ROM {_f(sm.rom_slope_deg_per_rep, 2)} deg/rep (least-squares slope; needs 3 reps)</td></tr>"
         "</table>"
     )
+    parts.append(_hold_summary(result))
     parts.append("<h2>Joint angles over time</h2>")
     parts.append(
         "<p class=muted>Shaded bands are reps (numbered on top), dashed lines their boundaries, "
@@ -269,6 +273,8 @@ def build_html(
         parts.append(rep_trend_svg(sm))
     else:
         parts.append("<p>No repetitions were detected.</p>")
+    parts.append("<h2>Faults explained</h2>")
+    parts.append(_faults_explained(result, video_path))
     parts.append("<h2>Best and worst rep (bottom position)</h2>")
     parts.append(_thumbs(result, sm, video_path))
     simulated = result.simulated_cues
@@ -319,6 +325,93 @@ def _thumbs(result: SessionResult, sm: SetMetrics, video_path: str | os.PathLike
             f"frame {r.bottom_frame}</figcaption></figure>"
         )
     return f"<div class=thumbs>{''.join(figs)}</div>" if figs else "<p>Frames could not be read.</p>"
+
+
+#: Most faults shown with a thumbnail (each reads one video frame).
+MAX_FAULT_THUMBS = 24
+
+
+def skeleton_thumbnail_b64(result: SessionResult, frame: int, width: int = 240) -> str | None:
+    """Base64 PNG of stream frame ``frame``'s pose drawn on a blank canvas, cropped to the body
+    (for pose-track input, where there is no video); None when the frame has no pose."""
+    import cv2
+
+    row = frame - result.frame_offset
+    if not 0 <= row < len(result.poses):
+        return None
+    pose = result.poses[row]
+    xy = pose[:, :2][np.isfinite(pose[:, :2]).all(axis=1)]
+    if len(xy) < 2:
+        return None
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = 0.15 * float(max(hi - lo)) + 10.0
+    lo, hi = lo - pad, hi + pad
+    k = width / float(hi[0] - lo[0])
+    h = max(1, min(4 * width, round(float(hi[1] - lo[1]) * k)))
+    img = np.full((h, width, 3), 250, dtype=np.uint8)
+    shifted = pose.copy()
+    shifted[:, 0] = (pose[:, 0] - lo[0]) * k
+    shifted[:, 1] = (pose[:, 1] - lo[1]) * k
+    draw_skeleton(img, shifted, color=(60, 140, 60))
+    ok, buf = cv2.imencode(".png", img)
+    return base64.b64encode(buf.tobytes()).decode("ascii") if ok else None
+
+
+def _fault_thumb(result: SessionResult, frame: int,
+                 video_path: str | os.PathLike[str] | None) -> str:
+    """``<img>`` of the frame (from the video, else the pose drawn), or "" when neither."""
+    if video_path is not None and Path(video_path).is_file():
+        b64 = thumbnail_b64(result, video_path, frame, width=240)
+        if b64 is not None:
+            return f"<img alt=\"frame {frame}\" src=\"data:image/jpeg;base64,{b64}\">"
+    b64 = skeleton_thumbnail_b64(result, frame)
+    if b64 is None:
+        return ""
+    return f"<img alt=\"pose at frame {frame}\" src=\"data:image/png;base64,{b64}\">"
+
+
+def _faults_explained(result: SessionResult,
+                      video_path: str | os.PathLike[str] | None) -> str:
+    """Each fault: time, rep, the measured value against its limit, the reason, and a
+    thumbnail of the frame where it was worst (the fault's frame)."""
+    if not result.faults:
+        return "<p>No form faults were found.</p>"
+    rules = rules_by_id(result.exercise)
+    rows = []
+    for k, f in enumerate(result.faults):
+        rule = rules.get(f.rule_id)
+        worst = fault_worst(result, f, rule)
+        frame = worst[0] if worst is not None else f.frame_index
+        thumb = _fault_thumb(result, frame, video_path) if k < MAX_FAULT_THUMBS else ""
+        rep = "&ndash;" if f.rep_index is None else str(f.rep_index + 1)
+        explained = explain_fault(f, rule)
+        if worst is not None and rule is not None and rule.scope == "frame":
+            unit = feature_unit(rule.feature)
+            t = result.rel_s(int(result.t_ns[frame - result.frame_offset]))
+            explained += f"; worst {worst[1]:.3g}{' ' + unit if unit else ''} at {t:.2f} s"
+        rows.append(
+            f"<tr><td>{_f(result.rel_s(f.t_ns), 2)}</td><td>{rep}</td>"
+            f"<td class=l><b>{_e(f.rule_id)}</b><br>{_e(f.cue)}</td>"
+            f"<td class=l>{_e(explained)}</td>"
+            f"<td class=l>{_e(rule_reason(rule)) if rule else ''}</td>"
+            f"<td class=l>{thumb}<span class=muted>frame {frame}"
+            f"{' (worst)' if worst is not None else ''}</span></td></tr>")
+    return ("<table><tr><th>time (s)</th><th>rep</th><th class=l>fault</th>"
+            "<th class=l>measured vs limit</th><th class=l>why it matters</th>"
+            "<th class=l>frame</th></tr>" + "".join(rows) + "</table>")
+
+
+def _hold_summary(result: SessionResult) -> str:
+    """For a hold: time held in position, time in good form, and each hold's start and end."""
+    if result.exercise.kind != "hold":
+        return ""
+    sm = result.metrics
+    holds = ", ".join(f"{_f(result.rel_s(h.start_ns), 1)}&ndash;{_f(result.rel_s(h.end_ns), 1)} s"
+                      for h in sm.holds)
+    return (f"<p>Time held in position: <b>{_f(sm.held_s, 1)} s</b>; in good form (no hold rule "
+            f"violated): <b>{_f(sm.good_form_s, 1)} s</b>. Holds: {holds or 'none'}. The timer "
+            "runs only while the body is in plank (body along the floor, knees straight, "
+            "shoulders held up on forearms or hands, hips off the floor).</p>")
 
 
 def write_html_report(

@@ -16,6 +16,7 @@ import numpy as np
 from formcoach.coach.result import SessionResult
 from formcoach.io_utils import atomic_write_text
 from formcoach.metrics import SCORE_WEIGHTS, RepMetrics, SetMetrics
+from formcoach.rules.hold import HoldInterval
 from formcoach.types import NS_PER_S
 
 #: Fixed leading columns of the per-rep CSV, in order (documented in docs/csv_columns.md).
@@ -104,10 +105,27 @@ def rep_csv_text(set_metrics: SetMetrics) -> str:
     """The per-rep CSV as text (header + one row per rep)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    _writerow(w, rep_columns(set_metrics.joints))
+    hold = math.isfinite(set_metrics.held_s)
+    _writerow(w, rep_columns(set_metrics.joints) + (list(HOLD_COLUMNS) if hold else []))
     for r in set_metrics.reps:
-        _writerow(w, rep_row(set_metrics.exercise, r, set_metrics.joints))
+        _writerow(w, rep_row(set_metrics.exercise, r, set_metrics.joints)
+                  + (_hold_cells(set_metrics, r) if hold else []))
     return buf.getvalue()
+
+
+#: Trailing per-rep columns of a hold (plank): seconds held in position and in good form.
+HOLD_COLUMNS: tuple[str, ...] = ("held_s", "good_form_s")
+
+
+def _hold_cells(sm: SetMetrics, r: RepMetrics) -> list[str]:
+    """The hold timer's seconds for the hold that overlaps rep ``r`` most (empty if none)."""
+    def overlap(h: HoldInterval) -> int:
+        return min(h.end_frame, r.end_frame) - max(h.start_frame, r.start_frame)
+
+    best = max(sm.holds, key=overlap, default=None)
+    if best is None or overlap(best) < 0:
+        return ["", ""]
+    return [_num(best.held_s), _num(best.good_s)]
 
 
 def write_csv(set_metrics: SetMetrics, out_path: str | os.PathLike[str]) -> Path:

@@ -36,6 +36,7 @@ from formcoach.exercises import Exercise
 from formcoach.kinematics.derived import RuleFeatureExtractor, compute_rule_features, is_feature
 from formcoach.kinematics.features import FEATURES, compute_features
 from formcoach.kinematics.view import VIEW_ALIASES, VIEWS, ViewDetector, frame_view
+from formcoach.rules.hold import DOWN_NOT_HOLDING, IN_POSITION, HoldTimer, hold_position
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
 from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
@@ -72,7 +73,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
 _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
-    "threshold", "hold_s", "rationale", "min_valid", "reference",
+    "threshold", "hold_s", "rationale", "min_valid", "reference", "reason",
 }
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
@@ -113,6 +114,7 @@ class Rule:
     source: str = ""
     #: Literature or other source behind the threshold (optional ``reference`` key).
     reference: str = ""
+    reason: str = ""
 
     @property
     def sided(self) -> tuple[str, str] | None:
@@ -232,6 +234,8 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         for key in ("cue", "rationale", "feature", "op"):
             if not isinstance(item[key], str) or not item[key].strip():
                 raise fail(f"{key!r} must be non-empty text, got {_short(item[key])}")
+        if not isinstance(item.get("reason", ""), str):
+            raise fail(f"'reason' must be text, got {_short(item['reason'])}")
         op = item["op"]
         if op not in _OPS:
             raise fail(f"bad op {_short(op)}; use one of {', '.join(_OPS)}")
@@ -301,6 +305,7 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
                 views=tuple(dict.fromkeys(views)), scope=scope, phase=phase, side=side,
                 reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
                 reference=_pack_text(reference.strip(), source, rid, "reference"),
+                reason=_pack_text(item.get("reason", "").strip(), source, rid, "reason"),
             )
         )
     return rules
@@ -434,7 +439,9 @@ class RulesEngine:
         rep_faults: faults per rep index (frame faults inside the rep are included).
         rep_status: per rep index, each rule's ``ok`` / ``fault`` / ``not_assessed``.
         status: each rule's latest status.
-        hold_seconds: for ``kind = "hold"``: seconds held with every frame rule judged ok.
+        hold: for ``kind = "hold"``: the :class:`~formcoach.rules.hold.HoldTimer` (time held in
+            position, time in good form, each hold); ``position``: the last frame's answer of
+            :func:`~formcoach.rules.hold.hold_position`.
         view: the current view.
     """
 
@@ -480,8 +487,14 @@ class RulesEngine:
         self.rep_faults: dict[int, list[Fault]] = {}
         self.rep_status: dict[int, dict[str, str]] = {}
         self.status: dict[str, str] = {r.id: NOT_ASSESSED for r in self.rules}
-        self.hold_seconds = 0.0
+        self.hold = HoldTimer(exercise.count.min_hold_s, exercise.count.max_gap_s)
+        self.position = "unseen"
         self.view = view or "unknown"
+
+    @property
+    def hold_seconds(self) -> float:
+        """For ``kind = "hold"``: seconds held in position with every frame rule judged ok."""
+        return self.hold.current_good_s
 
     # ------------------------------------------------------------------ per frame and per rep
     def on_frame(self, state: FrameState) -> list[Fault]:
@@ -503,17 +516,16 @@ class RulesEngine:
             self._add_velocities(values, index, t_ns)
         vis = _side_vis(lm)
         status: dict[str, str] = {}
+        if self.kind == "hold":
+            self.position = hold_position(self.exercise, lm) if detected else "unseen"
         for rule in self._frame_rules:
             status[rule.id] = self._judge_frame_rule(rule, values, vis, index, t_ns)
         self.status.update(status)
         self._buf.append(_Row(index, t_ns, values, vis, self.view, status))
-        if self.kind == "hold" and self._last_t_ns is not None and self._frame_rules:
-            dt = (t_ns - self._last_t_ns) / NS_PER_S
-            good = detected and all(s == OK for s in status.values()) and all(
-                self._fstate[r.id].since_ns is None for r in self._frame_rules
-            )
-            if good and 0 < dt <= 0.5:
-                self.hold_seconds += dt
+        if self.kind == "hold":
+            good = bool(self._frame_rules) and all(s == OK for s in status.values()) and all(
+                self._fstate[r.id].since_ns is None for r in self._frame_rules)
+            self.hold.update(index, t_ns, self.position == IN_POSITION, good)
         self._last_t_ns = t_ns
         return self._new
 
@@ -589,7 +601,7 @@ class RulesEngine:
     ) -> str:
         st = self._fstate[rule.id]
         value = _frame_value(rule, values, vis)
-        if self.view not in rule.views or not np.isfinite(value):
+        if self.view not in rule.views or not np.isfinite(value) or self.position in DOWN_NOT_HOLDING:
             st.since_ns, st.fired = None, False
             return NOT_ASSESSED
         if not rule.violated(value):

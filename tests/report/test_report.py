@@ -25,12 +25,14 @@ from formcoach.report import (
     write_frames_csv,
     write_html_report,
 )
+from formcoach.report.document import fault_worst
 from formcoach.report.tables import (
     ASYM_COLUMN_PATTERN,
     FRAME_COLUMNS,
     JOINT_COLUMN_PATTERNS,
     REP_COLUMNS,
 )
+from formcoach.rules.explain import rules_by_id
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
@@ -74,7 +76,8 @@ def test_html_report_is_self_contained_and_complete(result, sm, video, cues, tmp
     assert "<script" not in html.lower() and "<link" not in html.lower()
     assert "Content-Security-Policy" in html
     assert html.count("<svg") >= 2  # angle plot + per-rep trend
-    assert html.count("data:image/jpeg;base64,") == 2  # best and worst rep
+    # best and worst rep, and the frame of each fault
+    assert html.count("data:image/jpeg;base64,") == 2 + len(cues.faults)
     assert "worst: rep 4" in html and "best: rep 1" in html
     assert "go deeper" in html and "knee_valgus" in html  # cue log, not-assessed rule
     assert "MDC95" in html and "100.0%" in html  # MDC note, coverage
@@ -87,6 +90,24 @@ def test_html_without_video_skips_thumbnails(result, sm):
     assert "data:image/jpeg" not in html and "need the source video" in html
     html = build_html(result, video_path="/nonexistent/clip.mp4")
     assert "data:image/jpeg" not in html
+
+
+def test_html_explains_each_fault_with_a_thumbnail(result, video, cues):
+    assert cues.faults
+    with_video = build_html(cues, video_path=video)
+    poses_only = build_html(cues, video_path=None)
+    for html in (with_video, poses_only):
+        section = html.split("<h2>Faults explained</h2>", 1)[1].split("<h2>", 1)[0]
+        rules = rules_by_id(cues.exercise)
+        for f in cues.faults:
+            worst = fault_worst(cues, f, rules.get(f.rule_id))
+            assert f"frame {worst[0] if worst else f.frame_index}" in section
+        assert "limit &gt;" in section or "limit &lt;" in section
+        assert " deg " in section  # the squat rules measure angles
+    # no video: each fault's pose is drawn instead (PNG), still inline
+    n = len(cues.faults)
+    assert poses_only.count("data:image/png;base64,") == n
+    assert with_video.count("data:image/png;base64,") == 0
 
 
 def test_html_with_no_reps(result):
