@@ -2,7 +2,9 @@
 
 ``formcoach eval reps --manifest data/videos/manifest.json`` counts reps in every clip of a
 manifest and compares with the labels (format: :mod:`formcoach.evaluation.reps`).
-``formcoach eval form`` (:mod:`formcoach.cli.eval_form`) judges the fault rules.
+``formcoach eval faults`` scores the faults flagged on form-labelled clips, ``formcoach eval
+recognise`` the exercise recogniser, ``formcoach eval form`` (:mod:`formcoach.cli.eval_form`)
+judges the fault rules on labelled poses.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        "formcoach/evaluation/faults.py).")
     _clip_set_arguments(f)
     f.set_defaults(func=run_faults)
+    g = sub.add_parser("recognise", aliases=["recognize"],
+                       help="exercise-recognition accuracy on a manifest of videos",
+                       description="Stream every clip of a manifest through the exercise "
+                       "recogniser (poses only, never the file name) and score its answers: "
+                       "right, never sure, or a wrong exercise announced on the way.")
+    _clip_set_arguments(g)
+    g.add_argument("--min-accuracy", type=float, metavar="X",
+                   help="exit 1 when accuracy is below X (0..1), for CI")
+    g.set_defaults(func=run_recognise)
     eval_form.register(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -87,6 +98,38 @@ def run_reps(args: argparse.Namespace) -> int:
         atomic_write_text(Path(args.json), json.dumps(summary, indent=2))
     if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
         print(f"accuracy {summary['accuracy']:.3f} is below --min-accuracy {args.min_accuracy}")
+        return 1
+    return 0
+
+
+def run_recognise(args: argparse.Namespace) -> int:
+    """Run ``eval recognise``: per clip the answer and when it came, then the totals."""
+    from formcoach.evaluation.recognise import evaluate_recognition
+    from formcoach.text import clean_text
+
+    s = evaluate_recognition(args.manifest, backend=args.backend, tracks=args.tracks,
+                             exercises=args.exercise, progress=True)
+    if not s["clips"]:
+        raise InputError(f"no clips to evaluate in {args.manifest}")
+    w = min(max(len(clean_text(r["file"], False)) for r in s["clips"]), 60)
+    print(f"{'clip':<{w}} {'exercise':<15} {'answer':<15} {'sure at':>8}  ok")
+    for r in s["clips"]:
+        ans = r["predicted"] or "not sure"
+        at = "-" if r["first_sure_s"] is None else f"{r['first_sure_s']:.1f} s"
+        mark = ("n/a" if not r["scored"] else "WRONG" if r["wrong"]
+                else "yes" if r["correct"] else "unsure")
+        print(f"{clean_text(r['file'], False)[:w]:<{w}} {r['exercise']:<15} {ans:<15} "
+              f"{at:>8}  {mark}")
+    first = s["first_sure_s_median"]
+    print(f"\n{s['n']} clips, backend {s['backend']}: accuracy {s['accuracy']:.3f}, wrong "
+          f"{s['wrong_rate']:.3f}, not sure {s['unsure_rate']:.3f}; median time to a sure "
+          f"answer {'-' if first is None else f'{first:.1f} s'}")
+    if args.json:
+        from formcoach.io_utils import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(s, indent=2))
+    if args.min_accuracy is not None and s["accuracy"] < args.min_accuracy:
+        print(f"accuracy {s['accuracy']:.3f} is below --min-accuracy {args.min_accuracy}")
         return 1
     return 0
 

@@ -100,8 +100,9 @@ def _known_ids() -> set[str]:
     return {str(r.get("id", "")) for e in list_exercises() for r in e.rules_raw}
 
 
-def load_fault_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Clips with a form label, ``path`` resolved and ``label`` (see :func:`label_of`) added.
+def load_clip_list(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every clip of a manifest (``{"clips": [{"file", "exercise", ...}]}``) with ``path``
+    resolved; other fields are kept as they are.
 
     Raises:
         InputError: missing/oversized/bad file, or a clip without ``file``/``exercise``.
@@ -121,10 +122,25 @@ def load_fault_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                                               for f in ("file", "exercise")):
             raise InputError(clean_text(f"manifest {path}: clip {k}: needs 'file' and "
                                         "'exercise' strings", False))
+        if "\x00" in c["file"]:
+            raise InputError(clean_text(f"manifest {path}: clip {k}: 'file' contains a NUL "
+                                        "character", False))
+        out.append({**c, "path": (path.parent / c["file"]).resolve()})
+    return out
+
+
+def load_fault_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Clips with a form label, ``path`` resolved and ``label`` (see :func:`label_of`) added.
+
+    Raises:
+        InputError: as :func:`load_clip_list`.
+    """
+    out = []
+    for c in load_clip_list(path):
         label = label_of(c)
         if label is None:
             continue  # no form label (e.g. a counting-only clip)
-        out.append({**c, "path": (path.parent / c["file"]).resolve(), "label": label})
+        out.append({**c, "label": label})
     return out
 
 
