@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError, StoreError
 from formcoach.io_utils import display_path
 from formcoach.metrics import RepMetrics
 from formcoach.pose import BACKENDS, PoseEstimator
+
+if TYPE_CHECKING:
+    from formcoach.clock import Clock
+    from formcoach.coach.workout import PlannedSet, WorkoutPlan
+    from formcoach.cues.speech import Speaker
+    from formcoach.exercises import Exercise
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "and prints the cues."
         ),
     )
-    p.add_argument("--exercise", "-e", required=True, help="exercise id, alias or rule-pack .toml")
+    p.add_argument("--exercise", "-e", default=None,
+                   help="exercise id, alias or rule-pack .toml (not with --workout)")
+    p.add_argument("--workout", default=None, metavar="PLAN",
+                   help="run a workout plan (a .toml file, or a bundled one: legs_and_push, "
+                        "core_basics): sets x reps (or hold seconds) and rest, announced and "
+                        "counted down")
+    p.add_argument("--sets", type=int, default=None, metavar="N",
+                   help="with --exercise: do N sets (a one-exercise workout)")
+    p.add_argument("--reps", type=int, default=None, metavar="N",
+                   help="target reps per set: the set ends when they are reached")
+    p.add_argument("--hold", type=float, default=None, metavar="S",
+                   help="for a hold (plank): seconds per set")
+    p.add_argument("--rest", type=float, default=None, metavar="S",
+                   help="rest between sets, s (default 60)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, default=0, help="camera index (default: 0)")
     src.add_argument("--source", type=Path, default=None, metavar="VIDEO",
@@ -56,27 +78,84 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from formcoach.clock import MonotonicClock
-    from formcoach.coach.live import cue_texts, run_live
-    from formcoach.coach.result import CueEvent
+    from formcoach.coach.live import cue_texts
     from formcoach.coach.window import display_available
-    from formcoach.cues.scheduler import CueScheduler
     from formcoach.cues.speech import (
         DEFAULT_RATE_WPM,
         MAX_RATE_WPM,
         MIN_RATE_WPM,
-        Speaker,
         TextSpeaker,
         create_speaker,
     )
     from formcoach.exercises import load_exercise
-    from formcoach.pose import create_estimator
-    from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
 
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
         raise InputError(f"--rate {args.rate} is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM} wpm")
-    ex = load_exercise(args.exercise)
+    plan = _plan_of(args)
+    exercises = ([load_exercise(it.exercise) for it in plan.items] if plan is not None
+                 else [load_exercise(args.exercise)])
+    window = not args.no_window and display_available()
+    clock = MonotonicClock()
+    texts = [t for ex in exercises for t in cue_texts(ex)] + _setup_texts()
+    if args.praise:
+        texts.append(args.praise)
+    speaker: Speaker
+    if args.mute and not window:
+        # Text only: without a window nothing can unmute.
+        speaker = TextSpeaker(rate=args.rate or DEFAULT_RATE_WPM, clock=clock, reason="muted")
+        speaker.muted = True
+    else:
+        speaker = create_speaker(
+            mute=args.mute, voice=args.voice, rate=args.rate, preload=texts, clock=clock
+        )
+    if not window:
+        why = "--no-window" if args.no_window else "no display"
+        print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
+    try:
+        if plan is None:
+            result = _one_set(args, exercises[0], speaker, clock, window)
+            for line in result.summary_lines():
+                print(line)
+            if result.error:
+                print(f"formcoach: error: {result.error}", file=sys.stderr)
+                return 1
+            return 0
+        return _workout(args, plan, speaker, clock, window)
+    finally:
+        speaker.close()
+
+
+def _plan_of(args: argparse.Namespace) -> WorkoutPlan | None:
+    """The workout plan of ``--workout`` or ``--sets/--reps/--hold/--rest``, None for one set."""
+    from formcoach.coach.workout import load_plan, plan_from_args
+
+    if args.workout is not None:
+        if any(v is not None for v in (args.sets, args.reps, args.hold)):
+            raise InputError("--workout already gives sets and reps; drop --sets/--reps/--hold")
+        return load_plan(args.workout)
+    if args.exercise is None:
+        raise InputError("give --exercise ID (or --workout PLAN.toml)")
+    if args.sets is None and args.reps is None and args.hold is None:
+        return None
+    return plan_from_args(args.exercise, args.sets or 1, args.reps,
+                          60.0 if args.rest is None else args.rest, args.hold)
+
+
+def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Clock,
+             window: bool, *, stop: threading.Event | None = None,
+             on_rep: Callable[[RepMetrics], None] | None = None,
+             target_reps: int | None = None,
+             hold_target_s: float | None = None) -> SessionResult:
+    """Coach one set from the camera or ``--source`` (opened for this set, closed after),
+    saving it rep by rep unless ``--no-save``."""
+    from formcoach.coach.live import run_live
+    from formcoach.coach.result import CueEvent
+    from formcoach.cues.scheduler import CueScheduler
+    from formcoach.pose import create_estimator
+    from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
+
     source: FrameSource
     if args.source is not None:
         source = PacedVideoSource(args.source)
@@ -91,23 +170,6 @@ def run(args: argparse.Namespace) -> int:
             from formcoach.pose.undistort import UndistortingEstimator
 
             estimator = UndistortingEstimator(estimator, load_camera_profile(args.camera_profile))
-        window = not args.no_window and display_available()
-        clock = MonotonicClock()
-        texts = [*cue_texts(ex), *_setup_texts()]
-        if args.praise:
-            texts.append(args.praise)
-        speaker: Speaker
-        if args.mute and not window:
-            # Text only: without a window nothing can unmute.
-            speaker = TextSpeaker(rate=args.rate or DEFAULT_RATE_WPM, clock=clock, reason="muted")
-            speaker.muted = True
-        else:
-            speaker = create_speaker(
-                mute=args.mute, voice=args.voice, rate=args.rate, preload=texts, clock=clock
-            )
-        if not window:
-            why = "--no-window" if args.no_window else "no display"
-            print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
         sched = CueScheduler(clock, praise=args.praise)
 
         def on_cue(cue: CueEvent) -> None:
@@ -115,28 +177,63 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{cue.fault_t_s:7.2f} s] {cue.text}", flush=True)
 
         saver = None if args.no_save else _RepByRepSaver(args.db, ex.id, name, estimator)
+
+        def each_rep(rm: RepMetrics) -> None:
+            if saver is not None:
+                saver.on_rep(rm)
+            if on_rep is not None:
+                on_rep(rm)
+
         try:
             result = run_live(
                 source, ex, estimator, speaker,
                 window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
                 scheduler=sched, clock=clock, on_cue=on_cue, source_name=name,
-                on_rep=saver.on_rep if saver is not None else None,
+                on_rep=each_rep, stop=stop, target_reps=target_reps,
+                hold_target_s=hold_target_s,
             )
             if saver is not None:
                 saver.finish(result)
         finally:
-            speaker.close()
             estimator.close()
             if saver is not None:
                 saver.close()
     finally:
         source.close()
-    for line in result.summary_lines():
-        print(line)
-    if result.error:
-        print(f"formcoach: error: {result.error}", file=sys.stderr)
-        return 1
-    return 0
+    return result
+
+
+def _workout(args: argparse.Namespace, plan: WorkoutPlan, speaker: Speaker, clock: Clock,
+             window: bool) -> int:
+    """Run every set of ``plan``; prints each set's summary and the workout's at the end."""
+    from formcoach.coach.workout import WorkoutRunner
+    from formcoach.exercises import load_exercise
+
+    def run_set(ps: PlannedSet, stop: threading.Event,
+                on_rep: Callable[[RepMetrics], None]) -> SessionResult:
+        res = _one_set(args, load_exercise(ps.item.exercise), speaker, clock, window,
+                       stop=stop, on_rep=on_rep, target_reps=ps.target,
+                       hold_target_s=ps.item.hold_s)
+        for line in res.summary_lines():
+            print(f"  {line}")
+        return res
+
+    stop = threading.Event()
+    runner = WorkoutRunner(plan, run_set, speaker, clock, stop=stop,
+                           on_announce=lambda text: print(f">> {text}", flush=True))
+    try:
+        out = runner.run()
+    except KeyboardInterrupt:
+        stop.set()
+        print("formcoach: workout stopped", file=sys.stderr)
+        return 130
+    done = sum(1 for s in out.sets if s.ended_by == "target")
+    print(f"workout {plan.name}: {len(out.sets)} of {len(plan.sets())} sets done, {done} to "
+          "target")
+    errors = [s.result.error for s in out.sets if s.result.error]
+    for e in errors:
+        print(f"formcoach: error: {e}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _setup_texts() -> list[str]:

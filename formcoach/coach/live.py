@@ -34,11 +34,14 @@ from formcoach.rules.explain import explain_fault, rules_by_id
 from formcoach.rules.hold import POSITION_TEXT
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.sources.base import FrameSource, LiveSource
+from formcoach.types import NS_PER_S
 
 log = logging.getLogger(__name__)
 
 __all__ = ["cue_texts", "run_live"]
 
+#: Once a set's target reps are counted, it ends back at the top or this long after, s.
+TARGET_GRACE_S = 2.0
 #: How long a cue's text stays on screen, s.
 CUE_SHOWN_S = 2.5
 
@@ -147,6 +150,8 @@ def run_live(
     stop: threading.Event | None = None,
     history_limit_s: float = 60.0,
     source_name: str = "camera",
+    target_reps: int | None = None,
+    hold_target_s: float | None = None,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -172,6 +177,9 @@ def run_live(
             longest reps): each rep is measured from them as it ends, so memory stays flat
             however long the session runs.
         source_name: how the result names the source.
+        target_reps: end the set once this many reps are counted (a workout's ``reps``).
+        hold_target_s: for a hold: end the set once this many seconds were held in position
+            (a workout's ``hold_s``).
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -184,13 +192,16 @@ def run_live(
     display = _Display(exercise, win, on_frame, coach.rules) \
         if (win is not None or on_frame is not None) else None
     live = source if isinstance(source, LiveSource) else None
+    frame_sink: Callable[[FrameUpdate], str | None] | None = display
+    if target_reps is not None or hold_target_s is not None:
+        frame_sink = _SetTarget(coach.rules, target_reps, hold_target_s, display)
     try:
         return run_session(
             estimate_poses(source, estimator, clock), coach, sched, speaker, clock,
             fps=fps, backend=estimator.name, source=source_name, image_size=source.size,
             model_sha256=estimator.model_sha256,
             time_base=(lambda: live.start_ns) if live is not None else None, gate=gate,
-            sinks=SessionSinks(on_frame=display, on_cue=on_cue, on_rep=on_rep),
+            sinks=SessionSinks(on_frame=frame_sink, on_cue=on_cue, on_rep=on_rep),
             history_limit_s=history_limit_s, max_seconds=max_seconds, stop=stop,
             dropped=(lambda: live.dropped) if live is not None else None,
         )
@@ -198,6 +209,35 @@ def run_live(
         if win is not None:
             win.close()
         source.close()
+
+
+class _SetTarget:
+    """A frame sink that ends the set at its target, then hands the frame on to the display.
+
+    Reps: once ``reps`` are counted and the body is back at the top (or
+    :data:`TARGET_GRACE_S` after the count, whichever first), so the last rep is whole. A hold:
+    once ``hold_s`` seconds were held in position."""
+
+    def __init__(self, engine: RulesEngine | None, reps: int | None, hold_s: float | None,
+                 then: Callable[[FrameUpdate], str | None] | None) -> None:
+        self.engine, self.reps, self.hold_s, self.then = engine, reps, hold_s, then
+        self._reached_ns: int | None = None
+
+    def __call__(self, u: FrameUpdate) -> str | None:
+        out = self.then(u) if self.then is not None else None
+        if out is not None:
+            return out
+        if self.hold_s is not None and self.engine is not None and \
+                self.engine.hold.current_held_s >= self.hold_s:
+            return "quit"
+        if self.reps is not None and u.rep_count >= self.reps:
+            t = u.posed.pose.t_ns
+            if self._reached_ns is None:
+                self._reached_ns = t
+            at_top = u.state is not None and u.state.phase in ("top", "idle")
+            if at_top or (t - self._reached_ns) / NS_PER_S >= TARGET_GRACE_S:
+                return "quit"
+        return None
 
 
 def _signal_joint(ex: Exercise, landmarks: np.ndarray) -> str | None:

@@ -34,7 +34,7 @@ from formcoach.text import MAX_CONFIG_BYTES, bracket_depth, clean_text, read_tex
 
 __all__ = [
     "MAX_KEY_PARTS", "MAX_NUMBER", "MAX_PACK_BYTES", "MAX_TOML_DEPTH", "CountConfig", "Exercise",
-    "exercise_ids", "list_exercises", "load_exercise",
+    "exercise_ids", "list_exercises", "load_exercise", "parse_toml",
 ]
 
 log = logging.getLogger(__name__)
@@ -349,7 +349,7 @@ def _toml_skeleton(text: str) -> str:
     return _TOML_SKIP.sub(sub, text)
 
 
-def _precheck(path: Path, text: str) -> None:
+def _precheck(path: Path, text: str, what: str = "rule pack") -> None:
     """Refuse structures that make tomllib slow or recurse deeply, before parsing (linear)."""
     skel = _toml_skeleton(text)
     m = _LONG_KEY.search(skel)
@@ -358,20 +358,24 @@ def _precheck(path: Path, text: str) -> None:
         parts = m.group().count(".") + 1
         raise ConfigError(clean_text(
             f"{path}:{line}: dotted key or table name with {parts} parts (the limit is "
-            f"{MAX_KEY_PARTS}); rule packs use plain keys such as 'min_rom'", False))
+            f"{MAX_KEY_PARTS}); {what}s use plain keys", False))
     depth, at = bracket_depth(skel)
     if depth > MAX_TOML_DEPTH:
         line = skel.count("\n", 0, at) + 1
         raise ConfigError(clean_text(
             f"{path}:{line}: arrays or tables nested {depth} levels deep (the limit is "
-            f"{MAX_TOML_DEPTH}); not a rule pack", False))
+            f"{MAX_TOML_DEPTH}); not a {what}", False))
 
 
-def _parse(path: Path, text: str) -> Exercise:
-    ctx = _Ctx(path, text)
-    _precheck(path, text)
+def parse_toml(path: Path, text: str, what: str = "rule pack") -> dict[str, Any]:
+    """Parse a capped TOML config with formcoach's limits (see the module docstring).
+
+    Raises:
+        ConfigError: ``file:line`` and what is wrong (crafted structure, syntax, bad value).
+    """
+    _precheck(path, text, what)
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         line = m.group(1) if m else "?"
@@ -380,6 +384,11 @@ def _parse(path: Path, text: str) -> Exercise:
         raise ConfigError(clean_text(
             f"{path}: unreadable TOML value ({str(e)[:80]}); numbers must be plain and short",
             False)) from e
+
+
+def _parse(path: Path, text: str) -> Exercise:
+    ctx = _Ctx(path, text)
+    raw = parse_toml(path, text)
     for key in raw:
         if key not in _TOP_KEYS:
             raise ctx.fail(None, key, f"unknown key {_short(key)}; known: "
