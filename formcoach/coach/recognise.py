@@ -51,6 +51,9 @@ RECOGNISABLE: tuple[str, ...] = (
 MOVING_DEG = 40.0
 #: Below this every joint is still: no exercise movement yet (or a hold).
 STILL_DEG = 20.0
+#: A curl keeps the upper arm hanging by the side: shoulder angle (hip-shoulder-elbow) below
+#: this, deg (hands on a bar across the back, or reaching for one, hold it at 60-90).
+UPPER_ARM_HANGING_DEG = 35.0
 #: Frames with a measured pose a window needs before any answer.
 MIN_FRAMES = 20
 #: Fraction of a window's frames that must carry a pose.
@@ -78,6 +81,7 @@ class Movement:
         knee_split: vertical distance between the knees at the bottom of the movement (the
             lowest fifth of hip heights), in leg lengths, median.
         knee_bent: median knee angle, deg (180 straight).
+        arm_angle: median shoulder angle (hip-shoulder-elbow), deg (0 upper arm hanging).
         hip_height: hips above the ankles in the image, torso lengths, median (about 2
             standing, under 1 sitting or lying on the floor).
         elbow_lifts: correlation of the elbow angle with the hips' image height (y down): near
@@ -102,6 +106,7 @@ class Movement:
     wrists_above: float
     knee_split: float
     knee_bent: float
+    arm_angle: float
     hip_height: float
     elbow_lifts: float
     legs_lower: float
@@ -209,6 +214,8 @@ def measure_movement(poses: np.ndarray, world: np.ndarray | None = None) -> Move
                  (LM.RIGHT_HIP, LM.RIGHT_KNEE, LM.RIGHT_ANKLE))
     elbow = _both(p, (LM.LEFT_SHOULDER, LM.LEFT_ELBOW, LM.LEFT_WRIST),
                   (LM.RIGHT_SHOULDER, LM.RIGHT_ELBOW, LM.RIGHT_WRIST))
+    arm = _both(p, (LM.LEFT_HIP, LM.LEFT_SHOULDER, LM.LEFT_ELBOW),
+                (LM.RIGHT_HIP, LM.RIGHT_SHOULDER, LM.RIGHT_ELBOW))
     hip_y = hp[:, 1]
     finite = np.isfinite(hip_y)
     low = finite & (hip_y >= np.percentile(hip_y[finite], 80)) if finite.any() else finite
@@ -221,8 +228,7 @@ def measure_movement(poses: np.ndarray, world: np.ndarray | None = None) -> Move
         hip_rom=_range(_both(p, (LM.LEFT_SHOULDER, LM.LEFT_HIP, LM.LEFT_KNEE),
                              (LM.RIGHT_SHOULDER, LM.RIGHT_HIP, LM.RIGHT_KNEE))),
         elbow_rom=_range(elbow),
-        arm_rom=_range(_both(p, (LM.LEFT_HIP, LM.LEFT_SHOULDER, LM.LEFT_ELBOW),
-                             (LM.RIGHT_HIP, LM.RIGHT_SHOULDER, LM.RIGHT_ELBOW))),
+        arm_rom=_range(arm),
         lean_rom=_range(lean),
         hip_travel=_range(hip_y) / scale,
         wrist_travel=_range(wr_y) / scale,
@@ -231,6 +237,7 @@ def measure_movement(poses: np.ndarray, world: np.ndarray | None = None) -> Move
         wrists_above=_median(wrists_above),
         knee_split=_median(split[low]),
         knee_bent=_median(knee),
+        arm_angle=_median(arm),
         hip_height=_median(((p[:, LM.LEFT_ANKLE, 1] + p[:, LM.RIGHT_ANKLE, 1]) / 2 - hip_y)
                            / scale),
         elbow_lifts=_corr(elbow, hip_y),
@@ -276,7 +283,8 @@ def classify_movement(m: Movement | None) -> Recognition:
     if m.elbow_rom >= MOVING_DEG:
         if m.overhead >= 0.3 and m.hip_travel < 0.4:
             return Recognition("shoulder_press", "pressing overhead, body still")
-        if m.overhead < 0.1 and m.wrists_above < 0.0 and m.arm_rom < MOVING_DEG:
+        if (m.overhead < 0.1 and m.wrists_above < 0.0 and m.arm_rom < MOVING_DEG
+                and m.arm_angle < UPPER_ARM_HANGING_DEG):
             return Recognition("bicep_curl", "elbows bend, upper arms still by the sides")
     return Recognition(None, "movement unclear")
 
