@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
@@ -16,6 +17,10 @@ from formcoach.exercises import Exercise, load_exercise
 from formcoach.io_utils import check_distinct_outputs, display_path
 from formcoach.metrics import rom_label
 from formcoach.report.outputs import OutputHook, OutputPaths
+
+if TYPE_CHECKING:
+    from formcoach.pose.undistort import LensModel
+    from formcoach.types import PoseTrack
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument("video", nargs="?", help="video file (optional with --poses)")
     p.add_argument("--exercise", "-e", required=True,
-                   help="exercise id or alias (e.g. squat, push-up) or a path to a .toml pack")
+                   help="exercise id or alias (e.g. squat, push-up), a path to a .toml pack, or "
+                        "'auto' (recognised from the movement)")
     p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
                    help="pose backend (default: onnx)")
     p.add_argument("--poses", metavar="TRACK.npz",
@@ -151,6 +157,34 @@ def _baseline(user: str | None, exercise: Exercise) -> float | None:
     return rom
 
 
+def _recognise(args: argparse.Namespace, track: PoseTrack | None,
+               lens: LensModel | None) -> tuple[PoseTrack, Exercise]:
+    """``--exercise auto``: the poses (estimated now when only a video was given) and the
+    exercise the recogniser names from the movement.
+
+    Raises:
+        InputError: the movement fits no exercise clearly (the message says why).
+    """
+    from formcoach.coach.recognise import recognise_track
+
+    if track is None:
+        from formcoach.pose.track import estimate_track
+
+        track = estimate_track(args.video, args.backend, progress=not args.no_progress,
+                               meta={"source": display_path(args.video)})
+        if lens is not None:
+            track.poses = lens.undistort_poses(track.poses)
+    found = recognise_track(track)
+    if found.exercise is None:
+        raise InputError(f"could not tell the exercise from the movement ({found.reason}); "
+                         "give --exercise ID")
+    exercise = load_exercise(found.exercise)
+    at = "" if found.first_sure_s is None else f" from {found.first_sure_s:.1f} s"
+    say(f"looks like {exercise.name.lower()} (recognised from the movement{at}; "
+        "override with --exercise)")
+    return track, exercise
+
+
 def _paths(args: argparse.Namespace) -> OutputPaths:
     return OutputPaths(
         json=Path(args.json) if args.json else None, report=args.report, csv=args.csv,
@@ -178,14 +212,16 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.coach.session import SessionSinks
     from formcoach.types import PoseTrack
 
-    exercise = load_exercise(args.exercise)
-    baseline = _baseline(args.user, exercise)  # a bad --user fails before anything starts
+    auto = args.exercise.strip().lower() == "auto"
+    exercise = None if auto else load_exercise(args.exercise)
+    # A bad --user fails before anything starts (with 'auto' once the exercise is known).
+    baseline = None if exercise is None else _baseline(args.user, exercise)
     if not args.video and not args.poses:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     paths = _paths(args)
     hook = OutputHook(paths)  # checks output paths before the (long) analysis
     inputs = [("VIDEO", args.video), ("--poses", args.poses),
-              ("--exercise", _file_input(args.exercise)),
+              ("--exercise", None if auto else _file_input(args.exercise)),
               ("--camera-profile", _file_input(args.camera_profile))]
     check_distinct_outputs(inputs, paths.options())
     if paths.video is not None and not args.video:
@@ -215,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
         from formcoach.calibration import load_camera_profile
 
         lens = load_camera_profile(args.camera_profile)
+    if exercise is None:
+        track, exercise = _recognise(args, track, lens)
+        baseline = _baseline(args.user, exercise)
     on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model)
     sinks = SessionSinks(on_rep=on_rep)
     rules = not args.no_rules

@@ -30,14 +30,16 @@ import numpy as np
 from formcoach.coach.pipeline import Coach
 from formcoach.exercises import load_exercise
 from formcoach.skeleton import LM
-from formcoach.types import PoseResult
+from formcoach.types import NS_PER_S, PoseResult, PoseTrack
 
 __all__ = [
     "RECOGNISABLE",
     "Movement",
     "Recogniser",
     "Recognition",
+    "TrackRecognition",
     "measure_movement",
+    "recognise_track",
     "recognise_window",
 ]
 
@@ -404,3 +406,40 @@ class Recogniser:
         if name != cur and n >= need:
             self.current = Recognition(name, r.reason)
             self.since_frame = self._seen - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecognition:
+    """A recorded clip streamed through :class:`Recogniser`: the final answer (None = never
+    sure), when the first sure answer came (s from the first frame), every exercise announced
+    in order, and the last reason."""
+
+    exercise: str | None
+    first_sure_s: float | None
+    announced: tuple[str, ...]
+    reason: str
+
+
+def recognise_track(track: PoseTrack) -> TrackRecognition:
+    """Stream a saved pose track through a :class:`Recogniser` as live frames would be."""
+    from formcoach.pose.stream import replay_track
+
+    rec = Recogniser(track.fps)
+    announced: list[str] = []
+    first: float | None = None
+    t0 = int(track.t_ns[0]) if len(track) else 0
+    last = t0
+
+    def note(r: Recognition, t_ns: int) -> None:
+        nonlocal first
+        if r.exercise is not None and (not announced or announced[-1] != r.exercise):
+            announced.append(r.exercise)
+            if first is None:
+                first = (t_ns - t0) / NS_PER_S
+
+    for posed in replay_track(track):
+        last = posed.pose.t_ns
+        note(rec.update(posed.pose), last)
+    r = rec.finish()
+    note(r, last)
+    return TrackRecognition(r.exercise, first, tuple(announced), r.reason)

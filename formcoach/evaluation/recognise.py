@@ -13,40 +13,9 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from formcoach.coach.recognise import RECOGNISABLE, Recogniser
+from formcoach.coach.recognise import RECOGNISABLE, recognise_track
 from formcoach.evaluation.faults import load_clip_list
 from formcoach.evaluation.reps import track_cache, track_for
-from formcoach.pose.stream import replay_track
-from formcoach.types import PoseTrack
-
-
-def recognise_track(track: PoseTrack) -> dict[str, Any]:
-    """Stream a track through the recogniser.
-
-    Returns:
-        ``{"predicted": id | None, "first_sure_s": s | None, "announced": [ids in order],
-        "reason": str}``.
-    """
-    rec = Recogniser(track.fps)
-    announced: list[str] = []
-    first: float | None = None
-    t0 = int(track.t_ns[0]) if len(track) else 0
-    last = t0
-    for posed in replay_track(track):
-        pose = posed.pose
-        r = rec.update(pose)
-        if r.exercise is not None and (not announced or announced[-1] != r.exercise):
-            announced.append(r.exercise)
-            if first is None:
-                first = (pose.t_ns - t0) / 1e9
-        last = pose.t_ns
-    r = rec.finish()
-    if r.exercise is not None and (not announced or announced[-1] != r.exercise):
-        announced.append(r.exercise)
-        if first is None and len(track):
-            first = (last - t0) / 1e9
-    return {"predicted": rec.current.exercise, "first_sure_s": first, "announced": announced,
-            "reason": rec.current.reason}
 
 
 def evaluate_recognition(
@@ -72,12 +41,14 @@ def evaluate_recognition(
     for clip in load_clip_list(manifest):
         if exercises and clip["exercise"] not in exercises:
             continue
-        res = recognise_track(track_for(clip, backend, tdir, progress))
+        tr = recognise_track(track_for(clip, backend, tdir, progress))
         known = clip["exercise"] in RECOGNISABLE
         rows.append({
-            "file": clip["file"], "exercise": clip["exercise"], "scored": known, **res,
-            "correct": known and res["predicted"] == clip["exercise"],
-            "wrong": known and any(a != clip["exercise"] for a in res["announced"]),
+            "file": clip["file"], "exercise": clip["exercise"], "scored": known,
+            "predicted": tr.exercise, "first_sure_s": tr.first_sure_s,
+            "announced": list(tr.announced), "reason": tr.reason,
+            "correct": known and tr.exercise == clip["exercise"],
+            "wrong": known and any(a != clip["exercise"] for a in tr.announced),
         })
     scored = [r for r in rows if r["scored"]]
     n = len(scored)

@@ -105,3 +105,26 @@ def test_a_switch_needs_steady_evidence(tmp_path: Path) -> None:
                      fps, a.image_size, "synthetic")
     named = [c[1] for c in _stream(both, Recogniser(fps)) if c[1] is not None]
     assert named == ["squat", "pushup"]
+
+
+def test_analyze_auto_names_the_exercise(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import SAMPLES
+
+    res = run_cli("analyze", SAMPLES / "pushup_45_sag_lockout.mp4", "--exercise", "auto",
+                  "--no-progress", "--db", tmp_path / "s.db")
+    assert res.code == 0, res.err
+    assert "looks like push-up" in res.out and "reps: 3" in res.out
+
+
+def test_analyze_auto_without_a_movement_is_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+    from conftest import assert_one_line_error
+
+    path = tmp_path / "empty.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    for _ in range(60):
+        w.write(np.zeros((120, 160, 3), np.uint8))
+    w.release()
+    res = run_cli("analyze", path, "--exercise", "auto", "--no-progress", "--db",
+                  tmp_path / "s.db")
+    assert_one_line_error(res, "could not tell the exercise", "--exercise")
