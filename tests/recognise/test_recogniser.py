@@ -121,7 +121,7 @@ def test_analyze_auto_without_a_movement_is_one_line(run_cli, tmp_path: Path) ->
     from conftest import assert_one_line_error
 
     path = tmp_path / "empty.mp4"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (160, 120))
     for _ in range(60):
         w.write(np.zeros((120, 160, 3), np.uint8))
     w.release()
