@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--voice", default=None, help="TTS voice id or name (default: system voice)")
     p.add_argument("--rate", type=int, default=None, metavar="WPM",
                    help="speech rate in words per minute (80-450, default 175)")
+    p.add_argument("--count", action="store_true",
+                   help="speak each rep's count ('7', 'three more' near a --reps target)")
     p.add_argument("--praise", nargs="?", const="good rep", default=None, metavar="TEXT",
                    help="praise clean reps (default text: 'good rep')")
     p.add_argument("--skip-setup", action="store_true", help="start counting at once, no setup check")
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             result = _one_set(args, exercises[0], speaker, clock, window)
             for line in result.summary_lines():
                 print(line)
+            _say_summary(speaker, clock, result)
             if result.error:
                 print(f"formcoach: error: {result.error}", file=sys.stderr)
                 return 1
@@ -125,6 +128,20 @@ def run(args: argparse.Namespace) -> int:
         return _workout(args, plan, speaker, clock, window)
     finally:
         speaker.close()
+
+
+def _say_summary(speaker: Speaker, clock: Clock, result: SessionResult) -> None:
+    """Say the end-of-set summary ("10 reps, 8 clean, knee valgus on 2") and let it finish."""
+    from formcoach.coach.workout import set_summary_text
+    from formcoach.types import Cue
+
+    if speaker.muted or (not result.reps and result.exercise.kind != "hold"):
+        return
+    text = set_summary_text(result)
+    now = clock.now_ns()
+    print(f">> {text}", flush=True)
+    speaker.say(Cue(text, 0, "summary", now, now))
+    speaker.wait_idle(timeout_s=8.0)
 
 
 def _plan_of(args: argparse.Namespace) -> WorkoutPlan | None:
@@ -152,6 +169,7 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
     saving it rep by rep unless ``--no-save``."""
     from formcoach.coach.live import run_live
     from formcoach.coach.result import CueEvent
+    from formcoach.cues.counting import COUNT_RULE_ID
     from formcoach.cues.scheduler import CueScheduler
     from formcoach.pose import create_estimator
     from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
@@ -170,7 +188,7 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
             from formcoach.pose.undistort import UndistortingEstimator
 
             estimator = UndistortingEstimator(estimator, load_camera_profile(args.camera_profile))
-        sched = CueScheduler(clock, praise=args.praise)
+        sched = CueScheduler(clock, praise=args.praise, cooldown_s={COUNT_RULE_ID: 0.0})
 
         def on_cue(cue: CueEvent) -> None:
             # Cue times are printed in session seconds (source time of the fault frame).
@@ -190,7 +208,7 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
                 window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
                 scheduler=sched, clock=clock, on_cue=on_cue, source_name=name,
                 on_rep=each_rep, stop=stop, target_reps=target_reps,
-                hold_target_s=hold_target_s,
+                hold_target_s=hold_target_s, speak_counts=args.count,
             )
             if saver is not None:
                 saver.finish(result)

@@ -22,6 +22,7 @@ from formcoach.coach.result import CueEvent, SessionResult
 from formcoach.coach.session import FrameUpdate, SessionSinks, run_session
 from formcoach.coach.setup_gate import SetupChecker
 from formcoach.coach.window import Window, open_window
+from formcoach.cues.counting import COUNT_PRIORITY, COUNT_RULE_ID, count_text
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.exercises import Exercise
@@ -152,6 +153,7 @@ def run_live(
     source_name: str = "camera",
     target_reps: int | None = None,
     hold_target_s: float | None = None,
+    speak_counts: bool = False,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -180,6 +182,9 @@ def run_live(
         target_reps: end the set once this many reps are counted (a workout's ``reps``).
         hold_target_s: for a hold: end the set once this many seconds were held in position
             (a workout's ``hold_s``).
+        speak_counts: say each rep's count ("7", "three more" near ``target_reps``) through the
+            scheduler, below every form cue (give the scheduler a zero cooldown for
+            :data:`~formcoach.cues.counting.COUNT_RULE_ID`).
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -193,8 +198,9 @@ def run_live(
         if (win is not None or on_frame is not None) else None
     live = source if isinstance(source, LiveSource) else None
     frame_sink: Callable[[FrameUpdate], str | None] | None = display
-    if target_reps is not None or hold_target_s is not None:
-        frame_sink = _SetTarget(coach.rules, target_reps, hold_target_s, display)
+    if target_reps is not None or hold_target_s is not None or speak_counts:
+        frame_sink = _SetTarget(coach.rules, target_reps, hold_target_s, display,
+                                sched if speak_counts else None)
     try:
         return run_session(
             estimate_poses(source, estimator, clock), coach, sched, speaker, clock,
@@ -212,18 +218,26 @@ def run_live(
 
 
 class _SetTarget:
-    """A frame sink that ends the set at its target, then hands the frame on to the display.
+    """A frame sink that offers spoken counts (``counts``: the scheduler), ends the set at its
+    target, and hands the frame on to the display.
 
     Reps: once ``reps`` are counted and the body is back at the top (or
     :data:`TARGET_GRACE_S` after the count, whichever first), so the last rep is whole. A hold:
     once ``hold_s`` seconds were held in position."""
 
     def __init__(self, engine: RulesEngine | None, reps: int | None, hold_s: float | None,
-                 then: Callable[[FrameUpdate], str | None] | None) -> None:
+                 then: Callable[[FrameUpdate], str | None] | None,
+                 counts: CueScheduler | None = None) -> None:
         self.engine, self.reps, self.hold_s, self.then = engine, reps, hold_s, then
+        self.counts = counts
         self._reached_ns: int | None = None
+        self._said = 0
 
     def __call__(self, u: FrameUpdate) -> str | None:
+        if self.counts is not None and u.rep_count > self._said:
+            self._said = u.rep_count
+            self.counts.note(COUNT_RULE_ID, count_text(u.rep_count, self.reps), COUNT_PRIORITY,
+                             u.posed.pose.t_ns)
         out = self.then(u) if self.then is not None else None
         if out is not None:
             return out
@@ -235,7 +249,10 @@ class _SetTarget:
             if self._reached_ns is None:
                 self._reached_ns = t
             at_top = u.state is not None and u.state.phase in ("top", "idle")
-            if at_top or (t - self._reached_ns) / NS_PER_S >= TARGET_GRACE_S:
+            # The last count is still to be said: it goes out on the next frames.
+            counting = self.counts is not None and any(
+                c.rule_id == COUNT_RULE_ID for c in self.counts.pending)
+            if (at_top and not counting) or (t - self._reached_ns) / NS_PER_S >= TARGET_GRACE_S:
                 return "quit"
         return None
 
