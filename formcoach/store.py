@@ -697,3 +697,76 @@ def save_session(result: SessionResult, db: str | os.PathLike[str] | None = None
                                 result.model_sha256 or None, mode)
         rec.finish(result.metrics, status="interrupted" if result.error else "complete")
         return rec.set_id
+
+
+# ------------------------------------------------------------------ set records (live sets)
+#: Folder beside the database where a live set's poses and cue log are kept.
+RECORD_DIR = "sets"
+
+
+def record_paths(db_path: str | os.PathLike[str], set_id: int) -> tuple[Path, Path]:
+    """``(poses .npz, cue log .json)`` of a set's record beside the database."""
+    folder = Path(db_path).expanduser().parent / RECORD_DIR
+    return folder / f"{int(set_id)}.npz", folder / f"{int(set_id)}.cues.json"
+
+
+def _private(path: Path) -> None:
+    """Owner-only permissions on a file formcoach just wrote (the poses are the user's body)."""
+    try:
+        os.chmod(path, 0o600)
+    except OSError as e:  # e.g. a filesystem without modes: keep the data, say so
+        log.warning("could not make %s private: %s", path, e)
+
+
+def save_set_record(db_path: str | os.PathLike[str], set_id: int, track: Any,
+                    cues: Sequence[Any]) -> tuple[Path, Path]:
+    """Keep a live set's pose track and the cues it spoke, so ``formcoach report --set ID``
+    can rebuild its report (the analysis is a deterministic replay of the same poses).
+
+    Args:
+        db_path: the session database the set is in.
+        set_id: the set's id there.
+        track: the set's :class:`~formcoach.types.PoseTrack` (every frame).
+        cues: the :class:`~formcoach.coach.result.CueEvent` list live coaching handed out.
+
+    Raises:
+        StoreError: the files cannot be written (the message names the path).
+    """
+    poses, log_path = record_paths(db_path, set_id)
+    try:
+        poses.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        track.save(poses)
+        _private(poses)
+        doc = [dataclasses.asdict(c) for c in cues]
+        tmp = log_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        _private(tmp)
+        tmp.replace(log_path)
+    except OSError as e:
+        raise StoreError(f"cannot save the record of set {set_id} in {poses.parent}: "
+                         f"{e.strerror or e}") from e
+    return poses, log_path
+
+
+def load_set_record(db_path: str | os.PathLike[str], set_id: int) -> tuple[Any, list[Any]]:
+    """The pose track and cue log saved by :func:`save_set_record`.
+
+    Raises:
+        StoreError: no record for this set (only live sets keep one), or it is unreadable.
+    """
+    from formcoach.coach.result import CueEvent
+    from formcoach.errors import InputError
+    from formcoach.types import PoseTrack
+
+    poses, log_path = record_paths(db_path, set_id)
+    if not poses.is_file():
+        raise StoreError(f"set {set_id} has no saved poses in {poses.parent} (only live sets "
+                         "keep them; for a video use 'formcoach analyze VIDEO --report')")
+    try:
+        track = PoseTrack.load(poses)
+        raw = json.loads(log_path.read_text(encoding="utf-8")) if log_path.is_file() else []
+        names = {f.name for f in dataclasses.fields(CueEvent)}
+        cues = [CueEvent(**{k: v for k, v in c.items() if k in names}) for c in raw]
+    except (InputError, OSError, ValueError, TypeError) as e:
+        raise StoreError(f"the record of set {set_id} is unreadable: {e}") from e
+    return track, cues

@@ -50,17 +50,48 @@ def register(sub: Any) -> None:
 def register_report(sub: Any) -> None:
     """Add the ``report`` subcommand."""
     p = sub.add_parser(
-        "report", help="progress report across sessions (HTML)",
-        description="Write a self-contained HTML progress report from the session history. "
+        "report", help="progress report across sessions, or one saved live set (HTML)",
+        description="Write a self-contained HTML report: progress across the session history "
+        "(--history --exercise E), or one saved live set (--set ID, from 'formcoach history'). "
         "For a report of one video use 'formcoach analyze VIDEO --report out.html'.",
     )
     p.add_argument("out", type=Path, metavar="OUT.html", help="HTML file to write")
-    p.add_argument("--history", action="store_true", required=True,
+    p.add_argument("--history", action="store_true",
                    help="report progress across stored sessions")
-    p.add_argument("--exercise", metavar="E", required=True, help="exercise to report on")
+    p.add_argument("--set", type=int, metavar="ID", dest="set_id",
+                   help="report one saved live set, like 'analyze --report' does for a video")
+    p.add_argument("--exercise", metavar="E", help="exercise to report on (with --history)")
     p.add_argument("--since", metavar="DATE", type=_since, help="only sets on/after this date")
     _db_args(p)
     p.set_defaults(func=run_report)
+
+
+def _report_set(args: argparse.Namespace) -> int:
+    """``report --set ID``: a saved live set's report, rebuilt from its poses (a deterministic
+    replay: the same reps, metrics and faults live measured) with the cues live spoke."""
+    from formcoach.coach.offline import analyze_track
+    from formcoach.errors import InputError
+    from formcoach.exercises import load_exercise
+    from formcoach.report.html import write_html_report
+    from formcoach.store import Store, default_db_path, load_set_record
+
+    out: Path = args.out
+    check_output_path(out)
+    path = Path(args.db).expanduser() if args.db else default_db_path()
+    if not path.exists():
+        raise InputError(f"no sets saved yet (no database at {path})")
+    with Store(path) as store:
+        row = next((r for r in store.list_sets() if r["id"] == args.set_id), None)
+    if row is None:
+        raise InputError(f"no set {args.set_id} in {path} (see 'formcoach history')")
+    track, cues = load_set_record(path, args.set_id)
+    result = analyze_track(track, load_exercise(row["exercise"]),
+                           source=f"live set {args.set_id} ({row['source_path'] or 'camera'})")
+    result.cues = cues  # what live coaching said, as it said it
+    write_html_report(result, out)
+    print(f"wrote {out} (set {args.set_id}: {row['exercise']}, {len(result.reps)} reps, "
+          f"{len(cues)} cues)")
+    return 0
 
 
 def _fmt(x: Any, nd: int = 1) -> str:
@@ -90,10 +121,17 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from formcoach.errors import InputError
     from formcoach.report.history import summaries_from_store, write_history_report
     from formcoach.store import Store, default_db_path
 
     out: Path = args.out
+    if args.set_id is not None:
+        if args.history or args.exercise or args.since:
+            raise InputError("--set reports one set; drop --history/--exercise/--since")
+        return _report_set(args)
+    if not args.history or not args.exercise:
+        raise InputError("give --history --exercise E (progress), or --set ID (one live set)")
     check_output_path(out)
     ex = _exercise_id(args.exercise) or ""
     path = Path(args.db).expanduser() if args.db else default_db_path()

@@ -10,14 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError, StoreError
 from formcoach.io_utils import display_path
 from formcoach.metrics import RepMetrics
 from formcoach.pose import BACKENDS, PoseEstimator
+from formcoach.types import PoseTrack
 
 if TYPE_CHECKING:
     from formcoach.clock import Clock
+    from formcoach.coach.session import FrameUpdate
     from formcoach.coach.workout import PlannedSet, WorkoutPlan
     from formcoach.cues.speech import Speaker
     from formcoach.exercises import Exercise
@@ -195,6 +199,7 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
             print(f"[{cue.fault_t_s:7.2f} s] {cue.text}", flush=True)
 
         saver = None if args.no_save else _RepByRepSaver(args.db, ex.id, name, estimator)
+        poses = _PoseRecorder(source.fps or 30.0, estimator) if saver is not None else None
 
         def each_rep(rm: RepMetrics) -> None:
             if saver is not None:
@@ -209,9 +214,10 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
                 scheduler=sched, clock=clock, on_cue=on_cue, source_name=name,
                 on_rep=each_rep, stop=stop, target_reps=target_reps,
                 hold_target_s=hold_target_s, speak_counts=args.count,
+                on_update=poses,
             )
-            if saver is not None:
-                saver.finish(result)
+            if saver is not None and poses is not None:
+                saver.finish(result, poses.track(result.image_size))
         finally:
             estimator.close()
             if saver is not None:
@@ -260,6 +266,30 @@ def _setup_texts() -> list[str]:
     return [*GUIDANCE.values(), "ready, start when you are"]
 
 
+class _PoseRecorder:
+    """Keeps every frame's pose of a live set (about 1 KB a frame) for its saved record."""
+
+    def __init__(self, fps: float, estimator: PoseEstimator) -> None:
+        self.fps, self.estimator = float(fps), estimator
+        self.landmarks: list[np.ndarray] = []
+        self.world: list[np.ndarray] = []
+        self.t_ns: list[int] = []
+
+    def __call__(self, u: FrameUpdate) -> None:
+        pose = u.posed.pose
+        self.landmarks.append(pose.landmarks.astype(np.float32))
+        self.world.append(pose.world.astype(np.float32))
+        self.t_ns.append(pose.t_ns)
+
+    def track(self, image_size: tuple[int, int]) -> PoseTrack | None:
+        if not self.t_ns:
+            return None
+        return PoseTrack(np.stack(self.landmarks).astype(np.float64),
+                         np.stack(self.world).astype(np.float64),
+                         np.array(self.t_ns, dtype=np.int64), self.fps, image_size,
+                         self.estimator.name, self.estimator.model_sha256 or "")
+
+
 class _RepByRepSaver:
     """Saves the live set to the history store as it happens: one transaction per finished rep
     (a crash loses at most the current rep), completed with whole-set metrics at the end."""
@@ -278,11 +308,16 @@ class _RepByRepSaver:
         except StoreError as e:  # saving must never stop the coaching
             log.warning("could not save rep %d: %s", rm.index + 1, e)
 
-    def finish(self, result: SessionResult) -> None:
+    def finish(self, result: SessionResult, track: PoseTrack | None = None) -> None:
+        from formcoach.store import save_set_record
+
         try:
             self.recorder.finish(result.metrics,
                                  status="interrupted" if result.error else "complete")
-            print(f"saved as set {self.recorder.set_id} (see 'formcoach history')", file=sys.stderr)
+            if track is not None and len(track):
+                save_set_record(self.store.path, self.recorder.set_id, track, result.cues)
+            print(f"saved as set {self.recorder.set_id} (see 'formcoach history'; report: "
+                  f"'formcoach report --set {self.recorder.set_id} OUT.html')", file=sys.stderr)
         except StoreError as e:  # saving the summary must never lose the printed result
             log.warning("could not complete the saved set: %s", e)
 

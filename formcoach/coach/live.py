@@ -154,6 +154,7 @@ def run_live(
     target_reps: int | None = None,
     hold_target_s: float | None = None,
     speak_counts: bool = False,
+    on_update: Callable[[FrameUpdate], None] | None = None,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -185,6 +186,7 @@ def run_live(
         speak_counts: say each rep's count ("7", "three more" near ``target_reps``) through the
             scheduler, below every form cue (give the scheduler a zero cooldown for
             :data:`~formcoach.cues.counting.COUNT_RULE_ID`).
+        on_update: called with every frame's :class:`FrameUpdate` (e.g. keeping the poses).
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -198,9 +200,10 @@ def run_live(
         if (win is not None or on_frame is not None) else None
     live = source if isinstance(source, LiveSource) else None
     frame_sink: Callable[[FrameUpdate], str | None] | None = display
-    if target_reps is not None or hold_target_s is not None or speak_counts:
+    if target_reps is not None or hold_target_s is not None or speak_counts \
+            or on_update is not None:
         frame_sink = _SetTarget(coach.rules, target_reps, hold_target_s, display,
-                                sched if speak_counts else None)
+                                sched if speak_counts else None, on_update)
     try:
         return run_session(
             estimate_poses(source, estimator, clock), coach, sched, speaker, clock,
@@ -227,13 +230,16 @@ class _SetTarget:
 
     def __init__(self, engine: RulesEngine | None, reps: int | None, hold_s: float | None,
                  then: Callable[[FrameUpdate], str | None] | None,
-                 counts: CueScheduler | None = None) -> None:
+                 counts: CueScheduler | None = None,
+                 each: Callable[[FrameUpdate], None] | None = None) -> None:
         self.engine, self.reps, self.hold_s, self.then = engine, reps, hold_s, then
-        self.counts = counts
+        self.counts, self.each = counts, each
         self._reached_ns: int | None = None
         self._said = 0
 
     def __call__(self, u: FrameUpdate) -> str | None:
+        if self.each is not None:
+            self.each(u)
         if self.counts is not None and u.rep_count > self._said:
             self._said = u.rep_count
             self.counts.note(COUNT_RULE_ID, count_text(u.rep_count, self.reps), COUNT_PRIORITY,
