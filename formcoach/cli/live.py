@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         ),
     )
     p.add_argument("--exercise", "-e", default=None,
-                   help="exercise id, alias or rule-pack .toml (not with --workout)")
+                   help="exercise id, alias or rule-pack .toml, or 'auto': recognised from the "
+                        "movement within the first reps (not with --workout)")
     p.add_argument("--workout", default=None, metavar="PLAN",
                    help="run a workout plan (a .toml file, or a bundled one: legs_and_push, "
                         "core_basics): sets x reps (or hold seconds) and rest, announced and "
@@ -100,11 +101,19 @@ def run(args: argparse.Namespace) -> int:
     if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
         raise InputError(f"--rate {args.rate} is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM} wpm")
     plan = _plan_of(args)
+    auto = plan is None and args.exercise.strip().lower() == "auto"
     exercises = ([load_exercise(it.exercise) for it in plan.items] if plan is not None
-                 else [load_exercise(args.exercise)])
+                 else [] if auto else [load_exercise(args.exercise)])
     window = not args.no_window and display_available()
     clock = MonotonicClock()
-    texts = [t for ex in exercises for t in cue_texts(ex)] + _setup_texts()
+    if auto:
+        from formcoach.coach.recognise import RECOGNISABLE
+
+        known = [load_exercise(e) for e in RECOGNISABLE]
+        texts = [t for ex in known for t in cue_texts(ex)] + [
+            f"looks like {ex.name.lower()}" for ex in known] + _setup_texts()
+    else:
+        texts = [t for ex in exercises for t in cue_texts(ex)] + _setup_texts()
     if args.praise:
         texts.append(args.praise)
     speaker: Speaker
@@ -121,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"formcoach: running headless ({why}); cues are printed here", file=sys.stderr)
     try:
         if plan is None:
-            result = _one_set(args, exercises[0], speaker, clock, window)
+            result = _one_set(args, exercises[0] if exercises else None, speaker, clock, window)
+            if result is None:
+                raise InputError("could not tell the exercise from the movement before the "
+                                 "source ended; give --exercise ID")
             for line in result.summary_lines():
                 print(line)
             _say_summary(speaker, clock, result)
@@ -164,14 +176,15 @@ def _plan_of(args: argparse.Namespace) -> WorkoutPlan | None:
                           60.0 if args.rest is None else args.rest, args.hold)
 
 
-def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Clock,
+def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, clock: Clock,
              window: bool, *, stop: threading.Event | None = None,
              on_rep: Callable[[RepMetrics], None] | None = None,
              target_reps: int | None = None,
-             hold_target_s: float | None = None) -> SessionResult:
+             hold_target_s: float | None = None) -> SessionResult | None:
     """Coach one set from the camera or ``--source`` (opened for this set, closed after),
-    saving it rep by rep unless ``--no-save``."""
-    from formcoach.coach.live import run_live
+    saving it rep by rep unless ``--no-save``. ``ex`` None: recognise the exercise first
+    (``--exercise auto``; None is returned when it never could)."""
+    from formcoach.coach.live import recognise_then_coach, run_live
     from formcoach.coach.result import CueEvent
     from formcoach.cues.counting import COUNT_RULE_ID
     from formcoach.cues.scheduler import CueScheduler
@@ -198,8 +211,15 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
             # Cue times are printed in session seconds (source time of the fault frame).
             print(f"[{cue.fault_t_s:7.2f} s] {cue.text}", flush=True)
 
-        saver = None if args.no_save else _RepByRepSaver(args.db, ex.id, name, estimator)
-        poses = _PoseRecorder(source.fps or 30.0, estimator) if saver is not None else None
+        saver: _RepByRepSaver | None = None
+        poses = None if args.no_save else _PoseRecorder(source.fps or 30.0, estimator)
+
+        def start_saving(exercise: Exercise, why: str = "") -> None:
+            nonlocal saver
+            if why:
+                print(f">> looks like {exercise.name.lower()} ({why})", flush=True)
+            if not args.no_save:
+                saver = _RepByRepSaver(args.db, exercise.id, name, estimator)
 
         def each_rep(rm: RepMetrics) -> None:
             if saver is not None:
@@ -207,16 +227,19 @@ def _one_set(args: argparse.Namespace, ex: Exercise, speaker: Speaker, clock: Cl
             if on_rep is not None:
                 on_rep(rm)
 
+        live = dict(max_seconds=args.max_seconds, scheduler=sched, on_cue=on_cue,
+                    source_name=name, on_rep=each_rep, stop=stop, target_reps=target_reps,
+                    hold_target_s=hold_target_s, speak_counts=args.count, on_update=poses)
         try:
-            result = run_live(
-                source, ex, estimator, speaker,
-                window=window, skip_setup=args.skip_setup, max_seconds=args.max_seconds,
-                scheduler=sched, clock=clock, on_cue=on_cue, source_name=name,
-                on_rep=each_rep, stop=stop, target_reps=target_reps,
-                hold_target_s=hold_target_s, speak_counts=args.count,
-                on_update=poses,
-            )
-            if saver is not None and poses is not None:
+            if ex is not None:
+                start_saving(ex)
+                result: SessionResult | None = run_live(
+                    source, ex, estimator, speaker, window=window, skip_setup=args.skip_setup,
+                    clock=clock, **live)  # type: ignore[arg-type]
+            else:
+                result = recognise_then_coach(source, estimator, speaker, clock=clock,
+                                              window=window, on_recognised=start_saving, **live)
+            if result is not None and saver is not None and poses is not None:
                 saver.finish(result, poses.track(result.image_size))
         finally:
             estimator.close()
@@ -238,6 +261,7 @@ def _workout(args: argparse.Namespace, plan: WorkoutPlan, speaker: Speaker, cloc
         res = _one_set(args, load_exercise(ps.item.exercise), speaker, clock, window,
                        stop=stop, on_rep=on_rep, target_reps=ps.target,
                        hold_target_s=ps.item.hold_s)
+        assert res is not None  # the exercise was given
         for line in res.summary_lines():
             print(f"  {line}")
         return res

@@ -8,11 +8,14 @@ the :class:`~formcoach.coach.result.SessionResult`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -29,13 +32,13 @@ from formcoach.exercises import Exercise
 from formcoach.metrics import RepMetrics
 from formcoach.overlay import OverlayState, draw_overlay
 from formcoach.pose import PoseEstimator
-from formcoach.pose.stream import estimate_poses
+from formcoach.pose.stream import PosedFrame, estimate_poses
 from formcoach.rules.engine import RulesEngine
 from formcoach.rules.explain import explain_fault, rules_by_id
 from formcoach.rules.hold import POSITION_TEXT
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.sources.base import FrameSource, LiveSource
-from formcoach.types import NS_PER_S
+from formcoach.types import NS_PER_S, Cue
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ __all__ = ["cue_texts", "run_live"]
 
 #: Once a set's target reps are counted, it ends back at the top or this long after, s.
 TARGET_GRACE_S = 2.0
+#: Seconds of watched frames replayed into the coach once the exercise is recognised.
+RECOGNISE_REPLAY_S = 12.0
 #: How long a cue's text stays on screen, s.
 CUE_SHOWN_S = 2.5
 
@@ -155,6 +160,7 @@ def run_live(
     hold_target_s: float | None = None,
     speak_counts: bool = False,
     on_update: Callable[[FrameUpdate], None] | None = None,
+    frames: Iterable[PosedFrame] | None = None,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -187,6 +193,8 @@ def run_live(
             scheduler, below every form cue (give the scheduler a zero cooldown for
             :data:`~formcoach.cues.counting.COUNT_RULE_ID`).
         on_update: called with every frame's :class:`FrameUpdate` (e.g. keeping the poses).
+        frames: the posed frames to coach (default: ``source`` through ``estimator``);
+            :func:`recognise_then_coach` passes the frames it watched, then the rest.
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -206,7 +214,8 @@ def run_live(
                                 sched if speak_counts else None, on_update)
     try:
         return run_session(
-            estimate_poses(source, estimator, clock), coach, sched, speaker, clock,
+            frames if frames is not None else estimate_poses(source, estimator, clock),
+            coach, sched, speaker, clock,
             fps=fps, backend=estimator.name, source=source_name, image_size=source.size,
             model_sha256=estimator.model_sha256,
             time_base=(lambda: live.start_ns) if live is not None else None, gate=gate,
@@ -218,6 +227,80 @@ def run_live(
         if win is not None:
             win.close()
         source.close()
+
+
+def recognise_then_coach(
+    source: FrameSource,
+    estimator: PoseEstimator,
+    speaker: Speaker,
+    *,
+    clock: Clock | None = None,
+    window: bool = False,
+    max_wait_s: float | None = None,
+    on_recognised: Callable[[Exercise, str], None] | None = None,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+    **live: Any,
+) -> SessionResult | None:
+    """``live --exercise auto``: watch until the exercise is recognised from the movement, say
+    it ("looks like squats"), then coach it with :func:`run_live` from the frames already seen
+    (the reps done while it watched are counted; their cues are stale and dropped).
+
+    Args:
+        source, estimator, speaker, clock, window: as :func:`run_live`.
+        max_wait_s: give up after this long without a sure answer (None: until the source ends).
+        on_recognised: called with the exercise and the reason once it is sure.
+        on_frame: each overlaid frame while watching and then while coaching.
+        live: the other :func:`run_live` arguments (the setup check is skipped: the person is
+            already exercising in full view).
+
+    Returns:
+        The set's result, or None when the source ended (or ``max_wait_s`` passed) before the
+        exercise could be told.
+    """
+    from formcoach.coach.recognise import Recogniser
+    from formcoach.exercises import load_exercise
+
+    clock = clock if clock is not None else MonotonicClock()
+    fps = float(source.fps or 30.0)
+    rec = Recogniser(fps)
+    keep: deque[PosedFrame] = deque(maxlen=max(1, round(RECOGNISE_REPLAY_S * fps)))
+    stream = iter(estimate_poses(source, estimator, clock))
+    win = open_window("formcoach - which exercise?") if window else None
+    start = clock.now_ns()
+    found = None
+    try:
+        for posed in stream:
+            r = rec.update(posed.pose)
+            if posed.frame is not None and (win is not None or on_frame is not None):
+                img = draw_overlay(posed.frame.image, OverlayState(
+                    landmarks=posed.pose.landmarks, setup_ok=False, exercise="auto",
+                    setup_message=r.reason if r.exercise is None else f"looks like {r.exercise}"))
+                if on_frame is not None:
+                    on_frame(img)
+                if win is not None and win.show(img) == "quit":
+                    break
+            keep.append(PosedFrame(None, posed.pose, posed.index, posed.taken_ns,
+                                   posed.pose_ns))
+            if r.exercise is not None:
+                found = r
+                break
+            if max_wait_s is not None and (clock.now_ns() - start) / NS_PER_S > max_wait_s:
+                break
+    finally:
+        if win is not None:
+            win.close()
+    if found is None or found.exercise is None:
+        source.close()
+        return None
+    ex = load_exercise(found.exercise)
+    now = clock.now_ns()
+    speaker.say(Cue(f"looks like {ex.name.lower()}", 1, "recognised", now, now))
+    if on_recognised is not None:
+        on_recognised(ex, found.reason)
+    live.pop("skip_setup", None)
+    return run_live(source, ex, estimator, speaker, clock=clock, window=window,
+                    skip_setup=True, on_frame=on_frame,
+                    frames=itertools.chain(keep, stream), **live)
 
 
 class _SetTarget:
