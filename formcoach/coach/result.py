@@ -228,8 +228,9 @@ class SessionResult:
     def summary_lines(self) -> list[str]:
         """The set summary a person reads at the end of a live set."""
         lines = [
-            f"set: {self.exercise.id}, {self.rep_count} reps in {self.wall_s:.1f} s "
-            f"({self.frames} frames at {self.processing_fps:.1f} fps, {self.dropped} dropped)",
+            f"set: {self.exercise.id}, {self.rep_count} reps in {self.duration_s:.1f} s "
+            f"({self.frames} frames processed at {self.processing_fps:.1f} fps, "
+            f"{self.dropped} dropped)",
         ]
         if not self.setup_passed:
             lines.append("setup never passed: no reps were counted")
