@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from formcoach.cli import add_model_argument
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
 from formcoach.exercises import Exercise, load_exercise
@@ -69,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="exercise id or alias (e.g. squat, push-up) or a path to a .toml pack")
     p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
                    help="pose backend (default: onnx)")
+    add_model_argument(p)
     p.add_argument("--poses", metavar="TRACK.npz",
                    help="analyse a saved pose track (from 'formcoach poses') instead of the video")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")
@@ -104,7 +106,8 @@ def print_summary(result: SessionResult) -> None:
     sm = result.metrics
     det = result.pose_frames / result.frames if result.frames else 0.0
     say(f"{result.source}: {ex.name} ({ex.id}), {result.frames} frames at "
-        f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
+        f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}"
+        + (f", model {result.model}" if result.model else ""))
     for line in result.coverage_lines():  # what was not judged, first
         say(line)
     if ex.kind == "hold":
@@ -201,21 +204,29 @@ def run(args: argparse.Namespace) -> int:
 
             prof = load_camera_profile(args.camera_profile, track.image_size)
             track.poses = prof.undistort_poses(track.poses)
-        backend, model = track.backend, track.model_sha256
+        if args.model != "auto" and track.model and args.model != track.model:
+            raise InputError(f"--model {args.model}: the pose track {display_path(args.poses)} "
+                             f"was made with the {track.model} model; --model applies to a VIDEO")
+        backend, model_sha = track.backend, track.model_sha256
     else:
         from formcoach.pose import models
+        from formcoach.pose.ladder import resolve_model
         from formcoach.sources import VideoFileSource
 
-        VideoFileSource(args.video)  # a bad video fails here, before the store is touched
+        probe = VideoFileSource(args.video)  # a bad video fails here, before the store is touched
+        fps = probe.fps
+        probe.close()
         backend = args.backend
-        model = (models.model_sha256(models.TASK_FILE) if backend == "mediapipe"
-                 else models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER))
+        choice = resolve_model(backend, fps, "offline", args.model)
+        if choice.source == "measured":
+            log.info("pose model %s", choice.describe())
+        model_sha = models.model_sha256(*models.backend_files(backend, choice.model))
     lens = None
     if args.camera_profile and track is None:
         from formcoach.calibration import load_camera_profile
 
         lens = load_camera_profile(args.camera_profile)
-    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model)
+    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model_sha)
     sinks = SessionSinks(on_rep=on_rep)
     rules = not args.no_rules
     try:
@@ -225,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
                                    baseline_rom_deg=baseline)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
-                                   progress=not args.no_progress, lens=lens, rules=rules,
+                                   model=choice.model, progress=not args.no_progress, lens=lens, rules=rules,
                                    view=args.view, sinks=sinks, baseline_rom_deg=baseline)
     except BaseException:
         hook.abort()

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from formcoach.cli import add_model_argument
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError, StoreError
 from formcoach.io_utils import display_path
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     src.add_argument("--source", type=Path, default=None, metavar="VIDEO",
                      help="play a video file as if it were the camera (real-time pacing)")
     p.add_argument("--backend", choices=BACKENDS, default="onnx", help="pose backend (default: onnx)")
+    add_model_argument(p, purpose="live")
     p.add_argument("--camera-profile", metavar="NAME",
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from formcoach.exercises import load_exercise
     from formcoach.pose import create_estimator
+    from formcoach.pose.ladder import resolve_model
     from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
 
     if args.max_seconds is not None and not args.max_seconds > 0:
@@ -85,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
         source = CameraSource(args.camera)
         name = f"camera:{args.camera}"
     try:
-        estimator: PoseEstimator = create_estimator(args.backend, running_mode="video")
+        choice = resolve_model(args.backend, float(source.fps or 30.0), "live", args.model)
+        print(f"formcoach: pose model {choice.describe()}", file=sys.stderr)
+        estimator: PoseEstimator = create_estimator(args.backend, model=choice.model,
+                                                    running_mode="video")
         if args.camera_profile:
             from formcoach.calibration import load_camera_profile
             from formcoach.pose.undistort import UndistortingEstimator

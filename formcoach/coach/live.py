@@ -185,7 +185,7 @@ def run_live(
         if (win is not None or on_frame is not None) else None
     live = source if isinstance(source, LiveSource) else None
     try:
-        return run_session(
+        result = run_session(
             estimate_poses(source, estimator, clock), coach, sched, speaker, clock,
             fps=fps, backend=estimator.name, source=source_name, image_size=source.size,
             model_sha256=estimator.model_sha256,
@@ -194,6 +194,8 @@ def run_live(
             history_limit_s=history_limit_s, max_seconds=max_seconds, stop=stop,
             dropped=(lambda: live.dropped) if live is not None else None,
         )
+        result.model = estimator.model
+        return result
     finally:
         if win is not None:
             win.close()

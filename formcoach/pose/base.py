@@ -24,9 +24,13 @@ class PoseEstimator(Protocol):
     """
 
     name: str
-    model: str
     model_sha256: str
     running_mode: RunningMode
+
+    @property
+    def model(self) -> str:
+        """The model (rung) this estimator runs."""
+        ...
 
     def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult: ...
 

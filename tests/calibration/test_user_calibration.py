@@ -295,7 +295,7 @@ def test_cli_user_from_camera(
             pass
 
     class Est:
-        name, model_sha256, running_mode = "replay", "", "video"
+        name, model, model_sha256, running_mode = "replay", "truth", "", "video"
 
         def process(self, image: np.ndarray, t_ns: int) -> PoseResult:
             i = round(t_ns * FPS / 1e9)
