@@ -98,8 +98,9 @@ def load_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
               progress: bool, model: ModelName = DEFAULT_MODEL) -> PoseTrack:
-    """The clip's pose track: from the cache when it has one for ``backend`` and ``model``,
-    else computed (and cached, unless the cache holds another backend's or model's track there:
+    """The clip's pose track: from the cache when it has one for ``backend`` and ``model`` (or
+    for ``backend`` and a model that is none of the bundled rungs: an imported track), else
+    computed (and cached, unless the cache holds another backend's or model's track there:
     that one is left as it is)."""
     from formcoach.pose.models import model_of_sha256
     from formcoach.pose.track import estimate_track
@@ -108,7 +109,7 @@ def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
     if cached is not None and cached.is_file():
         track = PoseTrack.load(cached)
         made_with = track.model or model_of_sha256(track.backend, track.model_sha256)
-        if track.backend == backend and made_with == model:
+        if track.backend == backend and made_with in (model, None):
             return track
         log.info("%s was made with %s/%s, not %s/%s: recomputing", cached, track.backend,
                  made_with, backend, model)

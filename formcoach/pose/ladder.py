@@ -26,8 +26,8 @@ from typing import Literal
 
 import numpy as np
 
-from formcoach.errors import FormcoachError, InputError
-from formcoach.pose.models import MODELS, ModelName, check_model
+from formcoach.errors import BackendUnavailable, FormcoachError, InputError
+from formcoach.pose.models import DEFAULT_MODEL, MODELS, ModelName, check_model
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +61,23 @@ class ModelChoice:
     Attributes:
         model: the rung.
         source: ``"argument"`` (``--model`` / ``model=``), ``"environment"``
-            (:data:`MODEL_ENV`) or ``"measured"``.
+            (:data:`MODEL_ENV`), ``"measured"``, or ``"default"`` (nothing to measure with:
+            onnxruntime is not installed).
         budget_ms: the per-frame budget the measurement was held to (0 when not measured).
         measured_ms: ``{rung: ms per frame}`` of the rungs timed (empty when not measured).
     """
 
     model: ModelName
-    source: Literal["argument", "environment", "measured"]
+    source: Literal["argument", "environment", "measured", "default"]
     budget_ms: float = 0.0
     measured_ms: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line for logs and the terminal, e.g. ``heavy (measured 24.1 ms <= 26.7 ms)``."""
         if self.source != "measured":
-            return f"{self.model} ({'--model' if self.source == 'argument' else MODEL_ENV})"
+            why = {"argument": "--model", "environment": MODEL_ENV,
+                   "default": "default: onnxruntime is missing, nothing to measure with"}
+            return f"{self.model} ({why[self.source]})"
         ms = self.measured_ms.get(self.model)
         fits = "<=" if ms is not None and ms <= self.budget_ms else ">"
         return f"{self.model} (measured {ms:.1f} ms/frame {fits} budget {self.budget_ms:.1f} ms)"
@@ -100,7 +103,8 @@ def choose_model(
         env: environment to read :data:`MODEL_ENV` from (default ``os.environ``).
 
     Returns:
-        The choice; when even Lite misses the budget, Lite (the fastest there is).
+        The choice; when even Lite misses the budget, Lite (the fastest there is); when there
+        is nothing to time with (no onnxruntime), :data:`DEFAULT_MODEL`.
 
     Raises:
         InputError: ``requested`` or :data:`MODEL_ENV` is not a rung (nor ``auto``), or a bad
@@ -122,7 +126,11 @@ def choose_model(
     time_it = timer if timer is not None else measure_model_ms
     measured: dict[str, float] = {}
     for model in reversed(MODELS):  # most accurate first; stop at the first that fits
-        ms = float(time_it(backend, model))
+        try:
+            ms = float(time_it(backend, model))
+        except BackendUnavailable as e:  # e.g. mediapipe installed without onnxruntime
+            log.info("cannot measure the pose models (%s); using %s", e, DEFAULT_MODEL)
+            return ModelChoice(DEFAULT_MODEL, "default")
         measured[model] = round(ms, 3)
         if ms <= budget:
             choice = ModelChoice(model, "measured", round(budget, 3), measured)
@@ -152,7 +160,6 @@ def measure_model_ms(backend: str, model: ModelName) -> float:
 
 @functools.lru_cache(maxsize=len(MODELS))
 def _onnx_landmark_ms(model: ModelName) -> float:
-    from formcoach.errors import BackendUnavailable
     from formcoach.pose import models
 
     try:

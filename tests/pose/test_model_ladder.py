@@ -68,6 +68,15 @@ def test_chooser_picks_the_most_accurate_rung_within_budget(costs, purpose, expe
     assert expected in choice.describe()
 
 
+def test_nothing_to_measure_with_falls_back_to_full() -> None:
+    def no_runtime(backend: str, model: str) -> float:
+        raise BackendUnavailable("no onnxruntime")
+
+    choice = choose_model("mediapipe", 30.0, "live", timer=no_runtime, env={})
+    assert (choice.model, choice.source) == ("full", "default")
+    assert "onnxruntime" in choice.describe()
+
+
 def test_a_lower_frame_rate_allows_a_heavier_rung() -> None:
     timer = _Timer(lite=1.0, full=5.0, heavy=30.0)
     assert choose_model("onnx", 30.0, "offline", timer=timer, env={}).model == "full"
