@@ -58,6 +58,8 @@ def angle_error_by_view(samples: str | os.PathLike[str], backend: str = "onnx",
     Returns:
         ``{view: {"knee" | "hip" | "elbow" | "shoulder" | "all": {"median", "p95"} (deg,
         |error| pooled over both sides and every detected frame of that view's clips),
+        "near": {the same keys: the camera-facing side only, by the truth's depth of the
+        angle's vertex joint; the far limb of a side view is hidden behind the body},
         "detection_rate", "frames", "clips"}}``.
     """
     import json
@@ -66,32 +68,48 @@ def angle_error_by_view(samples: str | os.PathLike[str], backend: str = "onnx",
     folder = Path(samples)
     clips = json.loads((folder / "manifest.json").read_text())["clips"]
     pooled: dict[str, dict[str, list[np.ndarray]]] = {}
+    near: dict[str, dict[str, list[np.ndarray]]] = {}
     det: dict[str, list[np.ndarray]] = {}
     for clip in clips:
         video = folder / clip["file"]
-        errs, detected, _px, _tr = _angle_errors(video, video.with_suffix(".json"), backend,
-                                                 max_frames, model)
+        errs, detected, _px, tr = _angle_errors(video, video.with_suffix(".json"), backend,
+                                                max_frames, model)
         view = str(clip["view"])
         groups = pooled.setdefault(view, {g: [] for g in JOINT_GROUPS})
+        near_groups = near.setdefault(view, {g: [] for g in JOINT_GROUPS})
+        z = tr["frames"].get("pose_z")
         for g in JOINT_GROUPS:
-            groups[g].extend(errs[f"{s}_{g}"] for s in ("left", "right"))
+            left, right = errs[f"left_{g}"], errs[f"right_{g}"]
+            groups[g].extend((left, right))
+            if z is not None:
+                vl, vr = JOINT_TRIPLES[f"left_{g}"][1], JOINT_TRIPLES[f"right_{g}"][1]
+                zz = np.asarray(z)[: len(left)]
+                near_groups[g].append(np.where(zz[:, vl] <= zz[:, vr], left, right))
         det.setdefault(view, []).append(detected)
     out: dict[str, Any] = {}
     for view, groups in sorted(pooled.items()):
-        row: dict[str, Any] = {}
-        every = []
-        for g, arrs in groups.items():
-            e = np.concatenate(arrs)
-            e = e[np.isfinite(e)]
-            every.append(e)
-            row[g] = _stats(e)
-        row["all"] = _stats(np.concatenate(every))
+        row: dict[str, Any] = _group_stats(groups)
+        if any(near[view].values()):
+            row["near"] = _group_stats(near[view])
         d = np.concatenate(det[view])
         row["detection_rate"] = round(float(d.mean()), 4) if d.size else 0.0
         row["frames"] = int(d.size)
         row["clips"] = len(det[view])
         out[view] = row
     return out
+
+
+def _group_stats(groups: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """``{group: stats, "all": stats}`` of the finite errors of each group's arrays."""
+    row: dict[str, Any] = {}
+    every = []
+    for g, arrs in groups.items():
+        e = np.concatenate(arrs) if arrs else np.zeros(0)
+        e = e[np.isfinite(e)]
+        every.append(e)
+        row[g] = _stats(e)
+    row["all"] = _stats(np.concatenate(every))
+    return row
 
 
 def _stats(e: np.ndarray) -> dict[str, float | None]:
