@@ -107,23 +107,34 @@ def synthesise_cues(cues: list[CueEvent], folder: Path) -> list[Path]:
     return out
 
 
-def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", audio: bool = True) -> int:
+def run_demo(out: Path, sample: str = DEFAULT_SAMPLE, backend: str = "onnx", audio: bool = True,
+             model: str = "auto") -> int:
     """Run the demo through the session loop; returns 0. Prints what it did and where the
-    files are."""
+    files are. ``model``: a pose rung, or ``"auto"`` (:func:`formcoach.pose.ladder.choose_model`,
+    offline)."""
     from formcoach.coach.offline import analyze_video
     from formcoach.coach.session import SessionSinks
     from formcoach.exercises import load_exercise
+    from formcoach.pose import models
+    from formcoach.pose.ladder import resolve_model
     from formcoach.report.outputs import OutputHook, OutputPaths
+    from formcoach.sources import VideoFileSource
 
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     video = default_sample(sample)
     exercise = load_exercise(_exercise_of(video))
-    print(f"formcoach demo: {video.name} ({exercise.id}), backend {backend}, output in {out}/")
+    probe = VideoFileSource(video)
+    fps = probe.fps
+    probe.close()
+    choice = resolve_model(backend, fps, "offline", model)
+    print(f"formcoach demo: {video.name} ({exercise.id}), backend {backend}, model "
+          f"{choice.describe()}, output in {out}/")
     hook = OutputHook(OutputPaths(json=out / "analysis.json", report=out / "report.html",
                                   csv=out / "reps.csv", db=out / "sessions.db"))
-    on_rep = hook.begin(exercise.id, video, backend)
+    on_rep = hook.begin(exercise.id, video, backend,
+                        models.model_sha256(*models.backend_files(backend, choice.model)))
     try:
-        result = analyze_video(video, exercise, backend, progress=False,
+        result = analyze_video(video, exercise, backend, model=choice.model, progress=False,
                                sinks=SessionSinks(on_rep=on_rep))
         hook.write(result, video_path=video, progress=False)
     except BaseException:

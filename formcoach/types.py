@@ -33,9 +33,9 @@ NS_PER_S = 1_000_000_000
 #: Most frames a saved pose track may hold: 4 h at 30 fps (2 h at 60 fps); its poses and world
 #: arrays then take about 800 MB. A file claiming more is refused from its headers.
 MAX_TRACK_FRAMES = 432_000
-#: Most members in a pose-track ``.npz`` (formcoach writes 9).
+#: Most members in a pose-track ``.npz`` (formcoach writes 10).
 MAX_TRACK_MEMBERS = 32
-#: Largest text member (``meta``, ``backend``, ``model_sha256``) of a pose track, bytes.
+#: Largest text member (``meta``, ``backend``, ``model_sha256``, ``model``) of a pose track, bytes.
 MAX_TRACK_TEXT_BYTES = 1 << 20
 #: Largest frame rate / image side accepted in a pose track.
 MAX_TRACK_FPS = 1000.0
@@ -121,6 +121,8 @@ class PoseTrack:
         backend: pose backend name (``"mediapipe"`` or ``"onnx"``), or another importer's name.
         model_sha256: sha256 of the model file(s) that produced the track.
         meta: free-form JSON-serialisable extras (source file, its sha256, ...).
+        model: the BlazePose rung that produced it (``"lite"``, ``"full"``, ``"heavy"``);
+            ``""`` when unknown (another importer, or a track saved before tracks recorded it).
     """
 
     poses: np.ndarray
@@ -131,6 +133,7 @@ class PoseTrack:
     backend: str = "unknown"
     model_sha256: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
 
     def __post_init__(self) -> None:
         t = self.poses.shape[0] if self.poses.ndim == 3 else -1
@@ -162,13 +165,15 @@ class PoseTrack:
         backend: str,
         model_sha256: str = "",
         meta: dict[str, Any] | None = None,
+        model: str = "",
     ) -> PoseTrack:
         """Stack per-frame results into a track."""
         n = len(results)
         poses = np.stack([r.landmarks for r in results]) if n else np.zeros((0, NUM_LANDMARKS, 4))
         world = np.stack([r.world for r in results]) if n else np.zeros((0, NUM_LANDMARKS, 3))
         t_ns = np.array([r.t_ns for r in results], dtype=np.int64)
-        return cls(poses, world, t_ns, float(fps), image_size, backend, model_sha256, meta or {})
+        return cls(poses, world, t_ns, float(fps), image_size, backend, model_sha256, meta or {},
+                   model)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the track as ``.npz`` atomically (temp file, then rename)."""
@@ -183,6 +188,7 @@ class PoseTrack:
             image_size=np.array(self.image_size, dtype=np.int64),
             backend=np.str_(self.backend),
             model_sha256=np.str_(self.model_sha256),
+            model=np.str_(self.model),
             meta=np.str_(json.dumps(self.meta)),
             format_version=np.int64(1),
         )
@@ -226,6 +232,7 @@ class PoseTrack:
                 backend=clean_text(str(arrays["backend"][()]), False),
                 model_sha256=clean_text(str(arrays["model_sha256"][()]), False),
                 meta=meta,
+                model=clean_text(str(arrays["model"][()]), False) if "model" in arrays else "",
             )
         except (_TrackError, OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile,
                 zlib.error, NotImplementedError, RecursionError) as e:
@@ -254,6 +261,10 @@ _TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
     "backend": ("U", ()),
     "model_sha256": ("U", ()),
     "meta": ("U", ()),
+}
+#: Members a track may lack (written since the model ladder; older tracks have none).
+_OPTIONAL_TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
+    "model": ("U", ()),
 }
 
 
@@ -301,13 +312,15 @@ def npy_member_header(zf: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], 
 def _read_track_members(zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
     """Check every member's header against :data:`_TRACK_LAYOUT` and the limits, then read."""
     if len(zf.infolist()) > MAX_TRACK_MEMBERS:
-        raise _TrackError(f"{len(zf.infolist())} members (a track has 9)")
+        raise _TrackError(f"{len(zf.infolist())} members (a track has 10)")
     names = set(zf.namelist())
     for name in _TRACK_LAYOUT:
         if f"{name}.npy" not in names:
             raise KeyError(name)
+    layout = {**_TRACK_LAYOUT,
+              **{k: v for k, v in _OPTIONAL_TRACK_LAYOUT.items() if f"{k}.npy" in names}}
     frames: int | None = None
-    for name, (kinds, pattern) in _TRACK_LAYOUT.items():
+    for name, (kinds, pattern) in layout.items():
         shape, dtype = npy_member_header(zf, name)
         if dtype.kind not in kinds or dtype.itemsize > (
                 MAX_TRACK_TEXT_BYTES if kinds == "U" else 8):
@@ -328,7 +341,7 @@ def _read_track_members(zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
             raise _TrackError(f"'{name}' has shape {shape}, expected "
                               f"{pattern if pattern is not None else 'one number'}")
     out = {}
-    for name in _TRACK_LAYOUT:
+    for name in layout:
         with zf.open(f"{name}.npy") as f:
             out[name] = np.lib.format.read_array(f, allow_pickle=False)
     return out

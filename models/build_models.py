@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Rebuild formcoach's bundled BlazePose model files from the mediapipe==0.10.21 wheel.
+"""Rebuild formcoach's bundled BlazePose model files (the Lite / Full / Heavy ladder).
 
-Outputs (in this folder):
-    pose_landmarker_full.task       MediaPipe Tasks bundle (pose_detector.tflite +
-                                    pose_landmarks_detector.tflite, with normalisation metadata)
-    pose_detector.onnx              BlazePose detector, DENSIFY weights folded, via tf2onnx
-    pose_landmarks_detector.onnx    BlazePose full landmark model, via tf2onnx
-    manifest.toml                   sha256, source and license of each file
+Sources, each pinned by version and sha256 (checked before anything is built):
+    mediapipe==0.10.21 wheel (PyPI)          pose_detection.tflite, pose_landmark_full.tflite
+    @mediapipe/pose@0.5.1675469404 (npm)     pose_landmark_lite.tflite, pose_landmark_heavy.tflite
+                                             (its pose_landmark_full.tflite is the wheel's, byte
+                                             for byte; the build checks that too)
 
-Usage (from the repository root; needs network access to PyPI, build time only)::
+Outputs (in this folder; Full keeps its original names):
+    pose_detector.onnx                    BlazePose detector, DENSIFY weights folded, via tf2onnx
+    pose_landmarks_detector_lite.onnx     BlazePose lite landmark model, via tf2onnx
+    pose_landmarks_detector.onnx          BlazePose full landmark model, via tf2onnx
+    pose_landmarks_detector_heavy.onnx    BlazePose heavy landmark model, via tf2onnx
+    pose_landmarker_{lite,full,heavy}.task  MediaPipe Tasks bundles (pose_detector.tflite +
+                                          pose_landmarks_detector.tflite, normalisation metadata)
+    manifest.toml                         sha256, source, rung and license of each file
 
-    python models/build_models.py                # everything
-    python models/build_models.py --wheel PATH   # use an already downloaded wheel
+Usage (from the repository root; needs the PyPI and npm registries, build time only)::
+
+    python models/build_models.py                      # everything
+    python models/build_models.py --wheel PATH --npm-tarball PATH   # already downloaded sources
+    python models/build_models.py --only task          # the .task bundles only (no TensorFlow)
 
 Stages:
-    1. ``pip download mediapipe==0.10.21 --no-deps`` and unzip the two .tflite files.
+    1. ``pip download mediapipe==0.10.21 --no-deps`` and ``npm pack @mediapipe/pose@0.5.1675469404``;
+       check both sha256 pins, unpack the .tflite files and check their sha256 pins.
     2. .task: add image-normalisation metadata with mediapipe's own ``metadata_writers`` (from the
        installed mediapipe). In mediapipe 1.2.2 the writer cannot import its
        ``_pywrap_metadata_version`` extension; we stand in for it, returning "1.0.0", the minimum
@@ -26,7 +36,10 @@ Stages:
 
 The .task build is byte-for-byte reproducible (fixed zip timestamps and alignment). tf2onnx's
 output is not byte-stable across runs (graph node naming/order), but it is numerically the same
-model: ``--verify`` compares a rebuilt ONNX pair against the committed one on random inputs.
+model: ``--compare DIR`` runs every ONNX file of a rebuild in DIR and the committed one in this
+folder on the same random inputs (onnxruntime) and reports the largest output difference, so a
+rebuild can keep the committed bytes of files that did not change. (The committed detector and
+Full ONNX files predate the ladder; a rebuild of both compared equal, max |diff| 0.)
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import types
 import zipfile
@@ -43,8 +57,31 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MP_WHEEL_VERSION = "0.10.21"
+MP_WHEEL_NAME = f"mediapipe-{MP_WHEEL_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl"
+MP_WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
+NPM_PACKAGE = "@mediapipe/pose"
+NPM_VERSION = "0.5.1675469404"
+NPM_TARBALL_SHA256 = "8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84"
 DETECTOR_TFLITE = "mediapipe/modules/pose_detection/pose_detection.tflite"
 LANDMARK_TFLITE = "mediapipe/modules/pose_landmark/pose_landmark_full.tflite"
+#: Landmark model of each rung: (source, member path in that source, sha256 of the member).
+RUNGS = ("lite", "full", "heavy")
+LANDMARK_SOURCES: dict[str, tuple[str, str, str]] = {
+    "lite": ("npm", "package/pose_landmark_lite.tflite",
+             "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61"),
+    "full": ("wheel", LANDMARK_TFLITE,
+             "e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f"),
+    "heavy": ("npm", "package/pose_landmark_heavy.tflite",
+              "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"),
+}
+DETECTOR_SHA256 = "9ba9dd3d42efaaba86b4ff0122b06f29c4122e756b329d89dca1e297fd8f866c"
+#: The npm package's copy of Full, checked equal to the wheel's.
+NPM_FULL = "package/pose_landmark_full.tflite"
+#: Output names per rung (Full keeps the names it had before the ladder).
+ONNX_LANDMARKS = {"lite": "pose_landmarks_detector_lite.onnx", "full": "pose_landmarks_detector.onnx",
+                  "heavy": "pose_landmarks_detector_heavy.onnx"}
+TASKS = {r: f"pose_landmarker_{r}.task" for r in RUNGS}
+ONNX_DETECTOR = "pose_detector.onnx"
 # Pinned build-time tools for the ONNX stage.
 ONNX_BUILD_REQUIREMENTS = ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "onnx==1.23.2", "numpy==2.4.6"]
 OPSET = 17
@@ -52,6 +89,7 @@ FIXED_ZIP_TIME = (2025, 1, 1, 0, 0, 0)
 
 LICENSE_NOTE = (
     "BlazePose models from MediaPipe (Google LLC), Apache License 2.0. "
+    "Lite and Heavy landmark models from @mediapipe/pose (npm), the rest from the mediapipe wheel. "
     "Converted by formcoach (metadata added / DENSIFY folded / ONNX conversion); "
     "weights unchanged."
 )
@@ -61,6 +99,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _check_sha(path: Path, expected: str, what: str) -> None:
+    got = sha256(path)
+    if got != expected:
+        sys.exit(f"build_models: {what} {path} has sha256 {got}, expected {expected}; "
+                 "refusing to build from an unpinned source")
+
+
 def fetch_wheel(work: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "download", f"mediapipe=={MP_WHEEL_VERSION}", "--no-deps",
@@ -68,19 +113,53 @@ def fetch_wheel(work: Path) -> Path:
          "-d", str(work)],
         check=True,
     )
-    wheels = sorted(work.glob(f"mediapipe-{MP_WHEEL_VERSION}-*.whl"))
-    if not wheels:
-        sys.exit("build_models: pip download produced no wheel")
-    return wheels[0]
+    wheel = work / MP_WHEEL_NAME
+    if not wheel.is_file():
+        sys.exit(f"build_models: pip download produced no {MP_WHEEL_NAME}")
+    return wheel
 
 
-def extract(wheel: Path, work: Path) -> tuple[Path, Path]:
+def fetch_npm(work: Path) -> Path:
+    """``npm pack`` the pinned @mediapipe/pose tarball into ``work`` (registry only)."""
+    subprocess.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}", "--pack-destination", str(work)],
+                   check=True, cwd=work)
+    tgz = work / f"mediapipe-pose-{NPM_VERSION}.tgz"
+    if not tgz.is_file():
+        sys.exit(f"build_models: npm pack produced no {tgz.name}")
+    return tgz
+
+
+def extract(wheel: Path, tarball: Path, work: Path) -> tuple[Path, dict[str, Path]]:
+    """Unpack the detector and each rung's landmark model, checking every pinned sha256.
+
+    Returns:
+        The detector .tflite and ``{rung: landmark .tflite}``.
+    """
+    _check_sha(wheel, MP_WHEEL_SHA256, "mediapipe wheel")
+    _check_sha(tarball, NPM_TARBALL_SHA256, "npm tarball")
+    det = work / "pose_detection.tflite"
+    lmks: dict[str, Path] = {}
     with zipfile.ZipFile(wheel) as z:
-        det = work / "pose_detection.tflite"
-        lmk = work / "pose_landmark_full.tflite"
         det.write_bytes(z.read(DETECTOR_TFLITE))
-        lmk.write_bytes(z.read(LANDMARK_TFLITE))
-    return det, lmk
+        wheel_members = {r: z.read(m) for r, (src, m, _) in LANDMARK_SOURCES.items() if src == "wheel"}
+    with tarfile.open(tarball, "r:gz") as t:
+        def member(name: str) -> bytes:
+            f = t.extractfile(name)
+            if f is None:
+                sys.exit(f"build_models: {tarball.name} has no file {name}")
+            return f.read()
+
+        npm_members = {r: member(m) for r, (src, m, _) in LANDMARK_SOURCES.items() if src == "npm"}
+        npm_full = member(NPM_FULL)
+    _check_sha(det, DETECTOR_SHA256, "detector")
+    for rung, (_src, _m, want) in LANDMARK_SOURCES.items():
+        path = work / f"pose_landmark_{rung}.tflite"
+        path.write_bytes({**wheel_members, **npm_members}[rung])
+        _check_sha(path, want, f"{rung} landmark model")
+        lmks[rung] = path
+    if hashlib.sha256(npm_full).hexdigest() != LANDMARK_SOURCES["full"][2]:
+        sys.exit("build_models: the npm package's pose_landmark_full.tflite differs from the wheel's")
+    return det, lmks
 
 
 def _stub_metadata_version() -> None:
@@ -213,18 +292,20 @@ def drop_segmentation(src: Path, dst: Path) -> None:
 
     keep = [o.name for o in model.graph.output if dims(o)[1:] != (256, 256, 1)]
     if len(keep) != len(model.graph.output) - 1:
-        raise SystemExit(f"expected exactly one segmentation output, outputs: {[dims(o) for o in model.graph.output]}")
+        shapes = [dims(o) for o in model.graph.output]
+        raise SystemExit(f"expected exactly one segmentation output, outputs: {shapes}")
     onnx.utils.extract_model(str(src), str(dst), [i.name for i in model.graph.input], keep)
 
 
-def onnx_stage(det: Path, lmk: Path, outdir: Path) -> None:
+def onnx_stage(det: Path, lmks: dict[str, Path], outdir: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dense = Path(tmp) / "pose_detection_dense.tflite"
         densify(det, dense)
-        to_onnx(dense, outdir / "pose_detector.onnx")
-        full = Path(tmp) / "pose_landmarks_full.onnx"
-        to_onnx(lmk, full)
-        drop_segmentation(full, outdir / "pose_landmarks_detector.onnx")
+        to_onnx(dense, outdir / ONNX_DETECTOR)
+        for rung, lmk in lmks.items():
+            raw = Path(tmp) / f"pose_landmarks_{rung}.onnx"
+            to_onnx(lmk, raw)
+            drop_segmentation(raw, outdir / ONNX_LANDMARKS[rung])
 
 
 def ensure_build_venv(work: Path) -> Path:
@@ -236,27 +317,48 @@ def ensure_build_venv(work: Path) -> Path:
     return py
 
 
-def write_manifest(outdir: Path, wheel_sha: str) -> None:
-    files = {
-        "pose_landmarker_full.task": "MediaPipe Tasks bundle: pose_detector.tflite + "
-        "pose_landmarks_detector.tflite (BlazePose full) with normalisation metadata",
-        "pose_detector.onnx": "BlazePose detector (pose_detection.tflite), DENSIFY folded, tf2onnx",
-        "pose_landmarks_detector.onnx": "BlazePose full landmark model (pose_landmark_full.tflite), "
-        "tf2onnx, segmentation head pruned",
-    }
+def _sources(rung: str) -> str:
+    src = LANDMARK_SOURCES[rung][0]
+    return f"mediapipe=={MP_WHEEL_VERSION}" if src == "wheel" else f"{NPM_PACKAGE}@{NPM_VERSION}"
+
+
+def manifest_entries() -> list[tuple[str, str, str, str]]:
+    """``(file, rung or "", source, description)`` of every bundled file, in manifest order."""
+    wheel = f"mediapipe=={MP_WHEEL_VERSION}"
+    rows = [(ONNX_DETECTOR, "", wheel,
+             "BlazePose detector (pose_detection.tflite), DENSIFY folded, tf2onnx; shared by every rung")]
+    for rung in RUNGS:
+        both = wheel if LANDMARK_SOURCES[rung][0] == "wheel" else f"{wheel} + {_sources(rung)}"
+        rows.append((TASKS[rung], rung, both,
+                     f"MediaPipe Tasks bundle: pose_detector.tflite + pose_landmarks_detector.tflite "
+                     f"(BlazePose {rung}) with normalisation metadata"))
+        rows.append((ONNX_LANDMARKS[rung], rung, _sources(rung),
+                     f"BlazePose {rung} landmark model (pose_landmark_{rung}.tflite), tf2onnx, "
+                     "segmentation head pruned"))
+    return rows
+
+
+def write_manifest(outdir: Path) -> None:
     lines = [
         "# Bundled model files. Checked at load time; rebuild with: python models/build_models.py",
         f'source_wheel = "mediapipe=={MP_WHEEL_VERSION}"',
-        f'source_wheel_sha256 = "{wheel_sha}"',
+        f'source_wheel_sha256 = "{MP_WHEEL_SHA256}"',
+        f'source_npm = "{NPM_PACKAGE}@{NPM_VERSION}"',
+        f'source_npm_sha256 = "{NPM_TARBALL_SHA256}"',
         'license = "Apache-2.0"',
         f'notice = "{LICENSE_NOTE}"',
         "",
     ]
-    for name, desc in files.items():
+    for name, rung, source, desc in manifest_entries():
+        path = outdir / name
+        if not path.is_file():
+            continue  # e.g. --only task before any ONNX build
         lines += [
             f'[files."{name}"]',
-            f'sha256 = "{sha256(outdir / name)}"',
-            f'size = {(outdir / name).stat().st_size}',
+            f'sha256 = "{sha256(path)}"',
+            f"size = {path.stat().st_size}",
+            *([f'rung = "{rung}"'] if rung else []),
+            f'source = "{source}"',
             f'description = "{desc}"',
             'license = "Apache-2.0"',
             "",
@@ -264,39 +366,82 @@ def write_manifest(outdir: Path, wheel_sha: str) -> None:
     (outdir / "manifest.toml").write_text("\n".join(lines))
 
 
+def compare(rebuilt: Path, committed: Path = HERE, tol: float = 1e-4) -> bool:
+    """Largest |output difference| of each ONNX file in ``rebuilt`` against ``committed``."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as formcoach itself does
+    import numpy as np
+    import onnxruntime as ort
+
+    ok = True
+    rng = np.random.default_rng(0)
+    for new in sorted(rebuilt.glob("*.onnx")):
+        old = committed / new.name
+        if not old.is_file():
+            print(f"{new.name}: not in {committed}")
+            continue
+        a, b = (ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]) for f in (new, old))
+        inp = a.get_inputs()[0]
+        x = rng.uniform(0, 1, [d if isinstance(d, int) else 1 for d in inp.shape]).astype(np.float32)
+        outs_a = a.run(None, {inp.name: x})
+        # Output names can differ between conversions: pair them by shape, in order.
+        diffs = []
+        pool = list(b.run(None, {b.get_inputs()[0].name: x}))
+        for oa in outs_a:
+            match = next(i for i, ob in enumerate(pool) if ob.shape == oa.shape)
+            diffs.append(float(np.max(np.abs(oa - pool.pop(match)))))
+        worst = max(diffs)
+        ok &= worst <= tol
+        print(f"{new.name}: max |diff| {worst:.2e} over {len(diffs)} outputs")
+    return ok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--wheel", type=Path, help="mediapipe-0.10.21 wheel (else pip download it)")
+    ap.add_argument("--wheel", type=Path, help=f"{MP_WHEEL_NAME} (else pip download it)")
+    ap.add_argument("--npm-tarball", type=Path,
+                    help=f"mediapipe-pose-{NPM_VERSION}.tgz (else npm pack it)")
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: models/)")
     ap.add_argument("--work", type=Path, help="scratch folder (default: a temp dir)")
     ap.add_argument("--only", choices=["all", "task"], default="all",
-                    help="'task' rebuilds only the .task bundle (no TensorFlow needed)")
+                    help="'task' rebuilds only the .task bundles (no TensorFlow needed)")
+    ap.add_argument("--rung", choices=[*RUNGS, "all"], default="all",
+                    help="build only this rung's landmark files (the detector is always built)")
+    ap.add_argument("--compare", type=Path, metavar="DIR",
+                    help="compare the ONNX files of a rebuild in DIR with the committed ones, then exit")
     ap.add_argument("--stage", choices=["all", "onnx"], default="all", help=argparse.SUPPRESS)
     ap.add_argument("--det", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--lmk", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--lmk", action="append", default=[], help=argparse.SUPPRESS)  # rung=path
     args = ap.parse_args()
 
+    if args.compare is not None:
+        sys.exit(0 if compare(args.compare) else 1)
     if args.stage == "onnx":  # re-entered inside the TensorFlow venv
-        onnx_stage(args.det, args.lmk, args.out)
+        lmks = {k: Path(v) for k, v in (x.split("=", 1) for x in args.lmk)}
+        onnx_stage(args.det, lmks, args.out)
         return
 
     work = args.work or Path(tempfile.mkdtemp(prefix="formcoach-models-"))
     work.mkdir(parents=True, exist_ok=True)
     wheel = args.wheel or fetch_wheel(work)
-    det, lmk = extract(wheel, work)
+    tarball = args.npm_tarball or fetch_npm(work)
+    det, lmks = extract(wheel, tarball, work)
+    if args.rung != "all":
+        lmks = {args.rung: lmks[args.rung]}
     args.out.mkdir(parents=True, exist_ok=True)
-    build_task(det, lmk, args.out / "pose_landmarker_full.task")
+    for rung, lmk in lmks.items():
+        build_task(det, lmk, args.out / TASKS[rung])
     if args.only == "task":
-        write_manifest(args.out, sha256(wheel))
-        print(f"task written to {args.out}")
+        write_manifest(args.out)
+        print(f"task bundles written to {args.out}")
         return
     py = ensure_build_venv(work)
     subprocess.run(
         [str(py), str(Path(__file__).resolve()), "--stage", "onnx", "--det", str(det),
-         "--lmk", str(lmk), "--out", str(args.out)],
+         *[a for rung, lmk in lmks.items() for a in ("--lmk", f"{rung}={lmk}")],
+         "--out", str(args.out)],
         check=True,
     )
-    write_manifest(args.out, sha256(wheel))
+    write_manifest(args.out)
     print(f"models written to {args.out}")
 
 

@@ -66,6 +66,7 @@ class ReplayEstimator:
     (frame ``round(t_ns * fps)``), e.g. a sample's ground truth or a saved track."""
 
     name = "replay"
+    model = "truth"
     model_sha256 = ""
     running_mode: RunningMode = "video"
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.errors import InputError
+from formcoach.pose.models import ModelName
 from formcoach.types import NS_PER_S
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,10 @@ def measure_cue_latency(
     quick: bool = False,
     exercise: str | None = None,
     cooldown_s: float = 0.0,
+    model: ModelName = "full",
 ) -> dict[str, Any]:
-    """Fault-frame capture to audio start, over every spoken fault cue of a sample.
+    """Fault-frame capture to audio start, over every spoken fault cue of a sample (pose model
+    rung ``model``).
 
     Args:
         sample_video: a video with known faults (default: a rendered synthetic squat,
@@ -113,7 +116,7 @@ def measure_cue_latency(
         ex = load_exercise(exercise or truth.get("exercise", "squat"))
 
         clock = MonotonicClock()
-        estimator = create_estimator(backend, running_mode="video")
+        estimator = create_estimator(backend, model=model, running_mode="video")
         speaker = FileSpeaker(
             Path(tmp) / "audio", realtime=True, clock=clock, preload=cue_texts(ex),
             stale_after_s=0.5,

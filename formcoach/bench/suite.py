@@ -6,6 +6,12 @@ noisy machine. Targets (2-core laptop CPU) are recorded next to each figure in t
 Keys: ``pose_ms`` {backend: {p50, p90}}, ``onnx_vs_mediapipe``, ``realtime_factor``,
 ``overhead_ms_per_frame``, ``kernel_speedup_vs_numpy``, ``cue_latency_ms`` {p50, p95},
 ``cold_start_s``, ``peak_rss_mb``, ``machine``, ``targets``, ``inputs``.
+
+The model ladder (same run, same frames, ONNX, 2 threads): ``pose_ms_by_model`` {lite, full,
+heavy: {p50, p90, ratio_to_full, detection_rate}}, the headline ``lite_ms_p50`` /
+``full_ms_p50`` / ``heavy_ms_p50``, and ``angle_error_by_model`` {rung: {view: {knee, hip,
+elbow, shoulder, all: {median, p95}}}} against the bundled samples' synthetic truth. ``model``
+is the rung the end-to-end figures (realtime, overhead, cue latency, cold start) ran.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.pose.models import ModelName
 from formcoach.types import Frame
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,14 @@ TARGETS = {
     "cue_latency_ms.p95": "<= 150",
     "cold_start_s": "<= 2",
     "peak_rss_mb": "<= 600",
+    "lite_ms_p50": "<= 3.5",
+    "full_ms_p50": "~ 6.5",
+    "heavy_ms_p50": "<= 25",
+    "angle_error_by_model.heavy.side.all.median": "<= 2.0",
+    "angle_error_by_model.heavy.side.all.p95": "<= 6",
+    "angle_error_by_model.heavy.45.all.median": "<= 2.5",
+    "angle_error_by_model.heavy.side.near.all.median": "<= 2.0",
+    "angle_error_by_model.heavy.side.near.all.p95": "<= 6",
 }
 
 #: A 1280x720 real clip used when ../shared is present (else a rendered 720p synthetic clip).
@@ -112,6 +127,56 @@ def bench_pose(frames: list[Frame], backends: tuple[str, ...] = ("mediapipe", "o
             "detection_rate": round(detected / max(1, len(frames)), 4),
         }
     return out
+
+
+def bench_ladder(frames: list[Frame], backend: str = "onnx", warmup: int = 5,
+                 num_threads: int = 2) -> dict[str, Any]:
+    """ms/frame of every model rung on the same decoded frames (inference only).
+
+    The rungs run interleaved, frame by frame (each its own tracking estimator), so machine
+    noise hits all of them alike; ``ratio_to_full`` compares p50s of this same run.
+    """
+    from formcoach.pose import MODELS, create_estimator
+
+    ests = {m: create_estimator(backend, model=m, num_threads=num_threads) for m in MODELS}
+    times: dict[str, list[float]] = {m: [] for m in MODELS}
+    detected = dict.fromkeys(MODELS, 0)
+    try:
+        for i, fr in enumerate(frames):
+            for m, est in ests.items():
+                t0 = time.perf_counter()
+                r = est.process(fr.image, fr.t_ns)
+                dt = time.perf_counter() - t0
+                if i >= warmup:
+                    times[m].append(dt * 1e3)
+                detected[m] += r.detected
+    finally:
+        for est in ests.values():
+            est.close()
+    out: dict[str, Any] = {}
+    full_p50 = _pct(times["full"], 50)
+    for m in MODELS:
+        p50 = _pct(times[m], 50)
+        out[m] = {
+            "p50": round(p50, 3),
+            "p90": round(_pct(times[m], 90), 3),
+            "ratio_to_full": round(p50 / full_p50, 3) if full_p50 > 0 else None,
+            "frames": len(times[m]),
+            "detection_rate": round(detected[m] / max(1, len(frames)), 4),
+            "threads": num_threads,
+            "backend": backend,
+        }
+    return out
+
+
+def bench_angle_error(samples: Path, backend: str = "onnx", max_frames: int | None = None
+                      ) -> dict[str, Any]:
+    """Joint-angle error against the samples' synthetic truth for every rung (see
+    :func:`formcoach.evaluation.pose.angle_error_by_view`)."""
+    from formcoach.evaluation.pose import angle_error_by_view
+    from formcoach.pose import MODELS
+
+    return {m: angle_error_by_view(samples, backend, m, max_frames) for m in MODELS}
 
 
 def _numpy_features(poses: np.ndarray, ops: np.ndarray) -> np.ndarray:
@@ -248,7 +313,8 @@ def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[s
     }
 
 
-def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | None) -> dict[str, Any]:
+def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | None,
+                   model: ModelName = "full") -> dict[str, Any]:
     """End-to-end offline analysis (decode, pose, kinematics, rules, cue log) vs the clip's length.
 
     Runs ``analyze_video`` (what ``formcoach analyze`` runs) with the rules engine attached.
@@ -261,10 +327,11 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
 
     ex = load_exercise(exercise)
     t0 = time.perf_counter()
-    create_estimator(backend).close()  # start-up cost: session creation, model load and check
+    create_estimator(backend, model=model).close()  # start-up: session creation, load and check
     startup = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = analyze_video(video, ex, backend=backend, progress=False, max_frames=max_frames)
+    res = analyze_video(video, ex, backend=backend, model=model, progress=False,
+                        max_frames=max_frames)
     wall = time.perf_counter() - t0
     duration = res.frames / res.fps
     steady = max(1e-9, wall - startup)
@@ -277,51 +344,53 @@ def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | N
         "frames": res.frames,
         "reps": len(res.reps),
         "backend": backend,
+        "model": model,
     }
 
 
 def bench_realtime_subprocess(video: Path, exercise: str, backend: str,
-                              max_frames: int | None) -> dict[str, Any]:
+                              max_frames: int | None, model: ModelName = "full") -> dict[str, Any]:
     """:func:`bench_realtime` in a fresh interpreter, plus that process's peak RSS (MB): the
     memory a real ``analyze`` run needs, not the bench's own frame buffers."""
     code = (
         "import json,resource,sys; from pathlib import Path;"
         "from formcoach.bench.suite import bench_realtime;"
         "mf=None if sys.argv[4]=='None' else int(sys.argv[4]);"
-        "r=bench_realtime(Path(sys.argv[1]), sys.argv[2], sys.argv[3], mf);"
+        "r=bench_realtime(Path(sys.argv[1]), sys.argv[2], sys.argv[3], mf, sys.argv[5]);"
         # VmHWM, not ru_maxrss: the latter keeps the forking parent's high-water mark.
         "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')];"
         "r['peak_rss_mb']=round(int(hwm[0].split()[1])/1024,1) if hwm else "
         "round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024,1);"
         "print(json.dumps(r))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(video), exercise, backend, str(max_frames)],
-                         capture_output=True, text=True, timeout=1200)
+    out = subprocess.run([sys.executable, "-c", code, str(video), exercise, backend, str(max_frames),
+                          model], capture_output=True, text=True, timeout=1200)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def bench_cold_start(video: Path, backend: str) -> dict[str, Any]:
+def bench_cold_start(video: Path, backend: str, model: ModelName = "full") -> dict[str, Any]:
     """Process start -> first processed frame, in a fresh interpreter (numba cache warm)."""
     code = (
         "import time,sys; t0=float(sys.argv[1]);"
         "from formcoach.coach.pipeline import Coach; from formcoach.exercises import load_exercise;"
         "from formcoach.pose import create_estimator; from formcoach.sources import VideoFileSource;"
         "ex=load_exercise('squat'); src=VideoFileSource(sys.argv[2]);"
-        "est=create_estimator(sys.argv[3]); c=Coach(ex, src.fps);"
+        "est=create_estimator(sys.argv[3], model=sys.argv[4]); c=Coach(ex, src.fps);"
         "fr=next(iter(src)); c.update(est.process(fr.image, fr.t_ns));"
         "print(time.time()-t0)"
     )
     times = []
     for _ in range(2):  # first run also warms the numba cache
         t0 = time.time()
-        out = subprocess.run([sys.executable, "-c", code, repr(t0), str(video), backend],
+        out = subprocess.run([sys.executable, "-c", code, repr(t0), str(video), backend, model],
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
         times.append(float(out.stdout.strip().splitlines()[-1]))
-    return {"cold_start_s": round(times[-1], 3), "first_run_s": round(times[0], 3), "backend": backend}
+    return {"cold_start_s": round(times[-1], 3), "first_run_s": round(times[0], 3), "backend": backend,
+            "model": model}
 
 
 def _try(name: str, fn: Callable[[], Any]) -> Any:
@@ -350,10 +419,14 @@ def _sample_video() -> Path:
     return default_sample()
 
 
-def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "onnx") -> dict[str, Any]:
-    """Run every section; returns the JSON-able result dict."""
+def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "onnx",
+              model: ModelName = "full", samples: Path | None = None) -> dict[str, Any]:
+    """Run every section; returns the JSON-able result dict. ``model`` is the rung of the
+    end-to-end sections; ``samples`` the folder of synthetic samples for the angle errors
+    (default: the checkout's ``samples/``; the section is skipped without one)."""
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"quick": quick, "machine": machine_info(), "targets": TARGETS}
+    result: dict[str, Any] = {"quick": quick, "machine": machine_info(), "targets": TARGETS,
+                              "model": model}
     with tempfile.TemporaryDirectory(prefix="formcoach-bench-") as tmp:
         sample = _sample_video()
         video720, ex720 = _try("video720", lambda: _bench_video(shared, Path(tmp))) or (sample, "squat")
@@ -367,15 +440,29 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         if isinstance(pose, dict) and "onnx" in pose and "mediapipe" in pose:
             result["onnx_vs_mediapipe"] = round(pose["onnx"]["p50"] / pose["mediapipe"]["p50"], 3)
 
+        ladder = _try("ladder", lambda: bench_ladder(_decode(Path(video720), n_pose)[0]))
+        result["pose_ms_by_model"] = ladder
+        for m in ("lite", "full", "heavy"):
+            rung = ladder.get(m) if isinstance(ladder, dict) else None
+            result[f"{m}_ms_p50"] = rung.get("p50") if isinstance(rung, dict) else None
+
+        from formcoach.demo import samples_dir
+
+        folder = samples if samples is not None else samples_dir()
+        if folder is not None and (folder / "manifest.json").is_file():
+            result["angle_error_by_model"] = _try(
+                "angle_error", lambda: bench_angle_error(folder, "onnx", 30 if quick else None))
+
         max_rt = 60 if quick else None
-        rt = _try("realtime", lambda: bench_realtime_subprocess(Path(video720), ex720, backend, max_rt))
+        rt = _try("realtime", lambda: bench_realtime_subprocess(Path(video720), ex720, backend, max_rt,
+                                                                model))
         result["realtime"] = rt
         result["realtime_factor"] = rt.get("realtime_factor") if isinstance(rt, dict) else None
 
         def overhead() -> dict[str, Any]:
             from formcoach.pose.track import estimate_track
 
-            tr = estimate_track(sample, backend, max_frames=60 if quick else None)
+            tr = estimate_track(sample, backend, max_frames=60 if quick else None, model=model)
             poses = np.concatenate([tr.poses] * (3 if quick else 10))
             return bench_overhead(poses, tr.fps, "squat")
 
@@ -391,12 +478,12 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         def latency() -> dict[str, Any]:
             from formcoach.bench.latency import measure_cue_latency
 
-            return measure_cue_latency(quick=quick, backend=backend)
+            return measure_cue_latency(quick=quick, backend=backend, model=model)
 
         lat = _try("cue_latency", latency)
         result["cue_latency_ms"] = lat
 
-        cs = _try("cold_start", lambda: bench_cold_start(sample, backend))
+        cs = _try("cold_start", lambda: bench_cold_start(sample, backend, model))
         result["cold_start"] = cs
         result["cold_start_s"] = cs.get("cold_start_s") if isinstance(cs, dict) else None
 
@@ -424,7 +511,23 @@ def format_summary(r: dict[str, Any]) -> str:
         if isinstance(v, dict) and "p50" in v:
             lines.append(f"  pose {b:10s} p50 {v['p50']:.1f} ms  p90 {v['p90']:.1f} ms  "
                          f"detected {100 * v['detection_rate']:.0f}%")
-    for key in ("onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
+    ladder = r.get("pose_ms_by_model") or {}
+    for m, v in ladder.items() if isinstance(ladder, dict) else []:
+        if isinstance(v, dict) and "p50" in v:
+            ratio = v.get("ratio_to_full") or float("nan")
+            lines.append(f"  model {m:9s} p50 {v['p50']:.1f} ms  p90 {v['p90']:.1f} ms  "
+                         f"x{ratio:.2f} of full  detected {100 * v['detection_rate']:.0f}%")
+    ang = r.get("angle_error_by_model") or {}
+    for m, views in ang.items() if isinstance(ang, dict) else []:
+        if isinstance(views, dict) and "error" not in views:
+            lines.append(f"  angle err {m:6s} " + "  ".join(
+                f"{view} {row['all']['median']}/{row['all']['p95']}" for view, row in views.items())
+                + " deg (median/p95, both sides)")
+            lines.append(f"  angle err {m:6s} " + "  ".join(
+                f"{view} {row['near']['all']['median']}/{row['near']['all']['p95']}"
+                for view, row in views.items() if "near" in row) + " deg (near side)")
+    for key in ("lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "onnx_vs_mediapipe",
+                "realtime_factor", "overhead_ms_per_frame",
                 "kernel_speedup_vs_numpy", "kernel_speedup_per_frame", "cue_latency_ms.p50",
                 "cue_latency_ms.p95",
                 "cold_start_s", "peak_rss_mb"):

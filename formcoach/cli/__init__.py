@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_model_argument(parser: argparse.ArgumentParser, default: str = "auto",
+                       purpose: str = "offline") -> None:
+    """Add ``--model auto|lite|full|heavy`` (the BlazePose rung; see formcoach.pose.ladder)."""
+    from formcoach.pose.ladder import MODEL_CHOICES, MODEL_ENV
+
+    if default == "auto":
+        how = ("live: the most accurate that keeps real time here, measured at start-up"
+               if purpose == "live" else
+               "the most accurate that keeps at least 1x real time here, measured at start-up")
+        text = f"default: auto = {how}; {MODEL_ENV} pins it"
+    else:
+        text = f"default: {default}"
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=default,
+                        help=f"pose model: lite (fastest), full, heavy (most accurate) ({text})")
+
+
 def printable(text: object) -> str:
     """``text`` safe for any terminal: bytes of non-UTF-8 file names (surrogate escapes) shown
     as ``\\xNN``, like :func:`formcoach.io_utils.display_path`, and control characters

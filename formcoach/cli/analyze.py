@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from formcoach.cli import add_model_argument
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
 from formcoach.exercises import Exercise, load_exercise
@@ -75,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         "'auto' (recognised from the movement)")
     p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
                    help="pose backend (default: onnx)")
+    add_model_argument(p)
     p.add_argument("--poses", metavar="TRACK.npz",
                    help="analyse a saved pose track (from 'formcoach poses') instead of the video")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to this file")
@@ -110,7 +112,8 @@ def print_summary(result: SessionResult) -> None:
     sm = result.metrics
     det = result.pose_frames / result.frames if result.frames else 0.0
     say(f"{result.source}: {ex.name} ({ex.id}), {result.frames} frames at "
-        f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}")
+        f"{result.fps:.2f} fps, person in {det:.0%}, backend {result.backend}"
+        + (f", model {result.model}" if result.model else ""))
     for line in result.coverage_lines():  # what was not judged, first
         say(line)
     if ex.kind == "hold":
@@ -158,7 +161,7 @@ def _baseline(user: str | None, exercise: Exercise) -> float | None:
 
 
 def _recognise(args: argparse.Namespace, track: PoseTrack | None,
-               lens: LensModel | None) -> tuple[PoseTrack, Exercise]:
+               lens: LensModel | None, model: str) -> tuple[PoseTrack, Exercise]:
     """``--exercise auto``: the poses (estimated now when only a video was given) and the
     exercise the recogniser names from the movement.
 
@@ -168,10 +171,15 @@ def _recognise(args: argparse.Namespace, track: PoseTrack | None,
     from formcoach.coach.recognise import recognise_track
 
     if track is None:
+        from formcoach.pose import create_estimator
         from formcoach.pose.track import estimate_track
 
-        track = estimate_track(args.video, args.backend, progress=not args.no_progress,
-                               meta={"source": display_path(args.video)})
+        est = create_estimator(args.backend, model=model, running_mode="video")  # type: ignore[arg-type]
+        try:
+            track = estimate_track(args.video, est, progress=not args.no_progress,
+                                   meta={"source": display_path(args.video)})
+        finally:
+            est.close()
         if lens is not None:
             track.poses = lens.undistort_poses(track.poses)
     found = recognise_track(track)
@@ -237,24 +245,34 @@ def run(args: argparse.Namespace) -> int:
 
             prof = load_camera_profile(args.camera_profile, track.image_size)
             track.poses = prof.undistort_poses(track.poses)
-        backend, model = track.backend, track.model_sha256
+        if args.model != "auto" and track.model and args.model != track.model:
+            raise InputError(f"--model {args.model}: the pose track {display_path(args.poses)} "
+                             f"was made with the {track.model} model; --model applies to a VIDEO")
+        backend, model_sha = track.backend, track.model_sha256
+        model_name = track.model or "full"
     else:
         from formcoach.pose import models
+        from formcoach.pose.ladder import resolve_model
         from formcoach.sources import VideoFileSource
 
-        VideoFileSource(args.video)  # a bad video fails here, before the store is touched
+        probe = VideoFileSource(args.video)  # a bad video fails here, before the store is touched
+        fps = probe.fps
+        probe.close()
         backend = args.backend
-        model = (models.model_sha256(models.TASK_FILE) if backend == "mediapipe"
-                 else models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER))
+        choice = resolve_model(backend, fps, "offline", args.model)
+        if choice.source == "measured":
+            log.info("pose model %s", choice.describe())
+        model_sha = models.model_sha256(*models.backend_files(backend, choice.model))
+        model_name = choice.model
     lens = None
     if args.camera_profile and track is None:
         from formcoach.calibration import load_camera_profile
 
         lens = load_camera_profile(args.camera_profile)
     if exercise is None:
-        track, exercise = _recognise(args, track, lens)
+        track, exercise = _recognise(args, track, lens, model_name)
         baseline = _baseline(args.user, exercise)
-    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model)
+    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model_sha)
     sinks = SessionSinks(on_rep=on_rep)
     rules = not args.no_rules
     try:
@@ -264,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                                    baseline_rom_deg=baseline)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
-                                   progress=not args.no_progress, lens=lens, rules=rules,
+                                   model=choice.model, progress=not args.no_progress, lens=lens, rules=rules,
                                    view=args.view, sinks=sinks, baseline_rom_deg=baseline)
     except BaseException:
         hook.abort()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from formcoach.errors import InputError
 from formcoach.io_utils import check_output_path
+from formcoach.pose.models import MODELS
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "bench",
         help="measure speed and latency against formcoach's targets (JSON)",
         description=(
-            "Measure pose ms/frame per backend, the ONNX/MediaPipe ratio, the end-to-end realtime "
+            "Measure pose ms/frame per backend and per model (lite/full/heavy, same frames), "
+            "joint-angle error per model against the synthetic samples, the ONNX/MediaPipe "
+            "ratio, the end-to-end realtime "
             "factor, per-frame overhead after the pose model, numba vs numpy kernels, cue latency, "
             "cold start and peak memory, all in one run. Uses a bundled sample, and ../shared "
             "clips when present."
@@ -25,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--quick", action="store_true", help="small inputs: a smoke test of the harness")
     p.add_argument("--backend", choices=("onnx", "mediapipe"), default="onnx",
                    help="backend for the end-to-end figures (default: onnx)")
+    p.add_argument("--model", choices=MODELS, default="full",
+                   help="pose model of the end-to-end figures (default: full); the per-model "
+                        "figures always cover every model")
+    p.add_argument("--samples", type=Path, default=None,
+                   help="synthetic samples folder for the angle errors (default: samples/)")
     p.add_argument("--shared", type=Path, default=None,
                    help="folder of real clips (default: ../shared/data/videos next to the checkout, if any)")
     p.set_defaults(func=run)
@@ -44,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--shared folder not found: {shared}")
     if args.json_out is not None:
         check_output_path(args.json_out)
-    result = run_bench(quick=args.quick, shared=shared, backend=args.backend)
+    if args.samples is not None and not (args.samples / "manifest.json").is_file():
+        raise InputError(f"--samples folder has no manifest.json: {args.samples}")
+    result = run_bench(quick=args.quick, shared=shared, backend=args.backend, model=args.model,
+                       samples=args.samples)
     print(format_summary(result))
     if args.json_out is not None:
         write_json(result, args.json_out)
         print(f"wrote {args.json_out}")
     else:
-        print(json.dumps({k: result.get(k) for k in ("onnx_vs_mediapipe", "realtime_factor")}))
+        print(json.dumps({k: result.get(k) for k in ("onnx_vs_mediapipe", "realtime_factor",
+                                                      "lite_ms_p50", "full_ms_p50", "heavy_ms_p50")}))
     return 0

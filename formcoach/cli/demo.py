@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from formcoach.cli import add_model_argument
 from formcoach.errors import InputError
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="sample name from samples/specs.toml (default: pushup_45_sag_lockout)")
     p.add_argument("--backend", choices=("onnx", "mediapipe"), default="onnx",
                    help="pose backend (default: onnx)")
+    add_model_argument(p)
     p.add_argument("--no-audio", action="store_true", help="do not synthesise the cues to WAV")
     p.set_defaults(func=run)
 
@@ -33,4 +35,5 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out must be a folder, got a file: {args.out}")
-    return run_demo(args.out, args.sample or DEFAULT_SAMPLE, args.backend, audio=not args.no_audio)
+    return run_demo(args.out, args.sample or DEFAULT_SAMPLE, args.backend, audio=not args.no_audio,
+                    model=args.model)

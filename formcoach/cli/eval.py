@@ -16,6 +16,7 @@ from typing import Any
 
 from formcoach.cli import eval_form
 from formcoach.errors import InputError
+from formcoach.pose.models import DEFAULT_MODEL, MODELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,6 +58,9 @@ def _clip_set_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="OUT", help="write per-clip results and totals as JSON")
     p.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
                    help="pose backend (default: onnx)")
+    p.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL,
+                   help=f"pose model (default: {DEFAULT_MODEL}, the rung the accuracy floors were "
+                        "measured with; use one --tracks folder per model)")
     p.add_argument("--tracks", metavar="DIR",
                    help="pose-track cache: reuse DIR/<clip stem>.npz, write missing ones")
     p.add_argument("--exercise", action="append", metavar="ID",
@@ -78,9 +82,10 @@ def print_table(summary: dict[str, Any]) -> None:
         print(f"{name[:w]:<{w}} {ex:<15} {r['truth']:>5} {acc:>7} "
               f"{r['predicted']:>4}  {mark}")
     n = summary["n"]
-    print(f"\n{n} clips, backend {summary['backend']}: accuracy {summary['accuracy']:.3f} "
-          f"({sum(r['correct'] for r in rows)}/{n}), OBO {summary['obo']:.3f}, "
-          f"MAE {summary['mae']:.3f}")
+    print(f"\n{n} clips, backend {summary['backend']}, model {summary.get('model', '?')}: "
+          f"accuracy {summary['accuracy']:.3f} ({sum(r['correct'] for r in rows)}/{n}), "
+          f"OBO {summary['obo']:.3f}, MAE {summary['mae']:.3f}, "
+          f"detection {summary.get('detection_rate', float('nan')):.3f}")
 
 
 def run_reps(args: argparse.Namespace) -> int:
@@ -88,7 +93,7 @@ def run_reps(args: argparse.Namespace) -> int:
     from formcoach.evaluation.reps import evaluate_reps
 
     summary = evaluate_reps(args.manifest, backend=args.backend, tracks=args.tracks,
-                            exercises=args.exercise, progress=True)
+                            exercises=args.exercise, progress=True, model=args.model)
     if summary["n"] == 0:
         raise InputError(f"no clips to evaluate in {args.manifest}")
     print_table(summary)
@@ -108,7 +113,7 @@ def run_recognise(args: argparse.Namespace) -> int:
     from formcoach.text import clean_text
 
     s = evaluate_recognition(args.manifest, backend=args.backend, tracks=args.tracks,
-                             exercises=args.exercise, progress=True)
+                             exercises=args.exercise, progress=True, model=args.model)
     if not s["clips"]:
         raise InputError(f"no clips to evaluate in {args.manifest}")
     w = min(max(len(clean_text(r["file"], False)) for r in s["clips"]), 60)
@@ -144,7 +149,7 @@ def run_faults(args: argparse.Namespace) -> int:
     from formcoach.text import clean_text
 
     s = evaluate_faults(args.manifest, backend=args.backend, tracks=args.tracks,
-                        exercises=args.exercise, progress=True)
+                        exercises=args.exercise, progress=True, model=args.model)
     if s["n"] == 0:
         raise InputError(f"no clips with a form label in {args.manifest}")
     w = min(max(len(clean_text(r["file"], False)) for r in s["clips"]), 60)

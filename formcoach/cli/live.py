@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from formcoach.cli import add_model_argument
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError, StoreError
 from formcoach.io_utils import display_path
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     src.add_argument("--source", type=Path, default=None, metavar="VIDEO",
                      help="play a video file as if it were the camera (real-time pacing)")
     p.add_argument("--backend", choices=BACKENDS, default="onnx", help="pose backend (default: onnx)")
+    add_model_argument(p, purpose="live")
     p.add_argument("--camera-profile", metavar="NAME",
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
@@ -189,6 +191,7 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
     from formcoach.cues.counting import COUNT_RULE_ID
     from formcoach.cues.scheduler import CueScheduler
     from formcoach.pose import create_estimator
+    from formcoach.pose.ladder import resolve_model
     from formcoach.sources import CameraSource, FrameSource, PacedVideoSource
 
     source: FrameSource
@@ -199,7 +202,12 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
         source = CameraSource(args.camera)
         name = f"camera:{args.camera}"
     try:
-        estimator: PoseEstimator = create_estimator(args.backend, running_mode="video")
+        choice = resolve_model(args.backend, float(source.fps or 30.0), "live", args.model)
+        if not getattr(args, "model_said", False):  # once per run, not once per set
+            print(f"formcoach: pose model {choice.describe()}", file=sys.stderr)
+            args.model_said = True
+        estimator: PoseEstimator = create_estimator(args.backend, model=choice.model,
+                                                    running_mode="video")
         if args.camera_profile:
             from formcoach.calibration import load_camera_profile
             from formcoach.pose.undistort import UndistortingEstimator

@@ -213,7 +213,7 @@ def run_live(
         frame_sink = _SetTarget(coach.rules, target_reps, hold_target_s, display,
                                 sched if speak_counts else None, on_update)
     try:
-        return run_session(
+        result = run_session(
             frames if frames is not None else estimate_poses(source, estimator, clock),
             coach, sched, speaker, clock,
             fps=fps, backend=estimator.name, source=source_name, image_size=source.size,
@@ -223,6 +223,8 @@ def run_live(
             history_limit_s=history_limit_s, max_seconds=max_seconds, stop=stop,
             dropped=(lambda: live.dropped) if live is not None else None,
         )
+        result.model = estimator.model
+        return result
     finally:
         if win is not None:
             win.close()

@@ -18,6 +18,7 @@ from formcoach.cues.recording import RecordingSpeaker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.exercises import Exercise
 from formcoach.io_utils import display_path
+from formcoach.pose.models import DEFAULT_MODEL, ModelName
 from formcoach.pose.stream import PosedFrame, estimate_poses, replay_track
 from formcoach.pose.undistort import LensModel, UndistortingEstimator
 from formcoach.rules.engine import RulesEngine
@@ -48,26 +49,34 @@ def analyze_stream(
     sinks: SessionSinks | None = None,
     praise: str | None = None,
     baseline_rom_deg: float | None = None,
+    model: str = "",
 ) -> SessionResult:
-    """Run the session loop offline over ``stream`` (see module docstring)."""
+    """Run the session loop offline over ``stream`` (see module docstring); ``model`` is the
+    pose model (rung) that produced the stream, recorded in the result."""
     clock = FrameClock()
-    return run_session(
+    result = run_session(
         stream, make_coach(exercise, fps, rules, view), CueScheduler(clock, praise=praise),
         RecordingSpeaker(clock), clock, fps=fps, backend=backend, source=source,
         image_size=image_size, model_sha256=model_sha256, sinks=sinks,
         baseline_rom_deg=baseline_rom_deg, interrupt_ends_set=False,
     )
+    result.model = model
+    return result
 
 
 def analyze_track(track: PoseTrack, exercise: Exercise, *, source: str = "",
                   rules: bool = True, view: str | None = None,
                   sinks: SessionSinks | None = None,
                   baseline_rom_deg: float | None = None) -> SessionResult:
-    """Analyse a saved pose track."""
+    """Analyse a saved pose track (its model: the track's, else the rung its model digest
+    names)."""
+    from formcoach.pose.models import model_of_sha256
+
+    model = track.model or model_of_sha256(track.backend, track.model_sha256) or ""
     return analyze_stream(
         replay_track(track), exercise, fps=track.fps, backend=track.backend,
         source=source, image_size=track.image_size, model_sha256=track.model_sha256,
-        rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg,
+        rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg, model=model,
     )
 
 
@@ -76,6 +85,7 @@ def analyze_video(
     exercise: Exercise,
     backend: str = "onnx",
     *,
+    model: ModelName = DEFAULT_MODEL,
     progress: bool = True,
     max_frames: int | None = None,
     lens: LensModel | None = None,
@@ -90,6 +100,8 @@ def analyze_video(
         path: video file.
         exercise: the rule pack.
         backend: pose backend (``"mediapipe"`` or ``"onnx"``).
+        model: pose model rung (``"lite"``, ``"full"``, ``"heavy"``; see
+            :func:`formcoach.pose.ladder.choose_model` for picking one).
         progress: show a tqdm bar on stderr.
         max_frames: analyse at most this many frames (None: all).
         lens: undistort landmarks with this lens model (a loaded camera profile from
@@ -102,7 +114,7 @@ def analyze_video(
     from formcoach.sources import VideoFileSource, prefetch
 
     src = VideoFileSource(path, max_frames=max_frames)
-    est: PoseEstimator = create_estimator(backend, running_mode="video")
+    est: PoseEstimator = create_estimator(backend, model=model, running_mode="video")
     if lens is not None:
         est = UndistortingEstimator(est, lens)
     try:
@@ -116,6 +128,7 @@ def analyze_video(
             estimate_poses(frames, est), exercise, fps=src.fps, backend=backend,
             source=display_path(path), image_size=src.size, model_sha256=est.model_sha256,
             rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg,
+            model=est.model,
         )
     finally:
         est.close()

@@ -150,7 +150,9 @@ class SessionResult:
     Attributes:
         exercise: the pack used.
         fps: nominal frames per second of the source.
-        backend: pose backend name; ``model_sha256``: its model, when known.
+        backend: pose backend name; ``model``: the BlazePose rung it ran (``lite``, ``full``,
+            ``heavy``; ``""`` when unknown, e.g. an imported track); ``model_sha256``: its model
+            files' digest, when known.
         source: what was analysed (display path, ``camera 0``...).
         image_size: ``(width, height)`` px.
         frames: frames processed; ``pose_frames``: frames with a person; ``dropped``: frames the
@@ -198,6 +200,7 @@ class SessionResult:
     simulated_cues: bool = False
     start_ns: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    model: str = ""
 
     @property
     def rep_count(self) -> int:

@@ -35,6 +35,7 @@ from typing import Any
 
 from formcoach.errors import InputError
 from formcoach.evaluation.reps import MAX_MANIFEST_CLIPS, track_cache, track_for
+from formcoach.pose.models import DEFAULT_MODEL, ModelName
 from formcoach.text import MAX_MANIFEST_BYTES, clean_text, parse_json, read_text_capped
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,13 @@ def evaluate_faults(
     tracks: str | os.PathLike[str] | None = None,
     exercises: list[str] | None = None,
     progress: bool = False,
+    model: ModelName = DEFAULT_MODEL,
 ) -> dict[str, Any]:
-    """Run the coach on every labelled clip and score the faults it flags (module docstring).
+    """Run the coach on every labelled clip (poses from ``backend`` running rung ``model``) and
+    score the faults it flags (module docstring).
 
     Returns:
-        ``{"clips": [...], "totals": {exercise | "all": {...}}, "backend", "n"}``.
+        ``{"clips": [...], "totals": {exercise | "all": {...}}, "backend", "model", "n"}``.
     """
     from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
@@ -171,7 +174,7 @@ def evaluate_faults(
         if exercises and clip["exercise"] not in exercises:
             continue
         ex = load_exercise(clip["exercise"])
-        res = analyze_track(track_for(clip, backend, tdir, progress), ex)
+        res = analyze_track(track_for(clip, backend, tdir, progress, model), ex)
         flagged: dict[str, list[int | None]] = defaultdict(list)
         for f in res.faults:
             flagged[f.rule_id].append(f.rep_index)
@@ -197,7 +200,7 @@ def evaluate_faults(
         groups[r["exercise"]].append(r)
         groups["all"].append(r)
     return {"clips": rows, "totals": {k: _totals(v) for k, v in sorted(groups.items())},
-            "backend": backend, "n": len(rows)}
+            "backend": backend, "model": model, "n": len(rows)}
 
 
 def _ratio(num: int, den: int) -> float | None:

@@ -16,6 +16,7 @@ from typing import Any
 from formcoach.coach.recognise import RECOGNISABLE, recognise_track
 from formcoach.evaluation.faults import load_clip_list
 from formcoach.evaluation.reps import track_cache, track_for
+from formcoach.pose.models import DEFAULT_MODEL, ModelName
 
 
 def evaluate_recognition(
@@ -24,6 +25,7 @@ def evaluate_recognition(
     tracks: str | os.PathLike[str] | None = None,
     exercises: list[str] | None = None,
     progress: bool = False,
+    model: ModelName = DEFAULT_MODEL,
 ) -> dict[str, Any]:
     """Recognise every clip of a manifest and score it.
 
@@ -41,7 +43,7 @@ def evaluate_recognition(
     for clip in load_clip_list(manifest):
         if exercises and clip["exercise"] not in exercises:
             continue
-        tr = recognise_track(track_for(clip, backend, tdir, progress))
+        tr = recognise_track(track_for(clip, backend, tdir, progress, model))
         known = clip["exercise"] in RECOGNISABLE
         rows.append({
             "file": clip["file"], "exercise": clip["exercise"], "scored": known,
@@ -67,4 +69,5 @@ def evaluate_recognition(
                          for k, v in sorted(per.items())},
         "first_sure_s_median": firsts[len(firsts) // 2] if firsts else None,
         "backend": backend,
+        "model": model,
     }

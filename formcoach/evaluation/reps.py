@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.errors import InputError
+from formcoach.pose.models import DEFAULT_MODEL, ModelName
 from formcoach.types import PoseTrack
 
 log = logging.getLogger(__name__)
@@ -96,18 +97,24 @@ def load_manifest(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
-               progress: bool) -> PoseTrack:
-    """The clip's pose track: from the cache when it has one for ``backend``, else computed
-    (and cached)."""
+              progress: bool, model: ModelName = DEFAULT_MODEL) -> PoseTrack:
+    """The clip's pose track: from the cache when it has one for ``backend`` and ``model`` (or
+    for ``backend`` and a model that is none of the bundled rungs: an imported track), else
+    computed (and cached, unless the cache holds another backend's or model's track there:
+    that one is left as it is)."""
+    from formcoach.pose.models import model_of_sha256
     from formcoach.pose.track import estimate_track
 
     cached = tracks / f"{Path(clip['file']).stem}.npz" if tracks is not None else None
     if cached is not None and cached.is_file():
         track = PoseTrack.load(cached)
-        if track.backend == backend:
+        made_with = track.model or model_of_sha256(track.backend, track.model_sha256)
+        if track.backend == backend and made_with in (model, None):
             return track
-        log.info("%s was made with %s, not %s: recomputing", cached, track.backend, backend)
-    track = estimate_track(clip["path"], backend, progress=progress, meta={"source": clip["file"]})
+        log.info("%s was made with %s/%s, not %s/%s: recomputing", cached, track.backend,
+                 made_with, backend, model)
+    track = estimate_track(clip["path"], backend, progress=progress, meta={"source": clip["file"]},
+                           model=model)
     if cached is not None and not cached.exists():
         track.save(cached)
     return track
@@ -135,24 +142,31 @@ def evaluate_reps(
     tracks: str | os.PathLike[str] | None = None,
     exercises: list[str] | None = None,
     progress: bool = False,
+    model: ModelName = DEFAULT_MODEL,
 ) -> dict[str, Any]:
-    """Count reps in every manifest clip and score them.
+    """Count reps in every manifest clip (poses from ``backend`` running rung ``model``) and
+    score them.
 
     Returns:
-        ``{"clips": [{"file", "exercise", "truth", "accept", "predicted", "correct", "obo"}],
-        "accuracy", "obo", "mae", "backend", "n"}``.
+        ``{"clips": [{"file", "exercise", "truth", "accept", "predicted", "correct", "obo",
+        "detection_rate"}], "accuracy", "obo", "mae", "detection_rate", "backend", "model",
+        "n"}``; ``detection_rate`` is the share of frames with a person (per clip, and over
+        all frames).
     """
     from formcoach.coach.offline import analyze_track
     from formcoach.exercises import load_exercise
 
     tdir = track_cache(tracks)
     rows = []
+    frames = detected = 0
     for clip in load_manifest(manifest):
         if exercises and clip["exercise"] not in exercises:
             continue
         ex = load_exercise(clip["exercise"])
-        track = track_for(clip, backend, tdir, progress)
+        track = track_for(clip, backend, tdir, progress, model)
         res = analyze_track(track, ex)
+        frames += len(track)
+        detected += round(track.detection_rate * len(track))
         pred = len(res.reps)
         lo, hi = clip["accept"]
         rows.append({
@@ -165,6 +179,7 @@ def evaluate_reps(
             "obo": lo - 1 <= pred <= hi + 1,
             "view": clip.get("view"),
             "rep_bottoms_s": [round((r.bottom_ns - int(res.t_ns[0])) / 1e9, 2) for r in res.reps],
+            "detection_rate": round(track.detection_rate, 4),
         })
     n = len(rows)
     mae_terms = [abs(r["predicted"] - r["truth"]) / r["truth"] for r in rows if r["truth"] > 0]
@@ -174,5 +189,7 @@ def evaluate_reps(
         "accuracy": sum(r["correct"] for r in rows) / n if n else 0.0,
         "obo": sum(r["obo"] for r in rows) / n if n else 0.0,
         "mae": sum(mae_terms) / len(mae_terms) if mae_terms else 0.0,
+        "detection_rate": detected / frames if frames else 0.0,
         "backend": backend,
+        "model": model,
     }

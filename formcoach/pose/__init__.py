@@ -2,21 +2,27 @@
 
 Use :func:`create_estimator`::
 
-    est = create_estimator("onnx")          # or "mediapipe"
+    est = create_estimator("onnx")                  # or "mediapipe"
+    est = create_estimator("onnx", model="heavy")   # or "lite"; default "full"
     for frame in VideoFileSource("set.mp4"):
         res = est.process(frame.image, frame.t_ns)   # BGR in, PoseResult out
 
 Backends:
-    ``mediapipe``: MediaPipe Tasks PoseLandmarker from ``models/pose_landmarker_full.task``.
+    ``mediapipe``: MediaPipe Tasks PoseLandmarker from ``models/pose_landmarker_<model>.task``.
     ``onnx``: onnxruntime with formcoach's own BlazePose pre/post-processing and ROI tracking.
+
+Models (rungs of the BlazePose ladder, :data:`MODELS`): ``lite``, ``full``, ``heavy``. Which one
+keeps real time on this machine is :func:`formcoach.pose.ladder.choose_model`'s job.
 """
 
 from __future__ import annotations
 
 from formcoach.errors import BackendUnavailable, InputError
 from formcoach.pose.base import PoseEstimator, RunningMode
+from formcoach.pose.models import DEFAULT_MODEL, MODELS, ModelName, check_model
 
-__all__ = ["BACKENDS", "PoseEstimator", "RunningMode", "create_estimator"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "MODELS", "ModelName", "PoseEstimator", "RunningMode",
+           "create_estimator"]
 
 BACKENDS = ("mediapipe", "onnx")
 
@@ -24,6 +30,7 @@ BACKENDS = ("mediapipe", "onnx")
 def create_estimator(
     backend: str = "onnx",
     *,
+    model: ModelName = DEFAULT_MODEL,
     running_mode: RunningMode = "video",
     num_threads: int | None = None,
     min_detection_confidence: float = 0.5,
@@ -33,6 +40,7 @@ def create_estimator(
 
     Args:
         backend: ``"mediapipe"`` or ``"onnx"``.
+        model: the BlazePose rung, ``"lite"``, ``"full"`` or ``"heavy"``.
         running_mode: ``"video"`` (tracking, increasing timestamps) or ``"image"``.
         num_threads: CPU threads for inference; None picks a default that does not
             oversubscribe a 2-core laptop.
@@ -40,13 +48,15 @@ def create_estimator(
         min_tracking_confidence: landmark presence score below which tracking is dropped.
 
     Raises:
-        InputError: unknown backend or running mode.
+        InputError: unknown backend, model or running mode.
         BackendUnavailable: the backend's package is not installed.
         ModelError: a model file is missing or corrupt.
     """
     if running_mode not in ("video", "image"):
         raise InputError(f"unknown running mode {running_mode!r}; use 'video' or 'image'")
+    model = check_model(model)
     kwargs = dict(
+        model=model,
         running_mode=running_mode,
         num_threads=num_threads,
         min_detection_confidence=min_detection_confidence,

@@ -18,11 +18,19 @@ class PoseEstimator(Protocol):
     ``process`` takes a ``(H, W, 3)`` uint8 **BGR** image and its timestamp in ns. In ``video``
     mode timestamps must increase strictly and the estimator may track the person between frames;
     in ``image`` mode every call is independent.
+
+    ``name`` is the backend, ``model`` the BlazePose rung it runs (``lite``, ``full``, ``heavy``;
+    another string for other estimators) and ``model_sha256`` the digest of its model files.
     """
 
     name: str
     model_sha256: str
     running_mode: RunningMode
+
+    @property
+    def model(self) -> str:
+        """The model (rung) this estimator runs."""
+        ...
 
     def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult: ...
 

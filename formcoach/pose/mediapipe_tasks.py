@@ -1,4 +1,4 @@
-"""MediaPipe Tasks PoseLandmarker backend (BlazePose full, from the bundled ``.task``)."""
+"""MediaPipe Tasks PoseLandmarker backend (BlazePose lite, full or heavy, from the bundled ``.task``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from formcoach.errors import InputError, ModelError
 from formcoach.pose.base import RunningMode
-from formcoach.pose.models import TASK_FILE, model_path, model_sha256
+from formcoach.pose.models import TASK_FILES, ModelName, check_model, model_path, model_sha256
 from formcoach.skeleton import NUM_LANDMARKS
 from formcoach.types import PoseResult
 
@@ -93,6 +93,7 @@ class MediaPipeTasksEstimator:
     Video mode feeds strictly increasing millisecond timestamps (from ``t_ns``) so MediaPipe's
     graph tracks the person's ROI between frames; image mode runs detection on every call.
     ``num_threads`` is accepted for API symmetry; MediaPipe Tasks picks its own thread count.
+    ``model`` is the rung (``"lite"``, ``"full"``, ``"heavy"``): ``models/pose_landmarker_<model>.task``.
     """
 
     name = "mediapipe"
@@ -103,8 +104,11 @@ class MediaPipeTasksEstimator:
         num_threads: int | None = None,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        model: ModelName = "full",
     ) -> None:
         self._landmarker: Any = None  # set first: close() runs even when __init__ failed
+        self.model: ModelName = check_model(model)
+        self._task_file = TASK_FILES[self.model]
         _quiet_native_logs()
         _contain_native_telemetry()
         import mediapipe as mp
@@ -114,8 +118,8 @@ class MediaPipeTasksEstimator:
         del num_threads
         self._mp = mp
         self.running_mode: RunningMode = running_mode
-        self.model_sha256 = model_sha256(TASK_FILE)
-        path = model_path(TASK_FILE)
+        path = model_path(self._task_file)
+        self.model_sha256 = model_sha256(self._task_file)
         mode = vision.RunningMode.VIDEO if running_mode == "video" else vision.RunningMode.IMAGE
         self._options = vision.PoseLandmarkerOptions(
             base_options=base_options.BaseOptions(model_asset_path=str(path)),
@@ -146,7 +150,7 @@ class MediaPipeTasksEstimator:
                     lm.detect(blank)
                 return lm
         except (RuntimeError, ValueError) as e:
-            raise ModelError(f"MediaPipe could not load {TASK_FILE}: {e}") from e
+            raise ModelError(f"MediaPipe could not load {self._task_file}: {e}") from e
 
     def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:
         """Landmarks of the most prominent person in a BGR image (see PoseEstimator)."""

@@ -3,6 +3,10 @@
 Models ship inside the package as ``formcoach.models`` (the repository's top-level ``models/``),
 so editable and regular installs find them the same way. Every load checks the file's sha256
 against ``models/manifest.toml``; nothing is ever downloaded.
+
+The landmark model comes in three rungs of one ladder (:data:`MODELS`, fastest first): BlazePose
+``lite``, ``full`` and ``heavy``. They share the person detector and the output layout; only the
+landmark network differs. Full keeps its original file names.
 """
 
 from __future__ import annotations
@@ -13,14 +17,48 @@ import os
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Literal, cast
 
-from formcoach.errors import ModelError
+from formcoach.errors import InputError, ModelError
 from formcoach.io_utils import sha256_file
 
-TASK_FILE = "pose_landmarker_full.task"
+#: A rung of the BlazePose model ladder.
+ModelName = Literal["lite", "full", "heavy"]
+#: Every rung, fastest (least accurate) first.
+MODELS: tuple[ModelName, ...] = ("lite", "full", "heavy")
+#: The rung the Python API uses when the caller does not choose one.
+DEFAULT_MODEL: ModelName = "full"
+
+#: MediaPipe Tasks bundle of each rung.
+TASK_FILES: dict[ModelName, str] = {m: f"pose_landmarker_{m}.task" for m in MODELS}
+#: ONNX landmark model of each rung (all share :data:`ONNX_DETECTOR`).
+ONNX_LANDMARKERS: dict[ModelName, str] = {
+    "lite": "pose_landmarks_detector_lite.onnx",
+    "full": "pose_landmarks_detector.onnx",
+    "heavy": "pose_landmarks_detector_heavy.onnx",
+}
+TASK_FILE = TASK_FILES["full"]
 ONNX_DETECTOR = "pose_detector.onnx"
-ONNX_LANDMARKER = "pose_landmarks_detector.onnx"
+ONNX_LANDMARKER = ONNX_LANDMARKERS["full"]
 REBUILD_HINT = "rebuild it with 'python models/build_models.py' or reinstall formcoach"
+
+
+def check_model(model: object) -> ModelName:
+    """``model`` as a rung name.
+
+    Raises:
+        InputError: not one of :data:`MODELS`.
+    """
+    if isinstance(model, str) and model in MODELS:
+        return cast(ModelName, model)
+    raise InputError(f"unknown pose model {model!r}; choose one of: {', '.join(MODELS)}")
+
+
+def backend_files(backend: str, model: ModelName) -> tuple[str, ...]:
+    """Bundled files the ``backend`` (``"mediapipe"`` or ``"onnx"``) loads for rung ``model``."""
+    if backend == "mediapipe":
+        return (TASK_FILES[model],)
+    return (ONNX_DETECTOR, ONNX_LANDMARKERS[model])
 
 
 def models_dir() -> Path:
@@ -80,3 +118,17 @@ def model_sha256(*names: str) -> str:
     if len(shas) == 1:
         return shas[0]
     return hashlib.sha256("".join(shas).encode()).hexdigest()
+
+
+def model_of_sha256(backend: str, sha: str) -> ModelName | None:
+    """The rung whose bundled files have combined digest ``sha`` for ``backend``, if any (names
+    the model of a pose track saved before tracks recorded it)."""
+    if not sha:
+        return None
+    for m in MODELS:
+        try:
+            if model_sha256(*backend_files(backend, m)) == sha:
+                return m
+        except ModelError:
+            return None
+    return None

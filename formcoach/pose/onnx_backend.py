@@ -1,7 +1,8 @@
-"""The ``onnx`` pose backend: BlazePose (full) on onnxruntime with formcoach's own graph.
+"""The ``onnx`` pose backend: BlazePose (lite, full or heavy) on onnxruntime with formcoach's own graph.
 
-The two BlazePose models (``models/pose_detector.onnx``, ``models/pose_landmarks_detector.onnx``)
-run in onnxruntime on the CPU; pre/post-processing and ROI tracking are formcoach's
+The two BlazePose models (``models/pose_detector.onnx`` and the rung's landmark model,
+``models/pose_landmarks_detector.onnx`` for full, ``..._lite.onnx`` / ``..._heavy.onnx``) run in
+onnxruntime on the CPU; pre/post-processing and ROI tracking are formcoach's
 re-implementation of MediaPipe's pose graph (:mod:`formcoach.pose._blazepose`). The detector only
 runs when there is no tracked person (video mode) or on every frame (image mode).
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort  # type: ignore[import-untyped]
 
     from formcoach.pose.base import RunningMode
+    from formcoach.pose.models import ModelName
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +108,10 @@ def _output_by_shape(sess: ort.InferenceSession, want: dict[str, tuple[int, ...]
 
 
 class OnnxPoseEstimator:
-    """BlazePose full on onnxruntime; implements :class:`formcoach.pose.PoseEstimator`.
+    """BlazePose on onnxruntime; implements :class:`formcoach.pose.PoseEstimator`.
 
     Args:
+        model: the landmark rung, ``"lite"``, ``"full"`` (default) or ``"heavy"``.
         running_mode: ``"video"`` (track between frames, timestamps must increase strictly) or
             ``"image"`` (detector on every call).
         num_threads: onnxruntime intra-op threads per model; None -> :data:`DEFAULT_THREADS`
@@ -121,7 +124,7 @@ class OnnxPoseEstimator:
             video mode (never in image mode).
 
     Raises:
-        InputError: a confidence outside [0, 1] or a bad thread count.
+        InputError: an unknown model, a confidence outside [0, 1] or a bad thread count.
         ModelError: a model file is missing, corrupt or unloadable.
     """
 
@@ -130,6 +133,7 @@ class OnnxPoseEstimator:
     def __init__(
         self,
         *,
+        model: ModelName = "full",
         running_mode: RunningMode = "video",
         num_threads: int | None = None,
         min_detection_confidence: float = 0.5,
@@ -156,9 +160,11 @@ class OnnxPoseEstimator:
             ) from e
         from formcoach.pose import models
 
-        det_path = models.model_path(models.ONNX_DETECTOR)
-        lmk_path = models.model_path(models.ONNX_LANDMARKER)
-        self.model_sha256: str = models.model_sha256(models.ONNX_DETECTOR, models.ONNX_LANDMARKER)
+        self.model: ModelName = models.check_model(model)
+        files = models.backend_files("onnx", self.model)
+        det_path = models.model_path(files[0])
+        lmk_path = models.model_path(files[1])
+        self.model_sha256: str = models.model_sha256(*files)
         self.running_mode: RunningMode = running_mode
         self.num_threads = threads
 

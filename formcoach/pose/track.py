@@ -11,6 +11,7 @@ from pathlib import Path
 
 from formcoach.io_utils import sha256_file
 from formcoach.pose.base import PoseEstimator
+from formcoach.pose.models import DEFAULT_MODEL, ModelName
 from formcoach.pose.stream import estimate_poses
 from formcoach.sources import FrameSource, VideoFileSource, prefetch
 from formcoach.types import NS_PER_S, Frame, PoseResult, PoseTrack
@@ -26,6 +27,7 @@ def estimate_track(
     duration_s: float | None = None,
     progress: bool = False,
     meta: Mapping[str, object] | None = None,
+    model: ModelName = DEFAULT_MODEL,
 ) -> PoseTrack:
     """Poses for every frame a source yields.
 
@@ -33,8 +35,9 @@ def estimate_track(
         source: a video path (opened, decoded ahead on a thread, closed), or any
             :class:`~formcoach.sources.FrameSource` (a camera, a paced video, arrays), which is
             iterated as it is and left open: the caller closes it.
-        estimator: a backend name (an estimator is created in ``video`` mode and closed), or an
-            existing estimator (reset before use; not closed).
+        estimator: a backend name (an estimator of rung ``model`` is created in ``video`` mode
+            and closed), or an existing estimator (reset before use; not closed; ``model`` is
+            then ignored: the track records the estimator's own).
         max_frames: stop after this many frames.
         duration_s: stop at the first frame this many seconds after the first one (a camera
             never ends by itself).
@@ -59,7 +62,7 @@ def estimate_track(
         path = Path(source)
         src = VideoFileSource(path, max_frames=max_frames)
     own = isinstance(estimator, str)
-    est = create_estimator(estimator) if isinstance(estimator, str) else estimator
+    est = create_estimator(estimator, model=model) if isinstance(estimator, str) else estimator
     est.reset()
     results: list[PoseResult] = []
     decoder = prefetch(src) if isinstance(src, VideoFileSource) else None
@@ -90,7 +93,8 @@ def estimate_track(
     if path is not None:
         info = {"source": str(path), "source_sha256": sha256_file(path)}
     info.update(meta or {})
-    return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, info)
+    return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, info,
+                                  model=est.model)
 
 
 def _until(frames: Iterable[Frame], max_frames: int | None, end_ns: int | None

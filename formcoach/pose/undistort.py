@@ -43,6 +43,7 @@ class UndistortingEstimator:
         self.inner = inner
         self.profile = profile
         self.name: str = inner.name
+        self.model: str = inner.model
         self.model_sha256: str = inner.model_sha256
         self.running_mode: RunningMode = inner.running_mode
         self._by_size: dict[tuple[int, int], LensModel] = {}

@@ -125,6 +125,7 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "duration_s": num(result.duration_s),
         "view": result.view,
         "backend": result.backend,
+        "model": result.model,
         "model_sha256": result.model_sha256,
         "mean_score": num(sm.mean_score, 1),
         "tempo_slope_s_per_rep": num(sm.tempo_slope_s_per_rep),

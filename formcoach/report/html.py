@@ -239,6 +239,7 @@ def build_html(
         f"<tr><td>exercise</td><td>{_e(ex)}</td></tr>"
         f"<tr><td>source</td><td>{_e(src)}</td></tr>"
         f"<tr><td>pose backend</td><td>{_e(result.backend)}</td></tr>"
+        f"<tr><td>pose model</td><td>{_e(result.model or 'unknown')}</td></tr>"
         f"<tr><td>camera view</td><td>{_e(result.view)}</td></tr>"
         f"<tr><td>reps</td><td><b>{sm.rep_count}</b>"
         f"{f' ({sm.partial_reps} partial)' if sm.partial_reps else ''}</td></tr>"

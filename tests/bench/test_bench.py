@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 KEYS = ("pose_ms", "onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
-        "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine")
+        "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine",
+        "pose_ms_by_model", "lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "angle_error_by_model")
 
 
 @pytest.mark.slow
@@ -25,6 +26,15 @@ def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
     errors = {k: v for k, v in r.items() if isinstance(v, dict) and "error" in v}
     assert errors == {}, errors
     assert set(r["pose_ms"]) == {"mediapipe", "onnx"}
+    models = {"lite", "full", "heavy"}
+    assert set(r["pose_ms_by_model"]) == models
+    assert r["pose_ms_by_model"]["full"]["ratio_to_full"] == 1.0
+    assert set(r["angle_error_by_model"]) == models
+    for views in r["angle_error_by_model"].values():
+        assert {"front", "side", "45"} <= set(views)
+        for row in views.values():
+            assert {"knee", "hip", "elbow", "shoulder", "all"} <= set(row)
+            assert {"median", "p95"} <= set(row["knee"])
     assert r["kernels"]["outputs_identical"] is True
     assert {"p50", "p95"} <= set(r["cue_latency_ms"])
     assert r["machine"]["cores"] and "numpy" in r["machine"]["versions"]

@@ -295,7 +295,7 @@ def test_cli_user_from_camera(
             pass
 
     class Est:
-        name, model_sha256, running_mode = "replay", "", "video"
+        name, model, model_sha256, running_mode = "replay", "truth", "", "video"
 
         def process(self, image: np.ndarray, t_ns: int) -> PoseResult:
             i = round(t_ns * FPS / 1e9)
@@ -308,7 +308,7 @@ def test_cli_user_from_camera(
             pass
 
     monkeypatch.setattr(formcoach.sources, "CameraSource", Cam)
-    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend: Est())
+    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model: Est())
     seconds = (len(track) - 1) / FPS
     rc = main(["calibrate", "user", "--name", "cam", "--camera", "0", "--seconds", str(seconds)])
     assert rc == 0, capsys.readouterr().err

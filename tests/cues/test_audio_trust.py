@@ -224,6 +224,7 @@ class TruthEstimator:
     """Returns the synthetic ground-truth pose of the frame at ``t_ns``."""
 
     name = "truth"
+    model = "truth"
     model_sha256 = ""
     running_mode: RunningMode = "video"
 

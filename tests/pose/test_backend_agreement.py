@@ -1,8 +1,8 @@
-"""Both backends agree on real footage (../shared; skipped when absent).
+"""Both backends agree on real footage, for every model rung (../shared; skipped when absent).
 
 Targets (issue 2): median landmark distance between backends ≤ 2% of torso length, and
-detection rates within 2 points. To bound CI time each clip contributes its first
-``FRAMES_PER_CLIP`` frames; `formcoach bench` reports the full-clip figures.
+detection rates within 2 points (issue 18: per rung, lite/full/heavy). To bound CI time each
+clip contributes its first ``FRAMES_PER_CLIP`` frames; `formcoach bench` reports the full-clip figures.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_VIDEOS, requires_shared
 
-from formcoach.pose import create_estimator
+from formcoach.pose import MODELS, ModelName, create_estimator
 from formcoach.skeleton import LM
 from formcoach.sources import VideoFileSource
 
@@ -34,8 +34,9 @@ def _torso(p: np.ndarray) -> np.ndarray:
     return np.linalg.norm(sh - hp, axis=1)
 
 
-def test_backends_agree_on_real_clips() -> None:
-    ests = {b: create_estimator(b) for b in ("mediapipe", "onnx")}
+@pytest.mark.parametrize("model", MODELS)
+def test_backends_agree_on_real_clips(model: ModelName) -> None:
+    ests = {b: create_estimator(b, model=model) for b in ("mediapipe", "onnx")}
     dists: list[float] = []
     rates: dict[str, list[float]] = {b: [] for b in ests}
     try:
@@ -59,6 +60,7 @@ def test_backends_agree_on_real_clips() -> None:
             est.close()
     med = float(np.median(np.concatenate(dists)))
     rate_m, rate_o = float(np.mean(rates["mediapipe"])), float(np.mean(rates["onnx"]))
-    print(f"median distance {100 * med:.2f}% torso; detection mediapipe {rate_m:.3f} onnx {rate_o:.3f}")
+    print(f"{model}: median distance {100 * med:.2f}% torso; detection mediapipe {rate_m:.3f} "
+          f"onnx {rate_o:.3f}")
     assert med <= 0.02
     assert abs(rate_m - rate_o) <= 0.02

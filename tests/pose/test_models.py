@@ -18,10 +18,18 @@ def test_manifest_matches_files() -> None:
     folder = models.models_dir()
     manifest = tomllib.loads((folder / "manifest.toml").read_text())
     assert manifest["license"] == "Apache-2.0"
-    for name in (models.TASK_FILE, models.ONNX_DETECTOR, models.ONNX_LANDMARKER):
+    every = {models.ONNX_DETECTOR, *models.TASK_FILES.values(), *models.ONNX_LANDMARKERS.values()}
+    assert set(manifest["files"]) == every  # every rung, and nothing unlisted
+    for name in every:
         entry = manifest["files"][name]
         assert sha256_file(folder / name) == entry["sha256"]
         assert models.model_path(name) == folder / name
+    # Full keeps the names it had before the ladder
+    assert (models.TASK_FILE, models.ONNX_LANDMARKER) == (
+        "pose_landmarker_full.task", "pose_landmarks_detector.onnx")
+    for rung in models.MODELS:
+        assert manifest["files"][models.ONNX_LANDMARKERS[rung]]["rung"] == rung
+        assert manifest["files"][models.TASK_FILES[rung]]["rung"] == rung
 
 
 @pytest.fixture

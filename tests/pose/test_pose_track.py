@@ -14,7 +14,7 @@ from formcoach.types import PoseResult
 class _Marker:
     """Puts the frame's first pixel value into landmark 0's x, so the test sees which frames ran."""
 
-    name, model_sha256 = "marker", "abc"
+    name, model, model_sha256 = "marker", "m", "abc"
     running_mode: RunningMode = "video"
 
     def __init__(self) -> None:
@@ -52,7 +52,8 @@ def test_any_source_every_frame_in_order() -> None:
     assert len(track) == 12 and track.fps == 10.0 and track.image_size == (8, 6)
     np.testing.assert_array_equal(track.poses[:, 0, 0], np.arange(12))
     np.testing.assert_array_equal(track.t_ns, np.arange(12) * 100_000_000)
-    assert (track.backend, track.model_sha256, track.meta) == ("marker", "abc", {"source": "arrays"})
+    assert (track.backend, track.model, track.model_sha256, track.meta) == (
+        "marker", "m", "abc", {"source": "arrays"})
     # The caller's source and estimator are theirs: reset before use, never closed here.
     assert est.resets == 1 and not est.closed and not src.closed
 
@@ -73,8 +74,8 @@ def test_a_backend_name_is_created_and_closed(monkeypatch: pytest.MonkeyPatch) -
 
     made: list[_Marker] = []
 
-    def create(backend: str) -> _Marker:
-        assert backend == "onnx"
+    def create(backend: str, model: str) -> _Marker:
+        assert (backend, model) == ("onnx", "full")
         made.append(_Marker())
         return made[-1]
 
@@ -92,7 +93,7 @@ def test_estimator_closed_when_the_loop_fails(monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("model failed")
 
     est.process = boom  # type: ignore[method-assign]
-    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend: est)
+    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model: est)
     with pytest.raises(RuntimeError, match="model failed"):
         estimate_track(_Source(_frames(3)), "onnx")
     assert est.closed

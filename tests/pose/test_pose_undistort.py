@@ -24,6 +24,7 @@ def _distorted_profile(tmp_path: Path) -> Path:
 
 class _Fixed:
     name = "fixed"
+    model = "m"
     model_sha256 = "x"
     running_mode: RunningMode = "video"
 
@@ -77,7 +78,7 @@ def test_wrapper_is_an_estimator_and_rescales_per_frame_size(tmp_path: Path) -> 
     lm = np.random.default_rng(2).uniform(0, 1, (33, 4)) * [320, 240, 100, 1]
     est = UndistortingEstimator(_Fixed(lm), prof)
     assert isinstance(est, PoseEstimator)
-    assert (est.name, est.model_sha256, est.running_mode) == ("fixed", "x", "video")
+    assert (est.name, est.model, est.model_sha256, est.running_mode) == ("fixed", "m", "x", "video")
     out = est.process(np.zeros((240, 320, 3), np.uint8), 1).landmarks
     want = prof.scaled((320, 240)).undistort_poses(lm)
     np.testing.assert_allclose(out, want, equal_nan=True)

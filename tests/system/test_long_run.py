@@ -49,6 +49,7 @@ class _ReplayEstimator:
     """Replays exact synthetic squat poses (with a dropped-person gap now and then)."""
 
     name = "replay"
+    model = "truth"
     model_sha256 = ""
     running_mode: RunningMode = "video"
 

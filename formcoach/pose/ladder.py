@@ -1,0 +1,193 @@
+"""Which rung of the BlazePose ladder (lite, full, heavy) to run on this machine.
+
+The rungs share the detector and differ only in the landmark network, which runs on every
+tracked frame and is what decides whether a machine keeps up. :func:`choose_model` picks the
+most accurate rung whose landmark network fits a share of the frame interval:
+
+- ``live`` (:data:`LIVE_SHARE` of the interval): capture, features, rules, overlay and speech
+  share the CPU, and a frame that is not done in time is dropped;
+- ``offline`` (:data:`OFFLINE_SHARE`): decoding runs on its own thread, and the analysis must
+  stay at or above 1x real time with a margin for a busy machine.
+
+The measurement (:func:`measure_model_ms`) is short: one warm-up and :data:`TIMED_RUNS`
+landmark-network runs on a fixed input, median, cached per process. An explicit ``--model``, or
+``FORMCOACH_MODEL`` in the environment (tests pin it), skips it entirely.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from formcoach.errors import BackendUnavailable, FormcoachError, InputError
+from formcoach.pose.models import DEFAULT_MODEL, MODELS, ModelName, check_model
+
+log = logging.getLogger(__name__)
+
+#: Environment variable that pins the rung wherever formcoach would otherwise measure.
+MODEL_ENV = "FORMCOACH_MODEL"
+#: What ``--model`` accepts on the command line: a rung, or ``auto`` (measure here).
+MODEL_CHOICES: tuple[str, ...] = ("auto", *MODELS)
+#: Share of the frame interval the landmark network may take, per purpose.
+LIVE_SHARE = 0.5
+OFFLINE_SHARE = 0.8
+#: Timed landmark-network runs per rung (after one warm-up).
+TIMED_RUNS = 5
+#: Per-frame cost of the pose pipeline around the landmark network (crop warp, decoding,
+#: smoothing), ms: whole ``process()`` minus the network alone on the 2-core VM, same run
+#: (Full 9.8 - 6.9, Heavy 27.7 - 25.0).
+PIPELINE_OVERHEAD_MS = 3.0
+#: MediaPipe Tasks runs the same networks on TFLite/XNNPACK, measured slower than formcoach's
+#: ONNX graph on the 2-core VM (Full 17.3 vs 9.8 ms, Heavy 50.9 vs 27.7 ms per frame in the same
+#: run: x1.76 and x1.84); the ONNX timing times this ratio stands in for it.
+MEDIAPIPE_COST_RATIO = 1.8
+
+Purpose = Literal["live", "offline"]
+#: ``timer(backend, model) -> ms`` per frame of that rung's landmark network.
+Timer = Callable[[str, ModelName], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The rung to run and why.
+
+    Attributes:
+        model: the rung.
+        source: ``"argument"`` (``--model`` / ``model=``), ``"environment"``
+            (:data:`MODEL_ENV`), ``"measured"``, or ``"default"`` (nothing to measure with:
+            onnxruntime is not installed).
+        budget_ms: the per-frame budget the measurement was held to (0 when not measured).
+        measured_ms: ``{rung: ms per frame}`` of the rungs timed (empty when not measured).
+    """
+
+    model: ModelName
+    source: Literal["argument", "environment", "measured", "default"]
+    budget_ms: float = 0.0
+    measured_ms: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """One line for logs and the terminal, e.g. ``heavy (measured 24.1 ms <= 26.7 ms)``."""
+        if self.source != "measured":
+            why = {"argument": "--model", "environment": MODEL_ENV,
+                   "default": "default: onnxruntime is missing, nothing to measure with"}
+            return f"{self.model} ({why[self.source]})"
+        ms = self.measured_ms.get(self.model)
+        fits = "<=" if ms is not None and ms <= self.budget_ms else ">"
+        return f"{self.model} (measured {ms:.1f} ms/frame {fits} budget {self.budget_ms:.1f} ms)"
+
+
+def choose_model(
+    backend: str,
+    fps: float,
+    purpose: Purpose,
+    *,
+    requested: str | None = None,
+    timer: Timer | None = None,
+    env: dict[str, str] | None = None,
+) -> ModelChoice:
+    """The most accurate rung that keeps up with ``fps`` frames/s for ``purpose``.
+
+    Args:
+        backend: ``"onnx"`` or ``"mediapipe"``.
+        fps: frames per second the pose model must keep up with (> 0; 30 when unknown).
+        purpose: ``"live"`` or ``"offline"`` (see the module docstring for the budgets).
+        requested: ``"lite"``, ``"full"``, ``"heavy"`` (used as is), or None / ``"auto"``.
+        timer: ms per frame of a rung (default :func:`measure_model_ms`); tests inject one.
+        env: environment to read :data:`MODEL_ENV` from (default ``os.environ``).
+
+    Returns:
+        The choice; when even Lite misses the budget, Lite (the fastest there is); when there
+        is nothing to time with (no onnxruntime), :data:`DEFAULT_MODEL`.
+
+    Raises:
+        InputError: ``requested`` or :data:`MODEL_ENV` is not a rung (nor ``auto``), or a bad
+            purpose.
+    """
+    if requested not in (None, "auto"):
+        return ModelChoice(check_model(requested), "argument")
+    pinned = (os.environ if env is None else env).get(MODEL_ENV, "")
+    if pinned and pinned != "auto":
+        if pinned not in MODELS:
+            raise InputError(f"{MODEL_ENV}={pinned!r} is not a pose model; use one of: "
+                             f"{', '.join(MODEL_CHOICES)} (or unset it)")
+        return ModelChoice(check_model(pinned), "environment")
+    if purpose not in ("live", "offline"):
+        raise InputError(f"unknown purpose {purpose!r}; use 'live' or 'offline'")
+    rate = fps if fps and fps > 0 and np.isfinite(fps) else 30.0
+    share = LIVE_SHARE if purpose == "live" else OFFLINE_SHARE
+    budget = share * 1000.0 / rate
+    time_it = timer if timer is not None else measure_model_ms
+    measured: dict[str, float] = {}
+    for model in reversed(MODELS):  # most accurate first; stop at the first that fits
+        try:
+            ms = float(time_it(backend, model))
+        except BackendUnavailable as e:  # e.g. mediapipe installed without onnxruntime
+            log.info("cannot measure the pose models (%s); using %s", e, DEFAULT_MODEL)
+            return ModelChoice(DEFAULT_MODEL, "default")
+        measured[model] = round(ms, 3)
+        if ms <= budget:
+            choice = ModelChoice(model, "measured", round(budget, 3), measured)
+            break
+    else:
+        choice = ModelChoice(MODELS[0], "measured", round(budget, 3), measured)
+        log.warning("even the %s pose model (%.1f ms/frame) misses the %.1f ms budget at %.1f fps: "
+                    "expect dropped frames", MODELS[0], measured[MODELS[0]], budget, rate)
+    log.info("pose model: %s", choice.describe())
+    return choice
+
+
+def measure_model_ms(backend: str, model: ModelName) -> float:
+    """Estimated ms per tracked frame of rung ``model`` here: the median of :data:`TIMED_RUNS`
+    landmark-network runs (2 threads, as the backend) plus :data:`PIPELINE_OVERHEAD_MS`.
+
+    Always times formcoach's ONNX graph (cheap to load, no person needed); for the ``mediapipe``
+    backend the result is scaled by :data:`MEDIAPIPE_COST_RATIO`. Cached per process.
+
+    Raises:
+        ModelError: the rung's model file is missing or corrupt.
+        BackendUnavailable: onnxruntime is not installed.
+    """
+    ms = _onnx_landmark_ms(model) + PIPELINE_OVERHEAD_MS
+    return ms * MEDIAPIPE_COST_RATIO if backend == "mediapipe" else ms
+
+
+@functools.lru_cache(maxsize=len(MODELS))
+def _onnx_landmark_ms(model: ModelName) -> float:
+    from formcoach.pose import models
+
+    try:
+        from formcoach.pose.onnx_backend import DEFAULT_THREADS, _session
+    except ImportError as e:  # pragma: no cover - onnxruntime missing
+        raise BackendUnavailable(
+            f"measuring the pose models needs onnxruntime ({e}); install it with "
+            "'pip install onnxruntime', or pass --model"
+        ) from e
+    sess = _session(models.model_path(models.ONNX_LANDMARKERS[model]), DEFAULT_THREADS)
+    inp = sess.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    x = np.random.default_rng(0).uniform(0.0, 1.0, shape).astype(np.float32)
+    sess.run(None, {inp.name: x})  # warm-up: allocations, kernel selection
+    times = []
+    for _ in range(TIMED_RUNS):
+        t0 = time.perf_counter()
+        sess.run(None, {inp.name: x})
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def resolve_model(backend: str, fps: float, purpose: Purpose, requested: str | None) -> ModelChoice:
+    """:func:`choose_model` for the CLI: the same, with a measurement failure (a missing rung
+    file) reported as the usual one-line error rather than a traceback."""
+    try:
+        return choose_model(backend, fps, purpose, requested=requested)
+    except FormcoachError:
+        raise
+    except Exception as e:  # onnxruntime's own exception types
+        raise InputError(f"could not measure the pose models ({e}); pass --model lite|full|heavy") from e
