@@ -23,7 +23,8 @@ from formcoach.types import PoseTrack
 if TYPE_CHECKING:
     from formcoach.clock import Clock
     from formcoach.coach.session import FrameUpdate
-    from formcoach.coach.workout import PlannedSet, WorkoutPlan
+    from formcoach.coach.window import Window
+    from formcoach.coach.workout import PlannedSet, SetOutcome, WorkoutPlan
     from formcoach.cues.speech import Speaker
     from formcoach.exercises import Exercise
 
@@ -37,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=(
             "Read the webcam (or --source VIDEO played in real time as if it were a camera), "
             "check the setup (framing, distance, light, camera tilt, view), then count reps and "
-            "speak one form correction at a time. Keys in the window: q quits, m mutes. "
+            "speak one form correction at a time. Keys in the window: q quits, m mutes, f full "
+            "screen, space pauses, n next set. "
             "Ctrl-C ends the set and prints its summary. Without a display it runs headless "
             "and prints the cues."
         ),
@@ -71,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--voice", default=None, help="TTS voice id or name (default: system voice)")
     p.add_argument("--rate", type=int, default=None, metavar="WPM",
                    help="speech rate in words per minute (80-450, default 175)")
+    p.add_argument("--debug-overlay", action="store_true",
+                   help="show fps, camera view and the counting angle on the live screen")
     p.add_argument("--count", action="store_true",
                    help="speak each rep's count ('7', 'three more' near a --reps target)")
     p.add_argument("--praise", nargs="?", const="good rep", default=None, metavar="TEXT",
@@ -182,7 +186,8 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
              window: bool, *, stop: threading.Event | None = None,
              on_rep: Callable[[RepMetrics], None] | None = None,
              target_reps: int | None = None,
-             hold_target_s: float | None = None) -> SessionResult | None:
+             hold_target_s: float | None = None,
+             on_key: Callable[[str], None] | None = None) -> SessionResult | None:
     """Coach one set from the camera or ``--source`` (opened for this set, closed after),
     saving it rep by rep unless ``--no-save``. ``ex`` None: recognise the exercise first
     (``--exercise auto``; None is returned when it never could)."""
@@ -237,7 +242,8 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
 
         live = dict(max_seconds=args.max_seconds, scheduler=sched, on_cue=on_cue,
                     source_name=name, on_rep=each_rep, stop=stop, target_reps=target_reps,
-                    hold_target_s=hold_target_s, speak_counts=args.count, on_update=poses)
+                    hold_target_s=hold_target_s, speak_counts=args.count, on_update=poses,
+                    debug_overlay=args.debug_overlay, on_key=on_key)
         try:
             if ex is not None:
                 start_saving(ex)
@@ -266,23 +272,31 @@ def _workout(args: argparse.Namespace, plan: WorkoutPlan, speaker: Speaker, cloc
 
     def run_set(ps: PlannedSet, stop: threading.Event,
                 on_rep: Callable[[RepMetrics], None]) -> SessionResult:
+        def key(action: str) -> None:
+            if action == "quit":
+                stop_workout.set()  # q ends the workout; n (next) only this set
+
         res = _one_set(args, load_exercise(ps.item.exercise), speaker, clock, window,
                        stop=stop, on_rep=on_rep, target_reps=ps.target,
-                       hold_target_s=ps.item.hold_s)
+                       hold_target_s=ps.item.hold_s, on_key=key)
         assert res is not None  # the exercise was given
         for line in res.summary_lines():
             print(f"  {line}")
         return res
 
-    stop = threading.Event()
-    runner = WorkoutRunner(plan, run_set, speaker, clock, stop=stop,
-                           on_announce=lambda text: print(f">> {text}", flush=True))
+    stop_workout, nxt = threading.Event(), threading.Event()
+    card = _RestCard(window, stop_workout, nxt)
+    runner = WorkoutRunner(plan, run_set, speaker, clock, stop=stop_workout, next_set=nxt,
+                           on_announce=lambda text: print(f">> {text}", flush=True),
+                           on_rest=card)
     try:
         out = runner.run()
     except KeyboardInterrupt:
-        stop.set()
+        stop_workout.set()
         print("formcoach: workout stopped", file=sys.stderr)
         return 130
+    finally:
+        card.close()
     done = sum(1 for s in out.sets if s.ended_by == "target")
     print(f"workout {plan.name}: {len(out.sets)} of {len(plan.sets())} sets done, {done} to "
           "target")
@@ -290,6 +304,40 @@ def _workout(args: argparse.Namespace, plan: WorkoutPlan, speaker: Speaker, cloc
     for e in errors:
         print(f"formcoach: error: {e}", file=sys.stderr)
     return 1 if errors else 0
+
+
+class _RestCard:
+    """Shows the end-of-set card (reps, clean, faults, ROM, tempo, rest countdown, what is
+    next) in a window during a workout's rest; n skips the rest, q ends the workout."""
+
+    def __init__(self, window: bool, stop: threading.Event, nxt: threading.Event) -> None:
+        self.enabled, self.stop, self.nxt = window, stop, nxt
+        self.win: Window | None = None
+
+    def __call__(self, done: SetOutcome, left_s: float, upcoming: PlannedSet) -> None:
+        from formcoach.coach.screen import render_card, set_card
+        from formcoach.coach.window import open_window
+        from formcoach.coach.workout import announce_set
+
+        if not self.enabled:
+            return
+        if self.win is None:
+            self.win = open_window("formcoach - rest")
+            if self.win is None:
+                self.enabled = False
+                return
+        ps = done.planned
+        card = set_card(done.result, f"set {ps.number} of {ps.of}, {ps.item.name}",
+                        ps.target, left_s, "next: " + announce_set(upcoming))
+        action = self.win.show(render_card(self.win.size(), card))
+        if action == "next":
+            self.nxt.set()
+        elif action == "quit":
+            self.stop.set()
+
+    def close(self) -> None:
+        if self.win is not None:
+            self.win.close()
 
 
 def _setup_texts() -> list[str]:

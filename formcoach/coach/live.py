@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import textwrap
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,10 @@ import numpy as np
 from formcoach.clock import Clock, MonotonicClock
 from formcoach.coach.offline import make_coach
 from formcoach.coach.result import CueEvent, SessionResult
+from formcoach.coach.screen import ScreenState, layout_for, render_screen
 from formcoach.coach.session import FrameUpdate, SessionSinks, run_session
 from formcoach.coach.setup_gate import SetupChecker
-from formcoach.coach.window import Window, open_window
+from formcoach.coach.window import DEFAULT_SIZE, Window, open_window
 from formcoach.cues.counting import COUNT_PRIORITY, COUNT_RULE_ID, count_text
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
@@ -59,17 +61,61 @@ def cue_texts(exercise: Exercise) -> list[str]:
 
 
 class _Display:
-    """The overlay sink: draws each frame, shows it in the window, hands it to ``on_image``."""
+    """The display sink: the distance screen (:mod:`formcoach.coach.screen`) in the window and
+    to ``on_screen``; the annotated camera frame (:func:`draw_overlay`) to ``on_image``."""
 
     def __init__(self, ex: Exercise, window: Window | None,
                  on_image: Callable[[np.ndarray], None] | None,
-                 engine: RulesEngine | None = None) -> None:
+                 engine: RulesEngine | None = None, *, target: int | None = None,
+                 debug: bool = False,
+                 on_screen: Callable[[np.ndarray], None] | None = None,
+                 screen_size: tuple[int, int] | None = None,
+                 on_key: Callable[[str], None] | None = None) -> None:
         self.ex, self.window, self.on_image = ex, window, on_image
         self.notes = _LiveNotes(ex, engine)
+        self.rules = rules_by_id(ex)
+        self.target, self.debug, self.on_screen = target, debug, on_screen
+        self.screen_size, self.on_key = screen_size, on_key
         self.cue_text: str | None = None
         self.cue_until = 0.0
+        self.fault: tuple[str, tuple[str, ...]] | None = None
+        self.fault_until = 0.0
+        self.clean_until = 0.0
+        self.paused = False
+        self.ended = False  # the user quit while paused
         self.fps = 0.0
+        self.first_ns: int | None = None
         self._last = time.monotonic()
+
+    def _screen_state(self, u: FrameUpdate, now: float) -> ScreenState:
+        st = u.state
+        if st is not None:
+            if st.faults:
+                f = st.faults[-1]
+                rule = self.rules.get(f.rule_id)
+                self.fault = (f.rule_id, tuple(rule.feature_names) if rule is not None else ())
+                self.fault_until = now + CUE_SHOWN_S
+            for rep in st.new_reps:
+                if not any(f.rep_index == rep.index for f in st.faults):
+                    self.clean_until = now + CLEAN_FLASH_S
+        fault = self.fault if now <= self.fault_until else None
+        t = u.posed.pose.t_ns
+        self.first_ns = t if self.first_ns is None else self.first_ns
+        message = None
+        if u.setup_ok is False:
+            message = u.setup_message or "getting ready..."
+        debug: list[str] = []
+        if self.debug:
+            debug.append(f"fps {self.fps:.1f}  view {u.view}")
+            if st is not None and math.isfinite(st.signal):
+                debug.append(f"{self.ex.count.signal} {st.signal:.0f}  phase {st.phase}")
+            debug.extend(self.notes(u, now))
+        return ScreenState(
+            landmarks=u.posed.pose.landmarks, reps=u.rep_count, target=self.target,
+            cue=self.cue_text, fault_rule=fault[0] if fault else None,
+            fault_features=fault[1] if fault else (), clean_flash=now <= self.clean_until,
+            set_s=(t - self.first_ns) / NS_PER_S, exercise=self.ex.name, muted=u.muted,
+            paused=self.paused, not_judged=u.not_judged, message=message, debug=debug)
 
     def __call__(self, u: FrameUpdate) -> str | None:
         now = time.monotonic()
@@ -82,27 +128,75 @@ class _Display:
             self.cue_text = None
         if u.posed.frame is None:
             return None
-        lm = u.posed.pose.landmarks
-        ov = OverlayState(
-            landmarks=lm,
-            angle_name=_signal_joint(self.ex, lm),
-            angle_deg=u.state.signal if u.state is not None else None,
-            rep_count=u.rep_count,
-            phase=u.state.phase if u.state is not None else None,
-            cue=self.cue_text,
-            fps=self.fps,
-            view=u.view,
-            setup_ok=u.setup_ok,
-            setup_message=u.setup_message,
-            muted=u.muted,
-            exercise=self.ex.name,
-            not_judged=u.not_judged,
-            extra=self.notes(u, now),
-        )
-        img = draw_overlay(u.posed.frame.image, ov)
+        image = u.posed.frame.image
         if self.on_image is not None:
-            self.on_image(img)
-        return self.window.show(img) if self.window is not None else None
+            lm = u.posed.pose.landmarks
+            self.on_image(draw_overlay(image, OverlayState(
+                landmarks=lm, angle_name=_signal_joint(self.ex, lm),
+                angle_deg=u.state.signal if u.state is not None else None,
+                rep_count=u.rep_count, phase=u.state.phase if u.state is not None else None,
+                cue=self.cue_text, fps=self.fps, view=u.view, setup_ok=u.setup_ok,
+                setup_message=u.setup_message, muted=u.muted, exercise=self.ex.name,
+                not_judged=u.not_judged, extra=self.notes(u, now))))
+        if self.window is None and self.on_screen is None:
+            return None
+        size = self.window.size() if self.window is not None else (
+            self.screen_size or DEFAULT_SIZE)
+        h, w = image.shape[:2]
+        screen = render_screen(layout_for(size, (w, h), self.debug), image,
+                               self._screen_state(u, now))
+        if self.on_screen is not None:
+            self.on_screen(screen)
+        action = self.window.show(screen) if self.window is not None else None
+        if action is not None and self.on_key is not None:
+            self.on_key(action)
+        if action == "next":
+            return "quit"  # the set ends; the workout goes on (on_key told it)
+        if action == "pause":
+            self.paused = not self.paused
+            return None
+        return action
+
+
+    def hold(self, posed: PosedFrame) -> None:
+        """While paused: show the frame (nothing is counted) and read the keys; space
+        resumes."""
+        if posed.frame is None or (self.window is None and self.on_screen is None):
+            self.paused = False  # nothing to unpause from: never hold a headless stream
+            return
+        image = posed.frame.image
+        size = self.window.size() if self.window is not None else (
+            self.screen_size or DEFAULT_SIZE)
+        st = ScreenState(landmarks=posed.pose.landmarks, target=self.target,
+                         exercise=self.ex.name, paused=True, message="paused: space resumes")
+        h, w = image.shape[:2]
+        screen = render_screen(layout_for(size, (w, h), self.debug), image, st)
+        if self.on_screen is not None:
+            self.on_screen(screen)
+        action = self.window.show(screen) if self.window is not None else None
+        if action is not None and self.on_key is not None:
+            self.on_key(action)
+        if action == "pause":
+            self.paused = False
+        elif action in ("quit", "next"):
+            self.paused = False
+            self.ended = True
+
+
+def _pausable(frames: Iterable[PosedFrame], display: _Display | None) -> Iterator[PosedFrame]:
+    """The frames, minus those that arrive while the display is paused (space): a paused set
+    counts nothing, and the camera keeps being read so it never lags on resume."""
+    for posed in frames:
+        if display is not None and display.paused:
+            display.hold(posed)
+            if display.ended:
+                return
+            continue
+        yield posed
+
+
+#: Seconds the counter panel and skeleton stay green after a clean rep.
+CLEAN_FLASH_S = 1.0
 
 
 #: Longest line of a fault's explanation on the live screen (longer ones wrap).
@@ -161,6 +255,10 @@ def run_live(
     speak_counts: bool = False,
     on_update: Callable[[FrameUpdate], None] | None = None,
     frames: Iterable[PosedFrame] | None = None,
+    debug_overlay: bool = False,
+    on_screen: Callable[[np.ndarray], None] | None = None,
+    screen_size: tuple[int, int] | None = None,
+    on_key: Callable[[str], None] | None = None,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -195,6 +293,11 @@ def run_live(
         on_update: called with every frame's :class:`FrameUpdate` (e.g. keeping the poses).
         frames: the posed frames to coach (default: ``source`` through ``estimator``);
             :func:`recognise_then_coach` passes the frames it watched, then the rest.
+        debug_overlay: show fps, view and the counting angle on the screen.
+        on_screen: called with each distance-screen image the window shows (screenshots);
+            ``screen_size`` is its size without a window.
+        on_key: called with each key action of the window (``quit``, ``mute``, ``pause``,
+            ``next``); ``next`` ends the set.
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -204,8 +307,10 @@ def run_live(
     gate = None if skip_setup else SetupChecker(tuple(exercise.views) or None, hold_s=setup_hold_s,
                                                 rule_views=rule_views)
     win = open_window(f"formcoach - {exercise.name}") if window else None
-    display = _Display(exercise, win, on_frame, coach.rules) \
-        if (win is not None or on_frame is not None) else None
+    display = _Display(exercise, win, on_frame, coach.rules, target=target_reps,
+                       debug=debug_overlay, on_screen=on_screen, screen_size=screen_size,
+                       on_key=on_key) \
+        if (win is not None or on_frame is not None or on_screen is not None) else None
     live = source if isinstance(source, LiveSource) else None
     frame_sink: Callable[[FrameUpdate], str | None] | None = display
     if target_reps is not None or hold_target_s is not None or speak_counts \
@@ -214,7 +319,8 @@ def run_live(
                                 sched if speak_counts else None, on_update)
     try:
         result = run_session(
-            frames if frames is not None else estimate_poses(source, estimator, clock),
+            _pausable(frames if frames is not None else estimate_poses(source, estimator, clock),
+                      display),
             coach, sched, speaker, clock,
             fps=fps, backend=estimator.name, source=source_name, image_size=source.size,
             model_sha256=estimator.model_sha256,

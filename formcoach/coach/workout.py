@@ -360,15 +360,19 @@ class WorkoutRunner:
         next_set: an event the UI sets to end the current set or skip the rest ("n").
         stop: an event that ends the whole workout ("q", Ctrl-C).
         on_announce: called with each announcement's text (the CLI prints it).
+        on_rest: called through each rest with ``(the set just done, seconds of rest left,
+            the next set)`` (the CLI shows the end-of-set card).
     """
 
     def __init__(self, plan: WorkoutPlan, run_set: RunSet, speaker: Speaker, clock: Clock,
                  *, sleep: Callable[[float], None] = time.sleep,
                  next_set: threading.Event | None = None,
                  stop: threading.Event | None = None,
-                 on_announce: Callable[[str], None] | None = None) -> None:
+                 on_announce: Callable[[str], None] | None = None,
+                 on_rest: Callable[[SetOutcome, float, PlannedSet], None] | None = None
+                 ) -> None:
         self.plan, self.run_set, self.speaker, self.clock = plan, run_set, speaker, clock
-        self.on_announce = on_announce
+        self.on_announce, self.on_rest = on_announce, on_rest
         self.sleep = sleep
         self.next_set = next_set or threading.Event()
         self.stop = stop or threading.Event()
@@ -394,7 +398,7 @@ class WorkoutRunner:
             out.sets.append(outcome)
             self._say(out, set_summary_text(outcome.result))
             if ps.index + 1 < len(sets) and not self.stop.is_set():
-                outcome.rest_s = self._rest(out, ps.item.rest_s)
+                outcome.rest_s = self._rest(out, ps.item.rest_s, outcome, sets[ps.index + 1])
         out.stopped = out.stopped or self.stop.is_set()
         return out
 
@@ -429,19 +433,29 @@ class WorkoutRunner:
             if self.next_set.is_set() or self.stop.is_set():
                 done.set()
 
-    def _rest(self, out: WorkoutResult, rest_s: float) -> float:
+    def _rest(self, out: WorkoutResult, rest_s: float, done: SetOutcome,
+              nxt: PlannedSet) -> float:
         """Rest with the spoken countdown; ``next_set`` skips the rest of it. Returns the
         seconds rested."""
         self.next_set.clear()
         start = self.clock.now_ns()
-        for at, text in rest_calls(rest_s):
-            while (self.clock.now_ns() - start) / NS_PER_S < at:
+
+        def elapsed() -> float:
+            return (self.clock.now_ns() - start) / NS_PER_S
+
+        def wait_until(at: float) -> bool:
+            """Sleep until ``at`` s into the rest; False when the rest was cut short."""
+            while elapsed() < at:
                 if self.next_set.is_set() or self.stop.is_set():
-                    return (self.clock.now_ns() - start) / NS_PER_S
-                self.sleep(min(0.1, at - (self.clock.now_ns() - start) / NS_PER_S))
+                    return False
+                if self.on_rest is not None:
+                    self.on_rest(done, rest_s - elapsed(), nxt)
+                self.sleep(min(0.1, at - elapsed()))
+            return True
+
+        for at, text in rest_calls(rest_s):
+            if not wait_until(at):
+                return elapsed()
             self._say(out, text)
-        while (self.clock.now_ns() - start) / NS_PER_S < rest_s:
-            if self.next_set.is_set() or self.stop.is_set():
-                break
-            self.sleep(min(0.1, rest_s - (self.clock.now_ns() - start) / NS_PER_S))
-        return (self.clock.now_ns() - start) / NS_PER_S
+        wait_until(rest_s)
+        return elapsed()

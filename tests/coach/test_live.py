@@ -144,8 +144,11 @@ def test_keys_mute_and_quit(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None
     shown: list[np.ndarray] = []
 
     class FakeWindow:
-        def __init__(self, title: str) -> None:
+        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
             pass
+
+        def size(self) -> tuple[int, int]:
+            return (640, 360)
 
         def show(self, image: np.ndarray) -> str | None:
             shown.append(image)
@@ -163,7 +166,8 @@ def test_keys_mute_and_quit(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None
     )
     assert speaker.muted
     assert res.stopped_by == "user" and res.frames == 4
-    assert all(img.shape == (240, 320, 3) for img in shown)
+    # The window shows the distance screen at the window's size, not the camera frame.
+    assert all(img.shape == (360, 640, 3) for img in shown)
 
 
 def test_ctrl_c_ends_the_set_with_a_summary(curl_truth) -> None:
@@ -412,3 +416,37 @@ def test_latency_harness_needs_the_truth_file(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 5)
     with pytest.raises(InputError, match="ground-truth"):
         measure_cue_latency(video)
+
+
+def test_space_pauses_counting_and_n_ends_the_set(monkeypatch: pytest.MonkeyPatch,
+                                                   curl_truth) -> None:
+    """Frames shown while paused are not coached; n ends the set like q, and tells on_key."""
+    poses, fps, _ = curl_truth
+    actions = iter([None, "pause", None, None, None, "pause", None, "next"])
+    shown: list[np.ndarray] = []
+    keys: list[str] = []
+
+    class FakeWindow:
+        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
+            pass
+
+        def size(self) -> tuple[int, int]:
+            return (640, 360)
+
+        def show(self, image: np.ndarray) -> str | None:
+            shown.append(image)
+            return next(actions)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(window, "Window", FakeWindow)
+    monkeypatch.setattr(window, "display_available", lambda: True)
+    res = run_live(
+        ArraySource([textured(240, 320)] * 50, fps=fps), CURL,
+        TruthEstimator(poses, fps, (320, 240)), NullSpeaker(), window=True, skip_setup=True,
+        on_key=keys.append,
+    )
+    assert len(shown) == 8
+    assert res.frames == 4  # the 4 frames that came while paused were shown, never coached
+    assert res.stopped_by == "user" and keys == ["pause", "pause", "next"]
