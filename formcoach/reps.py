@@ -76,7 +76,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from formcoach.exercises import CountConfig
-from formcoach.types import Attempt, RepEvent
+from formcoach.types import Attempt, RepEvent, RepProgress
 
 __all__ = ["ATTEMPT_MIN_FRAC", "RepSegmenter"]
 
@@ -217,6 +217,16 @@ class RepSegmenter:
     @property
     def count(self) -> int:
         return len(self.events)
+
+    @property
+    def progress(self) -> RepProgress | None:
+        """The rep in progress (descending, at or rising from its bottom), or None at the top,
+        in a gap, or rising from a clip edge (that rep's top was never seen)."""
+        if self.kind != "reps" or self._mode not in (_DOWN, _UP) or self._start_i < 0:
+            return None
+        bottom = self._vl_i if self._mode == _UP else None
+        return RepProgress(int(self._start_i), None if bottom is None else int(bottom),
+                           self._n_out - 1, bool(self._pk - self._vl >= self._needed_amp()))
 
     def update(self, value: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
         """Feed one frame; returns the reps counted by it (usually none or one).

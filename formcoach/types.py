@@ -347,6 +347,25 @@ def _read_track_members(zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RepProgress:
+    """The rep in progress, as far as the segmenter has decided (its lag behind).
+
+    Attributes:
+        start_frame: last frame at the top before the descent began (estimate; the counted
+            rep's ``start_frame`` is refined by the ease lead).
+        bottom_frame: the turnaround once the body is on its way back up, else None.
+        frame: the newest frame the segmenter has decided.
+        deep_enough: the excursion so far already spans what a counted rep needs (so this
+            is a rep, not a wiggle or the start of an attempt).
+    """
+
+    start_frame: int
+    bottom_frame: int | None
+    frame: int
+    deep_enough: bool = False
+
+
 @dataclass(slots=True)
 class RepEvent:
     """One repetition found by the :class:`~formcoach.reps.RepSegmenter`.

@@ -208,3 +208,67 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _exact_track(npz: Path, truth: dict[str, Any]) -> Any:
+    """A sample's exact 2D poses (``joints_2d_px``, ``pose_z``) as a pose track."""
+    from formcoach.types import PoseTrack, frame_time_ns
+
+    with np.load(npz) as z:
+        xy, depth = z["joints_2d_px"].astype(np.float64), z["pose_z"].astype(np.float64)
+    n, fps = len(xy), float(truth["fps"])
+    poses = np.concatenate([xy, depth[..., None], np.ones((n, 33, 1))], axis=2)
+    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+    return PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, tuple(truth["image_size"]),
+                     "synthetic")
+
+
+def fault_to_cue(samples: Path, early: bool = True) -> dict[str, Any]:
+    """Seconds from the first frame of each injected fault of the synthetic samples (exact
+    truth: the fault's ``start_s``) to the start of its cue, over the samples' exact poses.
+
+    A fault's cue is the first cue of one of the fault's rules (see
+    :data:`~formcoach.evaluation.faults.LABEL_ALIASES`) emitted inside the fault's span (or up
+    to one rep length after it: a lockout is judged at the next top). ``early=False`` measures
+    the reference that judges a rep only when it is counted.
+
+    Returns:
+        ``{"n", "found", "p50", "p95", "max", "per_fault": [...]}`` (seconds).
+    """
+    import json
+
+    from formcoach.clock import FrameClock
+    from formcoach.coach.offline import make_coach
+    from formcoach.coach.session import run_session
+    from formcoach.cues.scheduler import CueScheduler
+    from formcoach.cues.speech import NullSpeaker
+    from formcoach.evaluation.faults import LABEL_ALIASES
+    from formcoach.exercises import load_exercise
+    from formcoach.pose.stream import replay_track
+
+    rows: list[dict[str, Any]] = []
+    manifest = json.loads((samples / "manifest.json").read_text())
+    for clip in manifest["clips"]:
+        truth = json.loads((samples / f"{Path(clip['file']).stem}.json").read_text())
+        if truth.get("kind") != "reps" or not truth.get("faults"):
+            continue
+        track = _exact_track(samples / f"{Path(clip['file']).stem}.npz", truth)
+        clock = FrameClock()
+        res = run_session(replay_track(track), make_coach(load_exercise(truth["exercise"]),
+                                                          track.fps, early=early),
+                          CueScheduler(clock), NullSpeaker(), clock, fps=track.fps,
+                          backend=track.backend, source=clip["file"])
+        for f in truth["faults"]:
+            rules = set(LABEL_ALIASES.get(f["type"], (f["type"],)))
+            span = f["end_s"] - f["start_s"]
+            cues = [c for c in res.cues if c.rule_id in rules
+                    and f["start_s"] <= c.fault_t_s <= f["end_s"] + span]
+            cue_s = min((c.t_s for c in cues), default=None)
+            rows.append({"sample": truth["name"], "fault": f["type"], "rep": f.get("rep_index"),
+                         "start_s": f["start_s"],
+                         "to_cue_s": None if cue_s is None else round(cue_s - f["start_s"], 3)})
+    got = [r["to_cue_s"] for r in rows if r["to_cue_s"] is not None]
+    return {"n": len(rows), "found": len(got),
+            "p50": round(float(np.percentile(got, 50)), 3) if got else None,
+            "p95": round(float(np.percentile(got, 95)), 3) if got else None,
+            "max": round(max(got), 3) if got else None, "per_fault": rows}

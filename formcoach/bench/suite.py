@@ -483,6 +483,17 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         lat = _try("cue_latency", latency)
         result["cue_latency_ms"] = lat
 
+        if folder is not None and (folder / "manifest.json").is_file():
+            from formcoach.bench.latency import fault_to_cue
+
+            ftc = _try("fault_to_cue", lambda: fault_to_cue(folder))
+            ref = _try("fault_to_cue_reference", lambda: fault_to_cue(folder, early=False))
+            result["fault_to_cue"] = ftc
+            result["fault_to_cue_reference"] = ref
+            result["fault_to_cue_s"] = ({k: ftc.get(k) for k in ("p50", "p95", "max", "n",
+                                                                  "found")}
+                                        if isinstance(ftc, dict) else None)
+
         cs = _try("cold_start", lambda: bench_cold_start(sample, backend, model))
         result["cold_start"] = cs
         result["cold_start_s"] = cs.get("cold_start_s") if isinstance(cs, dict) else None

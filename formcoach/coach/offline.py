@@ -27,11 +27,13 @@ from formcoach.types import PoseTrack
 __all__ = ["analyze_stream", "analyze_track", "analyze_video", "make_coach"]
 
 
-def make_coach(exercise: Exercise, fps: float, rules: bool = True, view: str | None = None
-               ) -> Coach:
+def make_coach(exercise: Exercise, fps: float, rules: bool = True, view: str | None = None,
+               early: bool = True) -> Coach:
     """The coach of ``exercise`` with its rules engine (none with ``rules=False`` or a pack
-    without rules); ``view`` fixes the camera view instead of detecting it per frame."""
-    engine = RulesEngine(exercise, fps, view=view) if rules and exercise.rules_raw else None
+    without rules); ``view`` fixes the camera view instead of detecting it per frame;
+    ``early=False`` judges reps only when counted (the reference, see the rules engine)."""
+    engine = RulesEngine(exercise, fps, view=view, early=early) \
+        if rules and exercise.rules_raw else None
     return Coach(exercise, fps, rules=engine, view=view)
 
 

@@ -211,15 +211,27 @@ class Coach:
         """The faults the rules emit for this frame and these reps, each handed out once.
 
         A rep's verdict (``on_rep``) includes the frame faults that fired inside it earlier;
-        those were handed out when they fired, so only what the engine emitted now is new.
+        those were handed out when they fired, so only what the engine emitted now is new. A
+        rep under way is judged as far as it is seen (``on_progress``): a fault there is
+        handed out at once, and the count then confirms it (same object, final values) or
+        retracts it (:attr:`retracted`, for the session to withdraw).
         """
         assert self.rules is not None
-        before = len(self.rules.faults)
         if state is not None:
             self.rules.on_frame(state)
         for rep in reps:
             self.rules.on_rep(rep)
-        return self.rules.faults[before:]
+        if state is not None and not reps:
+            self.rules.on_progress(self.segmenter.progress)
+        return self.rules.take_new()
+
+    def take_retracted(self) -> list[Fault]:
+        """Provisional faults the final verdict of their rep did not confirm, since the last
+        call (the session removes them and withdraws their cues)."""
+        if self.rules is None:
+            return []
+        out, self.rules.retracted = self.rules.retracted, []
+        return out
 
     def _label(self, reps: list[RepEvent]) -> None:
         """For ``side = "auto"``, name the side that dominated each rep."""
@@ -252,6 +264,8 @@ class Coach:
         if self.rules is not None and self.exercise.kind == "hold":
             self.rules.hold.finish()  # the hold in progress at the end of the stream
         faults = self._judge(None, new) if self.rules is not None else []
+        if self.rules is not None:
+            self.rules.on_progress(None)  # a rep still under way at the end is never counted
         return new, faults
 
     def not_assessed(self) -> list[str]:

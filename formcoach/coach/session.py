@@ -285,6 +285,7 @@ class _Run:
         for f in state.faults:
             self.faults.append(f)
             self.scheduler.submit(f, detected_t_ns=t)
+        self._withdraw(self.coach.take_retracted())
         self.frame_views.append((state.index, state.view))
         if state.new_reps:
             self._measure()  # the previous reps' ends are final once a new rep is counted
@@ -294,6 +295,13 @@ class _Run:
         for a in state.new_attempts:
             self._attempt_cue(a, t)
         return state
+
+    def _withdraw(self, gone: list[Fault]) -> None:
+        """Provisional faults the final verdict did not confirm: out of the result, and their
+        cues withdrawn when not yet spoken."""
+        for f in gone:
+            self.faults = [g for g in self.faults if g is not f]
+            self.scheduler.withdraw(f)
 
     def _judged(self, rep: RepEvent) -> bool:
         """Note the rep's majority view; whether at least one rule was assessed on it."""
@@ -357,6 +365,7 @@ class _Run:
         if self.setup_passed:
             new, late = coach.finish()  # reps counted in the last few frames
             self.faults.extend(late)
+            self._withdraw(coach.take_retracted())
             self.reps.extend(new)
             for rep in new:
                 self._judged(rep)

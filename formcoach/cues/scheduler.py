@@ -47,6 +47,7 @@ class SchedulerStats:
     superseded: int = 0
     praised: int = 0
     unjudged: int = 0  # reps not praised because no rule could be judged on them
+    withdrawn: int = 0  # provisional faults' cues taken back before they were spoken
 
 
 class CueScheduler:
@@ -133,6 +134,16 @@ class CueScheduler:
         )
         at = src if detected_t_ns is None else max(src, int(detected_t_ns))
         return self._offer(fault.rule_id, fault.cue, int(fault.severity), self.fault_clock_ns(at))
+
+    def withdraw(self, fault: Fault) -> bool:
+        """Take back a provisional fault its rep's final verdict did not confirm: its cue is
+        dropped if it is still pending (one already spoken stays spoken). True if dropped."""
+        cue = self._pending.get(fault.rule_id)
+        if cue is None or cue.text != fault.cue:
+            return False
+        del self._pending[fault.rule_id]
+        self.stats.withdrawn += 1
+        return True
 
     def rep_completed(self, rep: RepEvent, detected_t_ns: int | None = None,
                       judged: bool = True) -> bool:

@@ -39,7 +39,7 @@ from formcoach.kinematics.view import VIEW_ALIASES, VIEWS, ViewDetector, frame_v
 from formcoach.rules.hold import DOWN_NOT_HOLDING, IN_POSITION, HoldTimer, hold_position
 from formcoach.skeleton import LM, NUM_LANDMARKS
 from formcoach.text import MAX_CONFIG_BYTES, clean_text
-from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent
+from formcoach.types import NS_PER_S, Fault, FrameState, PoseResult, RepEvent, RepProgress
 
 __all__ = [
     "ASSESSED",
@@ -433,6 +433,9 @@ class RulesEngine:
         view: a fixed view (``front``/``side``/``45``/``back``); default: the view the coach
             detected for each frame (``FrameState.view``).
         buffer_s: seconds of per-frame values kept for rep rules (longest judged rep).
+        early: judge a rep's rules while it is under way (:meth:`on_progress`) so its cue
+            comes while the fault is happening; False is the reference that judges only when
+            the rep is counted. The final faults are the same either way.
 
     Attributes:
         faults: every fault so far, in time order.
@@ -453,6 +456,7 @@ class RulesEngine:
         rules: list[Rule] | None = None,
         view: str | None = None,
         buffer_s: float = 60.0,
+        early: bool = True,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be positive, got {fps}")
@@ -490,6 +494,13 @@ class RulesEngine:
         self.hold = HoldTimer(exercise.count.min_hold_s, exercise.count.max_gap_s)
         self.position = "unseen"
         self.view = view or "unknown"
+        self.early = bool(early)
+        self._count_signal = _base(exercise.count.signal)
+        self._early: dict[str, Fault] = {}  # rule id -> provisional fault of the rep under way
+        self._early_start: int | None = None
+        self._handed: dict[int, Fault] = {}  # the faults take_new handed out, by id
+        #: Provisional faults the rep's final verdict did not confirm (taken by the session).
+        self.retracted: list[Fault] = []
 
     @property
     def hold_seconds(self) -> float:
@@ -543,19 +554,10 @@ class RulesEngine:
         new: list[Fault] = []
         for rule in self._rep_rules:
             idx = [i for i in phase_window(rep, rule.phase, last) if i in by_index]
-            window = [by_index[i] for i in idx]
-            views = [r.view for r in window if r.view != "unknown"]
-            # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
-            # strings follows PYTHONHASHSEED, which made runs disagree).
-            view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
             # An edge rep (``partial``: the clip began near its bottom) has no rest position
             # before it: its top phase was not seen.
-            if not window or view not in rule.views or (rep.partial and rule.phase == "top"):
-                rep_status[rule.id] = NOT_ASSESSED
-                continue
-            vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}
-            vis = np.array([r.vis for r in window])
-            value = _window_value(rule, vals, vis)
+            value = math.nan if rep.partial and rule.phase == "top" else self._judge_window(
+                rule, [by_index[i] for i in idx])
             if not np.isfinite(value):
                 rep_status[rule.id] = NOT_ASSESSED
             elif rule.violated(value):
@@ -570,16 +572,111 @@ class RulesEngine:
             rep_status[rule.id] = (
                 FAULT if FAULT in seen else OK if OK in seen else NOT_ASSESSED
             )
-        inside = [f for f in self.faults if f.rep_index is None
+        early = {id(f) for f in self._early.values()}
+        inside = [f for f in self.faults if f.rep_index is None and id(f) not in early
                   and rep.start_frame <= f.frame_index <= last]
         for f in inside:
             f.rep_index = rep.index
             rep_status[f.rule_id] = FAULT
+        new = self._settle_early(new)
         self.status.update({k: v for k, v in rep_status.items()})
         faults = sorted(inside + new, key=lambda f: f.t_ns)
         self.rep_faults[rep.index] = faults
         self.rep_status[rep.index] = rep_status
         return faults
+
+    def on_progress(self, progress: RepProgress | None) -> list[Fault]:
+        """Judge the rep under way on the frames seen so far, so a fault is cued while it is
+        happening: whole-rep and descent rules (``any``, ``eccentric``) as the body goes down,
+        ``bottom`` rules once the turnaround is passed; rising and ``top`` rules wait for the
+        count. Only rules that a window can only confirm as it grows are judged early
+        ("must not exceed": a max above, a min below, a rise, a range; percentiles once the
+        bottom is seen): a "must reach" rule (depth, lockout) is not failed by a rep that is
+        still on its way. Each rule fires at most once per rep; the fault is provisional until
+        :meth:`on_rep` confirms it (then it takes the final values) or retracts it
+        (:attr:`retracted`). Returns the faults that fired now."""
+        if not self.early:
+            return []
+        if progress is None or progress.start_frame != self._early_start:
+            self._retract_early()  # the rep was abandoned (an attempt), or a new one began
+            self._early_start = None if progress is None else progress.start_frame
+        if progress is None or not progress.deep_enough:
+            return []  # not (yet) a rep: a wiggle or the start of an attempt says nothing
+        rows = [r for r in self._buf if progress.start_frame <= r.index <= progress.frame]
+        if not rows:
+            return []
+        by_index = {r.index: r for r in rows}
+        span = progress.frame - progress.start_frame
+        w = max(1, round(PHASE_FRACTION * span))
+        fired: list[Fault] = []
+        for rule in self._rep_rules:
+            # A "must reach" bottom rule on the counting signal itself (depth) is decided at
+            # the turnaround: the rep's extreme of that signal is its bottom.
+            at_turn = rule.phase == "bottom" and _base(rule.feature) == self._count_signal
+            if rule.id in self._early or not (_grows_with_window(rule) or at_turn):
+                continue
+            if rule.reduce in _PERCENTILES and progress.bottom_frame is None:
+                continue  # a percentile of the descent alone overweights it: wait for the bottom
+            if rule.phase in ("any", "eccentric"):
+                hi = progress.frame if rule.phase == "any" or progress.bottom_frame is None \
+                    else progress.bottom_frame
+                idx = range(progress.start_frame, hi + 1)
+            elif rule.phase == "bottom" and progress.bottom_frame is not None and \
+                    progress.frame >= progress.bottom_frame + w:
+                b = progress.bottom_frame
+                idx = range(max(progress.start_frame, b - w), b + w + 1)
+            else:
+                continue
+            value = self._judge_window(rule, [by_index[i] for i in idx if i in by_index])
+            if np.isfinite(value) and rule.violated(value):
+                row = rows[-1]
+                f = self._emit(rule, row.t_ns, row.index, value, None)
+                self._early[rule.id] = f
+                fired.append(f)
+        return fired
+
+    def _judge_window(self, rule: Rule, window: list[_Row]) -> float:
+        """The rule's value over buffered rows (NaN: not assessed from this view or data)."""
+        views = [r.view for r in window if r.view != "unknown"]
+        # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
+        # strings follows PYTHONHASHSEED, which made runs disagree).
+        view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
+        if not window or view not in rule.views:
+            return math.nan
+        vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}
+        vis = np.array([r.vis for r in window])
+        return _window_value(rule, vals, vis)
+
+    def _settle_early(self, final: list[Fault]) -> list[Fault]:
+        """The rep's final faults, where a provisional one it confirms keeps its identity (the
+        session already holds it) and takes the final values; the rest are retracted."""
+        out = []
+        for f in final:
+            e = self._early.pop(f.rule_id, None)
+            if e is None:
+                out.append(f)
+                continue
+            e.t_ns, e.frame_index, e.value, e.rep_index = f.t_ns, f.frame_index, f.value, \
+                f.rep_index
+            _drop(self.faults, f)
+            _drop(self._new, f)
+            out.append(e)
+        self._retract_early()
+        self._early_start = None
+        return out
+
+    def _retract_early(self) -> None:
+        for f in self._early.values():
+            _drop(self.faults, f)
+            _drop(self._new, f)
+            self.retracted.append(f)
+        self._early.clear()
+
+    def take_new(self) -> list[Fault]:
+        """Faults emitted since the last call and still standing (frame, early and final)."""
+        out = [f for f in self.faults if id(f) not in self._handed]
+        self._handed.update((id(f), f) for f in out)  # kept alive: an id is never reused
+        return out
 
     # ------------------------------------------------------------------ helpers
     def _add_velocities(self, values: dict[str, float], index: int, t_ns: int) -> None:
@@ -630,6 +727,27 @@ class RulesEngine:
     def not_assessed(self) -> list[str]:
         """Ids of rules whose latest status is ``not_assessed``."""
         return [k for k, v in self.status.items() if v == NOT_ASSESSED]
+
+
+#: Reduces whose value can only move towards a violation as the window grows, by ``op``.
+_GROWING = {">": {"max", "rise", "range", "spread", "p90"}, ">=": {"max", "rise", "range",
+            "spread", "p90"}, "<": {"min", "fall", "p10"}, "<=": {"min", "fall", "p10"}}
+_PERCENTILES = {"p10", "p90", "spread"}
+
+
+def _grows_with_window(rule: Rule) -> bool:
+    """Whether a violation on part of a rep's window stands on the whole window (up to the
+    percentiles' drift), so the rule may be judged before the rep is counted."""
+    return rule.reduce in _GROWING.get(rule.op, set())
+
+
+def _drop(items: list[Fault], fault: Fault) -> None:
+    """Remove ``fault`` itself (by identity: a confirmed provisional fault equals its final
+    twin field for field) from ``items``, if it is there."""
+    for k, f in enumerate(items):
+        if f is fault:
+            del items[k]
+            return
 
 
 def _bottom_frame(exercise: Exercise, poses: np.ndarray, fps: float,

@@ -11,7 +11,8 @@ import pytest
 
 KEYS = ("pose_ms", "onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
         "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine",
-        "pose_ms_by_model", "lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "angle_error_by_model")
+        "pose_ms_by_model", "lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "angle_error_by_model",
+        "fault_to_cue_s")
 
 
 @pytest.mark.slow
@@ -37,4 +38,7 @@ def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
             assert {"median", "p95"} <= set(row["knee"])
     assert r["kernels"]["outputs_identical"] is True
     assert {"p50", "p95"} <= set(r["cue_latency_ms"])
+    ftc, ref = r["fault_to_cue"], r["fault_to_cue_reference"]
+    assert ftc["n"] == ref["n"] > 0 and ftc["found"] >= 1
+    assert ftc["p50"] <= ref["p50"]  # judging during the rep never makes a cue later
     assert r["machine"]["cores"] and "numpy" in r["machine"]["versions"]

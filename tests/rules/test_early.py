@@ -1,0 +1,76 @@
+"""Early judgement: a rep's rules judged while it is under way (RulesEngine.on_progress), the
+same final faults as the reference that judges only at the count, and cues that come sooner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES
+from fakes import sample_track
+
+from formcoach.clock import FakeClock, FrameClock
+from formcoach.coach.offline import make_coach
+from formcoach.coach.result import SessionResult
+from formcoach.coach.session import run_session
+from formcoach.cues.scheduler import CueScheduler
+from formcoach.cues.speech import NullSpeaker
+from formcoach.exercises import load_exercise
+from formcoach.pose.stream import replay_track
+from formcoach.rules.engine import _grows_with_window, parse_rules
+from formcoach.types import Fault, PoseTrack
+
+NAMES = [Path(c["file"]).stem for c in json.loads((SAMPLES / "manifest.json").read_text())["clips"]]
+
+
+def _run(track: PoseTrack, exercise: str, early: bool) -> SessionResult:
+    clock = FrameClock()
+    return run_session(replay_track(track), make_coach(load_exercise(exercise), track.fps,
+                                                       early=early),
+                       CueScheduler(clock), NullSpeaker(), clock, fps=track.fps,
+                       backend="synthetic", source="t")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_final_faults_are_those_of_the_reference(name: str, tmp_path: Path) -> None:
+    """Streaming with early judgement and the count-time reference agree exactly."""
+    truth = json.loads((SAMPLES / f"{name}.json").read_text())
+    track = PoseTrack.load(sample_track(name, tmp_path / "t.npz"))
+    ref, early = (_run(track, truth["exercise"], e) for e in (False, True))
+
+    def key(res: SessionResult) -> list[tuple[object, ...]]:
+        return [(f.rule_id, f.rep_index, f.frame_index, f.t_ns, f.value) for f in res.faults]
+
+    assert key(early) == key(ref)
+    # every cue early judgement spoke is about a fault that stands (none was retracted)
+    standing = {f.rule_id for f in early.faults}
+    assert {c.rule_id for c in early.cues} <= standing | {"praise"}
+
+
+def test_a_sagging_pushup_is_told_before_the_rep_is_counted(tmp_path: Path) -> None:
+    track = PoseTrack.load(sample_track("pushup_45_sag_lockout", tmp_path / "t.npz"))
+    ref, early = (_run(track, "pushup", e) for e in (False, True))
+    cue_ref = next(c for c in ref.cues if c.rule_id == "hip_sag")
+    cue_early = next(c for c in early.cues if c.rule_id == "hip_sag")
+    rep = next(r for r in early.reps if r.index == next(
+        f.rep_index for f in early.faults if f.rule_id == "hip_sag"))
+    assert cue_early.emit_t_ns < cue_ref.emit_t_ns
+    assert cue_early.emit_t_ns - early.start_ns < rep.counted_ns - early.start_ns
+
+
+def test_only_rules_a_growing_window_confirms_are_judged_early() -> None:
+    rules = {r.id: r for r in parse_rules(load_exercise("squat").rules_raw, "squat")}
+    assert _grows_with_window(rules["knee_past_toes"])  # max > limit: never un-violated
+    assert not _grows_with_window(rules["depth"])  # min > limit: a rep still going down
+    rules = {r.id: r for r in parse_rules(load_exercise("pushup").rules_raw, "pushup")}
+    assert _grows_with_window(rules["hip_sag"]) and not _grows_with_window(rules["no_lockout"])
+
+
+def test_a_withdrawn_fault_is_never_spoken() -> None:
+    clock = FakeClock()
+    sched = CueScheduler(clock)
+    f = Fault("hip_sag", "pushup", "hips up", 2, 0, 0, -0.1, -0.05)
+    assert sched.submit(f)
+    assert sched.withdraw(f) and sched.poll() is None
+    assert not sched.withdraw(f)  # nothing left to take back
