@@ -351,7 +351,9 @@ def recognise_then_coach(
 ) -> SessionResult | None:
     """``live --exercise auto``: watch until the exercise is recognised from the movement, say
     it ("looks like squats"), then coach it with :func:`run_live` from the frames already seen
-    (the reps done while it watched are counted; their cues are stale and dropped).
+    (the reps done while it watched are counted; their cues are stale and dropped). With a
+    window the guess stays up for :data:`CONFIRM_S` seconds: ``e`` changes it to the next
+    exercise, ``space`` starts at once.
 
     Args:
         source, estimator, speaker, clock, window: as :func:`run_live`.
@@ -365,7 +367,7 @@ def recognise_then_coach(
         The set's result, or None when the source ended (or ``max_wait_s`` passed) before the
         exercise could be told.
     """
-    from formcoach.coach.recognise import Recogniser
+    from formcoach.coach.recognise import RECOGNISABLE, Recogniser
     from formcoach.exercises import load_exercise
 
     clock = clock if clock is not None else MonotonicClock()
@@ -375,40 +377,67 @@ def recognise_then_coach(
     stream = iter(estimate_poses(source, estimator, clock))
     win = open_window("formcoach - which exercise?") if window else None
     start = clock.now_ns()
-    found = None
+    found: str | None = None
+    reason = ""
+    shown_until: int | None = None  # with a window: the guess stays up to be corrected
+
+    def show(posed: PosedFrame, text: str) -> str | None:
+        if posed.frame is None or (win is None and on_frame is None):
+            return None
+        img = draw_overlay(posed.frame.image, OverlayState(
+            landmarks=posed.pose.landmarks, setup_ok=False, exercise="auto",
+            setup_message=text))
+        if on_frame is not None:
+            on_frame(img)
+        return win.show(img) if win is not None else None
+
     try:
         for posed in stream:
-            r = rec.update(posed.pose)
-            if posed.frame is not None and (win is not None or on_frame is not None):
-                img = draw_overlay(posed.frame.image, OverlayState(
-                    landmarks=posed.pose.landmarks, setup_ok=False, exercise="auto",
-                    setup_message=r.reason if r.exercise is None else f"looks like {r.exercise}"))
-                if on_frame is not None:
-                    on_frame(img)
-                if win is not None and win.show(img) == "quit":
-                    break
             keep.append(PosedFrame(None, posed.pose, posed.index, posed.taken_ns,
                                    posed.pose_ns))
-            if r.exercise is not None:
-                found = r
+            if found is None:
+                r = rec.update(posed.pose)
+                if show(posed, r.reason) == "quit":
+                    break
+                if r.exercise is not None:
+                    found, reason = r.exercise, r.reason
+                    if win is None:
+                        break
+                    shown_until = clock.now_ns() + round(CONFIRM_S * NS_PER_S)
+                elif max_wait_s is not None and (clock.now_ns() - start) / NS_PER_S > max_wait_s:
+                    break
+                continue
+            # Recognised, window open: "looks like squats (e: change)" for CONFIRM_S.
+            name = load_exercise(found).name.lower()
+            action = show(posed, f"looks like {name} - e: change, space: start")
+            if action == "quit":
+                found = None
                 break
-            if max_wait_s is not None and (clock.now_ns() - start) / NS_PER_S > max_wait_s:
+            if action == "exercise":
+                found = RECOGNISABLE[(RECOGNISABLE.index(found) + 1) % len(RECOGNISABLE)]
+                reason = "chosen by the user"
+                shown_until = clock.now_ns() + round(CONFIRM_S * NS_PER_S)
+            elif action == "pause" or (shown_until is not None and clock.now_ns() >= shown_until):
                 break
     finally:
         if win is not None:
             win.close()
-    if found is None or found.exercise is None:
+    if found is None:
         source.close()
         return None
-    ex = load_exercise(found.exercise)
+    ex = load_exercise(found)
     now = clock.now_ns()
     speaker.say(Cue(f"looks like {ex.name.lower()}", 1, "recognised", now, now))
     if on_recognised is not None:
-        on_recognised(ex, found.reason)
+        on_recognised(ex, reason)
     live.pop("skip_setup", None)
     return run_live(source, ex, estimator, speaker, clock=clock, window=window,
                     skip_setup=True, on_frame=on_frame,
                     frames=itertools.chain(keep, stream), **live)
+
+
+#: With a window, how long "looks like ..." stays up for the user to change it (e), s.
+CONFIRM_S = 3.0
 
 
 class _SetTarget:

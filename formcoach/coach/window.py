@@ -1,6 +1,7 @@
 """The optional OpenCV window of ``live``; guarded for headless machines.
 
-Keys: ``q``/Esc quit, ``m`` mute, ``f`` full screen on/off, ``space`` pause, ``n`` next set.
+Keys: ``q``/Esc quit, ``m`` mute, ``f`` full screen on/off, ``space`` pause, ``n`` next set,
+``e`` change the exercise ``--exercise auto`` recognised.
 The window is resizable without the OpenCV toolbar, opens large (``DEFAULT_SIZE``), and the
 live screen is drawn at whatever size it has (:meth:`Window.size`).
 """
@@ -22,7 +23,7 @@ __all__ = ["DEFAULT_SIZE", "KEYS", "Window", "display_available", "open_window"]
 DEFAULT_SIZE = (1280, 720)
 #: Key -> action returned by :meth:`Window.show`.
 KEYS: dict[int, str] = {ord("q"): "quit", 27: "quit", ord("m"): "mute", ord("f"): "fullscreen",
-                        ord(" "): "pause", ord("n"): "next"}
+                        ord(" "): "pause", ord("n"): "next", ord("e"): "exercise"}
 
 
 def display_available() -> bool:

@@ -59,3 +59,58 @@ def test_nobody_there_is_one_line(run_cli, tmp_path: Path) -> None:  # type: ign
     assert res.code == 2 and "Traceback" not in res.err
     last = res.err.strip().splitlines()[-1]
     assert last.startswith("formcoach: error: could not tell the exercise") and "--exercise" in last
+
+
+@pytest.mark.slow
+def test_e_changes_the_guess_before_coaching(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """With a window the guess stays up: e moves it to the next exercise, space starts."""
+    import numpy as np
+
+    from formcoach.coach import live as live_mod
+    from formcoach.coach import window as window_mod
+    from formcoach.coach.recognise import RECOGNISABLE
+
+    said: list[str] = []
+    real = live_mod.draw_overlay
+
+    def spy(image: np.ndarray, state):  # type: ignore[no-untyped-def]
+        said.append(state.setup_message or "")
+        return real(image, state)
+
+    keys: list[str] = []
+
+    class FakeWindow:
+        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
+            pass
+
+        def size(self) -> tuple[int, int]:
+            return (640, 360)
+
+        def show(self, image: np.ndarray) -> str | None:
+            msg = said[-1] if said else ""
+            after = RECOGNISABLE[RECOGNISABLE.index("squat") + 1]
+            if msg.startswith("looks like squat") and "exercise" not in keys:
+                keys.append("exercise")
+                return "exercise"
+            if msg.startswith(f"looks like {after}") and "pause" not in keys:
+                keys.append("pause")
+                return "pause"
+            return None
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(live_mod, "draw_overlay", spy)
+    monkeypatch.setattr(window_mod, "Window", FakeWindow)
+    monkeypatch.setattr(window_mod, "display_available", lambda: True)
+    track = PoseTrack.load(sample_track("squat_side_clean", tmp_path / "t.npz"))
+    clock = MonotonicClock()
+    named: list[tuple[str, str]] = []
+    res = recognise_then_coach(
+        PacedVideoSource(SAMPLES / "squat_side_clean.mp4", clock=clock),
+        ReplayEstimator(track.poses, track.fps, track.image_size), TextSpeaker(clock=clock),
+        clock=clock, window=True, on_recognised=lambda ex, why: named.append((ex.id, why)))
+    assert keys == ["exercise", "pause"]
+    assert named == [("lunge", "chosen by the user")]
+    assert res is not None and res.exercise.id == "lunge"
