@@ -307,8 +307,10 @@ def announce_set(ps: PlannedSet) -> str:
     return f"set {ps.number} of {ps.of}, {_plural(it.name)}, {what}"
 
 
-def set_summary_text(result: SessionResult) -> str:
-    """The spoken end-of-set summary: ``10 reps, 8 clean, knees caved on 2``."""
+def set_summary_text(result: SessionResult, item: PlannedExercise | None = None) -> str:
+    """The spoken end-of-set summary: ``10 reps, 8 clean, knee valgus on 2``, plus how the set
+    compares with the plan's ROM or tempo target when ``item`` has one ("range 72 degrees,
+    target 90"; "2.1 seconds a rep, target 3")."""
     m = result.metrics
     if result.exercise.kind == "hold":
         held = m.held_s if math.isfinite(m.held_s) else 0.0
@@ -325,6 +327,16 @@ def set_summary_text(result: SessionResult) -> str:
     if counts:
         rule, reps = max(counts.items(), key=lambda kv: (len(kv[1]), kv[0]))
         parts.append(f"{rule.replace('_', ' ')} on {len(reps)}")
+    roms = [r.rom_deg for r in m.reps if math.isfinite(r.rom_deg)]
+    if item is not None and item.rom_target_deg is not None and roms:
+        rom = sum(roms) / len(roms)
+        if rom < item.rom_target_deg:
+            parts.append(f"range {rom:.0f} degrees, target {item.rom_target_deg:g}")
+    durs = [r.duration_s for r in m.reps if math.isfinite(r.duration_s)]
+    if item is not None and item.tempo_s is not None and durs:
+        tempo = sum(durs) / len(durs)
+        if abs(tempo - item.tempo_s) > 0.25 * item.tempo_s:
+            parts.append(f"{tempo:.1f} seconds a rep, target {item.tempo_s:g}")
     return ", ".join(parts)
 
 
@@ -396,7 +408,7 @@ class WorkoutRunner:
             self._say(out, announce_set(ps))
             outcome = self._one_set(ps)
             out.sets.append(outcome)
-            self._say(out, set_summary_text(outcome.result))
+            self._say(out, set_summary_text(outcome.result, ps.item))
             if ps.index + 1 < len(sets) and not self.stop.is_set():
                 outcome.rest_s = self._rest(out, ps.item.rest_s, outcome, sets[ps.index + 1])
         out.stopped = out.stopped or self.stop.is_set()

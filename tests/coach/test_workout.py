@@ -182,6 +182,13 @@ def test_summary_says_reps_clean_and_the_main_fault(tmp_path: Path) -> None:
     text = set_summary_text(res)
     assert text.startswith(f"{len(res.reps)} reps")
     assert "knee valgus on" in text
+    item = parse_plan('[[exercise]]\nid = "squat"\nreps = 3\nrom_target_deg = 150\n'
+                      'tempo_s = 9\n', "p.toml").items[0]
+    planned = set_summary_text(res, item)
+    assert "target 150" in planned and "a rep, target 9" in planned  # short of both
+    easy = parse_plan('[[exercise]]\nid = "squat"\nreps = 3\nrom_target_deg = 10\n',
+                      "p.toml").items[0]
+    assert "target" not in set_summary_text(res, easy)  # reached: nothing to add
 
 
 @pytest.mark.slow
