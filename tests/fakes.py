@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -117,3 +118,43 @@ def sample_track(name: str, out: Path) -> Path:
     PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, tuple(truth["image_size"]),
               "synthetic").save(out)
     return out
+
+
+class ScriptedWindow:
+    """A stand-in for :class:`formcoach.coach.window.Window`: records what it is shown and
+    answers each :meth:`show` with the next scripted key action (``None`` once the script is
+    used up)."""
+
+    shown: ClassVar[list[np.ndarray]] = []
+    script: ClassVar[list[str | None]] = []
+    size_px: ClassVar[tuple[int, int]] = (640, 360)
+
+    def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
+        self.title = title
+
+    @classmethod
+    def reset(cls, script: list[str | None]) -> type[ScriptedWindow]:
+        """Start a new script (class-level: the code under test builds its own instances)."""
+        cls.shown, cls.script = [], list(script)
+        return cls
+
+    def size(self) -> tuple[int, int]:
+        return self.size_px
+
+    def show(self, image: np.ndarray) -> str | None:
+        type(self).shown.append(image)
+        return type(self).script.pop(0) if type(self).script else None
+
+    def close(self) -> None:
+        pass
+
+
+def write_blank_video(path: Path, frames: int = 45, size: tuple[int, int] = (160, 120)) -> Path:
+    """A black mp4 of ``frames`` frames at 30 fps: a video with nobody in it."""
+    import cv2
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, size)
+    for _ in range(frames):
+        w.write(np.zeros((size[1], size[0], 3), np.uint8))
+    w.release()
+    return path

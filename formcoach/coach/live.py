@@ -140,16 +140,7 @@ class _Display:
                 not_judged=u.not_judged, extra=self.notes(u, now))))
         if self.window is None and self.on_screen is None:
             return None
-        size = self.window.size() if self.window is not None else (
-            self.screen_size or DEFAULT_SIZE)
-        h, w = image.shape[:2]
-        screen = render_screen(layout_for(size, (w, h), self.debug), image,
-                               self._screen_state(u, now))
-        if self.on_screen is not None:
-            self.on_screen(screen)
-        action = self.window.show(screen) if self.window is not None else None
-        if action is not None and self.on_key is not None:
-            self.on_key(action)
+        action = self._present(image, self._screen_state(u, now))
         if action == "next":
             return "quit"  # the set ends; the workout goes on (on_key told it)
         if action == "pause":
@@ -157,6 +148,19 @@ class _Display:
             return None
         return action
 
+    def _present(self, image: np.ndarray, state: ScreenState) -> str | None:
+        """Draw the screen at the window's size (or ``screen_size``), hand it to
+        ``on_screen``, show it; the key action (also told to ``on_key``)."""
+        size = self.window.size() if self.window is not None else (
+            self.screen_size or DEFAULT_SIZE)
+        h, w = image.shape[:2]
+        screen = render_screen(layout_for(size, (w, h), self.debug), image, state)
+        if self.on_screen is not None:
+            self.on_screen(screen)
+        action = self.window.show(screen) if self.window is not None else None
+        if action is not None and self.on_key is not None:
+            self.on_key(action)
+        return action
 
     def hold(self, posed: PosedFrame) -> None:
         """While paused: show the frame (nothing is counted) and read the keys; space
@@ -164,18 +168,9 @@ class _Display:
         if posed.frame is None or (self.window is None and self.on_screen is None):
             self.paused = False  # nothing to unpause from: never hold a headless stream
             return
-        image = posed.frame.image
-        size = self.window.size() if self.window is not None else (
-            self.screen_size or DEFAULT_SIZE)
-        st = ScreenState(landmarks=posed.pose.landmarks, target=self.target,
-                         exercise=self.ex.name, paused=True, message="paused: space resumes")
-        h, w = image.shape[:2]
-        screen = render_screen(layout_for(size, (w, h), self.debug), image, st)
-        if self.on_screen is not None:
-            self.on_screen(screen)
-        action = self.window.show(screen) if self.window is not None else None
-        if action is not None and self.on_key is not None:
-            self.on_key(action)
+        action = self._present(posed.frame.image, ScreenState(
+            landmarks=posed.pose.landmarks, target=self.target, exercise=self.ex.name,
+            paused=True, message="paused: space resumes"))
         if action == "pause":
             self.paused = False
         elif action in ("quit", "next"):

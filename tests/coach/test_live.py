@@ -11,7 +11,7 @@ from typing import ClassVar
 import fakes
 import numpy as np
 import pytest
-from fakes import ReplayEstimator
+from fakes import ReplayEstimator, ScriptedWindow
 
 from formcoach import synth
 from formcoach.cli import main
@@ -140,24 +140,8 @@ def test_window_is_not_opened_without_a_display(monkeypatch: pytest.MonkeyPatch,
 
 def test_keys_mute_and_quit(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None:
     poses, fps, _ = curl_truth
-    actions = iter([None, "mute", None, "quit"])
-    shown: list[np.ndarray] = []
-
-    class FakeWindow:
-        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
-            pass
-
-        def size(self) -> tuple[int, int]:
-            return (640, 360)
-
-        def show(self, image: np.ndarray) -> str | None:
-            shown.append(image)
-            return next(actions)
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(window, "Window", FakeWindow)
+    win = ScriptedWindow.reset([None, "mute", None, "quit"])
+    monkeypatch.setattr(window, "Window", win)
     monkeypatch.setattr(window, "display_available", lambda: True)
     speaker = NullSpeaker()
     res = run_live(
@@ -167,7 +151,7 @@ def test_keys_mute_and_quit(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None
     assert speaker.muted
     assert res.stopped_by == "user" and res.frames == 4
     # The window shows the distance screen at the window's size, not the camera frame.
-    assert all(img.shape == (360, 640, 3) for img in shown)
+    assert all(img.shape == (360, 640, 3) for img in win.shown)
 
 
 def test_ctrl_c_ends_the_set_with_a_summary(curl_truth) -> None:
@@ -422,31 +406,15 @@ def test_space_pauses_counting_and_n_ends_the_set(monkeypatch: pytest.MonkeyPatc
                                                    curl_truth) -> None:
     """Frames shown while paused are not coached; n ends the set like q, and tells on_key."""
     poses, fps, _ = curl_truth
-    actions = iter([None, "pause", None, None, None, "pause", None, "next"])
-    shown: list[np.ndarray] = []
+    win = ScriptedWindow.reset([None, "pause", None, None, None, "pause", None, "next"])
     keys: list[str] = []
-
-    class FakeWindow:
-        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
-            pass
-
-        def size(self) -> tuple[int, int]:
-            return (640, 360)
-
-        def show(self, image: np.ndarray) -> str | None:
-            shown.append(image)
-            return next(actions)
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(window, "Window", FakeWindow)
+    monkeypatch.setattr(window, "Window", win)
     monkeypatch.setattr(window, "display_available", lambda: True)
     res = run_live(
         ArraySource([textured(240, 320)] * 50, fps=fps), CURL,
         TruthEstimator(poses, fps, (320, 240)), NullSpeaker(), window=True, skip_setup=True,
         on_key=keys.append,
     )
-    assert len(shown) == 8
+    assert len(win.shown) == 8
     assert res.frames == 4  # the 4 frames that came while paused were shown, never coached
     assert res.stopped_by == "user" and keys == ["pause", "pause", "next"]

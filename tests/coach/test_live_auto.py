@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
-from fakes import ReplayEstimator, sample_track
+from fakes import ReplayEstimator, ScriptedWindow, sample_track, write_blank_video
 
 from formcoach.clock import MonotonicClock
 from formcoach.coach.live import recognise_then_coach
@@ -45,14 +45,7 @@ def test_recognised_then_every_rep_counted(sample: str, exercise: str, tmp_path:
 
 
 def test_nobody_there_is_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import cv2
-    import numpy as np
-
-    path = tmp_path / "empty.mp4"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (160, 120))
-    for _ in range(45):
-        w.write(np.zeros((120, 160, 3), np.uint8))
-    w.release()
+    path = write_blank_video(tmp_path / "empty.mp4")
     res = run_cli("live", "--exercise", "auto", "--source", path, "--no-window", "--no-save")
     # It watched the whole clip first (the headless notice came before): the error is the
     # last line, with no traceback.
@@ -79,17 +72,14 @@ def test_e_changes_the_guess_before_coaching(monkeypatch: pytest.MonkeyPatch,
         return real(image, state)
 
     keys: list[str] = []
+    after = RECOGNISABLE[RECOGNISABLE.index("squat") + 1]
 
-    class FakeWindow:
-        def __init__(self, title: str, size: tuple[int, int] = (640, 360)) -> None:
-            pass
-
-        def size(self) -> tuple[int, int]:
-            return (640, 360)
+    class GuessWindow(ScriptedWindow):
+        """Presses e while squat is the guess, then space once the next one is up."""
 
         def show(self, image: np.ndarray) -> str | None:
+            super().show(image)
             msg = said[-1] if said else ""
-            after = RECOGNISABLE[RECOGNISABLE.index("squat") + 1]
             if msg.startswith("looks like squat") and "exercise" not in keys:
                 keys.append("exercise")
                 return "exercise"
@@ -98,11 +88,9 @@ def test_e_changes_the_guess_before_coaching(monkeypatch: pytest.MonkeyPatch,
                 return "pause"
             return None
 
-        def close(self) -> None:
-            pass
-
+    GuessWindow.reset([])
     monkeypatch.setattr(live_mod, "draw_overlay", spy)
-    monkeypatch.setattr(window_mod, "Window", FakeWindow)
+    monkeypatch.setattr(window_mod, "Window", GuessWindow)
     monkeypatch.setattr(window_mod, "display_available", lambda: True)
     track = PoseTrack.load(sample_track("squat_side_clean", tmp_path / "t.npz"))
     clock = MonotonicClock()

@@ -117,14 +117,10 @@ def test_analyze_auto_names_the_exercise(run_cli, tmp_path: Path) -> None:  # ty
 
 
 def test_analyze_auto_without_a_movement_is_one_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import cv2
     from conftest import assert_one_line_error
+    from fakes import write_blank_video
 
-    path = tmp_path / "empty.mp4"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (160, 120))
-    for _ in range(60):
-        w.write(np.zeros((120, 160, 3), np.uint8))
-    w.release()
+    path = write_blank_video(tmp_path / "empty.mp4", frames=60)
     res = run_cli("analyze", path, "--exercise", "auto", "--no-progress", "--db",
                   tmp_path / "s.db")
     assert_one_line_error(res, "could not tell the exercise", "--exercise")
