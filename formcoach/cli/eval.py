@@ -97,6 +97,11 @@ def run_reps(args: argparse.Namespace) -> int:
     if summary["n"] == 0:
         raise InputError(f"no clips to evaluate in {args.manifest}")
     print_table(summary)
+    return _json_and_floor(args, summary)
+
+
+def _json_and_floor(args: argparse.Namespace, summary: dict[str, Any]) -> int:
+    """Write ``--json`` and apply ``--min-accuracy``: the exit status of an evaluation."""
     if args.json:
         from formcoach.io_utils import atomic_write_text
 
@@ -129,14 +134,7 @@ def run_recognise(args: argparse.Namespace) -> int:
     print(f"\n{s['n']} clips, backend {s['backend']}: accuracy {s['accuracy']:.3f}, wrong "
           f"{s['wrong_rate']:.3f}, not sure {s['unsure_rate']:.3f}; median time to a sure "
           f"answer {'-' if first is None else f'{first:.1f} s'}")
-    if args.json:
-        from formcoach.io_utils import atomic_write_text
-
-        atomic_write_text(Path(args.json), json.dumps(s, indent=2))
-    if args.min_accuracy is not None and s["accuracy"] < args.min_accuracy:
-        print(f"accuracy {s['accuracy']:.3f} is below --min-accuracy {args.min_accuracy}")
-        return 1
-    return 0
+    return _json_and_floor(args, s)
 
 
 def _pct(x: float | None) -> str:
