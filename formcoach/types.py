@@ -424,6 +424,31 @@ class RepEvent:
         return self.end_ns / NS_PER_S
 
 
+@dataclass(frozen=True, slots=True)
+class NotCounted:
+    """A stretch the counter could not count through because part of the body was out of view
+    (see :mod:`formcoach.coach.framing`): reps there may be missing, never made up.
+
+    Attributes:
+        start_frame, end_frame: first and last frame of the stretch (inclusive).
+        start_ns, end_ns: the same instants, ns.
+        reason: code (``head_out``, ``feet_out``, ``knees_hidden``, ``too_close``,
+            ``unreliable``).
+        text: the reason in words ("head out of frame").
+    """
+
+    start_frame: int
+    end_frame: int
+    start_ns: int
+    end_ns: int
+    reason: str
+    text: str
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / NS_PER_S
+
+
 @dataclass(slots=True)
 class Attempt:
     """A movement that began a rep and turned around without reaching the counted range.
@@ -504,6 +529,9 @@ class FrameState:
         faults: form faults the rules reported at this frame (frame rules, and rep rules of
             ``new_reps``).
         new_attempts: attempts (movements short of a rep, not counted) found at this frame.
+        framing: what of the body is out of view in this frame (a
+            :data:`formcoach.coach.framing.REASONS` code), or None.
+        dropped: the pose was implausible (a collapsing estimate) and was not used.
     """
 
     index: int
@@ -517,3 +545,5 @@ class FrameState:
     view: str = "unknown"
     faults: list[Fault] = field(default_factory=list)
     new_attempts: list[Attempt] = field(default_factory=list)
+    framing: str | None = None
+    dropped: bool = False

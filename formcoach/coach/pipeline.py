@@ -20,13 +20,14 @@ from collections import deque
 import numpy as np
 
 from formcoach.coach.attempts import AttemptFilter
+from formcoach.coach.framing import FramingGuard, NotCountedTracker
 from formcoach.exercises import Exercise
 from formcoach.kinematics.features import FEATURES, FeatureExtractor, sided
 from formcoach.kinematics.view import ViewDetector
 from formcoach.reps import RepSegmenter
 from formcoach.rules.engine import RulesEngine
 from formcoach.rules.hold import IN_POSITION, hold_position
-from formcoach.types import Attempt, Fault, FrameState, PoseResult, RepEvent
+from formcoach.types import Attempt, Fault, FrameState, NotCounted, PoseResult, RepEvent
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class Coach:
         self._lw: deque[tuple[int, float]] = deque(maxlen=int(2 * cfg.max_rep_s * self.fps) + 2)
         # Dips short of a rep that were real tries (see formcoach.coach.attempts).
         self._attempts = AttemptFilter(int(2 * cfg.max_rep_s * self.fps) + 2)
+        # Implausible (collapsing) poses are dropped; stretches that could not be counted
+        # because part of the body was out of view are kept (formcoach.coach.framing).
+        self.framing = FramingGuard()
+        self._not_counted = NotCountedTracker(self.fps, cfg.max_gap_s)
 
     @property
     def names(self) -> list[str]:
@@ -176,6 +181,9 @@ class Coach:
 
     def update(self, pose: PoseResult) -> FrameState:
         """Analyse one frame (call for every frame, also those with nobody in them)."""
+        check = self.framing.update(pose)
+        if not check.plausible:
+            pose = PoseResult.empty(pose.t_ns, pose.image_size)  # a gap, not a pose
         lm = pose.landmarks
         feats = self.extractor.update(lm, pose.world)
         detected = pose.detected
@@ -187,6 +195,7 @@ class Coach:
         self._lw.append((self.index, lw))
         self._attempts.frame(self.index, lm)
         n_att = len(self.segmenter.attempts)
+        self._not_counted.frame(self.index, pose.t_ns, value == value or gated, check.problem)
         new = self.segmenter.update(value, pose.t_ns, gated)
         self._label(new)
         attempts = self._new_attempts(new, n_att)
@@ -201,6 +210,8 @@ class Coach:
             new_reps=new,
             view=self.view,
             new_attempts=attempts,
+            framing=check.problem,
+            dropped=not check.plausible,
         )
         if self.rules is not None:
             state.faults = self._judge(state, new)
@@ -255,10 +266,21 @@ class Coach:
         found = self.segmenter.attempts[n_before:]
         return [a for a in found if self._attempts.offer(a) is not None]
 
+    @property
+    def not_counted(self) -> list[NotCounted]:
+        """Stretches closed so far that could not be counted (part of the body out of view)."""
+        return self._not_counted.spans
+
+    @property
+    def not_counting(self) -> tuple[str, float] | None:
+        """``(reason code, seconds)`` while a stretch is not being counted, else None."""
+        return self._not_counted.open
+
     def finish(self) -> tuple[list[RepEvent], list[Fault]]:
         """Flush the segmenter: the reps counted in the last ``lag`` frames, and their faults."""
         n_att = len(self.segmenter.attempts)
         new = self.segmenter.finish()
+        self._not_counted.finish()
         self._label(new)
         self._new_attempts(new, n_att)
         if self.rules is not None and self.exercise.kind == "hold":

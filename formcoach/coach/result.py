@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formcoach.coach.coverage import grouped
+from formcoach.coach.framing import REASONS
 from formcoach.exercises import Exercise
 from formcoach.metrics import BOTH_SIDES_VIEWS, SetMetrics
 from formcoach.rules.explain import explain_fault, rule_reason, rules_by_id
 from formcoach.skeleton import NUM_LANDMARKS
-from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
+from formcoach.types import NS_PER_S, Attempt, Fault, NotCounted, RepEvent
 
 __all__ = ["CueEvent", "FrameHistory", "SessionResult"]
 
@@ -170,6 +171,8 @@ class SessionResult:
         simulated_cues: the cues were replayed offline (nobody heard them).
         attempts: movements that began a rep and came back short of it (not counted; also in
             ``metrics.attempts``).
+        not_counted: stretches the counter could not count through because part of the body
+            was out of view (reps there may be missing; see :mod:`formcoach.coach.framing`).
     """
 
     exercise: Exercise
@@ -201,6 +204,7 @@ class SessionResult:
     start_ns: int = 0
     attempts: list[Attempt] = field(default_factory=list)
     model: str = ""
+    not_counted: list[NotCounted] = field(default_factory=list)
 
     @property
     def rep_count(self) -> int:
@@ -254,7 +258,7 @@ class SessionResult:
         """What could not be judged and why, and a better camera view (empty when all was
         judged): ``not judged: knee_valgus (needs a front or back view; seen from the side)``."""
         sm = self.metrics
-        lines = []
+        lines = self.not_counted_lines()
         if not self.exercise.rules_raw and sm.reps:
             lines.append("not judged: this exercise has no form rules (reps counted only)")
         elif sm.reps and not sm.not_judged and not any(r.judged for r in sm.reps):
@@ -270,6 +274,12 @@ class SessionResult:
             lines.append("left/right asymmetry: measured only on reps "
                          + ", ".join(str(r.index + 1) for r in both) + " (front or back view)")
         return lines
+
+    def not_counted_lines(self) -> list[str]:
+        """``not counted 3.1-5.4 s: head out of frame (step back so I can see your head)``, one
+        per stretch the counter could not count through."""
+        return [f"not counted {self.rel_s(n.start_ns):.1f}-{self.rel_s(n.end_ns):.1f} s: {n.text} "
+                f"({REASONS[n.reason][1]})" for n in self.not_counted]
 
     def technique_lines(self) -> list[str]:
         """``clean reps: x/y``, the technique score over counted reps and attempts, and the

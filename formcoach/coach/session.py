@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from formcoach.clock import Clock, FrameClock
 from formcoach.coach.coverage import grouped, not_judged_reasons, rep_judged, view_advice
+from formcoach.coach.framing import REASONS
 from formcoach.coach.pipeline import Coach
 from formcoach.coach.result import CueEvent, FrameHistory, SessionResult
 from formcoach.coach.setup_gate import SetupChecker
@@ -212,6 +213,7 @@ class _Run:
         self.first_t: int | None = None
         self.frames = 0
         self.pose_frames = 0
+        self._framing_said: str | None = None
 
     def wall_s(self) -> float:
         return time.monotonic() - self.t0_wall
@@ -281,7 +283,9 @@ class _Run:
         """Counting: the coach's frame, its faults and reps to the scheduler."""
         t = posed.pose.t_ns
         state = self.coach.update(posed.pose)
-        self.hist.append(t, state.signal, state.features, posed.pose.landmarks)
+        # A dropped (implausible) pose is kept out of the history, as out of the counter.
+        self.hist.append(t, state.signal, state.features, state.pose.landmarks)
+        self._framing_guidance(posed)
         for f in state.faults:
             self.faults.append(f)
             self.scheduler.submit(f, detected_t_ns=t)
@@ -295,6 +299,18 @@ class _Run:
         for a in state.new_attempts:
             self._attempt_cue(a, t)
         return state
+
+    def _framing_guidance(self, posed: PosedFrame) -> None:
+        """Once per stretch the counter cannot count through (part of the body out of view),
+        say how to fix it ("step back so I can see your head")."""
+        open_ = self.coach.not_counting
+        if open_ is None:
+            self._framing_said = None
+            return
+        reason = open_[0]
+        if reason != self._framing_said:
+            self._framing_said = reason
+            self._submit_setup(f"setup.framing_{reason}", REASONS[reason][1], posed)
 
     def _withdraw(self, gone: list[Fault]) -> None:
         """Provisional faults the final verdict did not confirm: out of the result, and their
@@ -392,7 +408,7 @@ class _Run:
             reps=self.reps, faults=self.faults, cues=self.cues, metrics=sm, frames=self.frames,
             pose_frames=self.pose_frames, dropped=dropped, frame_offset=hist.offset,
             model_sha256=model_sha256,
-            view=view, attempts=list(coach.attempts),
+            view=view, attempts=list(coach.attempts), not_counted=list(coach.not_counted),
             setup_passed=self.setup_passed, stopped_by=stopped_by, error=error,
             wall_s=self.wall_s(), cues_played=cues_played, audio_problem=audio_problem,
             simulated_cues=self.offline, start_ns=self.first_t or 0,

@@ -92,6 +92,12 @@ def coverage_document(result: SessionResult) -> dict[str, JsonValue]:
         "performed": sm.performed,
         "technique_score": num(sm.technique_score),
         "asymmetry_views": list(BOTH_SIDES_VIEWS),
+        "not_counted": [
+            {"start_s": num(result.rel_s(n.start_ns)), "end_s": num(result.rel_s(n.end_ns)),
+             "start_frame": n.start_frame, "end_frame": n.end_frame, "reason": n.reason,
+             "text": n.text}
+            for n in result.not_counted
+        ],
     }
 
 

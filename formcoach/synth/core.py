@@ -78,6 +78,13 @@ def _frame_camera(spec: SynthSpec, j3: np.ndarray) -> Camera:
     lo = j3.reshape(-1, 3).min(axis=0) - margin
     hi = j3.reshape(-1, 3).max(axis=0) + margin
     lo[1] = max(lo[1], 0.0)
+    if spec.framing == "head_cut":  # the picture ends at the shoulders of the standing body
+        shoulders = 0.5 * (j3[:, LM.LEFT_SHOULDER, 1] + j3[:, LM.RIGHT_SHOULDER, 1])
+        hi[1] = float(np.max(shoulders))
+    elif spec.framing == "feet_cut":  # the picture ends at mid-shin
+        shin = 0.25 * (j3[:, LM.LEFT_KNEE, 1] + j3[:, LM.RIGHT_KNEE, 1]
+                       + j3[:, LM.LEFT_ANKLE, 1] + j3[:, LM.RIGHT_ANKLE, 1])
+        lo[1] = float(np.min(shin))
     centre = 0.5 * (lo + hi)
     floor_ex = spec.exercise in _FLOOR
     cam_h = spec.camera_height_m
@@ -85,7 +92,7 @@ def _frame_camera(spec: SynthSpec, j3: np.ndarray) -> Camera:
         cam_h = (centre[1] + 0.5) if floor_ex else (centre[1] + 0.25)
     corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                         for z in (lo[2], hi[2])])
-    pts = np.vstack([j3.reshape(-1, 3), corners])
+    pts = np.vstack([np.clip(j3.reshape(-1, 3), lo, hi), corners])
     dist = spec.distance_m or 3.0
     for _ in range(8 if spec.distance_m is None else 1):
         cam = Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
@@ -100,8 +107,22 @@ def _frame_camera(spec: SynthSpec, j3: np.ndarray) -> Camera:
         ext = max(float(np.max(np.abs(uv[:, 0] - cam.cx))) / (0.46 * spec.width),
                   float(np.max(np.abs(uv[:, 1] - cam.cy))) / (0.46 * spec.height))
         dist = max(dist * (0.3 + 0.7 * ext), 0.9)
-    return Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
-                         tuple(centre))
+    cam = Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
+                        tuple(centre))
+    if spec.framing == "full":
+        return cam
+    for _ in range(3):  # a close camera: the kept part of the body fills the frame's height
+        v = cam.project(pts)[:, 1]
+        dist = max(dist * float(np.ptp(v)) / (0.94 * spec.height), 0.9)
+        cam = Camera.create(spec.width, spec.height, spec.hfov_deg, spec.azimuth, dist, cam_h,
+                            tuple(centre))
+    # Move the principal point (a crop of a larger sensor) so that the cut edge is the frame's.
+    mids = (LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER) if spec.framing == "head_cut" else (
+        LM.LEFT_KNEE, LM.RIGHT_KNEE, LM.LEFT_ANKLE, LM.RIGHT_ANKLE)
+    v = cam.project(j3[:, list(mids)].mean(axis=1))[:, 1]
+    shift = (0.03 * spec.height - float(np.min(v)) if spec.framing == "head_cut"
+             else 0.97 * spec.height - float(np.max(v)))
+    return dataclasses.replace(cam, cy=cam.cy + shift)
 
 
 def compute_truth(spec: SynthSpec) -> SynthTruth:
@@ -233,15 +254,17 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 def render_frames(tr: SynthTruth) -> list[np.ndarray]:
     """All frames of a sample as BGR images (deterministic)."""
-    from formcoach.synth.render import draw_background, palette_for_seed, render_frame
+    from formcoach.synth.render import draw_background, palette_for_seed, plate_centre, render_frame
 
     spec = tr.motion.spec
     pal = palette_for_seed(spec.seed)
     bg = draw_background(tr.camera, pal)
+    plate = plate_centre(tr.joints_3d, tr.camera) if spec.occluder == "plate" else None
     frames = []
     for i in range(tr.n_frames):
         state = tr.motion.state(i / spec.fps)
-        frames.append(render_frame(state, tr.joints_3d[i], tr.motion.props, tr.camera, pal, bg))
+        frames.append(render_frame(state, tr.joints_3d[i], tr.motion.props, tr.camera, pal, bg,
+                                   plate))
     return frames
 
 

@@ -127,8 +127,38 @@ def _shaded_capsule(img: np.ndarray, a: np.ndarray, b: np.ndarray, ra: float, rb
              _shade(color, 1.08 * k))
 
 
+#: A bumper plate: radius 0.225 m (45 cm across), standing on its rim.
+PLATE_RADIUS_M = 0.225
+
+
+def plate_centre(j3: np.ndarray, cam: Camera) -> np.ndarray:
+    """Where a plate stands to hide the shins: ``(3,)`` m, 0.4 m in front of the mean ankle
+    position towards the camera, on the floor. ``j3``: ``(T, 33, 3)`` world metres."""
+    ankles = 0.5 * (j3[:, LM.LEFT_ANKLE] + j3[:, LM.RIGHT_ANKLE]).mean(axis=0)
+    to_cam = cam.position - ankles
+    to_cam[1] = 0.0
+    to_cam /= max(float(np.linalg.norm(to_cam)), 1e-9)
+    c = ankles + 0.4 * to_cam
+    c[1] = PLATE_RADIUS_M
+    return c
+
+
+def draw_plate(img: np.ndarray, centre: np.ndarray, cam: Camera) -> None:
+    """Draw a black bumper plate (facing the camera) at ``centre`` (m) over ``img`` in place."""
+    cv2 = _cv2()
+    u, v, z = cam.project(centre)
+    r = cam.fx * PLATE_RADIUS_M / z
+    c = _pt(np.array([u, v]))
+    cv2.circle(img, c, round(r * _ONE), (28, 28, 30), -1, cv2.LINE_AA, _SHIFT)
+    cv2.circle(img, c, round(r * 0.93 * _ONE), (45, 45, 48), max(1, round(r * 0.03)), cv2.LINE_AA,
+               _SHIFT)
+    cv2.circle(img, c, round(r * 0.22 * _ONE), (150, 150, 155), -1, cv2.LINE_AA, _SHIFT)
+    cv2.circle(img, c, round(r * 0.1 * _ONE), (40, 40, 40), -1, cv2.LINE_AA, _SHIFT)
+
+
 def render_frame(state: BodyState, j3: np.ndarray, props: Proportions, cam: Camera,
-                 pal: Palette, background: np.ndarray) -> np.ndarray:
+                 pal: Palette, background: np.ndarray, plate: np.ndarray | None = None
+                 ) -> np.ndarray:
     """Draw one frame.
 
     Args:
@@ -138,6 +168,7 @@ def render_frame(state: BodyState, j3: np.ndarray, props: Proportions, cam: Came
         cam: the camera.
         pal: colours.
         background: ``(H, W, 3)`` uint8 BGR from :func:`draw_background` (not modified).
+        plate: ``(3,)`` m, the centre of a plate drawn in front of everything, or None.
 
     Returns:
         ``(H, W, 3)`` uint8 BGR image.
@@ -273,4 +304,6 @@ def render_frame(state: BodyState, j3: np.ndarray, props: Proportions, cam: Came
     add(float(depth[HEAD]), head)
     for _, fn in sorted(groups, key=lambda g: -g[0]):
         fn()
+    if plate is not None:
+        draw_plate(img, plate, cam)
     return img

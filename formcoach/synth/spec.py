@@ -91,6 +91,9 @@ class SynthSpec:
     ``distance_m`` / ``camera_height_m`` of None frame the whole motion automatically.
     ``setup`` is the non-rep movement before the first rep: ``auto`` picks one per exercise.
     ``landmark_noise_px`` adds seeded Gaussian noise to :func:`truth_poses` output only.
+    ``framing`` (see :data:`FRAMINGS`) frames a close camera that cuts the head or the feet off;
+    ``occluder`` ``"plate"`` stands a 45 cm bumper plate on the floor between the camera and
+    the shins (drawn over the body, the landmarks stay where the body is).
     """
 
     name: str
@@ -120,6 +123,8 @@ class SynthSpec:
     arm: float = 1.0
     girth: float = 1.0
     faults: tuple[FaultSpec, ...] = field(default_factory=tuple)
+    framing: str = "full"
+    occluder: str = "none"
 
     @property
     def azimuth(self) -> float:
@@ -131,6 +136,10 @@ class SynthSpec:
         return self.exercise == "plank"
 
 
+#: Camera framings: the whole body, or a close camera with the head (above the shoulders) or the
+#: feet (below mid-shin) out of the picture.
+FRAMINGS = ("full", "head_cut", "feet_cut")
+OCCLUDERS = ("none", "plate")
 SETUPS = ("auto", "none", "arm_swing", "settle", "step_in", "walk_in")
 _STANDING = ("squat", "bicep_curl", "shoulder_press", "jumping_jack")
 _FIELDS = {f.name: f for f in dataclasses.fields(SynthSpec)}
@@ -227,6 +236,8 @@ def spec_from_dict(d: dict[str, Any], where: str = "spec") -> SynthSpec:
 def _check_ranges(s: SynthSpec, where: str) -> None:
     checks: list[tuple[bool, str]] = [
         (s.view in VIEWS, f"view must be one of {', '.join(VIEWS)}, got {s.view!r}"),
+        (s.framing in FRAMINGS, f"framing must be one of {', '.join(FRAMINGS)}, got {s.framing!r}"),
+        (s.occluder in OCCLUDERS, f"occluder must be one of {', '.join(OCCLUDERS)}, got {s.occluder!r}"),
         (s.setup in SETUPS, f"setup must be one of {', '.join(SETUPS)}, got {s.setup!r}"),
         (0 <= s.reps <= 50, f"reps must be 0..50, got {s.reps}"),
         (s.tempo_s is None or 0.5 <= s.tempo_s <= 10, f"tempo_s must be 0.5..10 s, got {s.tempo_s}"),
@@ -248,6 +259,8 @@ def _check_ranges(s: SynthSpec, where: str) -> None:
         (s.setup not in ("walk_in", "arm_swing") or s.exercise in _STANDING,
          f"setup {s.setup!r} needs a standing exercise ({', '.join(_STANDING)})"),
         (s.setup not in ("step_in",) or s.exercise == "lunge", "setup 'step_in' is for lunge"),
+        (s.framing == "full" or s.exercise not in ("pushup", "plank", "situp"),
+         f"framing {s.framing!r} is for a standing exercise, not {s.exercise!r}"),
         (s.setup != "settle" or s.exercise in ("pushup", "plank", "situp"),
          "setup 'settle' is for pushup, plank and situp"),
     ]

@@ -271,9 +271,10 @@ def sample_errors(tmp_path_factory: pytest.TempPathFactory
 
 
 def test_sample_boundaries_are_within_015_s_in_the_median(sample_errors) -> None:
-    """Issue 15: median |start error| and median |end error| <= 0.15 s over every rep of the 15
-    rep samples (measured 0.05 s each; the rep's counting moment alone was 0.38 s early)."""
-    assert len(sample_errors) == 15
+    """Issue 15: median |start error| and median |end error| <= 0.15 s over every rep of the
+    rep samples (measured 0.05 s each over 15; the rep's counting moment alone was 0.38 s
+    early). The partial-framing samples (issue 18) are in the set too."""
+    assert len(sample_errors) >= 15
     rows = [r for v in sample_errors.values() for r in v]
     assert len(rows) >= 40
     assert float(np.median([abs(r[0]) for r in rows])) <= 0.15
