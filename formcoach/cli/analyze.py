@@ -135,6 +135,8 @@ def print_summary(result: SessionResult) -> None:
             f"{rm.rom_deg:6.1f} {rm.side:>5}{flag}")
     for line in result.technique_lines():
         say(line)
+    for line in result.velocity_lines():
+        say(line)
 
 
 def _file_input(spec: str | None) -> str | None:
