@@ -383,14 +383,17 @@ def peak_velocity(signal: np.ndarray, t_s: np.ndarray) -> float:
     return float(v.max()) if v.size else float("nan")
 
 
-def rep_velocity(series: Series, rep: RepEvent, point: str) -> RepVelocity | None:
+def rep_velocity(series: Series, rep: RepEvent, point: str,
+                 concentric: str = "return") -> RepVelocity | None:
     """Concentric velocity of ``point`` (a :data:`~formcoach.kinematics.velocity.MOVING_POINTS`
     key) in one rep, or None without poses or a point.
 
     The derivative is taken over the rep's frames plus half a smoothing window on each side
-    (as far as the series has them) and read from the end of the bottom pause to the rep's
-    end; the body height is measured on the rep's own frames. So the numbers depend only on
-    those frames: the live stop cue and the final metrics agree.
+    (as far as the series has them) and read on the concentric phase: from the end of the
+    bottom pause to the rep's end (``concentric = "return"``), or from the start to the start
+    of the pause (``"away"``: curls, presses). The body height is measured on the rep's own
+    frames. So the numbers depend only on those frames: the live stop cue and the final
+    metrics agree.
     """
     if series.poses is None or not point or rep.start_frame == rep.end_frame:
         return None
@@ -404,12 +407,13 @@ def rep_velocity(series: Series, rep: RepEvent, point: str) -> RepVelocity | Non
     fps = _fps_of(t_s[s0 : e0 + 1])
     if not np.isfinite(fps):
         return None
-    _, p1 = pause_bounds(sig, s0, b0, e0)
+    p0, p1 = pause_bounds(sig, s0, b0, e0)
+    c0, c1 = (s0, p0) if concentric == "away" else (p1, e0)
     m = smooth_window(fps) // 2
     lo, hi = max(s0 - m, 0), min(e0 + m, n - 1)
     height = body_height_px(series.poses[s0 : e0 + 1])
     return concentric_velocity(series.poses[lo : hi + 1], fps, point,
-                               slice(p1 - lo, e0 - lo + 1), height_px=height)
+                               slice(c0 - lo, c1 - lo + 1), height_px=height)
 
 
 def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
@@ -429,12 +433,13 @@ def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
 
 def rep_metrics(
     series: Series, rep: RepEvent, joints: Sequence[str], faults: Iterable[Fault] = (),
-    *, point: str = "", height_m: float | None = None,
+    *, point: str = "", height_m: float | None = None, concentric: str = "return",
 ) -> RepMetrics:
     """Metrics of one rep over its frames ``[start_frame, end_frame]``, without the score (see
     :func:`score_reps`). ``joints``: feature names to report ROM for (:func:`metric_joints`);
     ``point``: the pack's moving point for the concentric velocity (:func:`rep_velocity`;
-    ``""``: none); ``height_m``: the user's height, for m/s."""
+    ``""``: none) and which half of the rep is its ``concentric`` (the pack's); ``height_m``:
+    the user's height, for m/s."""
     n = len(series.signal)
     off = series.offset
     sig = np.asarray(series.signal, dtype=np.float64)
@@ -458,7 +463,7 @@ def rep_metrics(
     rom = joint_rom(seg).excursion_deg
     if not np.isfinite(rom):
         rom = float(rep.rom_deg)
-    vel = rep_velocity(series, rep, point)
+    vel = rep_velocity(series, rep, point, concentric)
     h = float(height_m) if height_m is not None and np.isfinite(height_m) else float("nan")
     return RepMetrics(
         index=rep.index,

@@ -343,7 +343,7 @@ class _Run:
             if newest is not None and (rep is open_rep or newest < rep.end_frame + self.vl_wait):
                 return
             self.vl_checked += 1
-            vel = rep_velocity(self._series(), rep, self.point)
+            vel = rep_velocity(self._series(), rep, self.point, self.coach.exercise.concentric)
             if self.stop.add(vel.mean_bhps if vel is not None else float("nan")):
                 self.stop_due = True
                 log.info("velocity loss past %.0f%% for two reps at rep %d: that's the set",
@@ -404,7 +404,7 @@ class _Run:
         height_m = self.height_cm / 100.0 if self.height_cm is not None else None
         for rep in todo:
             rm = rep_metrics(series, rep, self.joints, self.faults, point=self.point,
-                             height_m=height_m)
+                             height_m=height_m, concentric=self.coach.exercise.concentric)
             judged, missing = self._coverage(rep.index)
             apply_coverage(rm, self.rep_views.get(rep.index, self.coach.view), judged, missing)
             self.measured.append(rm)

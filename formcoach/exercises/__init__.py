@@ -130,6 +130,9 @@ class Exercise:
             (``""``: no such cue); ``kind = "reps"`` only.
         velocity_point: ``[metrics] velocity_point``, the point whose concentric velocity is
             measured per rep (``"hip"``, ``"shoulder"``, ``"wrist"``; ``""``: none).
+        concentric: ``[metrics] concentric``, which half of a rep is the lift (concentric):
+            ``"return"`` (back to rest: squat, push-up, bench press) or ``"away"`` (away from
+            rest: curl, press, pull-up).
     """
 
     id: str
@@ -144,13 +147,15 @@ class Exercise:
     path: Path | None = None
     attempt_cue: str = ""
     velocity_point: str = ""
+    concentric: str = "return"
 
 
 _TOP_KEYS = {"id", "name", "aliases", "kind", "views", "description", "count", "metrics", "rules",
              "attempt_cue"}
 _COUNT_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(CountConfig)}
 _COUNT_ALIASES = {"min_rom_deg": "min_rom"}
-_METRIC_KEYS = {"joints", "velocity_point"}
+_METRIC_KEYS = {"joints", "velocity_point", "concentric"}
+_CONCENTRIC = ("return", "away")
 _SIDES = ("auto", "left", "right", "both")
 _DIRECTIONS = ("down", "up")
 _KINDS = ("reps", "hold")
@@ -422,6 +427,8 @@ def _parse(path: Path, text: str) -> Exercise:
     point = _expect(ctx, "metrics", "velocity_point", metrics_raw.get("velocity_point", ""), str)
     if point:
         _choice(ctx, "metrics", "velocity_point", point, tuple(MOVING_POINTS))
+    concentric = _choice(ctx, "metrics", "concentric", _expect(
+        ctx, "metrics", "concentric", metrics_raw.get("concentric", "return"), str), _CONCENTRIC)
     if point and kind != "reps":
         raise ctx.fail("metrics", "velocity_point", "'velocity_point' needs kind = \"reps\"")
 
@@ -438,7 +445,7 @@ def _parse(path: Path, text: str) -> Exercise:
     return Exercise(
         id=ex_id, name=name, aliases=aliases, kind=kind, views=views, count=count,
         metrics=metrics, rules_raw=rules, description=description, path=path,
-        attempt_cue=attempt_cue, velocity_point=point,
+        attempt_cue=attempt_cue, velocity_point=point, concentric=concentric,
     )
 
 

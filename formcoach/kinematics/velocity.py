@@ -31,6 +31,7 @@ __all__ = [
     "body_height_px",
     "concentric_velocity",
     "median3",
+    "moving_mean",
     "smooth_derivative",
     "smooth_window",
     "velocity_loss_pct",
@@ -61,6 +62,11 @@ _SEGMENT_FRACTIONS: tuple[tuple[tuple[int, int] | None, tuple[int, int] | None, 
     ((LM.LEFT_HIP, LM.LEFT_KNEE), (LM.RIGHT_HIP, LM.RIGHT_KNEE), 0.245),
     (None, None, 0.288),  # trunk: from the mid-points
 )
+#: The moving part of a concentric phase: where the speed is at least this fraction of its
+#: peak (the crossings interpolated between frames). Mean velocity = distance / time over it,
+#: so a rep done slower along the same path reads exactly that much slower (the rest frames
+#: around it, and how many of them the rep boundaries hold, do not count).
+MOVING_FRAC = 0.1
 #: Percentile of a segment's per-frame 2D length taken as its true length (a limb pointing at
 #: the camera looks short; noise makes a few frames look long).
 _LENGTH_PERCENTILE = 90.0
@@ -260,10 +266,42 @@ def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: s
         return nan
     vel = smooth_derivative(point_track(poses, point), fps)  # (n, 2) px/s
     speed = np.hypot(vel[concentric, 0], vel[concentric, 1]) / h
-    speed = speed[np.isfinite(speed)]
-    if speed.size < 2:
+    if np.isfinite(speed).sum() < 2:
         return nan
-    return RepVelocity(float(speed.mean()), float(speed.max()), h)
+    return RepVelocity(moving_mean(speed), float(np.nanmax(speed)), h)
+
+
+def moving_mean(speed: np.ndarray, frac: float = MOVING_FRAC) -> float:
+    """Mean of a ``(n,)`` per-frame speed over its moving part: the run of frames around the
+    peak at or above ``frac`` x peak, its two ends interpolated linearly to the crossing
+    (distance / time of the piecewise-linear speed curve between the crossings). NaN frames
+    end the run; NaN when fewer than 2 finite frames."""
+    s = np.asarray(speed, dtype=np.float64)
+    if np.isfinite(s).sum() < 2:
+        return float("nan")
+    k = int(np.nanargmax(s))
+    th = frac * s[k]
+    a = k
+    while a > 0 and s[a - 1] >= th:  # NaN >= th is False: a gap ends the run
+        a -= 1
+    b = k
+    while b < len(s) - 1 and s[b + 1] >= th:
+        b += 1
+    # Knots: the crossings (where a neighbour below th is known) and the frames a..b.
+    xs = list(range(a, b + 1))
+    ys = [float(v) for v in s[a : b + 1]]
+    if a > 0 and np.isfinite(s[a - 1]):
+        x = a - 1 + (th - s[a - 1]) / (s[a] - s[a - 1])
+        xs.insert(0, x)
+        ys.insert(0, th)
+    if b < len(s) - 1 and np.isfinite(s[b + 1]):
+        x = b + (s[b] - th) / (s[b] - s[b + 1])
+        xs.append(x)
+        ys.append(th)
+    if len(xs) < 2 or xs[-1] <= xs[0]:
+        return float(s[k])
+    dist = float(np.trapezoid(ys, xs))
+    return dist / (xs[-1] - xs[0])
 
 
 def velocity_loss_pct(values: Sequence[float]) -> list[float]:
