@@ -1,8 +1,8 @@
 """Smoothed derivatives, body height and per-rep concentric velocity of a moving point.
 
 Everything here is plain numpy (scipy is not a dependency): a Savitzky-Golay derivative
-(:func:`smooth_derivative`), preceded by a 3-frame running median so that one bad frame (a
-landmark flip, a corrupt frame) is removed before differentiating and cannot produce a peak.
+(:func:`smooth_derivative`), preceded by :func:`despike3` so that one bad frame (a landmark
+flip, a corrupt frame) is removed before differentiating and cannot produce a peak.
 
 Units: positions in pixels, times in ns (``t_ns``), velocities in **body heights per second**
 (BH/s): pixel speed / the person's standing height in pixels (:func:`body_height_px`), so the
@@ -30,7 +30,7 @@ __all__ = [
     "StopAtVL",
     "body_height_px",
     "concentric_velocity",
-    "median3",
+    "despike3",
     "moving_mean",
     "smooth_derivative",
     "smooth_window",
@@ -95,16 +95,27 @@ def _derivative_matrix(window: int, polyorder: int) -> np.ndarray:
     return d
 
 
-def median3(y: np.ndarray) -> np.ndarray:
-    """Centred 3-frame running median of ``(n,)`` or ``(n, d)`` values (per column); a frame
-    whose window holds a NaN, and the two end frames, are kept as they are."""
+def despike3(y: np.ndarray) -> np.ndarray:
+    """``(n,)`` or ``(n, d)`` values with each spike replaced by the mean of its two neighbours
+    (per column). A spike: a frame outside the range of its neighbours whose distance from
+    their mean is the largest of the three (so a bad frame's neighbours, pushed outside their
+    own neighbours' range by it, are kept). One bad frame is removed whatever its size; a smooth
+    series moves by second-order amounts only (at its turning points). Frames next to a NaN,
+    and the two end frames, are kept as they are."""
     y = np.asarray(y, dtype=np.float64)
     out = y.copy()
     if len(y) >= 3:
-        med = np.median(np.stack([y[:-2], y[1:-1], y[2:]]), axis=0)
-        ok = np.isfinite(med)
+        prev, mid, nxt = y[:-2], y[1:-1], y[2:]
+        dev = np.abs(mid - 0.5 * (prev + nxt))
+        dev = np.where(np.isfinite(dev), dev, -1.0)
+        pad = np.concatenate([[-1.0], dev, [-1.0]] if dev.ndim == 1 else
+                             [np.full((1, *dev.shape[1:]), -1.0), dev,
+                              np.full((1, *dev.shape[1:]), -1.0)])
+        with np.errstate(invalid="ignore"):
+            outside = (mid > np.maximum(prev, nxt)) | (mid < np.minimum(prev, nxt))
+        ok = outside & (dev > 0) & (dev >= pad[:-2]) & (dev >= pad[2:])
         inner = out[1:-1]
-        inner[ok] = med[ok]
+        inner[ok] = 0.5 * (prev + nxt)[ok]
     return out
 
 
@@ -133,7 +144,7 @@ def smooth_derivative(y: np.ndarray, fps: float, window: int | None = None,
                       polyorder: int = POLYORDER) -> np.ndarray:
     """First time derivative of a per-frame series, in units per second.
 
-    A 3-frame median (:func:`median3`), then a Savitzky-Golay derivative over ``window`` frames
+    One-frame spikes removed (:func:`despike3`), then a Savitzky-Golay derivative over ``window`` frames
     (default :func:`smooth_window`; shrunk to the series length), evaluated at the ends from
     the fit of the first / last window (like scipy's ``mode="interp"``). Interior gaps of up
     to :data:`MAX_BRIDGE_FRAMES` are bridged; a frame that was NaN, or whose window reaches a
@@ -155,7 +166,7 @@ def smooth_derivative(y: np.ndarray, fps: float, window: int | None = None,
     w = min(w, n if n % 2 else n - 1)
     if w < polyorder + 3:
         return np.full(n, np.nan)
-    out = _savgol_derivative(_bridge(median3(y), MAX_BRIDGE_FRAMES), w, polyorder)
+    out = _savgol_derivative(_bridge(despike3(y), MAX_BRIDGE_FRAMES), w, polyorder)
     out[~np.isfinite(y)] = np.nan
     return out * float(fps)
 
