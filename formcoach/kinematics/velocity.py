@@ -235,7 +235,7 @@ def point_track(poses: np.ndarray, point: str, min_visibility: float = 0.5) -> n
     left, right = MOVING_POINTS[point]
     xy = p[:, [left, right], :2].copy()
     xy[~(p[:, [left, right], 3] >= min_visibility)] = np.nan
-    seen = np.isfinite(xy).all(axis=2)  # (T, 2)
+    seen = np.asarray(np.isfinite(xy).all(axis=2))  # (T, 2)
     if seen.all():
         return np.asarray(xy.mean(axis=1))
     k = 0 if seen[:, 0].sum() >= seen[:, 1].sum() else 1
