@@ -33,6 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.kinematics.velocity import (
+    RepVelocity,
+    body_height_px,
+    concentric_velocity,
+    smooth_derivative,
+    smooth_window,
+    velocity_loss_pct,
+)
 from formcoach.rules.hold import HoldInterval
 from formcoach.skeleton import JOINT_TRIPLES
 from formcoach.types import NS_PER_S, Attempt, Fault, RepEvent
@@ -69,6 +77,7 @@ class Series:
         features: ``{name: (T,) float64}`` joint angles (degrees) and other features.
         start_ns: source time of the session's first frame (times are reported from it).
         offset: stream index of row 0 (a bounded live history drops old frames).
+        poses: ``(T, 33, 4)`` poses, px (None: no velocity of a moving point is measured).
     """
 
     t_ns: np.ndarray
@@ -76,6 +85,7 @@ class Series:
     features: Mapping[str, np.ndarray]
     start_ns: int = 0
     offset: int = 0
+    poses: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +135,15 @@ class RepMetrics:
     judged: bool = True
     not_judged: list[str] = field(default_factory=list)
     view: str = ""
+    # Concentric velocity of the pack's moving point (formcoach.kinematics.velocity): body
+    # heights/s, m/s when the user's height is known (else NaN), and the velocity loss (%)
+    # against the set's best rep (filled by set_metrics).
+    velocity_point: str = ""
+    mean_velocity_bhps: float = float("nan")
+    peak_velocity_bhps: float = float("nan")
+    mean_velocity_mps: float = float("nan")
+    peak_velocity_mps: float = float("nan")
+    velocity_loss_pct: float = float("nan")
 
     @property
     def max_asymmetry_pct(self) -> float:
@@ -207,6 +226,13 @@ class SetMetrics:
     held_s: float = float("nan")
     good_form_s: float = float("nan")
     holds: list[HoldInterval] = field(default_factory=list)
+    # Velocity loss (formcoach.kinematics.velocity): the best rep's mean concentric velocity
+    # (BH/s), the --stop-at-vl threshold (%, NaN when off), the rep "that's the set" was said
+    # for (1-based; 0: never), and the user's height the m/s came from (NaN: unknown).
+    best_velocity_bhps: float = float("nan")
+    stop_at_vl_pct: float = float("nan")
+    stop_rep: int = 0
+    height_cm: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
@@ -305,6 +331,21 @@ def phase_durations(
         dur = float(t_s[end] - t_s[start])
         ecc = float(t_s[bottom] - t_s[start])
         return ecc, 0.0, dur - ecc
+    p0, p1 = pause_bounds(signal, start, bottom, end)
+    ecc = float(t_s[p0] - t_s[start])
+    pause = float(t_s[p1] - t_s[p0])
+    conc = float(t_s[end] - t_s[p1])
+    return ecc, pause, conc
+
+
+def pause_bounds(signal: np.ndarray, start: int, bottom: int, end: int) -> tuple[int, int]:
+    """``(first, last)`` frame of the bottom pause of one rep (see :func:`phase_durations`);
+    ``(bottom, bottom)`` when the signal at the bottom is unknown. The concentric phase is
+    ``last .. end``."""
+    seg = signal[start : end + 1]
+    ext = signal[bottom]
+    if not np.isfinite(ext) or not np.isfinite(seg).any():
+        return bottom, bottom
     rom = float(np.nanmax(np.abs(seg - ext)))
     band = max(PAUSE_BAND_MIN_DEG, PAUSE_BAND_FRAC * rom)
     near = ~(np.abs(signal - ext) > band)  # NaN counts as near (bridged)
@@ -319,22 +360,60 @@ def phase_durations(
         p0 += 1
     while p1 > bottom and not np.isfinite(signal[p1]):
         p1 -= 1
-    ecc = float(t_s[p0] - t_s[start])
-    pause = float(t_s[p1] - t_s[p0])
-    conc = float(t_s[end] - t_s[p1])
-    return ecc, pause, conc
+    return p0, p1
+
+
+def _fps_of(t_s: np.ndarray) -> float:
+    """Frame rate from the median frame interval of ``t_s`` (s); NaN with < 2 frames."""
+    if len(t_s) < 2:
+        return float("nan")
+    dt = float(np.median(np.diff(t_s)))
+    return 1.0 / dt if dt > 0 else float("nan")
 
 
 def peak_velocity(signal: np.ndarray, t_s: np.ndarray) -> float:
-    """Peak absolute angular velocity (deg/s) of a ``(n,)`` angle series at times ``t_s``."""
-    if len(signal) < 2:
+    """Peak absolute angular velocity (deg/s) of a ``(n,)`` angle series at times ``t_s``,
+    from the smoothed derivative (:func:`~formcoach.kinematics.velocity.smooth_derivative`:
+    a one-frame glitch or per-frame jitter cannot make the peak)."""
+    fps = _fps_of(t_s)
+    if not np.isfinite(fps):
         return float("nan")
-    dt = np.diff(t_s)
-    dv = np.diff(signal)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v = np.abs(dv / dt)
+    v = np.abs(smooth_derivative(signal, fps))
     v = v[np.isfinite(v)]
     return float(v.max()) if v.size else float("nan")
+
+
+def rep_velocity(series: Series, rep: RepEvent, point: str,
+                 concentric: str = "return") -> RepVelocity | None:
+    """Concentric velocity of ``point`` (a :data:`~formcoach.kinematics.velocity.MOVING_POINTS`
+    key) in one rep, or None without poses or a point.
+
+    The derivative is taken over the rep's frames plus half a smoothing window on each side
+    (as far as the series has them) and read on the concentric phase: from the end of the
+    bottom pause to the rep's end (``concentric = "return"``), or from the start to the start
+    of the pause (``"away"``: curls, presses). The body height is measured on the rep's own
+    frames. So the numbers depend only on those frames: the live stop cue and the final
+    metrics agree.
+    """
+    if series.poses is None or not point or rep.start_frame == rep.end_frame:
+        return None
+    n = len(series.signal)
+    off = series.offset
+    sig = np.asarray(series.signal, dtype=np.float64)
+    t_s = np.asarray(series.t_ns, dtype=np.int64) / NS_PER_S
+    s0 = min(max(rep.start_frame - off, 0), n - 1)
+    e0 = min(max(rep.end_frame - off, s0), n - 1)
+    b0 = min(max(rep.bottom_frame - off, s0), e0)
+    fps = _fps_of(t_s[s0 : e0 + 1])
+    if not np.isfinite(fps):
+        return None
+    p0, p1 = pause_bounds(sig, s0, b0, e0)
+    c0, c1 = (s0, p0) if concentric == "away" else (p1, e0)
+    m = smooth_window(fps) // 2
+    lo, hi = max(s0 - m, 0), min(e0 + m, n - 1)
+    height = body_height_px(series.poses[s0 : e0 + 1])
+    return concentric_velocity(series.poses[lo : hi + 1], fps, point,
+                               slice(c0 - lo, c1 - lo + 1), height_px=height)
 
 
 def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
@@ -353,10 +432,14 @@ def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
 
 
 def rep_metrics(
-    series: Series, rep: RepEvent, joints: Sequence[str], faults: Iterable[Fault] = ()
+    series: Series, rep: RepEvent, joints: Sequence[str], faults: Iterable[Fault] = (),
+    *, point: str = "", height_m: float | None = None, concentric: str = "return",
 ) -> RepMetrics:
     """Metrics of one rep over its frames ``[start_frame, end_frame]``, without the score (see
-    :func:`score_reps`). ``joints``: feature names to report ROM for (:func:`metric_joints`)."""
+    :func:`score_reps`). ``joints``: feature names to report ROM for (:func:`metric_joints`);
+    ``point``: the pack's moving point for the concentric velocity (:func:`rep_velocity`;
+    ``""``: none) and which half of the rep is its ``concentric`` (the pack's); ``height_m``:
+    the user's height, for m/s."""
     n = len(series.signal)
     off = series.offset
     sig = np.asarray(series.signal, dtype=np.float64)
@@ -380,6 +463,8 @@ def rep_metrics(
     rom = joint_rom(seg).excursion_deg
     if not np.isfinite(rom):
         rom = float(rep.rom_deg)
+    vel = rep_velocity(series, rep, point, concentric)
+    h = float(height_m) if height_m is not None and np.isfinite(height_m) else float("nan")
     return RepMetrics(
         index=rep.index,
         start_frame=rep.start_frame,
@@ -400,6 +485,11 @@ def rep_metrics(
         side=rep.side,
         partial=rep.partial,
         counted_s=(rep.counted_ns - series.start_ns) / NS_PER_S,
+        velocity_point=point if vel is not None else "",
+        mean_velocity_bhps=vel.mean_bhps if vel is not None else float("nan"),
+        peak_velocity_bhps=vel.peak_bhps if vel is not None else float("nan"),
+        mean_velocity_mps=vel.mean_bhps * h if vel is not None else float("nan"),
+        peak_velocity_mps=vel.peak_bhps * h if vel is not None else float("nan"),
     )
 
 
@@ -482,11 +572,19 @@ def set_metrics(
     not_judged: Mapping[str, str] | None = None,
     view_advice: str = "",
     attempts: Sequence[Attempt] = (),
+    stop_at_vl_pct: float | None = None,
+    stop_rep: int = 0,
+    height_cm: float | None = None,
 ) -> SetMetrics:
-    """The set's metrics from its reps' metrics (scores are filled in place: they compare each
-    rep with the set). ``baseline_rom_deg``: the user's baseline ROM for the ``rom`` score;
-    ``not_judged``, ``view_advice``, ``attempts``: as in :class:`SetMetrics`."""
+    """The set's metrics from its reps' metrics (scores and each rep's velocity loss are filled
+    in place: they compare each rep with the set). ``baseline_rom_deg``: the user's baseline
+    ROM for the ``rom`` score; ``not_judged``, ``view_advice``, ``attempts``,
+    ``stop_at_vl_pct``, ``stop_rep``, ``height_cm``: as in :class:`SetMetrics`."""
     ref, src = score_reps(reps, baseline_rom_deg)
+    for r, vl in zip(reps, velocity_loss_pct([r.mean_velocity_bhps for r in reps]),
+                     strict=True):
+        r.velocity_loss_pct = vl
+    speeds = [r.mean_velocity_bhps for r in reps if np.isfinite(r.mean_velocity_bhps)]
     full = [r for r in reps if not r.partial]
     scores = [r.score for r in reps if np.isfinite(r.score)]
     return SetMetrics(
@@ -507,4 +605,8 @@ def set_metrics(
         not_judged=dict(not_judged or {}),
         view_advice=view_advice,
         attempts=list(attempts),
+        best_velocity_bhps=max(speeds) if speeds else float("nan"),
+        stop_at_vl_pct=float(stop_at_vl_pct) if stop_at_vl_pct is not None else float("nan"),
+        stop_rep=int(stop_rep),
+        height_cm=float(height_cm) if height_cm is not None else float("nan"),
     )

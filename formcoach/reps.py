@@ -219,6 +219,11 @@ class RepSegmenter:
         return len(self.events)
 
     @property
+    def open_rep(self) -> RepEvent | None:
+        """The last rep while its end is still being refined (None once it is final)."""
+        return self._open.ev if self._open is not None else None
+
+    @property
     def progress(self) -> RepProgress | None:
         """The rep in progress (descending, at or rising from its bottom), or None at the top,
         in a gap, or rising from a clip edge (that rep's top was never seen)."""

@@ -80,6 +80,32 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str = "auto",
                         help=f"pose model: lite (fastest), full, heavy (most accurate) ({text})")
 
 
+def add_velocity_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--stop-at-vl PCT`` and ``--height-cm CM`` (velocity loss; see
+    :mod:`formcoach.kinematics.velocity`)."""
+    g = parser.add_argument_group("velocity")
+    g.add_argument("--stop-at-vl", type=float, default=None, metavar="PCT",
+                   help="say \"that's the set\" once the velocity loss against the set's best "
+                        "rep stays past PCT percent for two reps (e.g. 20; default: off)")
+    g.add_argument("--height-cm", type=float, default=None, metavar="CM",
+                   help="your height, to give rep velocities in m/s as well as body heights/s")
+
+
+def check_velocity_arguments(args: argparse.Namespace) -> None:
+    """Raise :class:`~formcoach.errors.InputError` (one line) on a bad ``--stop-at-vl`` or
+    ``--height-cm``."""
+    import math
+
+    from formcoach.errors import InputError
+
+    vl = getattr(args, "stop_at_vl", None)
+    if vl is not None and not (math.isfinite(vl) and 0 < vl < 100):
+        raise InputError(f"--stop-at-vl must be a percentage between 0 and 100, got {vl:g}")
+    h = getattr(args, "height_cm", None)
+    if h is not None and not (math.isfinite(h) and 50 <= h <= 250):
+        raise InputError(f"--height-cm must be between 50 and 250 cm, got {h:g}")
+
+
 def printable(text: object) -> str:
     """``text`` safe for any terminal: bytes of non-UTF-8 file names (surrogate escapes) shown
     as ``\\xNN``, like :func:`formcoach.io_utils.display_path`, and control characters

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from formcoach.cli import add_model_argument
+from formcoach.cli import add_model_argument, add_velocity_arguments, check_velocity_arguments
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
 from formcoach.exercises import Exercise, load_exercise
@@ -90,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--camera-profile", metavar="NAME",
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
+    add_velocity_arguments(p)
     add_output_arguments(p)
     p.set_defaults(func=run)
 
@@ -133,6 +134,8 @@ def print_summary(result: SessionResult) -> None:
             f"{rm.duration_s:6.2f} {rm.eccentric_s:6.2f} {rm.concentric_s:5.2f} "
             f"{rm.rom_deg:6.1f} {rm.side:>5}{flag}")
     for line in result.technique_lines():
+        say(line)
+    for line in result.velocity_lines():
         say(line)
 
 
@@ -220,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.coach.session import SessionSinks
     from formcoach.types import PoseTrack
 
+    check_velocity_arguments(args)
     auto = args.exercise.strip().lower() == "auto"
     exercise = None if auto else load_exercise(args.exercise)
     # A bad --user fails before anything starts (with 'auto' once the exercise is known).
@@ -279,11 +283,13 @@ def run(args: argparse.Namespace) -> int:
         if track is not None:
             result = analyze_track(track, exercise, source=display_path(args.video or args.poses),
                                    rules=rules, view=args.view, sinks=sinks,
-                                   baseline_rom_deg=baseline)
+                                   baseline_rom_deg=baseline, stop_at_vl_pct=args.stop_at_vl,
+                                   height_cm=args.height_cm)
         else:
             result = analyze_video(args.video, exercise, backend=args.backend,
                                    model=choice.model, progress=not args.no_progress, lens=lens, rules=rules,
-                                   view=args.view, sinks=sinks, baseline_rom_deg=baseline)
+                                   view=args.view, sinks=sinks, baseline_rom_deg=baseline,
+                                   stop_at_vl_pct=args.stop_at_vl, height_cm=args.height_cm)
     except BaseException:
         hook.abort()
         raise

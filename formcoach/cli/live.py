@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from formcoach.cli import add_model_argument
+from formcoach.cli import add_model_argument, add_velocity_arguments, check_velocity_arguments
 from formcoach.coach.result import SessionResult
 from formcoach.errors import InputError, StoreError
 from formcoach.io_utils import display_path
@@ -86,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="history database to save the set in (default: FORMCOACH_DB or the "
                         "user data folder)")
     p.add_argument("--no-save", action="store_true", help="do not save the set in the history")
+    add_velocity_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from formcoach.exercises import load_exercise
 
+    check_velocity_arguments(args)
     if args.max_seconds is not None and not args.max_seconds > 0:
         raise InputError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
@@ -243,7 +245,8 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
         live = dict(max_seconds=args.max_seconds, scheduler=sched, on_cue=on_cue,
                     source_name=name, on_rep=each_rep, stop=stop, target_reps=target_reps,
                     hold_target_s=hold_target_s, speak_counts=args.count, on_update=poses,
-                    debug_overlay=args.debug_overlay, on_key=on_key)
+                    debug_overlay=args.debug_overlay, on_key=on_key,
+                    stop_at_vl_pct=args.stop_at_vl, height_cm=args.height_cm)
         try:
             if ex is not None:
                 start_saving(ex)

@@ -254,6 +254,8 @@ def run_live(
     on_screen: Callable[[np.ndarray], None] | None = None,
     screen_size: tuple[int, int] | None = None,
     on_key: Callable[[str], None] | None = None,
+    stop_at_vl_pct: float | None = None,
+    height_cm: float | None = None,
 ) -> SessionResult:
     """Coach one set live until the source ends, the user quits, or ``max_seconds`` pass.
 
@@ -293,6 +295,8 @@ def run_live(
             ``screen_size`` is its size without a window.
         on_key: called with each key action of the window (``quit``, ``mute``, ``pause``,
             ``next``); ``next`` ends the set.
+        stop_at_vl_pct, height_cm: say "that's the set" at this velocity loss (%), and the
+            user's height for m/s (see :func:`~formcoach.coach.session.run_session`).
     """
     clock = clock if clock is not None else MonotonicClock()
     sched = scheduler if scheduler is not None else CueScheduler(clock, praise=praise)
@@ -323,6 +327,7 @@ def run_live(
             sinks=SessionSinks(on_frame=frame_sink, on_cue=on_cue, on_rep=on_rep),
             history_limit_s=history_limit_s, max_seconds=max_seconds, stop=stop,
             dropped=(lambda: live.dropped) if live is not None else None,
+            stop_at_vl_pct=stop_at_vl_pct, height_cm=height_cm,
         )
         result.model = estimator.model
         return result

@@ -52,15 +52,19 @@ def analyze_stream(
     praise: str | None = None,
     baseline_rom_deg: float | None = None,
     model: str = "",
+    stop_at_vl_pct: float | None = None,
+    height_cm: float | None = None,
 ) -> SessionResult:
     """Run the session loop offline over ``stream`` (see module docstring); ``model`` is the
-    pose model (rung) that produced the stream, recorded in the result."""
+    pose model (rung) that produced the stream, recorded in the result; ``stop_at_vl_pct``,
+    ``height_cm``: as in :func:`~formcoach.coach.session.run_session`."""
     clock = FrameClock()
     result = run_session(
         stream, make_coach(exercise, fps, rules, view), CueScheduler(clock, praise=praise),
         RecordingSpeaker(clock), clock, fps=fps, backend=backend, source=source,
         image_size=image_size, model_sha256=model_sha256, sinks=sinks,
         baseline_rom_deg=baseline_rom_deg, interrupt_ends_set=False,
+        stop_at_vl_pct=stop_at_vl_pct, height_cm=height_cm,
     )
     result.model = model
     return result
@@ -69,7 +73,9 @@ def analyze_stream(
 def analyze_track(track: PoseTrack, exercise: Exercise, *, source: str = "",
                   rules: bool = True, view: str | None = None,
                   sinks: SessionSinks | None = None,
-                  baseline_rom_deg: float | None = None) -> SessionResult:
+                  baseline_rom_deg: float | None = None,
+                  stop_at_vl_pct: float | None = None,
+                  height_cm: float | None = None) -> SessionResult:
     """Analyse a saved pose track (its model: the track's, else the rung its model digest
     names)."""
     from formcoach.pose.models import model_of_sha256
@@ -79,6 +85,7 @@ def analyze_track(track: PoseTrack, exercise: Exercise, *, source: str = "",
         replay_track(track), exercise, fps=track.fps, backend=track.backend,
         source=source, image_size=track.image_size, model_sha256=track.model_sha256,
         rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg, model=model,
+        stop_at_vl_pct=stop_at_vl_pct, height_cm=height_cm,
     )
 
 
@@ -95,6 +102,8 @@ def analyze_video(
     view: str | None = None,
     sinks: SessionSinks | None = None,
     baseline_rom_deg: float | None = None,
+    stop_at_vl_pct: float | None = None,
+    height_cm: float | None = None,
 ) -> SessionResult:
     """Decode a video, estimate poses and run the session over every frame.
 
@@ -130,7 +139,7 @@ def analyze_video(
             estimate_poses(frames, est), exercise, fps=src.fps, backend=backend,
             source=display_path(path), image_size=src.size, model_sha256=est.model_sha256,
             rules=rules, view=view, sinks=sinks, baseline_rom_deg=baseline_rom_deg,
-            model=est.model,
+            model=est.model, stop_at_vl_pct=stop_at_vl_pct, height_cm=height_cm,
         )
     finally:
         est.close()

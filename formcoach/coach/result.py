@@ -251,7 +251,31 @@ class SessionResult:
             lines.append("faults: none")
         if self.exercise.kind == "hold":
             lines.append(self.hold_line())
+        lines.extend(self.velocity_lines())
         lines.append(self.cue_line())
+        return lines
+
+    def velocity_lines(self) -> list[str]:
+        """``velocity (hip, mean concentric): 0.29 0.27 ... BH/s`` and the velocity loss per
+        rep, with the stop rule's verdict (empty when no velocity was measured)."""
+        sm = self.metrics
+        reps = [r for r in sm.reps if r.velocity_point]
+        if not reps or not any(math.isfinite(r.mean_velocity_bhps) for r in reps):
+            return []
+
+        def f(x: float, nd: int) -> str:
+            return f"{x:.{nd}f}" if math.isfinite(x) else "-"
+
+        mps = math.isfinite(sm.height_cm)
+        vals = [r.mean_velocity_mps if mps else r.mean_velocity_bhps for r in reps]
+        lines = [f"velocity ({reps[0].velocity_point}, mean concentric, "
+                 f"{'m/s' if mps else 'body heights/s'}): " + " ".join(f(v, 2) for v in vals),
+                 "velocity loss vs best rep (%): "
+                 + " ".join(f(r.velocity_loss_pct, 0) for r in reps)]
+        if math.isfinite(sm.stop_at_vl_pct):
+            lines.append(f"stop at {sm.stop_at_vl_pct:g}% velocity loss: "
+                         + (f"that's the set at rep {sm.stop_rep}" if sm.stop_rep
+                            else "not reached"))
         return lines
 
     def coverage_lines(self) -> list[str]:

@@ -38,6 +38,7 @@ from formcoach.coach.setup_gate import SetupChecker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.errors import SourceError
+from formcoach.kinematics.velocity import StopAtVL, smooth_window
 from formcoach.metrics import (
     RepMetrics,
     Series,
@@ -45,6 +46,7 @@ from formcoach.metrics import (
     apply_coverage,
     metric_joints,
     rep_metrics,
+    rep_velocity,
     set_metrics,
 )
 from formcoach.pose.stream import PosedFrame
@@ -52,12 +54,19 @@ from formcoach.types import NS_PER_S, Attempt, Cue, Fault, FrameState, RepEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ATTEMPT_PRIORITY", "ATTEMPT_RULE_ID", "FrameUpdate", "SessionSinks", "run_session"]
+__all__ = ["ATTEMPT_PRIORITY", "ATTEMPT_RULE_ID", "STOP_CUE", "STOP_PRIORITY", "STOP_RULE_ID",
+           "FrameUpdate", "SessionSinks", "run_session"]
 
 #: Cue rule id and priority of "that one didn't count" (the pack's ``attempt_cue``): above
 #: praise (0), at the lowest rule severity, so a form correction wins over it.
 ATTEMPT_RULE_ID = "attempt"
 ATTEMPT_PRIORITY = 1
+#: The ``--stop-at-vl`` cue: said once the velocity loss has stayed past the threshold for two
+#: consecutive reps; above every rule severity (the set is over: no correction matters more).
+#: It is offered again every frame until spoken, so a busy speaker delays it, never drops it.
+STOP_RULE_ID = "set.stop"
+STOP_PRIORITY = 10
+STOP_CUE = "that's the set"
 
 
 @dataclass(slots=True)
@@ -125,6 +134,8 @@ def run_session(
     dropped: Callable[[], int] | None = None,
     baseline_rom_deg: float | None = None,
     interrupt_ends_set: bool = True,
+    stop_at_vl_pct: float | None = None,
+    height_cm: float | None = None,
 ) -> SessionResult:
     """Run one set to the end of ``stream`` (or a quit / ``stop`` / ``max_seconds``).
 
@@ -150,13 +161,17 @@ def run_session(
         baseline_rom_deg: the user's baseline ROM of the counting signal (scores).
         interrupt_ends_set: Ctrl-C ends the set cleanly and returns it (live); False lets it
             propagate (an offline analysis is aborted and its set marked interrupted).
+        stop_at_vl_pct: say :data:`STOP_CUE` once the velocity loss of two consecutive reps
+            is past this percentage (None: never). Each rep is checked once its end is final
+            and the frames its velocity is measured on are in.
+        height_cm: the user's height, for velocities in m/s (None: body heights/s only).
 
     Returns:
         The :class:`SessionResult`; a source failure ends the session with ``stopped_by =
         "error"`` and keeps everything up to it.
     """
     run = _Run(coach, scheduler, speaker, clock, sinks or SessionSinks(), gate, fps,
-               history_limit_s)
+               history_limit_s, stop_at_vl_pct, height_cm)
     stopped_by, error = "end", None
     try:
         for posed in stream:
@@ -186,7 +201,8 @@ class _Run:
 
     def __init__(self, coach: Coach, scheduler: CueScheduler, speaker: Speaker, clock: Clock,
                  sinks: SessionSinks, gate: SetupChecker | None, fps: float,
-                 history_limit_s: float | None) -> None:
+                 history_limit_s: float | None, stop_at_vl_pct: float | None = None,
+                 height_cm: float | None = None) -> None:
         self.coach, self.scheduler, self.speaker, self.clock = coach, scheduler, speaker, clock
         self.sinks, self.gate, self.fps = sinks, gate, fps
         self.offline = isinstance(clock, FrameClock)
@@ -214,6 +230,17 @@ class _Run:
         self.frames = 0
         self.pose_frames = 0
         self._framing_said: str | None = None
+        # Velocity loss: the pack's moving point, the stop rule and how far it has looked.
+        self.point = ex.velocity_point if ex.kind == "reps" else ""
+        self.height_cm = height_cm
+        self.stop = StopAtVL(stop_at_vl_pct) if stop_at_vl_pct is not None and self.point \
+            else None
+        self.stop_at_vl_pct = stop_at_vl_pct
+        self.vl_checked = 0  # reps fed to self.stop
+        self.stop_due = False  # the stop cue is to be said (offered each frame until spoken)
+        # Frames after a rep's end its velocity may read (half a smoothing window, with room
+        # for a source faster than its nominal fps).
+        self.vl_wait = smooth_window(2.0 * fps) // 2 + 1
 
     def wall_s(self) -> float:
         return time.monotonic() - self.t0_wall
@@ -234,8 +261,12 @@ class _Run:
             coach_ns = self.clock.now_ns()
             view = state.view
         self.views[view] += 1
+        if self.stop_due:
+            self.scheduler.note(STOP_RULE_ID, STOP_CUE, STOP_PRIORITY, t, detected_t_ns=t)
         cue = _speak(self.scheduler, self.speaker, self.clock, t, self.first_t, posed, coach_ns)
         if cue is not None:
+            if cue.rule_id == STOP_RULE_ID:
+                self.stop_due = False
             self.cues.append(cue)
             if self.sinks.on_cue is not None:
                 self.sinks.on_cue(cue)
@@ -298,6 +329,8 @@ class _Run:
             self.scheduler.rep_completed(rep, detected_t_ns=t, judged=self._judged(rep))
         for a in state.new_attempts:
             self._attempt_cue(a, t)
+        if self.stop is not None:
+            self._check_velocity(state.index)
         return state
 
     def _framing_guidance(self, posed: PosedFrame) -> None:
@@ -311,6 +344,25 @@ class _Run:
         if reason != self._framing_said:
             self._framing_said = reason
             self._submit_setup(f"setup.framing_{reason}", REASONS[reason][1], posed)
+    def _series(self) -> Series:
+        h = self.hist
+        return Series(h.t_ns, h.signal, h.features, self.first_t or 0, h.offset, h.poses)
+
+    def _check_velocity(self, newest: int | None) -> None:
+        """Feed the stop rule each rep whose end is final and whose velocity frames are in
+        (``newest``: the newest frame index; None at the end of the stream: every rep)."""
+        assert self.stop is not None
+        open_rep = self.coach.segmenter.open_rep
+        while self.vl_checked < len(self.reps):
+            rep = self.reps[self.vl_checked]
+            if newest is not None and (rep is open_rep or newest < rep.end_frame + self.vl_wait):
+                return
+            self.vl_checked += 1
+            vel = rep_velocity(self._series(), rep, self.point, self.coach.exercise.concentric)
+            if self.stop.add(vel.mean_bhps if vel is not None else float("nan")):
+                self.stop_due = True
+                log.info("velocity loss past %.0f%% for two reps at rep %d: that's the set",
+                         self.stop.pct, rep.index + 1)
 
     def _withdraw(self, gone: list[Fault]) -> None:
         """Provisional faults the final verdict did not confirm: out of the result, and their
@@ -363,10 +415,11 @@ class _Run:
         todo = self.reps[len(self.measured):]
         if not todo:
             return
-        h = self.hist
-        series = Series(h.t_ns, h.signal, h.features, self.first_t or 0, h.offset)
+        series = self._series()
+        height_m = self.height_cm / 100.0 if self.height_cm is not None else None
         for rep in todo:
-            rm = rep_metrics(series, rep, self.joints, self.faults)
+            rm = rep_metrics(series, rep, self.joints, self.faults, point=self.point,
+                             height_m=height_m, concentric=self.coach.exercise.concentric)
             judged, missing = self._coverage(rep.index)
             apply_coverage(rm, self.rep_views.get(rep.index, self.coach.view), judged, missing)
             self.measured.append(rm)
@@ -387,6 +440,8 @@ class _Run:
                 self._judged(rep)
         self.faults.sort(key=lambda f: (f.t_ns, f.rule_id))
         self._measure()
+        if self.stop is not None:
+            self._check_velocity(None)
         seen = {k: v for k, v in self.views.items() if k != "unknown"}
         view = coach.fixed_view or (max(seen, key=lambda k: seen[k]) if seen else "unknown")
         rules = coach.rules.rules if coach.rules is not None else []
@@ -397,7 +452,10 @@ class _Run:
                          baseline_rom_deg=baseline_rom_deg,
                          not_judged=not_judged_reasons(rules, engine_status, self.rep_views, view),
                          view_advice=view_advice(rules, view),
-                         attempts=coach.attempts)
+                         attempts=coach.attempts, stop_at_vl_pct=self.stop_at_vl_pct,
+                         stop_rep=(self.stop.stop_rep + 1) if self.stop is not None
+                         and self.stop.stop_rep is not None else 0,
+                         height_cm=self.height_cm)
         _hold_metrics(sm, coach)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)

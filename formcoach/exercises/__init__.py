@@ -128,6 +128,11 @@ class Exercise:
         path: the TOML file it came from.
         attempt_cue: said when a movement starts a rep but does not reach the counted range
             (``""``: no such cue); ``kind = "reps"`` only.
+        velocity_point: ``[metrics] velocity_point``, the point whose concentric velocity is
+            measured per rep (``"hip"``, ``"shoulder"``, ``"wrist"``; ``""``: none).
+        concentric: ``[metrics] concentric``, which half of a rep is the lift (concentric):
+            ``"return"`` (back to rest: squat, push-up, bench press) or ``"away"`` (away from
+            rest: curl, press, pull-up).
     """
 
     id: str
@@ -141,13 +146,16 @@ class Exercise:
     description: str = ""
     path: Path | None = None
     attempt_cue: str = ""
+    velocity_point: str = ""
+    concentric: str = "return"
 
 
 _TOP_KEYS = {"id", "name", "aliases", "kind", "views", "description", "count", "metrics", "rules",
              "attempt_cue"}
 _COUNT_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(CountConfig)}
 _COUNT_ALIASES = {"min_rom_deg": "min_rom"}
-_METRIC_KEYS = {"joints"}
+_METRIC_KEYS = {"joints", "velocity_point", "concentric"}
+_CONCENTRIC = ("return", "away")
 _SIDES = ("auto", "left", "right", "both")
 _DIRECTIONS = ("down", "up")
 _KINDS = ("reps", "hold")
@@ -410,9 +418,19 @@ def _parse(path: Path, text: str) -> Exercise:
         raise ctx.fail(None, "metrics", "[metrics] must be a table")
     for key in metrics_raw:
         if key not in _METRIC_KEYS:
-            raise ctx.fail("metrics", key, f"unknown key '{key}' in [metrics]; known: joints")
+            raise ctx.fail("metrics", key, f"unknown key '{key}' in [metrics]; known: "
+                           f"{', '.join(sorted(_METRIC_KEYS))}")
     metrics = _str_list(ctx, "metrics", "joints", metrics_raw.get("joints", []))
     from formcoach.kinematics.features import FEATURES, sided
+    from formcoach.kinematics.velocity import MOVING_POINTS
+
+    point = _expect(ctx, "metrics", "velocity_point", metrics_raw.get("velocity_point", ""), str)
+    if point:
+        _choice(ctx, "metrics", "velocity_point", point, tuple(MOVING_POINTS))
+    concentric = _choice(ctx, "metrics", "concentric", _expect(
+        ctx, "metrics", "concentric", metrics_raw.get("concentric", "return"), str), _CONCENTRIC)
+    if point and kind != "reps":
+        raise ctx.fail("metrics", "velocity_point", "'velocity_point' needs kind = \"reps\"")
 
     for metric in metrics:
         if metric not in FEATURES and sided(metric) is None:
@@ -427,7 +445,7 @@ def _parse(path: Path, text: str) -> Exercise:
     return Exercise(
         id=ex_id, name=name, aliases=aliases, kind=kind, views=views, count=count,
         metrics=metrics, rules_raw=rules, description=description, path=path,
-        attempt_cue=attempt_cue,
+        attempt_cue=attempt_cue, velocity_point=point, concentric=concentric,
     )
 
 

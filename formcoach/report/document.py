@@ -21,7 +21,8 @@ from formcoach.rules.explain import (
 from formcoach.types import Attempt, Fault
 
 __all__ = ["JsonValue", "attempt_document", "coverage_document", "fault_documents",
-           "fault_worst", "hold_document", "num", "rep_document", "session_document"]
+           "fault_worst", "hold_document", "num", "rep_document", "session_document",
+           "velocity_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -56,6 +57,12 @@ def rep_document(rm: RepMetrics) -> dict[str, JsonValue]:
         },
         "asymmetry_pct": {k: num(v, 1) for k, v in rm.asymmetry_pct.items()},
         "peak_velocity_dps": num(rm.peak_velocity_dps, 1),
+        "velocity_point": rm.velocity_point,
+        "mean_velocity_bhps": num(rm.mean_velocity_bhps),
+        "peak_velocity_bhps": num(rm.peak_velocity_bhps),
+        "mean_velocity_mps": num(rm.mean_velocity_mps),
+        "peak_velocity_mps": num(rm.peak_velocity_mps),
+        "velocity_loss_pct": num(rm.velocity_loss_pct, 1),
         "score": num(rm.score, 1),
         "judged": rm.judged,
         "not_judged": list(rm.not_judged),
@@ -136,6 +143,20 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "mean_score": num(sm.mean_score, 1),
         "tempo_slope_s_per_rep": num(sm.tempo_slope_s_per_rep),
         "rom_slope_deg_per_rep": num(sm.rom_slope_deg_per_rep),
+        "velocity": velocity_document(result),
+    }
+
+
+def velocity_document(result: SessionResult) -> dict[str, JsonValue]:
+    """The set's velocity loss: moving point, best rep's mean velocity, the ``--stop-at-vl``
+    threshold and the rep "that's the set" was decided on (null: off / never)."""
+    sm = result.metrics
+    return {
+        "point": result.exercise.velocity_point or None,
+        "best_mean_velocity_bhps": num(sm.best_velocity_bhps),
+        "height_cm": num(sm.height_cm, 1),
+        "stop_at_vl_pct": num(sm.stop_at_vl_pct, 1),
+        "stop_rep": sm.stop_rep or None,
     }
 
 

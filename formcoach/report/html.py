@@ -24,7 +24,7 @@ from formcoach.io_utils import atomic_write_text, display_path
 from formcoach.metrics import RepMetrics, SetMetrics, rom_label
 from formcoach.report import mdc as mdc_mod
 from formcoach.report.document import fault_worst
-from formcoach.report.plots import angle_plot_svg, rep_trend_svg
+from formcoach.report.plots import angle_plot_svg, rep_trend_svg, velocity_loss_svg
 from formcoach.rules.explain import explain_fault, feature_unit, rule_reason, rules_by_id
 from formcoach.skeleton import CONNECTIONS
 from formcoach.types import NS_PER_S, Fault
@@ -149,11 +149,16 @@ def _fault_summary(faults: Sequence[Fault]) -> str:
 def _rep_table(sm: SetMetrics) -> str:
     joints = sm.joints
     bases = sorted({j.split("_", 1)[1] for j in joints if j.startswith(("left_", "right_"))})
+    vel = any(r.velocity_point for r in sm.reps)
+    mps = vel and math.isfinite(sm.height_cm)
     head = (
         "<tr><th>rep</th><th>start (s)</th><th>dur (s)</th><th>ecc (s)</th><th>pause (s)</th>"
         "<th>conc (s)</th><th>signal ROM</th><th>peak vel (deg/s)</th>"
         + "".join(f"<th>{_e(rom_label(j))} ROM (deg, min&ndash;max)</th>" for j in joints)
         + "".join(f"<th>asym {_e(b)} (%)</th>" for b in bases)
+        + ("<th>mean conc vel (BH/s)</th><th>peak conc vel (BH/s)</th>" if vel else "")
+        + ("<th>mean conc vel (m/s)</th>" if mps else "")
+        + ("<th>VL (%)</th>" if vel else "")
         + "<th class=l>faults (time, frame)</th><th>score</th><th class=l>score components</th></tr>"
     )
     rows = []
@@ -178,11 +183,38 @@ def _rep_table(sm: SetMetrics) -> str:
                 for j in joints
             )
             + "".join(f"<td>{_f(r.asymmetry_pct.get(b, float('nan')), 1)}</td>" for b in bases)
+            + (f"<td>{_f(r.mean_velocity_bhps, 2)}</td><td>{_f(r.peak_velocity_bhps, 2)}</td>"
+               if vel else "")
+            + (f"<td>{_f(r.mean_velocity_mps, 2)}</td>" if mps else "")
+            + (f"<td>{_f(r.velocity_loss_pct, 0)}</td>" if vel else "")
             + f"<td class=\"l{' bad' if r.faults else ''}\">{_e(_fault_summary(r.faults))}"
             f"{_rep_coverage_note(r)}</td>"
             f"<td><b>{_f(r.score, 0)}</b></td><td class=l>{comps}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _velocity_section(result: SessionResult) -> str:
+    """The set's velocity-loss curve and what it means (empty when no velocity was measured)."""
+    sm = result.metrics
+    if not any(math.isfinite(r.mean_velocity_bhps) for r in sm.reps):
+        return ""
+    point = result.exercise.velocity_point
+    stop = ""
+    if math.isfinite(sm.stop_at_vl_pct):
+        stop = (f" Stop rule: &ldquo;that's the set&rdquo; once VL stays past "
+                f"{_f(sm.stop_at_vl_pct, 0)}% for two reps; "
+                + (f"it fired at rep {sm.stop_rep}." if sm.stop_rep else "it never fired."))
+    return (
+        "<h2>Velocity loss</h2>"
+        + velocity_loss_svg(sm)
+        + f"<p class=muted>Mean concentric velocity of the {_e(point)} (end of the bottom pause "
+        "to the end of the rep), in body heights per second"
+        + (f" (m/s for a height of {_f(sm.height_cm, 0)} cm)" if math.isfinite(sm.height_cm)
+           else "")
+        + f"; VL = loss against the set's best rep ({_f(sm.best_velocity_bhps, 2)} BH/s).{stop}"
+        "</p>"
+    )
 
 
 def _rep_coverage_note(r: RepMetrics) -> str:
@@ -272,6 +304,7 @@ def build_html(
             f"({_f(sm.rom_reference_deg)} deg).</p>"
         )
         parts.append(rep_trend_svg(sm))
+        parts.append(_velocity_section(result))
     else:
         parts.append("<p>No repetitions were detected.</p>")
     parts.append("<h2>Faults explained</h2>")

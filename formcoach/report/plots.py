@@ -117,3 +117,27 @@ def history_plot_svg(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return _svg(fig)
+
+
+def velocity_loss_svg(set_metrics: SetMetrics) -> str:
+    """Velocity loss (%) per rep against the set's best, with the ``--stop-at-vl`` threshold
+    (dashed) and the rep the stop cue was decided on (red ring)."""
+    reps = set_metrics.reps
+    x = np.array([r.index + 1 for r in reps], dtype=np.float64)
+    vl = np.array([r.velocity_loss_pct for r in reps], dtype=np.float64)
+    fig = _figure(10.0, 2.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(x, vl, "o-", color=_COLORS[0], label="velocity loss")
+    if np.isfinite(set_metrics.stop_at_vl_pct):
+        ax.axhline(set_metrics.stop_at_vl_pct, color="#d62728", lw=1.0, ls="--",
+                   label=f"stop at {set_metrics.stop_at_vl_pct:.0f}%")
+    k = set_metrics.stop_rep - 1
+    if 0 <= k < len(reps):
+        ax.plot([x[k]], [vl[k]], "o", ms=12, mfc="none", mec="#d62728", mew=2,
+                label=f"that's the set (rep {set_metrics.stop_rep})")
+    ax.set_xlabel("rep")
+    ax.set_ylabel("velocity loss (%)")
+    ax.set_xticks(x)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return _svg(fig)

@@ -26,6 +26,8 @@ REP_COLUMNS: tuple[str, ...] = (
     "start_s", "bottom_s", "end_s", "duration_s", "eccentric_s", "pause_s", "concentric_s",
     "rom_deg", "peak_velocity_dps", "max_asymmetry_pct", "n_faults", "faults", "score",
     *(f"score_{k}" for k in SCORE_WEIGHTS),
+    "velocity_point", "mean_velocity_bhps", "peak_velocity_bhps", "mean_velocity_mps",
+    "peak_velocity_mps", "velocity_loss_pct",
 )
 #: Per-joint column patterns, repeated for each metric joint / joint base (docs/csv_columns.md).
 JOINT_COLUMN_PATTERNS: tuple[str, ...] = ("{joint}_min_deg", "{joint}_max_deg", "{joint}_rom_deg")
@@ -91,6 +93,9 @@ def rep_row(exercise: str, r: RepMetrics, joints: Sequence[str]) -> list[str]:
         ";".join(f"{f.rule_id}@{f.t_ns / NS_PER_S:.3f}s#{f.frame_index}" for f in r.faults),
         _num(r.score, 1),
         *(_num(comps[k].points, 2) if k in comps else "" for k in SCORE_WEIGHTS),
+        r.velocity_point, _num(r.mean_velocity_bhps, 3), _num(r.peak_velocity_bhps, 3),
+        _num(r.mean_velocity_mps, 3), _num(r.peak_velocity_mps, 3),
+        _num(r.velocity_loss_pct, 1),
     ]
     for j in joints:
         jr = r.rom.get(j)

@@ -178,7 +178,9 @@ def truth_dict(tr: SynthTruth, rounded: bool = True) -> dict[str, Any]:
 
     reps = [{"start_s": round(r.start_s, 4), "bottom_s": round(r.bottom_s, 4),
              "end_s": round(r.end_s, 4), "start_frame": fr(r.start_s),
-             "bottom_frame": fr(r.bottom_s), "end_frame": fr(r.end_s)} for r in tr.motion.reps]
+             "bottom_frame": fr(r.bottom_s), "end_frame": fr(r.end_s),
+             **({"velocity_loss_pct": r.velocity_loss_pct} if spec.velocity_loss else {})}
+            for r in tr.motion.reps]
     faults = [{"type": s["type"], "start_s": round(float(s["start_s"]), 4),  # type: ignore[arg-type]
                "end_s": round(float(s["end_s"]), 4),  # type: ignore[arg-type]
                "rep_index": s["rep_index"], "severity": s["severity"]}
@@ -190,6 +192,8 @@ def truth_dict(tr: SynthTruth, rounded: bool = True) -> dict[str, Any]:
 
     spec_d = dataclasses.asdict(spec)
     spec_d["faults"] = [dataclasses.asdict(f) for f in spec.faults]
+    if not spec.velocity_loss:
+        del spec_d["velocity_loss"]  # truth files written before the option stay as they were
     first_rep = tr.motion.reps[0].start_s if tr.motion.reps else None
     return {
         "format": TRUTH_FORMAT,

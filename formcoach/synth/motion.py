@@ -48,12 +48,42 @@ _DOWN = -_UP
 
 @dataclass(frozen=True, slots=True)
 class RepTime:
-    """One rep's instants, seconds: start (leaves rest), bottom (turnaround), end (back at rest)."""
+    """One rep's instants, seconds: start (leaves rest), bottom (turnaround), end (back at rest);
+    ``velocity_loss_pct``: how much slower its concentric is than the first rep's (the spec's
+    ``velocity_loss`` profile; 0 without one)."""
 
     start_s: float
     bottom_s: float
     end_s: float
     pause_s: float
+    velocity_loss_pct: float = 0.0
+
+
+#: Exercises whose lift (concentric) is the move away from rest (depth 0 -> 1); for the others
+#: it is the way back (1 -> 0). As the packs' ``[metrics] concentric``.
+CONCENTRIC_AWAY = ("bicep_curl", "shoulder_press", "situp")
+
+
+def _with_velocity_loss(reps: list[RepTime], loss_pct: float, away: bool
+                        ) -> tuple[list[RepTime], float]:
+    """``reps`` with rep ``i``'s concentric (the move away from rest when ``away``, else the
+    way back) lasting ``T_0 / (1 - VL_i / 100)``, VL rising linearly from 0 (rep 0) to
+    ``loss_pct`` (the last rep); the other phase, pauses and rests kept, later reps shifted.
+    Returns the reps and the seconds added."""
+    n = len(reps)
+    r0 = reps[0]
+    t0 = (r0.bottom_s - 0.5 * r0.pause_s - r0.start_s) if away else \
+        (r0.end_s - (r0.bottom_s + 0.5 * r0.pause_s))
+    out: list[RepTime] = []
+    for i, r in enumerate(reps):
+        vl = loss_pct * i / (n - 1) if n > 1 else 0.0
+        slow = t0 / (1.0 - vl / 100.0)
+        start = r.start_s if i == 0 else out[-1].end_s + (r.start_s - reps[i - 1].end_s)
+        down = slow if away else r.bottom_s - 0.5 * r.pause_s - r.start_s
+        up = (r.end_s - (r.bottom_s + 0.5 * r.pause_s)) if away else slow
+        bottom = start + down + 0.5 * r.pause_s
+        out.append(RepTime(start, bottom, bottom + 0.5 * r.pause_s + up, r.pause_s, vl))
+    return out, (out[-1].end_s - reps[-1].end_s) if reps else 0.0
 
 
 def _ease(x: float) -> float:
@@ -503,6 +533,12 @@ def build_motion(spec: SynthSpec) -> Motion:
     kind = _setup_kind(spec)
     setup_end = reps[0].start_s if reps else (spec.setup_s if kind != "none" else 0.3)
     depth_scale = [float(rng.uniform(0.94, 1.0)) for _ in reps]
+    if spec.velocity_loss > 0 and reps:
+        # Full depth on every rep: the concentric path is the same, its speed the profile's.
+        depth_scale = [1.0] * len(reps)
+        reps, added = _with_velocity_loss(reps, spec.velocity_loss,
+                                          spec.exercise in CONCENTRIC_AWAY)
+        duration += added
 
     spans: list[dict[str, object]] = []
     rep_faults: list[tuple[str, float, set[int]]] = []

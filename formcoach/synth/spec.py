@@ -94,6 +94,10 @@ class SynthSpec:
     ``framing`` (see :data:`FRAMINGS`) frames a close camera that cuts the head or the feet off;
     ``occluder`` ``"plate"`` stands a 45 cm bumper plate on the floor between the camera and
     the shins (drawn over the body, the landmarks stay where the body is).
+    ``velocity_loss`` (percent, 0 = off) slows each rep's concentric (way back up) so that its
+    mean velocity falls linearly from the first rep to ``velocity_loss`` % less at the last
+    (every rep then goes to full depth, so the loss is exactly the tempo change; the truth's
+    reps carry ``velocity_loss_pct``).
     """
 
     name: str
@@ -125,6 +129,7 @@ class SynthSpec:
     faults: tuple[FaultSpec, ...] = field(default_factory=tuple)
     framing: str = "full"
     occluder: str = "none"
+    velocity_loss: float = 0.0
 
     @property
     def azimuth(self) -> float:
@@ -255,6 +260,8 @@ def _check_ranges(s: SynthSpec, where: str) -> None:
         (1.2 <= s.body_height_m <= 2.2, f"body_height_m must be 1.2..2.2, got {s.body_height_m}"),
         (all(0.8 <= v <= 1.2 for v in (s.leg, s.arm)), "leg and arm must be 0.8..1.2"),
         (0.6 <= s.girth <= 1.6, f"girth must be 0.6..1.6, got {s.girth}"),
+        (0 <= s.velocity_loss <= 70, f"velocity_loss must be 0..70 %, got {s.velocity_loss}"),
+        (s.velocity_loss == 0 or s.exercise != "plank", "velocity_loss needs a rep exercise"),
         (s.exercise == "plank" or s.reps >= 1, "reps must be >= 1 for a rep exercise"),
         (s.setup not in ("walk_in", "arm_swing") or s.exercise in _STANDING,
          f"setup {s.setup!r} needs a standing exercise ({', '.join(_STANDING)})"),

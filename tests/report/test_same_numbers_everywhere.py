@@ -80,3 +80,16 @@ def test_one_rep_one_set_of_numbers(sample: str, exercise: str, tmp_path: Path, 
             assert m["rom"][name]["excursion_deg"] == pytest.approx(jr["rom_deg"], abs=0.01)
             shown = cells[8 + j].split()[0]  # "96.3 (84-180)", in the joints' order
             assert float(shown) == pytest.approx(jr["rom_deg"], abs=0.056)
+        # concentric velocity and velocity loss (a pack with a velocity_point)
+        if ev["velocity_point"]:
+            n_asym = sum(1 for v in ev["asymmetry_pct"])
+            vcell = 8 + len(ev["joint_rom"]) + n_asym  # after the joints and asymmetries
+            # (key, rounding of the JSON, of the HTML, HTML cell)
+            for key, js, nd, col in (("mean_velocity_bhps", 1e-3, 0.0051, vcell),
+                                     ("peak_velocity_bhps", 1e-3, 0.0051, vcell + 1),
+                                     ("velocity_loss_pct", 0.051, 0.51, vcell + 2)):
+                if ev[key] is None:
+                    continue
+                assert float(row[key]) == pytest.approx(ev[key], abs=js), key
+                assert m[key] == pytest.approx(ev[key], abs=js), key
+                assert float(cells[col]) == pytest.approx(ev[key], abs=nd), key

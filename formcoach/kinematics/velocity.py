@@ -1,0 +1,360 @@
+"""Smoothed derivatives, body height and per-rep concentric velocity of a moving point.
+
+Everything here is plain numpy (scipy is not a dependency): a Savitzky-Golay derivative
+(:func:`smooth_derivative`), preceded by :func:`despike3` so that one bad frame (a landmark
+flip, a corrupt frame) is removed before differentiating and cannot produce a peak.
+
+Units: positions in pixels, times in ns (``t_ns``), velocities in **body heights per second**
+(BH/s): pixel speed / the person's standing height in pixels (:func:`body_height_px`), so the
+number does not depend on the camera distance. ``BH/s x height in metres`` = m/s.
+
+Velocity loss (VL) of a rep: ``100 x (best - v) / best`` percent of the set's best mean
+concentric velocity (:func:`velocity_loss_pct`); :class:`StopAtVL` decides, rep by rep, when
+VL has stayed past a threshold for two consecutive reps ("that's the set").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from formcoach.skeleton import LM
+
+__all__ = [
+    "MOVING_POINTS",
+    "SMOOTH_S",
+    "StopAtVL",
+    "body_height_px",
+    "concentric_velocity",
+    "despike3",
+    "moving_mean",
+    "smooth_derivative",
+    "smooth_window",
+    "velocity_loss_pct",
+]
+
+#: Savitzky-Golay window of velocity estimates, s (at least 7 frames, odd). With
+#: :data:`POLYORDER` 4 it passes a half-cosine rep phase of 0.25 s within 0.5% of its true peak
+#: (9 frames at 30 fps) while dividing frame-to-frame jitter by 2 (30 fps) to 6 (60 fps) against
+#: a central difference.
+SMOOTH_S = 0.3
+#: Polynomial order of the Savitzky-Golay fit.
+POLYORDER = 4
+#: Interior gaps (NaN) up to this many frames are bridged linearly before differentiating.
+MAX_BRIDGE_FRAMES = 3
+
+#: Moving points a pack's ``[metrics] velocity_point`` may name: (left, right) landmarks.
+MOVING_POINTS: dict[str, tuple[int, int]] = {
+    "hip": (LM.LEFT_HIP, LM.RIGHT_HIP),
+    "shoulder": (LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER),
+    "wrist": (LM.LEFT_WRIST, LM.RIGHT_WRIST),
+}
+
+#: Segment lengths as fractions of standing height (Drillis & Contini, as tabled by Winter,
+#: *Biomechanics and Motor Control of Human Movement*): shank (knee-ankle), thigh (hip-knee),
+#: trunk (hip-mid to shoulder-mid). Sum 0.779 = ankle-to-shoulder height.
+_SEGMENT_FRACTIONS: tuple[tuple[tuple[int, int] | None, tuple[int, int] | None, float], ...] = (
+    ((LM.LEFT_KNEE, LM.LEFT_ANKLE), (LM.RIGHT_KNEE, LM.RIGHT_ANKLE), 0.246),
+    ((LM.LEFT_HIP, LM.LEFT_KNEE), (LM.RIGHT_HIP, LM.RIGHT_KNEE), 0.245),
+    (None, None, 0.288),  # trunk: from the mid-points
+)
+#: The moving part of a concentric phase: where the speed is at least this fraction of its
+#: peak (the crossings interpolated between frames). Mean velocity = distance / time over it,
+#: so a rep done slower along the same path reads exactly that much slower (the rest frames
+#: around it, and how many of them the rep boundaries hold, do not count).
+MOVING_FRAC = 0.1
+#: Percentile of a segment's per-frame 2D length taken as its true length (a limb pointing at
+#: the camera looks short; noise makes a few frames look long).
+_LENGTH_PERCENTILE = 90.0
+#: A segment is used when it is measured in at least this fraction of the frames.
+_MIN_SEGMENT_FRAC = 0.5
+
+
+def smooth_window(fps: float, seconds: float = SMOOTH_S) -> int:
+    """Odd Savitzky-Golay window in frames for ``seconds`` at ``fps`` (at least 7)."""
+    w = max(POLYORDER + 3, round(seconds * fps))
+    return w if w % 2 else w + 1
+
+
+@lru_cache(maxsize=64)
+def _derivative_matrix(window: int, polyorder: int) -> np.ndarray:
+    """``(window, window)``: row ``k`` maps a window of samples to the first derivative (per
+    sample) at its ``k``-th sample of the least-squares polynomial of ``polyorder``."""
+    m = window // 2
+    x = np.arange(-m, m + 1, dtype=np.float64)
+    a = np.vander(x, polyorder + 1, increasing=True)  # (w, p+1)
+    pinv = np.linalg.pinv(a)  # (p+1, w): coefficients c_j = pinv[j] @ y
+    d = np.zeros((window, window))
+    for j in range(1, polyorder + 1):
+        d += (j * x ** (j - 1))[:, None] * pinv[j][None, :]
+    d.setflags(write=False)
+    return d
+
+
+def despike3(y: np.ndarray) -> np.ndarray:
+    """``(n,)`` or ``(n, d)`` values with each spike replaced by the mean of its two neighbours
+    (per column). A spike: a frame outside the range of its neighbours whose distance from
+    their mean is the largest of the three (so a bad frame's neighbours, pushed outside their
+    own neighbours' range by it, are kept). One bad frame is removed whatever its size; a smooth
+    series moves by second-order amounts only (at its turning points). Frames next to a NaN,
+    and the two end frames, are kept as they are."""
+    y = np.asarray(y, dtype=np.float64)
+    out = y.copy()
+    if len(y) >= 3:
+        prev, mid, nxt = y[:-2], y[1:-1], y[2:]
+        dev = np.abs(mid - 0.5 * (prev + nxt))
+        dev = np.where(np.isfinite(dev), dev, -1.0)
+        pad = np.concatenate([[-1.0], dev, [-1.0]] if dev.ndim == 1 else
+                             [np.full((1, *dev.shape[1:]), -1.0), dev,
+                              np.full((1, *dev.shape[1:]), -1.0)])
+        with np.errstate(invalid="ignore"):
+            outside = (mid > np.maximum(prev, nxt)) | (mid < np.minimum(prev, nxt))
+        ok = outside & (dev > 0) & (dev >= pad[:-2]) & (dev >= pad[2:])
+        inner = out[1:-1]
+        inner[ok] = 0.5 * (prev + nxt)[ok]
+    return out
+
+
+def _bridge(y: np.ndarray, max_gap: int) -> np.ndarray:
+    """``(n,)`` copy with interior NaN runs of at most ``max_gap`` frames filled linearly."""
+    out = y.copy()
+    bad = ~np.isfinite(out)
+    if not bad.any() or bad.all():
+        return out
+    idx = np.flatnonzero(~bad)
+    i = idx[0]
+    while i < idx[-1]:
+        if bad[i + 1]:
+            j = i + 1
+            while bad[j]:
+                j += 1
+            if j - i - 1 <= max_gap:
+                out[i + 1 : j] = np.interp(np.arange(i + 1, j), [i, j], [out[i], out[j]])
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def smooth_derivative(y: np.ndarray, fps: float, window: int | None = None,
+                      polyorder: int = POLYORDER) -> np.ndarray:
+    """First time derivative of a per-frame series, in units per second.
+
+    One-frame spikes removed (:func:`despike3`), then a Savitzky-Golay derivative over ``window`` frames
+    (default :func:`smooth_window`; shrunk to the series length), evaluated at the ends from
+    the fit of the first / last window (like scipy's ``mode="interp"``). Interior gaps of up
+    to :data:`MAX_BRIDGE_FRAMES` are bridged; a frame that was NaN, or whose window reaches a
+    longer gap, is NaN. Frames are taken as evenly spaced at ``fps``.
+
+    Args:
+        y: ``(n,)`` or ``(n, d)`` float values (NaN = missing).
+        fps: frames per second.
+
+    Returns:
+        Same shape as ``y``; all NaN when fewer than ``polyorder + 3`` frames.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        return np.stack([smooth_derivative(y[:, k], fps, window, polyorder)
+                         for k in range(y.shape[1])], axis=1) if y.shape[1] else y.copy()
+    n = len(y)
+    w = smooth_window(fps) if window is None else int(window)
+    w = min(w, n if n % 2 else n - 1)
+    if w < polyorder + 3:
+        return np.full(n, np.nan)
+    out = _savgol_derivative(_bridge(despike3(y), MAX_BRIDGE_FRAMES), w, polyorder)
+    out[~np.isfinite(y)] = np.nan
+    return out * float(fps)
+
+
+def _savgol_derivative(z: np.ndarray, w: int, polyorder: int) -> np.ndarray:
+    """Per-sample Savitzky-Golay first derivative of ``(n,)`` ``z`` (``w`` odd, ``<= n``);
+    the ends from the first / last window's fit; NaN spreads to every window it is in."""
+    n = len(z)
+    d = _derivative_matrix(w, polyorder)
+    m = w // 2
+    out = np.empty(n)
+    win = np.lib.stride_tricks.sliding_window_view(z, w)  # (n - w + 1, w)
+    out[m : n - m] = win @ d[m]
+    out[:m] = d[:m] @ z[:w]
+    out[n - m :] = d[m + 1 :] @ z[n - w :]
+    return out
+
+
+def body_height_px(poses: np.ndarray, min_visibility: float = 0.5) -> float:
+    """The person's standing height in pixels, from the 2D lengths of shank, thigh and trunk.
+
+    Each segment's length is the :data:`_LENGTH_PERCENTILE` th percentile of its per-frame
+    length (mean of the two sides where both are seen), divided by its fraction of standing
+    height (:data:`_SEGMENT_FRACTIONS`); segments measured in under half of the frames are left
+    out. Accurate to the extent the segments are seen side-on at some point of the frames.
+
+    Args:
+        poses: ``(T, 33, 4)`` x px, y px, z, visibility (NaN = missing).
+
+    Returns:
+        Height in px, NaN when no segment could be measured.
+    """
+    p = np.asarray(poses, dtype=np.float64)
+    if p.ndim != 3 or len(p) == 0:
+        return float("nan")
+    xy = p[:, :, :2].copy()
+    xy[~(p[:, :, 3] >= min_visibility)] = np.nan
+
+    def seg(a: int, b: int) -> np.ndarray:
+        return np.asarray(np.hypot(*(xy[:, a] - xy[:, b]).T))
+
+    length, frac = 0.0, 0.0
+    for left, right, f in _SEGMENT_FRACTIONS:
+        if left is None or right is None:
+            sh = 0.5 * (xy[:, LM.LEFT_SHOULDER] + xy[:, LM.RIGHT_SHOULDER])
+            hp = 0.5 * (xy[:, LM.LEFT_HIP] + xy[:, LM.RIGHT_HIP])
+            per = np.hypot(*(sh - hp).T)
+        else:
+            per = np.stack([seg(*left), seg(*right)])
+            with np.errstate(invalid="ignore"):
+                per = np.where(np.isfinite(per).all(axis=0), per.mean(axis=0),
+                               np.fmax(per[0], per[1]))
+        ok = np.isfinite(per)
+        if ok.mean() < _MIN_SEGMENT_FRAC:
+            continue
+        length += float(np.percentile(per[ok], _LENGTH_PERCENTILE))
+        frac += f
+    return length / frac if frac > 0 and length > 0 else float("nan")
+
+
+def point_track(poses: np.ndarray, point: str, min_visibility: float = 0.5) -> np.ndarray:
+    """``(T, 2)`` px track of a :data:`MOVING_POINTS` point: the mid-point of its two sides
+    when both are seen in every frame, else the side seen in more frames (one choice for the
+    whole series, so switching sides never makes the point jump). NaN where missing."""
+    p = np.asarray(poses, dtype=np.float64)
+    left, right = MOVING_POINTS[point]
+    xy = p[:, [left, right], :2].copy()
+    xy[~(p[:, [left, right], 3] >= min_visibility)] = np.nan
+    seen = np.asarray(np.isfinite(xy).all(axis=2))  # (T, 2)
+    if seen.all():
+        return np.asarray(xy.mean(axis=1))
+    k = 0 if seen[:, 0].sum() >= seen[:, 1].sum() else 1
+    return np.asarray(xy[:, k])
+
+
+@dataclass(frozen=True, slots=True)
+class RepVelocity:
+    """Concentric velocity of one rep (NaN when it could not be measured).
+
+    Attributes:
+        mean_bhps, peak_bhps: mean and peak speed of the moving point over the concentric
+            frames, body heights per second.
+        body_height_px: the standing height the speeds were divided by, px.
+    """
+
+    mean_bhps: float
+    peak_bhps: float
+    body_height_px: float
+
+
+def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: slice,
+                        height_px: float | None = None) -> RepVelocity:
+    """Mean and peak speed of ``point`` over the ``concentric`` rows of a rep's ``poses``.
+
+    The derivative is taken over all of ``poses`` (the rep's frames, start to end) and read on
+    ``concentric``, so the same frames always give the same numbers (live and offline).
+
+    Args:
+        poses: ``(n, 33, 4)`` the rep's poses.
+        fps: frames per second.
+        point: a :data:`MOVING_POINTS` key.
+        concentric: the rows of the concentric phase.
+        height_px: standing height in px; default :func:`body_height_px` of ``poses``.
+    """
+    h = body_height_px(poses) if height_px is None else float(height_px)
+    nan = RepVelocity(float("nan"), float("nan"), h)
+    if not (math.isfinite(h) and h > 0):
+        return nan
+    vel = smooth_derivative(point_track(poses, point), fps)  # (n, 2) px/s
+    speed = np.hypot(vel[concentric, 0], vel[concentric, 1]) / h
+    if np.isfinite(speed).sum() < 2:
+        return nan
+    return RepVelocity(moving_mean(speed), float(np.nanmax(speed)), h)
+
+
+def moving_mean(speed: np.ndarray, frac: float = MOVING_FRAC) -> float:
+    """Mean of a ``(n,)`` per-frame speed over its moving part: the run of frames around the
+    peak at or above ``frac`` x peak, its two ends interpolated linearly to the crossing
+    (distance / time of the piecewise-linear speed curve between the crossings). NaN frames
+    end the run; NaN when fewer than 2 finite frames."""
+    s = np.asarray(speed, dtype=np.float64)
+    if np.isfinite(s).sum() < 2:
+        return float("nan")
+    k = int(np.nanargmax(s))
+    th = frac * s[k]
+    a = k
+    while a > 0 and s[a - 1] >= th:  # NaN >= th is False: a gap ends the run
+        a -= 1
+    b = k
+    while b < len(s) - 1 and s[b + 1] >= th:
+        b += 1
+    # Knots: the crossings (where a neighbour below th is known) and the frames a..b.
+    xs = list(range(a, b + 1))
+    ys = [float(v) for v in s[a : b + 1]]
+    if a > 0 and np.isfinite(s[a - 1]):
+        x = a - 1 + (th - s[a - 1]) / (s[a] - s[a - 1])
+        xs.insert(0, x)
+        ys.insert(0, th)
+    if b < len(s) - 1 and np.isfinite(s[b + 1]):
+        x = b + (s[b] - th) / (s[b] - s[b + 1])
+        xs.append(x)
+        ys.append(th)
+    if len(xs) < 2 or xs[-1] <= xs[0]:
+        return float(s[k])
+    dist = float(np.trapezoid(ys, xs))
+    return dist / (xs[-1] - xs[0])
+
+
+def velocity_loss_pct(values: Sequence[float]) -> list[float]:
+    """VL of each value against the best (largest finite) one, percent (NaN where a value, or
+    every value, is not finite). ``[0.5, 0.45, 0.4]`` -> ``[0, 10, 20]``."""
+    arr = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(arr) & (arr > 0)
+    if not ok.any():
+        return [float("nan")] * len(arr)
+    best = float(arr[ok].max())
+    return [float(100.0 * (best - v) / best) if good else float("nan")
+            for v, good in zip(arr, ok, strict=True)]
+
+
+class StopAtVL:
+    """Rep-by-rep "that's the set" decision: VL against the best rep so far past ``pct`` on two
+    consecutive reps.
+
+    ``add(v)`` takes each rep's mean velocity in order and returns True at the rep that makes
+    it so (once per set). A rep whose velocity is unknown (NaN) breaks the run.
+    """
+
+    def __init__(self, pct: float, reps: int = 2) -> None:
+        if not (math.isfinite(pct) and 0 < pct < 100):
+            raise ValueError(f"velocity-loss threshold must be in (0, 100) percent, got {pct}")
+        self.pct, self.reps = float(pct), int(reps)
+        self.best = float("nan")
+        self.run = 0
+        self.stop_rep: int | None = None  # 0-based index of the rep it fired on
+        self._n = 0
+
+    def add(self, v: float) -> bool:
+        """Feed the next rep's mean velocity; True when the set should stop at this rep."""
+        i, self._n = self._n, self._n + 1
+        if not (math.isfinite(v) and v > 0):
+            self.run = 0
+            return False
+        if not math.isfinite(self.best) or v > self.best:
+            self.best = v
+        vl = 100.0 * (self.best - v) / self.best
+        self.run = self.run + 1 if vl > self.pct else 0
+        if self.run >= self.reps and self.stop_rep is None:
+            self.stop_rep = i
+            return True
+        return False

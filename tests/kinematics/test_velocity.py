@@ -1,0 +1,167 @@
+"""Smoothed derivative, body height, concentric velocity and velocity loss.
+
+The Savitzky-Golay derivative is checked against a per-window ``np.polyfit`` oracle (and scipy
+where it is installed); the rep velocity against synthetic sets whose per-rep velocity loss is
+known exactly (``SynthSpec.velocity_loss``), rendered straight into poses (no video).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from formcoach.coach.offline import analyze_track
+from formcoach.coach.session import STOP_CUE, STOP_RULE_ID
+from formcoach.exercises import load_exercise
+from formcoach.kinematics import velocity as V
+from formcoach.synth import SynthSpec
+from formcoach.synth.core import truth_poses
+from formcoach.types import PoseTrack, frame_time_ns
+
+
+def _polyfit_derivative(z: np.ndarray, w: int, p: int) -> np.ndarray:
+    """Oracle: fit a degree-p polynomial to each window and differentiate it."""
+    n, m = len(z), w // 2
+    out = np.empty(n)
+    for i in range(n):
+        lo = min(max(i - m, 0), n - w)
+        x = np.arange(lo, lo + w, dtype=np.float64)
+        c = np.polyfit(x, z[lo : lo + w], p)
+        out[i] = np.polyval(np.polyder(c), float(i))
+    return out
+
+
+@pytest.mark.parametrize(("w", "p"), [(5, 2), (7, 2), (7, 4), (9, 4), (19, 4)])
+def test_savgol_derivative_matches_a_polyfit_oracle(w, p):
+    z = np.random.default_rng(w * 10 + p).normal(size=41)
+    got = V._savgol_derivative(z, w, p)
+    np.testing.assert_allclose(got, _polyfit_derivative(z, w, p), atol=1e-9)
+
+
+def test_savgol_derivative_matches_scipy_where_installed():
+    signal = pytest.importorskip("scipy.signal")
+    z = np.random.default_rng(1).normal(size=60)
+    for w, p in ((7, 2), (9, 4), (13, 4)):
+        np.testing.assert_allclose(V._savgol_derivative(z, w, p),
+                                   signal.savgol_filter(z, w, p, deriv=1, mode="interp"),
+                                   atol=1e-9)
+
+
+def test_smooth_derivative_is_exact_on_polynomials_in_units_per_second():
+    fps = 30.0
+    t = np.arange(40) / fps
+    y = 2.0 * t**3 - t**2 + 5.0 * t
+    np.testing.assert_allclose(V.smooth_derivative(y, fps), 6 * t**2 - 2 * t + 5, atol=1e-8)
+
+
+def test_one_bad_frame_cannot_make_the_peak():
+    fps = 30.0
+    t = np.arange(60) / fps
+    y = 90.0 * np.sin(2 * np.pi * t / 2.0)  # peak 90 * pi = 283 deg/s
+    y[30] += 60.0  # a landmark flip
+    v = np.abs(V.smooth_derivative(y, fps))
+    assert v.max() == pytest.approx(90 * math.pi, rel=0.05)
+    raw = np.abs(np.diff(y)) * fps
+    assert raw.max() > 5 * v.max()  # what a frame-to-frame difference would have reported
+
+
+def test_missing_frames_are_nan_and_short_gaps_are_bridged():
+    fps = 30.0
+    y = np.arange(30, dtype=np.float64)
+    y[10] = np.nan
+    y[20:26] = np.nan  # longer than MAX_BRIDGE_FRAMES
+    v = V.smooth_derivative(y, fps)
+    assert np.isnan(v[10]) and np.isnan(v[20:26]).all()
+    assert v[12] == pytest.approx(fps)  # bridged gap: the slope is still right next to it
+    assert np.isnan(v[17:20]).any()  # windows reaching the long gap know nothing
+    assert np.isnan(V.smooth_derivative(np.ones(5), fps)).all()  # too short
+
+
+def test_moving_mean_is_distance_over_time_and_scales_with_tempo():
+    fps = 30.0
+    for dur in (0.5, 0.8, 1.3):
+        t = np.arange(0, dur + 1e-9, 1 / fps)
+        speed = np.sin(np.pi * t / dur) ** 2  # ease profile, peak 1
+        # over the part above 10% of the peak, mean of sin^2 on [a, pi - a]
+        a = math.asin(math.sqrt(0.1))
+        want = (0.5 * (math.pi - 2 * a) + 0.5 * math.sin(2 * a)) / (math.pi - 2 * a)
+        assert V.moving_mean(speed) == pytest.approx(want, rel=0.02)  # 15+ frames a rep
+    assert math.isnan(V.moving_mean(np.array([np.nan, 1.0])))
+
+
+def test_velocity_loss_and_the_stop_rule():
+    assert V.velocity_loss_pct([0.5, 0.45, 0.4, float("nan")])[:3] == pytest.approx([0, 10, 20])
+    assert math.isnan(V.velocity_loss_pct([0.5, float("nan")])[1])
+    stop = V.StopAtVL(20.0)
+    # VL 0, 10, 22, 18, 24, 26, 28 %: past 20 % on reps 3, 5, 6, 7: two in a row at rep 6
+    fired = [stop.add(v) for v in (0.50, 0.45, 0.39, 0.41, 0.38, 0.37, 0.36)]
+    assert fired == [False, False, False, False, False, True, False]
+    assert stop.stop_rep == 5
+    with pytest.raises(ValueError):
+        V.StopAtVL(0.0)
+
+
+def test_body_height_of_a_synthetic_person():
+    spec = SynthSpec(name="h", exercise="squat", view="side", reps=2, seed=1, sway=0.0)
+    poses, _, truth = truth_poses(spec)
+    # metres -> px at the person's depth: the standing height in the first frame's image
+    j2 = truth["frames"]["joints_2d_px"]
+    standing = float(np.nanmax(j2[0, :, 1]) - np.nanmin(j2[0, :, 1]))  # heel..top of head ~ H
+    assert V.body_height_px(poses) == pytest.approx(standing, rel=0.15)
+
+
+def _analyse(spec: SynthSpec, stop: float | None):
+    poses, fps, truth = truth_poses(spec)
+    n = len(poses)
+    track = PoseTrack(poses, np.full((n, 33, 3), np.nan),
+                      np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64),
+                      fps, (spec.width, spec.height), backend="synth")
+    return analyze_track(track, load_exercise(spec.exercise), stop_at_vl_pct=stop,
+                         height_cm=spec.body_height_m * 100), truth
+
+
+#: Exercise, view: the synthetic athlete's exercises with a moving point, from views whose
+#: counting signal sees the movement (a front-view squat's 2D knee angle barely changes).
+GRID = [("squat", "side"), ("squat", "45"), ("pushup", "side"), ("bicep_curl", "side"),
+        ("bicep_curl", "45"), ("shoulder_press", "front"), ("shoulder_press", "45"),
+        ("lunge", "side"), ("situp", "side")]
+#: 7 reps, VL rising 0, 10, ... 60 %; "that's the set" at 25 %: past it from rep 4 (30 %), so
+#: said at rep 5. Every truth VL is 5 points from the threshold.
+REPS, LOSS, STOP = 7, 60.0, 25.0
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0])
+@pytest.mark.parametrize(("exercise", "view"), GRID)
+def test_velocity_loss_of_a_synthetic_set(exercise, view, fps):
+    spec = SynthSpec(name="vl", exercise=exercise, view=view, reps=REPS, seed=3, fps=fps,
+                     velocity_loss=LOSS, sway=0.0, landmark_noise_px=0.5)
+    result, truth = _analyse(spec, STOP)
+    sm = result.metrics
+    assert len(sm.reps) == REPS  # rep detection 100%
+    want = [r["velocity_loss_pct"] for r in truth["reps"]]
+    got = [r.velocity_loss_pct for r in sm.reps]
+    assert got == pytest.approx(want, abs=5.0)
+    assert sm.stop_rep == 5
+    stop_cues = [c for c in result.cues if c.rule_id == STOP_RULE_ID]
+    assert [c.text for c in stop_cues] == [STOP_CUE]
+    rep5, rep6 = sm.reps[4], sm.reps[5]
+    assert rep5.end_s <= stop_cues[0].t_s < rep6.counted_s  # after rep 5, before the next
+    for r in sm.reps:
+        assert r.velocity_point == load_exercise(exercise).velocity_point
+        assert r.peak_velocity_bhps >= r.mean_velocity_bhps > 0
+        assert r.mean_velocity_mps == pytest.approx(r.mean_velocity_bhps * spec.body_height_m)
+
+
+def test_no_stop_cue_without_the_option_or_without_loss():
+    spec = SynthSpec(name="vl", exercise="squat", view="side", reps=5, seed=2,
+                     velocity_loss=60.0, sway=0.0)
+    result, _ = _analyse(spec, None)
+    assert result.metrics.stop_rep == 0 and not any(c.rule_id == STOP_RULE_ID
+                                                     for c in result.cues)
+    flat = SynthSpec(name="flat", exercise="squat", view="side", reps=5, seed=2,
+                     velocity_loss=0.0, sway=0.0, tempo_jitter=0.0)
+    result, _ = _analyse(flat, 20.0)
+    assert result.metrics.stop_rep == 0
+    assert max(r.velocity_loss_pct for r in result.metrics.reps) < 10.0
