@@ -314,8 +314,9 @@ class _Run:
         """Counting: the coach's frame, its faults and reps to the scheduler."""
         t = posed.pose.t_ns
         state = self.coach.update(posed.pose)
-        # A dropped (implausible) pose is kept out of the history, as out of the counter.
-        self.hist.append(t, state.signal, state.features, state.pose.landmarks)
+        # The history keeps what the model saw (overlay, velocity); the counter and the rules
+        # did not use a dropped (implausible) pose: state.pose is empty there.
+        self.hist.append(t, state.signal, state.features, posed.pose.landmarks)
         self._framing_guidance(posed)
         for f in state.faults:
             self.faults.append(f)
