@@ -163,14 +163,17 @@ class DaskEngine(Engine):
             raise EngineUnavailable(f"--engine dask needs dask.distributed ({e}); install it with "
                                     "pip install 'formcoach[dask]'") from e
         self._cluster = None
+        if log.getEffectiveLevel() > logging.INFO:
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         try:
             if address:
                 self._client = Client(address, timeout="30s")
             else:
                 env = {k: str(self.threads) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
+                quiet = logging.WARNING if log.getEffectiveLevel() > logging.INFO else False
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=True, dashboard_address=None,
-                                             env=env)
+                                             processes=True, scheduler_kwargs={"dashboard": False},
+                                             silence_logs=quiet, env=env)
                 self._client = Client(self._cluster)
         except OSError as e:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from e
@@ -241,12 +244,14 @@ class RayEngine(Engine):
         self._ray = ray
         env = {k: str(self.threads) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
         env["FORMCOACH_MODEL"] = model
+        level = logging.WARNING if log.getEffectiveLevel() > logging.INFO else logging.INFO
         try:
             if address:
-                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
+                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
+                         logging_level=level)
             else:
                 ray.init(num_cpus=max(self.workers, os.cpu_count() or 1), include_dashboard=False,
-                         runtime_env={"env_vars": env}, log_to_driver=False)
+                         runtime_env={"env_vars": env}, log_to_driver=False, logging_level=level)
         except ConnectionError as e:
             raise InputError(f"cannot reach the Ray cluster at {address}: {e}") from e
         actor = ray.remote(num_cpus=1)(_RayWorkerBase)
@@ -280,7 +285,9 @@ class RayEngine(Engine):
                 out.append((task, _crashed(task, e)))
                 log.warning("a Ray worker died; starting a new one")
                 cls = self._ray.remote(num_cpus=1)(_RayWorkerBase)
-                self._idle.append(cls.remote(self.threads, self.backend, self.model))
+                fresh = cls.remote(self.threads, self.backend, self.model)
+                self._actors.append(fresh)
+                self._idle.append(fresh)
         self._dispatch()
         return out
 
