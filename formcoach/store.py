@@ -95,6 +95,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX reps_by_set ON reps (set_id, rep_index)",
         "CREATE INDEX faults_by_set ON faults (set_id)",
     ),
+    (  # v3: a batch's key per imported file, so a resumed batch never imports a file twice
+        "ALTER TABLE sessions ADD COLUMN batch_key TEXT",
+        "CREATE UNIQUE INDEX sessions_by_batch_key ON sessions (batch_key) "
+        "WHERE batch_key IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -508,6 +513,13 @@ class Store:
             raise ValueError(f"rep metrics need an 'index', got {type(metrics).__name__}")
         d.pop("faults", None)
         idx = int(d["index"])
+        with self._errors(f"saving rep {idx}"), self._tx():
+            self._insert_rep(set_id, d, list(faults))
+
+    def _insert_rep(self, set_id: int, d: dict[str, Any], flist: list[Fault]) -> None:
+        """The writes of :meth:`add_rep` (inside the caller's transaction); ``d`` is the
+        cleaned metrics dict."""
+        idx = int(d["index"])
         start_s = _num(d.get("start_s", _ns_s(d.get("start_ns"))))
         end_s = _num(d.get("end_s", _ns_s(d.get("end_ns"))))
         dur = _num(d.get("duration_s"))
@@ -517,22 +529,20 @@ class Store:
         if isinstance(asym, dict):
             vals = [v for v in asym.values() if v is not None]
             asym = max(vals) if vals else None
-        flist = list(faults)
-        with self._errors(f"saving rep {idx}"), self._tx():
-            self.conn.execute(
-                "INSERT OR REPLACE INTO reps (set_id, rep_index, start_s, end_s, duration_s, rom_deg,"
-                " peak_velocity_dps, asymmetry_pct, score, metrics_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (set_id, idx, start_s, end_s, dur, _num(d.get("rom_deg")),
-                 _num(d.get("peak_velocity_dps")), _num(asym), _num(d.get("score")),
-                 json.dumps(d, allow_nan=False)),
-            )
-            self.conn.execute("DELETE FROM faults WHERE set_id = ? AND rep_index = ?", (set_id, idx))
-            self._insert_faults(set_id, flist, idx)
-            self.conn.execute(
-                "UPDATE sets SET rep_count = (SELECT COUNT(*) FROM reps WHERE set_id = ?) WHERE id = ?",
-                (set_id, set_id),
-            )
+        self.conn.execute(
+            "INSERT OR REPLACE INTO reps (set_id, rep_index, start_s, end_s, duration_s, rom_deg,"
+            " peak_velocity_dps, asymmetry_pct, score, metrics_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (set_id, idx, start_s, end_s, dur, _num(d.get("rom_deg")),
+             _num(d.get("peak_velocity_dps")), _num(asym), _num(d.get("score")),
+             json.dumps(d, allow_nan=False)),
+        )
+        self.conn.execute("DELETE FROM faults WHERE set_id = ? AND rep_index = ?", (set_id, idx))
+        self._insert_faults(set_id, flist, idx)
+        self.conn.execute(
+            "UPDATE sets SET rep_count = (SELECT COUNT(*) FROM reps WHERE set_id = ?) WHERE id = ?",
+            (set_id, set_id),
+        )
 
     def _insert_faults(self, set_id: int, faults: Sequence[Fault], rep_index: int | None) -> None:
         self.conn.executemany(
@@ -576,6 +586,64 @@ class Store:
             self.conn.execute(
                 "UPDATE sets SET coverage_pct = ? WHERE id = ?", (coverage_pct, set_id)
             )
+
+    def batch_set(self, batch_key: str) -> int | None:
+        """The set id a batch imported under ``batch_key``, or None."""
+        with self._errors("reading a batch key"):
+            row = self.conn.execute(
+                "SELECT s.id FROM sets s JOIN sessions se ON se.id = s.session_id "
+                "WHERE se.batch_key = ?", (batch_key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def import_set(
+        self,
+        batch_key: str,
+        exercise: str,
+        set_metrics: SetMetrics,
+        source_path: str | os.PathLike[str] | None = None,
+        source_sha256: str | None = None,
+        backend: str | None = None,
+        model_sha256: str | None = None,
+        mode: str = "batch",
+    ) -> tuple[int, bool]:
+        """Save one finished set (session, set, reps, faults) in one transaction, keyed by
+        ``batch_key``: a key already imported is left as it is (a resumed batch never saves a
+        file twice).
+
+        Returns:
+            ``(set id, True when it was saved now)``.
+        """
+        s = _clean(set_metrics)
+        s.pop("reps", None)
+        summary = json.dumps(s, allow_nan=False)
+        reps = []
+        for rm in set_metrics.reps:
+            d = _clean(rm)
+            d.pop("faults", None)
+            reps.append((d, list(rm.faults)))
+        with self._errors("importing a set"), self._tx():
+            row = self.conn.execute(
+                "SELECT s.id FROM sets s JOIN sessions se ON se.id = s.session_id "
+                "WHERE se.batch_key = ?", (batch_key,)).fetchone()
+            if row is not None:
+                return int(row[0]), False
+            now = _now()
+            cur = self.conn.execute(
+                "INSERT INTO sessions (started_at, source_path, source_sha256, backend, "
+                "model_sha256, formcoach_version, mode, batch_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, str(source_path) if source_path else None, source_sha256, backend,
+                 model_sha256, __version__, mode, batch_key),
+            )
+            cur = self.conn.execute(
+                "INSERT INTO sets (session_id, exercise, started_at, ended_at, status, "
+                "coverage_pct, summary_json) VALUES (?, ?, ?, ?, 'complete', ?, ?)",
+                (int(cur.lastrowid or 0), exercise, now, now, _num(set_metrics.coverage_pct),
+                 summary),
+            )
+            set_id = int(cur.lastrowid or 0)
+            for d, faults in reps:
+                self._insert_rep(set_id, d, faults)
+        return set_id, True
 
     # -- reading -------------------------------------------------------------------------------
 

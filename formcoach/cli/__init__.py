@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "poses",
     "analyze",
+    "batch",
     "eval",
     "calibrate",
     "synth",

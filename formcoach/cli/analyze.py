@@ -1,6 +1,6 @@
 """``formcoach analyze``: count reps, judge form and measure range of motion in a video or a
 saved pose track; argument parsing and printing only (the work is
-:mod:`formcoach.coach.offline` and :mod:`formcoach.report.outputs`)."""
+:mod:`formcoach.coach.analysis` and :mod:`formcoach.report.outputs`)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from formcoach.cli import add_model_argument, add_velocity_arguments, check_velocity_arguments
+from formcoach.coach.analysis import AnalysisOptions
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
-from formcoach.exercises import Exercise, load_exercise
 from formcoach.io_utils import check_distinct_outputs, display_path
 from formcoach.metrics import rom_label
 from formcoach.report.outputs import OutputHook, OutputPaths
-
-if TYPE_CHECKING:
-    from formcoach.pose.undistort import LensModel
-    from formcoach.types import PoseTrack
 
 log = logging.getLogger(__name__)
 
@@ -144,56 +139,13 @@ def _file_input(spec: str | None) -> str | None:
     return spec if spec and os.path.isfile(spec) else None
 
 
-def _baseline(user: str | None, exercise: Exercise) -> float | None:
-    """The user's baseline ROM of this exercise's counting joint, or None (no ``--user``).
-
-    Raises:
-        InputError: no such profile, or it has no range for this exercise's joint.
-    """
-    if not user:
-        return None
-    from formcoach.calibration import load_user_profile
-    from formcoach.calibration.user import baseline_rom_deg
-
-    rom = baseline_rom_deg(load_user_profile(user), exercise)
-    if rom is None:
-        raise InputError(f"user profile {user!r} has no range of motion for {exercise.id}'s "
-                         f"{exercise.count.signal}; record one with 'formcoach calibrate user "
-                         f"--name {user} --exercise {exercise.id}'")
-    return rom
-
-
-def _recognise(args: argparse.Namespace, track: PoseTrack | None,
-               lens: LensModel | None, model: str) -> tuple[PoseTrack, Exercise]:
-    """``--exercise auto``: the poses (estimated now when only a video was given) and the
-    exercise the recogniser names from the movement.
-
-    Raises:
-        InputError: the movement fits no exercise clearly (the message says why).
-    """
-    from formcoach.coach.recognise import recognise_track
-
-    if track is None:
-        from formcoach.pose import create_estimator
-        from formcoach.pose.track import estimate_track
-
-        est = create_estimator(args.backend, model=model, running_mode="video")  # type: ignore[arg-type]
-        try:
-            track = estimate_track(args.video, est, progress=not args.no_progress,
-                                   meta={"source": display_path(args.video)})
-        finally:
-            est.close()
-        if lens is not None:
-            track.poses = lens.undistort_poses(track.poses)
-    found = recognise_track(track)
-    if found.exercise is None:
-        raise InputError(f"could not tell the exercise from the movement ({found.reason}); "
-                         "give --exercise ID")
-    exercise = load_exercise(found.exercise)
-    at = "" if found.first_sure_s is None else f" from {found.first_sure_s:.1f} s"
-    say(f"looks like {exercise.name.lower()} (recognised from the movement{at}; "
-        "override with --exercise)")
-    return track, exercise
+def options_of(args: argparse.Namespace) -> AnalysisOptions:
+    """The analysis options of an analyze-like command line."""
+    return AnalysisOptions(
+        exercise=args.exercise, backend=args.backend, model=args.model, view=args.view,
+        rules=not args.no_rules, user=args.user, camera_profile=args.camera_profile,
+        progress=not args.no_progress, stop_at_vl_pct=args.stop_at_vl, height_cm=args.height_cm,
+    )
 
 
 def _paths(args: argparse.Namespace) -> OutputPaths:
@@ -219,21 +171,22 @@ def run(args: argparse.Namespace) -> int:
             could not be written (after every other output was attempted).
     """
     from formcoach.cli import printable
-    from formcoach.coach.offline import analyze_track, analyze_video
+    from formcoach.coach.analysis import (
+        AnalysisStart,
+        analyze_file,
+        plan_analysis,
+    )
     from formcoach.coach.session import SessionSinks
-    from formcoach.types import PoseTrack
 
     check_velocity_arguments(args)
-    auto = args.exercise.strip().lower() == "auto"
-    exercise = None if auto else load_exercise(args.exercise)
-    # A bad --user fails before anything starts (with 'auto' once the exercise is known).
-    baseline = None if exercise is None else _baseline(args.user, exercise)
+    # A bad --exercise or --user fails before anything starts (with 'auto' once it is known).
+    plan = plan_analysis(options_of(args))
     if not args.video and not args.poses:
         raise InputError("give a VIDEO to analyse, or --poses TRACK.npz")
     paths = _paths(args)
     hook = OutputHook(paths)  # checks output paths before the (long) analysis
     inputs = [("VIDEO", args.video), ("--poses", args.poses),
-              ("--exercise", None if auto else _file_input(args.exercise)),
+              ("--exercise", None if plan.options.auto else _file_input(args.exercise)),
               ("--camera-profile", _file_input(args.camera_profile))]
     check_distinct_outputs(inputs, paths.options())
     if paths.video is not None and not args.video:
@@ -241,58 +194,19 @@ def run(args: argparse.Namespace) -> int:
             f"--video {display_path(paths.video)} needs a video input (this analysis used a "
             "pose track); give the VIDEO too"
         )
-    track = None
-    if args.poses:
-        track = PoseTrack.load(args.poses)
-        if args.camera_profile:
-            from formcoach.calibration import load_camera_profile
 
-            prof = load_camera_profile(args.camera_profile, track.image_size)
-            track.poses = prof.undistort_poses(track.poses)
-        if args.model != "auto" and track.model and args.model != track.model:
-            raise InputError(f"--model {args.model}: the pose track {display_path(args.poses)} "
-                             f"was made with the {track.model} model; --model applies to a VIDEO")
-        backend, model_sha = track.backend, track.model_sha256
-        model_name = track.model or "full"
-    else:
-        from formcoach.pose import models
-        from formcoach.pose.ladder import resolve_model
-        from formcoach.sources import VideoFileSource
+    def begin(start: AnalysisStart) -> SessionSinks:
+        on_rep = hook.begin(start.exercise.id, args.video or args.poses, start.backend,
+                            start.model_sha256)
+        return SessionSinks(on_rep=on_rep)
 
-        probe = VideoFileSource(args.video)  # a bad video fails here, before the store is touched
-        fps = probe.fps
-        probe.close()
-        backend = args.backend
-        choice = resolve_model(backend, fps, "offline", args.model)
-        if choice.source == "measured":
-            log.info("pose model %s", choice.describe())
-        model_sha = models.model_sha256(*models.backend_files(backend, choice.model))
-        model_name = choice.model
-    lens = None
-    if args.camera_profile and track is None:
-        from formcoach.calibration import load_camera_profile
-
-        lens = load_camera_profile(args.camera_profile)
-    if exercise is None:
-        track, exercise = _recognise(args, track, lens, model_name)
-        baseline = _baseline(args.user, exercise)
-    on_rep = hook.begin(exercise.id, args.video or args.poses, backend, model_sha)
-    sinks = SessionSinks(on_rep=on_rep)
-    rules = not args.no_rules
     try:
-        if track is not None:
-            result = analyze_track(track, exercise, source=display_path(args.video or args.poses),
-                                   rules=rules, view=args.view, sinks=sinks,
-                                   baseline_rom_deg=baseline, stop_at_vl_pct=args.stop_at_vl,
-                                   height_cm=args.height_cm)
-        else:
-            result = analyze_video(args.video, exercise, backend=args.backend,
-                                   model=choice.model, progress=not args.no_progress, lens=lens, rules=rules,
-                                   view=args.view, sinks=sinks, baseline_rom_deg=baseline,
-                                   stop_at_vl_pct=args.stop_at_vl, height_cm=args.height_cm)
+        result = analyze_file(plan, video=args.video, poses=args.poses,
+                              begin=begin, say=say)
     except BaseException:
         hook.abort()
         raise
+    exercise, rules = result.exercise, plan.options.rules
     try:
         hook.write(result, video_path=args.video, progress=not args.no_progress)
     except BaseException:

@@ -18,6 +18,7 @@ from formcoach.cues.recording import RecordingSpeaker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.exercises import Exercise
 from formcoach.io_utils import display_path
+from formcoach.pose.base import PoseEstimator
 from formcoach.pose.models import DEFAULT_MODEL, ModelName
 from formcoach.pose.stream import PosedFrame, estimate_poses, replay_track
 from formcoach.pose.undistort import LensModel, UndistortingEstimator
@@ -104,6 +105,7 @@ def analyze_video(
     baseline_rom_deg: float | None = None,
     stop_at_vl_pct: float | None = None,
     height_cm: float | None = None,
+    estimator: PoseEstimator | None = None,
 ) -> SessionResult:
     """Decode a video, estimate poses and run the session over every frame.
 
@@ -117,15 +119,23 @@ def analyze_video(
         max_frames: analyse at most this many frames (None: all).
         lens: undistort landmarks with this lens model (a loaded camera profile from
             ``formcoach calibrate camera``).
+        estimator: an existing estimator of ``backend`` to use (reset first, not closed; e.g. a
+            batch worker's, loaded once); None: one of ``model`` is created and closed.
 
     Raises:
         InputError: unreadable video; BackendUnavailable / ModelError from the pose backend.
     """
-    from formcoach.pose import PoseEstimator, create_estimator
+    from formcoach.pose import create_estimator
     from formcoach.sources import VideoFileSource, prefetch
 
     src = VideoFileSource(path, max_frames=max_frames)
-    est: PoseEstimator = create_estimator(backend, model=model, running_mode="video")
+    own = estimator is None
+    est: PoseEstimator
+    if estimator is None:
+        est = create_estimator(backend, model=model, running_mode="video")
+    else:
+        estimator.reset()
+        est = estimator
     if lens is not None:
         est = UndistortingEstimator(est, lens)
     try:
@@ -142,4 +152,5 @@ def analyze_video(
             model=est.model, stop_at_vl_pct=stop_at_vl_pct, height_cm=height_cm,
         )
     finally:
-        est.close()
+        if own:
+            est.close()

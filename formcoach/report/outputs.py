@@ -33,7 +33,7 @@ from formcoach.store import SetRecorder, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OutputHook", "OutputPaths"]
+__all__ = ["OutputHook", "OutputPaths", "json_text", "write_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +198,14 @@ class OutputHook:
             self._end("complete", self._result)
 
 
+def json_text(result: SessionResult) -> str:
+    """The text of the ``analyze --json`` document (``batch`` writes the same)."""
+    return json.dumps(session_document(result), indent=2)
+
+
 def write_json(result: SessionResult, out: Path) -> Path:
     """The ``analyze --json`` document."""
-    atomic_write_text(out, json.dumps(session_document(result), indent=2))
+    atomic_write_text(out, json_text(result))
     return out
 
 

@@ -1,0 +1,169 @@
+"""The worker side of a batch: one file in, one :class:`Outcome` out (never raises).
+
+Workers never write anything: the driver saves the JSON, the database rows and the summary.
+Each worker process keeps its pose models (:class:`~formcoach.coach.analysis.EstimatorCache`)
+and exercise packs across files; :func:`pin_threads` (run first, before onnxruntime or numba is
+loaded) gives it ``cores // workers`` threads so N workers do not oversubscribe the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from formcoach.coach.analysis import AnalysisOptions, AnalysisPlan, EstimatorCache
+    from formcoach.metrics import SetMetrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Outcome", "Task", "analyze_task", "init_worker", "pin_threads", "threads_per_worker"]
+
+#: Environment variables that size the thread pools of the native libraries.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One file to analyse.
+
+    Attributes:
+        key: sha256 of the video's bytes (the result is ``OUT/<key>.json``).
+        path: the video as given (the result's ``source``).
+        options: the analysis options, ``exercise`` already the item's.
+        attempt: 1 for the first try, 2 for the retry.
+    """
+
+    key: str
+    path: str
+    options: AnalysisOptions
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a worker sends back for one :class:`Task`.
+
+    Attributes:
+        key, path: the task's.
+        error: one-line reason when it failed (None: it worked).
+        json_text: the ``analyze --json`` document.
+        exercise, backend, model_sha256, metrics: for the session database.
+        video_s: the clip's length, s; wall_s: seconds the analysis took; worker: pid@host.
+    """
+
+    key: str
+    path: str
+    error: str | None = None
+    json_text: str = ""
+    exercise: str = ""
+    backend: str = ""
+    model_sha256: str = ""
+    metrics: SetMetrics | None = None
+    video_s: float = 0.0
+    wall_s: float = 0.0
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """``cores // workers``, at least 1."""
+    n = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, n // max(1, workers))
+
+
+def pin_threads(threads: int) -> None:
+    """Size OpenMP / BLAS / numba thread pools to ``threads`` (call before they load); numba,
+    if already loaded, is capped at run time too."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    import sys
+
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        try:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        except Exception as e:  # e.g. a threading layer that cannot be resized
+            log.debug("numba.set_num_threads(%d): %s", threads, e)
+
+
+_state: dict[str, Any] = {}
+
+
+def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigint: bool = True
+                ) -> None:
+    """Per-process set-up: pin threads, ignore Ctrl-C (the driver stops the workers), and load
+    the pose model once (``model`` empty: loaded at the first file)."""
+    if quiet_sigint:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread (e.g. a Dask worker thread): nothing to do
+            pass
+    pin_threads(threads)
+    from formcoach.coach.analysis import EstimatorCache
+
+    cache = _state.get("estimators")
+    if cache is None:
+        cache = EstimatorCache(num_threads=threads)
+        _state["estimators"] = cache
+        _state["plans"] = {}
+    if model:
+        cache.get(backend, model)
+
+
+def _one_line(e: BaseException) -> str:
+    from formcoach.errors import FormcoachError
+
+    text = " ".join(str(e).split())
+    if isinstance(e, FormcoachError):
+        return text or type(e).__name__
+    return f"internal error: {type(e).__name__}: {text}" if text else \
+        f"internal error: {type(e).__name__}"
+
+
+def _plan(options: AnalysisOptions) -> AnalysisPlan:
+    from formcoach.coach.analysis import plan_analysis
+
+    plans: dict[AnalysisOptions, AnalysisPlan] = _state.setdefault("plans", {})
+    plan = plans.get(options)
+    if plan is None:
+        plan = plans[options] = plan_analysis(options)
+    return plan
+
+
+def analyze_task(task: Task) -> Outcome:
+    """Analyse one file as ``formcoach analyze PATH --json`` does; every failure becomes
+    :attr:`Outcome.error` (one line)."""
+    import socket
+
+    from formcoach.coach.analysis import analyze_file
+    from formcoach.report.outputs import json_text
+
+    if "estimators" not in _state:  # an engine that did not run init_worker
+        init_worker(threads_per_worker(1), quiet_sigint=False)
+    estimators: EstimatorCache = _state["estimators"]
+    who = f"{os.getpid()}@{socket.gethostname()}"
+    t0 = time.perf_counter()
+    try:
+        result = analyze_file(_plan(task.options), video=task.path, estimators=estimators)
+        text = json_text(result)
+    except Exception as e:
+        return Outcome(task.key, task.path, error=_one_line(e), wall_s=time.perf_counter() - t0,
+                       worker=who)
+    return Outcome(
+        task.key, task.path, json_text=text, exercise=result.exercise.id, backend=result.backend,
+        model_sha256=result.model_sha256, metrics=result.metrics, video_s=result.duration_s,
+        wall_s=time.perf_counter() - t0, worker=who,
+    )
+
+
+def with_exercise(options: AnalysisOptions, exercise: str) -> AnalysisOptions:
+    """``options`` for one item's exercise."""
+    return replace(options, exercise=exercise)
