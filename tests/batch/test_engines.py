@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from formcoach.io_utils import sha256_file
-from tests.conftest import assert_one_line_error
 
 
 @pytest.mark.parametrize(("engine", "module", "extra"), [
