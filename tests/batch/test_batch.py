@@ -9,8 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from batch_clips import make_clips
 
 from formcoach.io_utils import sha256_file
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_clips(tmp_path_factory)
 
 
 def _sets(db: Path) -> list[tuple[str, str, str]]:
@@ -105,6 +111,6 @@ def test_same_recording_twice_is_analysed_once(clips: list[Path], tmp_path: Path
 def test_other_exercise_into_the_same_out_is_refused(batch_run, run_cli) -> None:
     res = run_cli("batch", batch_run["videos"], "-e", "lunge", "--out", batch_run["out"],
                   "--no-save", "--no-progress")
-    from tests.conftest import assert_one_line_error
+    from conftest import assert_one_line_error
 
     assert_one_line_error(res, "holds squat results", "new --out")

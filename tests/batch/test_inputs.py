@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from formcoach.batch.inputs import expand_inputs
 from formcoach.errors import InputError
-from tests.conftest import assert_one_line_error
 
 
 def _video(path: Path) -> Path:
