@@ -10,7 +10,7 @@ import pytest
 
 # --update-goldens for tests/test_goldens.py: an option must be registered here, before the
 # command line is parsed (a plugin named only by a test module is loaded too late).
-pytest_plugins = ["conftest_goldens", "batch_clips"]  # batch_clips: the batch tests' clips
+pytest_plugins = ["conftest_goldens"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

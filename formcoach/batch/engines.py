@@ -46,7 +46,8 @@ class Engine(ABC):
     name = ""
 
     def __init__(self, workers: int, backend: str, model: str) -> None:
-        self.workers = max(1, int(workers))
+        # 0: one per core here (a cluster engine may change it to the cluster's size)
+        self.workers = int(workers) if workers > 0 else (os.cpu_count() or 1)
         self.threads = threads_per_worker(self.workers)
         self.backend = backend
         self.model = model
@@ -254,8 +255,11 @@ class RayEngine(Engine):
                          runtime_env={"env_vars": env}, log_to_driver=False, logging_level=level)
         except ConnectionError as e:
             raise InputError(f"cannot reach the Ray cluster at {address}: {e}") from e
+        if address and workers <= 0:  # one worker per CPU of the cluster
+            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            self.threads = 1
         actor = ray.remote(num_cpus=1)(_RayWorkerBase)
-        self._actors = [actor.remote(self.threads, backend, model)  # type: ignore[attr-defined]
+        self._actors: list[Any] = [actor.remote(self.threads, backend, model)  # type: ignore[attr-defined, unused-ignore]
                         for _ in range(self.workers)]
         self._idle: deque[Any] = deque(self._actors)
         self._queue: deque[Task] = deque()

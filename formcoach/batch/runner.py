@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from formcoach.analysis import AnalysisOptions
 from formcoach.batch.inputs import BatchItem
 from formcoach.batch.worker import Outcome, Task, with_exercise
-from formcoach.coach.analysis import AnalysisOptions
 from formcoach.errors import InputError
 from formcoach.io_utils import atomic_write_bytes, atomic_write_text, display_path, sha256_file
 
@@ -60,7 +60,8 @@ class BatchConfig:
     Attributes:
         out: the output folder (created if missing).
         options: analysis options (``exercise`` is replaced by each item's).
-        engine, workers, address: where to run (see :mod:`formcoach.batch.engines`).
+        engine, workers, address: where to run (see :mod:`formcoach.batch.engines`); workers
+            0: one per core here, or the cluster's size with ``address``.
         db: the session database (None: the default one); save: record sets there.
         progress: the progress line on stderr.
     """

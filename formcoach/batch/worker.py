@@ -1,7 +1,7 @@
 """The worker side of a batch: one file in, one :class:`Outcome` out (never raises).
 
 Workers never write anything: the driver saves the JSON, the database rows and the summary.
-Each worker process keeps its pose models (:class:`~formcoach.coach.analysis.EstimatorCache`)
+Each worker process keeps its pose models (:class:`~formcoach.analysis.EstimatorCache`)
 and exercise packs across files; :func:`pin_threads` (run first, before onnxruntime or numba is
 loaded) gives it ``cores // workers`` threads so N workers do not oversubscribe the machine.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from formcoach.coach.analysis import AnalysisOptions, AnalysisPlan, EstimatorCache
+    from formcoach.analysis import AnalysisOptions, AnalysisPlan, EstimatorCache
     from formcoach.metrics import SetMetrics
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigi
         except ValueError:  # not the main thread (e.g. a Dask worker thread): nothing to do
             pass
     pin_threads(threads)
-    from formcoach.coach.analysis import EstimatorCache
+    from formcoach.analysis import EstimatorCache
 
     cache = _state.get("estimators")
     if cache is None:
@@ -129,7 +129,7 @@ def _one_line(e: BaseException) -> str:
 
 
 def _plan(options: AnalysisOptions) -> AnalysisPlan:
-    from formcoach.coach.analysis import plan_analysis
+    from formcoach.analysis import plan_analysis
 
     plans: dict[AnalysisOptions, AnalysisPlan] = _state.setdefault("plans", {})
     plan = plans.get(options)
@@ -143,7 +143,7 @@ def analyze_task(task: Task) -> Outcome:
     :attr:`Outcome.error` (one line)."""
     import socket
 
-    from formcoach.coach.analysis import analyze_file
+    from formcoach.analysis import analyze_file
     from formcoach.report.outputs import json_text
 
     if "estimators" not in _state:  # an engine that did not run init_worker

@@ -60,9 +60,9 @@ def engines_here() -> list[str]:
 def bench_one(clips: list[tuple[Path, str]], engine: str, workers: int, work: Path,
               model: str) -> dict[str, Any]:
     """One batch run from scratch; its counts and throughput."""
+    from formcoach.analysis import AnalysisOptions
     from formcoach.batch.inputs import BatchItem
     from formcoach.batch.runner import BatchConfig, run_batch
-    from formcoach.coach.analysis import AnalysisOptions
 
     out = work / f"{engine}-{workers}"
     shutil.rmtree(out, ignore_errors=True)

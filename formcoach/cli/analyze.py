@@ -1,6 +1,6 @@
 """``formcoach analyze``: count reps, judge form and measure range of motion in a video or a
 saved pose track; argument parsing and printing only (the work is
-:mod:`formcoach.coach.analysis` and :mod:`formcoach.report.outputs`)."""
+:mod:`formcoach.analysis` and :mod:`formcoach.report.outputs`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import os
 import sys
 from pathlib import Path
 
+from formcoach.analysis import AnalysisOptions
 from formcoach.cli import add_model_argument, add_velocity_arguments, check_velocity_arguments
-from formcoach.coach.analysis import AnalysisOptions
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
 from formcoach.io_utils import check_distinct_outputs, display_path
@@ -170,12 +170,12 @@ def run(args: argparse.Namespace) -> int:
         InputError: bad input or output paths (before the analysis), or the first output that
             could not be written (after every other output was attempted).
     """
-    from formcoach.cli import printable
-    from formcoach.coach.analysis import (
+    from formcoach.analysis import (
         AnalysisStart,
         analyze_file,
         plan_analysis,
     )
+    from formcoach.cli import printable
     from formcoach.coach.session import SessionSinks
 
     check_velocity_arguments(args)

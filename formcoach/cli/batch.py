@@ -79,12 +79,10 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         InputError: bad inputs, exercise, output folder or engine (before any analysis).
     """
-    import os
-
+    from formcoach.analysis import AnalysisOptions
     from formcoach.batch.inputs import check_exercises, expand_inputs
     from formcoach.batch.runner import BatchConfig, run_batch
     from formcoach.cli import printable
-    from formcoach.coach.analysis import AnalysisOptions
     from formcoach.exercises import load_exercise
     from formcoach.io_utils import display_path
 
@@ -98,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     check_exercises(items)
     if args.address and args.engine == "local":
         raise InputError("--address needs --engine ray or --engine dask (local runs here)")
-    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    # 0: the engine decides (cores here; the cluster's CPUs or workers with --address)
+    workers = args.workers if args.workers is not None else 0
     options = AnalysisOptions(exercise=args.exercise or "auto", backend=args.backend,
                               model=_model(args), view=args.view, rules=not args.no_rules,
                               progress=False)

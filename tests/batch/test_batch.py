@@ -9,8 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from batch_clips import make_clips
 
 from formcoach.io_utils import sha256_file
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_clips(tmp_path_factory)
 
 
 def _sets(db: Path) -> list[tuple[str, str, str]]:

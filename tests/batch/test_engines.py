@@ -7,9 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from batch_clips import make_clips
 from conftest import assert_one_line_error
 
 from formcoach.io_utils import sha256_file
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_clips(tmp_path_factory)
 
 
 @pytest.mark.parametrize(("engine", "module", "extra"), [

@@ -14,10 +14,16 @@ import time
 from pathlib import Path
 
 import pytest
+from batch_clips import make_clips
 
 from formcoach.io_utils import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return make_clips(tmp_path_factory)
 
 
 def _start(videos: Path, out: Path, db: Path) -> subprocess.Popen[str]:
