@@ -118,6 +118,8 @@ class Coach:
         self.exercise = exercise
         self.fps = float(fps)
         self.rules = rules
+        if rules is not None:
+            rules.defer_tops = True  # the segmenter says when a rep's end is final
         self.fixed_view = view
         cfg = exercise.count
         self.extractor = FeatureExtractor(self.fps)
@@ -234,6 +236,7 @@ class Coach:
             self.rules.on_rep(rep)
         if state is not None and not reps:
             self.rules.on_progress(self.segmenter.progress)
+        self.rules.settle_tops(self.segmenter.open_rep if state is not None else None)
         return self.rules.take_new()
 
     def take_retracted(self) -> list[Fault]:

@@ -484,6 +484,10 @@ class RulesEngine:
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
         self._frame_rules = [r for r in self.rules if r.scope == "frame"]
         self._rep_rules = [r for r in self.rules if r.scope == "rep"]
+        self._tops_pending: list[RepEvent] = []  # counted reps whose top rules wait
+        #: Judge ``top`` rules once a rep's end is final (:meth:`settle_tops`; the coach turns
+        #: this on) instead of on the frames up to the count (a caller that has no segmenter).
+        self.defer_tops = False
         self._fstate = {r.id: _FrameRuleState() for r in self._frame_rules}
         self._last_t_ns: int | None = None
         self.faults: list[Fault] = []
@@ -553,6 +557,8 @@ class RulesEngine:
         rep_status: dict[str, str] = {}
         new: list[Fault] = []
         for rule in self._rep_rules:
+            if rule.phase == "top" and self.defer_tops:
+                continue  # judged once the rep's end is final (settle_tops)
             idx = [i for i in phase_window(rep, rule.phase, last) if i in by_index]
             # An edge rep (``partial``: the clip began near its bottom) has no rest position
             # before it: its top phase was not seen.
@@ -583,7 +589,56 @@ class RulesEngine:
         faults = sorted(inside + new, key=lambda f: f.t_ns)
         self.rep_faults[rep.index] = faults
         self.rep_status[rep.index] = rep_status
+        if self.defer_tops and any(r.phase == "top" for r in self._rep_rules):
+            self._tops_pending.append(rep)
         return faults
+
+    def settle_tops(self, open_rep: RepEvent | None) -> list[Fault]:
+        """Judge the ``top`` rules (lockout, the rest position) of every counted rep whose end
+        is final, i.e. every pending rep but ``open_rep`` (the segmenter's rep whose end is
+        still being refined; None at the end of the stream: all of them).
+
+        A rep is counted on its way back up, before it reaches the top, so its top phase is
+        judged later, once the body is back at the top (or the next movement began): on the
+        last :data:`PHASE_FRACTION` of the rep up to its true end, the rest position it
+        returns to (the one before it belongs to the previous rep). The faults join the rep's
+        faults and status; returns them."""
+        out: list[Fault] = []
+        keep: list[RepEvent] = []
+        for rep in self._tops_pending:
+            if rep is open_rep:
+                keep.append(rep)
+                continue
+            out.extend(self._judge_tops(rep))
+        self._tops_pending = keep
+        return out
+
+    def _judge_tops(self, rep: RepEvent) -> list[Fault]:
+        by_index = {r.index: r for r in self._buf if rep.start_frame <= r.index <= rep.end_frame}
+        status = self.rep_status.setdefault(rep.index, {})
+        new: list[Fault] = []
+        for rule in self._rep_rules:
+            if rule.phase != "top":
+                continue
+            # The rest position the rep comes back to: the top before it is the previous rep's
+            # (or the setup's), and a good one there must not hide a bad one here.
+            window = phase_window(rep, "top")
+            window = window[window > rep.bottom_frame]
+            idx = [i for i in window if i in by_index]
+            value = self._judge_window(rule, [by_index[i] for i in idx])
+            if not np.isfinite(value):
+                status[rule.id] = NOT_ASSESSED
+            elif rule.violated(value):
+                status[rule.id] = FAULT
+                at = idx[-1]
+                new.append(self._emit(rule, by_index[at].t_ns, at, value, rep.index))
+            else:
+                status[rule.id] = OK
+            self.status[rule.id] = status[rule.id]
+        if new:
+            self.rep_faults[rep.index] = sorted(self.rep_faults.get(rep.index, []) + new,
+                                                key=lambda f: f.t_ns)
+        return new
 
     def on_progress(self, progress: RepProgress | None) -> list[Fault]:
         """Judge the rep under way on the frames seen so far, so a fault is cued while it is
