@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def _pack_reps(exercise: str, reps: list[dict]) -> list[dict]:
     if exercise not in _TOP_AT_TURNAROUND:
         return reps
     return [{"start_frame": a["bottom_frame"], "bottom_frame": a["end_frame"],
-             "end_frame": b["bottom_frame"]} for a, b in zip(reps, reps[1:], strict=False)]
+             "end_frame": b["bottom_frame"]} for a, b in itertools.pairwise(reps)]
 
 
 def _feed(exercise: str, poses: np.ndarray, fps: float, reps: list[dict]) -> RulesEngine:
