@@ -230,8 +230,10 @@ class RepSegmenter:
         if self.kind != "reps" or self._mode not in (_DOWN, _UP) or self._start_i < 0:
             return None
         bottom = self._vl_i if self._mode == _UP else None
+        deep = bool(self._pk - self._vl >= self._needed_amp())
+        first = self._descent_start(False)[0] if deep else -1
         return RepProgress(int(self._start_i), None if bottom is None else int(bottom),
-                           self._n_out - 1, bool(self._pk - self._vl >= self._needed_amp()))
+                           self._n_out - 1, deep, int(first))
 
     def update(self, value: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
         """Feed one frame; returns the reps counted by it (usually none or one).

@@ -358,12 +358,21 @@ class RepProgress:
         frame: the newest frame the segmenter has decided.
         deep_enough: the excursion so far already spans what a counted rep needs (so this
             is a rep, not a wiggle or the start of an attempt).
+        window_start: where the rep's frames begin as seen now: the top it left, by the same
+            scan back as the counted rep's start (a setup step or a walk-in before it is not
+            the rep's); -1: ``start_frame``. Rules judge the rep under way from here.
     """
 
     start_frame: int
     bottom_frame: int | None
     frame: int
     deep_enough: bool = False
+    window_start: int = -1
+
+    @property
+    def first_frame(self) -> int:
+        """The first frame of the rep under way (``window_start`` when known)."""
+        return self.window_start if self.window_start >= 0 else self.start_frame
 
 
 @dataclass(slots=True)
@@ -432,7 +441,7 @@ class NotCounted:
     Attributes:
         start_frame, end_frame: first and last frame of the stretch (inclusive).
         start_ns, end_ns: the same instants, ns.
-        reason: code (``head_out``, ``feet_out``, ``knees_hidden``, ``too_close``,
+        reason: code (``head_out``, ``feet_out``, ``knees_hidden``, ``feet_hidden``, ``too_close``,
             ``unreliable``).
         text: the reason in words ("head out of frame").
     """

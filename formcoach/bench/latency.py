@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -245,6 +246,7 @@ def fault_to_cue(samples: Path, early: bool = True) -> dict[str, Any]:
     from formcoach.evaluation.faults import LABEL_ALIASES
     from formcoach.exercises import load_exercise
     from formcoach.pose.stream import replay_track
+    from formcoach.rules.engine import judge_frames
 
     rows: list[dict[str, Any]] = []
     manifest = json.loads((samples / "manifest.json").read_text())
@@ -258,17 +260,74 @@ def fault_to_cue(samples: Path, early: bool = True) -> dict[str, Any]:
                                                           track.fps, early=early),
                           CueScheduler(clock), NullSpeaker(), clock, fps=track.fps,
                           backend=track.backend, source=clip["file"])
+        ex = res.exercise
+        statuses = judge_frames([r for r in coach_rules(ex)], track.poses, track.fps)
         for f in truth["faults"]:
             rules = set(LABEL_ALIASES.get(f["type"], (f["type"],)))
             span = f["end_s"] - f["start_s"]
             cues = [c for c in res.cues if c.rule_id in rules
                     and f["start_s"] <= c.fault_t_s <= f["end_s"] + span]
             cue_s = min((c.t_s for c in cues), default=None)
+            seen_s = _visible_s(f, truth, ex, statuses)
             rows.append({"sample": truth["name"], "fault": f["type"], "rep": f.get("rep_index"),
-                         "start_s": f["start_s"],
-                         "to_cue_s": None if cue_s is None else round(cue_s - f["start_s"], 3)})
+                         "start_s": f["start_s"], "visible_s": seen_s,
+                         "to_cue_s": None if cue_s is None else round(cue_s - f["start_s"], 3),
+                         "visible_to_cue_s": None if cue_s is None or seen_s is None
+                         else round(cue_s - seen_s, 3)})
     got = [r["to_cue_s"] for r in rows if r["to_cue_s"] is not None]
-    return {"n": len(rows), "found": len(got),
-            "p50": round(float(np.percentile(got, 50)), 3) if got else None,
-            "p95": round(float(np.percentile(got, 95)), 3) if got else None,
-            "max": round(max(got), 3) if got else None, "per_fault": rows}
+    seen = [r["visible_to_cue_s"] for r in rows if r["visible_to_cue_s"] is not None]
+    return {"n": len(rows), "found": len(got), **_stats("", got),
+            **_stats("visible_", seen), "per_fault": rows}
+
+
+def _stats(prefix: str, xs: list[float]) -> dict[str, float | None]:
+    """``{prefix}p50``, ``p95`` and ``max`` of ``xs`` (s), None when empty."""
+    return {f"{prefix}p50": round(float(np.percentile(xs, 50)), 3) if xs else None,
+            f"{prefix}p95": round(float(np.percentile(xs, 95)), 3) if xs else None,
+            f"{prefix}max": round(max(xs), 3) if xs else None}
+
+
+def coach_rules(exercise: Any) -> list[Any]:
+    """The exercise's parsed rules."""
+    from formcoach.rules.engine import parse_rules
+
+    return parse_rules(exercise.rules_raw, str(exercise.path))
+
+
+def _visible_s(fault: dict[str, Any], truth: dict[str, Any], exercise: Any,
+               statuses: dict[str, np.ndarray]) -> float | None:
+    """When an injected fault first became visible on the exact poses, s: for a rule whose
+    violation stands as soon as it is seen (a sag, a cave-in: see
+    :func:`~formcoach.rules.engine.grows_with_window`), the first frame of the fault's rep
+    that violates it inside the rule's phase; for a "must reach" rule, the moment the rep
+    could have reached it (the turnaround for depth, the rep's end for a top rule such as
+    lockout). None when none of the fault's rules is violated there (the rule cannot see it
+    from this view)."""
+    from formcoach.evaluation.faults import LABEL_ALIASES
+    from formcoach.rules.engine import grows_with_window, phase_window
+    from formcoach.types import RepEvent
+
+    k = fault.get("rep_index")
+    if k is None or k >= len(truth["reps"]):
+        return None
+    rep = truth["reps"][k]
+    fps = float(truth["fps"])
+    s, b, e = rep["start_frame"], rep["bottom_frame"], rep["end_frame"]
+    times = []
+    for rule in coach_rules(exercise):
+        if rule.id not in LABEL_ALIASES.get(fault["type"], (fault["type"],)):
+            continue
+        st = statuses.get(rule.id)
+        if st is None:
+            continue
+        window = phase_window(RepEvent(k, s, b, e, 0, 0, 0, math.nan, math.nan, math.nan,
+                                   counted_frame=e, counted_ns=0),
+                              rule.phase)
+        hit = [int(i) for i in window if st[i] == "fault"]
+        if not hit:
+            continue
+        if grows_with_window(rule):
+            times.append(hit[0] / fps)
+        else:
+            times.append((e if rule.phase == "top" else b) / fps)
+    return round(min(times), 3) if times else None

@@ -16,9 +16,11 @@ estimate shrinks the thigh, shin or torso far below any human size in one or two
   a gap to the counter. (A reference from this person's own earlier frames was tried and
   dropped: a sit-up's setup frames, read with short shins, then rejected the real reps.)
 * **what is out of view** on frames that are kept or dropped: the head above or beside the
-  frame (``head_out``), the ankles below it (``feet_out``), the knees hidden behind something
-  (``knees_hidden``: in the picture, but seen with low visibility), the body larger than the
-  frame (``too_close``).
+  frame (``head_out``), the ankles below it (``feet_out``), the knees or the ankles hidden
+  behind something (``knees_hidden``, ``feet_hidden``: in the picture, but seen with low
+  visibility, e.g. a plate in front of the shins), the body larger than the frame
+  (``too_close``). The rules engine does not judge features of a part out of view on that
+  frame (:data:`formcoach.rules.engine.OUT_OF_VIEW`).
 
 :class:`NotCountedTracker` turns the gaps the counter could not bridge (longer than the pack's
 ``max_gap_s``, while a person was there) into :class:`~formcoach.types.NotCounted` stretches
@@ -46,6 +48,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "head_out": ("head out of frame", "step back so I can see your head"),
     "feet_out": ("feet out of frame", "step back so I can see your feet"),
     "knees_hidden": ("knees hidden", "move so nothing is in front of your knees"),
+    "feet_hidden": ("feet hidden", "move so nothing is in front of your feet"),
     "too_close": ("too close to the camera", "step back so I can see all of you"),
     "unreliable": ("pose unreliable", "step back so I can see all of you"),
 }
@@ -112,8 +115,15 @@ def framing_problem(landmarks: np.ndarray, image_size: tuple[int, int],
         return "head_out"
     if feet_out:
         return "feet_out"
-    if all(0.0 <= x[i] < w and 0.0 <= y[i] < h and not vis[i] >= min_visibility for i in _KNEES):
+    def hidden(idx: tuple[int, ...]) -> bool:
+        """All of ``idx`` are in the picture but seen too poorly (something is in front)."""
+        return all(0.0 <= x[i] < w and 0.0 <= y[i] < h and not vis[i] >= min_visibility
+                   for i in idx)
+
+    if hidden(_KNEES):
         return "knees_hidden"
+    if hidden(_FEET):
+        return "feet_hidden"
     return None
 
 

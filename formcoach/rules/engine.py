@@ -75,6 +75,16 @@ _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
     "threshold", "hold_s", "rationale", "min_valid", "reference", "reason",
 }
+#: Landmarks out of the picture for each framing problem of
+#: :func:`formcoach.coach.framing.framing_problem`: on such a frame, features that read them
+#: are unmeasured (a heel below the frame's edge cannot be seen to lift).
+_HEAD = frozenset(range(11))
+_FEET = frozenset(range(27, 33))
+OUT_OF_VIEW: dict[str, frozenset[int]] = {
+    "head_out": _HEAD, "feet_out": _FEET, "too_close": _HEAD | _FEET,
+    "knees_hidden": frozenset((25, 26)), "feet_hidden": _FEET,
+}
+
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
 #: A feature name ending in this is the time derivative of the rest (units per second).
@@ -332,6 +342,8 @@ def _reduce(values: np.ndarray, how: str, min_valid: float) -> float:
         return float(np.percentile(ok, 10))
     if how == "p90":
         return float(np.percentile(ok, 90))
+    if how in ("p20", "p80"):  # early judgement on a descent (not a pack reduce)
+        return float(np.percentile(ok, int(how[1:])))
     if how == "rise":
         return float(ok.max() - ok[0])
     if how == "fall":
@@ -362,13 +374,16 @@ def _frame_value(rule: Rule, values: dict[str, float], vis: tuple[float, float])
     return first if np.isfinite(first) else second
 
 
-def _window_value(rule: Rule, values: dict[str, np.ndarray], vis: np.ndarray) -> float:
-    """The rule's reduced value over a window: values ``{name: (N,)}``, vis ``(N, 2)``."""
+def _window_value(rule: Rule, values: dict[str, np.ndarray], vis: np.ndarray,
+                  how: str | None = None) -> float:
+    """The rule's reduced value over a window: values ``{name: (N,)}``, vis ``(N, 2)``;
+    ``how`` replaces the rule's reduce (None: the rule's own)."""
+    how = how or rule.reduce
     pair = rule.sided
     if pair is None:
-        return _reduce(values[rule.feature], rule.reduce, rule.min_valid)
-    left = _reduce(values[pair[0]], rule.reduce, rule.min_valid)
-    right = _reduce(values[pair[1]], rule.reduce, rule.min_valid)
+        return _reduce(values[rule.feature], how, rule.min_valid)
+    left = _reduce(values[pair[0]], how, rule.min_valid)
+    right = _reduce(values[pair[1]], how, rule.min_valid)
     if rule.side == "left":
         return left
     if rule.side == "right":
@@ -479,6 +494,7 @@ class RulesEngine:
         # Shared-registry features come from the coach's FrameState (computed once per frame);
         # the engine computes only the rule-only derived ones.
         self.shared_features = [n for n in base if n in FEATURES]
+        self._landmarks = {n: set(FEATURES[n].landmarks) for n in self.shared_features}
         self._extractor = RuleFeatureExtractor(self.fps, [n for n in base if n not in FEATURES])
         self._vel_lag = max(1, round(VELOCITY_WINDOW_S * self.fps))
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
@@ -524,6 +540,13 @@ class RulesEngine:
             self.view = state.view
         if detected:
             values = {n: state.features[n] for n in self.shared_features if n in state.features}
+            hidden = OUT_OF_VIEW.get(state.framing or "")
+            if hidden:  # the model's guess of a part out of the picture is never judged
+                lm = lm.copy()
+                lm[list(hidden), :2] = np.nan
+                for n in values:
+                    if hidden & self._landmarks[n]:
+                        values[n] = math.nan
             values.update(self._extractor.update(lm, state.pose.world))
         else:
             values = dict.fromkeys(self._base_names, np.nan)
@@ -645,8 +668,9 @@ class RulesEngine:
         happening: whole-rep and descent rules (``any``, ``eccentric``) as the body goes down,
         ``bottom`` rules once the turnaround is passed; rising and ``top`` rules wait for the
         count. Only rules that a window can only confirm as it grows are judged early
-        ("must not exceed": a max above, a min below, a rise, a range; percentiles once the
-        bottom is seen): a "must reach" rule (depth, lockout) is not failed by a rep that is
+        ("must not exceed": a max above, a min below, a rise, a range; a 10th or 90th
+        percentile on the descent at twice its weight, i.e. the 20th / 80th, then on the whole
+        window once the bottom is seen): a "must reach" rule (depth, lockout) is not failed by a rep that is
         still on its way. Each rule fires at most once per rep; the fault is provisional until
         :meth:`on_rep` confirms it (then it takes the final values) or retracts it
         (:attr:`retracted`). Returns the faults that fired now."""
@@ -657,32 +681,38 @@ class RulesEngine:
             self._early_start = None if progress is None else progress.start_frame
         if progress is None or not progress.deep_enough:
             return []  # not (yet) a rep: a wiggle or the start of an attempt says nothing
-        rows = [r for r in self._buf if progress.start_frame <= r.index <= progress.frame]
+        first = max(progress.start_frame, progress.first_frame)
+        rows = [r for r in self._buf if first <= r.index <= progress.frame]
         if not rows:
             return []
         by_index = {r.index: r for r in rows}
-        span = progress.frame - progress.start_frame
+        span = progress.frame - first
         w = max(1, round(PHASE_FRACTION * span))
         fired: list[Fault] = []
         for rule in self._rep_rules:
             # A "must reach" bottom rule on the counting signal itself (depth) is decided at
             # the turnaround: the rep's extreme of that signal is its bottom.
             at_turn = rule.phase == "bottom" and _base(rule.feature) == self._count_signal
-            if rule.id in self._early or not (_grows_with_window(rule) or at_turn):
+            if rule.id in self._early or not (grows_with_window(rule) or at_turn):
                 continue
+            how = None
             if rule.reduce in _PERCENTILES and progress.bottom_frame is None:
-                continue  # a percentile of the descent alone overweights it: wait for the bottom
+                # On the way down, a sag held on a tenth of the rep must be on a fifth of the
+                # descent: the way back up is taken to be at least as long again.
+                how = _DESCENT_PERCENTILE.get(rule.reduce)
+                if how is None:
+                    continue
             if rule.phase in ("any", "eccentric"):
                 hi = progress.frame if rule.phase == "any" or progress.bottom_frame is None \
                     else progress.bottom_frame
-                idx = range(progress.start_frame, hi + 1)
+                idx = range(first, hi + 1)
             elif rule.phase == "bottom" and progress.bottom_frame is not None and \
                     progress.frame >= progress.bottom_frame + w:
                 b = progress.bottom_frame
-                idx = range(max(progress.start_frame, b - w), b + w + 1)
+                idx = range(max(first, b - w), b + w + 1)
             else:
                 continue
-            value = self._judge_window(rule, [by_index[i] for i in idx if i in by_index])
+            value = self._judge_window(rule, [by_index[i] for i in idx if i in by_index], how)
             if np.isfinite(value) and rule.violated(value):
                 row = rows[-1]
                 f = self._emit(rule, row.t_ns, row.index, value, None)
@@ -690,8 +720,9 @@ class RulesEngine:
                 fired.append(f)
         return fired
 
-    def _judge_window(self, rule: Rule, window: list[_Row]) -> float:
-        """The rule's value over buffered rows (NaN: not assessed from this view or data)."""
+    def _judge_window(self, rule: Rule, window: list[_Row], how: str | None = None) -> float:
+        """The rule's value over buffered rows (NaN: not assessed from this view or data);
+        ``how`` replaces the rule's reduce."""
         views = [r.view for r in window if r.view != "unknown"]
         # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
         # strings follows PYTHONHASHSEED, which made runs disagree).
@@ -700,7 +731,7 @@ class RulesEngine:
             return math.nan
         vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}
         vis = np.array([r.vis for r in window])
-        return _window_value(rule, vals, vis)
+        return _window_value(rule, vals, vis, how)
 
     def _settle_early(self, final: list[Fault]) -> list[Fault]:
         """The rep's final faults, where a provisional one it confirms keeps its identity (the
@@ -788,9 +819,11 @@ class RulesEngine:
 _GROWING = {">": {"max", "rise", "range", "spread", "p90"}, ">=": {"max", "rise", "range",
             "spread", "p90"}, "<": {"min", "fall", "p10"}, "<=": {"min", "fall", "p10"}}
 _PERCENTILES = {"p10", "p90", "spread"}
+#: A rep percentile judged on the descent alone (see :meth:`RulesEngine.on_progress`).
+_DESCENT_PERCENTILE = {"p10": "p20", "p90": "p80"}
 
 
-def _grows_with_window(rule: Rule) -> bool:
+def grows_with_window(rule: Rule) -> bool:
     """Whether a violation on part of a rep's window stands on the whole window (up to the
     percentiles' drift), so the rule may be judged before the rep is counted."""
     return rule.reduce in _GROWING.get(rule.op, set())

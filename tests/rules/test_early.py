@@ -18,7 +18,7 @@ from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import NullSpeaker
 from formcoach.exercises import load_exercise
 from formcoach.pose.stream import replay_track
-from formcoach.rules.engine import _grows_with_window, parse_rules
+from formcoach.rules.engine import grows_with_window, parse_rules
 from formcoach.types import Fault, PoseTrack
 
 NAMES = [Path(c["file"]).stem for c in json.loads((SAMPLES / "manifest.json").read_text())["clips"]]
@@ -61,10 +61,10 @@ def test_a_sagging_pushup_is_told_before_the_rep_is_counted(tmp_path: Path) -> N
 
 def test_only_rules_a_growing_window_confirms_are_judged_early() -> None:
     rules = {r.id: r for r in parse_rules(load_exercise("squat").rules_raw, "squat")}
-    assert _grows_with_window(rules["knee_past_toes"])  # max > limit: never un-violated
-    assert not _grows_with_window(rules["depth"])  # min > limit: a rep still going down
+    assert grows_with_window(rules["knee_past_toes"])  # max > limit: never un-violated
+    assert not grows_with_window(rules["depth"])  # min > limit: a rep still going down
     rules = {r.id: r for r in parse_rules(load_exercise("pushup").rules_raw, "pushup")}
-    assert _grows_with_window(rules["hip_sag"]) and not _grows_with_window(rules["no_lockout"])
+    assert grows_with_window(rules["hip_sag"]) and not grows_with_window(rules["no_lockout"])
 
 
 def test_a_withdrawn_fault_is_never_spoken() -> None:
