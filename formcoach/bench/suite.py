@@ -490,8 +490,8 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
             ref = _try("fault_to_cue_reference", lambda: fault_to_cue(folder, early=False))
             result["fault_to_cue"] = ftc
             result["fault_to_cue_reference"] = ref
-            result["fault_to_cue_s"] = ({k: ftc.get(k) for k in ("p50", "p95", "max", "n",
-                                                                  "found")}
+            result["fault_to_cue_s"] = ({k: ftc.get(k) for k in (
+                "p50", "p95", "max", "n", "found", "visible_p50", "visible_p95", "visible_max")}
                                         if isinstance(ftc, dict) else None)
 
         cs = _try("cold_start", lambda: bench_cold_start(sample, backend, model))
