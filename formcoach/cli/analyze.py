@@ -132,6 +132,8 @@ def print_summary(result: SessionResult) -> None:
         say(line)
     for line in result.velocity_lines():
         say(line)
+    for line in result.fatigue_lines():
+        say(line)
 
 
 def _file_input(spec: str | None) -> str | None:

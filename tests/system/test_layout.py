@@ -210,7 +210,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("formcoach.reps",),
     ("formcoach.rules",),
     ("formcoach.cues",),
-    ("formcoach.metrics", "formcoach.overlay"),
+    ("formcoach.metrics", "formcoach.fatigue", "formcoach.overlay"),
     ("formcoach.coach",),
     ("formcoach.store",),
     ("formcoach.report",),
