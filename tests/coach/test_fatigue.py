@@ -4,7 +4,9 @@ beyond noise (:mod:`formcoach.fatigue`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,10 +30,10 @@ def _analyse(spec: SynthSpec):
     return analyze_track(track, load_exercise(spec.exercise))
 
 
-def _spec(**kw) -> SynthSpec:
-    base = dict(name="fat", exercise="squat", view="side", reps=9, seed=1, landmark_noise_px=1.0)
-    base.update(kw)
-    return SynthSpec(**base)
+def _spec(**kw: Any) -> SynthSpec:
+    """A 9-rep side-view squat with 1 px of landmark noise, changed by ``kw``."""
+    return dataclasses.replace(SynthSpec(name="fat", exercise="squat", view="side", reps=9,
+                                         seed=1, landmark_noise_px=1.0), **kw)
 
 
 def test_velocity_loss_reads_as_tempo_slowing_only():
