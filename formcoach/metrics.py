@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from formcoach.fatigue import FatigueNote, fatigue_note
 from formcoach.kinematics.velocity import (
     RepVelocity,
     body_height_px,
@@ -233,6 +234,9 @@ class SetMetrics:
     stop_at_vl_pct: float = float("nan")
     stop_rep: int = 0
     height_cm: float = float("nan")
+    # The fatigue note (formcoach.fatigue): ROM, tempo and late faults of the last third of the
+    # full reps against the first, each only past its noise; None for a hold.
+    fatigue: FatigueNote | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""
@@ -575,11 +579,15 @@ def set_metrics(
     stop_at_vl_pct: float | None = None,
     stop_rep: int = 0,
     height_cm: float | None = None,
+    fps: float = float("nan"),
+    rom_unit: str = "deg",
+    hold: bool = False,
 ) -> SetMetrics:
     """The set's metrics from its reps' metrics (scores and each rep's velocity loss are filled
     in place: they compare each rep with the set). ``baseline_rom_deg``: the user's baseline
     ROM for the ``rom`` score; ``not_judged``, ``view_advice``, ``attempts``,
-    ``stop_at_vl_pct``, ``stop_rep``, ``height_cm``: as in :class:`SetMetrics`."""
+    ``stop_at_vl_pct``, ``stop_rep``, ``height_cm``: as in :class:`SetMetrics`; ``fps`` and
+    ``rom_unit`` (the counting signal's) for the fatigue note (none when ``hold``)."""
     ref, src = score_reps(reps, baseline_rom_deg)
     for r, vl in zip(reps, velocity_loss_pct([r.mean_velocity_bhps for r in reps]),
                      strict=True):
@@ -609,4 +617,7 @@ def set_metrics(
         stop_at_vl_pct=float(stop_at_vl_pct) if stop_at_vl_pct is not None else float("nan"),
         stop_rep=int(stop_rep),
         height_cm=float(height_cm) if height_cm is not None else float("nan"),
+        fatigue=None if hold else fatigue_note(
+            [r.rom_deg for r in full], [r.concentric_s for r in full],
+            [sorted({f.rule_id for f in r.faults}) for r in full], fps=fps, rom_unit=rom_unit),
     )

@@ -34,7 +34,7 @@ import numpy as np
 
 from formcoach import __version__
 from formcoach.coach.result import SessionResult
-from formcoach.errors import NotOurDatabase, StoreError
+from formcoach.errors import InputError, NotOurDatabase, StoreError
 from formcoach.metrics import RepMetrics, SetMetrics
 from formcoach.types import Fault
 
@@ -44,6 +44,8 @@ ENV_DB = "FORMCOACH_DB"
 STATUSES = ("in_progress", "complete", "interrupted")
 #: Seconds to wait for another process's lock on the database before giving up.
 BUSY_TIMEOUT_S = 10.0
+#: Largest reps-in-reserve mark a set takes (beyond it the set was far from its end).
+MAX_RIR = 30
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 #: Schema migrations: step ``i`` (0-based) upgrades ``user_version`` i -> i + 1. Append only.
@@ -99,6 +101,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE sessions ADD COLUMN batch_key TEXT",
         "CREATE UNIQUE INDEX sessions_by_batch_key ON sessions (batch_key) "
         "WHERE batch_key IS NOT NULL",
+    ),
+    (  # v4: how a set ended, as the user marked it (reps in reserve; 0 = to failure), for
+        # the personal VL -> RIR profile (formcoach.rir). Its own table: nothing else changes.
+        """CREATE TABLE set_ends (
+            set_id INTEGER PRIMARY KEY REFERENCES sets(id) ON DELETE CASCADE,
+            rir INTEGER NOT NULL CHECK (rir >= 0 AND rir <= 30),
+            to_failure INTEGER NOT NULL DEFAULT 0 CHECK (to_failure IN (0, 1)),
+            marked_at TEXT NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -645,7 +656,41 @@ class Store:
                 self._insert_rep(set_id, d, faults)
         return set_id, True
 
+    def mark_set_end(self, set_id: int, rir: int, to_failure: bool = False) -> None:
+        """Record how set ``set_id`` ended: ``rir`` reps in reserve (0 with ``to_failure``);
+        a later mark replaces an earlier one.
+
+        Raises:
+            InputError: no such set, or ``rir`` outside 0..30 (or not 0 ``to_failure``).
+        """
+        if isinstance(rir, bool) or not isinstance(rir, int) or not 0 <= rir <= MAX_RIR:
+            raise InputError(f"reps in reserve must be a whole number 0..{MAX_RIR}, got {rir!r}")
+        if to_failure and rir != 0:
+            raise InputError(f"a set taken to failure has 0 reps in reserve, not {rir}")
+        with self._errors("marking the set's end"), self._tx():
+            if self.conn.execute("SELECT 1 FROM sets WHERE id = ?", (set_id,)).fetchone() is None:
+                raise InputError(f"no set {set_id} in {self.path} (see 'formcoach history')")
+            self.conn.execute(
+                "INSERT INTO set_ends (set_id, rir, to_failure, marked_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (set_id) DO UPDATE SET rir = excluded.rir, "
+                "to_failure = excluded.to_failure, marked_at = excluded.marked_at",
+                (set_id, rir, int(bool(to_failure)), _now()),
+            )
+
     # -- reading -------------------------------------------------------------------------------
+
+    def set_ends(self, exercise: str | None = None) -> dict[int, dict[str, Any]]:
+        """``{set id: {"rir", "to_failure", "marked_at"}}`` of the marked sets (of ``exercise``)."""
+        q = ("SELECT e.set_id, e.rir, e.to_failure, e.marked_at FROM set_ends e "
+             "JOIN sets s ON s.id = e.set_id")
+        args: list[Any] = []
+        if exercise:
+            q += " WHERE s.exercise = ?"
+            args.append(exercise)
+        with self._errors("reading set ends"):
+            return {int(r["set_id"]): {"rir": int(r["rir"]), "to_failure": bool(r["to_failure"]),
+                                       "marked_at": r["marked_at"]}
+                    for r in self.conn.execute(q, args).fetchall()}
 
     def list_sets(self, exercise: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
         """Sets (newest last) joined with their session: dicts of the columns plus ``mean_rom_deg``

@@ -4,7 +4,8 @@ Every figure is measured in the same process run, so ratios compare like with li
 noisy machine. Targets (2-core laptop CPU) are recorded next to each figure in the JSON.
 
 Keys: ``pose_ms`` {backend: {p50, p90}}, ``onnx_vs_mediapipe``, ``realtime_factor``,
-``overhead_ms_per_frame``, ``kernel_speedup_vs_numpy``, ``cue_latency_ms`` {p50, p95},
+``overhead_ms_per_frame``, ``velocity_overhead_ms`` (per frame, the velocity work and
+``--stop-at-vl`` in the session loop), ``kernel_speedup_vs_numpy``, ``cue_latency_ms`` {p50, p95},
 ``cold_start_s``, ``peak_rss_mb``, ``machine``, ``targets``, ``inputs``.
 
 The model ladder (same run, same frames, ONNX, 2 threads): ``pose_ms_by_model`` {lite, full,
@@ -40,6 +41,7 @@ TARGETS = {
     "onnx_vs_mediapipe": "<= 0.8",
     "realtime_factor": ">= 3",
     "overhead_ms_per_frame": "<= 0.3",
+    "velocity_overhead_ms": "<= 0.3",
     "kernel_speedup_vs_numpy": ">= 10",
     "cue_latency_ms.p95": "<= 150",
     "cold_start_s": "<= 2",
@@ -313,6 +315,60 @@ def bench_overhead(track_poses: np.ndarray, fps: float, exercise: str) -> dict[s
     }
 
 
+def bench_velocity_overhead(track_poses: np.ndarray, fps: float, exercise: str = "squat",
+                            repeats: int = 5, stop_at_vl_pct: float = 20.0) -> dict[str, Any]:
+    """Per-frame cost of the velocity work (each rep's concentric velocity, VL and the
+    ``--stop-at-vl`` rule) in the whole session loop (``analyze_track``, rules on).
+
+    The same ``(T, 33, 4)`` poses run with the pack as shipped plus ``stop_at_vl_pct``, and
+    with the pack's ``velocity_point`` emptied and no stop rule (nothing velocity is computed),
+    alternating ``repeats`` times so machine noise hits both alike; each side's best run
+    counts. ``ms_per_frame``: the difference / frames (floored at 0 in the headline only).
+    """
+    import dataclasses
+
+    from formcoach.coach.offline import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.types import PoseTrack, frame_time_ns
+
+    ex = load_exercise(exercise)
+    if not ex.velocity_point:
+        raise ValueError(f"{exercise} has no velocity_point: nothing to measure")
+    plain = dataclasses.replace(ex, velocity_point="")
+    poses = np.asarray(track_poses, dtype=np.float64)
+    t_ns = np.array([frame_time_ns(i, fps) for i in range(len(poses))], dtype=np.int64)
+    track = PoseTrack(poses=poses, world=np.full((len(poses), 33, 3), np.nan), t_ns=t_ns,
+                      fps=fps, image_size=(1280, 720), backend="bench")
+
+    def once(with_velocity: bool) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        res = analyze_track(track, ex if with_velocity else plain,
+                            stop_at_vl_pct=stop_at_vl_pct if with_velocity else None)
+        return time.perf_counter() - t0, len(res.reps)
+
+    once(True)  # warm-up (JIT, caches)
+    once(False)
+    on: list[float] = []
+    off: list[float] = []
+    reps = 0
+    for _ in range(max(1, repeats)):
+        dt, reps = once(True)
+        on.append(dt)
+        off.append(once(False)[0])
+    n = len(poses)
+    diff_ms = (min(on) - min(off)) * 1e3 / max(1, n)
+    return {
+        "ms_per_frame": round(diff_ms, 4),
+        "with_ms_per_frame": round(min(on) * 1e3 / max(1, n), 4),
+        "without_ms_per_frame": round(min(off) * 1e3 / max(1, n), 4),
+        "frames": n,
+        "reps": reps,
+        "repeats": max(1, repeats),
+        "exercise": exercise,
+        "stop_at_vl_pct": stop_at_vl_pct,
+    }
+
+
 def bench_realtime(video: Path, exercise: str, backend: str, max_frames: int | None,
                    model: ModelName = "full") -> dict[str, Any]:
     """End-to-end offline analysis (decode, pose, kinematics, rules, cue log) vs the clip's length.
@@ -470,6 +526,22 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         result["overhead"] = ov
         result["overhead_ms_per_frame"] = ov.get("mean") if isinstance(ov, dict) else None
 
+        def velocity_overhead() -> dict[str, Any]:
+            from formcoach import synth
+            from formcoach.synth.core import truth_poses
+
+            spec = synth.SynthSpec(name="bench_vl", exercise="squat", view="side",
+                                   reps=4 if quick else 12, seed=11, velocity_loss=40.0,
+                                   landmark_noise_px=1.0)
+            poses, fps, _truth = truth_poses(spec)
+            return bench_velocity_overhead(poses, fps, "squat", repeats=2 if quick else 7)
+
+        vo = _try("velocity_overhead", velocity_overhead)
+        result["velocity_overhead"] = vo
+        result["velocity_overhead_ms"] = (max(0.0, vo["ms_per_frame"])
+                                          if isinstance(vo, dict) and "ms_per_frame" in vo
+                                          else None)
+
         kn = _try("kernels", lambda: bench_kernels(3600 * 3 if quick else 3600 * 30))
         result["kernels"] = kn
         result["kernel_speedup_vs_numpy"] = kn.get("speedup") if isinstance(kn, dict) else None
@@ -538,7 +610,7 @@ def format_summary(r: dict[str, Any]) -> str:
                 f"{view} {row['near']['all']['median']}/{row['near']['all']['p95']}"
                 for view, row in views.items() if "near" in row) + " deg (near side)")
     for key in ("lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "onnx_vs_mediapipe",
-                "realtime_factor", "overhead_ms_per_frame",
+                "realtime_factor", "overhead_ms_per_frame", "velocity_overhead_ms",
                 "kernel_speedup_vs_numpy", "kernel_speedup_per_frame", "cue_latency_ms.p50",
                 "cue_latency_ms.p95",
                 "cold_start_s", "peak_rss_mb"):

@@ -37,6 +37,8 @@ COMMANDS: tuple[str, ...] = (
     "rules",
     "live",
     "history",
+    "mark",
+    "plan",
     "report",
     "bench",
 )
@@ -105,6 +107,30 @@ def check_velocity_arguments(args: argparse.Namespace) -> None:
     h = getattr(args, "height_cm", None)
     if h is not None and not (math.isfinite(h) and 50 <= h <= 250):
         raise InputError(f"--height-cm must be between 50 and 250 cm, got {h:g}")
+
+
+def add_set_end_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """Add ``--rir N`` / ``--to-failure`` (how a set ended, for the reps-in-reserve profile;
+    see :mod:`formcoach.rir`)."""
+    g = parser.add_argument_group("reps in reserve (how the set ended)")
+    m = g.add_mutually_exclusive_group(required=required)
+    m.add_argument("--rir", type=int, default=None, metavar="N",
+                   help="you could have done N more reps: saved with the set; 3 or more marked "
+                        "sets of an exercise fit your velocity-loss -> reps-in-reserve profile")
+    m.add_argument("--to-failure", action="store_true",
+                   help="the set was taken to failure (0 reps in reserve)")
+
+
+def check_set_end_arguments(args: argparse.Namespace) -> None:
+    """Raise :class:`~formcoach.errors.InputError` (one line) on a bad ``--rir``."""
+    from formcoach.errors import InputError
+    from formcoach.store import MAX_RIR
+
+    rir = getattr(args, "rir", None)
+    if rir is not None and not 0 <= rir <= MAX_RIR:
+        raise InputError(f"--rir must be a whole number of reps 0..{MAX_RIR}, got {rir}")
+    if (rir is not None or getattr(args, "to_failure", False)) and getattr(args, "no_save", False):
+        raise InputError("--rir / --to-failure are saved with the set: drop --no-save")
 
 
 def printable(text: object) -> str:

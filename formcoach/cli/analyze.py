@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 
 from formcoach.analysis import AnalysisOptions
-from formcoach.cli import add_model_argument, add_velocity_arguments, check_velocity_arguments
+from formcoach.cli import (
+    add_model_argument,
+    add_set_end_arguments,
+    add_velocity_arguments,
+    check_set_end_arguments,
+    check_velocity_arguments,
+)
 from formcoach.coach.result import SessionResult
 from formcoach.errors import FormcoachError, InputError
 from formcoach.io_utils import check_distinct_outputs, display_path
@@ -86,6 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="undistort landmarks with a camera profile from 'formcoach calibrate camera' "
                         "(a name, a .json path, or 'default')")
     add_velocity_arguments(p)
+    add_set_end_arguments(p)
     add_output_arguments(p)
     p.set_defaults(func=run)
 
@@ -131,6 +138,24 @@ def print_summary(result: SessionResult) -> None:
     for line in result.technique_lines():
         say(line)
     for line in result.velocity_lines():
+        say(line)
+    for line in result.fatigue_lines():
+        say(line)
+
+
+def _reps_in_reserve(args: argparse.Namespace, hook: OutputHook, exercise_id: str) -> None:
+    """Save the set's ``--rir`` / ``--to-failure`` mark and say what the history knows of its
+    reps in reserve; a database failure here is the store warning (exit 3), not an error."""
+    from formcoach.errors import StoreError
+    from formcoach.planning import set_end_lines
+
+    assert hook.set_id is not None
+    try:
+        lines = set_end_lines(hook.paths.db, exercise_id, hook.set_id, args.rir, args.to_failure)
+    except StoreError as e:
+        hook.store_failed(e)
+        return
+    for line in lines:
         say(line)
 
 
@@ -179,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.coach.session import SessionSinks
 
     check_velocity_arguments(args)
+    check_set_end_arguments(args)
     # A bad --exercise or --user fails before anything starts (with 'auto' once it is known).
     plan = plan_analysis(options_of(args))
     if not args.video and not args.poses:
@@ -220,6 +246,8 @@ def run(args: argparse.Namespace) -> int:
             " (" + ", ".join(sorted({f.rule_id for f in faults})) + ")" if faults else ""))
         for line in result.fault_lines():
             say(f"  {line}")
+    if hook.set_id is not None and hook.store_warning is None and exercise.kind == "reps":
+        _reps_in_reserve(args, hook, exercise.id)
     for path in hook.written:
         say(f"wrote {display_path(path)}")
     warning = hook.store_warning

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "Measure pose ms/frame per backend and per model (lite/full/heavy, same frames), "
             "joint-angle error per model against the synthetic samples, the ONNX/MediaPipe "
             "ratio, the end-to-end realtime "
-            "factor, per-frame overhead after the pose model, numba vs numpy kernels, cue latency, "
+            "factor, per-frame overhead after the pose model (and of the velocity / stop-at-VL work), "
+            "numba vs numpy kernels, cue latency, "
             "cold start and peak memory, all in one run. Uses a bundled sample, and ../shared "
             "clips when present."
         ),

@@ -403,6 +403,30 @@ class _RepByRepSaver:
                   f"'formcoach report --set {self.recorder.set_id} OUT.html')", file=sys.stderr)
         except StoreError as e:  # saving the summary must never lose the printed result
             log.warning("could not complete the saved set: %s", e)
+            return
+        if result.exercise.kind == "reps" and result.reps and not result.error:
+            self._next_session(result.exercise.id)
+
+    def _next_session(self, exercise_id: str) -> None:
+        """The end of a live set: the next session's suggestion from the history so far, and
+        this set's reps in reserve when a profile exists (``formcoach plan`` says the same)."""
+        from formcoach.planning import estimate_rir, load_rules, load_summaries, plan_next
+
+        try:
+            summaries = load_summaries(self.store, exercise_id)
+            profile, why = estimate_rir(summaries)
+            plan = plan_next(summaries, load_rules(), exercise_id)
+        except StoreError as e:
+            log.warning("could not read the history for the next session: %s", e)
+            return
+        this = summaries[-1] if summaries and summaries[-1].set_id == self.recorder.set_id \
+            else None
+        if this is not None and this.rir_estimate is not None:
+            print(this.rir_estimate.text)
+        elif profile is None:
+            print(why)
+        for line in plan.lines():
+            print(line)
 
     def close(self) -> None:
         self.store.close()

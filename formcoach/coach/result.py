@@ -252,6 +252,7 @@ class SessionResult:
         if self.exercise.kind == "hold":
             lines.append(self.hold_line())
         lines.extend(self.velocity_lines())
+        lines.extend(self.fatigue_lines())
         lines.append(self.cue_line())
         return lines
 
@@ -277,6 +278,14 @@ class SessionResult:
                          + (f"that's the set at rep {sm.stop_rep}" if sm.stop_rep
                             else "not reached"))
         return lines
+
+    def fatigue_lines(self) -> list[str]:
+        """The fatigue note and, indented, each sign's evidence (empty for a hold or a set
+        without reps)."""
+        note = self.metrics.fatigue
+        if note is None or not self.metrics.reps:
+            return []
+        return [note.text, *(f"  {s.evidence}" for s in note.signs)]
 
     def coverage_lines(self) -> list[str]:
         """What could not be judged and why, and a better camera view (empty when all was

@@ -50,6 +50,7 @@ from formcoach.metrics import (
     set_metrics,
 )
 from formcoach.pose.stream import PosedFrame
+from formcoach.rules.explain import feature_unit
 from formcoach.types import NS_PER_S, Attempt, Cue, Fault, FrameState, RepEvent
 
 log = logging.getLogger(__name__)
@@ -456,7 +457,9 @@ class _Run:
                          attempts=coach.attempts, stop_at_vl_pct=self.stop_at_vl_pct,
                          stop_rep=(self.stop.stop_rep + 1) if self.stop is not None
                          and self.stop.stop_rep is not None else 0,
-                         height_cm=self.height_cm)
+                         height_cm=self.height_cm, fps=self.fps,
+                         rom_unit=feature_unit(coach.exercise.count.signal) or "",
+                         hold=coach.exercise.kind == "hold")
         _hold_metrics(sm, coach)
         cues_played, audio_problem = (None, None) if self.offline else _count_played(
             self.speaker, self.played_before)

@@ -26,6 +26,7 @@ from formcoach.skeleton import LM
 
 __all__ = [
     "MOVING_POINTS",
+    "PEAK_TO_MEAN_LIMIT",
     "SMOOTH_S",
     "StopAtVL",
     "body_height_px",
@@ -67,6 +68,11 @@ _SEGMENT_FRACTIONS: tuple[tuple[tuple[int, int] | None, tuple[int, int] | None, 
 #: so a rep done slower along the same path reads exactly that much slower (the rest frames
 #: around it, and how many of them the rep boundaries hold, do not count).
 MOVING_FRAC = 0.1
+#: Physiological upper limit of a rep's peak / mean concentric speed (see docs/velocity.md):
+#: smooth rest-to-rest profiles give 1.57 (half sine) to 2.0 (triangle), minimum jerk 1.875; a
+#: sticking region or a late burst raises it; past 3 the mean is under a third of the peak,
+#: which one movement does not do. A ratio above it means the peak is not the person's.
+PEAK_TO_MEAN_LIMIT = 3.0
 #: Percentile of a segment's per-frame 2D length taken as its true length (a limb pointing at
 #: the camera looks short; noise makes a few frames look long).
 _LENGTH_PERCENTILE = 90.0

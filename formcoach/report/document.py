@@ -20,9 +20,9 @@ from formcoach.rules.explain import (
 )
 from formcoach.types import Attempt, Fault
 
-__all__ = ["JsonValue", "attempt_document", "coverage_document", "fault_documents",
-           "fault_worst", "hold_document", "num", "rep_document", "session_document",
-           "velocity_document"]
+__all__ = ["JsonValue", "attempt_document", "coverage_document", "fatigue_document",
+           "fault_documents", "fault_worst", "hold_document", "num", "rep_document",
+           "session_document", "velocity_document"]
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -144,6 +144,27 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "tempo_slope_s_per_rep": num(sm.tempo_slope_s_per_rep),
         "rom_slope_deg_per_rep": num(sm.rom_slope_deg_per_rep),
         "velocity": velocity_document(result),
+        "fatigue": fatigue_document(result),
+    }
+
+
+def fatigue_document(result: SessionResult) -> dict[str, JsonValue] | None:
+    """The set's fatigue note (:mod:`formcoach.fatigue`): reps compared per third, what was
+    checked, and each sign past its noise with its evidence (null for a hold)."""
+    note = result.metrics.fatigue
+    if note is None:
+        return None
+    return {
+        "text": note.text,
+        "reps": note.reps,
+        "third": note.third,
+        "checked": list(note.checked),
+        "signs": [
+            {"kind": s.kind, "rule_id": s.rule_id or None, "first": num(s.first),
+             "last": num(s.last), "change": num(s.change), "noise": num(s.noise),
+             "evidence": s.evidence}
+            for s in note.signs
+        ],
     }
 
 

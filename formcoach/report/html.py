@@ -217,6 +217,23 @@ def _velocity_section(result: SessionResult) -> str:
     )
 
 
+def _fatigue_section(sm: SetMetrics) -> str:
+    """The set's fatigue note with its evidence (empty for a hold)."""
+    note = sm.fatigue
+    if note is None:
+        return ""
+    items = "".join(f"<li>{_e(s.evidence)}</li>" for s in note.signs)
+    return (
+        "<h2>Fatigue</h2>"
+        + f"<p>{_e(note.text)}</p>"
+        + (f"<ul>{items}</ul>" if items else "")
+        + ("<p class=muted>Last third of the full reps against the first; a change counts "
+           "only past its measurement noise (the spread of the reps within each third, "
+           "one-sided 95%), a fault only when it is late beyond chance (Fisher exact, "
+           "p &le; 0.1).</p>" if note.third else "")
+    )
+
+
 def _rep_coverage_note(r: RepMetrics) -> str:
     """What was not judged on one rep (in its faults cell)."""
     if not r.judged:
@@ -305,6 +322,7 @@ def build_html(
         )
         parts.append(rep_trend_svg(sm))
         parts.append(_velocity_section(result))
+        parts.append(_fatigue_section(sm))
     else:
         parts.append("<p>No repetitions were detected.</p>")
     parts.append("<h2>Faults explained</h2>")

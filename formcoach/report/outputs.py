@@ -74,6 +74,7 @@ class OutputHook:
         written: files written, in order.
         errors: output failures (each output is still attempted), in order.
         store_warning: why the session was not saved, or None.
+        set_id: the stored set's id once it was started (None: not saved).
     """
 
     def __init__(self, paths: OutputPaths) -> None:
@@ -87,6 +88,7 @@ class OutputHook:
         self.written: list[Path] = []
         self.errors: list[BaseException] = []
         self.store_warning: str | None = None
+        self.set_id: int | None = None
         self._result: SessionResult | None = None
 
     def store_failed(self, e: BaseException) -> None:
@@ -131,6 +133,7 @@ class OutputHook:
         try:
             self.recorder = SetRecorder.begin(self.store, exercise_id, src, sha, backend,
                                               model_sha256 or None, mode)
+            self.set_id = self.recorder.set_id
         except STORE_ERRORS as e:
             self.store_failed(e)
             return None

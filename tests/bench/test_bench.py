@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 KEYS = ("pose_ms", "onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
         "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine",
         "pose_ms_by_model", "lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "angle_error_by_model",
-        "fault_to_cue_s")
+        "fault_to_cue_s", "velocity_overhead_ms")
 
 
 @pytest.mark.slow
@@ -42,3 +43,20 @@ def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
     assert ftc["n"] == ref["n"] > 0 and ftc["found"] >= 1
     assert ftc["p50"] <= ref["p50"]  # judging during the rep never makes a cue later
     assert r["machine"]["cores"] and "numpy" in r["machine"]["versions"]
+    assert math.isfinite(r["velocity_overhead_ms"]) and r["velocity_overhead_ms"] >= 0
+
+
+def test_velocity_overhead_is_a_finite_number_per_frame() -> None:
+    """The section runs and reports numbers (their size is the bench's business, not a test's)."""
+    from formcoach.bench.suite import bench_velocity_overhead
+    from formcoach.synth import SynthSpec
+    from formcoach.synth.core import truth_poses
+
+    poses, fps, _ = truth_poses(SynthSpec(name="b", exercise="squat", view="side", reps=3,
+                                          seed=1, velocity_loss=30.0))
+    r = bench_velocity_overhead(poses, fps, "squat", repeats=1)
+    for k in ("ms_per_frame", "with_ms_per_frame", "without_ms_per_frame"):
+        assert math.isfinite(r[k]), k
+    assert r["frames"] == len(poses) and r["reps"] == 3
+    with pytest.raises(ValueError):
+        bench_velocity_overhead(poses, fps, "plank")

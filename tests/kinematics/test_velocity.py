@@ -7,10 +7,16 @@ known exactly (``SynthSpec.velocity_loss``), rendered straight into poses (no vi
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SAMPLES
+from fakes import sample_track
 
 from formcoach.coach.offline import analyze_track
 from formcoach.coach.session import STOP_CUE, STOP_RULE_ID
@@ -165,3 +171,43 @@ def test_no_stop_cue_without_the_option_or_without_loss():
     result, _ = _analyse(flat, 20.0)
     assert result.metrics.stop_rep == 0
     assert max(r.velocity_loss_pct for r in result.metrics.reps) < 10.0
+
+
+def _sample_reps_with_jitter(stem: str, noise_px: float, flip_every_s: float):
+    """The bundled sample's exact 2D poses with Gaussian jitter and, every ``flip_every_s``,
+    one frame whose moving point jumps by a tenth of the body height (a landmark flip)."""
+    ex = load_exercise(json.loads((SAMPLES / f"{stem}.json").read_text())["exercise"])
+    with tempfile.TemporaryDirectory() as tmp:
+        track = PoseTrack.load(sample_track(stem, Path(tmp) / "t.npz"))
+    rng = np.random.default_rng(zlib.crc32(stem.encode()))
+    poses = track.poses.copy()
+    poses[..., :2] += rng.normal(0.0, noise_px, poses[..., :2].shape)
+    jump = 0.1 * V.body_height_px(track.poses)
+    for i in range(5, len(poses), max(1, round(flip_every_s * track.fps))):
+        for lm in V.MOVING_POINTS[ex.velocity_point]:
+            poses[i, lm, :2] += jump
+    jittered = PoseTrack(poses, track.world, track.t_ns, track.fps, track.image_size, "synthetic")
+    return ex, poses, track.fps, analyze_track(jittered, ex).metrics.reps
+
+
+def _bundled_rep_samples() -> list[str]:
+    clips = json.loads((SAMPLES / "manifest.json").read_text())["clips"]
+    stems = [c["file"].rsplit(".", 1)[0] for c in clips]
+    return [s for s in stems if load_exercise(json.loads(
+        (SAMPLES / f"{s}.json").read_text())["exercise"]).velocity_point]
+
+
+@pytest.mark.parametrize("stem", _bundled_rep_samples())
+def test_peak_to_mean_stays_physiological_on_the_bundled_samples(stem):
+    """Pose jitter (2 px on a 384 px frame) and a landmark flip every 2 s cannot make a peak:
+    every rep's peak / mean concentric speed stays under the documented limit, where a
+    frame-to-frame difference of the same poses goes far past it."""
+    ex, poses, fps, reps = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
+    assert reps
+    for r in reps:
+        assert r.peak_velocity_bhps >= r.mean_velocity_bhps > 0
+        assert r.peak_velocity_bhps / r.mean_velocity_bhps <= V.PEAK_TO_MEAN_LIMIT
+    track = V.point_track(poses, ex.velocity_point)
+    raw = np.hypot(*np.diff(track, axis=0).T) * fps
+    mean = float(np.mean([r.mean_velocity_bhps for r in reps])) * V.body_height_px(poses)
+    assert np.nanmax(raw) / mean > 2 * V.PEAK_TO_MEAN_LIMIT

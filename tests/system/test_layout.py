@@ -210,12 +210,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("formcoach.reps",),
     ("formcoach.rules",),
     ("formcoach.cues",),
-    ("formcoach.metrics", "formcoach.overlay"),
+    ("formcoach.metrics", "formcoach.fatigue", "formcoach.rir", "formcoach.overlay"),
     ("formcoach.coach",),
     ("formcoach.store",),
     ("formcoach.report",),
     ("formcoach.calibration", "formcoach.evaluation", "formcoach.synth", "formcoach.bench",
-     "formcoach.demo", "formcoach.analysis", "formcoach.batch"),
+     "formcoach.demo", "formcoach.analysis", "formcoach.batch", "formcoach.planning"),
     ("formcoach.cli", "formcoach.__main__"),
 ]
 
