@@ -38,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
     "live",
     "history",
     "report",
+    "serve",
     "bench",
 )
 

@@ -215,7 +215,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("formcoach.store",),
     ("formcoach.report",),
     ("formcoach.calibration", "formcoach.evaluation", "formcoach.synth", "formcoach.bench",
-     "formcoach.demo", "formcoach.analysis", "formcoach.batch"),
+     "formcoach.demo", "formcoach.analysis", "formcoach.batch", "formcoach.serve"),
     ("formcoach.cli", "formcoach.__main__"),
 ]
 
