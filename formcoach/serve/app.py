@@ -45,7 +45,14 @@ from starlette.staticfiles import StaticFiles
 
 from formcoach.errors import FormcoachError, InputError
 from formcoach.serve import data
-from formcoach.serve.media import MAX_UPLOAD_BYTES, browser_copy, check_upload_name, save_upload, video_dir
+from formcoach.serve.media import (
+    MAX_UPLOAD_BYTES,
+    UploadTooLarge,
+    browser_copy,
+    check_upload_name,
+    save_upload,
+    video_dir,
+)
 from formcoach.store import Prescription, Store
 
 log = logging.getLogger(__name__)
@@ -532,7 +539,10 @@ async def import_post(request: Request) -> Response:
         while block := await upload.read(1 << 20):
             yield block
 
-    path, _sha = await save_upload(chunks(), video_dir(ws.db), suffix, ws.max_upload_bytes)
+    try:
+        path, _sha = await save_upload(chunks(), video_dir(ws.db), suffix, ws.max_upload_bytes)
+    except UploadTooLarge as e:
+        raise HTTPException(413, str(e)) from None
     job = Job(uuid.uuid4().hex, upload.filename)
     with ws.lock:
         ws.jobs[job.id] = job

@@ -25,6 +25,10 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 CHUNK = 1 << 20
 
 
+class UploadTooLarge(InputError):
+    """An upload over the size limit (answered 413)."""
+
+
 def video_dir(db_path: Path) -> Path:
     """``<db folder>/videos`` (created 0700)."""
     d = db_path.expanduser().parent / "videos"
@@ -50,7 +54,7 @@ async def save_upload(chunks: AsyncIterator[bytes], folder: Path, suffix: str,
         ``(path, sha256)``.
 
     Raises:
-        InputError: empty, or larger than ``limit`` bytes (nothing is left behind).
+        InputError: empty; UploadTooLarge: over ``limit`` bytes (nothing is left behind).
     """
     fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=suffix, dir=folder)
     h = hashlib.sha256()
@@ -60,7 +64,7 @@ async def save_upload(chunks: AsyncIterator[bytes], folder: Path, suffix: str,
             async for chunk in chunks:
                 n += len(chunk)
                 if n > limit:
-                    raise InputError(f"the video is larger than the {limit // (1 << 20)} MB "
+                    raise UploadTooLarge(f"the video is larger than the {limit // (1 << 20)} MB "
                                      "upload limit")
                 h.update(chunk)
                 f.write(chunk)
