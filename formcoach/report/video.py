@@ -38,7 +38,8 @@ def write_annotated_video(
     out_path: str | os.PathLike[str],
     progress: bool = True,
 ) -> Path:
-    """Write ``out_path`` (mp4v; VP8 for ``.webm``): every frame of ``video_path`` with the analysis drawn on it.
+    """Write ``out_path`` (mp4v; VP8 for ``.webm``): every frame of ``video_path`` with the
+    analysis drawn on it.
 
     Drawn: skeleton; the angle (deg) at each metric joint; ``rep k/N`` and the current rep's
     phase; cues for :data:`CUE_SHOW_S` s after their time; faults (red) at their frames.

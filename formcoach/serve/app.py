@@ -346,7 +346,7 @@ def plan_toml(rx: Prescription, patient: str, rest_s: float = 60.0) -> str:
     what = f"{rx.reps} reps" if rx.reps is not None else (
         f"{rx.hold_s:g} s" if rx.hold_s is not None else "")
     lines = [f"# formcoach workout plan: prescription {rx.id} ({rx.describe()})",
-             f"# run it with: formcoach live --workout THIS_FILE",
+             "# run it with: formcoach live --workout THIS_FILE",
              f"name = {s(f'{patient}: {rx.exercise} {rx.sets} x {what}'.strip())}",
              f"patient = {s(patient)}", f"rest_s = {float(rest_s)!r}", "", "[[exercise]]",
              f"id = {s(rx.exercise)}", f"sets = {rx.sets}"]

@@ -236,10 +236,10 @@ def rep_bars_svg(reps: Sequence[dict[str, Any]], target: float | None = None,
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="img" aria-label="ROM per rep">']
     for k in range(3):
-        v = hi * k / 2
-        yy = top + (height - top - bottom) * (1 - v / hi)
+        tick = hi * k / 2
+        yy = top + (height - top - bottom) * (1 - tick / hi)
         parts.append(f'<text x="{left - 4}" y="{_f(yy + 4)}" text-anchor="end" font-size="10" '
-                     f'fill="#555">{v:.0f}</text>')
+                     f'fill="#555">{tick:.0f}</text>')
     for i, r in enumerate(reps):
         v = r.get("rom_deg")
         if not isinstance(v, int | float) or not math.isfinite(v):

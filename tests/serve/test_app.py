@@ -18,19 +18,19 @@ pytest.importorskip("jinja2")
 pytest.importorskip("multipart")
 pytest.importorskip("httpx")
 
-import warnings  # noqa: E402
+import warnings
 
-from fake_result import make_result  # noqa: E402
+from fake_result import make_result
 
 with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 (same API)
     warnings.simplefilter("ignore", DeprecationWarning)
     from starlette.testclient import TestClient
 
-from formcoach import store as S  # noqa: E402
-from formcoach.coach.workout import parse_plan  # noqa: E402
-from formcoach.report.outputs import json_text  # noqa: E402
-from formcoach.serve import data  # noqa: E402
-from formcoach.serve.app import COOKIE, CSP, create_app  # noqa: E402
+from formcoach import store as S
+from formcoach.coach.workout import parse_plan
+from formcoach.report.outputs import json_text
+from formcoach.serve import data
+from formcoach.serve.app import COOKIE, CSP, create_app
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "squat_side_clean.mp4"
