@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import math
+import os
 import secrets
 import threading
 import uuid
@@ -89,11 +90,13 @@ def run_import(video: Path, exercise: str, patient: str | None, db: Path,
     from formcoach.analysis import AnalysisOptions, AnalysisStart, analyze_file, plan_analysis
     from formcoach.coach.session import SessionSinks
     from formcoach.errors import StoreError
+    from formcoach.io_utils import sha256_file
     from formcoach.metrics import RepMetrics
     from formcoach.report.outputs import OutputHook, OutputPaths
 
     plan = plan_analysis(AnalysisOptions(exercise=exercise, progress=False))
-    annotated = video.with_name(video.name.split(".")[0] + ".annotated.webm")
+    # The set page finds the annotated video by the content hash of its source.
+    annotated = video_dir(db) / f"{sha256_file(video)}.annotated.webm"
     hook = OutputHook(OutputPaths(db=db, save=True, patient=patient, video=annotated))
     reps = 0
 
@@ -543,6 +546,11 @@ async def import_post(request: Request) -> Response:
         path, _sha = await save_upload(chunks(), video_dir(ws.db), suffix, ws.max_upload_bytes)
     except UploadTooLarge as e:
         raise HTTPException(413, str(e)) from None
+    # The browser's File.lastModified (ms), sent by app.js: the copy keeps the original's file
+    # time, which dates the set when the video has no creation time of its own.
+    last_ms = _float(form.get("last_modified"), "last_modified")
+    if last_ms is not None and 946_684_800_000 < last_ms < 4_102_444_800_000:
+        os.utime(path, (last_ms / 1000.0, last_ms / 1000.0))
     job = Job(uuid.uuid4().hex, upload.filename)
     with ws.lock:
         ws.jobs[job.id] = job

@@ -30,6 +30,14 @@
       seek(e.target);
     }
   });
+  // The import sends the file's own time (the upload's copy would be dated now).
+  var file = document.querySelector("#import input[type=file]");
+  var last = document.getElementById("last-modified");
+  if (file && last) {
+    file.addEventListener("change", function () {
+      last.value = file.files.length ? String(file.files[0].lastModified) : "";
+    });
+  }
   var v = document.getElementById("video"), now = document.getElementById("now");
   if (v && now) {
     v.addEventListener("timeupdate", function () { now.textContent = clock(v.currentTime); });
