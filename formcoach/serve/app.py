@@ -415,6 +415,19 @@ async def patient_csv(request: Request) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}_{what}.csv"'})
 
 
+async def patient_pdf_page(request: Request) -> Response:
+    ws = _ws(request)
+    pid = _path_id(request, "pid")
+    from formcoach.serve.pdf import patient_pdf
+
+    with ws.store() as st:
+        p = _patient_or_404(st, pid)
+        body = patient_pdf(st, pid, ws.today())  # a few ms; the store is this thread's
+    name = "".join(ch if ch.isalnum() else "_" for ch in p.name)
+    return Response(body, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}_summary.pdf"'})
+
+
 def _set_or_404(st: Store, sid: int) -> dict[str, Any]:
     row = st.get_set(sid)
     if row is None:
@@ -655,6 +668,7 @@ def create_app(db: Path, token: str | None = None, *, max_upload_bytes: int = MA
             Route("/patients/{pid}/notes", patient_notes, methods=["POST"]),
             Route("/patients/{pid}/prescriptions", add_prescription, methods=["POST"]),
             Route("/patients/{pid}/{what:str}.csv", patient_csv),
+            Route("/patients/{pid}/summary.pdf", patient_pdf_page),
             Route("/prescriptions/{rid}/plan.toml", prescription_plan),
             Route("/sets/{sid}", set_page),
             Route("/sets/{sid}/document.json", set_json),

@@ -279,3 +279,12 @@ def test_set_page_numbers_are_the_cli_json_of_the_same_set(tmp_path: Path, run_c
     video = c2.get(f"/sets/{new_id}/video", headers={"Range": "bytes=0-99"})
     assert video.status_code == 206 and video.headers["content-type"] == "video/webm"
     assert video.content[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a WebM the browser plays
+
+
+def test_pdf_summary_for_the_medical_record(db: Path) -> None:
+    pytest.importorskip("fpdf")
+    c = _client(db)
+    r = c.get("/patients/1/summary.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-") and b"formcoach summary: Ann" in r.content
+    assert c.get("/patients/5/summary.pdf").status_code == 404

@@ -1,5 +1,6 @@
 """The workspace in a real browser (Playwright driving headless Chromium): add a patient,
-prescribe, import a bundled sample, open its set, click a rep and see the video move there.
+prescribe, import a bundled sample, open its set, click a rep and see the video move there,
+export the PDF summary.
 
 Skips cleanly without the ``playwright`` package or a Chromium (``/usr/bin/chromium``, or
 ``$FORMCOACH_CHROMIUM``; never downloaded). With ``$FORMCOACH_SCREENSHOTS=DIR`` it also saves
@@ -113,6 +114,11 @@ def test_prescribe_import_and_click_a_rep_to_seek_the_video(server: str) -> None
                 page.screenshot(path=str(Path(shots) / "pt_patients.png"), full_page=True)
             page.goto(f"{server}/")
             assert "Patient A" in page.inner_text("#patients")
+            page.goto(f"{server}/patients/1")
+            with page.expect_download() as dl:
+                page.click("#pdf")
+            pdf = Path(dl.value.path())
+            assert pdf.read_bytes().startswith(b"%PDF-")
         finally:
             browser.close()
     assert not csp_problems, csp_problems
