@@ -75,3 +75,43 @@ def test_a_workspace_plan_names_the_patient_and_the_prescription() -> None:
         parse_plan('patient = 3\n[[exercise]]\nid = "squat"\n', "p.toml")
     with pytest.raises(ConfigError, match=r"p.toml:4: 'prescription'"):
         parse_plan('[[exercise]]\nid = "squat"\nreps = 5\nprescription = 1.5\n', "p.toml")
+
+
+def _blank_video(path: Path, n: int = 20) -> Path:
+    import cv2
+    import numpy as np
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 64))  # type: ignore[attr-defined]
+    for i in range(n):
+        w.write(np.full((64, 64, 3), (i * 7) % 255, np.uint8))
+    w.release()
+    return path
+
+
+def test_live_sets_carry_the_patient_and_the_plans_prescription(tmp_path: Path, run_cli) -> None:
+    """``live --patient`` and a workspace plan (patient + prescription) save the set as theirs."""
+    from formcoach import store as S
+
+    db = tmp_path / "s.db"
+    video = _blank_video(tmp_path / "blank.mp4")
+    with S.Store(db) as st:
+        ann = st.add_patient("Ann")
+        rx = st.add_prescription(ann.id, "squat", sets=1, reps=3, per_week=3,
+                                 start_date="2000-01-01")
+    res = run_cli("live", "-e", "squat", "--source", video, "--no-window", "--mute",
+                  "--skip-setup", "--patient", "Bo", "--db", db)
+    assert res.code == 0, res.err
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'patient = "Ann"\n[[exercise]]\nid = "squat"\nsets = 1\nreps = 3\n'
+                    f"prescription = {rx.id}\n")
+    res = run_cli("live", "--workout", plan, "--source", video, "--no-window", "--mute",
+                  "--skip-setup", "--db", db)
+    assert res.code == 0, res.err
+    with S.Store(db) as st:
+        bo = st.patient_by_name("bo")
+        assert bo is not None
+        (bo_set,) = st.patient_sets(bo.id)
+        (ann_set,) = st.patient_sets(ann.id)
+        assert bo_set["mode"] == "live" and bo_set["recorded_at_source"] == "clock"
+        assert ann_set["prescription_id"] == rx.id
+        assert st.get_set(ann_set["id"])["document"]["exercise"] == "squat"  # type: ignore[index]
