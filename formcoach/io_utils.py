@@ -255,3 +255,74 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+#: Seconds from the QuickTime/MP4 epoch (1904-01-01 UTC) to the Unix epoch.
+_MP4_EPOCH_OFFSET_S = 2_082_844_800
+
+
+def mp4_creation_time(path: str | os.PathLike[str]) -> float | None:
+    """The ``creation_time`` of an MP4/MOV file's movie header (``moov/mvhd``) as Unix seconds,
+    or None: not an MP4, no header, or a zero/implausible time (writers such as OpenCV leave
+    it 0). Reads only box headers (never the whole file); never raises."""
+    import struct
+
+    def boxes(f: object, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        pos = start
+        while pos + 8 <= end:
+            f.seek(pos)  # type: ignore[attr-defined]
+            head = f.read(16)  # type: ignore[attr-defined]
+            if len(head) < 8:
+                return
+            size, kind = struct.unpack(">I4s", head[:8])
+            body = pos + 8
+            if size == 1 and len(head) >= 16:
+                size = struct.unpack(">Q", head[8:16])[0]
+                body = pos + 16
+            elif size == 0:
+                size = end - pos
+            if size < body - pos or pos + size > end:
+                return
+            yield kind, body, pos + size
+            pos += size
+
+    try:
+        with open(path, "rb") as f:
+            total = os.fstat(f.fileno()).st_size
+            for kind, body, end in boxes(f, 0, total):
+                if kind != b"moov":
+                    continue
+                for sub, sbody, _ in boxes(f, body, end):
+                    if sub != b"mvhd":
+                        continue
+                    f.seek(sbody)
+                    head = f.read(12)
+                    if len(head) < 8:
+                        return None
+                    t = struct.unpack(">Q", head[4:12])[0] if head[0] == 1 else \
+                        struct.unpack(">I", head[4:8])[0]
+                    unix = float(t) - _MP4_EPOCH_OFFSET_S
+                    # Before 2000 is a zero or made-up field, not a recording.
+                    return unix if unix > 946_684_800 else None
+                return None
+    except (OSError, ValueError, struct.error):
+        return None
+    return None
+
+
+def recorded_at(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """When a video was recorded: ``(ISO 8601 UTC time, where it came from)``, from the MP4
+    movie header's ``creation_time`` (``"video metadata"``), else the file's modification time
+    (``"file mtime"``: a copy or download may have reset it).
+
+    Raises:
+        OSError: the file cannot be read at all.
+    """
+    from datetime import UTC, datetime
+
+    t = mp4_creation_time(path)
+    src = "video metadata"
+    if t is None:
+        t = os.stat(path).st_mtime
+        src = "file mtime"
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds"), src

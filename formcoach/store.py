@@ -111,8 +111,125 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             marked_at TEXT NOT NULL
         )""",
     ),
+    (  # v5: the PT workspace: patients, prescriptions, and per set who, which prescription,
+        # when it was recorded, pain and effort, and the analyze --json document
+        """CREATE TABLE patients (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE prescriptions (
+            id INTEGER PRIMARY KEY,
+            patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+            exercise TEXT NOT NULL,
+            sets INTEGER NOT NULL DEFAULT 1 CHECK (sets >= 1),
+            reps INTEGER CHECK (reps IS NULL OR reps >= 1),
+            hold_s REAL CHECK (hold_s IS NULL OR hold_s > 0),
+            per_week INTEGER NOT NULL CHECK (per_week BETWEEN 1 AND 21),
+            rom_target_deg REAL,
+            tempo_s REAL,
+            start_date TEXT NOT NULL,
+            end_date TEXT,
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX prescriptions_by_patient ON prescriptions (patient_id, exercise)",
+        "ALTER TABLE sets ADD COLUMN patient_id INTEGER REFERENCES patients(id) ON DELETE SET NULL",
+        "ALTER TABLE sets ADD COLUMN prescription_id INTEGER "
+        "REFERENCES prescriptions(id) ON DELETE SET NULL",
+        "ALTER TABLE sets ADD COLUMN recorded_at TEXT",
+        "ALTER TABLE sets ADD COLUMN recorded_at_source TEXT",
+        "ALTER TABLE sets ADD COLUMN pain INTEGER CHECK (pain IS NULL OR pain BETWEEN 0 AND 10)",
+        "ALTER TABLE sets ADD COLUMN rpe REAL CHECK (rpe IS NULL OR rpe BETWEEN 0 AND 10)",
+        "ALTER TABLE sets ADD COLUMN document_json TEXT",
+        # Older sets were dated when analysed: say so rather than guess a recording time.
+        "UPDATE sets SET recorded_at = started_at, recorded_at_source = 'analysed' "
+        "WHERE recorded_at IS NULL",
+        "CREATE INDEX sets_by_patient ON sets (patient_id, recorded_at)",
+        "CREATE INDEX sessions_by_sha256 ON sessions (source_sha256) "
+        "WHERE source_sha256 IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+#: Longest patient name or pseudonym, and longest notes, in characters.
+MAX_NAME_CHARS = 100
+MAX_NOTES_CHARS = 5000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Patient:
+    """A patient of the PT workspace: a name or pseudonym (unique, case-insensitive) and notes."""
+
+    id: int
+    name: str
+    notes: str
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prescription:
+    """A home-exercise prescription.
+
+    Attributes:
+        id, patient_id: row ids.
+        exercise: rule-pack id.
+        sets: sets per session; ``reps`` per set (rep exercises) or ``hold_s`` seconds (holds).
+        per_week: sessions per week prescribed (1..21).
+        rom_target_deg: range of motion to reach, deg (optional); ``tempo_s``: s per rep.
+        start_date, end_date: ISO dates (``YYYY-MM-DD``), the end inclusive and optional.
+    """
+
+    id: int
+    patient_id: int
+    exercise: str
+    sets: int
+    reps: int | None
+    hold_s: float | None
+    per_week: int
+    rom_target_deg: float | None
+    tempo_s: float | None
+    start_date: str
+    end_date: str | None
+    notes: str = ""
+
+    def active_on(self, day: str) -> bool:
+        """Whether ``day`` (ISO date) lies in ``start_date..end_date``."""
+        return self.start_date <= day[:10] and (self.end_date is None or day[:10] <= self.end_date)
+
+    def describe(self) -> str:
+        """``3 x 10`` or ``2 x 30 s hold``, ``3/week``."""
+        what = f"{self.reps}" if self.reps is not None else (
+            f"{self.hold_s:g} s hold" if self.hold_s is not None else "max")
+        return f"{self.sets} x {what}, {self.per_week}/week"
+
+
+def check_name(name: str, what: str = "patient name") -> str:
+    """``name`` stripped; one line, 1..MAX_NAME_CHARS printable characters.
+
+    Raises:
+        InputError: empty, too long, or with control characters.
+    """
+    n = " ".join(str(name).split())
+    if not n:
+        raise InputError(f"{what} is empty; give a name or a pseudonym")
+    if len(n) > MAX_NAME_CHARS:
+        raise InputError(f"{what} is {len(n)} characters long; the limit is {MAX_NAME_CHARS}")
+    if any(not ch.isprintable() for ch in n):
+        raise InputError(f"{what} has control characters; use letters, digits and spaces")
+    return n
+
+
+def check_date(day: str, what: str = "date") -> str:
+    """An ISO date ``YYYY-MM-DD`` (raises InputError naming ``what`` otherwise)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(str(day).strip()).isoformat()
+    except ValueError:
+        raise InputError(f"{what} must be a date as YYYY-MM-DD, got {str(day)[:40]!r}") from None
 
 
 def default_db_path() -> Path:
@@ -503,13 +620,28 @@ class Store:
             )
         return int(cur.lastrowid or 0)
 
-    def start_set(self, session_id: int, exercise: str) -> int:
-        """Insert an ``in_progress`` set row owned by this process; returns its id."""
+    def start_set(self, session_id: int, exercise: str, *, patient_id: int | None = None,
+                  prescription_id: int | None = None, recorded_at: str | None = None,
+                  recorded_at_source: str | None = None) -> int:
+        """Insert an ``in_progress`` set row owned by this process; returns its id.
+
+        ``recorded_at`` (ISO 8601, UTC) is when the set was performed (default: now, source
+        ``clock``); ``recorded_at_source`` says where it came from (``video metadata``,
+        ``file mtime``, ``clock``). A patient without ``prescription_id`` is linked to their
+        prescription of this exercise active on that date, when there is exactly one.
+        """
+        now = _now()
+        rec = recorded_at or now
+        src = recorded_at_source or ("clock" if recorded_at is None else "given")
         with self._errors("starting a set"):
+            if patient_id is not None and prescription_id is None:
+                prescription_id = self.match_prescription(patient_id, exercise, rec[:10])
             cur = self.conn.execute(
                 "INSERT INTO sets (session_id, exercise, started_at, status, owner_pid, "
-                "owner_host) VALUES (?, ?, ?, 'in_progress', ?, ?)",
-                (session_id, exercise, _now(), os.getpid(), socket.gethostname()),
+                "owner_host, patient_id, prescription_id, recorded_at, recorded_at_source) "
+                "VALUES (?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?)",
+                (session_id, exercise, now, os.getpid(), socket.gethostname(), patient_id,
+                 prescription_id, rec, src),
             )
         return int(cur.lastrowid or 0)
 
@@ -567,11 +699,13 @@ class Store:
         )
 
     def finish_set(self, set_id: int, status: str = "complete",
-                   set_metrics: SetMetrics | None = None) -> None:
+                   set_metrics: SetMetrics | None = None, document: str | None = None) -> None:
         """Close a set: status, end time, and (optionally) the full set metrics.
 
         With ``set_metrics`` (:class:`~formcoach.metrics.SetMetrics`) every rep row is replaced by
-        its final metrics (scores need the whole set) in the same transaction.
+        its final metrics (scores need the whole set) in the same transaction. ``document`` is
+        the ``analyze --json`` text of the set (the workspace shows its numbers). A complete set
+        supersedes every earlier set of the same video (:meth:`supersede`).
         """
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -584,12 +718,53 @@ class Store:
             coverage = _num(set_metrics.coverage_pct)
             for rm in set_metrics.reps:
                 self.add_rep(set_id, rm, rm.faults)
-        with self._errors("finishing the set"):
+        with self._errors("finishing the set"), self._tx():
             self.conn.execute(
                 "UPDATE sets SET status = ?, ended_at = ?, coverage_pct = COALESCE(?, coverage_pct), "
-                "summary_json = COALESCE(?, summary_json), owner_pid = NULL WHERE id = ?",
-                (status, _now(), coverage, summary, set_id),
+                "summary_json = COALESCE(?, summary_json), "
+                "document_json = COALESCE(?, document_json), owner_pid = NULL WHERE id = ?",
+                (status, _now(), coverage, summary, document, set_id),
             )
+            if status == "complete":
+                self._supersede(set_id)
+
+    def supersede(self, set_id: int) -> list[int]:
+        """Make ``set_id`` the one set of its video: earlier sets whose session has the same
+        ``source_sha256`` (the same file content, analysed again) are deleted, and the patient,
+        prescription, pain and RPE they had are kept on ``set_id`` where it has none.
+
+        Returns:
+            the ids of the deleted sets.
+        """
+        with self._errors("replacing an earlier analysis"), self._tx():
+            return self._supersede(set_id)
+
+    def _supersede(self, set_id: int) -> list[int]:
+        c = self.conn
+        row = c.execute(
+            "SELECT se.source_sha256 AS sha FROM sets s JOIN sessions se ON se.id = s.session_id "
+            "WHERE s.id = ?", (set_id,)).fetchone()
+        if row is None or not row["sha"]:
+            return []
+        olds = c.execute(
+            "SELECT s.id, s.session_id, s.patient_id, s.prescription_id, s.pain, s.rpe "
+            "FROM sets s JOIN sessions se ON se.id = s.session_id "
+            "WHERE se.source_sha256 = ? AND s.id != ? AND s.status != 'in_progress' "
+            "ORDER BY s.id DESC", (row["sha"], set_id)).fetchall()
+        if not olds:
+            return []
+        for col in ("patient_id", "prescription_id", "pain", "rpe"):
+            keep = next((o[col] for o in olds if o[col] is not None), None)
+            if keep is not None:
+                c.execute(f"UPDATE sets SET {col} = COALESCE({col}, ?) WHERE id = ?",
+                          (keep, set_id))
+        ids = [int(o["id"]) for o in olds]
+        c.execute(f"DELETE FROM sets WHERE id IN ({', '.join('?' * len(ids))})", ids)
+        sessions = sorted({int(o["session_id"]) for o in olds})
+        c.execute(f"DELETE FROM sessions WHERE id IN ({', '.join('?' * len(sessions))}) AND NOT "
+                  "EXISTS (SELECT 1 FROM sets WHERE sets.session_id = sessions.id)", sessions)
+        log.info("set %d replaces earlier analyses of the same video: %s", set_id, ids)
+        return ids
 
     def set_coverage(self, set_id: int, coverage_pct: float) -> None:
         """Record the share of frames with a pose for a set."""
@@ -616,10 +791,17 @@ class Store:
         backend: str | None = None,
         model_sha256: str | None = None,
         mode: str = "batch",
+        *,
+        patient_id: int | None = None,
+        recorded_at: str | None = None,
+        recorded_at_source: str | None = None,
+        document: str | None = None,
     ) -> tuple[int, bool]:
         """Save one finished set (session, set, reps, faults) in one transaction, keyed by
         ``batch_key``: a key already imported is left as it is (a resumed batch never saves a
-        file twice).
+        file twice). A new set supersedes earlier sets of the same ``source_sha256``
+        (:meth:`supersede`); ``patient_id`` .. ``document`` are as in :meth:`start_set` and
+        :meth:`finish_set`.
 
         Returns:
             ``(set id, True when it was saved now)``.
@@ -645,15 +827,22 @@ class Store:
                 (now, str(source_path) if source_path else None, source_sha256, backend,
                  model_sha256, __version__, mode, batch_key),
             )
+            rec = recorded_at or now
+            rx = None if patient_id is None else self.match_prescription(patient_id, exercise,
+                                                                         rec[:10])
             cur = self.conn.execute(
                 "INSERT INTO sets (session_id, exercise, started_at, ended_at, status, "
-                "coverage_pct, summary_json) VALUES (?, ?, ?, ?, 'complete', ?, ?)",
+                "coverage_pct, summary_json, patient_id, prescription_id, recorded_at, "
+                "recorded_at_source, document_json) "
+                "VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?, ?, ?, ?)",
                 (int(cur.lastrowid or 0), exercise, now, now, _num(set_metrics.coverage_pct),
-                 summary),
+                 summary, patient_id, rx, rec,
+                 recorded_at_source or ("clock" if recorded_at is None else "given"), document),
             )
             set_id = int(cur.lastrowid or 0)
             for d, faults in reps:
                 self._insert_rep(set_id, d, faults)
+            self._supersede(set_id)
         return set_id, True
 
     def mark_set_end(self, set_id: int, rir: int, to_failure: bool = False) -> None:
@@ -676,6 +865,192 @@ class Store:
                 "to_failure = excluded.to_failure, marked_at = excluded.marked_at",
                 (set_id, rir, int(bool(to_failure)), _now()),
             )
+
+    # -- the PT workspace ----------------------------------------------------------------------
+
+    def add_patient(self, name: str, notes: str = "") -> Patient:
+        """Add a patient (name or pseudonym, unique ignoring case).
+
+        Raises:
+            InputError: a bad name, notes too long, or the name is taken.
+        """
+        n = check_name(name)
+        if len(notes) > MAX_NOTES_CHARS:
+            raise InputError(f"notes are {len(notes)} characters; the limit is {MAX_NOTES_CHARS}")
+        if self.patient_by_name(n) is not None:
+            raise InputError(f"a patient named {n!r} already exists")
+        with self._errors("adding a patient"):
+            cur = self.conn.execute(
+                "INSERT INTO patients (name, notes, created_at) VALUES (?, ?, ?)",
+                (n, notes.strip(), _now()))
+        p = self.patient(int(cur.lastrowid or 0))
+        assert p is not None
+        return p
+
+    def ensure_patient(self, name: str) -> Patient:
+        """The patient called ``name``, added when there is none (``--patient NAME``)."""
+        found = self.patient_by_name(check_name(name))
+        if found is not None:
+            return found
+        log.info("new patient %r in %s", name, self.path)
+        return self.add_patient(name)
+
+    def update_patient(self, patient_id: int, notes: str) -> None:
+        """Replace a patient's notes."""
+        if len(notes) > MAX_NOTES_CHARS:
+            raise InputError(f"notes are {len(notes)} characters; the limit is {MAX_NOTES_CHARS}")
+        with self._errors("saving the notes"):
+            self.conn.execute("UPDATE patients SET notes = ? WHERE id = ?",
+                              (notes.strip(), patient_id))
+
+    @staticmethod
+    def _patient(r: sqlite3.Row) -> Patient:
+        return Patient(int(r["id"]), str(r["name"]), str(r["notes"]), str(r["created_at"]))
+
+    def patient(self, patient_id: int) -> Patient | None:
+        """The patient with this id, or None."""
+        with self._errors("reading a patient"):
+            r = self.conn.execute("SELECT * FROM patients WHERE id = ?", (patient_id,)).fetchone()
+        return None if r is None else self._patient(r)
+
+    def patient_by_name(self, name: str) -> Patient | None:
+        """The patient called ``name`` (ignoring case and extra spaces), or None."""
+        with self._errors("reading a patient"):
+            r = self.conn.execute("SELECT * FROM patients WHERE name = ?",
+                                  (" ".join(name.split()),)).fetchone()
+        return None if r is None else self._patient(r)
+
+    def patients(self) -> list[Patient]:
+        """Every patient, by name."""
+        with self._errors("listing patients"):
+            rows = self.conn.execute("SELECT * FROM patients ORDER BY name").fetchall()
+        return [self._patient(r) for r in rows]
+
+    def add_prescription(self, patient_id: int, exercise: str, *, sets: int, per_week: int,
+                         start_date: str, reps: int | None = None, hold_s: float | None = None,
+                         rom_target_deg: float | None = None, tempo_s: float | None = None,
+                         end_date: str | None = None, notes: str = "") -> Prescription:
+        """Prescribe ``exercise`` (a rule-pack id) to a patient; values are checked.
+
+        Raises:
+            InputError: an unknown patient, out-of-range numbers, bad or reversed dates.
+        """
+        if self.patient(patient_id) is None:
+            raise InputError(f"no patient with id {patient_id}")
+        checks: list[tuple[str, float | None, float, float]] = [
+            ("sets", sets, 1, 50), ("sessions per week", per_week, 1, 21),
+            ("reps", reps, 1, 1000), ("hold seconds", hold_s, 0.1, 3600),
+            ("ROM target", rom_target_deg, 1, 360), ("tempo", tempo_s, 0.1, 60)]
+        for what, v, lo, hi in checks:
+            if v is not None and not (math.isfinite(float(v)) and lo <= float(v) <= hi):
+                raise InputError(f"{what} must be in {lo:g}..{hi:g}, got {v}")
+        if reps is not None and hold_s is not None:
+            raise InputError("give reps or hold seconds, not both")
+        start = check_date(start_date, "start date")
+        end = None if not end_date else check_date(end_date, "end date")
+        if end is not None and end < start:
+            raise InputError(f"end date {end} is before the start date {start}")
+        with self._errors("adding a prescription"):
+            cur = self.conn.execute(
+                "INSERT INTO prescriptions (patient_id, exercise, sets, reps, hold_s, per_week, "
+                "rom_target_deg, tempo_s, start_date, end_date, notes, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (patient_id, exercise, int(sets), None if reps is None else int(reps), hold_s,
+                 int(per_week), rom_target_deg, tempo_s, start, end, notes.strip()[:MAX_NOTES_CHARS],
+                 _now()))
+        rx = self.prescription(int(cur.lastrowid or 0))
+        assert rx is not None
+        return rx
+
+    @staticmethod
+    def _prescription(r: sqlite3.Row) -> Prescription:
+        return Prescription(
+            id=int(r["id"]), patient_id=int(r["patient_id"]), exercise=str(r["exercise"]),
+            sets=int(r["sets"]), reps=r["reps"], hold_s=r["hold_s"], per_week=int(r["per_week"]),
+            rom_target_deg=r["rom_target_deg"], tempo_s=r["tempo_s"],
+            start_date=str(r["start_date"]), end_date=r["end_date"], notes=str(r["notes"]))
+
+    def prescription(self, prescription_id: int) -> Prescription | None:
+        """The prescription with this id, or None."""
+        with self._errors("reading a prescription"):
+            r = self.conn.execute("SELECT * FROM prescriptions WHERE id = ?",
+                                  (prescription_id,)).fetchone()
+        return None if r is None else self._prescription(r)
+
+    def prescriptions(self, patient_id: int) -> list[Prescription]:
+        """A patient's prescriptions, newest start first."""
+        with self._errors("listing prescriptions"):
+            rows = self.conn.execute(
+                "SELECT * FROM prescriptions WHERE patient_id = ? ORDER BY start_date DESC, id DESC",
+                (patient_id,)).fetchall()
+        return [self._prescription(r) for r in rows]
+
+    def match_prescription(self, patient_id: int, exercise: str, day: str) -> int | None:
+        """The one prescription of ``exercise`` active on ``day`` for the patient, else None
+        (none, or several: the set is then linked to the patient only)."""
+        with self._errors("finding the prescription of a set"):
+            rows = self.conn.execute(
+                "SELECT id FROM prescriptions WHERE patient_id = ? AND exercise = ? AND "
+                "start_date <= ? AND (end_date IS NULL OR end_date >= ?)",
+                (patient_id, exercise, day[:10], day[:10])).fetchall()
+        return int(rows[0][0]) if len(rows) == 1 else None
+
+    def set_details(self, set_id: int, *, pain: int | None = None, rpe: float | None = None,
+                    patient_id: int | None = None, prescription_id: int | None = None) -> None:
+        """Record a set's pain (0-10) and effort (RPE 0-10), or move it to a patient or
+        prescription (None leaves a field as it is).
+
+        Raises:
+            InputError: a value out of range, or no such set.
+        """
+        for what, v in (("pain", pain), ("RPE", rpe)):
+            if v is not None and not (math.isfinite(float(v)) and 0 <= float(v) <= 10):
+                raise InputError(f"{what} must be in 0..10, got {v}")
+        if pain is not None and float(pain) != int(pain):
+            raise InputError(f"pain must be a whole number 0..10, got {pain}")
+        with self._errors("saving the set's details"):
+            cur = self.conn.execute(
+                "UPDATE sets SET pain = COALESCE(?, pain), rpe = COALESCE(?, rpe), "
+                "patient_id = COALESCE(?, patient_id), "
+                "prescription_id = COALESCE(?, prescription_id) WHERE id = ?",
+                (None if pain is None else int(pain), rpe, patient_id, prescription_id, set_id))
+        if cur.rowcount == 0:
+            raise InputError(f"no set with id {set_id}")
+
+    _SET_COLUMNS = (
+        "s.id, s.exercise, s.started_at, s.ended_at, s.status, s.rep_count, s.coverage_pct, "
+        "s.summary_json, s.patient_id, s.prescription_id, s.recorded_at, s.recorded_at_source, "
+        "s.pain, s.rpe, se.source_path, se.source_sha256, se.backend, se.model_sha256, "
+        "se.formcoach_version, se.mode, "
+        "(SELECT AVG(rom_deg) FROM reps r WHERE r.set_id = s.id) AS mean_rom_deg, "
+        "(SELECT AVG(score) FROM reps r WHERE r.set_id = s.id) AS mean_score, "
+        "(SELECT COUNT(*) FROM faults f WHERE f.set_id = s.id) AS fault_count")
+
+    def get_set(self, set_id: int) -> dict[str, Any] | None:
+        """One set joined with its session (as :meth:`patient_sets`), plus ``document``: the
+        decoded ``analyze --json`` document when it was saved, else None."""
+        with self._errors("reading a set"):
+            r = self.conn.execute(
+                f"SELECT {self._SET_COLUMNS}, s.document_json FROM sets s "
+                "JOIN sessions se ON se.id = s.session_id WHERE s.id = ?", (set_id,)).fetchone()
+        if r is None:
+            return None
+        d = dict(r)
+        raw = d.pop("document_json")
+        d["document"] = json.loads(raw) if raw else None
+        return d
+
+    def patient_sets(self, patient_id: int | None) -> list[dict[str, Any]]:
+        """A patient's sets (None: sets of no patient), oldest recording first: the set and
+        session columns plus ``mean_rom_deg``, ``mean_score`` and ``fault_count``."""
+        where = "s.patient_id IS NULL" if patient_id is None else "s.patient_id = ?"
+        args = () if patient_id is None else (patient_id,)
+        with self._errors("listing a patient's sets"):
+            rows = self.conn.execute(
+                f"SELECT {self._SET_COLUMNS} FROM sets s JOIN sessions se ON se.id = s.session_id"
+                f" WHERE {where} ORDER BY COALESCE(s.recorded_at, s.started_at), s.id",
+                args).fetchall()
+        return [dict(r) for r in rows]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -770,10 +1145,18 @@ class SetRecorder:
         backend: str | None = None,
         model_sha256: str | None = None,
         mode: str = "analyze",
+        *,
+        patient_id: int | None = None,
+        prescription_id: int | None = None,
+        recorded_at: str | None = None,
+        recorded_at_source: str | None = None,
     ) -> SetRecorder:
-        """Open a session and an ``in_progress`` set; returns the recorder."""
+        """Open a session and an ``in_progress`` set (``patient_id`` .. as in
+        :meth:`Store.start_set`); returns the recorder."""
         sid = store.start_session(source_path, source_sha256, backend, model_sha256, mode)
-        return cls(store, exercise_id, sid, store.start_set(sid, exercise_id))
+        return cls(store, exercise_id, sid, store.start_set(
+            sid, exercise_id, patient_id=patient_id, prescription_id=prescription_id,
+            recorded_at=recorded_at, recorded_at_source=recorded_at_source))
 
     @contextmanager
     def _saving(self, what: str) -> Iterator[bool]:
@@ -794,11 +1177,13 @@ class SetRecorder:
             if ok:
                 self.store.add_rep(self.set_id, rm, rm.faults)
 
-    def finish(self, set_metrics: SetMetrics | None = None, status: str = "complete") -> None:
-        """Mark the set complete (or ``interrupted``), saving the final metrics when given."""
+    def finish(self, set_metrics: SetMetrics | None = None, status: str = "complete",
+               document: str | None = None) -> None:
+        """Mark the set complete (or ``interrupted``), saving the final metrics (and the
+        ``analyze --json`` text ``document``) when given."""
         with self._saving("finishing the set") as ok:
             if ok:
-                self.store.finish_set(self.set_id, status, set_metrics)
+                self.store.finish_set(self.set_id, status, set_metrics, document)
 
 
 def save_session(result: SessionResult, db: str | os.PathLike[str] | None = None,

@@ -40,6 +40,7 @@ COMMANDS: tuple[str, ...] = (
     "mark",
     "plan",
     "report",
+    "serve",
     "bench",
 )
 

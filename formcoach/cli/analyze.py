@@ -52,6 +52,10 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
                    help="session history database (default: $FORMCOACH_DB or the user data dir)")
     g.add_argument("--no-save", action="store_true",
                    help="do not save this set to the session history")
+    g.add_argument("--patient", metavar="NAME",
+                   help="the set's patient (a name or pseudonym; added when new): the set is "
+                        "linked to their active prescription of the exercise and shows in "
+                        "'formcoach serve'")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +182,20 @@ def _paths(args: argparse.Namespace) -> OutputPaths:
         json=Path(args.json) if args.json else None, report=args.report, csv=args.csv,
         frames_csv=args.frames_csv, video=args.annotated_video, db=args.db,
         save=not args.no_save, poses=Path(args.poses) if args.poses else None,
+        patient=_patient_of(args),
     )
+
+
+def _patient_of(args: argparse.Namespace) -> str | None:
+    """``--patient`` checked (one line on a bad name); None when not given."""
+    name = getattr(args, "patient", None)
+    if name is None:
+        return None
+    from formcoach.store import check_name
+
+    if args.no_save:
+        raise InputError("--patient links the saved set to a patient; drop --no-save")
+    return check_name(name, "--patient")
 
 
 def run(args: argparse.Namespace) -> int:

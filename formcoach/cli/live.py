@@ -86,6 +86,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="history database to save the set in (default: FORMCOACH_DB or the "
                         "user data folder)")
     p.add_argument("--no-save", action="store_true", help="do not save the set in the history")
+    p.add_argument("--patient", metavar="NAME",
+                   help="save the sets as this patient's (a name or pseudonym; added when new; "
+                        "default: the plan's 'patient'), linked to their prescription")
     add_velocity_arguments(p)
     p.set_defaults(func=run)
 
@@ -109,6 +112,14 @@ def run(args: argparse.Namespace) -> int:
     if args.rate is not None and not MIN_RATE_WPM <= args.rate <= MAX_RATE_WPM:
         raise InputError(f"--rate {args.rate} is out of range; use {MIN_RATE_WPM}..{MAX_RATE_WPM} wpm")
     plan = _plan_of(args)
+    if args.patient is not None:
+        from formcoach.store import check_name
+
+        if args.no_save:
+            raise InputError("--patient links the saved sets to a patient; drop --no-save")
+        args.patient = check_name(args.patient, "--patient")
+    elif plan is not None and plan.patient and not args.no_save:
+        args.patient = plan.patient
     auto = plan is None and args.exercise.strip().lower() == "auto"
     exercises = ([load_exercise(it.exercise) for it in plan.items] if plan is not None
                  else [] if auto else [load_exercise(args.exercise)])
@@ -189,7 +200,8 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
              on_rep: Callable[[RepMetrics], None] | None = None,
              target_reps: int | None = None,
              hold_target_s: float | None = None,
-             on_key: Callable[[str], None] | None = None) -> SessionResult | None:
+             on_key: Callable[[str], None] | None = None,
+             prescription_id: int | None = None) -> SessionResult | None:
     """Coach one set from the camera or ``--source`` (opened for this set, closed after),
     saving it rep by rep unless ``--no-save``. ``ex`` None: recognise the exercise first
     (``--exercise auto``; None is returned when it never could)."""
@@ -234,7 +246,8 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
             if why:
                 print(f">> looks like {exercise.name.lower()} ({why})", flush=True)
             if not args.no_save:
-                saver = _RepByRepSaver(args.db, exercise.id, name, estimator)
+                saver = _RepByRepSaver(args.db, exercise.id, name, estimator,
+                                       getattr(args, "patient", None), prescription_id)
 
         def each_rep(rm: RepMetrics) -> None:
             if saver is not None:
@@ -281,7 +294,8 @@ def _workout(args: argparse.Namespace, plan: WorkoutPlan, speaker: Speaker, cloc
 
         res = _one_set(args, load_exercise(ps.item.exercise), speaker, clock, window,
                        stop=stop, on_rep=on_rep, target_reps=ps.target,
-                       hold_target_s=ps.item.hold_s, on_key=key)
+                       hold_target_s=ps.item.hold_s, on_key=key,
+                       prescription_id=ps.item.prescription_id)
         assert res is not None  # the exercise was given
         for line in res.summary_lines():
             print(f"  {line}")
@@ -378,12 +392,23 @@ class _RepByRepSaver:
     (a crash loses at most the current rep), completed with whole-set metrics at the end."""
 
     def __init__(self, db: Path | None, exercise_id: str, source: str,
-                 estimator: PoseEstimator) -> None:
+                 estimator: PoseEstimator, patient: str | None = None,
+                 prescription_id: int | None = None) -> None:
         from formcoach.store import SetRecorder, Store
 
         self.store = Store(db)  # a corrupt --db fails here, before coaching starts
+        patient_id = None if not patient else self.store.ensure_patient(patient).id
+        if prescription_id is not None:
+            rx = self.store.prescription(prescription_id)
+            if rx is None or rx.patient_id != patient_id or rx.exercise != exercise_id:
+                log.warning("prescription %d of the plan is not %s's %s in %s; the set is "
+                            "linked by date instead", prescription_id, patient or "no patient",
+                            exercise_id, self.store.path)
+                prescription_id = None
+        # Live sets are recorded now: the clock is their recording time.
         self.recorder = SetRecorder.begin(self.store, exercise_id, source, None, estimator.name,
-                                          estimator.model_sha256 or None, "live")
+                                          estimator.model_sha256 or None, "live",
+                                          patient_id=patient_id, prescription_id=prescription_id)
 
     def on_rep(self, rm: RepMetrics) -> None:
         try:
@@ -395,8 +420,11 @@ class _RepByRepSaver:
         from formcoach.store import save_set_record
 
         try:
+            from formcoach.report.outputs import json_text
+
             self.recorder.finish(result.metrics,
-                                 status="interrupted" if result.error else "complete")
+                                 status="interrupted" if result.error else "complete",
+                                 document=json_text(result))
             if track is not None and len(track):
                 save_set_record(self.store.path, self.recorder.set_id, track, result.cues)
             print(f"saved as set {self.recorder.set_id} (see 'formcoach history'; report: "

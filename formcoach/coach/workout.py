@@ -18,6 +18,10 @@ A plan is a TOML file (two examples ship in ``formcoach/exercises/plans``)::
     sets = 2
     hold_s = 30                 # holds: seconds instead of reps
 
+A plan exported by the PT workspace (``formcoach serve``) also names the patient (top-level
+``patient = "A. B."``) and, per exercise, the prescription it carries out (``prescription =
+12``, its id in the session database): ``formcoach live --workout`` saves each set with them.
+
 Every error names ``file:line``. :class:`WorkoutRunner` announces each set ("set 2 of 3,
 squats, 10 reps"), runs it until the target is reached (or the source ends, or the user moves
 on), says the set's summary, counts the rest down aloud and moves on. The set itself is any
@@ -64,8 +68,9 @@ ANNOUNCE_PRIORITY = 1
 #: Seconds before the end of a rest at which the countdown speaks.
 COUNTDOWN_AT_S: tuple[float, ...] = (10.0, 3.0, 2.0, 1.0)
 
-_TOP_KEYS = {"name", "rest_s", "exercise"}
-_ITEM_KEYS = {"id", "sets", "reps", "hold_s", "rest_s", "rom_target_deg", "tempo_s"}
+_TOP_KEYS = {"name", "rest_s", "exercise", "patient"}
+_ITEM_KEYS = {"id", "sets", "reps", "hold_s", "rest_s", "rom_target_deg", "tempo_s",
+              "prescription"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class PlannedExercise:
         rest_s: rest after each of its sets, s.
         rom_target_deg: range of motion to reach, deg (optional).
         tempo_s: seconds per rep to aim for (optional).
+        prescription_id: the workspace prescription this carries out (optional).
     """
 
     exercise: str
@@ -91,6 +97,7 @@ class PlannedExercise:
     rest_s: float
     rom_target_deg: float | None = None
     tempo_s: float | None = None
+    prescription_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +116,11 @@ class PlannedSet:
 
 @dataclass(frozen=True, slots=True)
 class WorkoutPlan:
-    """A named list of planned exercises, done in order."""
+    """A named list of planned exercises, done in order (``patient``: whose plan, optional)."""
 
     name: str
     items: tuple[PlannedExercise, ...]
+    patient: str | None = None
 
     def sets(self) -> list[PlannedSet]:
         """Every set in order (all sets of the first exercise, then the next...)."""
@@ -199,6 +207,10 @@ def parse_plan(text: str, source: str = "<plan>") -> WorkoutPlan:
         default_rest = _number(raw.get("rest_s", 60.0), "'rest_s'", 0.0, MAX_SECONDS, False)
     except ValueError as e:
         raise fail(-1, "rest_s", str(e)) from None
+    patient = raw.get("patient")
+    if patient is not None and (not isinstance(patient, str) or not patient.strip()
+                                or len(patient) > 100):
+        raise fail(-1, "patient", "'patient' must be a short non-empty string")
     items_raw = raw.get("exercise")
     if not isinstance(items_raw, list) or not items_raw:
         raise fail(-1, None, "a plan needs at least one [[exercise]] table")
@@ -225,7 +237,8 @@ def parse_plan(text: str, source: str = "<plan>") -> WorkoutPlan:
                                     MAX_SECONDS, False)
             for key, hi, integer in (("reps", MAX_REPS, True), ("hold_s", MAX_SECONDS, False),
                                      ("rom_target_deg", 360.0, False),
-                                     ("tempo_s", 60.0, False)):
+                                     ("tempo_s", 60.0, False),
+                                     ("prescription", 2.0**62, True)):
                 got[key] = None if key not in it else _number(
                     it[key], f"'{key}'", 1 if integer else 0.1, hi, integer)
         except ValueError as e:
@@ -240,8 +253,10 @@ def parse_plan(text: str, source: str = "<plan>") -> WorkoutPlan:
             exercise=ex.id, name=ex.name, sets=int(got["sets"] or 1),
             reps=None if got["reps"] is None else int(got["reps"]), hold_s=got["hold_s"],
             rest_s=float(got["rest_s"] or 0.0), rom_target_deg=got["rom_target_deg"],
-            tempo_s=got["tempo_s"]))
-    return WorkoutPlan(name.strip(), tuple(items))
+            tempo_s=got["tempo_s"],
+            prescription_id=None if got["prescription"] is None else int(got["prescription"])))
+    return WorkoutPlan(name.strip(), tuple(items),
+                       None if patient is None else " ".join(patient.split()))
 
 
 def bundled_plans() -> dict[str, Path]:

@@ -45,6 +45,7 @@ class OutputPaths:
         db: the session database (None: ``$FORMCOACH_DB`` or the user data dir).
         save: record the set in the session database.
         poses: the pose track analysed, when not a video (for the model's provenance).
+        patient: the set's patient (name or pseudonym; added to the store when new).
     """
 
     json: Path | None = None
@@ -55,6 +56,7 @@ class OutputPaths:
     db: Path | None = None
     save: bool = True
     poses: Path | None = None
+    patient: str | None = None
 
     def options(self) -> list[tuple[str, Path | None]]:
         """``(option, path)`` of every file that may be written (for overlap checks)."""
@@ -130,9 +132,21 @@ class OutputHook:
             except OSError as e:
                 log.warning("cannot hash %s: %s", display_path(source), e)
         src = display_path(Path(source).resolve()) if source is not None else None
+        when: tuple[str | None, str | None] = (None, None)
+        if source is not None and self.paths.poses is None and Path(source).is_file():
+            from formcoach.io_utils import recorded_at
+
+            try:
+                when = recorded_at(source)
+            except OSError as e:
+                log.warning("cannot date %s: %s", display_path(source), e)
         try:
+            patient_id = None
+            if self.paths.patient:
+                patient_id = self.store.ensure_patient(self.paths.patient).id
             self.recorder = SetRecorder.begin(self.store, exercise_id, src, sha, backend,
-                                              model_sha256 or None, mode)
+                                              model_sha256 or None, mode, patient_id=patient_id,
+                                              recorded_at=when[0], recorded_at_source=when[1])
             self.set_id = self.recorder.set_id
         except STORE_ERRORS as e:
             self.store_failed(e)
@@ -154,7 +168,8 @@ class OutputHook:
     def _end(self, status: str, result: SessionResult | None = None) -> None:
         if self.recorder is not None:
             try:
-                self.recorder.finish(result.metrics if result is not None else None, status)
+                self.recorder.finish(result.metrics if result is not None else None, status,
+                                     json_text(result) if result is not None else None)
             except STORE_ERRORS as e:
                 self.store_failed(e)
             finally:

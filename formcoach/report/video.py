@@ -38,7 +38,8 @@ def write_annotated_video(
     out_path: str | os.PathLike[str],
     progress: bool = True,
 ) -> Path:
-    """Write ``out_path`` (mp4v): every frame of ``video_path`` with the analysis drawn on it.
+    """Write ``out_path`` (mp4v; VP8 for ``.webm``): every frame of ``video_path`` with the
+    analysis drawn on it.
 
     Drawn: skeleton; the angle (deg) at each metric joint; ``rep k/N`` and the current rep's
     phase; cues for :data:`CUE_SHOW_S` s after their time; faults (red) at their frames.
@@ -110,12 +111,14 @@ def _encode(cv_in: str, cv_out: str, video_path: Path, out: Path, result: Sessio
                     break
                 if writer is None:
                     h, w = img.shape[:2]
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+                    # .webm: VP8, which browsers play (the workspace shows it); else mp4v.
+                    codec = "VP80" if out.suffix.lower() == ".webm" else "mp4v"
+                    fourcc = cv2.VideoWriter_fourcc(*codec)  # type: ignore[attr-defined]
                     writer = cv2.VideoWriter(cv_out, fourcc, fps, (w, h))
                     if not writer.isOpened():
                         raise InputError(
                             f"cannot write video {display_path(out)} "
-                            "(mp4v encoder unavailable, or the folder is not writable)"
+                            f"({codec} encoder unavailable, or the folder is not writable)"
                         )
                 i = src_to_i.get(j)
                 _annotate(img, i, j, fps, result, poses, names, reps, cues, faults, t_ns)

@@ -215,7 +215,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("formcoach.store",),
     ("formcoach.report",),
     ("formcoach.calibration", "formcoach.evaluation", "formcoach.synth", "formcoach.bench",
-     "formcoach.demo", "formcoach.analysis", "formcoach.batch", "formcoach.planning"),
+     "formcoach.demo", "formcoach.analysis", "formcoach.batch", "formcoach.planning",
+     "formcoach.serve"),
     ("formcoach.cli", "formcoach.__main__"),
 ]
 

@@ -1,0 +1,300 @@
+"""What the workspace pages show, computed from the store: adherence, the calendar, the ROM
+trend (with the minimal detectable change), faults by type, and the rep and fault rows of a set
+(from the set's saved ``analyze --json`` document, so they are the numbers the CLI printed).
+
+The plots are small hand-written SVG (presentation attributes only: the page's
+Content-Security-Policy forbids inline styles, which matplotlib's SVG is made of).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from formcoach.report import mdc as mdc_mod
+from formcoach.store import Prescription, Store
+
+__all__ = ["Adherence", "RomPoint", "adherence", "calendar_weeks", "fault_table", "rom_svg",
+           "rom_trend", "set_rows"]
+
+
+def _day(iso: str | None) -> str:
+    return (iso or "")[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class Adherence:
+    """Sessions done vs prescribed (a session = a day with at least one complete set)."""
+
+    done_week: int
+    due_week: int
+    done_total: int
+    due_total: int
+
+    @staticmethod
+    def _pct(done: int, due: int) -> str:
+        return "-" if due <= 0 else f"{min(done / due, 1.0):.0%}"
+
+    @property
+    def week_text(self) -> str:
+        return f"{self.done_week}/{self.due_week}"
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.done_total}/{self.due_total} ({self._pct(self.done_total, self.due_total)})"
+
+    def __add__(self, other: Adherence) -> Adherence:
+        return Adherence(self.done_week + other.done_week, self.due_week + other.due_week,
+                         self.done_total + other.done_total, self.due_total + other.due_total)
+
+
+NO_ADHERENCE = Adherence(0, 0, 0, 0)
+
+
+def adherence(rx: Prescription, set_days: Sequence[str], today: date) -> Adherence:
+    """Adherence of one prescription.
+
+    Args:
+        rx: the prescription (``per_week`` sessions a week from ``start_date`` to ``end_date``).
+        set_days: ISO dates of its complete sets (repeats are one session).
+        today: the last day counted.
+
+    Returns:
+        this ISO week (Monday..``today``; due ``per_week`` when the prescription is active in
+        the week) and overall (``per_week`` times the started weeks from the start to today or
+        the end date).
+    """
+    start = date.fromisoformat(rx.start_date)
+    end = min(today, date.fromisoformat(rx.end_date)) if rx.end_date else today
+    days = {d for d in set_days if d}
+    monday = today - timedelta(days=today.weekday())
+    sunday = monday + timedelta(days=6)
+    rx_end = date.fromisoformat(rx.end_date) if rx.end_date else None
+    active_week = start <= sunday and (rx_end is None or rx_end >= monday)
+    done_week = sum(1 for d in days if monday.isoformat() <= d <= today.isoformat())
+    if end < start:
+        return Adherence(done_week, rx.per_week if active_week else 0, 0, 0)
+    weeks = math.ceil(((end - start).days + 1) / 7)
+    done_total = sum(1 for d in days if start.isoformat() <= d <= end.isoformat())
+    return Adherence(done_week, rx.per_week if active_week else 0, done_total,
+                     rx.per_week * weeks)
+
+
+def patient_adherence(store: Store, patient_id: int, today: date,
+                      sets: list[dict[str, Any]] | None = None
+                      ) -> tuple[Adherence, dict[int, Adherence]]:
+    """The patient's adherence over every prescription, and each prescription's."""
+    rows = store.patient_sets(patient_id) if sets is None else sets
+    per: dict[int, Adherence] = {}
+    total = NO_ADHERENCE
+    for rx in store.prescriptions(patient_id):
+        days = [_day(s["recorded_at"]) for s in rows
+                if s["prescription_id"] == rx.id and s["status"] == "complete"]
+        a = adherence(rx, days, today)
+        per[rx.id] = a
+        total = total + a
+    return total, per
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDay:
+    day: date
+    set_ids: tuple[int, ...]
+    in_month: bool = True
+
+    @property
+    def iso(self) -> str:
+        return self.day.isoformat()
+
+
+def calendar_weeks(sets: Sequence[dict[str, Any]], today: date, weeks: int = 6
+                   ) -> list[list[CalendarDay]]:
+    """The last ``weeks`` ISO weeks (Monday first, the current one last) with each day's sets."""
+    by_day: dict[str, list[int]] = {}
+    for s in sets:
+        by_day.setdefault(_day(s["recorded_at"]), []).append(int(s["id"]))
+    monday = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    out = []
+    for w in range(weeks):
+        row = []
+        for k in range(7):
+            d = monday + timedelta(days=7 * w + k)
+            row.append(CalendarDay(d, tuple(by_day.get(d.isoformat(), ())), d <= today))
+        out.append(row)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RomPoint:
+    """One set on the ROM trend: its recording day, mean and SD of rep ROM (deg)."""
+
+    set_id: int
+    day: str
+    mean: float
+    sd: float
+    roms: tuple[float, ...] = field(default=())
+
+
+def rom_trend(store: Store, sets: Sequence[dict[str, Any]], exercise: str
+              ) -> tuple[list[RomPoint], float, str]:
+    """The ROM points of ``exercise`` (oldest first), MDC95 (deg) and where its SEM came from."""
+    pts = []
+    for s in sets:
+        if s["exercise"] != exercise or s["status"] != "complete":
+            continue
+        roms = tuple(float(r["rom_deg"]) for r in store.reps(int(s["id"]))
+                     if r["rom_deg"] is not None and math.isfinite(float(r["rom_deg"])))
+        if not roms:
+            continue
+        mean = sum(roms) / len(roms)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in roms) / (len(roms) - 1)) if len(roms) > 1 \
+            else 0.0
+        pts.append(RomPoint(int(s["id"]), _day(s["recorded_at"]), mean, sd, roms))
+    sem, why = mdc_mod.choose_sem([p.roms for p in pts])
+    return pts, mdc_mod.mdc95(sem), why
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def rom_svg(points: Sequence[RomPoint], target: float | None, mdc: float, href: str,
+            width: int = 640, height: int = 220) -> Markup:
+    """Mean ROM per set (+-1 SD), the baseline +- MDC95 band (grey) and the target (dashed);
+    each point links to ``href.format(set_id)``."""
+    if not points:
+        return Markup('<p class="muted">No analysed sets of this exercise yet.</p>')
+    left, right, top, bottom = 48, 12, 12, 36
+    vals = [p.mean + p.sd for p in points] + [p.mean - p.sd for p in points]
+    if target is not None:
+        vals.append(target)
+    if math.isfinite(mdc):
+        vals += [points[0].mean + mdc, points[0].mean - mdc]
+    lo, hi = min(vals), max(vals)
+    pad = max((hi - lo) * 0.1, 2.0)
+    lo, hi = lo - pad, hi + pad
+    n = len(points)
+
+    def x(i: int) -> float:
+        return left + (width - left - right) * (0.5 if n == 1 else i / (n - 1))
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (hi - v) / (hi - lo)
+
+    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="ROM per set">']
+    if math.isfinite(mdc):
+        b0, b1 = y(points[0].mean + mdc), y(points[0].mean - mdc)
+        parts.append(f'<rect x="{left}" y="{_f(b0)}" width="{width - left - right}" '
+                     f'height="{_f(b1 - b0)}" fill="#d0d0d0" fill-opacity="0.6">'
+                     f'<title>baseline +- MDC95 ({mdc:.1f} deg)</title></rect>')
+    if target is not None:
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{_f(y(target))}" '
+                     f'y2="{_f(y(target))}" stroke="#c0392b" stroke-dasharray="6 4">'
+                     f'<title>target {target:g} deg</title></line>')
+    for k in range(5):  # y axis ticks
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<text x="{left - 6}" y="{_f(y(v) + 4)}" text-anchor="end" '
+                     f'font-size="11" fill="#555">{v:.0f}</text>')
+    parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" '
+                 'stroke="#888"/>')
+    path = " ".join(f"{'M' if i == 0 else 'L'}{_f(x(i))},{_f(y(p.mean))}"
+                    for i, p in enumerate(points))
+    parts.append(f'<path d="{path}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
+    for i, p in enumerate(points):
+        cx, cy = _f(x(i)), _f(y(p.mean))
+        parts.append(f'<line x1="{cx}" x2="{cx}" y1="{_f(y(p.mean + p.sd))}" '
+                     f'y2="{_f(y(p.mean - p.sd))}" stroke="#1f77b4"/>')
+        parts.append(
+            f'<a href="{escape(href.format(p.set_id))}"><circle cx="{cx}" cy="{cy}" r="5" '
+            f'fill="#1f77b4"><title>set {p.set_id}, {escape(p.day)}: {p.mean:.1f} +- '
+            f'{p.sd:.1f} deg</title></circle></a>')
+        if n <= 12 or i % max(1, n // 12) == 0:
+            parts.append(f'<text x="{cx}" y="{height - bottom + 16}" text-anchor="middle" '
+                         f'font-size="10" fill="#555">{escape(p.day[5:])}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def rep_bars_svg(reps: Sequence[dict[str, Any]], target: float | None = None,
+                 width: int = 480, height: int = 160) -> Markup:
+    """ROM of each rep as a bar; a bar carries ``data-t`` (the rep's start, s) so a click seeks
+    the video there (``app.js``)."""
+    roms = [r.get("rom_deg") for r in reps]
+    vals = [float(v) for v in roms if isinstance(v, int | float) and math.isfinite(v)]
+    if not vals:
+        return Markup("")
+    hi = max([*vals, target or 0.0]) * 1.1 or 1.0
+    left, bottom, top = 36, 22, 8
+    n = len(reps)
+    bw = (width - left - 8) / n
+    parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="img" aria-label="ROM per rep">']
+    for k in range(3):
+        tick = hi * k / 2
+        yy = top + (height - top - bottom) * (1 - tick / hi)
+        parts.append(f'<text x="{left - 4}" y="{_f(yy + 4)}" text-anchor="end" font-size="10" '
+                     f'fill="#555">{tick:.0f}</text>')
+    for i, r in enumerate(reps):
+        v = r.get("rom_deg")
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            continue
+        h = (height - top - bottom) * float(v) / hi
+        x0 = left + i * bw + bw * 0.15
+        t = r.get("start_s")
+        parts.append(
+            f'<rect class="seek" data-t="{escape(str(t))}" x="{_f(x0)}" '
+            f'y="{_f(height - bottom - h)}" width="{_f(bw * 0.7)}" height="{_f(h)}" '
+            f'fill="#1f77b4"><title>rep {int(r.get("index", i)) + 1}: {float(v):.1f} deg'
+            '</title></rect>')
+        parts.append(f'<text x="{_f(x0 + bw * 0.35)}" y="{height - 6}" text-anchor="middle" '
+                     f'font-size="10" fill="#555">{int(r.get("index", i)) + 1}</text>')
+    if target is not None:
+        yy = top + (height - top - bottom) * (1 - target / hi)
+        parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{_f(yy)}" y2="{_f(yy)}" '
+                     f'stroke="#c0392b" stroke-dasharray="6 4"><title>target {target:g} deg'
+                     '</title></line>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def fault_table(store: Store, sets: Sequence[dict[str, Any]]
+                ) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    """Faults by type over time: the set columns (``day #id``) and, per rule id, the count in
+    each set (sets with faults or judged reps only, oldest first)."""
+    cols: list[str] = []
+    counts: dict[str, list[int]] = {}
+    done = [s for s in sets if s["status"] == "complete"]
+    for k, s in enumerate(done):
+        cols.append(f"{_day(s['recorded_at'])[5:]} #{s['id']}")
+        for f in store.faults(int(s["id"])):
+            counts.setdefault(str(f["rule_id"]), [0] * len(done))[k] += 1
+    return cols, sorted(counts.items())
+
+
+def set_rows(store: Store, row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rep and fault rows of a set: from its ``analyze --json`` document (the exact
+    numbers the CLI wrote) when it was saved, else rebuilt from the rep and fault tables."""
+    doc = row.get("document")
+    if isinstance(doc, dict):
+        return list(doc.get("rep_events") or []), list(doc.get("faults") or [])
+    reps = []
+    for r in store.reps(int(row["id"])):
+        m = r["metrics"]
+        reps.append({k: m.get(k) for k in ("index", "start_s", "bottom_s", "end_s", "duration_s",
+                                            "eccentric_s", "concentric_s", "rom_deg", "side",
+                                            "score", "judged")} | {"rom_deg": r["rom_deg"]})
+    faults = []
+    for f in store.faults(int(row["id"])):  # times as stored (the video's own clock)
+        t = f["t_ns"]
+        faults.append({"rule_id": f["rule_id"], "cue": f["cue"], "severity": f["severity"],
+                       "t_s": None if t is None else t / 1e9, "value": f["value"],
+                       "threshold": f["threshold"], "rep": f["rep_index"], "unit": None,
+                       "explanation": None, "reason": None,
+                       "worst_t_s": None if t is None else t / 1e9})
+    return reps, faults

@@ -1,0 +1,290 @@
+"""The workspace app through Starlette's test client: the token, the security headers, every
+page, bad input as a message in the page (4xx, never a traceback), imports, exports, and the
+set page's numbers against the CLI's ``analyze --json`` for the same set."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("jinja2")
+pytest.importorskip("multipart")
+pytest.importorskip("httpx")
+
+import warnings
+
+from fake_result import make_result
+
+with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 (same API)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient
+
+from formcoach import store as S
+from formcoach.coach.workout import parse_plan
+from formcoach.report.outputs import json_text
+from formcoach.serve import data
+from formcoach.serve.app import COOKIE, CSP, create_app
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "samples" / "squat_side_clean.mp4"
+TOKEN = "test-token-123"
+TODAY = date(2026, 3, 11)  # a Wednesday
+
+
+def _message(html: str) -> str:
+    m = re.search(r'id="error">([^<]*)<', html)
+    assert m, html[:400]
+    return m.group(1)
+
+
+def _client(db: Path, **kw: object) -> TestClient:
+    app = create_app(db, TOKEN, today=lambda: TODAY, **kw)  # type: ignore[arg-type]
+    c = TestClient(app, follow_redirects=True)
+    assert c.get(f"/?token={TOKEN}").status_code == 200
+    return c
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database with patient 'Ann' (squat 3 x 10, 3/week from 2026-03-02, target 100 deg)
+    and one analysed set of hers recorded on 2026-03-09."""
+    path = tmp_path / "s.db"
+    r = make_result(n_reps=3)
+    with S.Store(path) as st:
+        p = st.add_patient("Ann")
+        st.add_prescription(p.id, "squat", sets=3, reps=10, per_week=3, rom_target_deg=100,
+                            start_date="2026-03-02")
+        rec = S.SetRecorder.begin(st, "squat", str(SAMPLE), "sha-a", patient_id=p.id,
+                                  recorded_at="2026-03-09T08:00:00+00:00",
+                                  recorded_at_source="file mtime")
+        rec.finish(r.metrics, document=json_text(r))
+    return path
+
+
+def test_every_request_needs_the_token_and_the_cookie_is_strict(db: Path) -> None:
+    app = create_app(db, TOKEN)
+    c = TestClient(app, follow_redirects=False)
+    for path in ("/", "/patients/1", "/sets/1", "/sets/1/video", "/static/app.js",
+                 "/patients/1/sets.csv", "/nothing"):
+        r = c.get(path)
+        assert r.status_code == 403, path
+        assert "Ann" not in r.text and r.headers["content-security-policy"] == CSP
+    assert c.get("/?token=wrong").status_code == 403
+    c.cookies.set(COOKIE, "wrong")
+    assert c.get("/").status_code == 403
+    c.cookies.clear()
+    r = c.get(f"/patients/1?token={TOKEN}")
+    assert r.status_code == 303 and r.headers["location"] == "/patients/1"  # token off the URL
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    r = c.get("/patients/1")
+    assert r.status_code == 200 and "Ann" in r.text
+
+
+def test_security_headers_on_every_kind_of_response(db: Path) -> None:
+    c = _client(db)
+    for path, status in (("/", 200), ("/patients/1", 200), ("/sets/1", 200),
+                         ("/static/app.css", 200), ("/patients/77", 404),
+                         ("/sets/x", 404), ("/compare?a=1&b=zz", 400)):
+        r = c.get(path)
+        assert r.status_code == status, (path, r.status_code)
+        h = r.headers
+        assert h["content-security-policy"] == CSP and "default-src 'self'" in CSP
+        assert h["x-content-type-options"] == "nosniff" and h["x-frame-options"] == "DENY"
+    page = c.get("/sets/1").text
+    # Nothing from another origin, nothing inline the policy would block.
+    assert "http://" not in page and "https://" not in page
+    assert "<script>" not in page and " style=" not in page and "onclick" not in page
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form", "status", "needle"),
+    [
+        ("post", "/patients", {"name": "  "}, 400, "patient name is empty"),
+        ("post", "/patients", {"name": "ann"}, 400, "already exists"),
+        ("post", "/patients", {"name": "x" * 150}, 400, "the limit is 100"),
+        ("post", "/patients/1/prescriptions", {"exercise": "squat", "sets": "three"}, 400,
+         "sets must be a whole number"),
+        ("post", "/patients/1/prescriptions", {"exercise": "squat", "sets": "3", "per_week": "40",
+                                               "amount": "10"}, 400, "sessions per week"),
+        ("post", "/patients/1/prescriptions", {"exercise": "squash", "sets": "3",
+                                               "per_week": "3"}, 400, "squash"),
+        ("post", "/patients/1/prescriptions", {"exercise": "squat", "sets": "3", "per_week": "3",
+                                               "start_date": "2026-03-10",
+                                               "end_date": "2026-03-01"}, 400, "before the start"),
+        ("post", "/sets/1/details", {"pain": "12"}, 400, "pain must be in 0..10"),
+        ("post", "/sets/1/details", {"rpe": "nan"}, 400, "RPE must be a finite number"),
+        ("post", "/sets/1/details", {"patient_id": "9"}, 404, "no patient with id 9"),
+        ("post", "/sets/9/details", {"pain": "1"}, 404, "no set with id 9"),
+        ("get", "/patients/1/everything.csv", None, 404, "sets.csv and reps.csv"),
+        ("get", "/prescriptions/5/plan.toml", None, 404, "no prescription with id 5"),
+        ("get", "/jobs/nope", None, 404, "no such import"),
+    ],
+)
+def test_bad_input_is_a_message_in_the_page(db: Path, method: str, path: str,
+                                            form: dict[str, str] | None, status: int,
+                                            needle: str) -> None:
+    c = _client(db)
+    r = c.post(path, data=form) if method == "post" else c.get(path)
+    assert r.status_code == status, r.text[:300]
+    assert "Traceback" not in r.text and "File \"" not in r.text
+    assert needle in _message(r.text).replace("&#39;", "'")
+
+
+def test_patient_pages_show_adherence_calendar_trend_and_faults(db: Path) -> None:
+    c = _client(db)
+    home = c.get("/").text
+    # This week (Mon 9 .. Wed 11 March): 1 of 3 sessions; overall: 2 started weeks x 3.
+    assert "1/3" in home and "1/6 (17%)" in home
+    page = c.get("/patients/1").text
+    assert 'id="calendar"' in page and 'href="/sets/1"' in page
+    assert "<svg" in page and "MDC95" in page and "target 100 deg" in page
+    assert 'id="faults-by-type"' in page or "No faults in any set" in page
+    r = c.post("/sets/1/details", data={"pain": "3", "rpe": "6.5"})
+    assert r.status_code == 200
+    page = c.get("/patients/1").text
+    assert "<td>3</td><td>6.5</td>" in page.replace("\n", "")
+
+
+def test_adherence_counts_days_not_sets_within_the_prescription() -> None:
+    rx = S.Prescription(1, 1, "squat", 3, 10, None, 2, None, None, "2026-03-02", "2026-03-15")
+    a = data.adherence(rx, ["2026-03-03", "2026-03-03", "2026-03-10", "2026-03-20"],
+                       date(2026, 3, 11))
+    assert (a.done_week, a.due_week, a.done_total, a.due_total) == (1, 2, 2, 4)
+    after = data.adherence(rx, ["2026-03-03"], date(2026, 4, 1))  # ended: nothing due now
+    assert (after.due_week, after.due_total) == (0, 4)
+    before = data.adherence(rx, [], date(2026, 3, 1))
+    assert (before.due_total, before.done_total) == (0, 0)
+
+
+def test_csv_exports_and_the_plan_file_live_accepts(db: Path) -> None:
+    c = _client(db)
+    sets = c.get("/patients/1/sets.csv")
+    assert sets.status_code == 200 and sets.headers["content-type"].startswith("text/csv")
+    rows = sets.text.strip().splitlines()
+    assert rows[0].startswith("set_id,recorded_at,recorded_at_source") and len(rows) == 2
+    reps = c.get("/patients/1/reps.csv").text.strip().splitlines()
+    assert len(reps) == 1 + 3
+    toml = c.get("/prescriptions/1/plan.toml").text
+    plan = parse_plan(toml, "plan.toml")
+    assert plan.patient == "Ann" and plan.items[0].prescription_id == 1
+    it = plan.items[0]
+    assert (it.exercise, it.sets, it.reps, it.rom_target_deg) == ("squat", 3, 10, 100.0)
+
+
+def test_import_writes_the_upload_atomically_and_runs_the_analysis(db: Path) -> None:
+    calls: list[tuple[Path, str, str | None]] = []
+
+    def fake(video: Path, exercise: str, patient: str | None, dbp: Path, progress) -> int:
+        calls.append((video, exercise, patient))
+        progress("analysing: 1 rep so far")
+        return 1
+
+    c = _client(db, analyze=fake, max_upload_bytes=4096)
+    r = c.post("/import", data={"exercise": "squat", "patient_id": "1"},
+               files={"video": ("clip.mp4", b"\x00" * 1000, "video/mp4")})
+    for _ in range(100):  # the analysis runs in a thread; the job page follows it
+        if r.url.path.startswith("/sets/"):
+            break
+        time.sleep(0.05)
+        r = c.get(r.url.path)
+    assert r.url.path == "/sets/1" and r.status_code == 200
+    video, exercise, patient = calls[0]
+    assert (exercise, patient) == ("squat", "Ann")
+    assert video.parent == db.parent / "videos" and video.suffix == ".mp4"
+    assert stat.S_IMODE(video.stat().st_mode) == 0o600
+    assert not list(video.parent.glob(".upload-*"))
+    # Too large, not a video, no file: a message, nothing left behind.
+    big = c.post("/import", data={"exercise": "squat"},
+                 files={"video": ("big.mp4", b"\x00" * 9000, "video/mp4")})
+    assert big.status_code == 413 and "upload limit" in _message(big.text)
+    txt = c.post("/import", data={"exercise": "squat"},
+                 files={"video": ("notes.txt", b"hello", "text/plain")})
+    assert txt.status_code == 400 and "not a video file" in _message(txt.text)
+    none = c.post("/import", data={"exercise": "squat"},
+                  files={"video": ("", b"", "application/octet-stream")})
+    assert none.status_code == 400 and "choose a video" in _message(none.text)
+    assert sorted(p.name for p in video.parent.iterdir()) == [video.name]
+
+
+def test_a_failed_import_says_why_on_its_page(db: Path) -> None:
+    from formcoach.errors import InputError
+
+    def failing(video: Path, exercise: str, patient: str | None, dbp: Path, progress) -> int:
+        raise InputError("cannot open video: nobody in the frame")
+
+    c = _client(db, analyze=failing)
+    r = c.post("/import", data={"exercise": "squat"},
+               files={"video": ("clip.mp4", b"\x01" * 100, "video/mp4")})
+    for _ in range(100):
+        if 'data-status="failed"' in r.text:
+            break
+        time.sleep(0.05)
+        r = c.get(r.url.path)
+    assert r.status_code == 422 and "nobody in the frame" in r.text
+
+
+def test_set_page_numbers_are_the_cli_json_of_the_same_set(tmp_path: Path, run_cli) -> None:
+    """``formcoach analyze --json --db --patient`` on a bundled sample, then the same video
+    imported through the app (the same analysis, one set: the newer kept): the page's rep and
+    fault values are the JSON's, exactly."""
+    db = tmp_path / "s.db"
+    out = tmp_path / "cli.json"
+    res = run_cli("analyze", SAMPLE, "--exercise", "squat", "--json", out, "--db", db,
+                  "--patient", "Bo", "--no-progress")
+    assert res.code == 0, res.err
+    doc = json.loads(out.read_text())
+    c = _client(db)
+    page = c.get("/sets/1").text
+    rows = re.findall(r'<tr class="seek"[^>]*data-index="(\d+)" data-rom="([^"]*)" '
+                      r'data-duration="([^"]*)" data-start="([^"]*)" data-end="([^"]*)"', page)
+    assert len(rows) == len(doc["rep_events"]) > 0
+    for (idx, rom, dur, start, end), rep in zip(rows, doc["rep_events"], strict=True):
+        assert int(idx) == rep["index"]
+        assert (float(rom), float(dur), float(start), float(end)) == (
+            rep["rom_deg"], rep["duration_s"], rep["start_s"], rep["end_s"])
+    faults = re.findall(r'data-rule="([^"]*)" data-value="([^"]*)" data-threshold="([^"]*)"',
+                        page)
+    assert [(r, float(v), float(t)) for r, v, t in faults] == [
+        (f["rule_id"], f["value"], f["threshold"]) for f in doc["faults"]]
+    assert c.get("/sets/1/document.json").json() == doc
+    assert "Bo" in page and "file mtime" in page
+
+    # The same video through the import page: one set (the newer), still the same numbers.
+    from formcoach.serve.app import run_import
+
+    with S.Store(db) as st:
+        pid = st.patient_by_name("Bo").id  # type: ignore[union-attr]
+    c2 = _client(db, analyze=run_import)
+    r = c2.post("/import", data={"exercise": "squat", "patient_id": str(pid)},
+                files={"video": ("again.mp4", SAMPLE.read_bytes(), "video/mp4")})
+    for _ in range(600):
+        if r.url.path.startswith("/sets/") or 'data-status="failed"' in r.text:
+            break
+        time.sleep(0.1)
+        r = c2.get(r.url.path)
+    assert r.url.path.startswith("/sets/"), r.text[-500:]
+    new_id = int(r.url.path.rsplit("/", 1)[1])
+    with S.Store(db) as st:
+        assert [s["id"] for s in st.list_sets()] == [new_id]
+    again = c2.get(f"/sets/{new_id}/document.json").json()
+    assert again["rep_events"] == doc["rep_events"] and again["faults"] == doc["faults"]
+    video = c2.get(f"/sets/{new_id}/video", headers={"Range": "bytes=0-99"})
+    assert video.status_code == 206 and video.headers["content-type"] == "video/webm"
+    assert video.content[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a WebM the browser plays
+
+
+def test_pdf_summary_for_the_medical_record(db: Path) -> None:
+    pytest.importorskip("fpdf")
+    c = _client(db)
+    r = c.get("/patients/1/summary.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-") and b"formcoach summary: Ann" in r.content
+    assert c.get("/patients/5/summary.pdf").status_code == 404
