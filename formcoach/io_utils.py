@@ -22,7 +22,9 @@ def check_output_path(path: str | os.PathLike[str], what: str = "") -> Path:
         what: what it is (``"report"``, ``"CSV"``...), for the message.
 
     Raises:
-        InputError: its folder does not exist, or ``path`` is a folder.
+        InputError: its folder does not exist, or ``path`` is a folder, a device or a pipe
+            (every output is written beside it and renamed onto it, which would replace a
+            device such as ``/dev/null`` with a file).
     """
     path = Path(path)
     label = f"{what} {display_path(path)}" if what else display_path(path)
@@ -31,6 +33,9 @@ def check_output_path(path: str | os.PathLike[str], what: str = "") -> Path:
         raise InputError(f"cannot write {label}: folder {display_path(folder)} does not exist")
     if path.is_dir():
         raise InputError(f"cannot write {label}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise InputError(f"cannot write {label}: it is a device or a pipe, not a file; "
+                         "give a file name")
     return folder
 
 

@@ -52,3 +52,16 @@ def test_output_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="it is a folder"):
         io_utils.check_output_path(tmp_path, "report")
     assert io_utils.check_output_path(tmp_path / "r.html") == tmp_path
+
+
+def test_a_device_or_pipe_is_never_replaced_by_the_output(tmp_path: Path) -> None:
+    """Outputs are renamed onto their path: on ``--out /dev/null`` (as root) that replaced the
+    device with a file. A pipe stands in for the device here."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="device or a pipe") as e:
+        io_utils.atomic_write_text(fifo, "x")
+    assert "\n" not in str(e.value)
+    assert fifo.exists() and not fifo.is_file()  # still the pipe
+    with pytest.raises(InputError, match="device or a pipe"):
+        io_utils.Cv2OutputFile(fifo)
