@@ -258,3 +258,34 @@ def test_framing_samples_count_exactly_or_say_why_not(name: str) -> None:
     want = int(truth["rep_count"])
     assert res.rep_count == want or (res.rep_count < want and res.not_counted), (
         res.rep_count, res.not_counted)
+
+
+def test_feet_in_the_picture_but_unseen_are_hidden() -> None:
+    lm, _ = _standing()
+    lm[27:33, 3] = 0.2  # a plate in front of both feet
+    assert framing_problem(lm, (W, H)) == "feet_hidden"
+
+
+@pytest.mark.parametrize(("framing", "judged"), [(None, True), ("feet_out", False),
+                                                 ("feet_hidden", False), ("head_out", True)])
+def test_rules_do_not_judge_a_part_out_of_view(framing: str | None, judged: bool) -> None:
+    """A heel rule on frames whose feet are out of the picture (or hidden) is not assessed;
+    the head being out does not stop it."""
+    from formcoach.rules.engine import FAULT, NOT_ASSESSED, RulesEngine
+    from formcoach.types import FrameState, RepEvent
+
+    lm0, world = _standing()
+    from formcoach.kinematics.features import FeatureExtractor
+
+    eng = RulesEngine(load_exercise("squat"), 30.0, view="side")
+    fx = FeatureExtractor(30.0)
+    for i in range(30):
+        lm = lm0.copy()
+        lm[[LM.LEFT_HEEL, LM.RIGHT_HEEL], 1] -= 8.0 * min(max(i - 10, 0), 10)  # heels rise
+        pose = _pose(lm, world, frame_time_ns(i, 30.0))
+        feats = fx.update(pose.landmarks, pose.world)
+        eng.on_frame(FrameState(i, pose.t_ns, pose, feats, float("nan"), 0, "idle",
+                                view="side", framing=framing))
+    eng.on_rep(RepEvent(0, 0, 15, 29, 0, 0, 0, float("nan"), float("nan"), float("nan"),
+                        counted_frame=29, counted_ns=0))
+    assert eng.rep_status[0]["heel_lift"] == (FAULT if judged else NOT_ASSESSED)

@@ -74,3 +74,27 @@ def test_a_withdrawn_fault_is_never_spoken() -> None:
     assert sched.submit(f)
     assert sched.withdraw(f) and sched.poll() is None
     assert not sched.withdraw(f)  # nothing left to take back
+
+
+def test_a_sag_held_on_the_descent_is_told_before_the_bottom(tmp_path: Path) -> None:
+    """A 10th-percentile rule is judged on the descent at twice its weight (the 20th), so the
+    sag is cued on the way down, not at the turnaround."""
+    track = PoseTrack.load(sample_track("pushup_45_sag_lockout", tmp_path / "t.npz"))
+    early = _run(track, "pushup", True)
+    fault = next(f for f in early.faults if f.rule_id == "hip_sag")
+    rep = next(r for r in early.reps if r.index == fault.rep_index)
+    cue = next(c for c in early.cues if c.rule_id == "hip_sag")
+    assert cue.emit_t_ns < rep.bottom_ns
+
+
+def test_a_clean_squat_through_the_pose_model_hears_no_fault() -> None:
+    """Through the pose model the walk-in before the first rep lifts the heels; the rep under
+    way is judged from the top it left, so no "keep your heels down" is said (and retracted)
+    on a clean set."""
+    from formcoach.coach.offline import analyze_video
+
+    res = analyze_video(SAMPLES / "squat_side_clean.mp4", load_exercise("squat"))
+    assert res.rep_count == 3
+    assert res.faults == []
+    rules = {r.id for r in parse_rules(load_exercise("squat").rules_raw, "squat")}
+    assert not [c.text for c in res.cues if c.rule_id in rules]
