@@ -319,3 +319,38 @@ def plan_next(summaries: Sequence[SetSummary], rules: PlanRules, exercise: str) 
                else f"not known: {METRICS[c.metric]}"
                for c, (ok, ln) in zip(rules.progress, prog, strict=True) if not ok]
     return Plan(exercise, "hold", rules.suggestions["hold"], missing, m, ids)
+
+
+def set_rows(summaries: Sequence[SetSummary]) -> list[dict[str, Any]]:
+    """One plain row per set (oldest first) for ``plan --json`` / ``--csv`` and the progress
+    report: reps, faulty reps, final velocity loss, and how the set ended (marked, or the RIR
+    estimated from the profile with its 90% interval)."""
+
+    def num(x: float, nd: int = 1) -> float | None:
+        return round(x, nd) if math.isfinite(x) else None
+
+    rows = []
+    for s in summaries:
+        est = s.rir_estimate
+        rows.append({
+            "set_id": s.set_id, "started_at": s.started_at, "reps": s.reps,
+            "fault_reps": s.fault_reps, "final_vl_pct": num(s.final_vl_pct),
+            "rir_marked": s.rir_marked, "to_failure": s.to_failure,
+            "rir_estimate": None if est is None else num(est.rir),
+            "rir_low": None if est is None else num(est.low),
+            "rir_high": None if est is None else num(est.high),
+            "rir_extrapolated": None if est is None else est.extrapolated,
+        })
+    return rows
+
+
+def plan_from_store(store: Store | None, exercise: str, rules: PlanRules
+                    ) -> tuple[Plan, list[SetSummary]]:
+    """The next-session plan of ``exercise`` from the store's sets (None: no database yet),
+    with every unmarked set's RIR estimated from the profile; returns the plan and the sets."""
+    summaries = load_summaries(store, exercise) if store is not None else []
+    profile, why = estimate_rir(summaries)
+    plan = plan_next(summaries, rules, exercise)
+    if plan.decision:
+        plan.rir = [profile.text] if profile is not None else [why]
+    return plan, summaries

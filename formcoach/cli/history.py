@@ -136,9 +136,15 @@ def run_report(args: argparse.Namespace) -> int:
     ex = _exercise_id(args.exercise) or ""
     path = Path(args.db).expanduser() if args.db else default_db_path()
     sets = []
+    plan, rows = None, None
     if path.exists():
+        from formcoach.planning import load_rules, plan_from_store, set_rows
+
         with Store(path) as store:
             sets = summaries_from_store(store, ex, args.since)
-    write_history_report(sets, ex, out)
+            if sets:
+                planned, summaries = plan_from_store(store, ex, load_rules())
+                plan, rows = planned.lines(), set_rows(summaries)
+    write_history_report(sets, ex, out, plan, rows)
     print(f"wrote {out} ({len(sets)} sets of {ex})")
     return 0

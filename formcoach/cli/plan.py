@@ -23,7 +23,11 @@ def register(sub: Any) -> None:
     p.add_argument("--rules", type=Path, metavar="FILE.toml",
                    help="plan rules (default: the bundled formcoach/plan_rules.toml)")
     p.add_argument("--json", type=Path, metavar="OUT", dest="json_out",
-                   help="also write the plan as JSON")
+                   help="also write the plan as JSON, with every set's velocity loss and "
+                   "reps in reserve (marked, or estimated with a 90%% interval)")
+    p.add_argument("--csv", type=Path, metavar="OUT", dest="csv_out",
+                   help="also write one CSV row per set: reps, faulty reps, final velocity "
+                   "loss, reps in reserve marked or estimated")
     p.add_argument("--db", metavar="PATH", type=Path,
                    help="session database (default: $FORMCOACH_DB or the user data dir)")
     p.set_defaults(func=run)
@@ -31,27 +35,48 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from formcoach.exercises import load_exercise
-    from formcoach.io_utils import atomic_write_text
-    from formcoach.planning import Plan, estimate_rir, load_rules, load_summaries, plan_next
+    from formcoach.io_utils import atomic_write_text, check_distinct_outputs
+    from formcoach.planning import load_rules, plan_from_store, set_rows
     from formcoach.store import Store, default_db_path
 
     exercise = load_exercise(args.exercise).id
     rules = load_rules(args.rules)
-    if args.json_out is not None:
-        check_output_path(args.json_out, "JSON")
+    outs = [(label, p) for label, p in (("--json", args.json_out), ("--csv", args.csv_out))
+            if p is not None]
+    for label, out in outs:
+        check_output_path(out, label.lstrip("-").upper())
+    check_distinct_outputs([("--db", args.db)], outs)
     path = Path(args.db).expanduser() if args.db else default_db_path()
     if path.exists():  # planning must not create a database
         with Store(path) as store:
-            summaries = load_summaries(store, exercise)
+            plan, summaries = plan_from_store(store, exercise, rules)
     else:
-        summaries = []
-    profile, why = estimate_rir(summaries)
-    plan: Plan = plan_next(summaries, rules, exercise)
-    if plan.decision:
-        plan.rir = [profile.text] if profile is not None else [why]
+        plan, summaries = plan_from_store(None, exercise, rules)
     for line in plan.lines():
         print(line)
+    rows = set_rows(summaries)
     if args.json_out is not None:
-        atomic_write_text(args.json_out, json.dumps(plan.to_dict(), indent=2) + "\n")
+        doc = {**plan.to_dict(), "set_rows": rows}
+        atomic_write_text(args.json_out, json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.json_out}")
+    if args.csv_out is not None:
+        atomic_write_text(args.csv_out, _csv(rows))
+        print(f"wrote {args.csv_out}")
     return 0
+
+
+#: Columns of ``plan --csv``, in order (keys of :func:`formcoach.planning.set_rows`).
+CSV_COLUMNS = ("set_id", "started_at", "reps", "fault_reps", "final_vl_pct", "rir_marked",
+               "to_failure", "rir_estimate", "rir_low", "rir_high", "rir_extrapolated")
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow(["" if r[c] is None else r[c] for c in CSV_COLUMNS])
+    return buf.getvalue()

@@ -6,6 +6,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,10 +86,43 @@ def _metric_rows(sets: list[SetSummary], key: str | None) -> tuple[list[list[flo
     return vals, mdc_mod.mdc95(sem), why
 
 
-def build_history_html(sets: list[SetSummary], exercise: str) -> str:
-    """The progress page (see :func:`write_history_report`)."""
+def _plan_box(plan: list[str] | None, rows: list[dict[str, Any]]) -> str:
+    """The next session (``formcoach plan``'s lines: the decision, then one line per reason)
+    and each set's velocity loss and reps in reserve."""
+    if not plan:
+        return ""
+    items = "".join(f"<li>{_e(line.strip().lstrip('- '))}</li>" for line in plan[1:])
+    out = [f"<div class=coverage><b>{_e(plan[0])}</b><ul>{items}</ul></div>"]
+    if rows:
+        def cell(r: dict[str, Any]) -> str:
+            if r["rir_marked"] is not None:
+                return "to failure" if r["to_failure"] else f"{r['rir_marked']} (marked)"
+            if r["rir_estimate"] is None:
+                return "-"
+            ext = " *" if r["rir_extrapolated"] else ""
+            return f"{r['rir_estimate']} ({r['rir_low']:.0f}-{r['rir_high']:.0f}){ext}"
+
+        body = "".join(
+            f"<tr><td>{r['set_id']}</td><td class=l>{_e(str(r['started_at'])[:16])}</td>"
+            f"<td>{r['reps']}</td><td>{r['fault_reps']}</td>"
+            f"<td>{'-' if r['final_vl_pct'] is None else r['final_vl_pct']}</td>"
+            f"<td>{_e(cell(r))}</td></tr>" for r in rows)
+        out.append("<table><tr><th>set</th><th class=l>date (UTC)</th><th>reps</th>"
+                   "<th>reps with a fault</th><th>final velocity loss (%)</th>"
+                   f"<th>reps in reserve (90%)</th></tr>{body}</table>"
+                   "<p class=muted>Reps in reserve: as marked (<code>formcoach mark</code>), "
+                   "else estimated from your own velocity-loss profile; * outside the velocity "
+                   "loss of your marked sets.</p>")
+    return "\n".join(out)
+
+
+def build_history_html(sets: list[SetSummary], exercise: str, plan: list[str] | None = None,
+                       plan_rows: list[dict[str, Any]] | None = None) -> str:
+    """The progress page (see :func:`write_history_report`); with ``plan`` (the lines of
+    :meth:`formcoach.planning.Plan.lines`), the next session and each set's reps in reserve
+    (``plan_rows``: :func:`formcoach.planning.set_rows`)."""
     title = f"formcoach progress: {exercise}"
-    parts = [f"<h1>{_e(title)}</h1>"]
+    parts = [f"<h1>{_e(title)}</h1>", _plan_box(plan, plan_rows or [])]
     if not sets:
         parts.append("<p>No sets of this exercise are stored yet. Analyse a video with "
                      "<code>formcoach analyze VIDEO --exercise ...</code> first.</p>")
@@ -152,9 +186,10 @@ def build_history_html(sets: list[SetSummary], exercise: str) -> str:
 
 
 def write_history_report(
-    sets: list[SetSummary], exercise: str, out_path: str | os.PathLike[str]
+    sets: list[SetSummary], exercise: str, out_path: str | os.PathLike[str],
+    plan: list[str] | None = None, plan_rows: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write the self-contained progress report (atomic, mode 0600)."""
     out = Path(out_path)
-    atomic_write_text(out, build_history_html(sets, exercise))
+    atomic_write_text(out, build_history_html(sets, exercise, plan, plan_rows))
     return out

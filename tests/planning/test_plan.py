@@ -113,6 +113,22 @@ def test_marks_fit_a_profile_and_plan_uses_the_history(tmp_path, run_cli):
     assert doc["decision"] in P.DECISIONS and doc["sets"] == [2, 3, 4]
     assert doc["reasons"] and all(line in res.out for line in doc["reasons"])
     assert "profile (3 marked sets)" in doc["rir"][0]
+    # every set's end: the three marked as marked, the fourth estimated with its interval
+    rows = {r["set_id"]: r for r in doc["set_rows"]}
+    assert [rows[i]["rir_marked"] for i in (1, 2, 3)] == [4, 2, 0] and rows[3]["to_failure"]
+    est = rows[4]
+    assert est["rir_marked"] is None and est["rir_low"] <= est["rir_estimate"] <= est["rir_high"]
+    assert f"about {est['rir_estimate']:.1f}" in outs[3]  # the number analyze printed
+    csv_path, html = tmp_path / "plan.csv", tmp_path / "progress.html"
+    assert run_cli("plan", "-e", "squat", "--db", db, "--csv", csv_path).code == 0
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("set_id,started_at,reps,fault_reps,final_vl_pct,rir_marked")
+    assert len(lines) == 5 and lines[4].split(",")[7] == str(est["rir_estimate"])
+    res = run_cli("report", "--history", "--exercise", "squat", "--db", db, html)
+    assert res.code == 0, res.err
+    page = html.read_text()
+    assert f"next squat session: {doc['decision'].replace('_', ' ')}" in page
+    assert "reps in reserve (90%)" in page and "to failure" in page
 
 
 def test_mark_and_plan_errors_are_one_line(tmp_path, run_cli):
