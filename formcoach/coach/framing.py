@@ -12,7 +12,9 @@ estimate shrinks the thigh, shin or torso far below any human size in one or two
 :class:`FramingGuard` checks every frame, in stream order (live and offline alike):
 
 * **plausible**: the world thigh, shin and torso lengths (means of left and right, m) are
-  human (:attr:`FramingLimits.min_bone_m` .. ``max_bone_m``); an implausible frame is dropped,
+  human (:attr:`FramingLimits.min_bone_m` .. ``max_bone_m``) and, for an exercise done
+  upright, the body is not upside down in the picture (:func:`upside_down`; a push-up filmed
+  from the floor has the face below the hips); an implausible frame is dropped,
   a gap to the counter. (A reference from this person's own earlier frames was tried and
   dropped: a sit-up's setup frames, read with short shins, then rejected the real reps.)
 * **what is out of view** on frames that are kept or dropped: the head above or beside the
@@ -40,7 +42,7 @@ from formcoach.skeleton import LM
 from formcoach.types import NotCounted, PoseResult
 
 __all__ = ["REASONS", "FramingCheck", "FramingGuard", "FramingLimits", "NotCountedTracker",
-           "bone_lengths", "framing_problem"]
+           "bone_lengths", "framing_problem", "upside_down"]
 
 #: Reason code -> the words outputs use ("not counted: head out of frame") and live's setup
 #: guidance for it.
@@ -127,6 +129,18 @@ def framing_problem(landmarks: np.ndarray, image_size: tuple[int, int],
     return None
 
 
+def upside_down(landmarks: np.ndarray) -> bool:
+    """The face estimated more than a torso length below the hips in the image (``(33, 4)``
+    px): no exercise here is done upside down, but BlazePose flips a body whose head is out
+    of the picture (it reads the shorts as the face)."""
+    lm = landmarks
+    hip_y = 0.5 * (lm[LM.LEFT_HIP, 1] + lm[LM.RIGHT_HIP, 1])
+    sh = 0.5 * (lm[LM.LEFT_SHOULDER, :2] + lm[LM.RIGHT_SHOULDER, :2])
+    hip = 0.5 * (lm[LM.LEFT_HIP, :2] + lm[LM.RIGHT_HIP, :2])
+    torso = float(np.hypot(*(sh - hip)))
+    return bool(lm[LM.NOSE, 1] - hip_y > torso) if np.isfinite(torso) and torso > 0 else False
+
+
 @dataclass(frozen=True, slots=True)
 class FramingCheck:
     """One frame's verdict: ``plausible`` (the counter may use it) and ``problem`` (a
@@ -141,10 +155,13 @@ class FramingGuard:
 
     Args:
         limits: thresholds (defaults: :class:`FramingLimits`).
+        upright: the exercise is done standing or hanging (its pack bounds the torso lean):
+            a body upside down in the picture is then a flipped estimate, dropped.
     """
 
-    def __init__(self, limits: FramingLimits | None = None) -> None:
+    def __init__(self, limits: FramingLimits | None = None, upright: bool = False) -> None:
         self.limits = limits or FramingLimits()
+        self.upright = upright
         self._last_problem: tuple[str, int] | None = None  # (code, t_ns) last seen
         self._drop_reason: str | None = None  # of the run of dropped frames under way
 
@@ -162,6 +179,7 @@ class FramingGuard:
         lengths = bone_lengths(pose.world)
         # NaN lengths (no world landmarks, e.g. another importer's track) are not judged.
         plausible = not bool(np.any((lengths < lim.min_bone_m) | (lengths > lim.max_bone_m)))
+        plausible = plausible and not (self.upright and upside_down(pose.landmarks))
         if plausible:
             self._drop_reason = None
             if problem is not None:

@@ -137,7 +137,7 @@ class Coach:
         self._attempts = AttemptFilter(int(2 * cfg.max_rep_s * self.fps) + 2)
         # Implausible (collapsing) poses are dropped; stretches that could not be counted
         # because part of the body was out of view are kept (formcoach.coach.framing).
-        self.framing = FramingGuard()
+        self.framing = FramingGuard(upright=cfg.max_lean < 180.0)
         self._not_counted = NotCountedTracker(self.fps, cfg.max_gap_s)
 
     @property

@@ -289,3 +289,19 @@ def test_rules_do_not_judge_a_part_out_of_view(framing: str | None, judged: bool
     eng.on_rep(RepEvent(0, 0, 15, 29, 0, 0, 0, float("nan"), float("nan"), float("nan"),
                         counted_frame=29, counted_ns=0))
     assert eng.rep_status[0]["heel_lift"] == (FAULT if judged else NOT_ASSESSED)
+
+
+def test_a_flipped_body_is_dropped_only_for_an_upright_exercise() -> None:
+    """With the head out of the picture BlazePose may flip the body (the shorts read as the
+    face): for a standing exercise that is never a pose; a push-up filmed from the floor may
+    legitimately show the face below the hips."""
+    from formcoach.coach.framing import upside_down
+
+    lm, world = _standing()
+    assert not upside_down(lm)
+    flipped = lm.copy()
+    flipped[:, 1] = 2 * lm[LM.LEFT_HIP, 1] - lm[:, 1]  # mirrored about the hips
+    assert upside_down(flipped)
+    assert not FramingGuard(upright=True).update(_pose(flipped, world)).plausible
+    assert FramingGuard(upright=False).update(_pose(flipped, world)).plausible
+    assert FramingGuard(upright=True).update(_pose(lm, world)).plausible
