@@ -39,7 +39,8 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_samples_are_recognised_and_never_misnamed(samples: tuple[Path, Path]) -> None:
     manifest, tracks = samples
     s = evaluate_recognition(manifest, backend="synthetic", tracks=tracks)
-    assert s["n"] == 15
+    n = len(json.loads(manifest.read_text())["clips"])
+    assert s["n"] == n >= 15
     wrong = [(c["file"], c["announced"]) for c in s["clips"] if c["wrong"]]
     assert not wrong  # "not sure yet" is allowed, a wrong exercise is not
     assert s["accuracy"] >= 13 / 15, [(c["file"], c["reason"]) for c in s["clips"]
