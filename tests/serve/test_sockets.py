@@ -64,7 +64,15 @@ def test_only_loopback_sockets_while_serving_and_importing(tmp_path: Path) -> No
         base = url.split("/?")[0]
         seen: list[tuple[str, str, str]] = []
         with httpx.Client(follow_redirects=True, timeout=60) as c:
-            assert c.get(url).status_code == 200
+            first = None
+            for _ in range(40):  # the listener is up before the URL is printed; a loaded
+                try:             # machine may still be slow to accept: retry, and say why
+                    first = c.get(url)
+                    break
+                except httpx.ConnectError:
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    time.sleep(0.25)
+            assert first is not None and first.status_code == 200
             r = c.post(f"{base}/patients", data={"name": "P"})
             assert r.status_code == 200
             r = c.post(f"{base}/import", data={"exercise": "squat", "patient_id": "1"},
