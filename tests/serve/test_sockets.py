@@ -63,7 +63,7 @@ def test_only_loopback_sockets_while_serving_and_importing(tmp_path: Path) -> No
         url = line.split(" on ", 1)[1].strip()
         base = url.split("/?")[0]
         seen: list[tuple[str, str, str]] = []
-        with httpx.Client(follow_redirects=True, timeout=60) as c:
+        with httpx.Client(follow_redirects=True, timeout=60, trust_env=False) as c:
             first = None
             for _ in range(40):  # the listener is up before the URL is printed; a loaded
                 try:             # machine may still be slow to accept: retry, and say why
