@@ -264,19 +264,28 @@ def fault_to_cue(samples: Path, early: bool = True) -> dict[str, Any]:
         statuses = judge_frames([r for r in coach_rules(ex)], track.poses, track.fps)
         for f in truth["faults"]:
             rules = set(LABEL_ALIASES.get(f["type"], (f["type"],)))
-            span = f["end_s"] - f["start_s"]
+            # This rep's cue: decided inside the rep, or just after it (a lockout is judged
+            # once the rep's end is final), not the next rep's cue of the same rule.
+            tail = 0.5 * (f["end_s"] - f["start_s"])
             cues = [c for c in res.cues if c.rule_id in rules
-                    and f["start_s"] <= c.fault_t_s <= f["end_s"] + span]
+                    and f["start_s"] <= c.fault_t_s <= f["end_s"] + tail]
             cue_s = min((c.t_s for c in cues), default=None)
+            flagged = any(g.rule_id in rules and f["start_s"] <= g.t_ns / NS_PER_S
+                          <= f["end_s"] + tail for g in res.faults)
             seen_s = _visible_s(f, truth, ex, statuses)
             rows.append({"sample": truth["name"], "fault": f["type"], "rep": f.get("rep_index"),
+                         "flagged": flagged, "cued": cue_s is not None,
                          "start_s": f["start_s"], "visible_s": seen_s,
                          "to_cue_s": None if cue_s is None else round(cue_s - f["start_s"], 3),
                          "visible_to_cue_s": None if cue_s is None or seen_s is None
                          else round(cue_s - seen_s, 3)})
     got = [r["to_cue_s"] for r in rows if r["to_cue_s"] is not None]
     seen = [r["visible_to_cue_s"] for r in rows if r["visible_to_cue_s"] is not None]
-    return {"n": len(rows), "found": len(got), **_stats("", got),
+    # A fault flagged but not cued: its rule was said moments before (the scheduler's cooldown)
+    # or a more important cue held the voice until this one was stale.
+    return {"n": len(rows), "found": len(got),
+            "flagged_not_cued": sum(r["flagged"] and not r["cued"] for r in rows),
+            **_stats("", got),
             **_stats("visible_", seen), "per_fault": rows}
 
 

@@ -239,6 +239,12 @@ class Coach:
         self.rules.settle_tops(self.segmenter.open_rep if state is not None else None)
         return self.rules.take_new()
 
+    @property
+    def provisional(self) -> list[Fault]:
+        """Faults of the rep under way, fired early and still happening (see
+        :attr:`formcoach.rules.engine.RulesEngine.provisional`)."""
+        return [] if self.rules is None else self.rules.provisional
+
     def take_retracted(self) -> list[Fault]:
         """Provisional faults the final verdict of their rep did not confirm, since the last
         call (the session removes them and withdraws their cues)."""

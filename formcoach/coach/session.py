@@ -322,6 +322,8 @@ class _Run:
         for f in state.faults:
             self.faults.append(f)
             self.scheduler.submit(f, detected_t_ns=t)
+        for f in self.coach.provisional:
+            self.scheduler.refresh(f, t)  # its rep is still under way: the cue is not late yet
         self._withdraw(self.coach.take_retracted())
         self.frame_views.append((state.index, state.view))
         if state.new_reps:

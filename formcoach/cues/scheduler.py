@@ -7,7 +7,8 @@ A person mid-squat can take in one short correction at a time, so the scheduler
 * never hands out a cue while the speaker is still busy with the previous one,
 * silences a rule for ``cooldown_s`` after its cue was spoken (per rule, overridable),
 * drops a cue that could not start within ``stale_after_s`` of its fault (late advice about a
-  rep that is already over is worse than none),
+  rep that is already over is worse than none); a fault still under way (a rep rule's
+  provisional verdict while the rep goes on: :meth:`refresh`) stays fresh,
 * optionally praises a clean rep (``praise="good rep"``) at the lowest priority; a rep no rule
   could be judged on is not clean and never praised.
 
@@ -96,6 +97,7 @@ class CueScheduler:
         self._praise_cooldown_ns = round(praise_cooldown_s * NS_PER_S)
         self.time_base_ns = int(time_base_ns)
         self._pending: dict[str, Cue] = {}
+        self._seen_ns: dict[str, int] = {}  # rule id -> clock time its pending fault was last seen
         self._last_spoken_ns: dict[str, int] = {}
         self._faulted_reps: set[int] = set()
         self._last_fault_src_ns: int | None = None
@@ -135,6 +137,14 @@ class CueScheduler:
         at = src if detected_t_ns is None else max(src, int(detected_t_ns))
         return self._offer(fault.rule_id, fault.cue, int(fault.severity), self.fault_clock_ns(at))
 
+    def refresh(self, fault: Fault, detected_t_ns: int) -> None:
+        """The fault of a pending cue is still happening at source time ``detected_t_ns`` (a
+        rep rule's provisional fault while its rep is under way): staleness counts from now."""
+        cue = self._pending.get(fault.rule_id)
+        if cue is not None and cue.text == fault.cue:
+            self._seen_ns[fault.rule_id] = max(self._seen_ns.get(fault.rule_id, 0),
+                                               self.fault_clock_ns(int(detected_t_ns)))
+
     def withdraw(self, fault: Fault) -> bool:
         """Take back a provisional fault its rep's final verdict did not confirm: its cue is
         dropped if it is still pending (one already spoken stays spoken). True if dropped."""
@@ -142,6 +152,7 @@ class CueScheduler:
         if cue is None or cue.text != fault.cue:
             return False
         del self._pending[fault.rule_id]
+        self._seen_ns.pop(fault.rule_id, None)
         self.stats.withdrawn += 1
         return True
 
@@ -195,8 +206,10 @@ class CueScheduler:
 
     # ----------------------------------------------------------------- output
     def _drop_stale(self, now: int) -> None:
-        for rule_id in [r for r, c in self._pending.items() if self.is_stale(c, now)]:
+        for rule_id in [r for r, c in self._pending.items() if self.is_stale(c, now)
+                        and now - self._seen_ns.get(r, 0) > self.stale_after_ns]:
             del self._pending[rule_id]
+            self._seen_ns.pop(rule_id, None)
             self.stats.stale_dropped += 1
 
     def is_stale(self, cue: Cue, now_ns: int | None = None) -> bool:
@@ -217,6 +230,7 @@ class CueScheduler:
         best = max(self._pending.values(), key=lambda c: (c.priority, c.fault_t_ns))
         self.stats.superseded += len(self._pending) - 1
         self._pending.clear()
+        self._seen_ns.clear()
         self._last_spoken_ns[best.rule_id] = now
         self.stats.spoken += 1
         self.spoken.append(best)
@@ -230,6 +244,7 @@ class CueScheduler:
     def reset(self) -> None:
         """Forget pending cues, cooldowns and rep bookkeeping (a new set)."""
         self._pending.clear()
+        self._seen_ns.clear()
         self._last_spoken_ns.clear()
         self._faulted_reps.clear()
         self._last_fault_src_ns = None

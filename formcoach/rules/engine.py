@@ -344,6 +344,8 @@ def _reduce(values: np.ndarray, how: str, min_valid: float) -> float:
         return float(np.percentile(ok, 90))
     if how in ("p20", "p80"):  # early judgement on a descent (not a pack reduce)
         return float(np.percentile(ok, int(how[1:])))
+    if how == "spread80":  # the same, for a spread: 90th - 10th percentile of the descent
+        return float(np.percentile(ok, 90) - np.percentile(ok, 10))
     if how == "rise":
         return float(ok.max() - ok[0])
     if how == "fall":
@@ -681,7 +683,9 @@ class RulesEngine:
             self._early_start = None if progress is None else progress.start_frame
         if progress is None or not progress.deep_enough:
             return []  # not (yet) a rep: a wiggle or the start of an attempt says nothing
-        first = max(progress.start_frame, progress.first_frame)
+        # From the top the rep left, by the same scan back as the counted rep's start (the
+        # segmenter's own start can be later: a curl begun with a swing starts before it).
+        first = progress.first_frame
         rows = [r for r in self._buf if first <= r.index <= progress.frame]
         if not rows:
             return []
@@ -690,15 +694,20 @@ class RulesEngine:
         w = max(1, round(PHASE_FRACTION * span))
         fired: list[Fault] = []
         for rule in self._rep_rules:
-            # A "must reach" bottom rule on the counting signal itself (depth) is decided at
-            # the turnaround: the rep's extreme of that signal is its bottom.
-            at_turn = rule.phase == "bottom" and _base(rule.feature) == self._count_signal
+            # A "must reach" rule on the counting signal itself (depth, a curl's range), over
+            # the bottom or the whole rep, is decided at the turnaround: the rep's extreme of
+            # that signal is its bottom.
+            at_turn = rule.phase in ("bottom", "any") and \
+                _base(rule.feature) == self._count_signal and not grows_with_window(rule)
             if rule.id in self._early or not (grows_with_window(rule) or at_turn):
                 continue
+            if at_turn and progress.bottom_frame is None:
+                continue  # still on its way: not failed yet
             how = None
             if rule.reduce in _PERCENTILES and progress.bottom_frame is None:
                 # On the way down, a sag held on a tenth of the rep must be on a fifth of the
-                # descent: the way back up is taken to be at least as long again.
+                # descent (exact while the way back up is no longer than the way down; a
+                # verdict the whole rep does not confirm is retracted).
                 how = _DESCENT_PERCENTILE.get(rule.reduce)
                 if how is None:
                     continue
@@ -706,10 +715,13 @@ class RulesEngine:
                 hi = progress.frame if rule.phase == "any" or progress.bottom_frame is None \
                     else progress.bottom_frame
                 idx = range(first, hi + 1)
-            elif rule.phase == "bottom" and progress.bottom_frame is not None and \
-                    progress.frame >= progress.bottom_frame + w:
+            elif rule.phase == "bottom" and progress.bottom_frame is not None:
+                # Judged as soon as the turnaround is known, on the part of the bottom window
+                # seen so far: a "must not exceed" value only grows with its window, and the
+                # counting signal's extreme (depth) is at the turnaround itself. This early
+                # window is inside the final one (it is narrower: the rep is shorter so far).
                 b = progress.bottom_frame
-                idx = range(max(first, b - w), b + w + 1)
+                idx = range(max(first, b - w), min(progress.frame, b + w) + 1)
             else:
                 continue
             value = self._judge_window(rule, [by_index[i] for i in idx if i in by_index], how)
@@ -757,6 +769,12 @@ class RulesEngine:
             _drop(self._new, f)
             self.retracted.append(f)
         self._early.clear()
+
+    @property
+    def provisional(self) -> list[Fault]:
+        """The rep under way's provisional faults (fired early, not yet confirmed or
+        retracted): still happening while the rep goes on."""
+        return list(self._early.values())
 
     def take_new(self) -> list[Fault]:
         """Faults emitted since the last call and still standing (frame, early and final)."""
@@ -820,7 +838,10 @@ _GROWING = {">": {"max", "rise", "range", "spread", "p90"}, ">=": {"max", "rise"
             "spread", "p90"}, "<": {"min", "fall", "p10"}, "<=": {"min", "fall", "p10"}}
 _PERCENTILES = {"p10", "p90", "spread"}
 #: A rep percentile judged on the descent alone (see :meth:`RulesEngine.on_progress`).
-_DESCENT_PERCENTILE = {"p10": "p20", "p90": "p80"}
+# On the way down, a rep percentile is judged at twice its weight on the descent: 10% of the
+# descent's frames are >= its p90, which is >= 5% of a rep at most twice as long, so that rep's
+# p95 is at least as high. Hence p10 -> p20, p90 -> p80, a spread (p95 - p5) -> p90 - p10.
+_DESCENT_PERCENTILE = {"p10": "p20", "p90": "p80", "spread": "spread80"}
 
 
 def grows_with_window(rule: Rule) -> bool:

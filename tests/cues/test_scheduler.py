@@ -80,6 +80,31 @@ def test_stale_cue_is_dropped_when_speaker_stays_busy() -> None:
     assert s.spoken == []
 
 
+def test_a_fault_still_under_way_stays_fresh_until_it_is_no_longer_seen() -> None:
+    clock = FakeClock()
+    s = CueScheduler(clock, stale_after_s=0.5)
+    at(clock, 1.0)
+    swing = fault("torso_swing", 1.0)
+    s.submit(swing)
+    for t in (1.2, 1.4, 1.6, 1.8):  # the rep goes on, the speaker is busy with another cue
+        at(clock, t)
+        s.refresh(swing, round(t * NS_PER_S))
+        assert s.poll(speaker_busy=True) is None
+    at(clock, 2.2)  # 0.4 s after it was last seen: still worth saying
+    cue = s.poll()
+    assert cue is not None and cue.rule_id == "torso_swing"
+    assert cue.fault_t_ns == NS_PER_S  # latency still counts from when it was first seen
+    other = fault("depth", 3.0)
+    at(clock, 3.0)
+    s.submit(other)
+    s.refresh(fault("elbow_drift", 3.0), 3 * NS_PER_S)  # nothing pending for it: no effect
+    at(clock, 3.2)
+    s.refresh(other, round(3.2 * NS_PER_S))
+    at(clock, 3.8)  # 0.6 s since last seen: stale
+    assert s.poll() is None
+    assert s.stats.stale_dropped == 1
+
+
 def test_staleness_counts_from_fault_time_with_time_base() -> None:
     clock = FakeClock()
     base = 10 * NS_PER_S

@@ -15,7 +15,7 @@ from formcoach.coach.offline import make_coach
 from formcoach.coach.result import SessionResult
 from formcoach.coach.session import run_session
 from formcoach.cues.scheduler import CueScheduler
-from formcoach.cues.speech import NullSpeaker
+from formcoach.cues.speech import NullSpeaker, TextSpeaker
 from formcoach.exercises import load_exercise
 from formcoach.pose.stream import replay_track
 from formcoach.rules.engine import grows_with_window, parse_rules
@@ -98,3 +98,35 @@ def test_a_clean_squat_through_the_pose_model_hears_no_fault() -> None:
     assert res.faults == []
     rules = {r.id for r in parse_rules(load_exercise("squat").rules_raw, "squat")}
     assert not [c.text for c in res.cues if c.rule_id in rules]
+
+
+
+def test_a_curl_short_of_its_range_is_told_at_the_turnaround(tmp_path: Path) -> None:
+    """A "must reach" rule on the counting signal over the whole rep (the curl's range) is
+    decided at the turnaround, before the count."""
+    track = PoseTrack.load(sample_track("bicep_curl_side_partial_swing", tmp_path / "t.npz"))
+    ref, early = (_run(track, "bicep_curl", e) for e in (False, True))
+    short = next(f for f in early.faults if f.rule_id == "partial_rom")
+    rep = next(r for r in early.reps if r.index == short.rep_index)
+    cue = next(c for c in early.cues if c.rule_id == "partial_rom")
+    ref_cue = next(c for c in ref.cues if c.rule_id == "partial_rom")
+    assert cue.emit_t_ns < ref_cue.emit_t_ns
+    assert cue.emit_t_ns - early.start_ns < rep.counted_ns - early.start_ns
+
+
+def test_a_fault_found_while_the_voice_is_busy_is_said_while_its_rep_goes_on(
+        tmp_path: Path) -> None:
+    """The swinging rep's faults fire early, while the previous cue is still being spoken (a
+    150 wpm voice: about 2.3 s for "curl all the way up"); they stay fresh while their rep is
+    under way, so one of them is said once the voice is free, instead of all going stale."""
+    track = PoseTrack.load(sample_track("bicep_curl_side_partial_swing", tmp_path / "t.npz"))
+    clock = FrameClock()
+    res = run_session(replay_track(track), make_coach(load_exercise("bicep_curl"), track.fps),
+                      CueScheduler(clock), TextSpeaker(rate=150, clock=clock), clock,
+                      fps=track.fps, backend="synthetic", source="t")
+    swing_rep = next(f.rep_index for f in res.faults if f.rule_id == "torso_swing")
+    rep = next(r for r in res.reps if r.index == swing_rep)
+    said = [c for c in res.cues if c.rule_id != "partial_rom"]
+    assert said and said[0].rule_id in {f.rule_id for f in res.faults
+                                        if f.rep_index == swing_rep}
+    assert said[0].emit_t_ns >= rep.start_ns  # about this rep, said while it goes on
