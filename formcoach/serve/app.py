@@ -460,6 +460,7 @@ async def set_page(request: Request) -> Response:
         rx = st.prescription(row["prescription_id"]) if row["prescription_id"] else None
         patients = st.patients()
         rxs = st.prescriptions(patient.id) if patient else []
+        angles = st.set_angles(sid)
     videos = _videos(ws, row)
     kind = request.query_params.get("video") or ("annotated" if "annotated" in videos
                                                   else "original")
@@ -468,7 +469,8 @@ async def set_page(request: Request) -> Response:
     target = rx.rom_target_deg if rx is not None else None
     return ws.page("set.html", s=row, reps=reps, faults=faults, patient=patient, rx=rx,
                    patients=patients, rxs=rxs, videos=videos, kind=kind,
-                   bars=data.rep_bars_svg(reps, target), doc=row.get("document"))
+                   bars=data.rep_bars_svg(reps, target), doc=row.get("document"),
+                   angles=data.angle_svg(angles, reps, faults))
 
 
 async def set_json(request: Request) -> Response:
