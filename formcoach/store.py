@@ -511,6 +511,26 @@ class Store:
                     log.debug("rollback on %s failed: %s", self.path, e2)
             raise
 
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[None]:
+        """A read snapshot for code that queries :attr:`conn` itself; database errors in the
+        block become a :class:`StoreError` saying what it was ``doing``."""
+        with self._errors(doing):
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[None]:
+        """One write transaction for code that writes through :attr:`conn` (and the store's
+        methods): committed when the block ends, rolled back on any error (a database error
+        becomes a :class:`StoreError`)."""
+        with self._errors(doing), self._tx():
+            yield
+
     def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
         """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
         p = self.path
@@ -756,6 +776,10 @@ class Store:
         """
         with self._errors("replacing an earlier analysis"), self._tx():
             return self._supersede(set_id)
+
+    def supersede_in_transaction(self, set_id: int) -> list[int]:
+        """:meth:`supersede` inside the caller's :meth:`writing` transaction."""
+        return self._supersede(set_id)
 
     def _supersede(self, set_id: int) -> list[int]:
         c = self.conn
