@@ -85,7 +85,8 @@ def export_document(store: Store, patient: str | None = None,
         InputError: no patient called ``patient`` in the database.
     """
     c = store.conn
-    where, args = ["s.status != 'in_progress'"], []
+    where: list[str] = ["s.status != 'in_progress'"]
+    args: list[Any] = []
     if patient is not None:
         p = store.patient_by_name(check_name(patient, "--patient"))
         if p is None:

@@ -323,7 +323,8 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
                      f'fill="#555">{v:.0f}</text>')
     for k in range(6):
         t = t0 + (t1 - t0) * k / 5
-        parts.append(f'<text x="{_f(x(t))}" y="{height - bottom + 14}" text-anchor="middle" '
+        anchor = "end" if k == 5 else "middle"
+        parts.append(f'<text x="{_f(x(t))}" y="{height - bottom + 14}" text-anchor="{anchor}" '
                      f'font-size="10" fill="#555">{t:.1f} s</text>')
     parts.append(f'<line x1="{x0}" x2="{x0}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
     step = max(1, math.ceil(len(ts) / max_points))
@@ -333,11 +334,11 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
         color = ANGLE_COLORS[i % len(ANGLE_COLORS)]
         cmds, pen = [], False
         for j in range(0, min(len(ts), len(degs)), step):
-            t, v = ts[j], degs[j]
-            if t is None or v is None:
+            tj, dj = ts[j], degs[j]
+            if tj is None or dj is None:
                 pen = False
                 continue
-            cmds.append(f"{'L' if pen else 'M'}{_f(x(t))},{_f(y(v))}")
+            cmds.append(f"{'L' if pen else 'M'}{_f(x(tj))},{_f(y(dj))}")
             pen = True
         if cmds:
             label = escape(str(d.get("label") or d.get("name") or ""))
@@ -346,14 +347,14 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
                          f'<title>{label}</title></path>')
             legend.append((color, label))
     for f in faults:
-        t = _fin(f.get("worst_t_s"))
-        t = _fin(f.get("t_s")) if t is None else t
-        if t is None or not t0 <= t <= t1:
+        tf = _fin(f.get("worst_t_s"))
+        tf = _fin(f.get("t_s")) if tf is None else tf
+        if tf is None or not t0 <= tf <= t1:
             continue
-        cx = x(t)
-        parts.append(f'<path class="seek fault-mark" data-t="{t:.3f}" d="M{_f(cx - 5)},{top} '
+        cx = x(tf)
+        parts.append(f'<path class="seek fault-mark" data-t="{tf:.3f}" d="M{_f(cx - 5)},{top} '
                      f'L{_f(cx + 5)},{top} L{_f(cx)},{top + 9} Z" fill="#d62728">'
-                     f'<title>{escape(str(f.get("rule_id", "fault")))} at {t:.2f} s</title>'
+                     f'<title>{escape(str(f.get("rule_id", "fault")))} at {tf:.2f} s</title>'
                      '</path>')
     parts.append(f'<line id="angle-cursor" x1="{x0}" x2="{x0}" y1="{top}" '
                  f'y2="{height - bottom}" stroke="#d62728" stroke-width="1.2"/>')
