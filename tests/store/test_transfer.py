@@ -228,3 +228,18 @@ def test_a_failure_half_way_rolls_the_whole_import_back(tmp_path, monkeypatch):
 def test_read_export_rejects_what_is_not_an_object(tmp_path):
     with pytest.raises(InputError, match="not a formcoach sets export"):
         T.read_export(b"[1, 2]", "x.json")
+
+
+def test_a_live_plan_set_at_home_keeps_the_workspace_prescription_id(tmp_path):
+    from types import SimpleNamespace
+
+    from formcoach.cli.live import _RepByRepSaver
+
+    db = tmp_path / "home.db"
+    saver = _RepByRepSaver(db, "squat", "camera:0",
+                           SimpleNamespace(name="fake", model_sha256=""),  # type: ignore[arg-type]
+                           "Ann", 7)
+    saver.close()
+    with S.Store(db) as st:
+        row = st.conn.execute("SELECT prescription_id, plan_prescription_id FROM sets").fetchone()
+    assert tuple(row) == (None, 7)  # not in this database, kept for the way back
