@@ -150,6 +150,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_sha256 ON sessions (source_sha256) "
         "WHERE source_sha256 IS NOT NULL",
     ),
+    (  # v6: a set's per-frame joint angles (the workspace's angle plot), and the workspace
+        # prescription a home workout plan named, kept even where this database lacks it so
+        # the set carries it back when imported into the workspace (export-sets/import-sets)
+        """CREATE TABLE set_angles (
+            set_id INTEGER PRIMARY KEY REFERENCES sets(id) ON DELETE CASCADE,
+            angles_json TEXT NOT NULL
+        )""",
+        "ALTER TABLE sets ADD COLUMN plan_prescription_id INTEGER",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -502,6 +511,26 @@ class Store:
                     log.debug("rollback on %s failed: %s", self.path, e2)
             raise
 
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[None]:
+        """A read snapshot for code that queries :attr:`conn` itself; database errors in the
+        block become a :class:`StoreError` saying what it was ``doing``."""
+        with self._errors(doing):
+            self.conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+
+    @contextmanager
+    def writing(self, doing: str) -> Iterator[None]:
+        """One write transaction for code that writes through :attr:`conn` (and the store's
+        methods): committed when the block ends, rolled back on any error (a database error
+        becomes a :class:`StoreError`)."""
+        with self._errors(doing), self._tx():
+            yield
+
     def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
         """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
         p = self.path
@@ -622,13 +651,16 @@ class Store:
 
     def start_set(self, session_id: int, exercise: str, *, patient_id: int | None = None,
                   prescription_id: int | None = None, recorded_at: str | None = None,
-                  recorded_at_source: str | None = None) -> int:
+                  recorded_at_source: str | None = None,
+                  plan_prescription_id: int | None = None) -> int:
         """Insert an ``in_progress`` set row owned by this process; returns its id.
 
         ``recorded_at`` (ISO 8601, UTC) is when the set was performed (default: now, source
         ``clock``); ``recorded_at_source`` says where it came from (``video metadata``,
         ``file mtime``, ``clock``). A patient without ``prescription_id`` is linked to their
         prescription of this exercise active on that date, when there is exactly one.
+        ``plan_prescription_id`` is the workspace prescription a workout plan named (kept as
+        given, even where this database has no such prescription: see :mod:`formcoach.transfer`).
         """
         now = _now()
         rec = recorded_at or now
@@ -638,10 +670,10 @@ class Store:
                 prescription_id = self.match_prescription(patient_id, exercise, rec[:10])
             cur = self.conn.execute(
                 "INSERT INTO sets (session_id, exercise, started_at, status, owner_pid, "
-                "owner_host, patient_id, prescription_id, recorded_at, recorded_at_source) "
-                "VALUES (?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?)",
+                "owner_host, patient_id, prescription_id, recorded_at, recorded_at_source, "
+                "plan_prescription_id) VALUES (?, ?, ?, 'in_progress', ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, exercise, now, os.getpid(), socket.gethostname(), patient_id,
-                 prescription_id, rec, src),
+                 prescription_id, rec, src, plan_prescription_id),
             )
         return int(cur.lastrowid or 0)
 
@@ -699,13 +731,16 @@ class Store:
         )
 
     def finish_set(self, set_id: int, status: str = "complete",
-                   set_metrics: SetMetrics | None = None, document: str | None = None) -> None:
+                   set_metrics: SetMetrics | None = None, document: str | None = None,
+                   angles: str | None = None) -> None:
         """Close a set: status, end time, and (optionally) the full set metrics.
 
         With ``set_metrics`` (:class:`~formcoach.metrics.SetMetrics`) every rep row is replaced by
         its final metrics (scores need the whole set) in the same transaction. ``document`` is
-        the ``analyze --json`` text of the set (the workspace shows its numbers). A complete set
-        supersedes every earlier set of the same video (:meth:`supersede`).
+        the ``analyze --json`` text of the set (the workspace shows its numbers); ``angles``
+        the JSON text of its per-frame joint angles
+        (:func:`~formcoach.report.document.angle_series_document`). A complete set supersedes
+        every earlier set of the same video (:meth:`supersede`).
         """
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -725,6 +760,9 @@ class Store:
                 "document_json = COALESCE(?, document_json), owner_pid = NULL WHERE id = ?",
                 (status, _now(), coverage, summary, document, set_id),
             )
+            if angles is not None:
+                self.conn.execute("INSERT OR REPLACE INTO set_angles (set_id, angles_json) "
+                                  "VALUES (?, ?)", (set_id, angles))
             if status == "complete":
                 self._supersede(set_id)
 
@@ -738,6 +776,10 @@ class Store:
         """
         with self._errors("replacing an earlier analysis"), self._tx():
             return self._supersede(set_id)
+
+    def supersede_in_transaction(self, set_id: int) -> list[int]:
+        """:meth:`supersede` inside the caller's :meth:`writing` transaction."""
+        return self._supersede(set_id)
 
     def _supersede(self, set_id: int) -> list[int]:
         c = self.conn
@@ -1040,6 +1082,21 @@ class Store:
         d["document"] = json.loads(raw) if raw else None
         return d
 
+    def set_angles(self, set_id: int) -> dict[str, Any] | None:
+        """The set's per-frame joint angles (``{"t_s", "signal", "series"}``, see
+        :func:`~formcoach.report.document.angle_series_document`), or None when not saved."""
+        with self._errors("reading a set's angles"):
+            r = self.conn.execute("SELECT angles_json FROM set_angles WHERE set_id = ?",
+                                  (set_id,)).fetchone()
+        if r is None:
+            return None
+        try:
+            d = json.loads(r[0])
+        except ValueError:
+            log.warning("set %d: unreadable angle series in %s", set_id, self.path)
+            return None
+        return d if isinstance(d, dict) else None
+
     def patient_sets(self, patient_id: int | None) -> list[dict[str, Any]]:
         """A patient's sets (None: sets of no patient), oldest recording first: the set and
         session columns plus ``mean_rom_deg``, ``mean_score`` and ``fault_count``."""
@@ -1150,13 +1207,15 @@ class SetRecorder:
         prescription_id: int | None = None,
         recorded_at: str | None = None,
         recorded_at_source: str | None = None,
+        plan_prescription_id: int | None = None,
     ) -> SetRecorder:
         """Open a session and an ``in_progress`` set (``patient_id`` .. as in
         :meth:`Store.start_set`); returns the recorder."""
         sid = store.start_session(source_path, source_sha256, backend, model_sha256, mode)
         return cls(store, exercise_id, sid, store.start_set(
             sid, exercise_id, patient_id=patient_id, prescription_id=prescription_id,
-            recorded_at=recorded_at, recorded_at_source=recorded_at_source))
+            recorded_at=recorded_at, recorded_at_source=recorded_at_source,
+            plan_prescription_id=plan_prescription_id))
 
     @contextmanager
     def _saving(self, what: str) -> Iterator[bool]:
@@ -1178,12 +1237,12 @@ class SetRecorder:
                 self.store.add_rep(self.set_id, rm, rm.faults)
 
     def finish(self, set_metrics: SetMetrics | None = None, status: str = "complete",
-               document: str | None = None) -> None:
+               document: str | None = None, angles: str | None = None) -> None:
         """Mark the set complete (or ``interrupted``), saving the final metrics (and the
-        ``analyze --json`` text ``document``) when given."""
+        ``analyze --json`` text ``document``, the per-frame ``angles`` JSON) when given."""
         with self._saving("finishing the set") as ok:
             if ok:
-                self.store.finish_set(self.set_id, status, set_metrics, document)
+                self.store.finish_set(self.set_id, status, set_metrics, document, angles)
 
 
 def save_session(result: SessionResult, db: str | os.PathLike[str] | None = None,

@@ -39,6 +39,7 @@ COMMANDS: tuple[str, ...] = (
     "history",
     "mark",
     "plan",
+    "transfer",
     "report",
     "serve",
     "bench",

@@ -398,9 +398,14 @@ class _RepByRepSaver:
 
         self.store = Store(db)  # a corrupt --db fails here, before coaching starts
         patient_id = None if not patient else self.store.ensure_patient(patient).id
+        plan_rx = prescription_id  # the workspace's id: kept for 'formcoach export-sets'
         if prescription_id is not None:
             rx = self.store.prescription(prescription_id)
-            if rx is None or rx.patient_id != patient_id or rx.exercise != exercise_id:
+            if rx is None:  # a home database: the workspace that wrote the plan has it
+                log.info("prescription %d of the plan is not in %s; the set keeps it for "
+                         "'formcoach export-sets'", prescription_id, self.store.path)
+                prescription_id = None
+            elif rx.patient_id != patient_id or rx.exercise != exercise_id:
                 log.warning("prescription %d of the plan is not %s's %s in %s; the set is "
                             "linked by date instead", prescription_id, patient or "no patient",
                             exercise_id, self.store.path)
@@ -408,7 +413,8 @@ class _RepByRepSaver:
         # Live sets are recorded now: the clock is their recording time.
         self.recorder = SetRecorder.begin(self.store, exercise_id, source, None, estimator.name,
                                           estimator.model_sha256 or None, "live",
-                                          patient_id=patient_id, prescription_id=prescription_id)
+                                          patient_id=patient_id, prescription_id=prescription_id,
+                                          plan_prescription_id=plan_rx)
 
     def on_rep(self, rm: RepMetrics) -> None:
         try:
@@ -420,11 +426,11 @@ class _RepByRepSaver:
         from formcoach.store import save_set_record
 
         try:
-            from formcoach.report.outputs import json_text
+            from formcoach.report.outputs import angles_text, json_text
 
             self.recorder.finish(result.metrics,
                                  status="interrupted" if result.error else "complete",
-                                 document=json_text(result))
+                                 document=json_text(result), angles=angles_text(result))
             if track is not None and len(track):
                 save_set_record(self.store.path, self.recorder.set_id, track, result.cues)
             print(f"saved as set {self.recorder.set_id} (see 'formcoach history'; report: "

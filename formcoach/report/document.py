@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from formcoach.coach.result import SessionResult
 from formcoach.metrics import BOTH_SIDES_VIEWS, RepMetrics, rom_label
 from formcoach.rules.engine import Rule
@@ -20,7 +22,7 @@ from formcoach.rules.explain import (
 )
 from formcoach.types import Attempt, Fault
 
-__all__ = ["JsonValue", "attempt_document", "coverage_document", "fatigue_document",
+__all__ = ["JsonValue", "angle_series_document", "attempt_document", "coverage_document", "fatigue_document",
            "fault_documents", "fault_worst", "hold_document", "num", "rep_document",
            "session_document", "velocity_document"]
 
@@ -146,6 +148,39 @@ def session_document(result: SessionResult) -> dict[str, JsonValue]:
         "velocity": velocity_document(result),
         "fatigue": fatigue_document(result),
     }
+
+
+#: Most frames kept in a set's angle series (a longer session is thinned evenly).
+MAX_ANGLE_FRAMES = 20_000
+
+
+def angle_series_document(result: SessionResult,
+                          max_frames: int = MAX_ANGLE_FRAMES) -> dict[str, JsonValue]:
+    """The set's per-frame joint angles, for the workspace's angle plot.
+
+    Returns:
+        ``{"t_s": [T], "signal": name, "series": [{"name", "label", "deg": [T]}]}``: frame
+        times in s from the session's first frame (the clock of ``rep_events``' ``start_s``,
+        3 decimals), then the counting signal and each metric joint (``metrics.joints``), deg
+        (1 decimal; null where unmeasured). Sessions longer than ``max_frames`` frames keep
+        every k-th frame.
+    """
+    t_ns = np.asarray(result.t_ns, dtype=np.int64)
+    step = max(1, math.ceil(len(t_ns) / max_frames)) if max_frames > 0 else 1
+    idx = np.arange(0, len(t_ns), step)
+
+    def degs(a: np.ndarray) -> list[JsonValue]:
+        return [num(float(v), 1) for v in np.asarray(a, dtype=np.float64)[idx]]
+
+    sig = result.exercise.count.signal
+    series: list[JsonValue] = [{"name": sig, "label": f"{rom_label(sig)} (rep signal)",
+                                "deg": degs(result.signal)}]
+    for name in result.metrics.joints:
+        if name in result.features:
+            series.append({"name": name, "label": rom_label(name),
+                           "deg": degs(result.features[name])})
+    return {"t_s": [num(result.rel_s(int(t))) for t in t_ns[idx]], "signal": sig,
+            "series": series}
 
 
 def fatigue_document(result: SessionResult) -> dict[str, JsonValue] | None:

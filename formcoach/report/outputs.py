@@ -33,7 +33,7 @@ from formcoach.store import SetRecorder, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OutputHook", "OutputPaths", "json_text", "write_json"]
+__all__ = ["OutputHook", "OutputPaths", "angles_text", "json_text", "write_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,8 @@ class OutputHook:
         if self.recorder is not None:
             try:
                 self.recorder.finish(result.metrics if result is not None else None, status,
-                                     json_text(result) if result is not None else None)
+                                     json_text(result) if result is not None else None,
+                                     angles_text(result) if result is not None else None)
             except STORE_ERRORS as e:
                 self.store_failed(e)
             finally:
@@ -219,6 +220,14 @@ class OutputHook:
 def json_text(result: SessionResult) -> str:
     """The text of the ``analyze --json`` document (``batch`` writes the same)."""
     return json.dumps(session_document(result), indent=2)
+
+
+def angles_text(result: SessionResult) -> str:
+    """The JSON text of the set's per-frame joint angles, as the session database keeps it
+    (:func:`~formcoach.report.document.angle_series_document`)."""
+    from formcoach.report.document import angle_series_document
+
+    return json.dumps(angle_series_document(result), separators=(",", ":"), allow_nan=False)
 
 
 def write_json(result: SessionResult, out: Path) -> Path:

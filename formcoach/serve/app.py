@@ -460,6 +460,7 @@ async def set_page(request: Request) -> Response:
         rx = st.prescription(row["prescription_id"]) if row["prescription_id"] else None
         patients = st.patients()
         rxs = st.prescriptions(patient.id) if patient else []
+        angles = st.set_angles(sid)
     videos = _videos(ws, row)
     kind = request.query_params.get("video") or ("annotated" if "annotated" in videos
                                                   else "original")
@@ -468,7 +469,8 @@ async def set_page(request: Request) -> Response:
     target = rx.rom_target_deg if rx is not None else None
     return ws.page("set.html", s=row, reps=reps, faults=faults, patient=patient, rx=rx,
                    patients=patients, rxs=rxs, videos=videos, kind=kind,
-                   bars=data.rep_bars_svg(reps, target), doc=row.get("document"))
+                   bars=data.rep_bars_svg(reps, target), doc=row.get("document"),
+                   angles=data.angle_svg(angles, reps, faults))
 
 
 async def set_json(request: Request) -> Response:
@@ -585,6 +587,40 @@ async def import_post(request: Request) -> Response:
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
+async def import_sets_post(request: Request) -> Response:
+    """Sets recorded at home (a ``formcoach export-sets`` file): checked whole, then imported
+    in one transaction (:mod:`formcoach.transfer`); a bad file imports nothing."""
+    from formcoach.transfer import MAX_FILE_BYTES, import_document, read_export
+
+    ws = _ws(request)
+    limit = min(ws.max_upload_bytes, MAX_FILE_BYTES)
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise HTTPException(411, "the upload needs a Content-Length")
+    if int(length) > limit + (1 << 16):
+        raise HTTPException(413, f"the file is larger than the {limit // (1 << 20)} MB "
+                                 "upload limit")
+    form = await request.form(max_files=1, max_fields=4)
+    upload = form.get("sets")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise InputError("choose the file 'formcoach export-sets' wrote")
+    chunks, size = [], 0
+    while block := await upload.read(1 << 20):
+        size += len(block)
+        if size > limit:
+            raise HTTPException(413, f"the file is larger than the {limit // (1 << 20)} MB "
+                                     "upload limit")
+        chunks.append(block)
+    name = " ".join(str(upload.filename).split())[:80]
+    doc = await asyncio.to_thread(read_export, b"".join(chunks), name)
+
+    def work() -> Any:
+        with ws.store() as st:
+            return import_document(st, doc, name)
+    summary = await asyncio.to_thread(work)
+    return ws.page("imported.html", file=name, summary=summary)
+
+
 async def job_page(request: Request) -> Response:
     ws = _ws(request)
     job = ws.jobs.get(str(request.path_params.get("jid", "")))
@@ -677,6 +713,7 @@ def create_app(db: Path, token: str | None = None, *, max_upload_bytes: int = MA
             Route("/compare", compare_page),
             Route("/import", import_page),
             Route("/import", import_post, methods=["POST"]),
+            Route("/import/sets", import_sets_post, methods=["POST"]),
             Route("/jobs/{jid}", job_page),
             Route("/jobs/{jid}/status", job_status),
             Mount("/static", StaticFiles(directory=str(_package_dir("static"))), name="static"),

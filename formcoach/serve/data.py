@@ -19,8 +19,8 @@ from markupsafe import Markup, escape
 from formcoach.report import mdc as mdc_mod
 from formcoach.store import Prescription, Store
 
-__all__ = ["Adherence", "RomPoint", "adherence", "calendar_weeks", "fault_table", "rom_svg",
-           "rom_trend", "set_rows"]
+__all__ = ["Adherence", "RomPoint", "adherence", "angle_svg", "calendar_weeks", "fault_table",
+           "rom_svg", "rom_trend", "set_rows"]
 
 
 def _day(iso: str | None) -> str:
@@ -261,6 +261,108 @@ def rep_bars_svg(reps: Sequence[dict[str, Any]], target: float | None = None,
                      '</title></line>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+ANGLE_COLORS = ("#111111", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
+
+
+def _fin(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+        return None
+    return float(v)
+
+
+def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = (),
+              faults: Sequence[dict[str, Any]] = (), width: int = 560, height: int = 230,
+              max_points: int = 1500) -> Markup:
+    """Joint angles (deg) vs time (s) of a set: one line per series of ``angles`` (the store's
+    :meth:`~formcoach.store.Store.set_angles`), the reps shaded, faults as red marks.
+
+    A click anywhere on the plot seeks the video to the time under the pointer (``app.js``
+    maps it through ``data-t0``/``data-t1`` and the plot's x span ``data-x0``/``data-x1``,
+    viewBox units); a fault mark seeks to its worst frame (``data-t``); ``#angle-cursor``
+    follows the video. Lines are thinned to at most ``max_points`` vertices.
+    """
+    if not angles:
+        return Markup('<p class="muted" id="no-angles">No joint angles saved with this set '
+                      '(analysed by an older formcoach: analyse the video again).</p>')
+    ts = [_fin(t) for t in angles.get("t_s") or []]
+    known = [t for t in ts if t is not None]
+    series = [d for d in angles.get("series") or [] if isinstance(d, dict)]
+    vals = [v for d in series for v in map(_fin, d.get("deg") or []) if v is not None]
+    if len(known) < 2 or not vals:
+        return Markup('<p class="muted" id="no-angles">No joint angles measured in this set.'
+                      '</p>')
+    left, right, top, bottom = 40, 10, 10, 26
+    x0, x1 = left, width - right
+    t0, t1 = min(known), max(known)
+    lo, hi = min(vals), max(vals)
+    pad = max((hi - lo) * 0.06, 2.0)
+    lo, hi = lo - pad, hi + pad
+
+    def x(t: float) -> float:
+        return x0 + (x1 - x0) * (t - t0) / (t1 - t0)
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (hi - v) / (hi - lo)
+
+    parts = [f'<svg class="plot angles" id="angles" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" aria-label="joint angles over time" '
+             f'data-t0="{t0:.3f}" data-t1="{t1:.3f}" data-x0="{x0}" data-x1="{x1}">'
+             '<title>joint angles (deg) over time: click to see that moment in the video'
+             '</title>']
+    for r in reps:
+        a, b = _fin(r.get("start_s")), _fin(r.get("end_s"))
+        if a is not None and b is not None and b > a:
+            xa, xb = x(max(a, t0)), x(min(b, t1))
+            parts.append(f'<rect class="span" x="{_f(xa)}" y="{top}" width="{_f(max(xb - xa, 0))}"'
+                         f' height="{height - top - bottom}" fill="#2ca02c" fill-opacity="0.10"/>')
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<text x="{x0 - 5}" y="{_f(y(v) + 4)}" text-anchor="end" font-size="10" '
+                     f'fill="#555">{v:.0f}</text>')
+    for k in range(6):
+        t = t0 + (t1 - t0) * k / 5
+        anchor = "end" if k == 5 else "middle"
+        parts.append(f'<text x="{_f(x(t))}" y="{height - bottom + 14}" text-anchor="{anchor}" '
+                     f'font-size="10" fill="#555">{t:.1f} s</text>')
+    parts.append(f'<line x1="{x0}" x2="{x0}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
+    step = max(1, math.ceil(len(ts) / max_points))
+    legend = []
+    for i, d in enumerate(series):
+        degs = [_fin(v) for v in d.get("deg") or []]
+        color = ANGLE_COLORS[i % len(ANGLE_COLORS)]
+        cmds, pen = [], False
+        for j in range(0, min(len(ts), len(degs)), step):
+            tj, dj = ts[j], degs[j]
+            if tj is None or dj is None:
+                pen = False
+                continue
+            cmds.append(f"{'L' if pen else 'M'}{_f(x(tj))},{_f(y(dj))}")
+            pen = True
+        if cmds:
+            label = escape(str(d.get("label") or d.get("name") or ""))
+            parts.append(f'<path class="angle" d="{" ".join(cmds)}" fill="none" '
+                         f'stroke="{color}" stroke-width="{1.8 if i == 0 else 1.2}">'
+                         f'<title>{label}</title></path>')
+            legend.append((color, label))
+    for f in faults:
+        tf = _fin(f.get("worst_t_s"))
+        tf = _fin(f.get("t_s")) if tf is None else tf
+        if tf is None or not t0 <= tf <= t1:
+            continue
+        cx = x(tf)
+        parts.append(f'<path class="seek fault-mark" data-t="{tf:.3f}" d="M{_f(cx - 5)},{top} '
+                     f'L{_f(cx + 5)},{top} L{_f(cx)},{top + 9} Z" fill="#d62728">'
+                     f'<title>{escape(str(f.get("rule_id", "fault")))} at {tf:.2f} s</title>'
+                     '</path>')
+    parts.append(f'<line id="angle-cursor" x1="{x0}" x2="{x0}" y1="{top}" '
+                 f'y2="{height - bottom}" stroke="#d62728" stroke-width="1.2"/>')
+    parts.append("</svg>")
+    keys = "".join(f'<span class="key"><svg width="14" height="8" aria-hidden="true"><line x1="0"'
+                   f' x2="14" y1="4" y2="4" stroke="{c}" stroke-width="2"/></svg> {lab}</span>'
+                   for c, lab in legend)
+    return Markup("".join(parts) + f'<p class="legend muted">{keys}</p>')
 
 
 def fault_table(store: Store, sets: Sequence[dict[str, Any]]

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 (same 
 
 from formcoach import store as S
 from formcoach.coach.workout import parse_plan
-from formcoach.report.outputs import json_text
+from formcoach.report.outputs import angles_text, json_text
 from formcoach.serve import data
 from formcoach.serve.app import COOKIE, CSP, create_app
 
@@ -64,7 +64,7 @@ def db(tmp_path: Path) -> Path:
         rec = S.SetRecorder.begin(st, "squat", str(SAMPLE), "sha-a", patient_id=p.id,
                                   recorded_at="2026-03-09T08:00:00+00:00",
                                   recorded_at_source="file mtime")
-        rec.finish(r.metrics, document=json_text(r))
+        rec.finish(r.metrics, document=json_text(r), angles=angles_text(r))
     return path
 
 
@@ -256,6 +256,14 @@ def test_set_page_numbers_are_the_cli_json_of_the_same_set(tmp_path: Path, run_c
         (f["rule_id"], f["value"], f["threshold"]) for f in doc["faults"]]
     assert c.get("/sets/1/document.json").json() == doc
     assert "Bo" in page and "file mtime" in page
+    # The joint-angle plot: the analysis saved its per-frame angles with the set.
+    with S.Store(db) as st:
+        angles = st.set_angles(1)
+    assert angles is not None and len(angles["t_s"]) == doc["frames"]
+    m = re.search(r'<svg class="plot angles" id="angles"[^>]*data-t0="([^"]*)" '
+                  r'data-t1="([^"]*)"', page)
+    assert m and float(m.group(1)) == 0.0 and float(m.group(2)) == max(angles["t_s"])
+    assert page.count('class="angle"') == len(angles["series"])
 
     # The same video through the import page: one set (the newer), still the same numbers.
     from formcoach.serve.app import run_import
@@ -288,3 +296,53 @@ def test_pdf_summary_for_the_medical_record(db: Path) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert r.content.startswith(b"%PDF-") and b"formcoach summary: Ann" in r.content
     assert c.get("/patients/5/summary.pdf").status_code == 404
+
+
+def test_sets_recorded_at_home_import_on_the_import_page(db: Path, tmp_path: Path) -> None:
+    from formcoach import transfer as T
+
+    home = tmp_path / "home.db"
+    r = make_result(n_reps=2)
+    with S.Store(home) as st:
+        p = st.ensure_patient("ANN")
+        rec = S.SetRecorder.begin(st, "squat", "camera:0", None, "mp", None, "live",
+                                  patient_id=p.id, recorded_at="2026-03-10T07:00:00+00:00",
+                                  plan_prescription_id=1)
+        rec.finish(r.metrics, document=json_text(r))
+        st.set_details(rec.set_id, pain=1, rpe=6)
+        q = st.ensure_patient("Home Only")
+        S.SetRecorder.begin(st, "lunge", "camera:0", None, patient_id=q.id).finish(r.metrics)
+    out = tmp_path / "sets.json"
+    assert T.export_sets(home, out) == 2
+    c = _client(db)
+    assert 'action="/import/sets"' in c.get("/import").text
+    page = c.post("/import/sets", files={"sets": ("sets.json", out.read_bytes(),
+                                                   "application/json")})
+    assert page.status_code == 200 and "imported 2 sets" in page.text
+    assert "new patient &#39;Home Only&#39; added" in page.text
+    with S.Store(db) as st:
+        ann = st.patient_by_name("ann")
+        assert ann is not None
+        home_set = next(s for s in st.patient_sets(ann.id) if s["mode"] == "live")
+        assert home_set["prescription_id"] == 1 and home_set["pain"] == 1
+    # The patient page counts it: 2 sessions this week (Mon 9th and Tue 10th).
+    assert "2/3" in c.get(f"/patients/{ann.id}").text
+    again = c.post("/import/sets", files={"sets": ("sets.json", out.read_bytes(), "x")})
+    assert "imported 0 sets, 2 already in the workspace" in again.text
+    bad = c.post("/import/sets", files={"sets": ("sets.json", out.read_bytes()[:500], "x")})
+    assert bad.status_code == 400 and "cut short" in _message(bad.text)
+    none = c.post("/import/sets", files={"sets": ("", b"", "x")})
+    assert none.status_code == 400 and "choose the file" in _message(none.text)
+    with S.Store(db) as st:
+        assert len(st.list_sets()) == 3
+
+
+def test_a_set_without_saved_angles_says_so() -> None:
+    assert 'id="no-angles"' in data.angle_svg(None)
+    assert 'id="no-angles"' in data.angle_svg({"t_s": [0.0], "series": []})
+    svg = data.angle_svg({"t_s": [0.0, 1.0, 2.0], "series": [
+        {"name": "knee", "label": "knee <b>", "deg": [90.0, None, 80.0]}]},
+        reps=[{"start_s": 0.5, "end_s": 1.5}], faults=[{"rule_id": "x", "worst_t_s": 1.0}])
+    assert 'data-t0="0.000" data-t1="2.000"' in svg and "knee &lt;b&gt;" in svg
+    assert svg.count("M") >= 2  # a gap where the angle was not measured
+    assert 'class="seek fault-mark" data-t="1.000"' in svg and " style=" not in svg

@@ -1,6 +1,6 @@
 """The workspace in a real browser (Playwright driving headless Chromium): add a patient,
-prescribe, import a bundled sample, open its set, click a rep and see the video move there,
-export the PDF summary.
+prescribe, import a bundled sample, open its set, click a rep, a ROM bar and a point of the
+joint-angle plot and see the video move there, export the PDF summary.
 
 Skips cleanly without the ``playwright`` package or a Chromium (``/usr/bin/chromium``, or
 ``$FORMCOACH_CHROMIUM``; never downloaded). With ``$FORMCOACH_SCREENSHOTS=DIR`` it also saves
@@ -104,6 +104,22 @@ def test_prescribe_import_and_click_a_rep_to_seek_the_video(server: str) -> None
             page.wait_for_function(
                 f"() => Math.abs(document.getElementById('video').currentTime - {t0}) < 0.05",
                 timeout=10_000)
+            # The joint-angle plot: a click seeks to the time under the pointer.
+            plot = page.locator("svg#angles")
+            box = plot.bounding_box()
+            assert box is not None and box.get("width", 0) > 0
+            t0p, t1p, x0p, x1p = (float(plot.get_attribute(k) or "nan")
+                                  for k in ("data-t0", "data-t1", "data-x0", "data-x1"))
+            vb_w = float((plot.get_attribute("viewBox") or "0 0 0 0").split()[2])
+            assert t1p - t0p > 5.0 and plot.locator("path.angle").count() >= 2
+            px = box["width"] * 0.62
+            want = t0p + (px * vb_w / box["width"] - x0p) / (x1p - x0p) * (t1p - t0p)
+            plot.click(position={"x": px, "y": box["height"] * 0.55})
+            page.wait_for_function(
+                f"() => Math.abs(document.getElementById('video').currentTime - {want}) < 0.05",
+                timeout=10_000)
+            cursor = float(page.locator("#angle-cursor").get_attribute("x1") or "nan")
+            assert abs(cursor - px * vb_w / box["width"]) < 1.5  # the cursor follows the video
             if shots:
                 rep.click()
                 page.wait_for_timeout(500)

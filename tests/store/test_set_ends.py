@@ -28,7 +28,7 @@ def test_migration_from_v3_adds_set_ends_and_keeps_every_row(tmp_path):
     db = tmp_path / "s.db"
     _v3_database(db)
     with S.Store(db) as st:
-        assert st.version == S.SCHEMA_VERSION == 5
+        assert st.version == S.SCHEMA_VERSION == 6
         assert [r["id"] for r in st.list_sets()] == [1]
         assert st.reps(1)[0]["rom_deg"] == 90
         assert st.set_ends() == {}

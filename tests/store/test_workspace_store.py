@@ -39,7 +39,7 @@ def test_migration_from_v3_keeps_sets_and_dates_them_as_analysed(tmp_path):
     db = tmp_path / "s.db"
     _v3_database(db)
     with S.Store(db) as st:
-        assert st.version == S.SCHEMA_VERSION == 5
+        assert st.version == S.SCHEMA_VERSION == 6
         sets = st.patient_sets(None)
         assert len(sets) == 1
         s = sets[0]
