@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Where MediaPipe's own HTTP client is pointed: a closed port on loopback (see below).
 _DEAD_PROXY = "http://127.0.0.1:9"
+#: Hosts that bypass it: loopback only (anything else a user had there could be MediaPipe's).
+LOOPBACK_NO_PROXY = "localhost,127.0.0.1,::1"
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -36,7 +38,9 @@ def _contain_native_telemetry() -> None:
     switch to turn it off. Its HTTP client honours the standard proxy variables, so we point them
     at a closed loopback port: the attempt fails locally, with no DNS query and no byte sent.
     This changes the process environment, so it happens only when the MediaPipe backend is
-    chosen; the default ONNX backend never loads libmediapipe.
+    chosen; the default ONNX backend never loads libmediapipe. Loopback stays direct
+    (``NO_PROXY``): a local client in the same process (``formcoach serve``'s tests, a user's
+    own code) still reaches 127.0.0.1, and no telemetry host is on loopback.
     """
     replaced = [v for v in _PROXY_VARS if os.environ.get(v) not in (None, "", _DEAD_PROXY)]
     if replaced:
@@ -45,7 +49,7 @@ def _contain_native_telemetry() -> None:
     for v in _PROXY_VARS:
         os.environ[v] = _DEAD_PROXY
     for v in ("NO_PROXY", "no_proxy"):
-        os.environ.pop(v, None)
+        os.environ[v] = LOOPBACK_NO_PROXY
 
 
 def _quiet_native_logs() -> None:
