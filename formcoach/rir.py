@@ -114,9 +114,9 @@ def fit_profile(points: Sequence[RirPoint]) -> tuple[RirProfile | None, str]:
     """
     pts = [p for p in points if math.isfinite(p.vl_pct)]
     if len(pts) < MIN_SETS:
-        return None, (f"reps in reserve: not estimated: {len(pts)} of {MIN_SETS} sets with a "
-                      "known end and a measured velocity loss (mark sets with --to-failure or "
-                      "--rir N)")
+        return None, (f"reps in reserve: not estimated yet: {len(pts)} of the {MIN_SETS} "
+                      "needed sets with a known end and a measured velocity loss (mark sets "
+                      "with --to-failure or --rir N)")
     x = np.array([p.vl_pct for p in pts])
     y = np.array([p.rir for p in pts], dtype=np.float64)
     if float(x.max() - x.min()) < MIN_VL_SPREAD:

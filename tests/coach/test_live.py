@@ -270,7 +270,7 @@ def test_cli_live_source_prints_cues_with_truth_poses(
     assert "set: bicep_curl" in out and "cues spoken" in out
     assert "saved as set" in err
     assert "next bicep_curl session: " in out  # the end of a live set plans the next one
-    assert "reps in reserve: not estimated: 0 of 3 sets" in out
+    assert "reps in reserve: not estimated yet: 0 of the 3 needed sets" in out
     assert _private_db.is_file()
     import sqlite3
 

@@ -100,7 +100,7 @@ def test_marks_fit_a_profile_and_plan_uses_the_history(tmp_path, run_cli):
         assert res.code == 0, res.err
         outs.append(res.out)
         if i == 2:  # marked after the fact, as after a live set
-            assert "2 of 3 sets with a known end" in res.out  # too little history: says so
+            assert "2 of the 3 needed sets with a known end" in res.out  # too little history: says so
             res = run_cli("mark", "3", "--to-failure", "--db", db)
             assert res.code == 0, res.err
             assert "set 3 marked: to failure" in res.out and "profile (3 marked sets)" in res.out

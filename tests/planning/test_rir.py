@@ -43,10 +43,10 @@ def test_three_exact_marks_still_carry_the_self_report_error():
 
 
 @pytest.mark.parametrize(("pairs", "needle"), [
-    ([(10, 5), (30, 1)], "2 of 3 sets"),
+    ([(10, 5), (30, 1)], "2 of the 3 needed sets"),
     ([(20, 3), (21, 2), (23, 1)], "within 3 points"),
     ([(10, 1), (20, 3), (30, 5)], "does not fall"),
-    ([(10, 1), (float("nan"), 3), (30, 0)], "2 of 3 sets"),
+    ([(10, 1), (float("nan"), 3), (30, 0)], "2 of the 3 needed sets"),
 ])
 def test_too_little_history_says_so_instead_of_guessing(pairs, needle):
     prof, why = R.fit_profile(_pts(pairs))
