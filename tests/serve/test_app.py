@@ -346,3 +346,20 @@ def test_a_set_without_saved_angles_says_so() -> None:
     assert 'data-t0="0.000" data-t1="2.000"' in svg and "knee &lt;b&gt;" in svg
     assert svg.count("M") >= 2  # a gap where the angle was not measured
     assert 'class="seek fault-mark" data-t="1.000"' in svg and " style=" not in svg
+
+
+def test_plots_and_tables_say_their_units_and_name_faults_in_words(db: Path) -> None:
+    """What a PT reads: axis titles with units, round ticks, a fault's name in words (its rule
+    id kept as the title), the target labelled on the bars."""
+    assert data.fault_name("knee_valgus") == "Knee valgus" and data.fault_name(None) == "Fault"
+    assert data.nice_ticks(75.0, 195.0) == [75.0, 100.0, 125.0, 150.0, 175.0]
+    assert data.nice_ticks(0.0, 8.9, 7) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert data.nice_ticks(5.0, 5.0) == [5.0]
+    svg = data.angle_svg({"t_s": [0.0, 1.0, 2.0], "series": [
+        {"name": "knee", "label": "knee", "deg": [170.0, 90.0, 170.0]}]},
+        faults=[{"rule_id": "knee_valgus", "worst_t_s": 1.0}])
+    assert "angle (deg)" in svg and "Knee valgus at 1.00 s" in svg and ">1 s<" in svg
+    bars = data.rep_bars_svg([{"index": 0, "rom_deg": 80.0, "start_s": 1.0}], target=90.0)
+    assert "ROM (deg)" in bars and ">target 90 deg<" in bars and ">rep<" in bars
+    page = _client(db).get("/patients/1").text
+    assert "Mean ROM (deg)" in page and "100 deg</td>" in page  # the prescription's target
