@@ -838,11 +838,12 @@ class Store:
         recorded_at: str | None = None,
         recorded_at_source: str | None = None,
         document: str | None = None,
+        angles: str | None = None,
     ) -> tuple[int, bool]:
         """Save one finished set (session, set, reps, faults) in one transaction, keyed by
         ``batch_key``: a key already imported is left as it is (a resumed batch never saves a
         file twice). A new set supersedes earlier sets of the same ``source_sha256``
-        (:meth:`supersede`); ``patient_id`` .. ``document`` are as in :meth:`start_set` and
+        (:meth:`supersede`); ``patient_id`` .. ``angles`` are as in :meth:`start_set` and
         :meth:`finish_set`.
 
         Returns:
@@ -884,6 +885,9 @@ class Store:
             set_id = int(cur.lastrowid or 0)
             for d, faults in reps:
                 self._insert_rep(set_id, d, faults)
+            if angles is not None:
+                self.conn.execute("INSERT INTO set_angles (set_id, angles_json) VALUES (?, ?)",
+                                  (set_id, angles))
             self._supersede(set_id)
         return set_id, True
 

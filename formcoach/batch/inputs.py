@@ -2,7 +2,7 @@
 
 A manifest is a ``.csv`` with a header row, or a ``.json`` list of objects (or of path
 strings), with the columns ``path`` (required; relative to the manifest's folder), ``exercise``
-(optional: else ``--exercise``) and ``patient`` (optional, carried into the summary). Every
+(optional: else ``--exercise``) and ``patient`` (optional: the summary's and the stored set's). Every
 problem is found before anything is analysed and reported in one line.
 """
 
@@ -33,7 +33,8 @@ class BatchItem:
         path: the video, as given (or joined to its manifest's folder); it is the ``source`` of
             the result, as ``formcoach analyze PATH`` would print it.
         exercise: exercise id, alias, pack path or ``auto``.
-        patient: the manifest's patient column ("" when none).
+        patient: the manifest's patient column ("" when none; checked as a name): the
+            stored set's patient, added to the database when new.
         origin: where it was named (``m.csv row 3``, or the argument), for messages.
     """
 
@@ -126,7 +127,15 @@ def _from_manifest(manifest: Path, exercise: str | None) -> list[BatchItem]:
         p = p if p.is_absolute() else base / p
         if not p.is_file():
             raise InputError(f"{where}: no such video file {display_path(p)}")
-        items.append(BatchItem(os.fspath(p), ex, row["patient"], where))
+        patient = row["patient"]
+        if patient:
+            from formcoach.store import check_name
+
+            try:
+                patient = check_name(patient)
+            except InputError as e:
+                raise InputError(f"{where}: {e}") from None
+        items.append(BatchItem(os.fspath(p), ex, patient, where))
     return items
 
 

@@ -11,9 +11,10 @@ Layout of ``OUT``:
   ``log.jsonl`` (one line per file saved or failed).
 
 Saving one result, in this order: the pending record (atomic), the database set (one
-transaction, keyed ``<batch id>:<sha256>``, so it is never saved twice), the JSON (atomic), then
-the pending record is removed. A batch killed at any point resumes: pending records are
-finished first, and files with a JSON are skipped.
+transaction, keyed ``<batch id>:<sha256>``, so it is never saved twice; with what ``analyze``
+saves: the ``analyze --json`` document, the per-frame joint angles, the recording time and the
+manifest's patient), the JSON (atomic), then the pending record is removed. A batch killed at
+any point resumes: pending records are finished first, and files with a JSON are skipped.
 """
 
 from __future__ import annotations
@@ -168,10 +169,16 @@ class _Saver:
             pending = self.state.pending / f"{key}.pkl"
             atomic_write_bytes(pending, pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
         if self.store is not None and outcome.metrics is not None:
+            # a record pickled by an older version may lack the newer fields
+            patient = getattr(outcome, "patient", "")
+            patient_id = self.store.ensure_patient(patient).id if patient else None
             self.store.import_set(
                 f"{self.state.batch_id}:{key}", outcome.exercise, outcome.metrics,
                 source_path=display_path(Path(outcome.path).resolve()), source_sha256=key,
                 backend=outcome.backend, model_sha256=outcome.model_sha256 or None,
+                patient_id=patient_id, recorded_at=getattr(outcome, "recorded_at", "") or None,
+                recorded_at_source=getattr(outcome, "recorded_at_source", "") or None,
+                document=outcome.json_text, angles=getattr(outcome, "angles_text", "") or None,
             )
         atomic_write_text(self.out / f"{key}.json", outcome.json_text)
         pending.unlink(missing_ok=True)
@@ -319,7 +326,8 @@ def _run(todo: list[tuple[str, BatchItem]], config: BatchConfig, state: _State, 
     log.info("batch on %s", engine.describe())
     progress = _Progress(config.progress, report.total)
     progress.t0 = t0
-    queue = [Task(key, it.path, with_exercise(opts, it.exercise)) for key, it in reversed(todo)]
+    queue = [Task(key, it.path, with_exercise(opts, it.exercise), patient=it.patient)
+             for key, it in reversed(todo)]
     window = 2 * engine.workers
     cancel = True
     try:
@@ -335,7 +343,8 @@ def _run(todo: list[tuple[str, BatchItem]], config: BatchConfig, state: _State, 
                 elif task.attempt < MAX_ATTEMPTS:
                     report.retried += 1
                     log.info("retrying %s: %s", display_path(task.path), outcome.error)
-                    queue.append(Task(task.key, task.path, task.options, task.attempt + 1))
+                    queue.append(Task(task.key, task.path, task.options, task.attempt + 1,
+                                      task.patient))
                 else:
                     report.failed += 1
                     failures[task.key] = {"path": display_path(task.path), "reason": outcome.error,

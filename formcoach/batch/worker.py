@@ -36,12 +36,14 @@ class Task:
         path: the video as given (the result's ``source``).
         options: the analysis options, ``exercise`` already the item's.
         attempt: 1 for the first try, 2 for the retry.
+        patient: the manifest's patient ("" when none), carried to the :class:`Outcome`.
     """
 
     key: str
     path: str
     options: AnalysisOptions
     attempt: int = 1
+    patient: str = ""
 
 
 @dataclass(slots=True)
@@ -53,6 +55,11 @@ class Outcome:
         error: one-line reason when it failed (None: it worked).
         json_text: the ``analyze --json`` document.
         exercise, backend, model_sha256, metrics: for the session database.
+        angles_text: the per-frame joint angles JSON the database keeps with the set
+            (:func:`~formcoach.report.outputs.angles_text`, as ``analyze`` saves it).
+        recorded_at, recorded_at_source: when the video was recorded and how that is known
+            (:func:`~formcoach.io_utils.recorded_at`; "" when it could not be read).
+        patient: the task's.
         video_s: the clip's length, s; wall_s: seconds the analysis took; worker: pid@host.
     """
 
@@ -67,6 +74,10 @@ class Outcome:
     video_s: float = 0.0
     wall_s: float = 0.0
     worker: str = ""
+    angles_text: str = ""
+    recorded_at: str = ""
+    recorded_at_source: str = ""
+    patient: str = ""
 
     @property
     def ok(self) -> bool:
@@ -144,7 +155,8 @@ def analyze_task(task: Task) -> Outcome:
     import socket
 
     from formcoach.analysis import analyze_file
-    from formcoach.report.outputs import json_text
+    from formcoach.io_utils import recorded_at
+    from formcoach.report.outputs import angles_text, json_text
 
     if "estimators" not in _state:  # an engine that did not run init_worker
         init_worker(threads_per_worker(1), quiet_sigint=False)
@@ -154,13 +166,20 @@ def analyze_task(task: Task) -> Outcome:
     try:
         result = analyze_file(_plan(task.options), video=task.path, estimators=estimators)
         text = json_text(result)
+        angles = angles_text(result)
     except Exception as e:
         return Outcome(task.key, task.path, error=_one_line(e), wall_s=time.perf_counter() - t0,
-                       worker=who)
+                       worker=who, patient=task.patient)
+    try:
+        when, source = recorded_at(task.path)
+    except OSError as e:  # read a moment ago: only a file removed since; dated when saved
+        log.warning("cannot date %s: %s", task.path, e)
+        when = source = ""
     return Outcome(
         task.key, task.path, json_text=text, exercise=result.exercise.id, backend=result.backend,
         model_sha256=result.model_sha256, metrics=result.metrics, video_s=result.duration_s,
-        wall_s=time.perf_counter() - t0, worker=who,
+        wall_s=time.perf_counter() - t0, worker=who, angles_text=angles, recorded_at=when,
+        recorded_at_source=source, patient=task.patient,
     )
 
 

@@ -138,6 +138,8 @@ class Job:
     status: str = "running"  # running | done | failed
     message: str = "queued"
     set_id: int | None = None
+    exercise: str = ""
+    patient: str | None = None
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Workspace:
                                autoescape=select_autoescape(("html",)))
         self.env.filters["num"] = _num_filter
         self.env.filters["clock"] = _clock_filter
+        self.env.filters["fault_name"] = data.fault_name
 
     def store(self) -> Store:
         return Store(self.db)
@@ -566,7 +569,7 @@ async def import_post(request: Request) -> Response:
     last_ms = _float(form.get("last_modified"), "last_modified")
     if last_ms is not None and 946_684_800_000 < last_ms < 4_102_444_800_000:
         os.utime(path, (last_ms / 1000.0, last_ms / 1000.0))
-    job = Job(uuid.uuid4().hex, upload.filename)
+    job = Job(uuid.uuid4().hex, upload.filename, exercise=exercise, patient=patient)
     with ws.lock:
         ws.jobs[job.id] = job
 

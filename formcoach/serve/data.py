@@ -19,8 +19,33 @@ from markupsafe import Markup, escape
 from formcoach.report import mdc as mdc_mod
 from formcoach.store import Prescription, Store
 
-__all__ = ["Adherence", "RomPoint", "adherence", "angle_svg", "calendar_weeks", "fault_table",
-           "rom_svg", "rom_trend", "set_rows"]
+__all__ = ["Adherence", "RomPoint", "adherence", "angle_svg", "calendar_weeks", "fault_name",
+           "fault_table", "nice_ticks", "rom_svg", "rom_trend", "set_rows"]
+
+
+def fault_name(rule_id: Any) -> str:
+    """A rule id as a PT reads it: ``knee_valgus`` -> ``Knee valgus``, ``hip_sag`` ->
+    ``Hip sag`` (the id stays in the page as the element's title)."""
+    text = " ".join(str(rule_id or "fault").replace("_", " ").split())
+    return text[:1].upper() + text[1:]
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 x 10^k) inside ``[lo, hi]``, about ``n`` of
+    them (at least the two ends when the span is tiny)."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo]
+    raw = span / max(1, n)
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    out = []
+    k = 0
+    while first + k * step <= hi + 1e-9 * span:
+        out.append(round(first + k * step, 6))
+        k += 1
+    return out or [lo, hi]
 
 
 def _day(iso: str | None) -> str:
@@ -163,6 +188,13 @@ def _f(x: float) -> str:
     return f"{x:.1f}"
 
 
+def _y_unit(x: float, y: float, text: str, size: int = 10) -> str:
+    """A y axis title, written upwards at ``(x, y)`` (viewBox units)."""
+    return (f'<text class="unit" x="{_f(x)}" y="{_f(y)}" text-anchor="middle" '
+            f'font-size="{size}" fill="#555" transform="rotate(-90 {_f(x)} {_f(y)})">'
+            f'{escape(text)}</text>')
+
+
 def rom_svg(points: Sequence[RomPoint], target: float | None, mdc: float, href: str,
             width: int = 640, height: int = 220) -> Markup:
     """Mean ROM per set (+-1 SD), the baseline +- MDC95 band (grey) and the target (dashed);
@@ -197,10 +229,10 @@ def rom_svg(points: Sequence[RomPoint], target: float | None, mdc: float, href: 
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{_f(y(target))}" '
                      f'y2="{_f(y(target))}" stroke="#c0392b" stroke-dasharray="6 4">'
                      f'<title>target {target:g} deg</title></line>')
-    for k in range(5):  # y axis ticks
-        v = lo + (hi - lo) * k / 4
+    for v in nice_ticks(lo, hi):  # y axis ticks
         parts.append(f'<text x="{left - 6}" y="{_f(y(v) + 4)}" text-anchor="end" '
-                     f'font-size="11" fill="#555">{v:.0f}</text>')
+                     f'font-size="11" fill="#555">{v:g}</text>')
+    parts.append(_y_unit(10, (top + height - bottom) / 2, "mean ROM (deg)", 11))
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{height - bottom}" '
                  'stroke="#888"/>')
     path = " ".join(f"{'M' if i == 0 else 'L'}{_f(x(i))},{_f(y(p.mean))}"
@@ -215,7 +247,8 @@ def rom_svg(points: Sequence[RomPoint], target: float | None, mdc: float, href: 
             f'fill="#1f77b4"><title>set {p.set_id}, {escape(p.day)}: {p.mean:.1f} +- '
             f'{p.sd:.1f} deg</title></circle></a>')
         if n <= 12 or i % max(1, n // 12) == 0:
-            parts.append(f'<text x="{cx}" y="{height - bottom + 16}" text-anchor="middle" '
+            anchor = "end" if n > 1 and i == n - 1 else "start" if n > 1 and i == 0 else "middle"
+            parts.append(f'<text x="{cx}" y="{height - bottom + 16}" text-anchor="{anchor}" '
                          f'font-size="10" fill="#555">{escape(p.day[5:])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -230,16 +263,18 @@ def rep_bars_svg(reps: Sequence[dict[str, Any]], target: float | None = None,
     if not vals:
         return Markup("")
     hi = max([*vals, target or 0.0]) * 1.1 or 1.0
-    left, bottom, top = 36, 22, 8
+    left, bottom, top = 36, 30, 14
     n = len(reps)
     bw = (width - left - 8) / n
     parts = [f'<svg class="plot" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="img" aria-label="ROM per rep">']
-    for k in range(3):
-        tick = hi * k / 2
+    for tick in nice_ticks(0.0, hi, 4):
         yy = top + (height - top - bottom) * (1 - tick / hi)
         parts.append(f'<text x="{left - 4}" y="{_f(yy + 4)}" text-anchor="end" font-size="10" '
-                     f'fill="#555">{tick:.0f}</text>')
+                     f'fill="#555">{tick:g}</text>')
+    parts.append(_y_unit(9, (top + height - bottom) / 2, "ROM (deg)"))
+    parts.append(f'<text class="unit" x="{left - 4}" y="{height - 16}" text-anchor="end" '
+                 'font-size="10" fill="#555">rep</text>')
     for i, r in enumerate(reps):
         v = r.get("rom_deg")
         if not isinstance(v, int | float) or not math.isfinite(v):
@@ -252,13 +287,15 @@ def rep_bars_svg(reps: Sequence[dict[str, Any]], target: float | None = None,
             f'y="{_f(height - bottom - h)}" width="{_f(bw * 0.7)}" height="{_f(h)}" '
             f'fill="#1f77b4"><title>rep {int(r.get("index", i)) + 1}: {float(v):.1f} deg'
             '</title></rect>')
-        parts.append(f'<text x="{_f(x0 + bw * 0.35)}" y="{height - 6}" text-anchor="middle" '
+        parts.append(f'<text x="{_f(x0 + bw * 0.35)}" y="{height - 16}" text-anchor="middle" '
                      f'font-size="10" fill="#555">{int(r.get("index", i)) + 1}</text>')
     if target is not None:
         yy = top + (height - top - bottom) * (1 - target / hi)
         parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{_f(yy)}" y2="{_f(yy)}" '
                      f'stroke="#c0392b" stroke-dasharray="6 4"><title>target {target:g} deg'
                      '</title></line>')
+        parts.append(f'<text x="{width - 8}" y="{_f(yy - 3)}" text-anchor="end" font-size="10" '
+                     f'fill="#c0392b">target {target:g} deg</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -308,7 +345,8 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
 
     parts = [f'<svg class="plot angles" id="angles" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" role="img" aria-label="joint angles over time" '
-             f'data-t0="{t0:.3f}" data-t1="{t1:.3f}" data-x0="{x0}" data-x1="{x1}">'
+             f'data-t0="{t0:.3f}" data-t1="{t1:.3f}" data-x0="{x0}" data-x1="{x1}" '
+             f'data-lo="{lo!r}" data-hi="{hi!r}" data-y0="{top}" data-y1="{height - bottom}">'
              '<title>joint angles (deg) over time: click to see that moment in the video'
              '</title>']
     for r in reps:
@@ -317,15 +355,15 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
             xa, xb = x(max(a, t0)), x(min(b, t1))
             parts.append(f'<rect class="span" x="{_f(xa)}" y="{top}" width="{_f(max(xb - xa, 0))}"'
                          f' height="{height - top - bottom}" fill="#2ca02c" fill-opacity="0.10"/>')
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
+    for v in nice_ticks(lo, hi):
         parts.append(f'<text x="{x0 - 5}" y="{_f(y(v) + 4)}" text-anchor="end" font-size="10" '
-                     f'fill="#555">{v:.0f}</text>')
-    for k in range(6):
-        t = t0 + (t1 - t0) * k / 5
-        anchor = "end" if k == 5 else "middle"
-        parts.append(f'<text x="{_f(x(t))}" y="{height - bottom + 14}" text-anchor="{anchor}" '
-                     f'font-size="10" fill="#555">{t:.1f} s</text>')
+                     f'fill="#555">{v:g}</text>')
+    parts.append(_y_unit(9, (top + height - bottom) / 2, "angle (deg)"))
+    for t in nice_ticks(t0, t1, 7):
+        xt = x(t)
+        anchor = "end" if xt > x1 - 12 else "middle"
+        parts.append(f'<text x="{_f(xt)}" y="{height - bottom + 14}" text-anchor="{anchor}" '
+                     f'font-size="10" fill="#555">{t:g} s</text>')
     parts.append(f'<line x1="{x0}" x2="{x0}" y1="{top}" y2="{height - bottom}" stroke="#888"/>')
     step = max(1, math.ceil(len(ts) / max_points))
     legend = []
@@ -354,7 +392,7 @@ def angle_svg(angles: dict[str, Any] | None, reps: Sequence[dict[str, Any]] = ()
         cx = x(tf)
         parts.append(f'<path class="seek fault-mark" data-t="{tf:.3f}" d="M{_f(cx - 5)},{top} '
                      f'L{_f(cx + 5)},{top} L{_f(cx)},{top + 9} Z" fill="#d62728">'
-                     f'<title>{escape(str(f.get("rule_id", "fault")))} at {tf:.2f} s</title>'
+                     f'<title>{escape(fault_name(f.get("rule_id")))} at {tf:.2f} s</title>'
                      '</path>')
     parts.append(f'<line id="angle-cursor" x1="{x0}" x2="{x0}" y1="{top}" '
                  f'y2="{height - bottom}" stroke="#d62728" stroke-width="1.2"/>')

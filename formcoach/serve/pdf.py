@@ -75,7 +75,8 @@ def patient_pdf(store: Store, patient_id: int, today: date) -> bytes:
     rxs = store.prescriptions(patient_id)
     heading("Prescriptions")
     table(["#", "exercise", "dose", "ROM target", "from", "to", "this week", "overall"],
-          [[str(rx.id), rx.exercise, rx.describe(), _n(rx.rom_target_deg, 0), rx.start_date,
+          [[str(rx.id), rx.exercise, rx.describe(),
+            "-" if rx.rom_target_deg is None else f"{_n(rx.rom_target_deg, 0)} deg", rx.start_date,
             rx.end_date or "-", per[rx.id].week_text, per[rx.id].total_text] for rx in rxs],
           [10, 25, 35, 20, 22, 22, 20, 30])
     heading("Range of motion (mean per set, deg)")
@@ -97,7 +98,7 @@ def patient_pdf(store: Store, patient_id: int, today: date) -> bytes:
             new_x="LMARGIN", new_y="NEXT")
         _plot(pdf, [q.mean for q in pts], target, mdc)
     heading("Sets")
-    table(["set", "recorded (UTC)", "exercise", "reps", "mean ROM", "faults", "pain", "RPE"],
+    table(["set", "recorded (UTC)", "exercise", "reps", "ROM (deg)", "faults", "pain", "RPE"],
           [[f"#{s['id']}", (s["recorded_at"] or "")[:16].replace("T", " "), s["exercise"],
             str(s["rep_count"]), _n(s["mean_rom_deg"]), str(s["fault_count"]),
             "-" if s["pain"] is None else str(s["pain"]), _n(s["rpe"])] for s in sets],

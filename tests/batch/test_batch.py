@@ -114,3 +114,67 @@ def test_other_exercise_into_the_same_out_is_refused(batch_run, run_cli) -> None
     from conftest import assert_one_line_error
 
     assert_one_line_error(res, "holds squat results", "new --out")
+
+
+def _saved_set(db: Path) -> dict[str, object]:
+    """What the database keeps of its one set: the set row (less ids and clock times), its
+    patient's name, reps, faults and per-frame angles."""
+    with sqlite3.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        (row,) = con.execute(
+            "SELECT s.*, se.source_sha256, p.name AS patient FROM sets s "
+            "JOIN sessions se ON se.id = s.session_id "
+            "LEFT JOIN patients p ON p.id = s.patient_id").fetchall()
+        sid = row["id"]
+        keep = ("exercise", "status", "rep_count", "coverage_pct", "summary_json",
+                "document_json", "recorded_at", "recorded_at_source", "prescription_id",
+                "source_sha256", "patient")
+        reps = con.execute("SELECT rep_index, start_s, end_s, duration_s, rom_deg, score, "
+                           "metrics_json FROM reps WHERE set_id = ? ORDER BY rep_index",
+                           (sid,)).fetchall()
+        faults = con.execute("SELECT rep_index, rule_id, t_ns, frame_index, value, threshold "
+                             "FROM faults WHERE set_id = ? ORDER BY id", (sid,)).fetchall()
+        angles = con.execute("SELECT angles_json FROM set_angles WHERE set_id = ?",
+                             (sid,)).fetchone()
+    return {**{k: row[k] for k in keep}, "reps": [tuple(r) for r in reps],
+            "faults": [tuple(f) for f in faults], "angles": None if angles is None else angles[0]}
+
+
+def test_a_batch_set_keeps_what_analyze_saves(clips: list[Path], tmp_path: Path,
+                                              run_cli) -> None:
+    """The set a batch saves is the one ``analyze --patient`` saves: the JSON document (the
+    workspace's numbers), the per-frame angles (its angle plot), the recording time, the
+    manifest's patient; and the JSON file is the document, byte for byte."""
+    from formcoach.store import Store
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(clips[3], video)
+    (tmp_path / "m.csv").write_text("path,patient\nclip.mp4,  Patient   B \n")
+    bdb, adb = tmp_path / "batch.db", tmp_path / "analyze.db"
+    res = run_cli("batch", tmp_path / "m.csv", "-e", "squat", "--out", tmp_path / "o",
+                  "--db", bdb, "--workers", "1", "--no-progress")
+    assert res.code == 0, res.err
+    res = run_cli("analyze", video, "-e", "squat", "--db", adb, "--patient", "Patient B",
+                  "--no-progress")
+    assert res.code == 0, res.err
+    got, want = _saved_set(bdb), _saved_set(adb)
+    assert got["patient"] == "Patient B" and got["status"] == "complete"
+    assert got["angles"] is not None and json.loads(got["angles"])["series"]  # type: ignore[arg-type]
+    assert got == want
+    saved = (tmp_path / "o" / f"{sha256_file(video)}.json").read_text()
+    assert got["document_json"] == saved
+    with Store(bdb) as st:  # what the workspace's set page reads for its plot
+        (s,) = st.list_sets()
+        assert st.set_angles(int(s["id"])) is not None
+
+
+def test_a_bad_patient_name_in_the_manifest_is_refused_before_analysis(
+        clips: list[Path], tmp_path: Path, run_cli) -> None:
+    from conftest import assert_one_line_error
+
+    shutil.copy(clips[3], tmp_path / "clip.mp4")
+    (tmp_path / "m.csv").write_text("path,patient\nclip.mp4," + "x" * 500 + "\n")
+    res = run_cli("batch", tmp_path / "m.csv", "-e", "squat", "--out", tmp_path / "o",
+                  "--db", tmp_path / "s.db", "--no-progress")
+    assert_one_line_error(res, "m.csv row 1", "patient name")
+    assert not (tmp_path / "o" / "summary.csv").exists()

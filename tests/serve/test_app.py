@@ -237,8 +237,9 @@ def test_set_page_numbers_are_the_cli_json_of_the_same_set(tmp_path: Path, run_c
     fault values are the JSON's, exactly."""
     db = tmp_path / "s.db"
     out = tmp_path / "cli.json"
+    frames_csv = tmp_path / "frames.csv"
     res = run_cli("analyze", SAMPLE, "--exercise", "squat", "--json", out, "--db", db,
-                  "--patient", "Bo", "--no-progress")
+                  "--patient", "Bo", "--frames-csv", frames_csv, "--no-progress")
     assert res.code == 0, res.err
     doc = json.loads(out.read_text())
     c = _client(db)
@@ -264,6 +265,7 @@ def test_set_page_numbers_are_the_cli_json_of_the_same_set(tmp_path: Path, run_c
                   r'data-t1="([^"]*)"', page)
     assert m and float(m.group(1)) == 0.0 and float(m.group(2)) == max(angles["t_s"])
     assert page.count('class="angle"') == len(angles["series"])
+    _shown_equal_the_cli(page, doc, angles, frames_csv)
 
     # The same video through the import page: one set (the newer), still the same numbers.
     from formcoach.serve.app import run_import
@@ -346,3 +348,81 @@ def test_a_set_without_saved_angles_says_so() -> None:
     assert 'data-t0="0.000" data-t1="2.000"' in svg and "knee &lt;b&gt;" in svg
     assert svg.count("M") >= 2  # a gap where the angle was not measured
     assert 'class="seek fault-mark" data-t="1.000"' in svg and " style=" not in svg
+
+
+def test_plots_and_tables_say_their_units_and_name_faults_in_words(db: Path) -> None:
+    """What a PT reads: axis titles with units, round ticks, a fault's name in words (its rule
+    id kept as the title), the target labelled on the bars."""
+    assert data.fault_name("knee_valgus") == "Knee valgus" and data.fault_name(None) == "Fault"
+    assert data.nice_ticks(75.0, 195.0) == [75.0, 100.0, 125.0, 150.0, 175.0]
+    assert data.nice_ticks(0.0, 8.9, 7) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert data.nice_ticks(5.0, 5.0) == [5.0]
+    svg = data.angle_svg({"t_s": [0.0, 1.0, 2.0], "series": [
+        {"name": "knee", "label": "knee", "deg": [170.0, 90.0, 170.0]}]},
+        faults=[{"rule_id": "knee_valgus", "worst_t_s": 1.0}])
+    assert "angle (deg)" in svg and "Knee valgus at 1.00 s" in svg and ">1 s<" in svg
+    bars = data.rep_bars_svg([{"index": 0, "rom_deg": 80.0, "start_s": 1.0}], target=90.0)
+    assert "ROM (deg)" in bars and ">target 90 deg<" in bars and ">rep<" in bars
+    page = _client(db).get("/patients/1").text
+    assert "Mean ROM (deg)" in page and "100 deg</td>" in page  # the prescription's target
+
+
+def _cells(row_html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row_html,
+                                                                   re.S)]
+
+
+def _shown_equal_the_cli(page: str, doc: dict, angles: dict, frames_csv: Path) -> None:
+    """What a PT reads on the set page is what ``analyze`` printed: the rep table's visible
+    times, tempo (down/up s), ROM and score; each fault's time (where a click seeks), value
+    and limit; and the angle plot's lines, which are the CLI's per-frame angles
+    (``--frames-csv``) drawn at the plot's scale."""
+    import csv
+
+    from formcoach.serve.app import _clock_filter, _num_filter
+
+    reps_html = page.split('<table class="grid" id="reps">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="seek".*?</tr>', reps_html, re.S)
+    for row, rep in zip(rows, doc["rep_events"], strict=True):
+        assert _cells(row)[1:] == [
+            _clock_filter(rep["start_s"]), _clock_filter(rep["bottom_s"]),
+            _clock_filter(rep["end_s"]), _num_filter(rep["duration_s"], 2),
+            _num_filter(rep["eccentric_s"], 2), _num_filter(rep["concentric_s"], 2),
+            _num_filter(rep["rom_deg"], 1), rep.get("side") or "", _num_filter(rep["score"], 0)]
+    shown = re.findall(r'<tr class="seek" tabindex="0" data-t="([^"]*)" data-rule', page)
+    assert [float(t) for t in shown] == [
+        f["worst_t_s"] if f["worst_t_s"] is not None else f["t_s"] for f in doc["faults"]]
+    faults_html = page.split('id="faults"', 1)[1].split("</table>", 1)[0] if doc["faults"] else ""
+    for row, f in zip(re.findall(r'<tr class="seek".*?</tr>', faults_html, re.S), doc["faults"],
+                      strict=True):
+        assert _cells(row)[3].startswith(f"{_num_filter(f['value'])} vs "
+                                         f"{_num_filter(f['threshold'])}")
+    # The saved angles are the CLI's per-frame values (0.1 deg, times to the ms) ...
+    with frames_csv.open() as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == len(angles["t_s"])
+    for i, row in enumerate(table):
+        assert abs(float(row["t_s"]) - angles["t_s"][i]) < 6e-4
+        for k, ser in enumerate(angles["series"]):
+            want = row["signal_deg" if k == 0 else ser["name"]]  # the first is the rep signal
+            got = ser["deg"][i]
+            assert (got is None) == (want == ""), (ser["name"], i)
+            if got is not None:
+                assert abs(float(want) - got) <= 0.056, (ser["name"], i)
+    # ... and each line of the plot is drawn through them.
+    svg = re.search(r'<svg class="plot angles".*?</svg>', page, re.S)
+    assert svg
+    attrs = {k: float(v) for k, v in re.findall(r'data-(t0|t1|x0|x1|lo|hi|y0|y1)="([^"]*)"',
+                                               svg.group(0)[:600])}
+    paths = re.findall(r'<path class="angle" d="([^"]*)"', svg.group(0))
+    assert len(paths) == len(angles["series"])
+    deg_per_px = (attrs["hi"] - attrs["lo"]) / (attrs["y1"] - attrs["y0"])
+    s_per_px = (attrs["t1"] - attrs["t0"]) / (attrs["x1"] - attrs["x0"])
+    for d, ser in zip(paths, angles["series"], strict=True):
+        pts = [(float(a), float(b)) for a, b in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
+        known = [(t, v) for t, v in zip(angles["t_s"], ser["deg"], strict=True)
+                 if t is not None and v is not None]
+        assert len(pts) == len(known)  # every frame drawn (under the plot's vertex cap)
+        for (px, py), (t, v) in zip(pts, known, strict=True):
+            assert abs(attrs["t0"] + (px - attrs["x0"]) * s_per_px - t) <= 0.06 * s_per_px
+            assert abs(attrs["hi"] - (py - attrs["y0"]) * deg_per_px - v) <= 0.06 * deg_per_px
