@@ -242,7 +242,7 @@ def analyze_file(
         probe.close()
         backend = opts.backend
         choice = resolve_model(backend, fps, "offline", opts.model)
-        if choice.source == "measured":
+        if choice.automatic:
             log.info("pose model %s", choice.describe())
         model_sha = models.model_sha256(*models.backend_files(backend, choice.model))
         model_name = choice.model

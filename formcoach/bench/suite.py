@@ -457,6 +457,15 @@ def _try(name: str, fn: Callable[[], Any]) -> Any:
         return {"error": f"{type(e).__name__}: {e}"}
 
 
+def _remember_speeds(backend: str) -> dict[str, Any]:
+    """Re-measure this machine's per-rung speeds that ``analyze`` chooses its model from
+    (:func:`formcoach.pose.ladder.machine_speeds`) and say where they are kept."""
+    from formcoach.pose.ladder import machine_speeds, speeds_path
+
+    speeds, _ = machine_speeds(backend, remeasure=True)
+    return {"ms_per_frame": speeds, "file": str(speeds_path())}
+
+
 def _bench_video(shared: Path | None, workdir: Path) -> tuple[Path, str]:
     """A 720p clip: the shared real one when present, else a rendered synthetic squat."""
     if shared is not None and (shared / SHARED_720P).is_file():
@@ -501,6 +510,8 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         for m in ("lite", "full", "heavy"):
             rung = ladder.get(m) if isinstance(ladder, dict) else None
             result[f"{m}_ms_p50"] = rung.get("p50") if isinstance(rung, dict) else None
+        if not quick:  # a full bench is the moment to re-measure what analyze chooses from
+            result["machine_speeds"] = _try("machine_speeds", lambda: _remember_speeds(backend))
 
         from formcoach.demo import samples_dir
 

@@ -65,7 +65,7 @@ def _model(args: argparse.Namespace) -> str:
     from formcoach.pose.ladder import resolve_model
 
     choice = resolve_model(args.backend, 30.0, "offline", args.model)
-    if choice.source == "measured":
+    if choice.automatic:
         log.info("pose model %s", choice.describe())
     return choice.model
 

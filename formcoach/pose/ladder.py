@@ -12,16 +12,24 @@ most accurate rung whose landmark network fits a share of the frame interval:
 The measurement (:func:`measure_model_ms`) is short: one warm-up and :data:`TIMED_RUNS`
 landmark-network runs on a fixed input, median, cached per process. An explicit ``--model``, or
 ``FORMCOACH_MODEL`` in the environment (tests pin it), skips it entirely.
+
+``live`` measures at every start: what keeps up now is what matters there. ``offline`` uses
+this machine's **remembered** speeds (:func:`machine_speeds`: measured once, kept in the config
+folder as :data:`SPEEDS_FILE`, re-measured by ``formcoach bench`` or when the models, the
+runtime or the core count change): an analysis must not pick another rung, and so report other
+numbers for the same video, because the machine happened to be busy at that moment.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -49,6 +57,9 @@ PIPELINE_OVERHEAD_MS = 3.0
 #: run: x1.76 and x1.84); the ONNX timing times this ratio stands in for it.
 MEDIAPIPE_COST_RATIO = 1.8
 
+#: This machine's remembered per-rung speeds, in the config folder (see the module docstring).
+SPEEDS_FILE = "pose_speeds.json"
+
 Purpose = Literal["live", "offline"]
 #: ``timer(backend, model) -> ms`` per frame of that rung's landmark network.
 Timer = Callable[[str, ModelName], float]
@@ -61,26 +72,33 @@ class ModelChoice:
     Attributes:
         model: the rung.
         source: ``"argument"`` (``--model`` / ``model=``), ``"environment"``
-            (:data:`MODEL_ENV`), ``"measured"``, or ``"default"`` (nothing to measure with:
+            (:data:`MODEL_ENV`), ``"measured"`` (now), ``"remembered"`` (this machine's
+            speeds, :func:`machine_speeds`), or ``"default"`` (nothing to measure with:
             onnxruntime is not installed).
         budget_ms: the per-frame budget the measurement was held to (0 when not measured).
         measured_ms: ``{rung: ms per frame}`` of the rungs timed (empty when not measured).
     """
 
     model: ModelName
-    source: Literal["argument", "environment", "measured", "default"]
+    source: Literal["argument", "environment", "measured", "remembered", "default"]
     budget_ms: float = 0.0
     measured_ms: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line for logs and the terminal, e.g. ``heavy (measured 24.1 ms <= 26.7 ms)``."""
-        if self.source != "measured":
+        if self.source not in ("measured", "remembered"):
             why = {"argument": "--model", "environment": MODEL_ENV,
                    "default": "default: onnxruntime is missing, nothing to measure with"}
             return f"{self.model} ({why[self.source]})"
         ms = self.measured_ms.get(self.model)
         fits = "<=" if ms is not None and ms <= self.budget_ms else ">"
-        return f"{self.model} (measured {ms:.1f} ms/frame {fits} budget {self.budget_ms:.1f} ms)"
+        how = "measured" if self.source == "measured" else "this machine's speed"
+        return f"{self.model} ({how} {ms:.1f} ms/frame {fits} budget {self.budget_ms:.1f} ms)"
+
+    @property
+    def automatic(self) -> bool:
+        """Chosen by formcoach (measured or remembered), not asked for."""
+        return self.source in ("measured", "remembered")
 
 
 def choose_model(
@@ -123,7 +141,21 @@ def choose_model(
     rate = fps if fps and fps > 0 and np.isfinite(fps) else 30.0
     share = LIVE_SHARE if purpose == "live" else OFFLINE_SHARE
     budget = share * 1000.0 / rate
-    time_it = timer if timer is not None else measure_model_ms
+    source: Literal["measured", "remembered"] = "measured"
+    if timer is not None:
+        time_it = timer
+    elif purpose == "offline":
+        try:
+            speeds, fresh = machine_speeds(backend)
+        except BackendUnavailable as e:
+            log.info("cannot measure the pose models (%s); using %s", e, DEFAULT_MODEL)
+            return ModelChoice(DEFAULT_MODEL, "default")
+        source = "measured" if fresh else "remembered"
+
+        def time_it(_backend: str, model: ModelName) -> float:
+            return speeds[model]
+    else:
+        time_it = measure_model_ms
     measured: dict[str, float] = {}
     for model in reversed(MODELS):  # most accurate first; stop at the first that fits
         try:
@@ -133,14 +165,74 @@ def choose_model(
             return ModelChoice(DEFAULT_MODEL, "default")
         measured[model] = round(ms, 3)
         if ms <= budget:
-            choice = ModelChoice(model, "measured", round(budget, 3), measured)
+            choice = ModelChoice(model, source, round(budget, 3), measured)
             break
     else:
-        choice = ModelChoice(MODELS[0], "measured", round(budget, 3), measured)
+        choice = ModelChoice(MODELS[0], source, round(budget, 3), measured)
         log.warning("even the %s pose model (%.1f ms/frame) misses the %.1f ms budget at %.1f fps: "
                     "expect dropped frames", MODELS[0], measured[MODELS[0]], budget, rate)
     log.info("pose model: %s", choice.describe())
     return choice
+
+
+def speeds_path() -> Path:
+    """Where this machine's remembered speeds live (the config folder, :data:`SPEEDS_FILE`)."""
+    from formcoach.calibration.profiles import config_dir
+
+    return config_dir() / SPEEDS_FILE
+
+
+def _machine_key(backend: str) -> str:
+    """What the remembered speeds depend on: backend, runtime version, cores, model files."""
+    from formcoach.pose import models
+
+    try:
+        import onnxruntime as ort
+
+        runtime = str(ort.__version__)
+    except ImportError:  # pragma: no cover - onnxruntime missing
+        runtime = "none"
+    files = models.model_sha256(*(models.ONNX_LANDMARKERS[m] for m in MODELS))
+    return f"{backend}|onnxruntime {runtime}|{os.cpu_count()} cpus|{files[:16]}"
+
+
+def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, float], bool]:
+    """This machine's ms per frame of every rung (:func:`measure_model_ms`), remembered in
+    :func:`speeds_path`; measured (and saved) when nothing valid is remembered for
+    :func:`_machine_key`, or when ``remeasure``. Returns ``(speeds, measured_now)``.
+
+    A file that cannot be read is measured over; one that cannot be written is only logged
+    (the choice then holds for this process).
+
+    Raises:
+        BackendUnavailable: onnxruntime is not installed (nothing to measure with).
+    """
+    path, key = speeds_path(), _machine_key(backend)
+    if not remeasure:
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8")).get(key, {})
+            speeds: dict[str, float] = {m: float(entry["ms"][m]) for m in MODELS}
+            if all(np.isfinite(v) and v > 0 for v in speeds.values()):
+                return speeds, False
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # nothing (valid) remembered: measure
+    speeds = {str(m): round(float(measure_model_ms(backend, m)), 3) for m in MODELS}
+    try:
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+            known = known if isinstance(known, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        known[key] = {"ms": speeds, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                      "load_1min": round(load, 2)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        log.warning("could not remember the pose models' speeds in %s (%s)", path, e)
+    return speeds, True
 
 
 def measure_model_ms(backend: str, model: ModelName) -> float:

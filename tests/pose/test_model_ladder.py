@@ -38,6 +38,46 @@ LIVE_BUDGET_30 = LIVE_SHARE * 1000 / 30
 OFFLINE_BUDGET_30 = OFFLINE_SHARE * 1000 / 30
 
 
+def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_moment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """offline: measured once and remembered in the config folder, so a busy moment later
+    cannot switch the rung (and so the numbers) of the same video; live measures every time;
+    a corrupt file is measured over; a new runtime or model set is a new machine key."""
+    from formcoach.pose import ladder
+
+    monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(tmp_path / "cfg"))
+    timer = _Timer(lite=5.0, full=9.0, heavy=OFFLINE_BUDGET_30 - 1)  # heavy fits offline
+    monkeypatch.setattr(ladder, "measure_model_ms", timer)
+    first = choose_model("onnx", 30.0, "offline", env={})
+    assert (first.model, first.source) == ("heavy", "measured")
+    assert [m for _, m in timer.calls] == list(MODELS)  # every rung, for later choices
+    saved = json.loads(ladder.speeds_path().read_text())
+    assert [e["ms"]["heavy"] for e in saved.values()] == [round(OFFLINE_BUDGET_30 - 1, 3)]
+    timer.ms["heavy"] = 99.0  # the machine is busy now
+    again = choose_model("onnx", 30.0, "offline", env={})
+    assert (again.model, again.source) == ("heavy", "remembered")
+    assert len(timer.calls) == 3 and "this machine's speed" in again.describe()
+    assert choose_model("onnx", 30.0, "live", env={}).model == "full"  # live: measured now
+    ladder.speeds_path().write_text("{not json")
+    assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"
+    assert ladder.machine_speeds("onnx")[1] is False  # and remembered again
+    monkeypatch.setattr(ladder, "_machine_key", lambda backend: "another runtime")
+    assert ladder.machine_speeds("onnx") == ({"lite": 5.0, "full": 9.0, "heavy": 99.0}, True)
+    assert ladder.machine_speeds("onnx", remeasure=True)[1] is True
+    assert len(json.loads(ladder.speeds_path().read_text())) == 2  # both keys kept
+
+
+def test_speeds_that_cannot_be_saved_still_choose(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from formcoach.pose import ladder
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(blocker / "cfg"))  # under a file: unwritable
+    monkeypatch.setattr(ladder, "measure_model_ms", _Timer(lite=1.0, full=2.0, heavy=3.0))
+    assert choose_model("onnx", 30.0, "offline", env={}).model == "heavy"
+
+
 @pytest.mark.parametrize(
     ("costs", "purpose", "expected", "timed"),
     [
