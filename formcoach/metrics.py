@@ -262,6 +262,19 @@ def rom_label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def angle_label(name: str) -> str:
+    """Display label of a joint-angle series (the angle itself, 180 deg = straight, not its
+    flexion): ``left_knee`` -> ``left knee angle``, ``knee_fused`` -> ``knee angle``; other
+    features by name."""
+    base = name.removesuffix("_fused")
+    side, _, joint = base.partition("_")
+    if side in ("left", "right") and joint in MOTION:
+        return f"{side} {joint} angle"
+    if base in MOTION:
+        return f"{base} angle"
+    return name.replace("_", " ")
+
+
 def metric_joints(metrics: Sequence[str], feature_names: Iterable[str]) -> list[str]:
     """Sided joint-angle feature names (e.g. ``left_knee``) to report ROM for.
 

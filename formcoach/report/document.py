@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from formcoach.coach.result import SessionResult
-from formcoach.metrics import BOTH_SIDES_VIEWS, RepMetrics, rom_label
+from formcoach.metrics import BOTH_SIDES_VIEWS, RepMetrics, angle_label, rom_label
 from formcoach.rules.engine import Rule
 from formcoach.rules.explain import (
     explain_fault,
@@ -173,11 +173,11 @@ def angle_series_document(result: SessionResult,
         return [num(float(v), 1) for v in np.asarray(a, dtype=np.float64)[idx]]
 
     sig = result.exercise.count.signal
-    series: list[JsonValue] = [{"name": sig, "label": f"{rom_label(sig)} (rep signal)",
+    series: list[JsonValue] = [{"name": sig, "label": f"{angle_label(sig)} (counting signal)",
                                 "deg": degs(result.signal)}]
     for name in result.metrics.joints:
         if name in result.features:
-            series.append({"name": name, "label": rom_label(name),
+            series.append({"name": name, "label": angle_label(name),
                            "deg": degs(result.features[name])})
     return {"t_s": [num(result.rel_s(int(t))) for t in t_ns[idx]], "signal": sig,
             "series": series}

@@ -172,6 +172,10 @@ def test_metric_joints_expand_base_names():
 
 def test_rom_labels_name_joint_side_and_motion():
     assert M.rom_label("left_knee") == "left knee flexion"
+    # an angle series is the angle, not its flexion
+    assert M.angle_label("left_knee") == "left knee angle"
+    assert M.angle_label("knee_fused") == "knee angle"
+    assert M.angle_label("torso_lean") == "torso lean"
     assert M.rom_label("right_elbow") == "right elbow flexion"
     assert M.rom_label("hip_height") == "hip height"
 
