@@ -150,32 +150,35 @@ def score_set(measured_vl: Sequence[float], measured_bottoms: Sequence[int],
 
     Returns:
         ``reps_truth``, ``reps_detected``, ``reps_ok``; ``vl_truth`` and ``vl_measured`` per
-        truth rep (None where no detected rep is matched to it: the nearest bottom within half
-        the distance to the neighbouring truth reps); ``vl_error_pp`` (signed, per matched
-        rep), ``vl_max_abs_error_pp``, ``vl_ok``; ``stop_truth``, ``stop_rep``, ``stop_ok``;
-        ``ok`` (all three).
+        truth rep (matched in order when the counts agree, else by the nearest bottom within
+        half the distance to the neighbouring truth reps; None where none is);
+        ``vl_error_pp`` (signed, per matched rep), ``vl_max_abs_error_pp``, ``vl_ok``;
+        ``stop_truth``, ``stop_rep``, ``stop_ok``; ``ok`` (all three).
     """
-    tb = [int(r["bottom_frame"]) for r in truth_reps]
     vt = [float(r["velocity_loss_pct"]) for r in truth_reps]
-    got: list[float | None] = [None] * len(tb)
-    for k, b in enumerate(tb):
-        lo = (tb[k - 1] + b) / 2 if k else -math.inf
-        hi = (tb[k + 1] + b) / 2 if k + 1 < len(tb) else math.inf
-        near = [(abs(mb - b), v) for mb, v in zip(measured_bottoms, measured_vl, strict=True)
-                if lo <= mb < hi]
-        if near:
-            got[k] = float(min(near)[1])
+    got: list[float | None] = [None] * len(vt)
+    if len(measured_vl) == len(vt):  # in order: a pack may count from another rest
+        got = [float(v) for v in measured_vl]  # (a press: lockout to lockout)
+    else:  # the nearest bottom within half the distance to the neighbouring truth reps
+        tb = [int(r["bottom_frame"]) for r in truth_reps]
+        for k, b in enumerate(tb):
+            lo = (tb[k - 1] + b) / 2 if k else -math.inf
+            hi = (tb[k + 1] + b) / 2 if k + 1 < len(tb) else math.inf
+            near = [(abs(mb - b), v) for mb, v in zip(measured_bottoms, measured_vl,
+                                                       strict=True) if lo <= mb < hi]
+            if near:
+                got[k] = float(min(near)[1])
     err = [None if g is None or not math.isfinite(g) else round(g - t, 2)
            for g, t in zip(got, vt, strict=True)]
     known = [abs(e) for e in err if e is not None]
     max_err = max(known) if known else None
     truth_stop = truth_stop_rep(vt, threshold)
-    reps_ok = len(measured_vl) == len(tb)
-    vl_ok = reps_ok and len(known) == len(tb) and max_err is not None \
+    reps_ok = len(measured_vl) == len(vt)
+    vl_ok = reps_ok and len(known) == len(vt) and max_err is not None \
         and max_err <= VL_TOLERANCE_PP
     stop_ok = stop_rep == truth_stop
     return {
-        "reps_truth": len(tb), "reps_detected": len(measured_vl), "reps_ok": reps_ok,
+        "reps_truth": len(vt), "reps_detected": len(measured_vl), "reps_ok": reps_ok,
         "vl_truth": [round(v, 2) for v in vt],
         "vl_measured": [None if g is None or not math.isfinite(g) else round(g, 2)
                         for g in got],
