@@ -68,19 +68,18 @@ SIZE = (512, 384)
 def velocity_specs(grid: Iterable[tuple[str, str]] = GRID, fps: Sequence[float] = (30.0, 60.0),
                    seeds: Sequence[int] = (3, 11), *, full: bool = False,
                    reps: int = REPS, loss_pct: float = LOSS_PCT) -> list[SynthSpec]:
-    """The sets to evaluate: each (exercise, view) at every fps; with ``full`` at every seed
-    too, else one seed per (cell, fps), taken in turn (so each fps and each seed is seen on
-    every exercise over the grid, at half the frames)."""
+    """The sets to evaluate. With ``full``, every (exercise, view) of ``grid`` at every fps and
+    seed; else one set per (exercise, view), its fps and seed taken in turn from ``fps`` and
+    ``seeds`` (so every fps and every seed is seen, at a fraction of the frames)."""
     out: list[SynthSpec] = []
-    k = 0
-    for ex, view in grid:
-        for f in fps:
-            for seed in (seeds if full else [seeds[k % len(seeds)]]):
-                name = f"vl_{ex}_{view}_{f:g}fps_s{seed}"
-                out.append(SynthSpec(name=name, exercise=ex, view=view, reps=reps, seed=seed,
-                                     fps=float(f), velocity_loss=loss_pct, sway=0.0,
-                                     width=SIZE[0], height=SIZE[1]))
-            k += 1
+    for k, (ex, view) in enumerate(grid):
+        combos = [(f, sd) for f in fps for sd in seeds] if full else \
+            [(fps[k % len(fps)], seeds[(k // len(fps)) % len(seeds)])]
+        for f, seed in combos:
+            name = f"vl_{ex}_{view}_{f:g}fps_s{seed}"
+            out.append(SynthSpec(name=name, exercise=ex, view=view, reps=reps, seed=seed,
+                                 fps=float(f), velocity_loss=loss_pct, sway=0.0,
+                                 width=SIZE[0], height=SIZE[1]))
     return out
 
 
@@ -122,18 +121,32 @@ def _rendered(spec: SynthSpec, cache: Path) -> tuple[Path, dict[str, Any]]:
     return video, load_truth(truth)
 
 
-def _track(video: Path, spec: SynthSpec, cache: Path, backend: str, model: ModelName) -> Any:
-    """The video's pose track from ``cache``, else estimated and cached."""
-    from formcoach.pose.track import estimate_track
-    from formcoach.types import PoseTrack
-
+def _track(video: Path, spec: SynthSpec, cache: Path, backend: str, model: ModelName,
+           threads: int | None = None) -> Path:
+    """The video's pose track in ``cache`` (estimated with ``threads`` CPU threads and cached
+    unless already there); returns its path."""
     path = cache / "tracks" / f"{spec.name}-{_digest(spec)}-{backend}-{model}.npz"
-    if path.is_file():
-        return PoseTrack.load(path)
-    track = estimate_track(video, backend, model=model, meta={"source": video.name})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    track.save(path)
-    return track
+    if not path.is_file():
+        from formcoach.pose import create_estimator
+        from formcoach.pose.track import estimate_track
+
+        est = create_estimator(backend, model=model, num_threads=threads)
+        try:
+            track = estimate_track(video, est, meta={"source": video.name})
+        finally:
+            est.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        track.save(tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def _prepare(spec: SynthSpec, cache: Path, backend: str, model: ModelName,
+             threads: int | None) -> tuple[Path, dict[str, Any]]:
+    """Render and pose one set (cached): its track path and ground truth."""
+    video, truth = _rendered(spec, cache)
+    return _track(video, spec, cache, backend, model, threads), truth
 
 
 def score_set(measured_vl: Sequence[float], measured_bottoms: Sequence[int],
@@ -196,6 +209,7 @@ def evaluate_velocity(
     cache: str | os.PathLike[str] | None = None,
     stop_at_vl_pct: float = STOP_PCT,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Render, pose and analyse every set of ``specs`` (default :func:`velocity_specs`) and
     score it (:func:`score_set`).
@@ -206,6 +220,7 @@ def evaluate_velocity(
         cache: folder for renders and pose tracks (default :func:`default_cache`).
         stop_at_vl_pct: the stop rule's threshold, %.
         progress: called with one line per set as it is done.
+        jobs: worker processes rendering and posing sets (1 CPU thread each when > 1).
 
     Returns:
         ``{"sets": [{"name", "exercise", "view", "fps", "seed", **score_set, "mean_bhps",
@@ -216,10 +231,6 @@ def evaluate_velocity(
     Raises:
         InputError: a spec without ``velocity_loss``, or a cache that cannot be a folder.
     """
-    from formcoach.coach.offline import analyze_track
-    from formcoach.coach.session import STOP_RULE_ID
-    from formcoach.exercises import load_exercise
-
     specs = velocity_specs() if specs is None else list(specs)
     for s in specs:
         if not s.velocity_loss > 0:
@@ -229,24 +240,19 @@ def evaluate_velocity(
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"the velocity cache cannot be a folder: {root} ({e})") from e
-    rows = []
-    for spec in specs:
-        video, truth = _rendered(spec, root)
-        track = _track(video, spec, root, backend, model)
-        ex = load_exercise(spec.exercise)
-        res = analyze_track(track, ex, stop_at_vl_pct=stop_at_vl_pct,
-                            height_cm=100.0 * spec.body_height_m)
-        reps = res.metrics.reps
-        row = {"name": spec.name, "exercise": spec.exercise, "view": spec.view,
-               "fps": spec.fps, "seed": spec.seed,
-               **score_set([r.velocity_loss_pct for r in reps], [r.bottom_frame for r in reps],
-                           truth["reps"], res.metrics.stop_rep, stop_at_vl_pct),
-               "mean_bhps": [round(r.mean_velocity_bhps, 4) for r in reps],
-               "peak_bhps": [round(r.peak_velocity_bhps, 4) for r in reps],
-               "stop_cues": sum(c.rule_id == STOP_RULE_ID for c in res.cues)}
-        rows.append(row)
-        if progress is not None:
-            progress(_line(row))
+    jobs = max(1, int(jobs))
+    threads = 1 if jobs > 1 else None
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            futures = [pool.submit(_prepare, s, root, backend, model, threads) for s in specs]
+            ready = (f.result() for f in futures)
+            rows = [_score(spec, *got, stop_at_vl_pct, progress)
+                    for spec, got in zip(specs, ready, strict=True)]
+    else:
+        rows = [_score(spec, *_prepare(spec, root, backend, model, threads), stop_at_vl_pct,
+                       progress) for spec in specs]
     errs = [r["vl_max_abs_error_pp"] for r in rows if r["vl_max_abs_error_pp"] is not None]
     return {
         "sets": rows, "n": len(rows),
@@ -255,6 +261,29 @@ def evaluate_velocity(
         "backend": backend, "model": model, "stop_at_vl_pct": stop_at_vl_pct,
         "tolerance_pp": VL_TOLERANCE_PP,
     }
+
+
+def _score(spec: SynthSpec, track_path: Path, truth: dict[str, Any], stop_at_vl_pct: float,
+           progress: Callable[[str], None] | None) -> dict[str, Any]:
+    """Analyse one set's cached track with the stop rule and score it against ``truth``."""
+    from formcoach.coach.offline import analyze_track
+    from formcoach.coach.session import STOP_RULE_ID
+    from formcoach.exercises import load_exercise
+    from formcoach.types import PoseTrack
+
+    res = analyze_track(PoseTrack.load(track_path), load_exercise(spec.exercise),
+                        stop_at_vl_pct=stop_at_vl_pct, height_cm=100.0 * spec.body_height_m)
+    reps = res.metrics.reps
+    row = {"name": spec.name, "exercise": spec.exercise, "view": spec.view, "fps": spec.fps,
+           "seed": spec.seed,
+           **score_set([r.velocity_loss_pct for r in reps], [r.bottom_frame for r in reps],
+                       truth["reps"], res.metrics.stop_rep, stop_at_vl_pct),
+           "mean_bhps": [round(r.mean_velocity_bhps, 4) for r in reps],
+           "peak_bhps": [round(r.peak_velocity_bhps, 4) for r in reps],
+           "stop_cues": sum(c.rule_id == STOP_RULE_ID for c in res.cues)}
+    if progress is not None:
+        progress(_line(row))
+    return row
 
 
 def _line(r: dict[str, Any]) -> str:
