@@ -401,16 +401,20 @@ def peak_velocity(signal: np.ndarray, t_s: np.ndarray) -> float:
 
 
 def rep_velocity(series: Series, rep: RepEvent, point: str,
-                 concentric: str = "return") -> RepVelocity | None:
+                 concentric: str = "return", height_px: float | None = None
+                 ) -> RepVelocity | None:
     """Concentric velocity of ``point`` (a :data:`~formcoach.kinematics.velocity.MOVING_POINTS`
     key) in one rep, or None without poses or a point.
 
     The derivative is taken over the rep's frames plus half a smoothing window on each side
     (as far as the series has them) and read on the concentric phase: from the end of the
     bottom pause to the rep's end (``concentric = "return"``), or from the start to the start
-    of the pause (``"away"``: curls, presses). The body height is measured on the rep's own
-    frames. So the numbers depend only on those frames: the live stop cue and the final
-    metrics agree.
+    of the pause (``"away"``: curls, presses), the mean speed from the rep's bottom frame
+    outwards (:func:`~formcoach.kinematics.velocity.concentric_velocity`). The speeds are
+    divided by ``height_px`` (the set's standing height, px: one number for every rep, so it
+    cannot move a rep's velocity loss), else by the height measured on the rep's own frames.
+    So the numbers depend only on those frames and ``height_px``: the live stop cue and the
+    final metrics agree.
     """
     if series.poses is None or not point or rep.start_frame == rep.end_frame:
         return None
@@ -428,9 +432,9 @@ def rep_velocity(series: Series, rep: RepEvent, point: str,
     c0, c1 = (s0, p0) if concentric == "away" else (p1, e0)
     m = smooth_window(fps) // 2
     lo, hi = max(s0 - m, 0), min(e0 + m, n - 1)
-    height = body_height_px(series.poses[s0 : e0 + 1])
+    height = body_height_px(series.poses[s0 : e0 + 1]) if height_px is None else height_px
     return concentric_velocity(series.poses[lo : hi + 1], fps, point,
-                               slice(c0 - lo, c1 - lo + 1), height_px=height)
+                               slice(c0 - lo, c1 - lo + 1), turn=b0 - lo, height_px=height)
 
 
 def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
@@ -451,12 +455,14 @@ def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:
 def rep_metrics(
     series: Series, rep: RepEvent, joints: Sequence[str], faults: Iterable[Fault] = (),
     *, point: str = "", height_m: float | None = None, concentric: str = "return",
+    height_px: float | None = None,
 ) -> RepMetrics:
     """Metrics of one rep over its frames ``[start_frame, end_frame]``, without the score (see
     :func:`score_reps`). ``joints``: feature names to report ROM for (:func:`metric_joints`);
     ``point``: the pack's moving point for the concentric velocity (:func:`rep_velocity`;
     ``""``: none) and which half of the rep is its ``concentric`` (the pack's); ``height_m``:
-    the user's height, for m/s."""
+    the user's height, for m/s; ``height_px``: the set's standing height in px the speeds are
+    divided by (default: measured on the rep)."""
     n = len(series.signal)
     off = series.offset
     sig = np.asarray(series.signal, dtype=np.float64)
@@ -480,7 +486,7 @@ def rep_metrics(
     rom = joint_rom(seg).excursion_deg
     if not np.isfinite(rom):
         rom = float(rep.rom_deg)
-    vel = rep_velocity(series, rep, point, concentric)
+    vel = rep_velocity(series, rep, point, concentric, height_px)
     h = float(height_m) if height_m is not None and np.isfinite(height_m) else float("nan")
     return RepMetrics(
         index=rep.index,

@@ -4,7 +4,8 @@
 manifest and compares with the labels (format: :mod:`formcoach.evaluation.reps`).
 ``formcoach eval faults`` scores the faults flagged on form-labelled clips, ``formcoach eval
 recognise`` the exercise recogniser, ``formcoach eval form`` (:mod:`formcoach.cli.eval_form`)
-judges the fault rules on labelled poses.
+judges the fault rules on labelled poses, ``formcoach eval velocity`` the per-rep velocity loss
+and the stop cue on rendered synthetic sets with a known velocity profile.
 """
 
 from __future__ import annotations
@@ -48,6 +49,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     g.add_argument("--min-accuracy", type=float, metavar="X",
                    help="exit 1 when accuracy is below X (0..1), for CI")
     g.set_defaults(func=run_recognise)
+    v = sub.add_parser("velocity", help="velocity loss and the stop cue on rendered synthetic sets",
+                       description="Render synthetic sets whose per-rep velocity loss is known "
+                       "(VL 0 to 60%% over 7 reps), run them through the pose model and score "
+                       "each: every rep detected, every rep's VL within 5 points of the truth, "
+                       "the --stop-at-vl cue on the right rep. Renders and pose tracks are "
+                       "cached (--cache).")
+    v.add_argument("--json", metavar="OUT", help="write per-set results and totals as JSON")
+    v.add_argument("--backend", default="onnx", choices=("mediapipe", "onnx"),
+                   help="pose backend (default: onnx)")
+    v.add_argument("--model", choices=MODELS, default=DEFAULT_MODEL,
+                   help=f"pose model (default: {DEFAULT_MODEL})")
+    v.add_argument("--cache", metavar="DIR",
+                   help="render and pose-track cache (default: formcoach-eval-velocity in the "
+                        "temp folder)")
+    v.add_argument("--full", action="store_true",
+                   help="every exercise/view at every fps and seed (36 sets; default: one set "
+                        "per exercise/view, fps and seed in turn: 9 sets)")
+    v.add_argument("--exercise", action="append", metavar="ID",
+                   help="only sets of this exercise (repeatable)")
+    v.add_argument("--stop-at-vl", type=float, default=25.0, metavar="PCT",
+                   help="the stop rule's threshold, percent (default 25: every true VL is 5 "
+                        "points from it)")
+    v.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="worker processes rendering and posing (default 2)")
+    v.add_argument("--strict", action="store_true",
+                   help="exit 1 when any set misses a target, for CI")
+    v.set_defaults(func=run_velocity)
     eval_form.register(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -171,3 +199,34 @@ def run_faults(args: argparse.Namespace) -> int:
 
         atomic_write_text(Path(args.json), json.dumps(s, indent=2))
     return 0
+
+
+def run_velocity(args: argparse.Namespace) -> int:
+    """Run ``eval velocity``: one line per set as it is scored, then the totals."""
+    from formcoach.evaluation.velocity import evaluate_velocity, velocity_specs
+    from formcoach.synth import EXERCISES
+
+    for ex in args.exercise or ():
+        if ex not in EXERCISES:
+            raise InputError(f"unknown exercise {ex!r} for synthetic sets; choose from: "
+                             f"{', '.join(EXERCISES)}")
+    if not (0 < args.stop_at_vl < 100):
+        raise InputError(f"--stop-at-vl must be in (0, 100) percent, got {args.stop_at_vl}")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    specs = [s for s in velocity_specs(full=args.full)
+             if not args.exercise or s.exercise in args.exercise]
+    if not specs:
+        raise InputError("no synthetic set has a moving point for the chosen exercise(s)")
+    s = evaluate_velocity(specs, backend=args.backend, model=args.model, cache=args.cache,
+                          stop_at_vl_pct=args.stop_at_vl, progress=print, jobs=args.jobs)
+    err = s["vl_max_abs_error_pp"]
+    print(f"\n{s['n']} sets, backend {s['backend']}, model {s['model']}: reps all detected "
+          f"{s['reps_ok']}/{s['n']}, VL within {s['tolerance_pp']:g} pp {s['vl_ok']}/{s['n']} "
+          f"(largest error {'-' if err is None else f'{err:.1f}'} pp), stop cue on the right "
+          f"rep {s['stop_ok']}/{s['n']}")
+    if args.json:
+        from formcoach.io_utils import atomic_write_text
+
+        atomic_write_text(Path(args.json), json.dumps(s, indent=2))
+    return 1 if args.strict and s["ok"] < s["n"] else 0

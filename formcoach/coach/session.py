@@ -23,6 +23,7 @@ rep); the set's metrics fill :attr:`SessionResult.metrics`.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -38,7 +39,7 @@ from formcoach.coach.setup_gate import SetupChecker
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.errors import SourceError
-from formcoach.kinematics.velocity import StopAtVL, smooth_window
+from formcoach.kinematics.velocity import StopAtVL, body_height_px, smooth_window
 from formcoach.metrics import (
     RepMetrics,
     Series,
@@ -238,6 +239,7 @@ class _Run:
             else None
         self.stop_at_vl_pct = stop_at_vl_pct
         self.vl_checked = 0  # reps fed to self.stop
+        self._set_height: float | None = None  # see _height_px
         self.stop_due = False  # the stop cue is to be said (offered each frame until spoken)
         # Frames after a rep's end its velocity may read (half a smoothing window, with room
         # for a source faster than its nominal fps).
@@ -362,11 +364,30 @@ class _Run:
             if newest is not None and (rep is open_rep or newest < rep.end_frame + self.vl_wait):
                 return
             self.vl_checked += 1
-            vel = rep_velocity(self._series(), rep, self.point, self.coach.exercise.concentric)
+            vel = rep_velocity(self._series(), rep, self.point, self.coach.exercise.concentric,
+                               self._height_px())
             if self.stop.add(vel.mean_bhps if vel is not None else float("nan")):
                 self.stop_due = True
                 log.info("velocity loss past %.0f%% for two reps at rep %d: that's the set",
                          self.stop.pct, rep.index + 1)
+
+    def _height_px(self) -> float | None:
+        """The set's standing height in px, for every rep's velocity: measured once, on the
+        first rep whose frames give one (so the live stop rule and the final metrics divide
+        by the same number, and per-rep estimation noise cannot move a rep's VL); None until
+        then (a rep then uses its own)."""
+        if self._set_height is None:
+            series = self._series()
+            for rep in self.reps:
+                s0 = min(max(rep.start_frame - series.offset, 0), len(series.signal) - 1)
+                e0 = min(max(rep.end_frame - series.offset, s0), len(series.signal) - 1)
+                if series.poses is None or e0 <= s0:
+                    continue
+                h = body_height_px(series.poses[s0 : e0 + 1])
+                if math.isfinite(h) and h > 0:
+                    self._set_height = float(h)
+                    break
+        return self._set_height
 
     def _withdraw(self, gone: list[Fault]) -> None:
         """Provisional faults the final verdict did not confirm: out of the result, and their
@@ -423,7 +444,8 @@ class _Run:
         height_m = self.height_cm / 100.0 if self.height_cm is not None else None
         for rep in todo:
             rm = rep_metrics(series, rep, self.joints, self.faults, point=self.point,
-                             height_m=height_m, concentric=self.coach.exercise.concentric)
+                             height_m=height_m, concentric=self.coach.exercise.concentric,
+                             height_px=self._height_px() if self.point else None)
             judged, missing = self._coverage(rep.index)
             apply_coverage(rm, self.rep_views.get(rep.index, self.coach.view), judged, missing)
             self.measured.append(rm)

@@ -4,6 +4,14 @@ Everything here is plain numpy (scipy is not a dependency): a Savitzky-Golay der
 (:func:`smooth_derivative`), preceded by :func:`despike3` so that one bad frame (a landmark
 flip, a corrupt frame) is removed before differentiating and cannot produce a peak.
 
+Mean concentric velocity is distance / time over the middle of the concentric phase
+(:func:`concentric_velocity`): the instants the point has covered :data:`MID_FRAC` and
+``1 - MID_FRAC`` of its way from the rep's turn are found on the smoothed track
+(:func:`smooth_position`), between frames, and the straight-line distance between the two
+positions is divided by the time between them. A sum of per-frame speeds would add each
+frame's jitter to the distance (more of it the slower the rep), and a speed threshold would
+move with the noisy peak: both make a slow rep read faster than it is.
+
 Units: positions in pixels, times in ns (``t_ns``), velocities in **body heights per second**
 (BH/s): pixel speed / the person's standing height in pixels (:func:`body_height_px`), so the
 number does not depend on the camera distance. ``BH/s x height in metres`` = m/s.
@@ -25,15 +33,17 @@ import numpy as np
 from formcoach.skeleton import LM
 
 __all__ = [
+    "MID_FRAC",
     "MOVING_POINTS",
     "PEAK_TO_MEAN_LIMIT",
+    "POSITION_SMOOTH_S",
     "SMOOTH_S",
     "StopAtVL",
     "body_height_px",
     "concentric_velocity",
     "despike3",
-    "moving_mean",
     "smooth_derivative",
+    "smooth_position",
     "smooth_window",
     "velocity_loss_pct",
 ]
@@ -63,15 +73,18 @@ _SEGMENT_FRACTIONS: tuple[tuple[tuple[int, int] | None, tuple[int, int] | None, 
     ((LM.LEFT_HIP, LM.LEFT_KNEE), (LM.RIGHT_HIP, LM.RIGHT_KNEE), 0.245),
     (None, None, 0.288),  # trunk: from the mid-points
 )
-#: The moving part of a concentric phase: where the speed is at least this fraction of its
-#: peak (the crossings interpolated between frames). Mean velocity = distance / time over it,
-#: so a rep done slower along the same path reads exactly that much slower (the rest frames
-#: around it, and how many of them the rep boundaries hold, do not count).
-MOVING_FRAC = 0.1
+#: Mean concentric velocity is measured between the instants the point has covered this
+#: fraction and ``1 - MID_FRAC`` of its way from the turn (the bottom) to where the concentric
+#: phase ends: the middle 80%, where it moves fast, so a pixel of jitter moves those instants
+#: least; a rep done slower along the same path reads exactly that much slower.
+MID_FRAC = 0.1
+#: Savitzky-Golay window (s) of the position smoothing the instants are read on.
+POSITION_SMOOTH_S = 0.5
 #: Physiological upper limit of a rep's peak / mean concentric speed (see docs/velocity.md):
 #: smooth rest-to-rest profiles give 1.57 (half sine) to 2.0 (triangle), minimum jerk 1.875; a
-#: sticking region or a late burst raises it; past 3 the mean is under a third of the peak,
-#: which one movement does not do. A ratio above it means the peak is not the person's.
+#: sticking region or a late burst raises it (the mean here is the middle 80% of the way's, a
+#: little above the whole phase's); past 3 the mean is under a third of the peak, which one
+#: movement does not do. A ratio above it means the peak is not the person's.
 PEAK_TO_MEAN_LIMIT = 3.0
 #: Percentile of a segment's per-frame 2D length taken as its true length (a limb pointing at
 #: the camera looks short; noise makes a few frames look long).
@@ -99,6 +112,18 @@ def _derivative_matrix(window: int, polyorder: int) -> np.ndarray:
         d += (j * x ** (j - 1))[:, None] * pinv[j][None, :]
     d.setflags(write=False)
     return d
+
+
+@lru_cache(maxsize=64)
+def _value_matrix(window: int, polyorder: int) -> np.ndarray:
+    """``(window, window)``: row ``k`` maps a window of samples to the value at its ``k``-th
+    sample of their least-squares polynomial of ``polyorder``."""
+    m = window // 2
+    x = np.arange(-m, m + 1, dtype=np.float64)
+    a = np.vander(x, polyorder + 1, increasing=True)  # (w, p+1)
+    v = a @ np.linalg.pinv(a)
+    v.setflags(write=False)
+    return np.asarray(v)
 
 
 def despike3(y: np.ndarray) -> np.ndarray:
@@ -191,6 +216,39 @@ def _savgol_derivative(z: np.ndarray, w: int, polyorder: int) -> np.ndarray:
     return out
 
 
+def smooth_position(y: np.ndarray, fps: float, seconds: float = POSITION_SMOOTH_S,
+                    polyorder: int = POLYORDER) -> np.ndarray:
+    """A per-frame series smoothed: one-frame spikes removed (:func:`despike3`), gaps of up to
+    :data:`MAX_BRIDGE_FRAMES` bridged, then a Savitzky-Golay fit of ``polyorder`` over
+    ``seconds`` (:func:`smooth_window`; shrunk to the series length), the ends from the first /
+    last window's fit. A frame that was NaN, or whose window reaches a longer gap, is NaN.
+
+    Args:
+        y: ``(n,)`` or ``(n, d)`` float values (NaN = missing).
+        fps: frames per second.
+
+    Returns:
+        Same shape as ``y``; a copy of ``y`` when it is shorter than ``polyorder + 3`` frames.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        return np.stack([smooth_position(y[:, k], fps, seconds, polyorder)
+                         for k in range(y.shape[1])], axis=1) if y.shape[1] else y.copy()
+    n = len(y)
+    w = min(smooth_window(fps, seconds), n if n % 2 else n - 1)
+    if w < polyorder + 3:
+        return y.copy()
+    z = _bridge(despike3(y), MAX_BRIDGE_FRAMES)
+    v = _value_matrix(w, polyorder)
+    m = w // 2
+    out = np.empty(n)
+    out[m : n - m] = np.lib.stride_tricks.sliding_window_view(z, w) @ v[m]
+    out[:m] = v[:m] @ z[:w]
+    out[n - m :] = v[m + 1 :] @ z[n - w :]
+    out[~np.isfinite(y)] = np.nan
+    return out
+
+
 def body_height_px(poses: np.ndarray, min_visibility: float = 0.5) -> float:
     """The person's standing height in pixels, from the 2D lengths of shank, thigh and trunk.
 
@@ -264,61 +322,79 @@ class RepVelocity:
 
 
 def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: slice,
-                        height_px: float | None = None) -> RepVelocity:
+                        turn: int | None = None, height_px: float | None = None) -> RepVelocity:
     """Mean and peak speed of ``point`` over the ``concentric`` rows of a rep's ``poses``.
 
-    The derivative is taken over all of ``poses`` (the rep's frames, start to end) and read on
-    ``concentric``, so the same frames always give the same numbers (live and offline).
+    Mean: on the smoothed track (:func:`smooth_position`), ``D`` is the point's distance from
+    where it was at ``turn`` (the rep's bottom) to where it is at the far end of
+    ``concentric``; the instants it is :data:`MID_FRAC` x ``D`` and ``(1 - MID_FRAC)`` x ``D``
+    from the turn are interpolated between frames, and the distance between its positions
+    then, over the time between them, is the mean. Peak: the largest speed of the smoothed
+    derivative (:func:`smooth_derivative`) over ``concentric``. Both are read on tracks taken
+    over all of ``poses`` (the rep's frames, start to end), so the same frames always give the
+    same numbers (live and offline).
 
     Args:
         poses: ``(n, 33, 4)`` the rep's poses.
         fps: frames per second.
         point: a :data:`MOVING_POINTS` key.
         concentric: the rows of the concentric phase.
+        turn: the row the concentric moves away from: before ``concentric`` (a squat's way
+            up, from the bottom) or after it (a curl's lift, read backwards from its top);
+            default ``concentric.start``.
         height_px: standing height in px; default :func:`body_height_px` of ``poses``.
     """
     h = body_height_px(poses) if height_px is None else float(height_px)
     nan = RepVelocity(float("nan"), float("nan"), h)
     if not (math.isfinite(h) and h > 0):
         return nan
-    vel = smooth_derivative(point_track(poses, point), fps)  # (n, 2) px/s
+    track = point_track(poses, point)  # (n, 2) px
+    vel = smooth_derivative(track, fps)  # (n, 2) px/s
     speed = np.hypot(vel[concentric, 0], vel[concentric, 1]) / h
     if np.isfinite(speed).sum() < 2:
         return nan
-    return RepVelocity(moving_mean(speed), float(np.nanmax(speed)), h)
+    c0, c1, _ = concentric.indices(len(track))
+    t0 = c0 if turn is None else int(turn)
+    mean = _mid_mean_speed(smooth_position(track, fps), t0, c1 - 1 if t0 <= c0 else c0, fps)
+    return RepVelocity(mean / h, float(np.nanmax(speed)), h)
 
 
-def moving_mean(speed: np.ndarray, frac: float = MOVING_FRAC) -> float:
-    """Mean of a ``(n,)`` per-frame speed over its moving part: the run of frames around the
-    peak at or above ``frac`` x peak, its two ends interpolated linearly to the crossing
-    (distance / time of the piecewise-linear speed curve between the crossings). NaN frames
-    end the run; NaN when fewer than 2 finite frames."""
-    s = np.asarray(speed, dtype=np.float64)
-    if np.isfinite(s).sum() < 2:
+def _mid_mean_speed(xy: np.ndarray, turn: int, end: int, fps: float,
+                    frac: float = MID_FRAC) -> float:
+    """Mean speed (units / s) of a ``(n, 2)`` track moving away from row ``turn`` to row
+    ``end`` (after or before it), between the instants its distance from the turn crosses
+    ``frac`` and ``1 - frac`` of the distance at ``end``: chord / time, both interpolated
+    between frames. NaN when the track does not cross both, or is missing there."""
+    if end < turn:  # a lift read backwards from its top
+        xy, turn, end = xy[::-1], len(xy) - 1 - turn, len(xy) - 1 - end
+    if not 0 <= turn < end < len(xy):
         return float("nan")
-    k = int(np.nanargmax(s))
-    th = frac * s[k]
-    a = k
-    while a > 0 and s[a - 1] >= th:  # NaN >= th is False: a gap ends the run
-        a -= 1
-    b = k
-    while b < len(s) - 1 and s[b + 1] >= th:
-        b += 1
-    # Knots: the crossings (where a neighbour below th is known) and the frames a..b.
-    xs = list(range(a, b + 1))
-    ys = [float(v) for v in s[a : b + 1]]
-    if a > 0 and np.isfinite(s[a - 1]):
-        x = a - 1 + (th - s[a - 1]) / (s[a] - s[a - 1])
-        xs.insert(0, x)
-        ys.insert(0, th)
-    if b < len(s) - 1 and np.isfinite(s[b + 1]):
-        x = b + (s[b] - th) / (s[b] - s[b + 1])
-        xs.append(x)
-        ys.append(th)
-    if len(xs) < 2 or xs[-1] <= xs[0]:
-        return float(s[k])
-    dist = float(np.trapezoid(ys, xs))
-    return dist / (xs[-1] - xs[0])
+    d = np.hypot(*(xy[turn:] - xy[turn]).T)  # distance from the turn, rows turn..
+    full = float(d[end - turn])
+    if not (math.isfinite(full) and full > 0):
+        return float("nan")
+    lo, hi = frac * full, (1.0 - frac) * full
+    with np.errstate(invalid="ignore"):
+        past = np.flatnonzero(d >= hi)
+    if not len(past) or past[0] == 0:
+        return float("nan")
+    i = int(past[0])  # first row at or past hi; the last row before it under lo:
+    with np.errstate(invalid="ignore"):
+        under = np.flatnonzero(d[:i] < lo)
+    if not len(under):
+        return float("nan")
+    j = int(under[-1])
+    t_hi = i - 1 + (hi - d[i - 1]) / (d[i] - d[i - 1])
+    t_lo = j + (lo - d[j]) / (d[j + 1] - d[j])
+
+    def at(t: float) -> np.ndarray:
+        k = min(int(t), len(d) - 2)
+        return np.asarray(xy[turn + k] + (t - k) * (xy[turn + k + 1] - xy[turn + k]))
+
+    dt = (t_hi - t_lo) / fps
+    if not (math.isfinite(dt) and dt > 0):
+        return float("nan")
+    return float(np.hypot(*(at(t_hi) - at(t_lo)))) / dt
 
 
 def velocity_loss_pct(values: Sequence[float]) -> list[float]:

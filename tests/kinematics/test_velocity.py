@@ -85,16 +85,63 @@ def test_missing_frames_are_nan_and_short_gaps_are_bridged():
     assert np.isnan(V.smooth_derivative(np.ones(5), fps)).all()  # too short
 
 
-def test_moving_mean_is_distance_over_time_and_scales_with_tempo():
+def _ease_track(dur: float, fps: float, dist: float = 100.0, rest: int = 6) -> np.ndarray:
+    """``(n, 2)`` px: still for ``rest`` frames (the turn), an ease-in-out move of ``dist`` px
+    along a diagonal over ``dur`` s, then still again."""
+    x = np.clip(np.arange(-rest, round(dur * fps) + rest + 1) / (dur * fps), 0.0, 1.0)
+    y = dist * (0.5 - 0.5 * np.cos(np.pi * x))
+    return np.stack([0.6 * y, -0.8 * y], axis=1)
+
+
+def test_mid_mean_speed_is_chord_over_time_and_scales_with_tempo():
+    """Between the 10% and 90% crossings of an ease profile (x = acos(0.8) / pi and
+    1 - that), the mean is 0.8 D / (0.5903 T); read forwards from a bottom or backwards from
+    a top, at any fps; a rep twice as slow reads exactly half the speed."""
+    for fps in (30.0, 60.0):
+        for dur in (0.5, 0.8, 1.3, 2.5):
+            xy = _ease_track(dur, fps)
+            turn, end = 5, len(xy) - 7  # the last still frame before, the end of the move
+            want = 0.8 * 100.0 / ((1 - 2 * math.acos(0.8) / math.pi) * dur)
+            assert V._mid_mean_speed(xy, turn, end, fps) == pytest.approx(want, rel=0.005)
+            back = xy[::-1]  # a lift that ends at its top: read backwards from the top
+            got = V._mid_mean_speed(back, len(xy) - 1 - turn, len(xy) - 1 - end, fps)
+            assert got == pytest.approx(want, rel=0.005)
+    assert math.isnan(V._mid_mean_speed(np.zeros((20, 2)), 2, 15, 30.0))  # no movement
+    assert math.isnan(V._mid_mean_speed(_ease_track(1.0, 30.0), 5, 5, 30.0))
+
+
+def test_jitter_does_not_make_a_slow_rep_faster():
+    """1 px of jitter on a 60 px move: the smoothed-track crossings keep the slow / fast ratio
+    within 2% of the tempo's, where the mean of per-frame speeds (the distance the jitter
+    adds to) reads the slow rep more than 5% too fast."""
+    fps, rng = 30.0, np.random.default_rng(7)
+    ratios, naive = [], []
+    for _ in range(20):
+        v = []
+        raw = []
+        for dur in (0.6, 1.5):
+            xy = _ease_track(dur, fps, dist=60.0) + rng.normal(0.0, 1.0, (1, 2))
+            xy = xy + rng.normal(0.0, 1.0, xy.shape)
+            n = len(xy)
+            v.append(V._mid_mean_speed(V.smooth_position(xy, fps), 5, n - 7, fps))
+            step = np.hypot(*np.diff(V.smooth_position(xy, fps, 0.3)[5 : n - 6], axis=0).T)
+            raw.append(step.sum() * fps / (n - 12))
+        ratios.append(v[0] / v[1])
+        naive.append(raw[0] / raw[1])
+    assert np.median(ratios) == pytest.approx(1.5 / 0.6, rel=0.02)
+    assert np.median(naive) < 0.95 * 1.5 / 0.6
+
+
+def test_smooth_position_keeps_polynomials_and_removes_a_spike():
     fps = 30.0
-    for dur in (0.5, 0.8, 1.3):
-        t = np.arange(0, dur + 1e-9, 1 / fps)
-        speed = np.sin(np.pi * t / dur) ** 2  # ease profile, peak 1
-        # over the part above 10% of the peak, mean of sin^2 on [a, pi - a]
-        a = math.asin(math.sqrt(0.1))
-        want = (0.5 * (math.pi - 2 * a) + 0.5 * math.sin(2 * a)) / (math.pi - 2 * a)
-        assert V.moving_mean(speed) == pytest.approx(want, rel=0.02)  # 15+ frames a rep
-    assert math.isnan(V.moving_mean(np.array([np.nan, 1.0])))
+    t = np.arange(40) / fps
+    y = 3.0 * t**4 - 2.0 * t**3 + t
+    np.testing.assert_allclose(V.smooth_position(y, fps), y, atol=1e-8)
+    y2 = y.copy()
+    y2[20] += 50.0
+    assert abs(V.smooth_position(y2, fps)[20] - y[20]) < 0.01
+    y2[10] = np.nan
+    assert np.isnan(V.smooth_position(y2, fps)[10])
 
 
 def test_velocity_loss_and_the_stop_rule():
@@ -175,7 +222,8 @@ def test_no_stop_cue_without_the_option_or_without_loss():
 
 def _sample_reps_with_jitter(stem: str, noise_px: float, flip_every_s: float):
     """The bundled sample's exact 2D poses with Gaussian jitter and, every ``flip_every_s``,
-    one frame whose moving point jumps by a tenth of the body height (a landmark flip)."""
+    one frame whose moving point jumps by a tenth of the body height (a landmark flip); and the
+    reps of the exact poses."""
     ex = load_exercise(json.loads((SAMPLES / f"{stem}.json").read_text())["exercise"])
     with tempfile.TemporaryDirectory() as tmp:
         track = PoseTrack.load(sample_track(stem, Path(tmp) / "t.npz"))
@@ -187,7 +235,8 @@ def _sample_reps_with_jitter(stem: str, noise_px: float, flip_every_s: float):
         for lm in V.MOVING_POINTS[ex.velocity_point]:
             poses[i, lm, :2] += jump
     jittered = PoseTrack(poses, track.world, track.t_ns, track.fps, track.image_size, "synthetic")
-    return ex, poses, track.fps, analyze_track(jittered, ex).metrics.reps
+    return (ex, poses, track.fps, analyze_track(jittered, ex).metrics.reps,
+            analyze_track(track, ex).metrics.reps)
 
 
 def _bundled_rep_samples() -> list[str]:
@@ -201,12 +250,23 @@ def _bundled_rep_samples() -> list[str]:
 def test_peak_to_mean_stays_physiological_on_the_bundled_samples(stem):
     """Pose jitter (2 px on a 384 px frame) and a landmark flip every 2 s cannot make a peak:
     every rep's peak / mean concentric speed stays under the documented limit, where a
-    frame-to-frame difference of the same poses goes far past it."""
-    ex, poses, fps, reps = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
+    frame-to-frame difference of the same poses goes far past it. A rep whose exact poses are
+    past the limit already is two movements (a synthetic fault's stop half-way up, which the
+    mean counts): there the jittered ratio stays within 10% of the exact one."""
+    ex, poses, fps, reps, exact = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
     assert reps
+    clean = {r.bottom_frame: r.peak_velocity_bhps / r.mean_velocity_bhps for r in exact}
+    two = 0
     for r in reps:
         assert r.peak_velocity_bhps >= r.mean_velocity_bhps > 0
-        assert r.peak_velocity_bhps / r.mean_velocity_bhps <= V.PEAK_TO_MEAN_LIMIT
+        ratio = r.peak_velocity_bhps / r.mean_velocity_bhps
+        near = [v for b, v in clean.items() if abs(b - r.bottom_frame) <= 3]
+        if near and near[0] > V.PEAK_TO_MEAN_LIMIT:
+            two += 1
+            assert ratio <= 1.1 * near[0]
+        else:
+            assert ratio <= V.PEAK_TO_MEAN_LIMIT
+    assert two <= 1
     track = V.point_track(poses, ex.velocity_point)
     raw = np.hypot(*np.diff(track, axis=0).T) * fps
     mean = float(np.mean([r.mean_velocity_bhps for r in reps])) * V.body_height_px(poses)
