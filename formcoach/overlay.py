@@ -8,7 +8,7 @@ modified). Pose coordinates are pixels of that image.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -167,6 +167,10 @@ PANEL_BG = (25, 25, 25)
 #: Angle-number colour (BGR, amber) and the skeleton's colours: the judged side, the other side
 #: (dimmer, so a side view reads as one limb), the fault's bones.
 LABEL_FG = (60, 215, 255)
+#: Fault names on the panel: a light red that keeps AA contrast on the dark panel.
+FAULT_TEXT = (110, 110, 255)
+#: Secondary panel text (the time): light grey, still AA contrast on the panel.
+MUTED = (205, 205, 205)
 BONE_JUDGED = (90, 220, 90)
 BONE_OTHER = (70, 130, 70)
 BONE_FAULT = (50, 50, 235)
@@ -223,7 +227,7 @@ class VideoStyle:
         text = max(MIN_TEXT_PX, round(TEXT_FRACTION * short))
         return cls(text_px=text, label_px=max(MIN_TEXT_PX - 2, round(LABEL_FRACTION * text)),
                    margin=max(6, round(0.6 * text)), pad=max(3, round(0.35 * text)),
-                   gap=max(3, round(0.45 * text)), bone_px=max(2, round(short / 220)),
+                   gap=max(3, round(0.38 * text)), bone_px=max(2, round(short / 220)),
                    joint_px=max(2, round(short / 170)))
 
 
@@ -243,9 +247,11 @@ def _font() -> int:
 
 
 def font_for(px: float) -> tuple[float, int]:
-    """(cv2 font scale, stroke thickness) drawing capital letters ``px`` pixels tall."""
+    """(cv2 font scale, stroke thickness) drawing capital letters ``px`` pixels tall (rounded
+    to whole pixels, so measuring and drawing agree)."""
     import cv2
 
+    px = max(1, round(px))
     (_, cap), _ = cv2.getTextSize("H", _font(), 1.0, 1)
     return px / max(1, cap - 1), max(1, round(px / 9))
 
@@ -311,30 +317,40 @@ def draw_panel(img: np.ndarray, lines: Sequence[PanelLine], box: Rect, style: Vi
         y += style.gap
 
 
-def choose_panel(body: Rect | None, size: tuple[int, int], min_w: int, lines_h: int,
+def choose_panel(body: Rect | None, size: tuple[int, int],
+                 panel_at: Callable[[int], tuple[int, int]], min_w: int,
                  style: VideoStyle) -> tuple[str, int]:
     """Where the corner panel goes so it stays off the person: ``(corner, max_width)``.
 
     ``corner`` is ``"top-left"``, ``"top-right"`` or ``"bottom-left"``; ``max_width`` the
-    widest the panel may be there, px. ``body`` is the box the person moves in (None:
-    unknown); ``min_w`` the narrowest useful panel and ``lines_h`` its usual height, px. The
-    wider free strip beside the body wins when it fits ``min_w``; else the free strip above it,
-    else the one below it, when ``lines_h`` fits; else the top-left corner (overlap
-    unavoidable).
+    widest the panel may be there, px. ``body``: the box the person moves in (None: unknown);
+    ``panel_at(max_width)``: the (width, height) px of the clip's largest panel wrapped to that
+    width; ``min_w``: the narrowest useful panel, px. Tried in order: the free strips beside the
+    body (wider first), above it, below it (60% of the frame wide, then all of it); the first
+    whose panel misses the body wins, else the one that covers the least of it.
     """
     w, h = size
     m = style.margin
-    full = max(min_w, min(w - 2 * m, round(0.6 * w)))
+    wide = [max(min_w, round(0.6 * w)), max(min_w, w - 2 * m)]
     if body is None:
-        return "top-left", full
-    left, right = body.x0 - 2 * m, w - body.x1 - 2 * m
-    if max(left, right) >= min_w:
-        return ("top-left", left) if left >= right else ("top-right", right)
-    if body.y0 - 2 * m >= lines_h:
-        return "top-left", full
-    if h - body.y1 - 2 * m >= lines_h:
-        return "bottom-left", full
-    return "top-left", max(min_w, left, right)
+        return "top-left", wide[0]
+    sides = sorted([("top-left", body.x0 - 2 * m), ("top-right", w - body.x1 - 2 * m)],
+                   key=lambda c: -c[1])
+    tries = [c for c in sides if c[1] >= min_w]
+    tries += [("top-left", x) for x in wide] + [("bottom-left", x) for x in wide]
+    best: tuple[int, str, int] | None = None
+    for corner, width in tries:
+        pw, ph = panel_at(width)
+        box = panel_rect(corner, size, (pw, ph), style)
+        if not box.inside(w, h):
+            continue
+        cover = max(0, min(box.x1, body.x1) - max(box.x0, body.x0)) * max(
+            0, min(box.y1, body.y1) - max(box.y0, body.y0))
+        if cover == 0:
+            return corner, width
+        if best is None or cover < best[0]:
+            best = (cover, corner, width)
+    return (best[1], best[2]) if best is not None else ("top-left", wide[1])
 
 
 def panel_rect(corner: str, size: tuple[int, int], panel: tuple[int, int],
@@ -375,9 +391,15 @@ def label_size(text: str, style: VideoStyle) -> tuple[int, int]:
     """(width, height) px of an angle label's box: the number, its degree ring, padding."""
     tw, th, _ = text_size(text, style.label_px)
     pad = max(2, style.pad // 2)
-    ring = max(2, round(style.label_px * 0.18))
+    ring = max(2, round(style.label_px * RING))
     return tw + 2 * ring + 3 + 2 * pad, th + 2 * pad
 
+
+#: Radius of the degree ring after an angle number, as a fraction of the number's height.
+RING = 0.14
+#: Costs of a label spot: per bone it crosses, per other joint it covers, when another joint is
+#: nearer to it than its own (a reader would pin the number on the wrong joint), per turn step.
+COST_BONE, COST_JOINT, COST_AMBIGUOUS, COST_TURN = 4.0, 6.0, 10.0, 1.0
 
 #: Directions tried around the preferred one, degrees, best first.
 _TURNS = (0, 30, -30, 60, -60, 90, -90, 120, -120, 150, -150, 180)
@@ -391,9 +413,10 @@ def place_labels(labels: Sequence[AngleLabel], style: VideoStyle, size: tuple[in
     intersect each other, ``avoid`` (e.g. the panel) or the frame edge.
 
     Each label sits next to its vertex, in its ``away`` direction or turned from it; among the
-    free spots, the one crossing the fewest ``bones`` (segments, px) and covering the fewest
-    ``joints`` (points, px) wins, then the least turned. A label with no free spot is left out
-    (never drawn over another).
+    free spots, the cheapest wins: it crosses few ``bones`` (segments, px), covers few other
+    ``joints`` (points, px), is nearer its own joint than any other (so it reads as that
+    joint's), and is little turned. A label with no free spot is left out (never drawn over
+    another).
     """
     import cv2
 
@@ -420,8 +443,13 @@ def place_labels(labels: Sequence[AngleLabel], style: VideoStyle, size: tuple[in
             rect = (box.x0, box.y0, box.w, box.h)
             cross = sum(1 for p, q in bones if cv2.clipLine(
                 rect, (round(p[0]), round(p[1])), (round(q[0]), round(q[1])))[0])
-            cover = sum(1 for jx, jy in joints if box.contains(jx, jy))
-            cost = 4.0 * cross + 6.0 * cover + k
+            own = math.dist((cx, cy), (vx, vy))
+            others = [q for q in joints if math.dist(q, (vx, vy)) > 1.0]
+            grown = Rect(box.x0 - gap, box.y0 - gap, box.x1 + gap, box.y1 + gap)
+            cover = sum(1 for jx, jy in others if grown.contains(jx, jy))
+            ambiguous = any(math.dist((cx, cy), q) < own for q in others)
+            cost = (COST_BONE * cross + COST_JOINT * cover + COST_AMBIGUOUS * ambiguous
+                    + COST_TURN * k)
             if best is None or cost < best[0]:
                 best = (cost, box)
         if best is not None:
@@ -435,7 +463,7 @@ def draw_labels(img: np.ndarray, placed: Sequence[PlacedLabel], style: VideoStyl
 
     scale, thick = font_for(style.label_px)
     pad = max(2, style.pad // 2)
-    ring = max(2, round(style.label_px * 0.18))
+    ring = max(2, round(style.label_px * RING))
     for p in placed:
         b = p.box
         _shade(img, b, PANEL_BG, PANEL_ALPHA)

@@ -18,8 +18,8 @@ from formcoach.errors import InputError
 from formcoach.io_utils import Cv2OutputFile, check_output_path, cv2_input_path, display_path
 from formcoach.kinematics.features import label_landmark
 from formcoach.overlay import (
-    GREY,
-    RED,
+    FAULT_TEXT,
+    MUTED,
     VIDEO_BONES,
     VIDEO_JOINTS,
     WHITE,
@@ -195,8 +195,6 @@ def _verify(tmp: str, cv_tmp: str, out: Path, n_written: int) -> None:
         )
 
 
-#: Most faults listed in the panel at once (the rest are counted in one more line).
-MAX_FAULT_LINES = 2
 #: Left and right angle numbers closer than this many label heights (a side view: both joints
 #: drawn on top of each other) show only the judged side's.
 SAME_SPOT_LABELS = 3.0
@@ -224,10 +222,21 @@ def _scene(result: SessionResult, size: tuple[int, int]) -> _Scene:
     names = tuple(j for j in result.metrics.joints
                   if j in result.features and label_landmark(j) is not None)
     min_w = text_size("Reps 10 of 10 - bottom", style.text_px)[0] + 2 * style.pad
-    lines_h = 5 * (style.text_px + style.gap) + 2 * style.pad
-    corner, max_w = choose_panel(_body_box(result.poses, size, style), size, min_w, lines_h,
+    rules = rules_by_id(result.exercise)
+    # The panel is largest while the most cues and faults show: at one of their start times.
+    starts = sorted({0.0} | {c.t_s for c in result.cues} | {result.rel_s(f.t_ns)
+                                                            for f in result.faults})
+    n = max(1, len(result.reps))
+
+    def panel_at(max_w: int) -> tuple[int, int]:
+        probe = _Scene(style, size, "top-left", max_w, names, rules, np.zeros(0))
+        sizes = [panel_size(_panel_lines(result, probe, None, t, _faults_on_screen(result, t),
+                                         n_done=n, phase="bottom"), style) for t in starts]
+        return max(s[0] for s in sizes), max(s[1] for s in sizes)
+
+    corner, max_w = choose_panel(_body_box(result.poses, size, style), size, panel_at, min_w,
                                  style)
-    return _Scene(style, size, corner, max_w, names, rules_by_id(result.exercise),
+    return _Scene(style, size, corner, max_w, names, rules,
                   (np.asarray(result.t_ns) - result.start_ns) / NS_PER_S)
 
 
@@ -312,7 +321,7 @@ def _phase(rep: RepEvent | None, k: int | None) -> str:
 def _fault_lines(f: Fault, rule: Rule | None, style: VideoStyle, width: int) -> list[PanelLine]:
     """A fault in the words of the report and the workspace: its name (red), then the measured
     value against the limit, wrapped to ``width`` px."""
-    out = [PanelLine(t, RED) for t in wrap_text(fault_name(f.rule_id), style.text_px, width)]
+    out = [PanelLine(t, FAULT_TEXT) for t in wrap_text(fault_name(f.rule_id), style.text_px, width)]
     detail = explain_fault(f, rule)
     for part in detail.replace(", limit ", "\nlimit ").split("\n"):
         out += [PanelLine(t, WHITE, 0.85)
@@ -321,27 +330,33 @@ def _fault_lines(f: Fault, rule: Rule | None, style: VideoStyle, width: int) -> 
 
 
 def _panel_lines(result: SessionResult, scene: _Scene, k: int | None, t: float,
-                 faults: Sequence[Fault]) -> list[PanelLine]:
+                 faults: Sequence[Fault], n_done: int | None = None,
+                 phase: str | None = None) -> list[PanelLine]:
     """The corner panel at stream frame ``k`` (None: not analysed) and session time ``t`` s:
     reps counted and the phase, the time, cues shown for :data:`CUE_SHOW_S` s, and the faults
-    ``faults`` now on screen."""
+    ``faults`` now on screen. ``n_done`` / ``phase`` override the reps counted and the phase
+    (to size the panel)."""
     st, width = scene.style, scene.max_w - 2 * scene.style.pad
     reps = result.reps
     # A rep counts on screen from the moment it was counted (as live), not from its end.
     done = (sum(1 for r in reps if r.counted_frame <= k) if k is not None
             else sum(1 for r in reps if result.rel_s(r.counted_ns) <= t))
-    cur = next((r for r in reps if k is not None and r.start_frame <= k <= r.end_frame), None)
-    phase = _phase(cur, k)
+    done = done if n_done is None else n_done
+    if phase is None:
+        cur = next((r for r in reps if k is not None and r.start_frame <= k <= r.end_frame),
+                   None)
+        phase = _phase(cur, k)
     lines = [PanelLine(f"Reps {done} of {len(reps)}" + (f" - {phase}" if phase else "")),
-             PanelLine(f"{t:.2f} s", GREY, 0.8)]
+             PanelLine(f"{t:.2f} s", MUTED, 0.8)]
     for c in result.cues:
         if c.t_s <= t < c.t_s + CUE_SHOW_S:
             lines += [PanelLine(x, YELLOW, 0.9)
                       for x in wrap_text(f'Cue: "{c.text}"', 0.9 * st.text_px, width)]
-    for f in faults[:MAX_FAULT_LINES]:
-        lines += _fault_lines(f, scene.rules.get(f.rule_id), st, width)
-    if len(faults) > MAX_FAULT_LINES:
-        lines.append(PanelLine(f"+ {len(faults) - MAX_FAULT_LINES} more", RED, 0.85))
+    if faults:  # the first in full; any others at the same moment by name
+        lines += _fault_lines(faults[0], scene.rules.get(faults[0].rule_id), st, width)
+    if len(faults) > 1:
+        also = "also: " + ", ".join(fault_name(f.rule_id) for f in faults[1:])
+        lines += [PanelLine(x, FAULT_TEXT, 0.85) for x in wrap_text(also, 0.85 * st.text_px, width)]
     return lines
 
 

@@ -47,11 +47,16 @@ _REDUCE = {"min": "lowest", "max": "highest", "mean": "mean", "range": "range of
            "fall": "fall of"}
 
 
+#: Words of rule ids written in capitals (``partial_rom`` -> ``Partial ROM``).
+_ACRONYMS = {"rom": "ROM"}
+
+
 def fault_name(rule_id: object) -> str:
     """A rule id as a PT reads it: ``knee_valgus`` -> ``Knee valgus``, ``hip_sag`` ->
     ``Hip sag`` (pages keep the id as the element's title; the annotated video and the serve
     workspace share this wording)."""
-    text = " ".join(str(rule_id or "fault").replace("_", " ").split())
+    words = [_ACRONYMS.get(w, w) for w in str(rule_id or "fault").replace("_", " ").split()]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 
