@@ -28,7 +28,7 @@ from formcoach.rules.engine import (
 )
 from formcoach.types import Fault, RepEvent
 
-__all__ = ["UNIT_TEXT", "explain_fault", "feature_label", "feature_unit", "rule_reason",
+__all__ = ["UNIT_TEXT", "explain_fault", "fault_name", "feature_label", "feature_unit", "rule_reason",
            "rules_by_id", "worst_frame"]
 
 #: How each registry unit is written after a number.
@@ -45,6 +45,19 @@ _PHASE = {"bottom": "at the bottom", "top": "at the top", "eccentric": "on the w
 _REDUCE = {"min": "lowest", "max": "highest", "mean": "mean", "range": "range of",
            "spread": "spread of", "p10": "low (p10)", "p90": "high (p90)", "rise": "rise of",
            "fall": "fall of"}
+
+
+#: Words of rule ids written in capitals (``partial_rom`` -> ``Partial ROM``).
+_ACRONYMS = {"rom": "ROM"}
+
+
+def fault_name(rule_id: object) -> str:
+    """A rule id as a PT reads it: ``knee_valgus`` -> ``Knee valgus``, ``hip_sag`` ->
+    ``Hip sag`` (pages keep the id as the element's title; the annotated video and the serve
+    workspace share this wording)."""
+    words = [_ACRONYMS.get(w, w) for w in str(rule_id or "fault").replace("_", " ").split()]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def _registry_feature(name: str) -> tuple[str, str]:

@@ -17,17 +17,11 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from formcoach.report import mdc as mdc_mod
+from formcoach.rules.explain import fault_name
 from formcoach.store import Prescription, Store
 
 __all__ = ["Adherence", "RomPoint", "adherence", "angle_svg", "calendar_weeks", "fault_name",
            "fault_table", "nice_ticks", "rom_svg", "rom_trend", "set_rows"]
-
-
-def fault_name(rule_id: Any) -> str:
-    """A rule id as a PT reads it: ``knee_valgus`` -> ``Knee valgus``, ``hip_sag`` ->
-    ``Hip sag`` (the id stays in the page as the element's title)."""
-    text = " ".join(str(rule_id or "fault").replace("_", " ").split())
-    return text[:1].upper() + text[1:]
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
