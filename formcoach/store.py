@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -338,8 +339,11 @@ class Store:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, timeout: float | None = None
+        self, path: str | os.PathLike[str] | None = None, timeout: float | None = None,
+        *, skippable: bool = False,
     ) -> None:
+        #: The command has ``--no-save`` (analyze, live, batch): its errors may suggest it.
+        self.skippable = skippable
         self.path = Path(path).expanduser() if path is not None else default_db_path()
         self.timeout = BUSY_TIMEOUT_S if timeout is None else float(timeout)
         self._existing_mode: int | None = None
@@ -371,10 +375,10 @@ class Store:
         try:
             p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # never chmods an existing dir
         except OSError as e:
-            raise StoreError(
+            raise self._hinted(StoreError(
                 f"cannot create the folder of session database {p}: {_errno_reason(e)}; pass "
                 "--db with another path, or --no-save"
-            ) from e
+            )) from e
         try:
             fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _O_NOFOLLOW, 0o600)
         except FileExistsError:
@@ -382,8 +386,9 @@ class Store:
         except IsADirectoryError:
             raise self._is_dir() from None
         except OSError as e:
-            raise StoreError(f"cannot create session database {p}: {_errno_reason(e)}; pass "
-                             "--db with another path, or --no-save") from e
+            raise self._hinted(StoreError(f"cannot create session database {p}: "
+                                          f"{_errno_reason(e)}; pass --db with another path, "
+                                          "or --no-save")) from e
         else:
             try:
                 os.fchmod(fd, 0o600)  # our own new file, by descriptor: whatever the umask
@@ -531,7 +536,17 @@ class Store:
         with self._errors(doing), self._tx():
             yield
 
+    def _hinted(self, err: StoreError) -> StoreError:
+        """``err`` without its "or pass --no-save" advice where the command has no such flag."""
+        if not self.skippable and err.args:
+            text = re.sub(r",? or (pass )?--no-save", "", str(err.args[0]))
+            err.args = (text, *err.args[1:])
+        return err
+
     def _error(self, e: sqlite3.Error, doing: str) -> StoreError:
+        return self._hinted(self._sqlite_error(e, doing))
+
+    def _sqlite_error(self, e: sqlite3.Error, doing: str) -> StoreError:
         """The user-facing :class:`StoreError` for an sqlite3 error (path and cause, one line)."""
         p = self.path
         code = _sqlite_code(e)

@@ -161,7 +161,7 @@ class _Saver:
         if config.save:
             from formcoach.store import Store
 
-            self.store = Store(config.db)
+            self.store = Store(config.db, skippable=True)
 
     def save(self, outcome: Outcome, pending: Path | None = None) -> None:
         key = outcome.key

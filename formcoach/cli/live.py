@@ -396,7 +396,7 @@ class _RepByRepSaver:
                  prescription_id: int | None = None) -> None:
         from formcoach.store import SetRecorder, Store
 
-        self.store = Store(db)  # a corrupt --db fails here, before coaching starts
+        self.store = Store(db, skippable=True)  # a corrupt --db fails here, before coaching starts
         patient_id = None if not patient else self.store.ensure_patient(patient).id
         plan_rx = prescription_id  # the workspace's id: kept for 'formcoach export-sets'
         if prescription_id is not None:

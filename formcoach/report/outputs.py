@@ -117,7 +117,7 @@ class OutputHook:
         from formcoach.io_utils import sha256_file
 
         try:
-            self.store = Store(self.paths.db)
+            self.store = Store(self.paths.db, skippable=True)
         except NotOurDatabase:
             raise  # a --db that can never work: refused before the analysis, like a bad path
         except STORE_ERRORS as e:  # locked or full right now: warn, write every other output

@@ -186,7 +186,7 @@ def test_concurrent_first_open_all_succeed(tmp_path):
 def test_locked_database_while_saving_a_rep_is_a_store_error(tmp_path):
     db = tmp_path / "s.db"
     r = make_result(n_reps=3)
-    st = S.Store(db, timeout=0.3)
+    st = S.Store(db, timeout=0.3, skippable=True)  # live/analyze: they have --no-save
     rec = S.SetRecorder.begin(st, "squat")
     rec.on_rep(r.metrics.reps[0])
     other = sqlite3.connect(db, isolation_level=None)
@@ -299,3 +299,16 @@ def test_really_corrupt_database_still_says_corrupt(tmp_path):
             st.list_sets()
     msg = str(ei.value)
     assert "is corrupt (integrity_check:" in msg and "move it aside" in msg and "\n" not in msg
+
+
+def test_only_commands_with_no_save_suggest_it(tmp_path):
+    """'pass --no-save' is advice for analyze, live and batch; mark, serve, history... have no
+    such flag, so their message stops at what they can do."""
+    bad = tmp_path / "file"
+    bad.write_text("x")
+    for skippable in (False, True):
+        with pytest.raises(StoreError) as ei:
+            S.Store(bad / "s.db", skippable=skippable)
+        msg = str(ei.value)
+        assert "--db with another path" in msg
+        assert ("--no-save" in msg) == skippable
