@@ -14,9 +14,9 @@ landmark-network runs on a fixed input, median, cached per process. An explicit 
 ``FORMCOACH_MODEL`` in the environment (tests pin it), skips it entirely.
 
 ``live`` measures at every start: what keeps up now is what matters there. ``offline`` uses
-this machine's **remembered** speeds (:func:`machine_speeds`: measured once, kept in the config
-folder as :data:`SPEEDS_FILE`, re-measured by ``formcoach bench`` or when the models, the
-runtime or the core count change): an analysis must not pick another rung, and so report other
+this machine's **remembered** speeds (:func:`machine_speeds`: measured once on a quiet machine,
+kept in the config folder as :data:`SPEEDS_FILE`, re-measured by ``formcoach bench`` or when
+the models, the runtime or the core count change): an analysis must not pick another rung, and so report other
 numbers for the same video, because the machine happened to be busy at that moment.
 """
 
@@ -59,6 +59,9 @@ MEDIAPIPE_COST_RATIO = 1.8
 
 #: This machine's remembered per-rung speeds, in the config folder (see the module docstring).
 SPEEDS_FILE = "pose_speeds.json"
+#: Speeds timed while the 1-minute load average per core is above this are used for that run
+#: only, never remembered (except by an explicit re-measure: ``formcoach bench``).
+QUIET_LOAD_PER_CPU = 0.75
 
 Purpose = Literal["live", "offline"]
 #: ``timer(backend, model) -> ms`` per frame of that rung's landmark network.
@@ -217,13 +220,18 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # nothing (valid) remembered: measure
     speeds = {str(m): round(float(measure_model_ms(backend, m)), 3) for m in MODELS}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if not remeasure and load > QUIET_LOAD_PER_CPU * (os.cpu_count() or 1):
+        # A busy moment's timing would stick (and pick a lower rung for good): used for this
+        # run only; a quiet run (or 'formcoach bench') is the one remembered.
+        log.info("machine busy (load %.1f): pose model speeds used now, not remembered", load)
+        return speeds, True
     try:
         try:
             known = json.loads(path.read_text(encoding="utf-8"))
             known = known if isinstance(known, dict) else {}
         except (OSError, ValueError):
             known = {}
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         known[key] = {"ms": speeds, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       "load_1min": round(load, 2)}
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,11 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(tmp_path / "cfg"))
     timer = _Timer(lite=5.0, full=9.0, heavy=OFFLINE_BUDGET_30 - 1)  # heavy fits offline
     monkeypatch.setattr(ladder, "measure_model_ms", timer)
+    monkeypatch.setattr(ladder.os, "getloadavg", lambda: (99.0, 0.0, 0.0))  # busy: not kept
+    assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"
+    assert not ladder.speeds_path().exists()
+    monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))  # quiet
+    timer.calls.clear()
     first = choose_model("onnx", 30.0, "offline", env={})
     assert (first.model, first.source) == ("heavy", "measured")
     assert [m for _, m in timer.calls] == list(MODELS)  # every rung, for later choices
@@ -73,6 +78,7 @@ def test_speeds_that_cannot_be_saved_still_choose(tmp_path: Path,
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
     monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(blocker / "cfg"))  # under a file: unwritable
     monkeypatch.setattr(ladder, "measure_model_ms", _Timer(lite=1.0, full=2.0, heavy=3.0))
     assert choose_model("onnx", 30.0, "offline", env={}).model == "heavy"
