@@ -15,7 +15,14 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
-from formcoach.batch.worker import Outcome, Task, analyze_task, init_worker, threads_per_worker
+from formcoach.batch.worker import (
+    Outcome,
+    Task,
+    analyze_task,
+    init_worker,
+    thread_config,
+    threads_per_worker,
+)
 from formcoach.errors import FormcoachError, InputError
 
 log = logging.getLogger(__name__)
@@ -40,17 +47,22 @@ class Engine(ABC):
 
     Attributes:
         workers: worker processes.
-        threads: threads each worker uses (``cores // workers``).
+        threads: threads each worker uses (``cores // workers`` unless given).
     """
 
     name = ""
 
-    def __init__(self, workers: int, backend: str, model: str) -> None:
+    def __init__(self, workers: int, backend: str, model: str, threads: int = 0) -> None:
         # 0: one per core here (a cluster engine may change it to the cluster's size)
         self.workers = int(workers) if workers > 0 else (os.cpu_count() or 1)
-        self.threads = threads_per_worker(self.workers)
+        self.threads = int(threads) if threads > 0 else threads_per_worker(self.workers)
         self.backend = backend
         self.model = model
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        """Start every worker and wait until each has loaded its model (otherwise that happens
+        at the first tasks); each worker's :func:`~formcoach.batch.worker.thread_config`."""
+        return []
 
     @abstractmethod
     def submit(self, task: Task) -> None:
@@ -78,22 +90,42 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def __init__(self, workers: int, backend: str, model: str) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         methods = multiprocessing.get_all_start_methods()
         self._ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         self._futures: dict[Any, Task] = {}
         self._pool: Any = None
+        self._ready: Any = None
 
     def _ensure_pool(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
+            self._ready = self._ctx.Queue()  # each worker's thread_config(), model loaded
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=self._ctx, initializer=init_worker,
-                initargs=(self.threads, self.backend, self.model),
+                initargs=(self.threads, self.backend, self.model, True, self._ready),
             )
         return self._pool
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        import queue
+
+        pool = self._ensure_pool()
+        # with no idle worker each submit starts a process, so `workers` probes start them all
+        probes = [pool.submit(os.getpid) for _ in range(self.workers)]
+        configs: list[dict[str, Any]] = []
+        while len(configs) < self.workers:
+            try:
+                configs.append(self._ready.get(timeout=1.0))
+            except queue.Empty:
+                for f in probes:  # a worker that failed to start breaks the pool
+                    if f.done() and f.exception() is not None:
+                        raise FormcoachError(f"batch workers did not start: {f.exception()}")
+        for f in probes:
+            f.result()
+        return configs
 
     def submit(self, task: Task) -> None:
         self._futures[self._ensure_pool().submit(analyze_task, task)] = task
@@ -156,8 +188,9 @@ class DaskEngine(Engine):
 
     name = "dask"
 
-    def __init__(self, workers: int, backend: str, model: str, address: str | None) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, address: str | None,
+                 threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as e:
@@ -184,6 +217,9 @@ class DaskEngine(Engine):
             self.threads = 1 if n else self.threads
         self._client.run(_dask_setup, self.threads, backend, model)
         self._futures: dict[Any, Task] = {}
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        return list(self._client.run(thread_config).values())
 
     def submit(self, task: Task) -> None:
         fut = self._client.submit(analyze_task, task, pure=False, retries=0)
@@ -228,6 +264,9 @@ class _RayWorkerBase:
     def analyze(self, task: Task) -> Outcome:
         return analyze_task(task)
 
+    def config(self) -> dict[str, Any]:
+        return thread_config()
+
 
 class RayEngine(Engine):
     """Ray: ``workers`` actors (1 CPU each) that load the model once and take one file at a
@@ -235,8 +274,9 @@ class RayEngine(Engine):
 
     name = "ray"
 
-    def __init__(self, workers: int, backend: str, model: str, address: str | None) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, address: str | None,
+                 threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         try:
             import ray
         except ImportError as e:
@@ -264,6 +304,10 @@ class RayEngine(Engine):
         self._idle: deque[Any] = deque(self._actors)
         self._queue: deque[Task] = deque()
         self._running: dict[Any, tuple[Task, Any]] = {}
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        configs: list[dict[str, Any]] = self._ray.get([a.config.remote() for a in self._actors])
+        return configs
 
     def _dispatch(self) -> None:
         while self._idle and self._queue:
@@ -310,8 +354,9 @@ class RayEngine(Engine):
 
 
 def make_engine(name: str, workers: int, backend: str, model: str,
-                address: str | None = None) -> Engine:
-    """The engine ``name`` (one of :data:`ENGINES`).
+                address: str | None = None, threads: int = 0) -> Engine:
+    """The engine ``name`` (one of :data:`ENGINES`); ``threads`` per worker, 0: ``cores //
+    workers``.
 
     Raises:
         EngineUnavailable: ``ray`` / ``dask`` is not installed (the message names the extra).
@@ -320,9 +365,9 @@ def make_engine(name: str, workers: int, backend: str, model: str,
     if name == "local":
         if address:
             raise InputError("--address needs --engine ray or --engine dask (local runs here)")
-        return LocalEngine(workers, backend, model)
+        return LocalEngine(workers, backend, model, threads)
     if name == "dask":
-        return DaskEngine(workers, backend, model, address)
+        return DaskEngine(workers, backend, model, address, threads)
     if name == "ray":
-        return RayEngine(workers, backend, model, address)
+        return RayEngine(workers, backend, model, address, threads)
     raise InputError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
