@@ -121,8 +121,9 @@ class LocalEngine(Engine):
                 configs.append(self._ready.get(timeout=1.0))
             except queue.Empty:
                 for f in probes:  # a worker that failed to start breaks the pool
-                    if f.done() and f.exception() is not None:
-                        raise FormcoachError(f"batch workers did not start: {f.exception()}")
+                    err = f.exception() if f.done() else None
+                    if err is not None:
+                        raise FormcoachError(f"batch workers did not start: {err}") from err
         for f in probes:
             f.result()
         return configs
