@@ -20,6 +20,7 @@ from formcoach.batch.worker import (
     Task,
     analyze_task,
     init_worker,
+    probe,
     thread_config,
     threads_per_worker,
 )
@@ -96,37 +97,38 @@ class LocalEngine(Engine):
         self._ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         self._futures: dict[Any, Task] = {}
         self._pool: Any = None
-        self._ready: Any = None
 
     def _ensure_pool(self) -> Any:
         from concurrent.futures import ProcessPoolExecutor
 
         if self._pool is None:
-            self._ready = self._ctx.Queue()  # each worker's thread_config(), model loaded
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=self._ctx, initializer=init_worker,
-                initargs=(self.threads, self.backend, self.model, True, self._ready),
+                initargs=(self.threads, self.backend, self.model),
             )
         return self._pool
 
     def warm_up(self) -> list[dict[str, Any]]:
-        import queue
+        import time
 
         pool = self._ensure_pool()
-        # with no idle worker each submit starts a process, so `workers` probes start them all
-        probes = [pool.submit(os.getpid) for _ in range(self.workers)]
-        configs: list[dict[str, Any]] = []
-        while len(configs) < self.workers:
+        seen: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + 600.0
+        # a worker takes tasks only after its initializer (the model) is done; with no idle
+        # worker each submit starts a process, so the first round starts them all; rounds of
+        # short probes go on until every worker has answered one
+        while len(seen) < self.workers:
+            probes = [pool.submit(probe, 0.05) for _ in range(self.workers)]
             try:
-                configs.append(self._ready.get(timeout=1.0))
-            except queue.Empty:
-                for f in probes:  # a worker that failed to start breaks the pool
-                    err = f.exception() if f.done() else None
-                    if err is not None:
-                        raise FormcoachError(f"batch workers did not start: {err}") from err
-        for f in probes:
-            f.result()
-        return configs
+                for f in probes:
+                    cfg = f.result()
+                    seen[cfg["pid"]] = cfg
+            except Exception as e:  # a worker that failed to start breaks the pool
+                raise FormcoachError(f"batch workers did not start: {e}") from e
+            if time.monotonic() > deadline:
+                raise FormcoachError(f"only {len(seen)} of {self.workers} batch workers started "
+                                     "in 10 minutes")
+        return list(seen.values())
 
     def submit(self, task: Task) -> None:
         self._futures[self._ensure_pool().submit(analyze_task, task)] = task
@@ -177,11 +179,6 @@ class LocalEngine(Engine):
         self._drop_pool(cancel)
 
 
-def _dask_setup(threads: int, backend: str, model: str) -> None:
-    """Run on every Dask worker when it joins: pin its threads and load the model once."""
-    init_worker(threads, backend, model, quiet_sigint=False)
-
-
 class DaskEngine(Engine):
     """``dask.distributed``: a :class:`LocalCluster` of ``workers`` single-threaded processes,
     or the scheduler at ``address`` (its workers need formcoach installed and the videos at the
@@ -193,7 +190,10 @@ class DaskEngine(Engine):
                  threads: int = 0) -> None:
         super().__init__(workers, backend, model, threads)
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
+
+            from formcoach.batch._dask import LOCAL_CLUSTER_CONFIG, BatchWorkerSetup
         except ImportError as e:
             raise EngineUnavailable(f"--engine dask needs dask.distributed ({e}); install it with "
                                     "pip install 'formcoach[dask]'") from e
@@ -206,9 +206,10 @@ class DaskEngine(Engine):
             else:
                 env = {k: str(self.threads) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
                 quiet = logging.WARNING if log.getEffectiveLevel() > logging.INFO else False
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=True, scheduler_kwargs={"dashboard": False},
-                                             silence_logs=quiet, env=env)
+                with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True,
+                        scheduler_kwargs={"dashboard": False}, silence_logs=quiet, env=env)
                 self._client = Client(self._cluster)
         except OSError as e:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from e
@@ -216,7 +217,9 @@ class DaskEngine(Engine):
             n = len(self._client.scheduler_info().get("workers", {}))
             self.workers = max(1, n)
             self.threads = 1 if n else self.threads
-        self._client.run(_dask_setup, self.threads, backend, model)
+        # every worker, and any that joins later (a replacement for one that died), pins its
+        # threads and loads the model once (register_plugin waits for the current workers)
+        self._client.register_plugin(BatchWorkerSetup(self.threads, backend, model))
         self._futures: dict[Any, Task] = {}
 
     def warm_up(self) -> list[dict[str, Any]]:
@@ -270,10 +273,14 @@ class _RayWorkerBase:
 
 
 class RayEngine(Engine):
-    """Ray: ``workers`` actors (1 CPU each) that load the model once and take one file at a
-    time; ``address`` connects to a running cluster (``ray start --head``), else a local one."""
+    """Ray: ``workers`` actors (1 CPU each) that load the model once and analyse one file at a
+    time, with :attr:`DEPTH` calls queued on each (the next file is there when one ends: no idle
+    gap while the driver saves a result); ``address`` connects to a running cluster
+    (``ray start --head``), else a local one."""
 
     name = "ray"
+    #: Calls queued on one actor (it runs them one after the other).
+    DEPTH = 2
 
     def __init__(self, workers: int, backend: str, model: str, address: str | None,
                  threads: int = 0) -> None:
@@ -302,7 +309,9 @@ class RayEngine(Engine):
         actor = ray.remote(num_cpus=1)(_RayWorkerBase)
         self._actors: list[Any] = [actor.remote(self.threads, backend, model)  # type: ignore[attr-defined, unused-ignore]
                         for _ in range(self.workers)]
-        self._idle: deque[Any] = deque(self._actors)
+        # free call slots: every actor DEPTH times, interleaved so the first tasks spread out
+        self._idle: deque[Any] = deque(a for _ in range(self.DEPTH) for a in self._actors)
+        self._dead: set[int] = set()
         self._queue: deque[Task] = deque()
         self._running: dict[Any, tuple[Task, Any]] = {}
 
@@ -332,11 +341,15 @@ class RayEngine(Engine):
                 self._idle.append(actor)
             except Exception as e:  # the actor died: replace it
                 out.append((task, _crashed(task, e)))
+                if id(actor) in self._dead:  # its other queued call: already replaced
+                    continue
+                self._dead.add(id(actor))
+                self._idle = deque(a for a in self._idle if a is not actor)
                 log.warning("a Ray worker died; starting a new one")
                 cls = self._ray.remote(num_cpus=1)(_RayWorkerBase)
                 fresh = cls.remote(self.threads, self.backend, self.model)
                 self._actors.append(fresh)
-                self._idle.append(fresh)
+                self._idle.extend([fresh] * self.DEPTH)
         self._dispatch()
         return out
 

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "Task", "analyze_task", "init_worker", "pin_threads", "thread_config",
-           "threads_per_worker"]
+__all__ = ["Outcome", "Task", "analyze_task", "init_worker", "pin_threads", "probe",
+           "thread_config", "threads_per_worker"]
 
 #: Environment variables that size the thread pools of the native libraries.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -102,12 +102,10 @@ def pin_threads(threads: int) -> None:
 _state: dict[str, Any] = {}
 
 
-def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigint: bool = True,
-                ready: Any = None) -> None:
+def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigint: bool = True
+                ) -> None:
     """Per-process set-up: pin threads, ignore Ctrl-C (the driver stops the workers), and load
-    the pose model once (``model`` empty: loaded at the first file). ``ready``: a
-    multiprocessing queue that gets this process's :func:`thread_config` once the model is
-    loaded."""
+    the pose model once (``model`` empty: loaded at the first file)."""
     if quiet_sigint:
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -128,8 +126,13 @@ def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigi
         _state["plans"] = {}
     if model:
         cache.get(backend, model)
-    if ready is not None:
-        ready.put(thread_config())
+
+
+def probe(delay_s: float = 0.0) -> dict[str, Any]:
+    """:func:`thread_config` after ``delay_s`` seconds (so that a pool's other workers take the
+    other probes of a round)."""
+    time.sleep(delay_s)
+    return thread_config()
 
 
 def thread_config() -> dict[str, Any]:
