@@ -193,7 +193,7 @@ class DaskEngine(Engine):
             import dask
             from dask.distributed import Client, LocalCluster
 
-            from formcoach.batch._dask import LOCAL_CLUSTER_CONFIG, BatchWorkerSetup
+            from formcoach.batch._dask import BatchWorkerSetup, local_cluster_config
         except ImportError as e:
             raise EngineUnavailable(f"--engine dask needs dask.distributed ({e}); install it with "
                                     "pip install 'formcoach[dask]'") from e
@@ -204,12 +204,11 @@ class DaskEngine(Engine):
             if address:
                 self._client = Client(address, timeout="30s")
             else:
-                env = {k: str(self.threads) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
                 quiet = logging.WARNING if log.getEffectiveLevel() > logging.INFO else False
-                with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                with dask.config.set(local_cluster_config(self.threads)):
                     self._cluster = LocalCluster(
                         n_workers=self.workers, threads_per_worker=1, processes=True,
-                        scheduler_kwargs={"dashboard": False}, silence_logs=quiet, env=env)
+                        scheduler_kwargs={"dashboard": False}, silence_logs=quiet)
                 self._client = Client(self._cluster)
         except OSError as e:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from e
