@@ -194,7 +194,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Scaling and engine ratios between the runs of one invocation (``steady``: start-up and
-    shutdown excluded; ``total``: included)."""
+    shutdown excluded; ``total``: included; ``cpu_per_video_s``: CPU seconds per video-second
+    of one run over the other's, which other jobs on the machine barely move)."""
     by = {(r["engine"], r["workers"], r["threads"]): r for r in runs}
 
     def rate(key: tuple[str, int, int], kind: str) -> float | None:
@@ -202,6 +203,11 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if r is None:
             return None
         return float(r["steady_video_min_per_min" if kind == "steady" else "video_min_per_min"])
+
+    def cpu(key: tuple[str, int, int]) -> float | None:
+        r = by.get(key)
+        v = r.get("our_cpu_s_per_video_s") if r is not None else None
+        return float(v) if v else None
 
     cores = os.cpu_count() or 1
     out: dict[str, Any] = {}
@@ -216,6 +222,10 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 rate(("local", wn, 1), kind), rate(("local", w1, 1), kind))
         out[f"local_{w1}_worker_{max(1, cores // w1)}_threads_vs_1_thread_steady"] = _ratio(
             rate(("local", w1, max(1, cores // w1)), "steady"), rate(("local", w1, 1), "steady"))
+        # CPU seconds per video-second: what the wall-clock ratios would be with the cores free
+        # (1.0: no more CPU per video with more workers, nothing spent on coordination)
+        out[f"local_{wn}x1_vs_{w1}x1_cpu_per_video_s"] = _ratio(
+            cpu(("local", wn, 1)), cpu(("local", w1, 1)))
     for e in ("ray", "dask"):
         for (eng, w, t) in by:
             if eng != e or ("local", w, t) not in by:
@@ -223,6 +233,8 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
             for kind in ("steady", "total"):
                 out[f"{e}_vs_local_{w}x{t}_{kind}"] = _ratio(rate((e, w, t), kind),
                                                             rate(("local", w, t), kind))
+            out[f"{e}_vs_local_{w}x{t}_cpu_per_video_s"] = _ratio(cpu((e, w, t)),
+                                                                 cpu(("local", w, t)))
     return out
 
 
