@@ -15,7 +15,15 @@ from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
-from formcoach.batch.worker import Outcome, Task, analyze_task, init_worker, threads_per_worker
+from formcoach.batch.worker import (
+    Outcome,
+    Task,
+    analyze_task,
+    init_worker,
+    probe,
+    thread_config,
+    threads_per_worker,
+)
 from formcoach.errors import FormcoachError, InputError
 
 log = logging.getLogger(__name__)
@@ -40,17 +48,22 @@ class Engine(ABC):
 
     Attributes:
         workers: worker processes.
-        threads: threads each worker uses (``cores // workers``).
+        threads: threads each worker uses (``cores // workers`` unless given).
     """
 
     name = ""
 
-    def __init__(self, workers: int, backend: str, model: str) -> None:
+    def __init__(self, workers: int, backend: str, model: str, threads: int = 0) -> None:
         # 0: one per core here (a cluster engine may change it to the cluster's size)
         self.workers = int(workers) if workers > 0 else (os.cpu_count() or 1)
-        self.threads = threads_per_worker(self.workers)
+        self.threads = int(threads) if threads > 0 else threads_per_worker(self.workers)
         self.backend = backend
         self.model = model
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        """Start every worker and wait until each has loaded its model (otherwise that happens
+        at the first tasks); each worker's :func:`~formcoach.batch.worker.thread_config`."""
+        return []
 
     @abstractmethod
     def submit(self, task: Task) -> None:
@@ -78,8 +91,8 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def __init__(self, workers: int, backend: str, model: str) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         methods = multiprocessing.get_all_start_methods()
         self._ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         self._futures: dict[Any, Task] = {}
@@ -94,6 +107,28 @@ class LocalEngine(Engine):
                 initargs=(self.threads, self.backend, self.model),
             )
         return self._pool
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        import time
+
+        pool = self._ensure_pool()
+        seen: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + 600.0
+        # a worker takes tasks only after its initializer (the model) is done; with no idle
+        # worker each submit starts a process, so the first round starts them all; rounds of
+        # short probes go on until every worker has answered one
+        while len(seen) < self.workers:
+            probes = [pool.submit(probe, 0.05) for _ in range(self.workers)]
+            try:
+                for f in probes:
+                    cfg = f.result()
+                    seen[cfg["pid"]] = cfg
+            except Exception as e:  # a worker that failed to start breaks the pool
+                raise FormcoachError(f"batch workers did not start: {e}") from e
+            if time.monotonic() > deadline:
+                raise FormcoachError(f"only {len(seen)} of {self.workers} batch workers started "
+                                     "in 10 minutes")
+        return list(seen.values())
 
     def submit(self, task: Task) -> None:
         self._futures[self._ensure_pool().submit(analyze_task, task)] = task
@@ -144,11 +179,6 @@ class LocalEngine(Engine):
         self._drop_pool(cancel)
 
 
-def _dask_setup(threads: int, backend: str, model: str) -> None:
-    """Run on every Dask worker when it joins: pin its threads and load the model once."""
-    init_worker(threads, backend, model, quiet_sigint=False)
-
-
 class DaskEngine(Engine):
     """``dask.distributed``: a :class:`LocalCluster` of ``workers`` single-threaded processes,
     or the scheduler at ``address`` (its workers need formcoach installed and the videos at the
@@ -156,10 +186,14 @@ class DaskEngine(Engine):
 
     name = "dask"
 
-    def __init__(self, workers: int, backend: str, model: str, address: str | None) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, address: str | None,
+                 threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
+
+            from formcoach.batch._dask import BatchWorkerSetup, local_cluster_config
         except ImportError as e:
             raise EngineUnavailable(f"--engine dask needs dask.distributed ({e}); install it with "
                                     "pip install 'formcoach[dask]'") from e
@@ -170,11 +204,11 @@ class DaskEngine(Engine):
             if address:
                 self._client = Client(address, timeout="30s")
             else:
-                env = {k: str(self.threads) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}
                 quiet = logging.WARNING if log.getEffectiveLevel() > logging.INFO else False
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=True, scheduler_kwargs={"dashboard": False},
-                                             silence_logs=quiet, env=env)
+                with dask.config.set(local_cluster_config(self.threads)):
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True,
+                        scheduler_kwargs={"dashboard": False}, silence_logs=quiet)
                 self._client = Client(self._cluster)
         except OSError as e:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from e
@@ -182,8 +216,13 @@ class DaskEngine(Engine):
             n = len(self._client.scheduler_info().get("workers", {}))
             self.workers = max(1, n)
             self.threads = 1 if n else self.threads
-        self._client.run(_dask_setup, self.threads, backend, model)
+        # every worker, and any that joins later (a replacement for one that died), pins its
+        # threads and loads the model once (register_plugin waits for the current workers)
+        self._client.register_plugin(BatchWorkerSetup(self.threads, backend, model))
         self._futures: dict[Any, Task] = {}
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        return list(self._client.run(thread_config).values())
 
     def submit(self, task: Task) -> None:
         fut = self._client.submit(analyze_task, task, pure=False, retries=0)
@@ -228,15 +267,23 @@ class _RayWorkerBase:
     def analyze(self, task: Task) -> Outcome:
         return analyze_task(task)
 
+    def config(self) -> dict[str, Any]:
+        return thread_config()
+
 
 class RayEngine(Engine):
-    """Ray: ``workers`` actors (1 CPU each) that load the model once and take one file at a
-    time; ``address`` connects to a running cluster (``ray start --head``), else a local one."""
+    """Ray: ``workers`` actors (1 CPU each) that load the model once and analyse one file at a
+    time, with :attr:`DEPTH` calls queued on each (the next file is there when one ends: no idle
+    gap while the driver saves a result); ``address`` connects to a running cluster
+    (``ray start --head``), else a local one."""
 
     name = "ray"
+    #: Calls queued on one actor (it runs them one after the other).
+    DEPTH = 2
 
-    def __init__(self, workers: int, backend: str, model: str, address: str | None) -> None:
-        super().__init__(workers, backend, model)
+    def __init__(self, workers: int, backend: str, model: str, address: str | None,
+                 threads: int = 0) -> None:
+        super().__init__(workers, backend, model, threads)
         try:
             import ray
         except ImportError as e:
@@ -261,9 +308,15 @@ class RayEngine(Engine):
         actor = ray.remote(num_cpus=1)(_RayWorkerBase)
         self._actors: list[Any] = [actor.remote(self.threads, backend, model)  # type: ignore[attr-defined, unused-ignore]
                         for _ in range(self.workers)]
-        self._idle: deque[Any] = deque(self._actors)
+        # free call slots: every actor DEPTH times, interleaved so the first tasks spread out
+        self._idle: deque[Any] = deque(a for _ in range(self.DEPTH) for a in self._actors)
+        self._dead: set[int] = set()
         self._queue: deque[Task] = deque()
         self._running: dict[Any, tuple[Task, Any]] = {}
+
+    def warm_up(self) -> list[dict[str, Any]]:
+        configs: list[dict[str, Any]] = self._ray.get([a.config.remote() for a in self._actors])
+        return configs
 
     def _dispatch(self) -> None:
         while self._idle and self._queue:
@@ -287,11 +340,15 @@ class RayEngine(Engine):
                 self._idle.append(actor)
             except Exception as e:  # the actor died: replace it
                 out.append((task, _crashed(task, e)))
+                if id(actor) in self._dead:  # its other queued call: already replaced
+                    continue
+                self._dead.add(id(actor))
+                self._idle = deque(a for a in self._idle if a is not actor)
                 log.warning("a Ray worker died; starting a new one")
                 cls = self._ray.remote(num_cpus=1)(_RayWorkerBase)
                 fresh = cls.remote(self.threads, self.backend, self.model)
                 self._actors.append(fresh)
-                self._idle.append(fresh)
+                self._idle.extend([fresh] * self.DEPTH)
         self._dispatch()
         return out
 
@@ -310,8 +367,9 @@ class RayEngine(Engine):
 
 
 def make_engine(name: str, workers: int, backend: str, model: str,
-                address: str | None = None) -> Engine:
-    """The engine ``name`` (one of :data:`ENGINES`).
+                address: str | None = None, threads: int = 0) -> Engine:
+    """The engine ``name`` (one of :data:`ENGINES`); ``threads`` per worker, 0: ``cores //
+    workers``.
 
     Raises:
         EngineUnavailable: ``ray`` / ``dask`` is not installed (the message names the extra).
@@ -320,9 +378,9 @@ def make_engine(name: str, workers: int, backend: str, model: str,
     if name == "local":
         if address:
             raise InputError("--address needs --engine ray or --engine dask (local runs here)")
-        return LocalEngine(workers, backend, model)
+        return LocalEngine(workers, backend, model, threads)
     if name == "dask":
-        return DaskEngine(workers, backend, model, address)
+        return DaskEngine(workers, backend, model, address, threads)
     if name == "ray":
-        return RayEngine(workers, backend, model, address)
+        return RayEngine(workers, backend, model, address, threads)
     raise InputError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

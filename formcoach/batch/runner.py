@@ -63,6 +63,8 @@ class BatchConfig:
         options: analysis options (``exercise`` is replaced by each item's).
         engine, workers, address: where to run (see :mod:`formcoach.batch.engines`); workers
             0: one per core here, or the cluster's size with ``address``.
+        threads: threads per worker (onnxruntime intra-op, numba, OpenMP); 0: ``cores //
+            workers``.
         db: the session database (None: the default one); save: record sets there.
         progress: the progress line on stderr.
     """
@@ -72,6 +74,7 @@ class BatchConfig:
     engine: str = "local"
     workers: int = 1
     address: str | None = None
+    threads: int = 0
     db: Path | None = None
     save: bool = True
     progress: bool = True
@@ -322,7 +325,7 @@ def _run(todo: list[tuple[str, BatchItem]], config: BatchConfig, state: _State, 
 
     opts = config.options
     engine = engine_factory() if engine_factory is not None else make_engine(
-        config.engine, config.workers, opts.backend, opts.model, config.address)
+        config.engine, config.workers, opts.backend, opts.model, config.address, config.threads)
     log.info("batch on %s", engine.describe())
     progress = _Progress(config.progress, report.total)
     progress.t0 = t0

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outcome", "Task", "analyze_task", "init_worker", "pin_threads", "threads_per_worker"]
+__all__ = ["Outcome", "Task", "analyze_task", "init_worker", "pin_threads", "probe",
+           "thread_config", "threads_per_worker"]
 
 #: Environment variables that size the thread pools of the native libraries.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -85,9 +86,13 @@ class Outcome:
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """``cores // workers``, at least 1."""
+    """``cores // workers``, at least 1 (``cores`` None: this machine's)."""
     n = cores if cores is not None else (os.cpu_count() or 1)
     return max(1, n // max(1, workers))
+
+
+#: Native libraries whose thread pools :func:`pin_threads` sizes.
+NATIVE = ("numba", "onnxruntime")
 
 
 def pin_threads(threads: int) -> None:
@@ -117,7 +122,12 @@ def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigi
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         except ValueError:  # not the main thread (e.g. a Dask worker thread): nothing to do
             pass
-    pin_threads(threads)
+    import sys
+
+    if "estimators" not in _state:  # the first call in this process pins (a later one reuses)
+        _state["preloaded"] = tuple(m for m in NATIVE if m in sys.modules)
+        _state["threads"] = threads
+        pin_threads(threads)
     from formcoach.analysis import EstimatorCache
 
     cache = _state.get("estimators")
@@ -127,6 +137,46 @@ def init_worker(threads: int, backend: str = "onnx", model: str = "", quiet_sigi
         _state["plans"] = {}
     if model:
         cache.get(backend, model)
+
+
+def probe(delay_s: float = 0.0) -> dict[str, Any]:
+    """:func:`thread_config` after ``delay_s`` seconds (so that a pool's other workers take the
+    other probes of a round)."""
+    time.sleep(delay_s)
+    return thread_config()
+
+
+def thread_config() -> dict[str, Any]:
+    """This process's pinned thread configuration, read back from the libraries.
+
+    Returns:
+        ``pid``; ``threads`` (what :func:`init_worker` pinned, 0: not initialised);
+        ``preloaded`` (native libraries already imported when it pinned: their environment
+        variables came too late, only the run-time caps apply); ``env`` (:data:`THREAD_ENV`);
+        ``numba_threads`` (``numba.get_num_threads()``, None: numba not loaded);
+        ``ort`` (``[intra_op, inter_op]`` of every onnxruntime session the worker holds);
+        ``os_threads`` (threads of this process now, from ``/proc/self/task``; None elsewhere).
+    """
+    import sys
+
+    numba = sys.modules.get("numba")
+    sessions: list[list[int]] = []
+    cache = _state.get("estimators")
+    for est in getattr(cache, "_kept", {}).values():
+        for name in ("_det", "_lmk"):
+            sess = getattr(est, name, None)
+            if sess is not None:
+                so = sess.get_session_options()
+                sessions.append([int(so.intra_op_num_threads), int(so.inter_op_num_threads)])
+    try:
+        os_threads: int | None = len(os.listdir("/proc/self/task"))
+    except OSError:
+        os_threads = None
+    return {"pid": os.getpid(), "threads": int(_state.get("threads", 0)),
+            "preloaded": list(_state.get("preloaded", ())),
+            "env": {k: os.environ.get(k) for k in THREAD_ENV},
+            "numba_threads": int(numba.get_num_threads()) if numba is not None else None,
+            "ort": sessions, "os_threads": os_threads}
 
 
 def _one_line(e: BaseException) -> str:
