@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--workers", "-j", type=int, default=None,
                    help="worker processes (default: the CPU cores here; with --address: the "
                         "cluster's workers)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="threads per worker (onnxruntime, numba, OpenMP; default 0: the cores "
+                        "here divided by the workers, so they never oversubscribe the CPU)")
     p.add_argument("--address", metavar="ADDR",
                    help="join a running cluster (ray: HOST:6379 or 'auto'; dask: "
                         "tcp://HOST:8786); the videos must be at the same paths on every node")
@@ -98,12 +101,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--address needs --engine ray or --engine dask (local runs here)")
     # 0: the engine decides (cores here; the cluster's CPUs or workers with --address)
     workers = args.workers if args.workers is not None else 0
+    if args.threads < 0:
+        raise InputError(f"--threads must be 0 (automatic) or more, got {args.threads}")
     options = AnalysisOptions(exercise=args.exercise or "auto", backend=args.backend,
                               model=_model(args), view=args.view, rules=not args.no_rules,
                               progress=False)
     config = BatchConfig(out=args.out, options=options, engine=args.engine, workers=workers,
                          address=args.address, db=args.db, save=not args.no_save,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, threads=args.threads)
     try:
         report = run_batch(items, config)
     except KeyboardInterrupt:

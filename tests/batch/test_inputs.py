@@ -114,6 +114,8 @@ def test_bad_options(tmp_path: Path, run_cli) -> None:
                                   "--workers", "0"), "--workers")
     assert_one_line_error(run_cli("batch", v, "-e", "squat", "--out", tmp_path / "o",
                                   "--address", "tcp://x:1"), "--address needs")
+    assert_one_line_error(run_cli("batch", v, "-e", "squat", "--out", tmp_path / "o",
+                                  "--threads", "-1"), "--threads")
 
 
 def test_expand_inputs_needs_an_exercise_for_plain_files(tmp_path: Path) -> None:
