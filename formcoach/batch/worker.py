@@ -97,12 +97,14 @@ NATIVE = ("numba", "onnxruntime")
 
 def pin_threads(threads: int) -> None:
     """Size OpenMP / BLAS / numba thread pools to ``threads`` (call before they load); numba,
-    if already loaded, is capped at run time too."""
-    for name in THREAD_ENV:
-        os.environ[name] = str(threads)
+    if already loaded, is capped at run time instead: it re-reads ``NUMBA_NUM_THREADS`` when
+    it compiles and raises if the value differs from its running pool's."""
     import sys
 
     numba = sys.modules.get("numba")
+    for name in THREAD_ENV:
+        if name != "NUMBA_NUM_THREADS" or numba is None:
+            os.environ[name] = str(threads)
     if numba is not None:
         try:
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

@@ -51,3 +51,28 @@ def test_cluster_workers_pin_one_thread_each(engine: str, module: str) -> None:
     finally:
         eng.close()
     _check(configs, 2, 1)
+
+
+def test_pinning_in_a_process_where_numba_runs_leaves_its_pool_setting_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine without worker set-up pins in the process that calls it (the driver, a test):
+    numba re-reads NUMBA_NUM_THREADS whenever it compiles and raises once its pool runs with
+    another size, so that variable stays as it was and numba is capped at run time instead."""
+    import os
+
+    import numba
+
+    from formcoach.batch.worker import THREAD_ENV, pin_threads
+
+    for name in THREAD_ENV:
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    monkeypatch.delenv("NUMBA_NUM_THREADS")
+    before = numba.get_num_threads()
+    pin_threads(1)
+    try:
+        assert "NUMBA_NUM_THREADS" not in os.environ
+        assert os.environ["OMP_NUM_THREADS"] == "1" and numba.get_num_threads() == 1
+        f = numba.njit(lambda x: x + 1)
+        assert f(1) == 2  # compiling after the pin: no "Cannot set NUMBA_NUM_THREADS" error
+    finally:
+        numba.set_num_threads(before)
