@@ -331,3 +331,14 @@ def recorded_at(path: str | os.PathLike[str]) -> tuple[str, str]:
         t = os.stat(path).st_mtime
         src = "file mtime"
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds"), src
+
+
+def config_dir() -> Path:
+    """formcoach's per-user config folder (``$FORMCOACH_CONFIG_DIR`` overrides platformdirs):
+    camera and user profiles, this machine's pose-model speeds."""
+    env = os.environ.get("FORMCOACH_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("formcoach"))

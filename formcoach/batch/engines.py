@@ -16,6 +16,7 @@ from collections import deque
 from typing import Any
 
 from formcoach.batch.worker import (
+    THREAD_ENV,
     Outcome,
     Task,
     analyze_task,
@@ -205,10 +206,21 @@ class DaskEngine(Engine):
                 self._client = Client(address, timeout="30s")
             else:
                 quiet = logging.WARNING if log.getEffectiveLevel() > logging.INFO else False
-                with dask.config.set(local_cluster_config(self.threads)):
-                    self._cluster = LocalCluster(
-                        n_workers=self.workers, threads_per_worker=1, processes=True,
-                        scheduler_kwargs={"dashboard": False}, silence_logs=quiet)
+                # The nannies run in this process and put the thread variables into its own
+                # environment before they spawn the workers: put the driver's back (numba
+                # refuses a changed NUMBA_NUM_THREADS once its pool runs here).
+                saved = {k: os.environ.get(k) for k in THREAD_ENV}
+                try:
+                    with dask.config.set(local_cluster_config(self.threads)):
+                        self._cluster = LocalCluster(
+                            n_workers=self.workers, threads_per_worker=1, processes=True,
+                            scheduler_kwargs={"dashboard": False}, silence_logs=quiet)
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
                 self._client = Client(self._cluster)
         except OSError as e:
             raise InputError(f"cannot reach the Dask scheduler at {address}: {e}") from e

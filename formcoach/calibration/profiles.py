@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from formcoach.errors import ConfigError, InputError
-from formcoach.io_utils import atomic_write_text
+from formcoach.io_utils import atomic_write_text, config_dir
 from formcoach.skeleton import JOINT_TRIPLES
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 # --------------------------------------------------------------------------------------------
 # Config directory and names
-
-
-def config_dir() -> Path:
-    """formcoach's per-user config folder (``$FORMCOACH_CONFIG_DIR`` overrides platformdirs)."""
-    env = os.environ.get("FORMCOACH_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("formcoach"))
 
 
 def check_name(name: str, what: str = "profile") -> str:

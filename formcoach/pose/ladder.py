@@ -35,6 +35,7 @@ from typing import Literal
 import numpy as np
 
 from formcoach.errors import BackendUnavailable, FormcoachError, InputError
+from formcoach.io_utils import atomic_write_text, config_dir
 from formcoach.pose.models import DEFAULT_MODEL, MODELS, ModelName, check_model
 
 log = logging.getLogger(__name__)
@@ -180,8 +181,6 @@ def choose_model(
 
 def speeds_path() -> Path:
     """Where this machine's remembered speeds live (the config folder, :data:`SPEEDS_FILE`)."""
-    from formcoach.calibration.profiles import config_dir
-
     return config_dir() / SPEEDS_FILE
 
 
@@ -235,9 +234,7 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
         known[key] = {"ms": speeds, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       "load_1min": round(load, 2)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(known, indent=1, sort_keys=True))
     except OSError as e:
         log.warning("could not remember the pose models' speeds in %s (%s)", path, e)
     return speeds, True

@@ -42,6 +42,11 @@ def local_results(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -
 def test_engine_matches_local(engine: str, module: str, clips: list[Path], local_results: Path,
                               tmp_path: Path, run_cli) -> None:
     pytest.importorskip(module)
+    import os
+
+    from formcoach.batch.worker import THREAD_ENV
+
+    driver_env = {k: os.environ.get(k) for k in THREAD_ENV}
     out, db = tmp_path / "out", tmp_path / "s.db"
     res = run_cli("batch", clips[0], clips[3], "-e", "squat", "--out", out, "--engine", engine,
                   "--workers", "2", "--db", db, "--no-progress")
@@ -54,6 +59,12 @@ def test_engine_matches_local(engine: str, module: str, clips: list[Path], local
 
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*) FROM sets WHERE status = 'complete'").fetchone() == (2,)
+    import os
+
+    from formcoach.batch.worker import THREAD_ENV
+
+    # the engine's workers are pinned, the driver (this process) is not: numba here still runs
+    assert {k: os.environ.get(k) for k in THREAD_ENV} == driver_env
 
 
 def _free_port() -> int:

@@ -216,7 +216,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("formcoach.report",),
     ("formcoach.calibration", "formcoach.evaluation", "formcoach.synth", "formcoach.bench",
      "formcoach.demo", "formcoach.analysis", "formcoach.batch", "formcoach.planning",
-     "formcoach.serve"),
+     "formcoach.transfer", "formcoach.serve"),
     ("formcoach.cli", "formcoach.__main__"),
 ]
 
