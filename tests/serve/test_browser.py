@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,22 @@ def _chromium() -> str | None:
 
 
 CHROMIUM = _chromium()
+
+
+def prescribe_and_import(page: Any, sample: Path) -> None:
+    """The flow both browser tests walk: add Patient A, prescribe a squat with a 90 deg ROM
+    target, and import ``sample`` for them (the page is then on the import's progress)."""
+    page.fill("#add-patient input[name=name]", "Patient A")
+    page.click("#add-patient button")
+    page.wait_for_url("**/patients/*")
+    page.select_option("#prescribe select[name=exercise]", "squat")
+    page.fill("#prescribe input[name=rom_target_deg]", "90")
+    page.click("#prescribe button")
+    page.wait_for_selector("#prescriptions")
+    page.click("#import-for")
+    page.set_input_files("#import input[name=video]", str(sample))
+    page.select_option("#import select[name=exercise]", "squat")
+    page.click("#import button")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium (/usr/bin/chromium)")
 
 
@@ -75,17 +92,7 @@ def test_prescribe_import_and_click_a_rep_to_seek_the_video(server: str) -> None
                     if "Content Security Policy" in m.text else None)
             page.goto(f"{server}/?token=browser-test-token")
             assert page.url == f"{server}/"  # the token was swapped for the cookie
-            page.fill("#add-patient input[name=name]", "Patient A")
-            page.click("#add-patient button")
-            page.wait_for_url("**/patients/*")
-            page.select_option("#prescribe select[name=exercise]", "squat")
-            page.fill("#prescribe input[name=rom_target_deg]", "90")
-            page.click("#prescribe button")
-            page.wait_for_selector("#prescriptions")
-            page.click("#import-for")
-            page.set_input_files("#import input[name=video]", str(SAMPLE))
-            page.select_option("#import select[name=exercise]", "squat")
-            page.click("#import button")
+            prescribe_and_import(page, SAMPLE)
             page.wait_for_url("**/sets/*", timeout=240_000)
             page.wait_for_function(
                 "() => { const v = document.getElementById('video');"

@@ -21,7 +21,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from test_browser import CHROMIUM  # noqa: E402
+from test_browser import CHROMIUM, prescribe_and_import  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "samples" / "squat_45_shallow.mp4"
@@ -62,17 +62,7 @@ def test_from_serve_to_a_reviewed_set(tmp_path: Path) -> None:
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(url)
-                page.fill("#add-patient input[name=name]", "Patient A")
-                page.click("#add-patient button")
-                page.wait_for_url("**/patients/*")
-                page.select_option("#prescribe select[name=exercise]", "squat")
-                page.fill("#prescribe input[name=rom_target_deg]", "90")
-                page.click("#prescribe button")
-                page.wait_for_selector("#prescriptions")
-                page.click("#import-for")
-                page.set_input_files("#import input[name=video]", str(SAMPLE))
-                page.select_option("#import select[name=exercise]", "squat")
-                page.click("#import button")
+                prescribe_and_import(page, SAMPLE)
                 page.wait_for_url("**/jobs/*")
                 assert "for Patient A" in page.inner_text("main")
                 page.wait_for_url("**/sets/*", timeout=240_000)
