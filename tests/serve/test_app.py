@@ -317,7 +317,9 @@ def test_sets_recorded_at_home_import_on_the_import_page(db: Path, tmp_path: Pat
     out = tmp_path / "sets.json"
     assert T.export_sets(home, out) == 2
     c = _client(db)
-    assert 'action="/import/sets"' in c.get("/import").text
+    imp = c.get("/import").text
+    assert imp.count('action="/import/sets"') == 1  # one form, in the page's body
+    assert "<title>Import - formcoach</title>" in imp
     page = c.post("/import/sets", files={"sets": ("sets.json", out.read_bytes(),
                                                    "application/json")})
     assert page.status_code == 200 and "imported 2 sets" in page.text
