@@ -69,6 +69,7 @@ end = hold end: a hold is reported once it is over).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -232,8 +233,26 @@ class RepSegmenter:
         bottom = self._vl_i if self._mode == _UP else None
         deep = bool(self._pk - self._vl >= self._needed_amp())
         first = self._descent_start(False)[0] if deep else -1
+        turning = still = bottom
+        if bottom is None and self._hist:
+            turn = self.config.hysteresis * self._ref_amp()
+            if self._hist[-1][0] > self._vl + 0.5 * turn:
+                turning = still = self._vl_i  # on the way back up, not by the whole turn yet
+            elif deep and self._still(0.1 * turn):
+                still = self._vl_i
         return RepProgress(int(self._start_i), None if bottom is None else int(bottom),
-                           self._n_out - 1, deep, int(first))
+                           self._n_out - 1, deep, int(first),
+                           None if turning is None else int(turning),
+                           None if still is None else int(still))
+
+    def _still(self, tol: float) -> bool:
+        """Whether the last tenth of a second of decided frames (at least 2) all lie within
+        ``tol`` of the lowest point so far, which is one of them."""
+        k = max(2, round(0.1 * self.fps))
+        if len(self._hist) < k:
+            return False
+        last = list(itertools.islice(reversed(self._hist), k))
+        return last[-1][2] <= self._vl_i and all(x - self._vl <= tol for x, _, _ in last)
 
     def update(self, value: float, t_ns: int, gated: bool = False) -> list[RepEvent]:
         """Feed one frame; returns the reps counted by it (usually none or one).

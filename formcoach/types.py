@@ -361,6 +361,11 @@ class RepProgress:
         window_start: where the rep's frames begin as seen now: the top it left, by the same
             scan back as the counted rep's start (a setup step or a walk-in before it is not
             the rep's); -1: ``start_frame``. Rules judge the rep under way from here.
+        turn_frame: the turnaround as soon as the signal has come back half the way that
+            confirms it (``bottom_frame`` once confirmed; None while still going down). Not yet
+            certain: a short rise and a further descent moves it.
+        still_frame: the lowest point so far while the signal has held still there for a tenth
+            of a second (a pause at the bottom, or one on the way), or ``turn_frame``.
     """
 
     start_frame: int
@@ -368,6 +373,8 @@ class RepProgress:
     frame: int
     deep_enough: bool = False
     window_start: int = -1
+    turn_frame: int | None = None
+    still_frame: int | None = None
 
     @property
     def first_frame(self) -> int:

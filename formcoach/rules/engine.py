@@ -701,7 +701,14 @@ class RulesEngine:
                 _base(rule.feature) == self._count_signal and not grows_with_window(rule)
             if rule.id in self._early or not (grows_with_window(rule) or at_turn):
                 continue
-            if at_turn and progress.bottom_frame is None:
+            # Where the turnaround is, as far as this rule needs it: a "must reach" rule waits
+            # until the signal has come back a tenth of the rep's usual range (half the
+            # segmenter's hysteresis; a pause on the way down does not come back at all), a
+            # "must not exceed" one (valgus at the bottom) takes a pause at the lowest point
+            # too. A turn that was not the bottom (the descent goes on) leaves a verdict on
+            # frames higher up, which the counted rep confirms or retracts.
+            turn = progress.turn_frame if at_turn else progress.still_frame
+            if at_turn and turn is None:
                 continue  # still on its way: not failed yet
             how = None
             if rule.reduce in _PERCENTILES and progress.bottom_frame is None:
@@ -715,13 +722,12 @@ class RulesEngine:
                 hi = progress.frame if rule.phase == "any" or progress.bottom_frame is None \
                     else progress.bottom_frame
                 idx = range(first, hi + 1)
-            elif rule.phase == "bottom" and progress.bottom_frame is not None:
+            elif rule.phase == "bottom" and turn is not None and how is None:
                 # Judged as soon as the turnaround is known, on the part of the bottom window
                 # seen so far: a "must not exceed" value only grows with its window, and the
                 # counting signal's extreme (depth) is at the turnaround itself. This early
                 # window is inside the final one (it is narrower: the rep is shorter so far).
-                b = progress.bottom_frame
-                idx = range(max(first, b - w), min(progress.frame, b + w) + 1)
+                idx = range(max(first, turn - w), min(progress.frame, turn + w) + 1)
             else:
                 continue
             value = self._judge_window(rule, [by_index[i] for i in idx if i in by_index], how)

@@ -20,7 +20,7 @@ from naive import count_reps_batch
 
 from formcoach.exercises import CountConfig, load_exercise
 from formcoach.reps import RepSegmenter
-from formcoach.types import frame_time_ns
+from formcoach.types import RepProgress, frame_time_ns
 
 FPS = 30.0
 CFG = load_exercise("squat").count  # knee angle, rep goes down from ~170
@@ -351,3 +351,42 @@ def test_every_rep_starts_at_the_top_it_leaves_not_part_way_down() -> None:
         assert x[e.start_frame] >= 170.0 - 1.0 and x[e.end_frame] >= 170.0 - 1.0  # at the top
         if k:
             assert e.start_frame >= ev[k - 1].end_frame  # reps never overlap
+
+
+# ---------------------------------------------------------------- the turnaround under way
+def _progress_along(x: np.ndarray) -> list[RepProgress | None]:
+    seg = RepSegmenter(CFG, FPS)
+    out = []
+    for v, t in zip(x, _t(len(x)), strict=True):
+        seg.update(float(v), int(t))
+        out.append(seg.progress)
+    return out
+
+
+def _first(progress: list[RepProgress | None], attr: str) -> int:
+    return next(k for k, p in enumerate(progress) if p is not None and getattr(p, attr) is not None)
+
+
+def test_a_pause_at_the_bottom_is_seen_before_the_turn_and_the_turn_before_it_is_confirmed() -> None:
+    """Down 170 -> 80 over 1 s, 0.3 s still, back up: ``still_frame`` during the pause,
+    ``turn_frame`` once the signal is a tenth of the range back, ``bottom_frame`` at the full
+    hysteresis (a fifth); each names a frame of the pause (the lowest point so far)."""
+    down = 125.0 + 45.0 * np.cos(np.linspace(0, np.pi, 30))
+    x = np.concatenate([np.full(30, 170.0), down, np.full(9, 80.0), down[::-1], np.full(30, 170.0)])
+    prog = _progress_along(x)
+    still, turn, bottom = (_first(prog, a) for a in ("still_frame", "turn_frame", "bottom_frame"))
+    assert 59 < still < 69  # inside the pause (frames 59-68), not before it reached the bottom
+    assert still < turn < bottom
+    for k, a in ((still, "still_frame"), (turn, "turn_frame"), (bottom, "bottom_frame")):
+        assert 58 <= getattr(prog[k], a) <= 69
+
+
+def test_a_pause_halfway_down_is_still_but_no_turn() -> None:
+    """A pause on the way down is a still point (a "must not exceed" rule may look there) but
+    never a turn: a "must reach" rule (depth) is not judged on it."""
+    half = np.linspace(170, 110, 20)
+    x = np.concatenate([np.full(30, 170.0), half, np.full(15, 110.0), np.linspace(110, 80, 10)])
+    prog = _progress_along(x)
+    assert all(p is None or (p.turn_frame is None and p.bottom_frame is None) for p in prog)
+    paused = [p for p in prog[50:65] if p is not None]
+    assert any(p.still_frame is not None for p in paused)

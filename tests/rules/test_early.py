@@ -19,7 +19,7 @@ from formcoach.cues.speech import NullSpeaker, TextSpeaker
 from formcoach.exercises import load_exercise
 from formcoach.pose.stream import replay_track
 from formcoach.rules.engine import grows_with_window, parse_rules
-from formcoach.types import Fault, PoseTrack
+from formcoach.types import Fault, PoseTrack, RepProgress
 
 NAMES = [Path(c["file"]).stem for c in json.loads((SAMPLES / "manifest.json").read_text())["clips"]]
 
@@ -130,3 +130,26 @@ def test_a_fault_found_while_the_voice_is_busy_is_said_while_its_rep_goes_on(
     assert said and said[0].rule_id in {f.rule_id for f in res.faults
                                         if f.rep_index == swing_rep}
     assert said[0].emit_t_ns >= rep.start_ns  # about this rep, said while it goes on
+
+
+def test_valgus_is_told_at_the_pause_at_the_bottom_and_depth_waits_for_the_turn(
+        tmp_path: Path) -> None:
+    """A "must not exceed" bottom rule (knee valgus) fires while the body is still at the
+    bottom, before the segmenter has confirmed the turnaround; a "must reach" rule (depth) only
+    once the body is on its way back up."""
+    def progress_when_fired(name: str, rule: str) -> RepProgress:
+        truth = json.loads((SAMPLES / f"{name}.json").read_text())
+        track = PoseTrack.load(sample_track(name, tmp_path / f"{name}.npz"))
+        coach = make_coach(load_exercise(truth["exercise"]), track.fps)
+        for pf in replay_track(track):
+            st = coach.update(pf.pose)
+            if any(f.rule_id == rule for f in st.faults):
+                p = coach.segmenter.progress
+                assert p is not None  # fired early, while the rep is under way
+                return p
+        raise AssertionError(f"{rule} never fired on {name}")
+
+    valgus = progress_when_fired("squat_front_valgus", "knee_valgus")
+    assert valgus.bottom_frame is None and valgus.still_frame is not None
+    depth = progress_when_fired("squat_45_shallow", "depth")
+    assert depth.turn_frame is not None
