@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from formcoach.kinematics.view import VIEWS
 from formcoach.rules.engine import ASSESSED, Rule
 
-__all__ = ["best_view", "better_view", "grouped", "not_judged_reasons", "rep_judged", "view_advice",
-           "view_phrase"]
+__all__ = ["best_view", "better_view", "grouped", "not_judged_reasons", "rep_judged",
+           "screen_lines", "view_advice", "view_phrase"]
 
 #: How a view is named in a sentence ("seen from the side", "a front or back view").
 _VIEW_WORDS = {"front": "front", "side": "side", "45": "45-degree", "back": "back"}
@@ -85,6 +85,28 @@ def grouped(not_judged: Mapping[str, str]) -> list[str]:
     for rule, why in not_judged.items():
         by_why.setdefault(why, []).append(rule)
     return [f"{', '.join(rules)}: {why}" for why, rules in by_why.items()]
+
+
+def screen_lines(not_judged: Mapping[str, str]) -> list[str]:
+    """Short lines for a screen read from the mat, one per distinct reason, faults in words:
+    ``{"depth": "needs a side or 45-degree view; seen from the front", "heel_lift": "needs a
+    side view; ..."}`` -> ``["Depth: needs a side or 45-degree view", "Heel lift: needs a side
+    view"]`` (where the person stands and which reps are left out: the report says those)."""
+    from formcoach.rules.explain import fault_name
+
+    by_why: dict[str, list[str]] = {}
+    for rule, why in not_judged.items():
+        short = why.split(";")[0].split(" (reps")[0]
+        if short.startswith("its joints"):
+            short = "joints not in sight"
+        by_why.setdefault(short, []).append(rule)
+    out = []
+    for why, rules in by_why.items():
+        names = [fault_name(r) for r in rules]
+        names = names[:1] + [n[:1].lower() + n[1:] if not n[:2].isupper() else n
+                             for n in names[1:]]
+        out.append(f"{', '.join(names)}: {why}")
+    return out
 
 
 def best_view(rule_views: Sequence[Sequence[str]]) -> tuple[str, int]:

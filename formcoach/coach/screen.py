@@ -126,7 +126,7 @@ def layout_for(window: tuple[int, int], image_size: tuple[int, int],
         raise ValueError(f"bad image size {image_size}")
     if W >= H:  # landscape: image on the left, counter panel on the right
         pw = round(0.3 * W)
-        banner = Box(0, 0, W - pw, round(0.07 * H))
+        banner = Box(0, 0, W - pw, round(0.1 * H))
         cue = Box(0, H - round(0.16 * H), W - pw, round(0.16 * H))
         area = Box(0, banner.h, W - pw, H - banner.h - cue.h)
         counter = Box(W - pw, 0, pw, round(0.34 * H))
@@ -138,7 +138,7 @@ def layout_for(window: tuple[int, int], image_size: tuple[int, int],
         counter = Box(0, 0, round(0.62 * W), round(0.22 * H))
         timer = Box(counter.w, 0, W - counter.w, round(0.085 * H))
         status = Box(counter.w, timer.h, W - counter.w, counter.h - timer.h)
-        banner = Box(0, counter.h, W, round(0.05 * H))
+        banner = Box(0, counter.h, W, round(0.07 * H))
         cue = Box(0, H - round(0.13 * H), W, round(0.13 * H))
         dbg_h = round(0.08 * H) if debug else 0
         area = Box(0, banner.y + banner.h, W, cue.y - (banner.y + banner.h) - dbg_h)
@@ -343,8 +343,13 @@ def render_screen(layout: ScreenLayout, image: np.ndarray, state: ScreenState) -
         ["muted"] if state.muted else [])
     _lines(out, [" ".join(w for w in words if w)], layout.status, COLOURS["muted_text"], 1)
     if state.not_judged:
-        _lines(out, ["not judged: " + "; ".join(state.not_judged)], layout.banner,
-               COLOURS["warn_text"], 1)
+        # Two lines at most, wrapped at a length that keeps the text large on this banner.
+        text = "Not judged: " + "; ".join(state.not_judged)
+        n = max(24, round(layout.banner.w / (0.15 * layout.banner.h)))
+        lines = _wrap(text, n)
+        if len(lines) > 2:
+            lines = [lines[0], lines[1].rstrip(",;") + " ..."]
+        _lines(out, lines, layout.banner, COLOURS["warn_text"], 2)
     cue = layout.cue
     if state.cue:
         _panel(out, cue, COLOURS["cue_panel"])

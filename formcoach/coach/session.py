@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from formcoach.clock import Clock, FrameClock
-from formcoach.coach.coverage import grouped, not_judged_reasons, rep_judged, view_advice
+from formcoach.coach.coverage import not_judged_reasons, rep_judged, screen_lines, view_advice
 from formcoach.coach.framing import REASONS
 from formcoach.coach.pipeline import Coach
 from formcoach.coach.result import CueEvent, FrameHistory, SessionResult
@@ -405,8 +405,9 @@ class _Run:
         return self._coverage(rep.index)[0]
 
     def _live_coverage(self, view: str) -> list[str]:
-        """``rule: why`` lines for the live screen: the last rep's unjudged rules, or before
-        the first rep those the current view cannot judge (recomputed only on a change)."""
+        """Short ``Fault, fault: why`` lines for the live screen (:func:`screen_lines`): the last
+        rep's unjudged rules, or before the first rep those the current view cannot judge
+        (recomputed only on a change)."""
         engine = self.coach.rules
         if engine is None:
             return []
@@ -418,7 +419,7 @@ class _Run:
                                          self.rep_views, view)
             else:
                 why = not_judged_reasons(engine.rules, {}, {}, view) if view != "unknown" else {}
-            self._live_key, self._live_lines = key, grouped(why)
+            self._live_key, self._live_lines = key, screen_lines(why)
         return self._live_lines
 
     def _coverage(self, index: int) -> tuple[bool, list[str]]:

@@ -39,7 +39,12 @@ class Window:
     def __init__(self, title: str, size: tuple[int, int] = DEFAULT_SIZE) -> None:
         self.title = title
         self.cv2 = _cv2()
-        flags = self.cv2.WINDOW_NORMAL | getattr(self.cv2, "WINDOW_GUI_NORMAL", 0)
+        # FREERATIO: the drawn image fills the window. With Qt's default (keep the ratio),
+        # getWindowImageRect reports the letterboxed image, not the window, so the screen
+        # was drawn at the size of whatever was shown first (1280 x 365 in a 1280 x 720
+        # window) and never grew back.
+        flags = (self.cv2.WINDOW_NORMAL | getattr(self.cv2, "WINDOW_FREERATIO", 0)
+                 | getattr(self.cv2, "WINDOW_GUI_NORMAL", 0))
         self.cv2.namedWindow(title, flags)
         self.cv2.resizeWindow(title, int(size[0]), int(size[1]))
         self._size = (int(size[0]), int(size[1]))

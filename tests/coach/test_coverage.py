@@ -205,7 +205,21 @@ def test_the_live_frame_update_carries_the_reasons(tmp_path: Path) -> None:
     track = _track("side")
     analyze_stream(replay_track(track), _back_only_squat(tmp_path), fps=track.fps,
                    backend="exact", source="synthetic", sinks=SessionSinks(on_frame=on_frame))
-    assert seen and seen[-1] and seen[-1][0].endswith("needs a back view; seen from the side")
+    # short, in words, for a screen read from the mat (the report gives where it was seen)
+    assert seen and seen[-1] == ["Depth, knee valgus, torso lean, heel lift, knee past toes: "
+                                 "needs a back view"]
+
+
+def test_screen_lines_name_faults_in_words_one_line_per_reason() -> None:
+    from formcoach.coach.coverage import screen_lines
+
+    assert screen_lines({
+        "depth": "needs a side or 45-degree view; seen from the front",
+        "torso_lean": "needs a side view; seen from the front",
+        "heel_lift": "needs a side view; seen from the front",
+        "knee_valgus": "its joints were not visible enough (reps 2, 3)",
+    }) == ["Depth: needs a side or 45-degree view", "Torso lean, heel lift: needs a side view",
+           "Knee valgus: joints not in sight"]
 
 
 def test_the_summary_says_on_which_reps_asymmetry_was_measured() -> None:

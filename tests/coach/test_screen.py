@@ -28,6 +28,7 @@ from formcoach.coach.screen import (
     layout_for,
     render_screen,
 )
+from formcoach.coach.window import DEFAULT_SIZE
 from formcoach.cues.speech import NullSpeaker
 from formcoach.exercises import load_exercise
 from formcoach.skeleton import LM
@@ -145,5 +146,8 @@ def test_real_window_shows_the_screen_at_its_size(xvfb: str, tmp_path: Path) -> 
     assert shots
     h, w = shots[-1].shape[:2]
     assert (w, h) != (640, 480)  # the screen, not the camera frame
+    # it fills the window, which opened at DEFAULT_SIZE (16:9): with Qt keeping the ratio of
+    # the first image shown, the screen was drawn at 1280 x 365 inside it
+    assert abs(w / h - DEFAULT_SIZE[0] / DEFAULT_SIZE[1]) < 0.05, (w, h)
     assert layout_for((w, h), (640, 480)).counter_text_h >= COUNTER_MIN_FRACTION * h
     cv2.destroyAllWindows()
