@@ -52,7 +52,7 @@ def _lying_torso(yaw_deg: float, length_m: float = 0.5) -> tuple[np.ndarray, np.
     world[LM.LEFT_HIP], world[LM.RIGHT_HIP] = 0.6 * half * v, -0.6 * half * v
     pose = np.full((33, 4), np.nan)
     pose[:, :2] = 320.0 + 200.0 * world[:, :2]
-    pose[:, 2], pose[:, 3] = world[:, 2], 1.0
+    pose[:, 2], pose[:, 3] = 200.0 * world[:, 2], 1.0  # relative z is in pixel scale, like x
     return pose, world
 
 
