@@ -16,6 +16,8 @@ is compressed), the relative z ~67 deg (exaggerated), so their mean reads ~49 de
 width reads only ~26 deg (the model keeps the shoulders ~0.65 torso lengths apart), which is why
 the world landmarks replace the width cue when present: the older mean of width and depth read
 the 45-degree samples as ``front``. Front views read ~4 deg, side views ~86 deg either way.
+A trunk lying on the floor at 45 deg (a sit-up's start) still reads near side: the models
+see it so in every cue.
 
 Front and back differ in handedness: seen from the front the person's left shoulder is on the
 image right of their right shoulder when the torso points up (a signed cross product, so it
