@@ -1,16 +1,23 @@
 """Camera view relative to the body: ``front``, ``side``, ``45`` or ``back``.
 
-The yaw of the torso (0 = chest to the camera, 90 = side on) is estimated from two cues:
+The yaw of the torso (0 = chest to the camera, 90 = side on) is the mean of two cues:
 
-* **Width foreshortening**: shoulder width / torso length (shoulder mid to hip mid), in pixels.
-  Facing the camera an adult's BlazePose shoulder landmarks are about ``FRONT_WIDTH`` = 0.70
-  torso lengths apart; the apparent width shrinks with ``cos(yaw)``. For an upright torso the
-  length does not shrink with yaw, and bending forward in a side view keeps it in the image
-  plane. A torso lying down (push-up, plank, sit-up, bench; more than ``LYING_DEG`` from vertical
-  in the world landmarks) turns in the floor plane instead: its length shrinks with ``sin(yaw)``
-  while the width shrinks with ``cos(yaw)``, so the ratio is ``FRONT_WIDTH / tan(yaw)``.
-* **Depth** (when the pose has it): the angle of the shoulder line out of the image plane,
-  ``atan2(|dz|, |dx|)`` from world landmarks (metres) or, failing those, BlazePose's relative z.
+* **Depth of the shoulder line**: its angle out of the image plane, ``atan2(|dz|, |dx|)``,
+  from the world landmarks (metres) when the pose has them, else **width foreshortening**:
+  shoulder width / torso length (shoulder mid to hip mid) in pixels, ``FRONT_WIDTH`` = 0.70
+  torso lengths facing the camera, shrinking with ``cos(yaw)``.
+* **BlazePose's relative z** of the shoulders, ``atan2(|dz|, |dx|)`` in the image (when the
+  pose has z).
+
+On exact geometry every cue reads the true yaw. Through the BlazePose models (ONNX and
+MediaPipe, measured on the bundled synthetic samples, whose yaw is known) they are biased, the
+depth cues in opposite directions: at a true 45 deg the world landmarks read ~32 deg (their depth
+is compressed), the relative z ~67 deg (exaggerated), so their mean reads ~49 deg; the image
+width reads only ~26 deg (the model keeps the shoulders ~0.65 torso lengths apart), which is why
+the world landmarks replace the width cue when present: the older mean of width and depth read
+the 45-degree samples as ``front``. Front views read ~4 deg, side views ~86 deg either way.
+A trunk lying on the floor at 45 deg (a sit-up's start) still reads near side: the models
+see it so in every cue.
 
 Front and back differ in handedness: seen from the front the person's left shoulder is on the
 image right of their right shoulder when the torso points up (a signed cross product, so it
@@ -41,15 +48,14 @@ FRONT_WIDTH = 0.70
 #: Yaw (deg) below which the view is front/back, and above which it is side.
 FRONT_MAX_DEG = 30.0
 SIDE_MIN_DEG = 60.0
-#: A torso further than this from vertical (world landmarks) is lying down.
-LYING_DEG = 60.0
-_LYING_COS = float(np.cos(np.radians(LYING_DEG)))
 
 _LS, _RS, _LH, _RH = LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER, LM.LEFT_HIP, LM.RIGHT_HIP
 
 
 def torso_yaw(pose: np.ndarray, world: np.ndarray | None = None) -> float:
-    """Unsigned torso yaw in degrees [0, 90] (0 facing or back to the camera, 90 side on).
+    """Unsigned torso yaw in degrees [0, 90] (0 facing or back to the camera, 90 side on): the
+    mean of the shoulder line's world depth angle (or, without world landmarks, the width
+    foreshortening) and its relative-z angle (when the pose has z).
 
     Args:
         pose: ``(33, 4)`` x px, y px, z, visibility.
@@ -65,27 +71,15 @@ def torso_yaw(pose: np.ndarray, world: np.ndarray | None = None) -> float:
     width = float(np.hypot(*(ls[:2] - rs[:2])))
     if not (np.isfinite(torso) and np.isfinite(width)) or torso <= 0:
         return float("nan")
-    ratio = width / (FRONT_WIDTH * torso)
-    if _is_lying(world):
-        yaws = [float(np.degrees(np.arctan2(1.0, ratio)))]
-    else:
-        yaws = [float(np.degrees(np.arccos(min(1.0, ratio))))]
     if world is not None and np.isfinite(world[[_LS, _RS]]).all():
         d = world[_LS] - world[_RS]
-        yaws.append(float(np.degrees(np.arctan2(abs(d[2]), abs(d[0])))))
-    elif np.isfinite(pose[[_LS, _RS], 2]).all() and (ls[2] != 0 or rs[2] != 0):
+        yaws = [float(np.degrees(np.arctan2(abs(d[2]), abs(d[0]))))]
+    else:
+        ratio = width / (FRONT_WIDTH * torso)
+        yaws = [float(np.degrees(np.arccos(min(1.0, ratio))))]
+    if np.isfinite(pose[[_LS, _RS], 2]).all() and (ls[2] != 0 or rs[2] != 0):
         yaws.append(float(np.degrees(np.arctan2(abs(ls[2] - rs[2]), abs(ls[0] - rs[0])))))
     return float(np.mean(yaws))
-
-
-def _is_lying(world: np.ndarray | None) -> bool:
-    """Whether the world-landmark torso (hip mid to shoulder mid) is more than
-    :data:`LYING_DEG` from vertical; False without world landmarks."""
-    if world is None or not np.isfinite(world[[_LS, _RS, _LH, _RH]]).all():
-        return False
-    d = 0.5 * (world[_LS] + world[_RS]) - 0.5 * (world[_LH] + world[_RH])
-    n = float(np.linalg.norm(d))
-    return n > 0 and abs(float(d[1])) < n * _LYING_COS
 
 
 def _is_back(pose: np.ndarray) -> bool:
