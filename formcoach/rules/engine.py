@@ -19,6 +19,7 @@ can also be driven directly (:func:`judge_sequence`, :func:`judge_frames`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import operator
@@ -85,6 +86,8 @@ OUT_OF_VIEW: dict[str, frozenset[int]] = {
     "knees_hidden": frozenset((25, 26)), "feet_hidden": _FEET,
 }
 
+#: Seconds either side of a frame dropped as implausible whose values the rep rules do not use.
+DROP_GUARD_S = 0.1
 #: Fraction of a rep (each side of the turnaround) that makes up the ``bottom``/``top`` phase.
 PHASE_FRACTION = 0.15
 #: A feature name ending in this is the time derivative of the rest (units per second).
@@ -431,6 +434,7 @@ class _Row:
     vis: tuple[float, float]
     view: str
     status: dict[str, str]
+    near_drop: bool = False  # within DROP_GUARD_S of a frame dropped as implausible
 
 
 @dataclass(slots=True)
@@ -500,6 +504,12 @@ class RulesEngine:
         self._extractor = RuleFeatureExtractor(self.fps, [n for n in base if n not in FEATURES])
         self._vel_lag = max(1, round(VELOCITY_WINDOW_S * self.fps))
         self._buf: deque[_Row] = deque(maxlen=max(2, int(buffer_s * self.fps)))
+        # Frames next to one dropped as implausible (a collapsing estimate, see
+        # formcoach.coach.framing) cannot prove a fault: the model slides into and out of
+        # such a collapse over a few frames, whose values (a foot standing on end, a knee
+        # folded) pass the bone-length check but are not the person's (_judge_window).
+        self._guard = max(1, round(DROP_GUARD_S * self.fps))
+        self._guard_left = 0
         self._frame_rules = [r for r in self.rules if r.scope == "frame"]
         self._rep_rules = [r for r in self.rules if r.scope == "rep"]
         self._tops_pending: list[RepEvent] = []  # counted reps whose top rules wait
@@ -561,7 +571,12 @@ class RulesEngine:
         for rule in self._frame_rules:
             status[rule.id] = self._judge_frame_rule(rule, values, vis, index, t_ns)
         self.status.update(status)
-        self._buf.append(_Row(index, t_ns, values, vis, self.view, status))
+        near = state.dropped or self._guard_left > 0
+        self._guard_left = self._guard if state.dropped else max(0, self._guard_left - 1)
+        if state.dropped:  # and the frames just before it
+            for row in itertools.islice(reversed(self._buf), self._guard):
+                row.near_drop = True
+        self._buf.append(_Row(index, t_ns, values, vis, self.view, status, near))
         if self.kind == "hold":
             good = bool(self._frame_rules) and all(s == OK for s in status.values()) and all(
                 self._fstate[r.id].since_ns is None for r in self._frame_rules)
@@ -747,7 +762,12 @@ class RulesEngine:
         view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
         if not window or view not in rule.views:
             return math.nan
-        vals = {n: np.array([r.values[n] for r in window]) for n in rule.feature_names}
+        # A "must not exceed" rule ignores frames next to a collapse (a garbage value there
+        # could only make a false fault); a "must reach" one keeps them (dropping them could
+        # only make one).
+        skip = grows_with_window(rule)
+        vals = {n: np.array([math.nan if skip and r.near_drop else r.values[n] for r in window])
+                for n in rule.feature_names}
         vis = np.array([r.vis for r in window])
         return _window_value(rule, vals, vis, how)
 
