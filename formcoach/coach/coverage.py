@@ -68,6 +68,8 @@ def not_judged_reasons(
                 continue
             views = [rep_views.get(i, view) for i in missed]
         wrong = [v for v in views if v not in rule.views]
+        if not reps and not wrong:
+            continue  # judged from this view once a rep is counted
         if wrong:
             seen = max(dict.fromkeys(wrong), key=wrong.count)
             why = f"needs a {view_phrase(rule.views)} view; {_seen(seen)}"

@@ -232,3 +232,10 @@ def test_the_summary_says_on_which_reps_asymmetry_was_measured() -> None:
         apply_coverage(rm, "side", True, [])
     assert "left/right asymmetry: not measured from this view (needs front or back)" in (
         res.coverage_lines())
+
+
+def test_before_the_first_rep_only_rules_the_view_rules_out_are_listed() -> None:
+    rules = parse_rules(load_exercise("squat").rules_raw, "squat")
+    why = not_judged_reasons(rules, {}, {}, "front")
+    assert "knee_valgus" not in why  # a front rule, just not judged yet
+    assert why["depth"].startswith("needs a side or 45-degree view")
