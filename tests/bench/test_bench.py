@@ -75,5 +75,7 @@ def test_ladder_reports_wall_and_cpu_for_every_rung() -> None:
     assert set(r) == {"lite", "full", "heavy"}
     for row in r.values():
         assert row["frames"] == 3 and row["threads"] == 2
-        assert math.isfinite(row["p50"]) and math.isfinite(row["cpu_p50"]) and row["cpu_p50"] >= 0
+        for k in ("p50", "cpu_p50", "network_p50", "network_cpu_p50", "rest_p50", "rest_cpu_p50"):
+            assert math.isfinite(row[k]), k
+        assert 0 < row["network_p50"] <= row["p50"]
     assert r["full"]["ratio_to_full"] == r["full"]["cpu_ratio_to_full"] == 1.0
