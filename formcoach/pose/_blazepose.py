@@ -253,14 +253,11 @@ def apply_affine(m: np.ndarray, pts: np.ndarray | list[float]) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
 
-def warp_crop(
-    image: np.ndarray, roi: Roi, out_size: int, replicate_border: bool, out: np.ndarray | None = None
-) -> np.ndarray:
+def warp_crop(image: np.ndarray, roi: Roi, out_size: int, replicate_border: bool) -> np.ndarray:
     """Crop ``roi`` from a ``(H, W, 3)`` uint8 image into ``(out_size, out_size, 3)`` uint8.
 
     Bilinear, channel order unchanged. Outside the image: edge pixels (``replicate_border``) or
-    black. ``out``: an optional C-contiguous ``(out_size, out_size, 3)`` uint8 array written in
-    place (and returned).
+    black.
     """
     import cv2
 
@@ -269,47 +266,10 @@ def warp_crop(
         image,
         image_to_crop_matrix(roi, out_size),
         (out_size, out_size),
-        dst=out,
         flags=cv2.INTER_LINEAR,
         borderMode=border,
         borderValue=(0, 0, 0),
     )
-
-
-class _InputBuffers:
-    """Reused per-size crop buffers and model input tensors (no per-frame allocation).
-
-    The tensor handed to a model is overwritten by the next crop of the same size, so a model
-    callable must not keep it after it returns.
-    """
-
-    def __init__(self) -> None:
-        self._bufs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def model_input(
-        self, image_bgr: np.ndarray, roi: Roi, size: int, replicate_border: bool, scale: float, offset: float
-    ) -> np.ndarray:
-        """``(1, size, size, 3)`` float32 RGB ``pixel * scale + offset`` of the crop of ``roi``.
-
-        The same float32 arithmetic as ``rgb.astype(float32) * scale (+ offset)``.
-        """
-        import cv2
-
-        bufs = self._bufs.get(size)
-        if bufs is None:
-            bufs = (
-                np.empty((size, size, 3), np.uint8),
-                np.empty((size, size, 3), np.uint8),
-                np.empty((1, size, size, 3), np.float32),
-            )
-            self._bufs[size] = bufs
-        crop, rgb, x = bufs
-        warp_crop(image_bgr, roi, size, replicate_border, out=crop)
-        cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=rgb)  # the models take RGB
-        np.multiply(rgb, np.float32(scale), out=x[0])
-        if offset:
-            np.add(x, np.float32(offset), out=x)
-        return x
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,6 +295,7 @@ def refine_with_heatmap(
         ``(L, 2)`` refined normalised x, y: the sigmoid-weighted mean of cell indices in the
         window around each landmark (MediaPipe's convention: cell ``i`` sits at ``i / w``).
     """
+    heatmap = np.asarray(heatmap)
     h, w, _ = heatmap.shape
     out = np.array(xy_norm, dtype=np.float64, copy=True)
     off = (kernel_size - 1) // 2
@@ -523,11 +484,9 @@ class PoseSmoother:
 # The pipeline
 # --------------------------------------------------------------------------------------------
 
-#: ``(1, 224, 224, 3)`` float32 in [-1, 1] -> (regressors ``(2254, 12)``, logits ``(2254,)``).
-#: The input tensor is a reused buffer: valid only during the call.
+#: ``(1, 224, 224, 3)`` float32 in [-1, 1] -> (regressors ``(2254, 12)``, logits ``(2254,)``)
 DetectorFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-#: ``(1, 256, 256, 3)`` float32 in [0, 1] -> :class:`LandmarkOutputs` (input reused, as above;
-#: the outputs may be the runtime's reused buffers too, read before the next call)
+#: ``(1, 256, 256, 3)`` float32 in [0, 1] -> :class:`LandmarkOutputs`
 LandmarkFn = Callable[[np.ndarray], LandmarkOutputs]
 
 
@@ -570,7 +529,6 @@ class BlazePosePipeline:
         self.track = track
         self.refine_heatmap = refine_heatmap
         self._roi: Roi | None = None
-        self._inputs = _InputBuffers()
         self.last = StepInfo()
 
     def reset(self) -> None:
@@ -579,9 +537,13 @@ class BlazePosePipeline:
 
     def detect(self, image_bgr: np.ndarray) -> Roi | None:
         """Run the detector on the whole ``(H, W, 3)`` BGR frame; the best person's ROI or None."""
+        import cv2
+
         h, w = image_bgr.shape[:2]
         lb = letterbox_roi(w, h)
-        x = self._inputs.model_input(image_bgr, lb, DETECTOR_SIZE, False, 2.0 / 255.0, -1.0)
+        crop_bgr = warp_crop(image_bgr, lb, DETECTOR_SIZE, replicate_border=False)
+        crop_rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)  # the models take RGB
+        x = crop_rgb.astype(np.float32)[None] * np.float32(2.0 / 255.0) - np.float32(1.0)
         regressors, logits = self._run_detector(x)
         dets = weighted_nms(decode_detections(regressors, logits, self.min_detection_confidence))
         if len(dets) == 0:
@@ -596,7 +558,11 @@ class BlazePosePipeline:
 
     def landmarks(self, image_bgr: np.ndarray, roi: Roi) -> DecodedPose:
         """Run the landmark model on the crop of ``roi``; landmarks in image pixels."""
-        x = self._inputs.model_input(image_bgr, roi, LANDMARK_SIZE, True, 1.0 / 255.0, 0.0)
+        import cv2
+
+        crop_bgr = warp_crop(image_bgr, roi, LANDMARK_SIZE, replicate_border=True)
+        crop_rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)  # the models take RGB
+        x = crop_rgb.astype(np.float32)[None] * np.float32(1.0 / 255.0)
         return decode_landmarks(self._run_landmarks(x), roi, refine=self.refine_heatmap)
 
     def step(self, image_bgr: np.ndarray) -> DecodedPose | None:
