@@ -9,8 +9,8 @@ Keys: ``pose_ms`` {backend: {p50, p90}}, ``onnx_vs_mediapipe``, ``realtime_facto
 ``cold_start_s``, ``peak_rss_mb``, ``machine``, ``targets``, ``inputs``.
 
 The model ladder (same run, same frames, ONNX, 2 threads): ``pose_ms_by_model`` {lite, full,
-heavy: {p50, p90, ratio_to_full, detection_rate}}, the headline ``lite_ms_p50`` /
-``full_ms_p50`` / ``heavy_ms_p50``, and ``angle_error_by_model`` {rung: {view: {knee, hip,
+heavy: {p50, p90, ratio_to_full, cpu_p50, cpu_ratio_to_full, detection_rate}}, the headline
+``lite_ms_p50`` / ``full_ms_p50`` / ``heavy_ms_p50``, and ``angle_error_by_model`` {rung: {view: {knee, hip,
 elbow, shoulder, all: {median, p95}}}} against the bundled samples' synthetic truth. ``model``
 is the rung the end-to-end figures (realtime, overhead, cue latency, cold start) ran.
 """
@@ -136,39 +136,93 @@ def bench_ladder(frames: list[Frame], backend: str = "onnx", warmup: int = 5,
     """ms/frame of every model rung on the same decoded frames (inference only).
 
     The rungs run interleaved, frame by frame (each its own tracking estimator), so machine
-    noise hits all of them alike; ``ratio_to_full`` compares p50s of this same run.
+    noise hits all of them alike; ``ratio_to_full`` compares p50s of this same run. Each rung
+    gets a fresh copy of the frame (untimed), as a decoder hands it over: a frame that was
+    decoded long before and left the CPU caches would make the first rung of each frame pay
+    ~0.5 ms more for its crop than the others. The first rung changes every frame.
+
+    ``cpu_p50`` is the process CPU time per frame (all threads: onnxruntime's and OpenCV's
+    pools too); on a shared machine it is steadier than the wall clock, and
+    ``cpu_ratio_to_full`` compares those. Where the backend runs formcoach's own BlazePose
+    graph, ``network_p50`` / ``network_cpu_p50`` are the model calls alone and ``rest_p50`` /
+    ``rest_cpu_p50`` everything else in ``process`` (crop, decoding, tracking, filters), ms.
     """
     from formcoach.pose import MODELS, create_estimator
 
     ests = {m: create_estimator(backend, model=m, num_threads=num_threads) for m in MODELS}
     times: dict[str, list[float]] = {m: [] for m in MODELS}
+    cpu: dict[str, list[float]] = {m: [] for m in MODELS}
+    net = {m: [0.0, 0.0] for m in MODELS}  # this frame's model calls: wall s, cpu s
+    net_ms: dict[str, list[tuple[float, float]]] = {m: [] for m in MODELS}
+    timed = {m: _time_model_calls(est, net[m]) for m, est in ests.items()}
     detected = dict.fromkeys(MODELS, 0)
+    order = list(MODELS)
     try:
         for i, fr in enumerate(frames):
-            for m, est in ests.items():
-                t0 = time.perf_counter()
-                r = est.process(fr.image, fr.t_ns)
-                dt = time.perf_counter() - t0
+            for m in order[i % len(order):] + order[:i % len(order)]:
+                est = ests[m]
+                image = fr.image.copy()
+                net[m][:] = [0.0, 0.0]
+                t0, c0 = time.perf_counter(), time.process_time()
+                r = est.process(image, fr.t_ns)
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
                 if i >= warmup:
                     times[m].append(dt * 1e3)
+                    cpu[m].append(dc * 1e3)
+                    net_ms[m].append((net[m][0] * 1e3, net[m][1] * 1e3))
                 detected[m] += r.detected
     finally:
         for est in ests.values():
             est.close()
     out: dict[str, Any] = {}
     full_p50 = _pct(times["full"], 50)
+    full_cpu = _pct(cpu["full"], 50)
     for m in MODELS:
         p50 = _pct(times[m], 50)
+        cpu_p50 = _pct(cpu[m], 50)
         out[m] = {
             "p50": round(p50, 3),
             "p90": round(_pct(times[m], 90), 3),
             "ratio_to_full": round(p50 / full_p50, 3) if full_p50 > 0 else None,
+            "cpu_p50": round(cpu_p50, 3),
+            "cpu_ratio_to_full": round(cpu_p50 / full_cpu, 3) if full_cpu > 0 else None,
             "frames": len(times[m]),
             "detection_rate": round(detected[m] / max(1, len(frames)), 4),
             "threads": num_threads,
             "backend": backend,
         }
+        if timed[m] and net_ms[m]:
+            nw = np.array([w for w, _ in net_ms[m]])
+            nc = np.array([c for _, c in net_ms[m]])
+            out[m].update({
+                "network_p50": round(_pct(nw, 50), 3),
+                "network_cpu_p50": round(_pct(nc, 50), 3),
+                "rest_p50": round(_pct(np.asarray(times[m]) - nw, 50), 3),
+                "rest_cpu_p50": round(_pct(np.asarray(cpu[m]) - nc, 50), 3),
+            })
     return out
+
+
+def _time_model_calls(est: Any, acc: list[float]) -> bool:
+    """Make ``est``'s BlazePose model calls add their wall and CPU seconds to ``acc[0]`` and
+    ``acc[1]``; False (nothing changed) for a backend without formcoach's own pipeline."""
+    pipe = getattr(est, "_pipeline", None)
+    if pipe is None or not hasattr(pipe, "_run_landmarks"):
+        return False
+
+    def timed(fn: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+        def run(x: np.ndarray) -> Any:
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return fn(x)
+            finally:
+                acc[0] += time.perf_counter() - t0
+                acc[1] += time.process_time() - c0
+        return run
+
+    pipe._run_detector = timed(pipe._run_detector)
+    pipe._run_landmarks = timed(pipe._run_landmarks)
+    return True
 
 
 def bench_angle_error(samples: Path, backend: str = "onnx", max_frames: int | None = None
@@ -610,7 +664,9 @@ def format_summary(r: dict[str, Any]) -> str:
         if isinstance(v, dict) and "p50" in v:
             ratio = v.get("ratio_to_full") or float("nan")
             lines.append(f"  model {m:9s} p50 {v['p50']:.1f} ms  p90 {v['p90']:.1f} ms  "
-                         f"x{ratio:.2f} of full  detected {100 * v['detection_rate']:.0f}%")
+                         f"x{ratio:.2f} of full  cpu {v.get('cpu_p50', float('nan')):.1f} ms  "
+                         f"outside the network {v.get('rest_p50', float('nan')):.2f} ms  "
+                         f"detected {100 * v['detection_rate']:.0f}%")
     ang = r.get("angle_error_by_model") or {}
     for m, views in ang.items() if isinstance(ang, dict) else []:
         if isinstance(views, dict) and "error" not in views:

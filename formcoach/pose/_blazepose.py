@@ -295,6 +295,7 @@ def refine_with_heatmap(
         ``(L, 2)`` refined normalised x, y: the sigmoid-weighted mean of cell indices in the
         window around each landmark (MediaPipe's convention: cell ``i`` sits at ``i / w``).
     """
+    heatmap = np.asarray(heatmap)
     h, w, _ = heatmap.shape
     out = np.array(xy_norm, dtype=np.float64, copy=True)
     off = (kernel_size - 1) // 2
@@ -305,18 +306,22 @@ def refine_with_heatmap(
     idx = np.flatnonzero(inside)
     if idx.size == 0:
         return out
-    # Cells outside the heatmap get logit -inf (weight 0): MediaPipe's shrinking window.
-    padded = np.pad(
-        np.asarray(heatmap, dtype=np.float64), ((off, off), (off, off), (0, 0)), constant_values=-np.inf
-    )
-    k = np.arange(kernel_size)
-    r = row[idx].astype(np.intp)[:, None] + k  # rows in padded coordinates
+    k = np.arange(-off, off + 1)
+    r = row[idx].astype(np.intp)[:, None] + k  # (m, k) heatmap rows of each window
     c = col[idx].astype(np.intp)[:, None] + k
-    conf = sigmoid(padded[r[:, :, None], c[:, None, :], idx[:, None, None]])  # (m, k, k)
+    # Only the m windows are read (not the whole map): cells outside the heatmap get weight 0,
+    # MediaPipe's shrinking window (the same numbers as padding the map with logit -inf).
+    r_in = (r >= 0) & (r < h)
+    c_in = (c >= 0) & (c < w)
+    logits = heatmap[
+        np.clip(r, 0, h - 1)[:, :, None], np.clip(c, 0, w - 1)[:, None, :], idx[:, None, None]
+    ]
+    conf = sigmoid(logits)  # (m, k, k) float64
+    conf[~(r_in[:, :, None] & c_in[:, None, :])] = 0.0
     total = conf.sum(axis=(1, 2))
     ok = (total > 0) & (conf.max(axis=(1, 2)) >= min_confidence)
-    rows = (r - off).astype(np.float64)[:, :, None]
-    cols = (c - off).astype(np.float64)[:, None, :]
+    rows = r.astype(np.float64)[:, :, None]
+    cols = c.astype(np.float64)[:, None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         ref_x = (conf * cols).sum(axis=(1, 2)) / total / w
         ref_y = (conf * rows).sum(axis=(1, 2)) / total / h

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 #: machine), never spinning. On the 2-core test VM, with the decoder thread also running,
 #: the 720p offline analysis ran at a median 3.15x real time (5 runs) against 2.93x with one
 #: thread. Spinning is off, so an idle pool does not take the core back from capture or speech.
+#: Spinning only inside a run (``allow_spinning=1`` + ``session.force_spinning_stop=1``) was
+#: measured too (issue 18, Lite, 150 interleaved runs on the shared 2-core VM at load ~4): 2.1x
+#: the wall time and 1.9x the CPU of no spinning, since a spinning worker holds a core that
+#: the other runnable threads need; denormals-as-zero and ``dynamic_block_base`` changed nothing.
 DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 
 

@@ -31,6 +31,7 @@ def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
     models = {"lite", "full", "heavy"}
     assert set(r["pose_ms_by_model"]) == models
     assert r["pose_ms_by_model"]["full"]["ratio_to_full"] == 1.0
+    assert r["pose_ms_by_model"]["full"]["cpu_ratio_to_full"] == 1.0
     assert set(r["angle_error_by_model"]) == models
     for views in r["angle_error_by_model"].values():
         assert {"front", "side", "45"} <= set(views)
@@ -60,3 +61,21 @@ def test_velocity_overhead_is_a_finite_number_per_frame() -> None:
     assert r["frames"] == len(poses) and r["reps"] == 3
     with pytest.raises(ValueError):
         bench_velocity_overhead(poses, fps, "plank")
+
+
+def test_ladder_reports_wall_and_cpu_for_every_rung() -> None:
+    """Every rung gets wall and CPU figures from the same frames (values are the bench's business)."""
+    import numpy as np
+
+    from formcoach.bench.suite import bench_ladder
+    from formcoach.types import Frame
+
+    frames = [Frame(np.full((120, 160, 3), 90, np.uint8), i, i * 33_333_333) for i in range(4)]
+    r = bench_ladder(frames, warmup=1)
+    assert set(r) == {"lite", "full", "heavy"}
+    for row in r.values():
+        assert row["frames"] == 3 and row["threads"] == 2
+        for k in ("p50", "cpu_p50", "network_p50", "network_cpu_p50", "rest_p50", "rest_cpu_p50"):
+            assert math.isfinite(row[k]), k
+        assert 0 < row["network_p50"] <= row["p50"]
+    assert r["full"]["ratio_to_full"] == r["full"]["cpu_ratio_to_full"] == 1.0
