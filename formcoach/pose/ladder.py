@@ -154,6 +154,11 @@ def choose_model(
         except BackendUnavailable as e:
             log.info("cannot measure the pose models (%s); using %s", e, DEFAULT_MODEL)
             return ModelChoice(DEFAULT_MODEL, "default")
+        if fresh and not _quiet():
+            # Nothing quiet remembered and a busy moment's timing says little about this
+            # machine (the same video would get other numbers on a quiet day): the default.
+            log.info("machine busy and no quiet timing remembered: pose model %s", DEFAULT_MODEL)
+            return ModelChoice(DEFAULT_MODEL, "default")
         source = "measured" if fresh else "remembered"
 
         def time_it(_backend: str, model: ModelName) -> float:
@@ -177,6 +182,12 @@ def choose_model(
                     "expect dropped frames", MODELS[0], measured[MODELS[0]], budget, rate)
     log.info("pose model: %s", choice.describe())
     return choice
+
+
+def _quiet() -> bool:
+    """Whether the 1-minute load is at most :data:`QUIET_LOAD_PER_CPU` per core."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return load <= QUIET_LOAD_PER_CPU * (os.cpu_count() or 1)
 
 
 def speeds_path() -> Path:
@@ -210,19 +221,23 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
         BackendUnavailable: onnxruntime is not installed (nothing to measure with).
     """
     path, key = speeds_path(), _machine_key(backend)
+    quiet = QUIET_LOAD_PER_CPU * (os.cpu_count() or 1)
     if not remeasure:
         try:
             entry = json.loads(path.read_text(encoding="utf-8")).get(key, {})
             speeds: dict[str, float] = {m: float(entry["ms"][m]) for m in MODELS}
-            if all(np.isfinite(v) and v > 0 for v in speeds.values()):
+            # An entry timed on a busy machine (written before 'bench' checked the load)
+            # is measured over: it would keep a lower rung for good.
+            if all(np.isfinite(v) and v > 0 for v in speeds.values()) and \
+                    float(entry.get("load_1min", 0.0)) <= quiet:
                 return speeds, False
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # nothing (valid) remembered: measure
     speeds = {str(m): round(float(measure_model_ms(backend, m)), 3) for m in MODELS}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if not remeasure and load > QUIET_LOAD_PER_CPU * (os.cpu_count() or 1):
+    if not _quiet():
         # A busy moment's timing would stick (and pick a lower rung for good): used for this
-        # run only; a quiet run (or 'formcoach bench') is the one remembered.
+        # run only, 'formcoach bench' included; a quiet run is the one remembered.
         log.info("machine busy (load %.1f): pose model speeds used now, not remembered", load)
         return speeds, True
     try:

@@ -13,6 +13,7 @@ from conftest import SAMPLES, assert_one_line_error
 from formcoach.errors import BackendUnavailable, InputError, ModelError
 from formcoach.pose import MODELS, create_estimator, models
 from formcoach.pose.ladder import LIVE_SHARE, MODEL_ENV, OFFLINE_SHARE, choose_model
+from formcoach.pose.models import DEFAULT_MODEL
 from formcoach.sources import VideoFileSource
 from formcoach.types import PoseTrack
 
@@ -49,7 +50,8 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     timer = _Timer(lite=5.0, full=9.0, heavy=OFFLINE_BUDGET_30 - 1)  # heavy fits offline
     monkeypatch.setattr(ladder, "measure_model_ms", timer)
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (99.0, 0.0, 0.0))  # busy: not kept
-    assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"
+    busy = choose_model("onnx", 30.0, "offline", env={})  # nor trusted: the default rung
+    assert (busy.model, busy.source) == (DEFAULT_MODEL, "default")
     assert not ladder.speeds_path().exists()
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))  # quiet
     timer.calls.clear()
@@ -64,12 +66,37 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     assert len(timer.calls) == 3 and "this machine's speed" in again.describe()
     assert choose_model("onnx", 30.0, "live", env={}).model == "full"  # live: measured now
     ladder.speeds_path().write_text("{not json")
-    assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"
+    assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"  # quiet again
     assert ladder.machine_speeds("onnx")[1] is False  # and remembered again
     monkeypatch.setattr(ladder, "_machine_key", lambda backend: "another runtime")
     assert ladder.machine_speeds("onnx") == ({"lite": 5.0, "full": 9.0, "heavy": 99.0}, True)
     assert ladder.machine_speeds("onnx", remeasure=True)[1] is True
     assert len(json.loads(ladder.speeds_path().read_text())) == 2  # both keys kept
+
+
+def test_a_busy_timing_is_never_remembered_not_even_from_bench(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'formcoach bench' re-times the rungs; on a busy machine that timing (Full 29 ms under
+    load 3.8 on 2 cores, seen here) must not stick and make every later analysis run Lite. An
+    entry that an older version remembered under load is measured over."""
+    from formcoach.pose import ladder
+
+    monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.setattr(ladder.os, "cpu_count", lambda: 2)
+    busy = _Timer(lite=10.0, full=OFFLINE_BUDGET_30 + 3, heavy=110.0)
+    monkeypatch.setattr(ladder, "measure_model_ms", busy)
+    monkeypatch.setattr(ladder.os, "getloadavg", lambda: (3.8, 0.0, 0.0))
+    assert ladder.machine_speeds("onnx", remeasure=True)[1] is True
+    assert not ladder.speeds_path().exists()
+    key = ladder._machine_key("onnx")
+    ladder.speeds_path().parent.mkdir(parents=True)
+    ladder.speeds_path().write_text(json.dumps(
+        {key: {"ms": dict(busy.ms), "load_1min": 3.78, "measured": "then"}}))
+    monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    monkeypatch.setattr(ladder, "measure_model_ms", _Timer(lite=5.0, full=9.0, heavy=35.0))
+    choice = choose_model("onnx", 30.0, "offline", env={})
+    assert (choice.model, choice.source) == ("full", "measured")
+    assert json.loads(ladder.speeds_path().read_text())[key]["load_1min"] == 0.2
 
 
 def test_speeds_that_cannot_be_saved_still_choose(tmp_path: Path,
