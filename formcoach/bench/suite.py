@@ -514,10 +514,11 @@ def _try(name: str, fn: Callable[[], Any]) -> Any:
 def _remember_speeds(backend: str) -> dict[str, Any]:
     """Re-measure this machine's per-rung speeds that ``analyze`` chooses its model from
     (:func:`formcoach.pose.ladder.machine_speeds`) and say where they are kept."""
-    from formcoach.pose.ladder import machine_speeds, speeds_path
+    from formcoach.pose.ladder import machine_speeds, quiet_machine, speeds_path
 
     speeds, _ = machine_speeds(backend, remeasure=True)
-    return {"ms_per_frame": speeds, "file": str(speeds_path())}
+    # remembered only on a quiet machine (a busy timing would pin a lower rung)
+    return {"ms_per_frame": speeds, "file": str(speeds_path()), "remembered": quiet_machine()}
 
 
 def _bench_video(shared: Path | None, workdir: Path) -> tuple[Path, str]:

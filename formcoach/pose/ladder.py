@@ -154,7 +154,7 @@ def choose_model(
         except BackendUnavailable as e:
             log.info("cannot measure the pose models (%s); using %s", e, DEFAULT_MODEL)
             return ModelChoice(DEFAULT_MODEL, "default")
-        if fresh and not _quiet():
+        if fresh and not quiet_machine():
             # Nothing quiet remembered and a busy moment's timing says little about this
             # machine (the same video would get other numbers on a quiet day): the default.
             log.info("machine busy and no quiet timing remembered: pose model %s", DEFAULT_MODEL)
@@ -184,7 +184,7 @@ def choose_model(
     return choice
 
 
-def _quiet() -> bool:
+def quiet_machine() -> bool:
     """Whether the 1-minute load is at most :data:`QUIET_LOAD_PER_CPU` per core."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return load <= QUIET_LOAD_PER_CPU * (os.cpu_count() or 1)
@@ -235,7 +235,7 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
             pass  # nothing (valid) remembered: measure
     speeds = {str(m): round(float(measure_model_ms(backend, m)), 3) for m in MODELS}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if not _quiet():
+    if not quiet_machine():
         # A busy moment's timing would stick (and pick a lower rung for good): used for this
         # run only, 'formcoach bench' included; a quiet run is the one remembered.
         log.info("machine busy (load %.1f): pose model speeds used now, not remembered", load)
