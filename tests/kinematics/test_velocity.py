@@ -247,15 +247,19 @@ def _bundled_rep_samples() -> list[str]:
 
 
 @pytest.mark.parametrize("stem", _bundled_rep_samples())
-def test_peak_to_mean_stays_physiological_on_the_bundled_samples(stem):
+def test_peak_to_mean_stays_physiological_on_the_bundled_samples(stem, monkeypatch):
     """Pose jitter (2 px on a 384 px frame) and a landmark flip every 2 s cannot make a peak:
     every rep's peak / mean concentric speed stays under the documented limit, where a
     frame-to-frame difference of the same poses goes far past it. A rep whose exact poses are
-    past the limit already is two movements (a synthetic fault's stop half-way up, which the
-    mean counts): there the jittered ratio stays within 10% of the exact one."""
+    past the limit when measured as one movement is two (a synthetic fault's stop half-way
+    up): there the jittered ratio stays within 10% of that one-movement ratio (jitter can hide
+    the rest that splits it, see docs/velocity.md)."""
     ex, poses, fps, reps, exact = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
     assert reps
-    clean = {r.bottom_frame: r.peak_velocity_bhps / r.mean_velocity_bhps for r in exact}
+    with monkeypatch.context() as m:  # the mean over the whole way as one movement
+        m.setattr(V, "main_movement", lambda xy, sp, turn, end, *a, **k: (turn, end, 1))
+        _, _, _, _, whole = _sample_reps_with_jitter(stem, 2.0, 2.0)
+    clean = {r.bottom_frame: r.peak_velocity_bhps / r.mean_velocity_bhps for r in whole}
     two = 0
     for r in reps:
         assert r.peak_velocity_bhps >= r.mean_velocity_bhps > 0
