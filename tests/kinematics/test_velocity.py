@@ -254,7 +254,7 @@ def test_peak_to_mean_stays_physiological_on_the_bundled_samples(stem, monkeypat
     past the limit when measured as one movement is two (a synthetic fault's stop half-way
     up): there the jittered ratio stays within 10% of that one-movement ratio (jitter can hide
     the rest that splits it, see docs/velocity.md)."""
-    ex, poses, fps, reps, exact = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
+    ex, poses, fps, reps, _ = _sample_reps_with_jitter(stem, noise_px=2.0, flip_every_s=2.0)
     assert reps
     with monkeypatch.context() as m:  # the mean over the whole way as one movement
         m.setattr(V, "main_movement", lambda xy, sp, turn, end, *a, **k: (turn, end, 1))
