@@ -341,3 +341,23 @@ def test_one_movement_keeps_its_whole_way_mean(fps):
         assert r.movements == 1, parts
         assert r.mean_bhps == V._mid_mean_speed(sm, 0, len(p) - 1, fps) / 400.0
         assert r.mean_bhps <= r.peak_bhps
+
+
+def test_a_rep_of_two_movements_is_out_of_velocity_loss_and_said_so():
+    """The bundled push-up that stops half-way up (a lockout fault): its rep is split, keeps a
+    mean (at most its peak) but no VL, is not the best rep, and the summary names it."""
+    ex = load_exercise("pushup")
+    with tempfile.TemporaryDirectory() as tmp:
+        track = PoseTrack.load(sample_track("pushup_45_sag_lockout", Path(tmp) / "t.npz"))
+    result = analyze_track(track, ex)
+    reps = result.metrics.reps
+    split = [r for r in reps if r.velocity_movements > 1]
+    assert len(split) == 1
+    r = split[0]
+    assert 0 < r.mean_velocity_bhps <= r.peak_velocity_bhps
+    assert math.isnan(r.velocity_loss_pct)
+    one = [x for x in reps if x.velocity_movements == 1]
+    assert all(math.isfinite(x.velocity_loss_pct) for x in one)
+    assert result.metrics.best_velocity_bhps == max(x.mean_velocity_bhps for x in one)
+    assert any(f"rep {r.index + 1}: concentric was more than one movement" in line
+               for line in result.velocity_lines())
