@@ -145,6 +145,9 @@ class RepMetrics:
     mean_velocity_mps: float = float("nan")
     peak_velocity_mps: float = float("nan")
     velocity_loss_pct: float = float("nan")
+    # Movements the concentric way was (kinematics.velocity.main_movement): past 1 the mean is
+    # the main movement's, not comparable with one-movement reps, so out of VL and the best rep.
+    velocity_movements: int = 1
 
     @property
     def max_asymmetry_pct(self) -> float:
@@ -513,6 +516,7 @@ def rep_metrics(
         peak_velocity_bhps=vel.peak_bhps if vel is not None else float("nan"),
         mean_velocity_mps=vel.mean_bhps * h if vel is not None else float("nan"),
         peak_velocity_mps=vel.peak_bhps * h if vel is not None else float("nan"),
+        velocity_movements=vel.movements if vel is not None else 1,
     )
 
 
@@ -608,10 +612,11 @@ def set_metrics(
     ``stop_at_vl_pct``, ``stop_rep``, ``height_cm``: as in :class:`SetMetrics`; ``fps`` and
     ``rom_unit`` (the counting signal's) for the fatigue note (none when ``hold``)."""
     ref, src = score_reps(reps, baseline_rom_deg)
-    for r, vl in zip(reps, velocity_loss_pct([r.mean_velocity_bhps for r in reps]),
-                     strict=True):
+    comparable = [r.mean_velocity_bhps if r.velocity_movements == 1 else float("nan")
+                  for r in reps]
+    for r, vl in zip(reps, velocity_loss_pct(comparable), strict=True):
         r.velocity_loss_pct = vl
-    speeds = [r.mean_velocity_bhps for r in reps if np.isfinite(r.mean_velocity_bhps)]
+    speeds = [v for v in comparable if np.isfinite(v)]
     full = [r for r in reps if not r.partial]
     scores = [r.score for r in reps if np.isfinite(r.score)]
     return SetMetrics(

@@ -273,6 +273,10 @@ class SessionResult:
                  f"{'m/s' if mps else 'body heights/s'}): " + " ".join(f(v, 2) for v in vals),
                  "velocity loss vs best rep (%): "
                  + " ".join(f(r.velocity_loss_pct, 0) for r in reps)]
+        split = [str(r.index + 1) for r in reps if r.velocity_movements > 1]
+        if split:
+            lines.append(f"rep {', '.join(split)}: concentric was more than one movement (the "
+                         "mean is the main one's), left out of velocity loss")
         if math.isfinite(sm.stop_at_vl_pct):
             lines.append(f"stop at {sm.stop_at_vl_pct:g}% velocity loss: "
                          + (f"that's the set at rep {sm.stop_rep}" if sm.stop_rep

@@ -366,7 +366,9 @@ class _Run:
             self.vl_checked += 1
             vel = rep_velocity(self._series(), rep, self.point, self.coach.exercise.concentric,
                                self._height_px())
-            if self.stop.add(vel.mean_bhps if vel is not None else float("nan")):
+            # a rep of more than one movement is not comparable: it breaks the run, as unknown
+            v = vel.mean_bhps if vel is not None and vel.movements == 1 else float("nan")
+            if self.stop.add(v):
                 self.stop_due = True
                 log.info("velocity loss past %.0f%% for two reps at rep %d: that's the set",
                          self.stop.pct, rep.index + 1)

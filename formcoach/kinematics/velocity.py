@@ -37,6 +37,8 @@ __all__ = [
     "MOVING_POINTS",
     "PEAK_TO_MEAN_LIMIT",
     "POSITION_SMOOTH_S",
+    "REST_FRAC",
+    "REST_S",
     "SMOOTH_S",
     "StopAtVL",
     "body_height_px",
@@ -86,6 +88,16 @@ POSITION_SMOOTH_S = 0.5
 #: little above the whole phase's); past 3 the mean is under a third of the peak, which one
 #: movement does not do. A ratio above it means the peak is not the person's.
 PEAK_TO_MEAN_LIMIT = 3.0
+#: The point is at rest where its speed is under this fraction of the rep's peak: one smooth
+#: movement (minimum jerk) is under 10% of its peak only in the first and last 9% of its time,
+#: while it covers its first and last 0.6% of the way, so inside the middle 80% of one
+#: movement's way the speed never gets there (half sine: >= 59% of the peak; triangle 45%).
+REST_FRAC = 0.1
+#: ... for at least this long, s: a rest that splits the concentric into two movements. The
+#: 0.3 s derivative (:data:`SMOOTH_S`) cannot fall to 10% of the peak over a stop much shorter
+#: than its half window (0.15 s), so a spell under it this long is a stop, not a dip of one
+#: movement (a sticking region slows the lift, it does not stop it for 0.2 s).
+REST_S = 0.2
 #: Percentile of a segment's per-frame 2D length taken as its true length (a limb pointing at
 #: the camera looks short; noise makes a few frames look long).
 _LENGTH_PERCENTILE = 90.0
@@ -314,11 +326,15 @@ class RepVelocity:
         mean_bhps, peak_bhps: mean and peak speed of the moving point over the concentric
             frames, body heights per second.
         body_height_px: the standing height the speeds were divided by, px.
+        movements: how many movements the concentric way was (rests of :data:`REST_S` under
+            :data:`REST_FRAC` of the peak between them, see :func:`main_movement`); the mean
+            is the one containing the peak's.
     """
 
     mean_bhps: float
     peak_bhps: float
     body_height_px: float
+    movements: int = 1
 
 
 def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: slice,
@@ -355,8 +371,74 @@ def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: s
         return nan
     c0, c1, _ = concentric.indices(len(track))
     t0 = c0 if turn is None else int(turn)
-    mean = _mid_mean_speed(smooth_position(track, fps), t0, c1 - 1 if t0 <= c0 else c0, fps)
-    return RepVelocity(mean / h, float(np.nanmax(speed)), h)
+    end = c1 - 1 if t0 <= c0 else c0
+    peak = float(np.nanmax(speed))
+    full = np.hypot(vel[:, 0], vel[:, 1]) / h
+    smooth = smooth_position(track, fps)
+    a, b, moves = main_movement(smooth, full, t0, end, c0 + int(np.nanargmax(speed)), fps)
+    mean = _mid_mean_speed(smooth, a, b, fps) / h
+    if mean > peak:  # cannot be one movement's: not measured rather than faster than its peak
+        mean = float("nan")
+    return RepVelocity(mean, peak, h, moves)
+
+
+def main_movement(xy: np.ndarray, speed: np.ndarray, turn: int, end: int, peak_row: int,
+                  fps: float, rest_frac: float = REST_FRAC, rest_s: float = REST_S,
+                  frac: float = MID_FRAC) -> tuple[int, int, int]:
+    """``(turn', end', movements)``: the part of the way from row ``turn`` to row ``end``
+    (after or before it) that is the movement containing ``peak_row``.
+
+    The way is split at rests: runs of at least ``rest_s`` where ``speed`` is under
+    ``rest_frac`` of its value at ``peak_row``. A rest splits it only when the part beyond it
+    (away from the peak) moves the point by more than ``frac`` of the whole way's distance
+    (less is inside the margin the middle-80% mean leaves out anyway), so one movement keeps
+    ``(turn, end, 1)`` exactly. ``turn'`` / ``end'`` are the rest's frame nearest the peak.
+
+    Args:
+        xy: ``(n, 2)`` smoothed track; speed: ``(n,)`` its speed (any unit; NaN = unknown).
+    """
+    lo, hi = (turn, end) if turn <= end else (end, turn)
+    if not (0 <= lo <= peak_row <= hi < len(speed)):
+        return turn, end, 1
+    pk = float(speed[peak_row])
+    if not (math.isfinite(pk) and pk > 0):
+        return turn, end, 1
+    need = max(2, math.ceil(rest_s * fps))
+    with np.errstate(invalid="ignore"):
+        still = speed < rest_frac * pk  # NaN: not at rest
+    with np.errstate(invalid="ignore"):
+        way = float(np.hypot(*(xy[end] - xy[turn])))
+    if not (math.isfinite(way) and way > 0):
+        return turn, end, 1
+
+    def moved(i: int, j: int) -> bool:
+        seg = xy[min(i, j) : max(i, j) + 1]
+        with np.errstate(invalid="ignore"):
+            r = np.hypot(*(seg - seg[0]).T)
+        return bool(np.nanmax(r) > frac * way) if np.isfinite(r).any() else False
+
+    def rest_towards(step: int) -> int | None:
+        """The rest frame nearest the peak on one side (a rest the far side of which moves)."""
+        stop = lo if step < 0 else hi
+        i, run = peak_row, 0
+        while i != stop:
+            i += step
+            run = run + 1 if still[i] else 0
+            if run >= need:
+                inner = i - step * (run - 1)  # the run's frame nearest the peak
+                j = i
+                while j != stop and still[j + step]:  # to the run's far end
+                    j += step
+                if j != stop and moved(j, stop):
+                    return inner
+                i, run = j, 0
+        return None
+
+    a, b = rest_towards(-1), rest_towards(+1)
+    moves = 1 + (a is not None) + (b is not None)
+    a = lo if a is None else a
+    b = hi if b is None else b
+    return (a, b, moves) if turn <= end else (b, a, moves)
 
 
 def _mid_mean_speed(xy: np.ndarray, turn: int, end: int, fps: float,

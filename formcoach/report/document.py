@@ -65,6 +65,7 @@ def rep_document(rm: RepMetrics) -> dict[str, JsonValue]:
         "mean_velocity_mps": num(rm.mean_velocity_mps),
         "peak_velocity_mps": num(rm.peak_velocity_mps),
         "velocity_loss_pct": num(rm.velocity_loss_pct, 1),
+        **({"velocity_movements": rm.velocity_movements} if rm.velocity_movements > 1 else {}),
         "score": num(rm.score, 1),
         "judged": rm.judged,
         "not_judged": list(rm.not_judged),
