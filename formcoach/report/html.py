@@ -186,7 +186,9 @@ def _rep_table(sm: SetMetrics) -> str:
             + (f"<td>{_f(r.mean_velocity_bhps, 2)}</td><td>{_f(r.peak_velocity_bhps, 2)}</td>"
                if vel else "")
             + (f"<td>{_f(r.mean_velocity_mps, 2)}</td>" if mps else "")
-            + (f"<td>{_f(r.velocity_loss_pct, 0)}</td>" if vel else "")
+            + ((f"<td>{_f(r.velocity_loss_pct, 0)}</td>" if r.velocity_movements <= 1 else
+                "<td title=\"the concentric was more than one movement\">&ndash; "
+                f"({r.velocity_movements} moves)</td>") if vel else "")
             + f"<td class=\"l{' bad' if r.faults else ''}\">{_e(_fault_summary(r.faults))}"
             f"{_rep_coverage_note(r)}</td>"
             f"<td><b>{_f(r.score, 0)}</b></td><td class=l>{comps}</td></tr>"
@@ -213,7 +215,10 @@ def _velocity_section(result: SessionResult) -> str:
         + (f" (m/s for a height of {_f(sm.height_cm, 0)} cm)" if math.isfinite(sm.height_cm)
            else "")
         + f"; VL = loss against the set's best rep ({_f(sm.best_velocity_bhps, 2)} BH/s).{stop}"
-        "</p>"
+        + (" A rep whose way up was more than one movement (a stop of 0.2 s or more) is left "
+           "out of VL and of the best rep: its speed is not comparable."
+           if any(r.velocity_movements > 1 for r in sm.reps) else "")
+        + "</p>"
     )
 
 

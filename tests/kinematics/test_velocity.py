@@ -361,3 +361,7 @@ def test_a_rep_of_two_movements_is_out_of_velocity_loss_and_said_so():
     assert result.metrics.best_velocity_bhps == max(x.mean_velocity_bhps for x in one)
     assert any(f"rep {r.index + 1}: concentric was more than one movement" in line
                for line in result.velocity_lines())
+    from formcoach.report import build_html
+
+    html = build_html(result)  # the report's VL cell says why it is empty
+    assert "(2 moves)" in html and "left out of VL" in html
