@@ -740,8 +740,9 @@ class RulesEngine:
             elif rule.phase == "bottom" and turn is not None and how is None:
                 # Judged as soon as the turnaround is known, on the part of the bottom window
                 # seen so far: a "must not exceed" value only grows with its window, and the
-                # counting signal's extreme (depth) is at the turnaround itself. This early
-                # window is inside the final one (it is narrower: the rep is shorter so far).
+                # counting signal's extreme (depth) is at the turnaround itself. Around the
+                # bottom the rep will have, this early window is inside the final one (it is
+                # narrower: the rep is shorter so far).
                 idx = range(max(first, turn - w), min(progress.frame, turn + w) + 1)
             else:
                 continue
