@@ -406,7 +406,6 @@ def main_movement(xy: np.ndarray, speed: np.ndarray, turn: int, end: int, peak_r
     need = max(2, math.ceil(rest_s * fps))
     with np.errstate(invalid="ignore"):
         still = speed < rest_frac * pk  # NaN: not at rest
-    with np.errstate(invalid="ignore"):
         way = float(np.hypot(*(xy[end] - xy[turn])))
     if not (math.isfinite(way) and way > 0):
         return turn, end, 1

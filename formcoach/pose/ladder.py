@@ -184,9 +184,14 @@ def choose_model(
     return choice
 
 
-def quiet_machine() -> bool:
-    """Whether the 1-minute load is at most :data:`QUIET_LOAD_PER_CPU` per core."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+def _load_1min() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def quiet_machine(load: float | None = None) -> bool:
+    """Whether the 1-minute load (now, or ``load``) is at most :data:`QUIET_LOAD_PER_CPU`
+    per core."""
+    load = _load_1min() if load is None else load
     return load <= QUIET_LOAD_PER_CPU * (os.cpu_count() or 1)
 
 
@@ -221,7 +226,6 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
         BackendUnavailable: onnxruntime is not installed (nothing to measure with).
     """
     path, key = speeds_path(), _machine_key(backend)
-    quiet = QUIET_LOAD_PER_CPU * (os.cpu_count() or 1)
     if not remeasure:
         try:
             entry = json.loads(path.read_text(encoding="utf-8")).get(key, {})
@@ -229,13 +233,13 @@ def machine_speeds(backend: str, *, remeasure: bool = False) -> tuple[dict[str, 
             # An entry timed on a busy machine (written before 'bench' checked the load)
             # is measured over: it would keep a lower rung for good.
             if all(np.isfinite(v) and v > 0 for v in speeds.values()) and \
-                    float(entry.get("load_1min", 0.0)) <= quiet:
+                    quiet_machine(float(entry.get("load_1min", 0.0))):
                 return speeds, False
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass  # nothing (valid) remembered: measure
     speeds = {str(m): round(float(measure_model_ms(backend, m)), 3) for m in MODELS}
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if not quiet_machine():
+    load = _load_1min()
+    if not quiet_machine(load):
         # A busy moment's timing would stick (and pick a lower rung for good): used for this
         # run only, 'formcoach bench' included; a quiet run is the one remembered.
         log.info("machine busy (load %.1f): pose model speeds used now, not remembered", load)
