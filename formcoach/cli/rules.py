@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.cli import printable
     from formcoach.exercises import load_exercise
     from formcoach.io_utils import atomic_write_text, check_output_path, display_path
-    from formcoach.rules.catalog import catalog, catalog_markdown, fault_condition
+    from formcoach.rules.catalog import catalog, catalog_markdown, fault_condition, views_text
 
     packs = None if args.exercise is None else [load_exercise(e) for e in args.exercise]
     if args.out is not None:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         text = catalog_markdown(packs)
     else:
         rows = [f"{e.exercise.id:15s} {e.rule.id:24s} {fault_condition(e.rule)}  "
-                f"[{', '.join(e.rule.views)}]" for e in catalog(packs)]
+                f"[{views_text(e.rule)}]" for e in catalog(packs)]
         text = "\n".join(rows) + "\n"
     if args.out is not None:
         atomic_write_text(args.out, text, mode=0o644)

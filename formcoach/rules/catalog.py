@@ -17,7 +17,8 @@ from formcoach.kinematics.features import FEATURES
 from formcoach.kinematics.view import VIEWS
 from formcoach.rules.engine import PHASE_FRACTION, VELOCITY_SUFFIX, Rule, parse_rules
 
-__all__ = ["CatalogEntry", "catalog", "catalog_markdown", "fault_condition", "feature_unit"]
+__all__ = ["CatalogEntry", "catalog", "catalog_markdown", "fault_condition", "feature_unit",
+           "views_text"]
 
 #: How a feature unit is written in the catalogue.
 _UNITS = {"deg": "deg", "torso": "torso lengths", "ratio": "", "vis": "visibility"}
@@ -104,6 +105,15 @@ def catalog(exercises: Iterable[Exercise] | None = None) -> list[CatalogEntry]:
             for r in parse_rules(ex.rules_raw, str(ex.path or ex.id))]
 
 
+def views_text(rule: Rule) -> str:
+    """``front, back`` or, with fault-only views, ``front, back; 45: a fault only (a pass
+    there is not judged)``."""
+    out = ", ".join(rule.views)
+    if rule.fault_views:
+        out += f"; {', '.join(rule.fault_views)}: a fault only (a pass there is not judged)"
+    return out
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return " ".join(text.split()).replace("|", "\\|")
@@ -142,15 +152,15 @@ def catalog_markdown(exercises: Iterable[Exercise] | None = None) -> str:
     ]
     for e in entries:
         lines.append(f"| {e.exercise.id} | [`{e.rule.id}`](#{e.exercise.id}-{e.rule.id}) | "
-                     f"{_cell(fault_condition(e.rule))} | {', '.join(e.rule.views)} |")
+                     f"{_cell(fault_condition(e.rule))} | {views_text(e.rule)} |")
     current = None
     for e in entries:
         ex, r = e.exercise, e.rule
         if ex.id != current:
             current = ex.id
             lines += ["", f"## {_cell(ex.name)} (`{ex.id}`)"]
-        missing = [v for v in VIEWS if v not in r.views]
-        views = ", ".join(r.views) + (f" (not judged from {', '.join(missing)})" if missing else "")
+        missing = [v for v in VIEWS if not r.judged_from(v)]
+        views = views_text(r) + (f"; not judged from {', '.join(missing)}" if missing else "")
         lines += [
             "",
             f'<a id="{ex.id}-{r.id}"></a>',

@@ -9,7 +9,9 @@ A rule compares one feature (see :mod:`formcoach.kinematics.features` and
   feature over the rep's frames or one phase of it (``min``, ``max``, ``mean``, ``range``, ...).
 
 Rules are only judged from the views they list; from any other view (or when the joints are not
-visible) a rule is **not assessed**: the engine never guesses.
+visible) a rule is **not assessed**: the engine never guesses. From a view in a rep rule's
+``fault_views`` (where the reading can only err towards passing) a violation is a fault and a
+pass is not assessed.
 
 :class:`RulesEngine` is driven by the coach: ``on_frame(state)`` and ``on_rep(rep)`` return the
 faults they find. It reads the features and view the coach computed for the frame
@@ -74,7 +76,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _REQUIRED = ("id", "cue", "feature", "op", "threshold", "rationale")
 _KEYS = {
     "id", "cue", "severity", "views", "scope", "phase", "feature", "side", "reduce", "op",
-    "threshold", "hold_s", "rationale", "min_valid", "reference", "reason",
+    "threshold", "hold_s", "rationale", "min_valid", "reference", "reason", "fault_views",
 }
 #: Landmarks out of the picture for each framing problem of
 #: :func:`formcoach.coach.framing.framing_problem`: on such a frame, features that read them
@@ -128,6 +130,14 @@ class Rule:
     #: Literature or other source behind the threshold (optional ``reference`` key).
     reference: str = ""
     reason: str = ""
+    #: Views where the reading can only err towards passing (optional ``fault_views`` key): a
+    #: violation seen there is a fault, but a pass proves nothing, so the rule stays not judged.
+    fault_views: tuple[str, ...] = ()
+
+    def judged_from(self, view: str) -> bool:
+        """True when ``view`` can show this rule's fault (a view of :attr:`views` or of
+        :attr:`fault_views`)."""
+        return view in self.views or view in self.fault_views
 
     @property
     def sided(self) -> tuple[str, str] | None:
@@ -278,22 +288,14 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
         if side != "auto" and is_feature(_base(feature)):
             raise fail(f"side {_short(side)} needs a side-less feature with left_/right_ "
                        f"variants, got {_short(feature)}")
-        views_raw = item.get("views", ["any"])
-        if isinstance(views_raw, str):
-            views_raw = [views_raw]
-        if not isinstance(views_raw, list) or not views_raw:
-            raise fail(f"views must be a non-empty list, got {_short(views_raw)}")
-        views: list[str] = []
-        for v in views_raw:
-            if not isinstance(v, str):
-                raise fail(f"views must be view names, got {_short(v)}")
-            if v == "any":
-                views.extend(VIEWS)
-                continue
-            v = VIEW_ALIASES.get(v, v)
-            if v not in VIEWS:
-                raise fail(f"bad view {_short(v)}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
-            views.append(v)
+        views = _views(item.get("views", ["any"]), "views", fail)
+        fault_views = _views(item.get("fault_views", []), "fault_views", fail, empty_ok=True)
+        both = [v for v in fault_views if v in views]
+        if both:
+            raise fail(f"view {both[0]!r} is in both 'views' and 'fault_views'; a view is either "
+                       "trusted both ways or only for a fault")
+        if fault_views and scope != "rep":
+            raise fail("fault_views only applies to scope = 'rep'")
         hold_s = item.get("hold_s", 0.0)
         if isinstance(hold_s, bool) or not isinstance(hold_s, int | float) or not (
             0 <= hold_s < 3600
@@ -319,9 +321,32 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
                 reduce=reduce, hold_s=float(hold_s), min_valid=float(min_valid), source=source,
                 reference=_pack_text(reference.strip(), source, rid, "reference"),
                 reason=_pack_text(item.get("reason", "").strip(), source, rid, "reason"),
+                fault_views=tuple(dict.fromkeys(fault_views)),
             )
         )
     return rules
+
+
+def _views(raw: Any, key: str, fail: Callable[[str], ConfigError],
+           empty_ok: bool = False) -> list[str]:
+    """A rule's ``views`` / ``fault_views`` value as canonical view names ("any" expands to
+    every view, "rear" is "back")."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not (raw or empty_ok):
+        raise fail(f"{key} must be a non-empty list, got {_short(raw)}")
+    views: list[str] = []
+    for v in raw:
+        if not isinstance(v, str):
+            raise fail(f"{key} must be view names, got {_short(v)}")
+        if v == "any":
+            views.extend(VIEWS)
+            continue
+        v = VIEW_ALIASES.get(v, v)
+        if v not in VIEWS:
+            raise fail(f"bad view {_short(v)}; use any of {', '.join((*VIEWS, 'rear', 'any'))}")
+        views.append(v)
+    return views
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -602,17 +627,14 @@ class RulesEngine:
             idx = [i for i in phase_window(rep, rule.phase, last) if i in by_index]
             # An edge rep (``partial``: the clip began near its bottom) has no rest position
             # before it: its top phase was not seen.
+            window = [by_index[i] for i in idx]
             value = math.nan if rep.partial and rule.phase == "top" else self._judge_window(
-                rule, [by_index[i] for i in idx])
-            if not np.isfinite(value):
-                rep_status[rule.id] = NOT_ASSESSED
-            elif rule.violated(value):
-                rep_status[rule.id] = FAULT
+                rule, window)
+            rep_status[rule.id] = self._verdict(rule, value, window)
+            if rep_status[rule.id] == FAULT:
                 at = rep.bottom_frame if rule.phase in ("bottom", "any") else last
                 t_ns = by_index[at].t_ns if at in by_index else rep.counted_ns
                 new.append(self._emit(rule, t_ns, at, value, rep.index))
-            else:
-                rep_status[rule.id] = OK
         for rule in self._frame_rules:
             seen = [r.status.get(rule.id, NOT_ASSESSED) for r in rows]
             rep_status[rule.id] = (
@@ -665,15 +687,12 @@ class RulesEngine:
             window = phase_window(rep, "top")
             window = window[window > rep.bottom_frame]
             idx = [i for i in window if i in by_index]
-            value = self._judge_window(rule, [by_index[i] for i in idx])
-            if not np.isfinite(value):
-                status[rule.id] = NOT_ASSESSED
-            elif rule.violated(value):
-                status[rule.id] = FAULT
+            rows = [by_index[i] for i in idx]
+            value = self._judge_window(rule, rows)
+            status[rule.id] = self._verdict(rule, value, rows)
+            if status[rule.id] == FAULT:
                 at = idx[-1]
                 new.append(self._emit(rule, by_index[at].t_ns, at, value, rep.index))
-            else:
-                status[rule.id] = OK
             self.status[rule.id] = status[rule.id]
         if new:
             self.rep_faults[rep.index] = sorted(self.rep_faults.get(rep.index, []) + new,
@@ -757,11 +776,7 @@ class RulesEngine:
     def _judge_window(self, rule: Rule, window: list[_Row], how: str | None = None) -> float:
         """The rule's value over buffered rows (NaN: not assessed from this view or data);
         ``how`` replaces the rule's reduce."""
-        views = [r.view for r in window if r.view != "unknown"]
-        # Majority view; a tie goes to the view seen last (deterministic: iterating a set of
-        # strings follows PYTHONHASHSEED, which made runs disagree).
-        view = max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
-        if not window or view not in rule.views:
+        if not window or not rule.judged_from(self._window_view(window)):
             return math.nan
         # A "must not exceed" rule ignores frames next to a collapse (a garbage value there
         # could only make a false fault); a "must reach" one keeps them (dropping them could
@@ -771,6 +786,21 @@ class RulesEngine:
                 for n in rule.feature_names}
         vis = np.array([r.vis for r in window])
         return _window_value(rule, vals, vis, how)
+
+    def _window_view(self, window: list[_Row]) -> str:
+        """The majority view of buffered rows; a tie goes to the view seen last (deterministic:
+        iterating a set of strings follows PYTHONHASHSEED, which made runs disagree)."""
+        views = [r.view for r in window if r.view != "unknown"]
+        return max(dict.fromkeys(reversed(views)), key=views.count) if views else self.view
+
+    def _verdict(self, rule: Rule, value: float, window: list[_Row]) -> str:
+        """``fault`` / ``ok`` / ``not_assessed`` of a rep rule's window value; a pass seen from
+        one of the rule's :attr:`~Rule.fault_views` proves nothing (not assessed)."""
+        if not np.isfinite(value):
+            return NOT_ASSESSED
+        if rule.violated(value):
+            return FAULT
+        return OK if self._window_view(window) in rule.views else NOT_ASSESSED
 
     def _settle_early(self, final: list[Fault]) -> list[Fault]:
         """The rep's final faults, where a provisional one it confirms keeps its identity (the
@@ -987,9 +1017,11 @@ def judge_frames(
         for i in range(n):
             values = {nm: float(feats[nm][i]) for nm in rule.feature_names}
             value = _frame_value(rule, values, vis[i])
-            if views[i] not in rule.views or not np.isfinite(value):
+            if not rule.judged_from(views[i]) or not np.isfinite(value):
                 res[i] = NOT_ASSESSED
+            elif rule.violated(value):
+                res[i] = FAULT
             else:
-                res[i] = FAULT if rule.violated(value) else OK
+                res[i] = OK if views[i] in rule.views else NOT_ASSESSED
         out[rule.id] = res
     return out

@@ -8,7 +8,9 @@ computes it, takes a chosen value over the rule's phase. For each rule:
   ok, judged from one of the rule's views;
 * exactly at the threshold (the rule's own measured value used as the threshold) a strict
   ``<``/``>`` is ok and ``<=``/``>=`` faults;
-* from a view the rule does not list, the same faulty poses are ``not_assessed``.
+* from a view the rule does not list, the same faulty poses are ``not_assessed``;
+* from a view of its ``fault_views`` the faulty poses fault and the good ones are
+  ``not_assessed`` (a pass there proves nothing).
 
 A rule whose feature has no builder fails here by name: add a builder to ``tests/rule_poses.py``.
 """
@@ -93,7 +95,7 @@ def test_rule_exactly_at_threshold(ex_id: str, rule: Rule) -> None:
 
 @pytest.mark.parametrize(("ex_id", "rule"), CASES, ids=IDS)
 def test_rule_not_assessed_from_unlisted_views(ex_id: str, rule: Rule) -> None:
-    others = [v for v in VIEWS if v not in rule.views]
+    others = [v for v in VIEWS if not rule.judged_from(v)]
     if not others:
         pytest.skip(f"{ex_id}.{rule.id} is judged from every view")
     d = _step(rule)
@@ -101,6 +103,24 @@ def test_rule_not_assessed_from_unlisted_views(ex_id: str, rule: Rule) -> None:
     assert _status(ex_id, rule, bad, rule.views[0]) == FAULT
     for view in others:
         assert _status(ex_id, rule, bad, view) == NOT_ASSESSED, view
+
+
+FAULT_ONLY = [(ex, r) for ex, r in CASES if r.fault_views]
+
+
+@pytest.mark.parametrize(("ex_id", "rule"), FAULT_ONLY,
+                         ids=[f"{ex}.{r.id}" for ex, r in FAULT_ONLY])
+def test_fault_views_flag_a_fault_but_prove_no_pass(ex_id: str, rule: Rule) -> None:
+    d = _step(rule)
+    bad, good = (rule.threshold + d, rule.threshold - d) if rule.op in (">", ">=") else (
+        rule.threshold - d, rule.threshold + d)
+    for view in rule.fault_views:
+        assert _status(ex_id, rule, bad, view) == FAULT, (view, bad)
+        assert _status(ex_id, rule, good, view) == NOT_ASSESSED, (view, good)
+
+
+def test_some_bundled_rule_has_fault_views() -> None:
+    assert FAULT_ONLY, "no bundled rule uses fault_views: the test above checks nothing"
 
 
 def test_builder_values_are_the_engine_values() -> None:
