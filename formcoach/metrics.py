@@ -183,7 +183,7 @@ class SetMetrics:
         not_judged: rule id -> why it was not judged (on every rep, or on the reps it names).
         view_advice: a note when the camera view leaves most rules unjudged, else ``""``.
         attempts: movements that began a rep and came back short of it (not counted).
-        technique_score: clean reps / (counted reps + attempts).
+        technique_score: clean reps / (judged counted reps + attempts).
         held_s: for a hold: seconds held in position (any form); NaN for rep exercises.
         good_form_s: for a hold: seconds in position with no hold rule violated (NaN when the
             rules were not run).
@@ -221,12 +221,19 @@ class SetMetrics:
         return len(self.reps) + len(self.attempts)
 
     @property
+    def judged_performed(self) -> int:
+        """Counted reps that were judged plus uncounted attempts: what the technique score is
+        over (a rep no rule could be judged on says nothing either way)."""
+        return sum(1 for r in self.reps if r.judged) + len(self.attempts)
+
+    @property
     def technique_score(self) -> float:
-        """Clean reps / performed reps, in [0, 1]; NaN when nothing was performed or no rep
-        could be judged (from this view nothing says whether the technique was good)."""
-        if not self.performed or not any(r.judged for r in self.reps):
+        """Clean reps / (judged reps + attempts), in [0, 1]; NaN when no rep could be judged
+        (from this view nothing says whether the technique was good). A rep that was not
+        judged is left out, neither clean nor faulty."""
+        if not any(r.judged for r in self.reps):
             return float("nan")
-        return self.clean_reps / self.performed
+        return self.clean_reps / self.judged_performed
     held_s: float = float("nan")
     good_form_s: float = float("nan")
     holds: list[HoldInterval] = field(default_factory=list)

@@ -331,9 +331,11 @@ class SessionResult:
         if self.exercise.kind != "reps":
             return lines
         att = len(sm.attempts)
-        counts = f"({len(sm.reps)} counted + {att} attempt{'' if att == 1 else 's'} not counted)"
+        left_out = f", {unjudged} not judged left out" if unjudged else ""
+        counts = (f"({len(sm.reps)} counted{left_out} + {att} attempt{'' if att == 1 else 's'} "
+                  "not counted)")
         if np.isfinite(sm.technique_score):
-            lines.append(f"technique: {sm.clean_reps}/{sm.performed} = "
+            lines.append(f"technique: {sm.clean_reps}/{sm.judged_performed} = "
                          f"{sm.technique_score:.0%} {counts}")
         else:
             lines.append(f"technique: not judged (no rule was judged on any rep) {counts}")

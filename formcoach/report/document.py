@@ -100,6 +100,7 @@ def coverage_document(result: SessionResult) -> dict[str, JsonValue]:
         "clean_reps": sm.clean_reps,
         "attempts": len(sm.attempts),
         "performed": sm.performed,
+        "judged_performed": sm.judged_performed,
         "technique_score": num(sm.technique_score),
         "asymmetry_views": list(BOTH_SIDES_VIEWS),
         "not_counted": [

@@ -6,6 +6,7 @@ clean); asymmetry only from front/back views; a dip short of a rep is an attempt
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -104,6 +105,25 @@ def test_asymmetry_is_measured_only_from_front_or_back() -> None:
     score_reps(reps)
     assert np.isfinite(front.max_asymmetry_pct) and "symmetry" in front.score_components
     assert np.isnan(side.max_asymmetry_pct) and "symmetry" not in side.score_components
+
+
+def test_reps_not_judged_are_left_out_of_the_technique_score() -> None:
+    # A jumping jack at 45 degrees: the arms can be seen to stop short there, but not to reach
+    # overhead, so the full reps are not judged; the short ones are faults.
+    from formcoach.metrics import SetMetrics
+
+    res = _analyze(_track("side"), load_exercise("squat"))
+    sm = res.metrics
+    assert len(sm.reps) == 4 and all(r.judged for r in sm.reps)
+    mixed = dataclasses.replace(sm, reps=[dataclasses.replace(r, judged=i < 2)
+                                          for i, r in enumerate(sm.reps)])
+    assert isinstance(mixed, SetMetrics)
+    assert mixed.judged_performed == 2 + len(sm.attempts)
+    assert mixed.technique_score == pytest.approx(
+        sum(1 for r in sm.reps[:2] if not r.faults) / mixed.judged_performed)
+    res.metrics = mixed
+    line = next(x for x in res.technique_lines() if x.startswith("technique: "))
+    assert f"/{mixed.judged_performed} = " in line and "2 not judged left out" in line
 
 
 def test_a_shallow_try_is_an_attempt_with_its_cue_and_technique_score() -> None:
