@@ -27,7 +27,7 @@ REP_COLUMNS: tuple[str, ...] = (
     "rom_deg", "peak_velocity_dps", "max_asymmetry_pct", "n_faults", "faults", "score",
     *(f"score_{k}" for k in SCORE_WEIGHTS),
     "velocity_point", "mean_velocity_bhps", "peak_velocity_bhps", "mean_velocity_mps",
-    "peak_velocity_mps", "velocity_loss_pct",
+    "peak_velocity_mps", "velocity_loss_pct", "velocity_movements",
 )
 #: Per-joint column patterns, repeated for each metric joint / joint base (docs/csv_columns.md).
 JOINT_COLUMN_PATTERNS: tuple[str, ...] = ("{joint}_min_deg", "{joint}_max_deg", "{joint}_rom_deg")
@@ -96,6 +96,7 @@ def rep_row(exercise: str, r: RepMetrics, joints: Sequence[str]) -> list[str]:
         r.velocity_point, _num(r.mean_velocity_bhps, 3), _num(r.peak_velocity_bhps, 3),
         _num(r.mean_velocity_mps, 3), _num(r.peak_velocity_mps, 3),
         _num(r.velocity_loss_pct, 1),
+        _num(r.velocity_movements) if r.velocity_point else "",
     ]
     for j in joints:
         jr = r.rom.get(j)

@@ -1,5 +1,6 @@
-"""The same rep shows the same ROM, duration and phases in the terminal, JSON, CSV, report and
-database, on every bundled rep sample (issue 15: one push-up rep used to show four ROMs).
+"""The same rep shows the same ROM, duration, phases and velocity in the terminal, JSON, CSV,
+report and database, on every bundled rep sample (issue 15: one push-up rep used to show four
+ROMs).
 
 Each output rounds for its reader, so values are compared at the coarsest rounding shown
 (the report: 0.1 deg and 0.01 s; the terminal: 0.1 deg and 0.01 s).
@@ -93,3 +94,12 @@ def test_one_rep_one_set_of_numbers(sample: str, exercise: str, tmp_path: Path, 
                 assert float(row[key]) == pytest.approx(ev[key], abs=js), key
                 assert m[key] == pytest.approx(ev[key], abs=js), key
                 assert float(cells[col]) == pytest.approx(ev[key], abs=nd), key
+            # how many movements its way up was (JSON: only past 1; > 1: out of VL)
+            moves = ev.get("velocity_movements", 1)
+            assert int(row["velocity_movements"]) == m["velocity_movements"] == moves
+            if moves > 1:
+                assert row["velocity_loss_pct"] == "" and m["velocity_loss_pct"] is None
+        else:
+            assert row["velocity_movements"] == ""
+    if sample == "pushup_45_sag_lockout":  # its half-way stop is a rest (docs/velocity.md)
+        assert any(int(r["velocity_movements"]) > 1 for r in rows)
