@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from formcoach.clock import Clock, FrameClock
 from formcoach.coach.coverage import not_judged_reasons, rep_judged, screen_lines, view_advice
@@ -69,6 +69,9 @@ ATTEMPT_PRIORITY = 1
 STOP_RULE_ID = "set.stop"
 STOP_PRIORITY = 10
 STOP_CUE = "that's the set"
+#: How long after the setup passed its "ready" cue waits for the speaker (s): a setup request
+#: just before it ("turn sideways") may still be playing, and "ready" must not be lost.
+READY_FRESH_S = 3.0
 
 
 @dataclass(slots=True)
@@ -227,6 +230,8 @@ class _Run:
         self._live_lines: list[str] = []
         self.played_before = speaker.played
         self.setup_passed = gate is None
+        self._held: list[PosedFrame] = []  # the setup hold's frames, coached once it passes
+        self._ready: tuple[Fault, int] | None = None  # the "ready" cue, kept fresh until ns
         self.t0_wall = time.monotonic()
         self.first_t: int | None = None
         self.frames = 0
@@ -259,11 +264,29 @@ class _Run:
         coach_ns = posed.pose_ns
         if self.gate is not None and not self.gate.passed:
             view, setup_msg = self._gate(self.gate, posed)
+            if self.gate.passed:
+                # The frames of the hold were set up right: coach them now, so a person who
+                # starts at once (a recording played as a camera) loses no rep to the hold.
+                for held in self._held:
+                    self._coach(held)
+                self._held.clear()
+                state = self._coach(posed)
+                coach_ns = self.clock.now_ns()
+            elif self.gate.holding:
+                self._held.append(replace(posed, frame=None))  # the pose only
+            else:
+                self._held.clear()
         else:
             state = self._coach(posed)
             coach_ns = self.clock.now_ns()
             view = state.view
         self.views[view] += 1
+        if self._ready is not None:
+            ready, until = self._ready
+            if t <= until and any(c.text == ready.cue for c in self.scheduler.pending):
+                self.scheduler.refresh(ready, t)
+            else:
+                self._ready = None
         if self.stop_due:
             self.scheduler.note(STOP_RULE_ID, STOP_CUE, STOP_PRIORITY, t, detected_t_ns=t)
         cue = _speak(self.scheduler, self.speaker, self.clock, t, self.first_t, posed, coach_ns)
@@ -302,16 +325,23 @@ class _Run:
         st = gate.update(posed.frame.image, posed.pose.landmarks, posed.pose.t_ns, view=view)
         if gate.passed:
             self.setup_passed = True
-            self._submit_setup("setup.ready", "ready, start when you are", posed)
+            ready = "ready, start when you are" if gate.advice is None else \
+                f"ready; {gate.advice} so I can check your form"
+            # Said even while the speaker is still busy with the last setup request: it is
+            # kept fresh (not dropped as late) for READY_FRESH_S.
+            self._ready = (self._submit_setup("setup.ready", ready, posed),
+                           posed.pose.t_ns + round(READY_FRESH_S * NS_PER_S))
             return view, None
         if st.problems and st.problems[0] != "holding" and st.message:
             self._submit_setup(f"setup.{st.problems[0]}", st.message, posed)
         return view, st.message
 
-    def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame) -> None:
-        self.scheduler.submit(Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
-                                    t_ns=posed.pose.t_ns, frame_index=posed.index,
-                                    value=float("nan"), threshold=float("nan")))
+    def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame) -> Fault:
+        fault = Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
+                      t_ns=posed.pose.t_ns, frame_index=posed.index, value=float("nan"),
+                      threshold=float("nan"))
+        self.scheduler.submit(fault)
+        return fault
 
     def _coach(self, posed: PosedFrame) -> FrameState:
         """Counting: the coach's frame, its faults and reps to the scheduler."""

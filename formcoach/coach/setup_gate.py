@@ -3,7 +3,9 @@
 Before counting, the live loop feeds every frame to a :class:`SetupChecker`. Each frame gets a
 :func:`assess_setup` verdict (pure, one frame); the checker passes once every check has held for
 ``hold_s`` seconds in a row and then stays passed for the set. Until then the loop does not count
-reps and speaks/shows the first problem's guidance ("step back", "turn sideways").
+reps and speaks/shows the first problem's guidance ("step back", "turn sideways"); the frames of
+the hold itself were set up right, so the loop coaches them once it passes (a rep begun during
+the hold counts).
 
 Checks (thresholds are fields of :class:`SetupThresholds`):
 
@@ -21,9 +23,10 @@ Checks (thresholds are fields of :class:`SetupThresholds`):
   the camera";
 * rule coverage (with ``rule_views``): a view from which fewer than half of the exercise's rules
   can be judged asks for the view that judges most of them ("turn sideways": a squat filmed
-  from the front has no depth judgement). This one does not lock anybody out: after
-  ``view_advice_s`` of an otherwise good setup the gate passes anyway, and the live screen and
-  the summary then say which rules were not judged.
+  from the front has no depth judgement). This is advice, not a lock: the reps can be counted
+  from this view, so the gate passes on the usual hold and says the advice with its "ready"
+  (:attr:`SetupChecker.advice`); the live screen and the summary then say which rules were not
+  judged. A person who starts at once, or a recording played as a camera, loses no rep to it.
 """
 
 from __future__ import annotations
@@ -262,9 +265,8 @@ class SetupChecker:
         hold_s: how long every check must hold before counting starts (s).
         thresholds: limits for :func:`assess_setup`.
         rule_views: each of the exercise's rules' views; a view that leaves most rules
-            unjudged asks for a better one (problem ``view_side``, ``view_front``...) for up to
-            ``view_advice_s`` of otherwise good setup, then lets it pass.
-        view_advice_s: how long to ask for a better view before passing anyway (s).
+            unjudged asks for a better one (problem ``view_side``, ``view_front``...) while the
+            setup holds, without holding it back; :attr:`advice` keeps the request once passed.
     """
 
     def __init__(
@@ -273,11 +275,11 @@ class SetupChecker:
         hold_s: float = 1.0,
         thresholds: SetupThresholds | None = None,
         rule_views: Sequence[Sequence[str]] | None = None,
-        view_advice_s: float = 5.0,
     ) -> None:
         self.rule_views = [tuple(v) for v in rule_views] if rule_views else []
-        self.advice_ns = round(view_advice_s * NS_PER_S)
-        self._advised_since: int | None = None
+        #: The better-view request when the gate passed from a view that leaves most rules
+        #: unjudged ("turn sideways to the camera"), else None.
+        self.advice: str | None = None
         self.allowed_views = tuple(allowed_views) if allowed_views else None
         self.hold_ns = round(hold_s * NS_PER_S)
         self.thresholds = thresholds
@@ -297,35 +299,38 @@ class SetupChecker:
         st = assess_setup(
             image, landmarks, view=view, allowed_views=self.allowed_views, thresholds=self.thresholds
         )
-        st = self._rules_view(st, view, t_ns)
+        code = self._rules_view(st, view)
         if st.ok:
             if self._ok_since is None:
                 self._ok_since = t_ns
             if t_ns - self._ok_since >= self.hold_ns:
                 self.passed = True
+                self.advice = GUIDANCE[code] if code else None
                 self.last = st
                 return st
-            st = SetupStatus(ok=False, problems=["holding"], message="hold still", scores=st.scores)
+            st = SetupStatus(ok=False, problems=[code or "holding"],
+                             message=GUIDANCE[code] if code else "hold still", scores=st.scores)
         else:
             self._ok_since = None
         self.last = st
         return st
 
-    def _rules_view(self, st: SetupStatus, view: str | None, t_ns: int) -> SetupStatus:
-        """``st``, or a ``view_*`` problem while the view leaves most rules unjudged (for at
-        most ``view_advice_s`` of otherwise good setup)."""
+    def _rules_view(self, st: SetupStatus, view: str | None) -> str | None:
+        """The ``view_*`` problem code while an otherwise good setup is seen from a view that
+        leaves most rules unjudged, else None."""
         best = better_view(view, self.rule_views) if st.ok and view else None
         if best is None:
-            return st
-        if self._advised_since is None:
-            self._advised_since = t_ns
-        if t_ns - self._advised_since >= self.advice_ns:
-            return st  # asked long enough: coach from this view, saying what is not judged
-        code = f"view_{best}" if f"view_{best}" in GUIDANCE else "view_other"
-        return SetupStatus(ok=False, problems=[code], message=GUIDANCE[code], scores=st.scores)
+            return None
+        return f"view_{best}" if f"view_{best}" in GUIDANCE else "view_other"
+
+    @property
+    def holding(self) -> bool:
+        """Not passed yet, but every check has held since an earlier frame (the hold is under
+        way: those frames will be coached once it passes)."""
+        return not self.passed and self._ok_since is not None
 
     def reset(self) -> None:
         """Require the setup to pass again."""
         self.passed = False
         self._ok_since = None
-        self._advised_since = None
+        self.advice = None

@@ -118,6 +118,22 @@ def test_setup_gate_blocks_counting_until_it_passes(curl_truth) -> None:
     assert speaker.cues[0].text == "ready, start when you are"
 
 
+def test_a_set_begun_at_once_loses_no_rep_to_the_setup() -> None:
+    # Curls from the front start 0.3 s in: the setup's 1 s hold and its "turn sideways" (most
+    # curl rules need a side view) must cost no rep, and "ready" must still be said.
+    poses, fps, truth = synth.truth_poses(curl_spec(view="front", setup_s=0.3, faults=()))
+    speaker = NullSpeaker()
+    res = run_live(
+        ArraySource([textured(240, 320)] * len(poses), fps=fps), CURL,
+        TruthEstimator(poses, fps, (320, 240)), speaker,
+        scheduler=CueScheduler(FakeClock()),
+    )
+    assert res.setup_passed and res.rep_count == truth["rep_count"] == 3
+    said = [c.text for c in speaker.cues]
+    assert said[:2] == ["turn sideways to the camera",
+                        "ready; turn sideways to the camera so I can check your form"]
+
+
 def test_window_is_not_opened_without_a_display(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None:
     import cv2
 
