@@ -331,14 +331,14 @@ class SessionResult:
         if self.exercise.kind != "reps":
             return lines
         att = len(sm.attempts)
-        left_out = f", {unjudged} not judged left out" if unjudged else ""
-        counts = (f"({len(sm.reps)} counted{left_out} + {att} attempt{'' if att == 1 else 's'} "
-                  "not counted)")
+        tries = f"{att} attempt{'' if att == 1 else 's'} not counted"
         if np.isfinite(sm.technique_score):
+            left_out = f", {unjudged} not judged left out" if unjudged else ""
             lines.append(f"technique: {sm.clean_reps}/{sm.judged_performed} = "
-                         f"{sm.technique_score:.0%} {counts}")
+                         f"{sm.technique_score:.0%} ({len(sm.reps)} counted{left_out} + {tries})")
         else:
-            lines.append(f"technique: not judged (no rule was judged on any rep) {counts}")
+            lines.append("technique: not judged (no rule was judged on any rep) "
+                         f"({len(sm.reps)} counted + {tries})")
         if sm.attempts:
             lines.append("not counted: " + ", ".join(
                 f"at {self.rel_s(a.bottom_ns):.1f} s ({a.reached_frac:.0%} of the range)"
