@@ -325,8 +325,10 @@ class _Run:
         st = gate.update(posed.frame.image, posed.pose.landmarks, posed.pose.t_ns, view=view)
         if gate.passed:
             self.setup_passed = True
-            ready = "ready, start when you are" if gate.advice is None else \
-                f"ready; {gate.advice} so I can check your form"
+            code = gate.advice_code
+            ready = "ready, start when you are" if not code else \
+                f"ready; {gate.advice} so I can check your form" if code.startswith("view_") \
+                else f"ready, counting what I can see; {gate.advice}"
             # Said even while the speaker is still busy with the last setup request: it is
             # kept fresh (not dropped as late) for READY_FRESH_S.
             self._ready = (self._submit_setup("setup.ready", ready, posed),

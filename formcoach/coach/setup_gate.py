@@ -257,8 +257,17 @@ def _status(problems: list[str], scores: dict[str, Any]) -> SetupStatus:
     return SetupStatus(ok=not problems, problems=problems, message=msg, scores=scores)
 
 
+#: Problems the gate waits on for as long as they last: nobody to coach, light the pose model
+#: cannot work in, a view the exercise cannot be counted from. Any other problem (framing,
+#: distance, tilt, visibility) is asked about for ``patience_s``, then the set starts anyway:
+#: the counter counts on what it sees, or says "not counted" and why.
+HARD_PROBLEMS = frozenset({"no_person", "too_dark", "too_bright", "view_side", "view_front",
+                           "view_other", "view_45", "view_back"})
+
+
 class SetupChecker:
-    """Passes once :func:`assess_setup` has been ok for ``hold_s`` seconds in a row.
+    """Passes once :func:`assess_setup` has been ok for ``hold_s`` seconds in a row, or after
+    ``patience_s`` of a person in view whose only problems are not :data:`HARD_PROBLEMS`.
 
     Args:
         allowed_views: views the exercise can be coached from (None: any).
@@ -267,6 +276,8 @@ class SetupChecker:
         rule_views: each of the exercise's rules' views; a view that leaves most rules
             unjudged asks for a better one (problem ``view_side``, ``view_front``...) while the
             setup holds, without holding it back; :attr:`advice` keeps the request once passed.
+        patience_s: how long a problem the counter can live with (feet out of the picture in
+            a small room) is asked about before the set starts anyway (s).
     """
 
     def __init__(
@@ -275,11 +286,14 @@ class SetupChecker:
         hold_s: float = 1.0,
         thresholds: SetupThresholds | None = None,
         rule_views: Sequence[Sequence[str]] | None = None,
+        patience_s: float = 5.0,
     ) -> None:
         self.rule_views = [tuple(v) for v in rule_views] if rule_views else []
-        #: The better-view request when the gate passed from a view that leaves most rules
-        #: unjudged ("turn sideways to the camera"), else None.
-        self.advice: str | None = None
+        #: The problem code still open when the gate passed: a better view for the rules
+        #: (``view_side``...) or a problem it stopped waiting on (``feet_cut``...); else None.
+        self.advice_code: str | None = None
+        self.patience_ns = round(patience_s * NS_PER_S)
+        self._soft_since: int | None = None
         self.allowed_views = tuple(allowed_views) if allowed_views else None
         self.hold_ns = round(hold_s * NS_PER_S)
         self.thresholds = thresholds
@@ -300,20 +314,34 @@ class SetupChecker:
             image, landmarks, view=view, allowed_views=self.allowed_views, thresholds=self.thresholds
         )
         code = self._rules_view(st, view)
+        if HARD_PROBLEMS & set(st.problems):
+            self._soft_since = None
+        elif self._soft_since is None:
+            self._soft_since = t_ns  # a person in view, in light the model can work in
         if st.ok:
             if self._ok_since is None:
                 self._ok_since = t_ns
             if t_ns - self._ok_since >= self.hold_ns:
-                self.passed = True
-                self.advice = GUIDANCE[code] if code else None
-                self.last = st
-                return st
+                return self._pass(st, code)
             st = SetupStatus(ok=False, problems=[code or "holding"],
                              message=GUIDANCE[code] if code else "hold still", scores=st.scores)
         else:
             self._ok_since = None
+            if self._soft_since is not None and t_ns - self._soft_since >= self.patience_ns:
+                return self._pass(st, st.problems[0])  # asked long enough: count what it sees
         self.last = st
         return st
+
+    def _pass(self, st: SetupStatus, code: str | None) -> SetupStatus:
+        self.passed = True
+        self.advice_code = code
+        self.last = st
+        return st
+
+    @property
+    def advice(self) -> str | None:
+        """The guidance of :attr:`advice_code` ("turn sideways to the camera"), else None."""
+        return GUIDANCE[self.advice_code] if self.advice_code else None
 
     def _rules_view(self, st: SetupStatus, view: str | None) -> str | None:
         """The ``view_*`` problem code while an otherwise good setup is seen from a view that
@@ -325,12 +353,14 @@ class SetupChecker:
 
     @property
     def holding(self) -> bool:
-        """Not passed yet, but every check has held since an earlier frame (the hold is under
-        way: those frames will be coached once it passes)."""
-        return not self.passed and self._ok_since is not None
+        """Not passed yet, but a person has been in view in usable light since an earlier
+        frame (the hold or the patience is under way): those frames are coached once it
+        passes."""
+        return not self.passed and (self._ok_since is not None or self._soft_since is not None)
 
     def reset(self) -> None:
         """Require the setup to pass again."""
         self.passed = False
         self._ok_since = None
-        self.advice = None
+        self._soft_since = None
+        self.advice_code = None

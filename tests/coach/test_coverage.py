@@ -206,6 +206,29 @@ def test_setup_asks_for_the_view_the_rules_need_without_holding_the_set_back() -
     assert side.update(img, pose, 0, view="side").ok and side.advice is None
 
 
+def test_setup_stops_waiting_on_what_the_counter_can_live_with() -> None:
+    img, pose = _setup_frame()
+    feet = pose.copy()
+    feet[[27, 28, 29, 30, 31, 32], 1] = img.shape[0] + 20.0  # below the picture
+    ck = SetupChecker(hold_s=0.5, patience_s=2.0)
+    t = 0
+    while not ck.passed and t < 5 * NS_PER_S:
+        st = ck.update(img, feet, t, view="side")
+        if not ck.passed:
+            assert st.problems[0] == "feet_cut" and ck.holding
+        t += NS_PER_S // 30
+    assert ck.passed and 2.0 * NS_PER_S <= t <= 2.1 * NS_PER_S
+    assert ck.advice_code == "feet_cut" and ck.advice == GUIDANCE["feet_cut"]
+    # Darkness or nobody in view is waited on for as long as it lasts.
+    dark = SetupChecker(hold_s=0.5, patience_s=2.0)
+    for k in range(200):
+        dark.update(np.zeros_like(img), pose, k * NS_PER_S // 30, view="side")
+    nobody = SetupChecker(hold_s=0.5, patience_s=2.0)
+    for k in range(200):
+        nobody.update(img, None, k * NS_PER_S // 30, view="side")
+    assert not dark.passed and not dark.holding and not nobody.passed
+
+
 def test_the_live_screen_lists_what_is_not_judged_at_the_top() -> None:
     img = np.zeros((480, 640, 3), dtype=np.uint8)
     plain = draw_overlay(img, OverlayState(exercise="Squat", rep_count=2))

@@ -134,6 +134,28 @@ def test_a_set_begun_at_once_loses_no_rep_to_the_setup() -> None:
                         "ready; turn sideways to the camera so I can check your form"]
 
 
+def test_a_camera_that_cannot_see_the_feet_still_gets_its_set_counted() -> None:
+    # A laptop on a desk in a small room: the feet are below the picture for the whole set.
+    # The setup asks for them for its patience (5 s), then counts what it sees (curls need the
+    # arms); every rep of the set is counted, the ones during the wait too.
+    from formcoach.skeleton import LM
+
+    poses, fps, truth = synth.truth_poses(curl_spec(setup_s=0.5, faults=()))
+    cut = poses.copy()
+    for j in (LM.LEFT_ANKLE, LM.RIGHT_ANKLE, LM.LEFT_HEEL, LM.RIGHT_HEEL, LM.LEFT_FOOT_INDEX,
+              LM.RIGHT_FOOT_INDEX):
+        cut[:, j, 1] = 260.0  # below the 240 px frame
+    speaker = NullSpeaker()
+    res = run_live(
+        ArraySource([textured(240, 320)] * len(cut), fps=fps), CURL,
+        TruthEstimator(cut, fps, (320, 240)), speaker, scheduler=CueScheduler(FakeClock()),
+    )
+    assert res.setup_passed and res.rep_count == truth["rep_count"] == 3
+    said = [c.text for c in speaker.cues]
+    assert said[0] == "step back so your feet are in view"
+    assert "ready, counting what I can see; step back so your feet are in view" in said
+
+
 def test_window_is_not_opened_without_a_display(monkeypatch: pytest.MonkeyPatch, curl_truth) -> None:
     import cv2
 
