@@ -325,10 +325,12 @@ class _Run:
         st = gate.update(posed.frame.image, posed.pose.landmarks, posed.pose.t_ns, view=view)
         if gate.passed:
             self.setup_passed = True
+            # Short, so it does not hold back the first rep's cue; the advice still open (a
+            # better view, framing it stopped waiting on) was said just before and stays on
+            # the screen as what is not judged or not counted.
             code = gate.advice_code
-            ready = "ready, start when you are" if not code else \
-                f"ready; {gate.advice} so I can check your form" if code.startswith("view_") \
-                else f"ready, counting what I can see; {gate.advice}"
+            ready = "ready, counting what I can see" if code and not code.startswith("view_") \
+                else "ready, start when you are"
             # Said even while the speaker is still busy with the last setup request: it is
             # kept fresh (not dropped as late) for READY_FRESH_S.
             self._ready = (self._submit_setup("setup.ready", ready, posed),
