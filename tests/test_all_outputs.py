@@ -102,3 +102,8 @@ def test_pack_writes_every_output(pack: str, tracks: dict[str, Path], tmp_path: 
         sets = st.list_sets()
     assert [s["status"] for s in sets] == ["complete"]
     assert sets[0]["exercise"] == pack and sets[0]["rep_count"] == doc["reps"]
+    # The text summary speaks of what the pack counts: a plank has holds, not reps.
+    if doc["reps"]:
+        unit = "hold" if pack == "plank" else "rep"
+        assert f"clean {unit}s: " in res.out
+        assert (pack == "plank") != ("  ROM = " in res.out)  # no way down and up in a hold

@@ -129,6 +129,10 @@ def print_summary(result: SessionResult) -> None:
         say(f"reps: {len(sm.reps)}")
     if not sm.reps:
         return
+    if ex.kind == "hold":  # a hold has no way down and up: its line above says what it did
+        for line in result.technique_lines():
+            say(line)
+        return
     unit = "deg" if ex.count.signal not in ("hip_height", "nose_height", "shoulder_elevation") \
         else "torso"
     say(f"  ROM = {rom_label(ex.count.signal)} range ({unit})")

@@ -235,12 +235,13 @@ class SessionResult:
     def summary_lines(self) -> list[str]:
         """The set summary a person reads at the end of a live set."""
         lines = [
-            f"set: {self.exercise.id}, {self.rep_count} reps in {self.duration_s:.1f} s "
+            f"set: {self.exercise.id}, {self.count_text(self.rep_count)} in "
+            f"{self.duration_s:.1f} s "
             f"({self.frames} frames processed at {self.processing_fps:.1f} fps, "
             f"{self.dropped} dropped)",
         ]
         if not self.setup_passed:
-            lines.append("setup never passed: no reps were counted")
+            lines.append(f"setup never passed: no {self.unit}s were counted")
         lines.extend(self.coverage_lines())  # what was not judged comes first, not last
         by_rule = Counter(f.rule_id for f in self.faults)
         lines.extend(self.technique_lines())
@@ -255,6 +256,15 @@ class SessionResult:
         lines.extend(self.fatigue_lines())
         lines.append(self.cue_line())
         return lines
+
+    @property
+    def unit(self) -> str:
+        """What the set counts: ``rep``, or ``hold`` for a hold exercise (a plank)."""
+        return "hold" if self.exercise.kind == "hold" else "rep"
+
+    def count_text(self, n: int) -> str:
+        """``3 reps``, ``1 rep``, ``1 hold``."""
+        return f"{n} {self.unit}{'' if n == 1 else 's'}"
 
     def velocity_lines(self) -> list[str]:
         """``velocity (hip, mean concentric): 0.29 0.27 ... BH/s`` and the velocity loss per
@@ -303,7 +313,8 @@ class SessionResult:
         lines.extend(f"not judged: {line}" for line in grouped(sm.not_judged))
         if sm.view_advice:
             lines.append(sm.view_advice)
-        sided = [r for r in sm.reps if r.asymmetry_pct]  # the exercise measures asymmetry
+        # The exercise measures asymmetry (a rep's; a hold has no left and right movement).
+        sided = [r for r in sm.reps if r.asymmetry_pct] if self.exercise.kind == "reps" else []
         both = [r for r in sided if r.view in BOTH_SIDES_VIEWS]
         if sided and not both:
             lines.append("left/right asymmetry: not measured from this view (needs front or back)")
@@ -327,7 +338,7 @@ class SessionResult:
             return lines
         unjudged = sum(1 for r in sm.reps if not r.judged)
         extra = f" ({unjudged} not judged)" if unjudged else ""
-        lines.append(f"clean reps: {sm.clean_reps}/{len(sm.reps)}{extra}")
+        lines.append(f"clean {self.unit}s: {sm.clean_reps}/{len(sm.reps)}{extra}")
         if self.exercise.kind != "reps":
             return lines
         att = len(sm.attempts)
@@ -362,7 +373,8 @@ class SessionResult:
         out = []
         for f in self.faults:
             rule = rules.get(f.rule_id)
-            rep = f"rep {f.rep_index + 1}" if f.rep_index is not None else "no rep"
+            rep = f"{self.unit} {f.rep_index + 1}" if f.rep_index is not None \
+                else f"no {self.unit}"
             reason = f" ({rule_reason(rule)})" if rule else ""
             out.append(f"{self.rel_s(f.t_ns):6.2f} s {rep}: {f.rule_id}: "
                        f"{explain_fault(f, rule)}{reason}")
