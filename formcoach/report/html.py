@@ -257,7 +257,7 @@ def _coverage_box(result: SessionResult) -> str:
     if not items:
         return ""
     return f"<div class=coverage><b>What was judged</b><ul>{''.join(items)}</ul></div>" + (
-        "<p class=muted>Every rule was judged on every rep.</p>"
+        f"<p class=muted>Every rule was judged on every {result.unit}.</p>"
         if result.exercise.rules_raw and sm.reps and not sm.not_judged else "")
 
 
@@ -285,6 +285,7 @@ def build_html(
     cues = [(c.t_s, c.text, c.rule_id) for c in result.cues]
     ex = result.exercise.id
     title = title or f"formcoach report: {ex}"
+    hold = result.exercise.kind == "hold"
     parts = [f"<h1>{_e(title)}</h1>"]
     parts.append(_coverage_box(result))
     src = display_path(video_path) if video_path else "pose track (no video)"
@@ -295,27 +296,31 @@ def build_html(
         f"<tr><td>pose backend</td><td>{_e(result.backend)}</td></tr>"
         f"<tr><td>pose model</td><td>{_e(result.model or 'unknown')}</td></tr>"
         f"<tr><td>camera view</td><td>{_e(result.view)}</td></tr>"
-        f"<tr><td>reps</td><td><b>{sm.rep_count}</b>"
+        f"<tr><td>{result.unit}s</td><td><b>{sm.rep_count}</b>"
         f"{f' ({sm.partial_reps} partial)' if sm.partial_reps else ''}</td></tr>"
         f"<tr><td>mean score</td><td>{_f(sm.mean_score, 0)} / 100</td></tr>"
         f"<tr><td>duration</td><td>{_f(sm.duration_s, 1)} s, {sm.frames} frames at "
         f"{_f(float(result.fps), 2)} fps</td></tr>"
-        f"<tr><td>fatigue trend</td><td>tempo {_f(sm.tempo_slope_s_per_rep, 3)} s/rep, "
-        f"ROM {_f(sm.rom_slope_deg_per_rep, 2)} deg/rep (least-squares slope; needs 3 reps)</td></tr>"
-        "</table>"
+        + ("" if hold else
+           f"<tr><td>fatigue trend</td><td>tempo {_f(sm.tempo_slope_s_per_rep, 3)} s/rep, "
+           f"ROM {_f(sm.rom_slope_deg_per_rep, 2)} deg/rep (least-squares slope; needs 3 "
+           "reps)</td></tr>")
+        + "</table>"
     )
     parts.append(_hold_summary(result))
     parts.append("<h2>Joint angles over time</h2>")
     parts.append(
-        "<p class=muted>Shaded bands are reps (numbered on top), dashed lines their boundaries, "
-        "red triangles faults, red ticks spoken cues.</p>"
+        f"<p class=muted>Shaded bands are {result.unit}s (numbered on top), dashed lines their "
+        "boundaries, red triangles faults, red ticks spoken cues.</p>"
     )
     if len(result.signal):
         parts.append(angle_plot_svg(result, [c[0] for c in cues]))
     else:
         parts.append("<p>No frames were analysed.</p>")
-    parts.append("<h2>Repetitions</h2>")
-    if sm.reps:
+    if hold:  # a hold has no way down and up, no tempo, no best rep: when, how long, how well
+        parts += ["<h2>Holds</h2>", _holds_table(result)]
+    elif sm.reps:
+        parts.append("<h2>Repetitions</h2>")
         parts.append(_rep_table(sm))
         parts.append(
             "<p class=muted>ROM = excursion of the rep signal; ecc/pause/conc = eccentric, bottom "
@@ -329,11 +334,12 @@ def build_html(
         parts.append(_velocity_section(result))
         parts.append(_fatigue_section(sm))
     else:
-        parts.append("<p>No repetitions were detected.</p>")
+        parts += ["<h2>Repetitions</h2>", "<p>No repetitions were detected.</p>"]
     parts.append("<h2>Faults explained</h2>")
     parts.append(_faults_explained(result, video_path))
-    parts.append("<h2>Best and worst rep (bottom position)</h2>")
-    parts.append(_thumbs(result, sm, video_path))
+    if not hold:
+        parts.append("<h2>Best and worst rep (bottom position)</h2>")
+        parts.append(_thumbs(result, sm, video_path))
     simulated = result.simulated_cues
     parts.append("<h2>Cues given</h2>")
     if simulated:
@@ -356,7 +362,8 @@ def build_html(
         f"<p>A pose was found in <b>{_f(sm.coverage_pct, 1)}%</b> of the analysed frames. "
         f"Rules that cannot be judged from this camera view (not assessed): <b>{_e(na)}</b>.</p>"
     )
-    parts.append(_mdc_note(sm))
+    if not hold:  # the ROM of a rep from set to set
+        parts.append(_mdc_note(sm))
     return page(title, "\n".join(parts))
 
 
@@ -453,9 +460,25 @@ def _faults_explained(result: SessionResult,
             f"<td class=l>{_e(rule_reason(rule)) if rule else ''}</td>"
             f"<td class=l>{thumb}<span class=muted>frame {frame}"
             f"{' (worst)' if worst is not None else ''}</span></td></tr>")
-    return ("<table><tr><th>time (s)</th><th>rep</th><th class=l>fault</th>"
+    return (f"<table><tr><th>time (s)</th><th>{result.unit}</th><th class=l>fault</th>"
             "<th class=l>measured vs limit</th><th class=l>why it matters</th>"
             "<th class=l>frame</th></tr>" + "".join(rows) + "</table>")
+
+
+def _holds_table(result: SessionResult) -> str:
+    """For a hold: one row per stretch in position (start, end, seconds held and in good form)
+    and the faults within it."""
+    sm = result.metrics
+    if not sm.holds:
+        return "<p>The body was never in position.</p>"
+    rows = []
+    for i, h in enumerate(sm.holds):
+        inside = [f for f in result.faults if h.start_ns <= f.t_ns <= h.end_ns]
+        rows.append(f"<tr><td>{i + 1}</td><td>{_f(result.rel_s(h.start_ns), 2)}</td>"
+                    f"<td>{_f(result.rel_s(h.end_ns), 2)}</td><td>{_f(h.held_s, 1)}</td>"
+                    f"<td>{_f(h.good_s, 1)}</td><td class=l>{_fault_summary(inside)}</td></tr>")
+    return ("<table><tr><th>hold</th><th>start (s)</th><th>end (s)</th><th>in position (s)</th>"
+            "<th>good form (s)</th><th class=l>faults</th></tr>" + "".join(rows) + "</table>")
 
 
 def _hold_summary(result: SessionResult) -> str:

@@ -330,3 +330,22 @@ def test_never_assessed_uses_every_rep():
     assert never_assessed(eng) == ["hold", "valgus"]
     eng.rep_status = {}
     assert never_assessed(eng) == ["depth", "hold", "valgus"]
+
+
+def test_a_plank_report_is_about_holds_not_reps(tmp_path: Path) -> None:
+    from fakes import sample_track
+
+    from formcoach.coach.offline import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.types import PoseTrack
+
+    res = analyze_track(PoseTrack.load(sample_track("plank_side_hip_sag", tmp_path / "p.npz")),
+                        load_exercise("plank"))
+    assert res.metrics.holds and res.faults
+    html = build_html(res)
+    assert "<h2>Holds</h2>" in html and "<th>in position (s)</th>" in html
+    for rep_only in ("<h2>Repetitions</h2>", "Best and worst rep", "fatigue trend", "MDC95"):
+        assert rep_only not in html, rep_only
+    lines = res.summary_lines()
+    assert lines[0].startswith("set: plank, 1 hold in ")
+    assert any(ln.strip().split(" s ", 1)[-1].startswith("hold 1: hips_low") for ln in lines)
