@@ -75,14 +75,15 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str = "auto",
     from formcoach.pose.ladder import MODEL_CHOICES, MODEL_ENV
 
     if default == "auto":
-        how = ("live: the most accurate that keeps real time here, measured at start-up"
-               if purpose == "live" else
-               "the most accurate that keeps at least 1x real time here, measured at start-up")
+        how = ("live: full, or lite where full cannot keep 15 frames/s here, measured at "
+               "start-up" if purpose == "live" else
+               "full, or lite where full cannot keep 1x real time here")
         text = f"default: auto = {how}; {MODEL_ENV} pins it"
     else:
         text = f"default: {default}"
     parser.add_argument("--model", choices=MODEL_CHOICES, default=default,
-                        help=f"pose model: lite (fastest), full, heavy (most accurate) ({text})")
+                        help=f"pose model: lite (fastest), full (most accurate on real footage), heavy "
+                             f"(smallest large angle errors; slowest) ({text})")
 
 
 def add_velocity_arguments(parser: argparse.ArgumentParser) -> None:

@@ -2,12 +2,17 @@
 
 The rungs share the detector and differ only in the landmark network, which runs on every
 tracked frame and is what decides whether a machine keeps up. :func:`choose_model` picks the
-most accurate rung whose landmark network fits a share of the frame interval:
+first rung of :data:`AUTO_MODELS` (the most accurate on real footage first) whose landmark
+network fits a share of the frame interval:
 
-- ``live`` (:data:`LIVE_SHARE` of the interval): capture, features, rules, overlay and speech
-  share the CPU, and a frame that is not done in time is dropped;
-- ``offline`` (:data:`OFFLINE_SHARE`): decoding runs on its own thread, and the analysis must
-  stay at or above 1x real time with a margin for a busy machine.
+- ``live`` (:data:`LIVE_SHARE` of the interval at :data:`LIVE_MIN_FPS`, or at the camera's
+  rate when that is lower): capture, features, rules, overlay and speech share the CPU, and a
+  frame that is not done in time is dropped, which costs nothing down to that rate;
+- ``offline`` (:data:`OFFLINE_SHARE` of the interval at the video's rate): decoding runs on
+  its own thread, and the analysis must stay at or above 1x real time with a margin for a busy
+  machine.
+
+Heavy is never an automatic choice (``--model heavy`` asks for it): see :data:`AUTO_MODELS`.
 
 The measurement (:func:`measure_model_ms`) is short: one warm-up and :data:`TIMED_RUNS`
 landmark-network runs on a fixed input, median, cached per process. An explicit ``--model``, or
@@ -47,6 +52,20 @@ MODEL_CHOICES: tuple[str, ...] = ("auto", *MODELS)
 #: Share of the frame interval the landmark network may take, per purpose.
 LIVE_SHARE = 0.5
 OFFLINE_SHARE = 0.8
+#: The rungs an automatic choice takes, in order of preference: measured accuracy on real
+#: footage, not the published landmark benchmark. On the 38 real clips of ``../shared``
+#: (``formcoach eval reps``, 2026-12-03) Full counts 38/38, Heavy 36/38 and Lite 30/38; on its
+#: 30 correct fault clips (``formcoach eval faults``) Full flags a false fault on 0 and Heavy on
+#: 2. Heavy's gain is smaller large angle errors (README, "Model ladder"): a PT who wants it
+#: asks for it with ``--model heavy``. Lite only where Full cannot keep up.
+AUTO_MODELS: tuple[ModelName, ...] = ("full", "lite")
+#: Live keeps up when the landmark network fits :data:`LIVE_SHARE` of a frame interval at
+#: this processed rate (frames/s): the rest are dropped. Dropping costs nothing down to it:
+#: on the 38 real clips, Full's poses at every 2nd, 3rd and 4th frame (15, 10 and 7.5 fps of a
+#: 30 fps clip) count 38/38 with the same faults, and on the 18 bundled samples every 2nd frame
+#: gives the same counts and faults as every frame (every 3rd miscounts 2 of 18). Lite at
+#: every frame counts 30/38: a slower, better rung beats a faster, worse one.
+LIVE_MIN_FPS = 15.0
 #: Timed landmark-network runs per rung (after one warm-up).
 TIMED_RUNS = 5
 #: Per-frame cost of the pose pipeline around the landmark network (crop warp, decoding,
@@ -114,7 +133,8 @@ def choose_model(
     timer: Timer | None = None,
     env: dict[str, str] | None = None,
 ) -> ModelChoice:
-    """The most accurate rung that keeps up with ``fps`` frames/s for ``purpose``.
+    """The first rung of :data:`AUTO_MODELS` that keeps up with ``fps`` frames/s for
+    ``purpose`` (``live``: with dropped frames, at :data:`LIVE_MIN_FPS` at least).
 
     Args:
         backend: ``"onnx"`` or ``"mediapipe"``.
@@ -125,7 +145,8 @@ def choose_model(
         env: environment to read :data:`MODEL_ENV` from (default ``os.environ``).
 
     Returns:
-        The choice; when even Lite misses the budget, Lite (the fastest there is); when there
+        The choice; when no rung fits the budget, the last of :data:`AUTO_MODELS` (Lite, the
+        fastest there is); when there
         is nothing to time with (no onnxruntime), :data:`DEFAULT_MODEL`.
 
     Raises:
@@ -143,8 +164,10 @@ def choose_model(
     if purpose not in ("live", "offline"):
         raise InputError(f"unknown purpose {purpose!r}; use 'live' or 'offline'")
     rate = fps if fps and fps > 0 and np.isfinite(fps) else 30.0
-    share = LIVE_SHARE if purpose == "live" else OFFLINE_SHARE
-    budget = share * 1000.0 / rate
+    if purpose == "live":
+        budget = LIVE_SHARE * 1000.0 / min(rate, LIVE_MIN_FPS)
+    else:
+        budget = OFFLINE_SHARE * 1000.0 / rate
     source: Literal["measured", "remembered"] = "measured"
     if timer is not None:
         time_it = timer
@@ -166,7 +189,7 @@ def choose_model(
     else:
         time_it = measure_model_ms
     measured: dict[str, float] = {}
-    for model in reversed(MODELS):  # most accurate first; stop at the first that fits
+    for model in AUTO_MODELS:  # most accurate first; stop at the first that fits
         try:
             ms = float(time_it(backend, model))
         except BackendUnavailable as e:  # e.g. mediapipe installed without onnxruntime
@@ -177,9 +200,10 @@ def choose_model(
             choice = ModelChoice(model, source, round(budget, 3), measured)
             break
     else:
-        choice = ModelChoice(MODELS[0], source, round(budget, 3), measured)
+        last = AUTO_MODELS[-1]
+        choice = ModelChoice(last, source, round(budget, 3), measured)
         log.warning("even the %s pose model (%.1f ms/frame) misses the %.1f ms budget at %.1f fps: "
-                    "expect dropped frames", MODELS[0], measured[MODELS[0]], budget, rate)
+                    "expect dropped frames", last, measured[last], budget, rate)
     log.info("pose model: %s", choice.describe())
     return choice
 

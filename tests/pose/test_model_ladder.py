@@ -12,7 +12,14 @@ from conftest import SAMPLES, assert_one_line_error
 
 from formcoach.errors import BackendUnavailable, InputError, ModelError
 from formcoach.pose import MODELS, create_estimator, models
-from formcoach.pose.ladder import LIVE_SHARE, MODEL_ENV, OFFLINE_SHARE, choose_model
+from formcoach.pose.ladder import (
+    AUTO_MODELS,
+    LIVE_MIN_FPS,
+    LIVE_SHARE,
+    MODEL_ENV,
+    OFFLINE_SHARE,
+    choose_model,
+)
 from formcoach.pose.models import DEFAULT_MODEL
 from formcoach.sources import VideoFileSource
 from formcoach.types import PoseTrack
@@ -34,8 +41,9 @@ class _Timer:
 
 # -- the chooser ------------------------------------------------------------------------------
 
-# At 30 fps the live budget is LIVE_SHARE * 33.3 ms, the offline one OFFLINE_SHARE * 33.3 ms.
-LIVE_BUDGET_30 = LIVE_SHARE * 1000 / 30
+# Live may drop frames down to LIVE_MIN_FPS: its budget is LIVE_SHARE of that interval
+# (66.7 ms); offline must keep every frame of a 30 fps video: OFFLINE_SHARE of 33.3 ms.
+LIVE_BUDGET = LIVE_SHARE * 1000 / LIVE_MIN_FPS
 OFFLINE_BUDGET_30 = OFFLINE_SHARE * 1000 / 30
 
 
@@ -47,7 +55,7 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     from formcoach.pose import ladder
 
     monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(tmp_path / "cfg"))
-    timer = _Timer(lite=5.0, full=9.0, heavy=OFFLINE_BUDGET_30 - 1)  # heavy fits offline
+    timer = _Timer(lite=5.0, full=OFFLINE_BUDGET_30 - 1, heavy=99.0)  # full fits offline
     monkeypatch.setattr(ladder, "measure_model_ms", timer)
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (99.0, 0.0, 0.0))  # busy: not kept
     busy = choose_model("onnx", 30.0, "offline", env={})  # nor trusted: the default rung
@@ -56,20 +64,20 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))  # quiet
     timer.calls.clear()
     first = choose_model("onnx", 30.0, "offline", env={})
-    assert (first.model, first.source) == ("heavy", "measured")
+    assert (first.model, first.source) == ("full", "measured")
     assert [m for _, m in timer.calls] == list(MODELS)  # every rung, for later choices
     saved = json.loads(ladder.speeds_path().read_text())
-    assert [e["ms"]["heavy"] for e in saved.values()] == [round(OFFLINE_BUDGET_30 - 1, 3)]
-    timer.ms["heavy"] = 99.0  # the machine is busy now
+    assert [e["ms"]["full"] for e in saved.values()] == [round(OFFLINE_BUDGET_30 - 1, 3)]
+    timer.ms["full"] = 99.0  # the machine is busy now
     again = choose_model("onnx", 30.0, "offline", env={})
-    assert (again.model, again.source) == ("heavy", "remembered")
+    assert (again.model, again.source) == ("full", "remembered")
     assert len(timer.calls) == 3 and "this machine's speed" in again.describe()
-    assert choose_model("onnx", 30.0, "live", env={}).model == "full"  # live: measured now
+    assert choose_model("onnx", 30.0, "live", env={}).model == "lite"  # live: measured now
     ladder.speeds_path().write_text("{not json")
     assert choose_model("onnx", 30.0, "offline", env={}).source == "measured"  # quiet again
     assert ladder.machine_speeds("onnx")[1] is False  # and remembered again
     monkeypatch.setattr(ladder, "_machine_key", lambda backend: "another runtime")
-    assert ladder.machine_speeds("onnx") == ({"lite": 5.0, "full": 9.0, "heavy": 99.0}, True)
+    assert ladder.machine_speeds("onnx") == ({"lite": 5.0, "full": 99.0, "heavy": 99.0}, True)
     assert ladder.machine_speeds("onnx", remeasure=True)[1] is True
     assert len(json.loads(ladder.speeds_path().read_text())) == 2  # both keys kept
 
@@ -108,37 +116,54 @@ def test_speeds_that_cannot_be_saved_still_choose(tmp_path: Path,
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
     monkeypatch.setenv("FORMCOACH_CONFIG_DIR", str(blocker / "cfg"))  # under a file: unwritable
     monkeypatch.setattr(ladder, "measure_model_ms", _Timer(lite=1.0, full=2.0, heavy=3.0))
-    assert choose_model("onnx", 30.0, "offline", env={}).model == "heavy"
+    assert choose_model("onnx", 30.0, "offline", env={}).model == "full"
 
 
 @pytest.mark.parametrize(
     ("costs", "purpose", "expected", "timed"),
     [
-        # every rung fits: the most accurate, and only it is measured
-        ({"lite": 1.0, "full": 2.0, "heavy": 3.0}, "offline", "heavy", ["heavy"]),
-        # heavy misses the offline budget, full fits
-        ({"lite": 1.0, "full": 2.0, "heavy": OFFLINE_BUDGET_30 + 1}, "offline", "full",
-         ["heavy", "full"]),
-        # same costs, live: heavy fits offline but not live
-        ({"lite": 1.0, "full": 2.0, "heavy": LIVE_BUDGET_30 + 1}, "offline", "heavy", ["heavy"]),
-        ({"lite": 1.0, "full": 2.0, "heavy": LIVE_BUDGET_30 + 1}, "live", "full", ["heavy", "full"]),
-        # only lite fits
-        ({"lite": 1.0, "full": LIVE_BUDGET_30 + 1, "heavy": 99.0}, "live", "lite",
-         ["heavy", "full", "lite"]),
-        # nothing fits: lite, the fastest there is
-        ({"lite": 90.0, "full": 95.0, "heavy": 99.0}, "live", "lite", ["heavy", "full", "lite"]),
+        # every rung fits: Full, the most accurate automatic rung, and only it is measured;
+        # Heavy is never measured nor chosen unless asked for
+        ({"lite": 1.0, "full": 2.0, "heavy": 3.0}, "offline", "full", ["full"]),
+        ({"lite": 1.0, "full": 2.0, "heavy": 3.0}, "live", "full", ["full"]),
+        # Full misses the offline budget (every frame of 30 fps video), Lite fits
+        ({"lite": 1.0, "full": OFFLINE_BUDGET_30 + 1, "heavy": 99.0}, "offline", "lite",
+         ["full", "lite"]),
+        # the same costs live: Full keeps up by dropping frames, down to LIVE_MIN_FPS
+        ({"lite": 1.0, "full": OFFLINE_BUDGET_30 + 1, "heavy": 99.0}, "live", "full", ["full"]),
+        # Full cannot keep LIVE_MIN_FPS: Lite
+        ({"lite": 1.0, "full": LIVE_BUDGET + 1, "heavy": 99.0}, "live", "lite", ["full", "lite"]),
+        # nothing fits: Lite, the fastest there is
+        ({"lite": 90.0, "full": 95.0, "heavy": 99.0}, "live", "lite", ["full", "lite"]),
     ],
 )
-def test_chooser_picks_the_most_accurate_rung_within_budget(costs, purpose, expected, timed) -> None:
+def test_chooser_picks_the_most_accurate_automatic_rung_within_budget(costs, purpose, expected,
+                                                                      timed) -> None:
     timer = _Timer(**costs)
     choice = choose_model("onnx", 30.0, purpose, timer=timer, env={})
     assert choice.model == expected
     assert choice.source == "measured"
     assert [m for _, m in timer.calls] == timed
-    assert choice.budget_ms == pytest.approx((LIVE_BUDGET_30 if purpose == "live" else OFFLINE_BUDGET_30),
+    assert choice.budget_ms == pytest.approx((LIVE_BUDGET if purpose == "live" else OFFLINE_BUDGET_30),
                                              abs=1e-3)
     assert set(choice.measured_ms) == set(timed)
     assert expected in choice.describe()
+
+
+def test_heavy_is_opt_in_and_full_comes_first() -> None:
+    assert AUTO_MODELS[0] == "full" and "heavy" not in AUTO_MODELS
+    assert AUTO_MODELS[-1] == "lite"  # the fallback: the fastest there is
+    timer = _Timer(lite=1.0, full=2.0, heavy=3.0)
+    assert choose_model("onnx", 30.0, "offline", requested="heavy", timer=timer, env={}).model == "heavy"
+    assert choose_model("onnx", 30.0, "live", timer=timer, env={MODEL_ENV: "heavy"}).model == "heavy"
+
+
+def test_a_slow_camera_gives_live_its_whole_interval() -> None:
+    """Below LIVE_MIN_FPS nothing is dropped to get there: the budget is the camera's interval."""
+    timer = _Timer(lite=1.0, full=45.0, heavy=99.0)
+    assert choose_model("onnx", 30.0, "live", timer=timer, env={}).model == "lite"
+    slow = choose_model("onnx", 10.0, "live", timer=timer, env={})
+    assert (slow.model, slow.budget_ms) == ("full", pytest.approx(LIVE_SHARE * 100.0))
 
 
 def test_nothing_to_measure_with_falls_back_to_full() -> None:
@@ -150,12 +175,12 @@ def test_nothing_to_measure_with_falls_back_to_full() -> None:
     assert "onnxruntime" in choice.describe()
 
 
-def test_a_lower_frame_rate_allows_a_heavier_rung() -> None:
-    timer = _Timer(lite=1.0, full=5.0, heavy=30.0)
-    assert choose_model("onnx", 30.0, "offline", timer=timer, env={}).model == "full"
-    assert choose_model("onnx", 24.0, "offline", timer=timer, env={}).model == "heavy"
+def test_a_lower_frame_rate_allows_a_slower_rung_offline() -> None:
+    timer = _Timer(lite=1.0, full=30.0, heavy=99.0)
+    assert choose_model("onnx", 30.0, "offline", timer=timer, env={}).model == "lite"
+    assert choose_model("onnx", 24.0, "offline", timer=timer, env={}).model == "full"
     # an unknown frame rate counts as 30 fps
-    assert choose_model("onnx", 0.0, "offline", timer=timer, env={}).model == "full"
+    assert choose_model("onnx", 0.0, "offline", timer=timer, env={}).model == "lite"
 
 
 @pytest.mark.parametrize("requested", MODELS)
@@ -171,7 +196,7 @@ def test_the_environment_pins_the_rung_and_auto_measures() -> None:
     pinned = choose_model("onnx", 30.0, "live", requested="auto", timer=timer, env={MODEL_ENV: "lite"})
     assert (pinned.model, pinned.source, timer.calls) == ("lite", "environment", [])
     auto = choose_model("onnx", 30.0, "live", requested="auto", timer=timer, env={MODEL_ENV: "auto"})
-    assert (auto.model, auto.source) == ("heavy", "measured")
+    assert (auto.model, auto.source) == ("full", "measured")
 
 
 @pytest.mark.parametrize(
