@@ -295,7 +295,12 @@ async def patient_page(request: Request) -> Response:
         total, per = data.patient_adherence(st, pid, today, sets)
         rxs = st.prescriptions(pid)
         trends = []
+        for s in sets:
+            s["held_text"] = data.held_text(s)
+        holds_only = {s["exercise"] for s in sets if s["held_text"] is not None}
         for ex in sorted({s["exercise"] for s in sets} | {rx.exercise for rx in rxs}):
+            if ex in holds_only or any(rx.exercise == ex and rx.hold_s is not None for rx in rxs):
+                continue  # a hold has no range of motion to trend: its sets show the time held
             pts, mdc, why = data.rom_trend(st, sets, ex)
             target = next((rx.rom_target_deg for rx in rxs if rx.exercise == ex
                            and rx.rom_target_deg is not None and rx.active_on(today.isoformat())),
@@ -470,10 +475,12 @@ async def set_page(request: Request) -> Response:
     if kind not in ("annotated", "original"):
         raise InputError(f"video must be 'annotated' or 'original', got {kind[:20]!r}")
     target = rx.rom_target_deg if rx is not None else None
+    holds = data.set_holds(row, faults)
     return ws.page("set.html", s=row, reps=reps, faults=faults, patient=patient, rx=rx,
-                   patients=patients, rxs=rxs, videos=videos, kind=kind,
-                   bars=data.rep_bars_svg(reps, target), doc=row.get("document"),
-                   angles=data.angle_svg(angles, reps, faults))
+                   patients=patients, rxs=rxs, videos=videos, kind=kind, holds=holds,
+                   held=data.held_text(row),
+                   bars=data.rep_bars_svg(reps, target) if holds is None else "",
+                   doc=row.get("document"), angles=data.angle_svg(angles, reps, faults))
 
 
 async def set_json(request: Request) -> Response:
@@ -653,8 +660,10 @@ async def compare_page(request: Request) -> Response:
         sides = []
         for row in rows:
             reps, faults = data.set_rows(st, row)
-            sides.append({"s": row, "reps": reps, "faults": faults,
-                          "videos": _videos(ws, row), "bars": data.rep_bars_svg(reps)})
+            holds = data.set_holds(row, faults)
+            sides.append({"s": row, "reps": reps, "faults": faults, "holds": holds,
+                          "videos": _videos(ws, row),
+                          "bars": data.rep_bars_svg(reps) if holds is None else ""})
     return ws.page("compare.html", sides=sides)
 
 

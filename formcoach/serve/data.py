@@ -1,6 +1,7 @@
 """What the workspace pages show, computed from the store: adherence, the calendar, the ROM
 trend (with the minimal detectable change), faults by type, and the rep and fault rows of a set
-(from the set's saved ``analyze --json`` document, so they are the numbers the CLI printed).
+(from the set's saved ``analyze --json`` document, so they are the numbers the CLI printed),
+and for a hold (plank) the stretches held in position in place of reps.
 
 The plots are small hand-written SVG (presentation attributes only: the page's
 Content-Security-Policy forbids inline styles, which matplotlib's SVG is made of).
@@ -8,6 +9,7 @@ Content-Security-Policy forbids inline styles, which matplotlib's SVG is made of
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,8 @@ from formcoach.rules.explain import fault_name
 from formcoach.store import Prescription, Store
 
 __all__ = ["Adherence", "RomPoint", "adherence", "angle_svg", "calendar_weeks", "fault_name",
-           "fault_table", "nice_ticks", "rom_svg", "rom_trend", "set_rows"]
+           "fault_table", "held_s", "held_text", "nice_ticks", "rom_svg", "rom_trend", "set_holds",
+           "set_rows"]
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -432,3 +435,58 @@ def set_rows(store: Store, row: dict[str, Any]) -> tuple[list[dict[str, Any]], l
                        "explanation": None, "reason": None,
                        "worst_t_s": None if t is None else t / 1e9})
     return reps, faults
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        doc = json.loads(row.get("summary_json") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def set_holds(row: dict[str, Any], faults: Sequence[dict[str, Any]] = ()
+              ) -> list[dict[str, Any]] | None:
+    """A hold's stretches in position (``index``, ``start_s``, ``end_s``, ``held_s``,
+    ``good_s`` and the ``faults`` rule ids within it), from the set's ``analyze --json``
+    document when saved, else its summary; None for a set of reps (no hold time recorded).
+
+    ``faults``: the set's fault rows (:func:`set_rows`), matched to a hold by time.
+    """
+    doc = row.get("document")
+    summary = _summary(row)
+    if isinstance(doc, dict) and doc.get("kind") == "hold":
+        spans = [(h.get("start_s"), h.get("end_s"), h.get("held_s"), h.get("good_form_s"))
+                 for h in doc.get("holds") or []]
+    elif summary.get("held_s") is not None:
+        spans = [(_ns_s(h.get("start_ns")), _ns_s(h.get("end_ns")), h.get("held_s"), h.get("good_s"))
+                 for h in summary.get("holds") or []]
+    else:
+        return None
+    out = []
+    for i, (start, end, held, good) in enumerate(spans):
+        inside = sorted({str(f["rule_id"]) for f in faults
+                         if start is not None and end is not None and f.get("t_s") is not None
+                         and start <= float(f["t_s"]) <= end})
+        out.append({"index": i, "start_s": start, "end_s": end, "held_s": held, "good_s": good,
+                    "faults": inside})
+    return out
+
+
+def _ns_s(ns: Any) -> float | None:
+    return None if ns is None else float(ns) / 1e9
+
+
+def held_s(row: dict[str, Any]) -> float | None:
+    """Seconds a hold set was held in position (from its summary); None for a set of reps."""
+    held = _summary(row).get("held_s")
+    return None if held is None else float(held)
+
+
+def held_text(row: dict[str, Any]) -> str | None:
+    """``"6.8 s held, 4.6 s in good form"`` for a hold set (from its summary), else None."""
+    held, good = held_s(row), _summary(row).get("good_form_s")
+    if held is None:
+        return None
+    text = f"{held:.1f} s held"
+    return text if good is None else f"{text}, {float(good):.1f} s in good form"

@@ -80,7 +80,8 @@ def patient_pdf(store: Store, patient_id: int, today: date) -> bytes:
             rx.end_date or "-", per[rx.id].week_text, per[rx.id].total_text] for rx in rxs],
           [10, 25, 35, 20, 22, 22, 20, 30])
     heading("Range of motion (mean per set, deg)")
-    for ex in sorted({s["exercise"] for s in sets}):
+    holds_only = {s["exercise"] for s in sets if data.held_s(s) is not None}
+    for ex in sorted({s["exercise"] for s in sets} - holds_only):  # a hold has no ROM
         pts, mdc, _why = data.rom_trend(store, sets, ex)
         if not pts:
             continue
@@ -98,9 +99,10 @@ def patient_pdf(store: Store, patient_id: int, today: date) -> bytes:
             new_x="LMARGIN", new_y="NEXT")
         _plot(pdf, [q.mean for q in pts], target, mdc)
     heading("Sets")
-    table(["set", "recorded (UTC)", "exercise", "reps", "ROM (deg)", "faults", "pain", "RPE"],
+    table(["set", "recorded (UTC)", "exercise", "reps/hold", "ROM (deg)", "faults", "pain", "RPE"],
           [[f"#{s['id']}", (s["recorded_at"] or "")[:16].replace("T", " "), s["exercise"],
-            str(s["rep_count"]), _n(s["mean_rom_deg"]), str(s["fault_count"]),
+            str(s["rep_count"]) if (h := data.held_s(s)) is None else f"{h:.1f} s",
+            _n(s["mean_rom_deg"]) if h is None else "-", str(s["fault_count"]),
             "-" if s["pain"] is None else str(s["pain"]), _n(s["rpe"])] for s in sets],
           [14, 34, 28, 14, 22, 16, 14, 14])
     pdf.ln(2)

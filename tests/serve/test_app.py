@@ -4,6 +4,7 @@ set page's numbers against the CLI's ``analyze --json`` for the same set."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import stat
@@ -428,3 +429,34 @@ def _shown_equal_the_cli(page: str, doc: dict, angles: dict, frames_csv: Path) -
         for (px, py), (t, v) in zip(pts, known, strict=True):
             assert abs(attrs["t0"] + (px - attrs["x0"]) * s_per_px - t) <= 0.06 * s_per_px
             assert abs(attrs["hi"] - (py - attrs["y0"]) * deg_per_px - v) <= 0.06 * deg_per_px
+
+
+def test_a_plank_set_shows_its_holds_not_reps_or_rom(tmp_path: Path, run_cli) -> None:
+    """A hold is a time in position, not reps: the set page has a Holds table with the JSON's
+    numbers, no rep table or ROM-per-rep bars; the patient page shows the time held, with no
+    ROM trend for the plank; the PDF summary still renders."""
+    db = tmp_path / "s.db"
+    out = tmp_path / "plank.json"
+    res = run_cli("analyze", REPO / "samples" / "plank_side_hip_sag.mp4", "--exercise", "plank",
+                  "--json", out, "--db", db, "--patient", "Bo", "--no-progress")
+    assert res.code == 0, res.err
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "hold" and doc["holds"]
+    c = _client(db)
+    page = c.get("/sets/1").text
+    assert 'id="holds"' in page and 'id="reps"' not in page and "ROM per rep" not in page
+    rows = re.findall(r'<tr class="seek"[^>]*data-index="(\d+)" data-start="([^"]*)" '
+                      r'data-end="([^"]*)">\s*<td>\d+</td><td>[^<]*</td><td>[^<]*</td>\s*'
+                      r'<td>([^<]*)</td><td>([^<]*)</td>', page)
+    assert [(int(i), float(a), float(b), float(h), float(g)) for i, a, b, h, g in rows] == [
+        (k, h["start_s"], h["end_s"], round(h["held_s"], 1), round(h["good_form_s"], 1))
+        for k, h in enumerate(doc["holds"])]
+    n = len(doc["holds"])
+    assert f"{n} hold{'' if n == 1 else 's'} ({doc['held_s']:.1f} s held" in page
+    assert "<th>hold</th><th>fault</th>" in page.replace("<th>time</th>", "")
+    patient = c.get("/patients/1").text
+    assert f"{doc['held_s']:.1f} s held" in patient and "<h3>plank</h3>" not in patient
+    compare = c.get("/compare?a=1&b=1").text
+    assert compare.count('class="grid holds"') == 2 and "ROM deg" not in compare
+    if importlib.util.find_spec("fpdf") is not None:
+        assert c.get("/patients/1/summary.pdf").content.startswith(b"%PDF-")
