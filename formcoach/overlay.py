@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from formcoach.cues.kinds import CueKind
 from formcoach.skeleton import CONNECTIONS, JOINT_TRIPLES
 
 #: BGR colours.
@@ -22,6 +23,11 @@ YELLOW = (40, 210, 230)
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 GREY = (170, 170, 170)
+LIGHT_BLUE = (235, 190, 110)
+#: Cue kind (:func:`formcoach.cues.kinds.cue_kind`) -> the cue banner's text colour: a form
+#: fault red, guidance and announcements light blue, "ready" and praise green.
+CUE_TEXT: dict[CueKind, tuple[int, int, int]] = {
+    "fault": RED, "setup": LIGHT_BLUE, "positive": GREEN, "info": LIGHT_BLUE}
 
 
 @dataclass(slots=True)
@@ -36,6 +42,7 @@ class OverlayState:
         rep_count: reps counted so far.
         phase: current rep phase name (free text), or None.
         cue: the cue text currently being spoken/shown, or None.
+        cue_kind: what the cue is (its text colour, :data:`CUE_TEXT`).
         fps: processing rate, frames/s.
         view: camera view name (``front``, ``side``...), or None.
         setup_ok: None when no setup check runs; else whether it passed.
@@ -54,6 +61,7 @@ class OverlayState:
     rep_count: int = 0
     phase: str | None = None
     cue: str | None = None
+    cue_kind: CueKind = "fault"
     fps: float = 0.0
     view: str | None = None
     setup_ok: bool | None = None
@@ -146,7 +154,8 @@ def draw_overlay(image: np.ndarray, state: OverlayState) -> np.ndarray:
     if state.cue:
         bh = round(50 * scale)
         cv2.rectangle(out, (0, h - bh), (w, h), BLACK, -1)
-        _text(out, state.cue, (round(12 * scale), h - round(15 * scale)), 1.0 * scale, RED)
+        _text(out, state.cue, (round(12 * scale), h - round(15 * scale)), 1.0 * scale,
+              CUE_TEXT[state.cue_kind])
     return out
 
 

@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 def _say_summary(speaker: Speaker, clock: Clock, result: SessionResult) -> None:
     """Say the end-of-set summary ("10 reps, 8 clean, knee valgus on 2") and let it finish."""
     from formcoach.coach.workout import set_summary_text
+    from formcoach.cues.kinds import SUMMARY_RULE_ID
     from formcoach.types import Cue
 
     if speaker.muted or (not result.reps and result.exercise.kind != "hold"):
@@ -175,7 +176,7 @@ def _say_summary(speaker: Speaker, clock: Clock, result: SessionResult) -> None:
     text = set_summary_text(result)
     now = clock.now_ns()
     print(f">> {text}", flush=True)
-    speaker.say(Cue(text, 0, "summary", now, now))
+    speaker.say(Cue(text, 0, SUMMARY_RULE_ID, now, now))
     speaker.wait_idle(timeout_s=8.0)
 
 

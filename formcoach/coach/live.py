@@ -28,6 +28,7 @@ from formcoach.coach.session import FrameUpdate, SessionSinks, run_session
 from formcoach.coach.setup_gate import SetupChecker
 from formcoach.coach.window import DEFAULT_SIZE, Window, open_window
 from formcoach.cues.counting import COUNT_PRIORITY, COUNT_RULE_ID, count_text
+from formcoach.cues.kinds import RECOGNISED_RULE_ID, CueKind, cue_kind
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.exercises import Exercise
@@ -77,6 +78,7 @@ class _Display:
         self.target, self.debug, self.on_screen = target, debug, on_screen
         self.screen_size, self.on_key = screen_size, on_key
         self.cue_text: str | None = None
+        self.cue_kind: CueKind = "fault"
         self.cue_until = 0.0
         self.fault: tuple[str, tuple[str, ...]] | None = None
         self.fault_until = 0.0
@@ -112,7 +114,7 @@ class _Display:
             debug.extend(self.notes(u, now))
         return ScreenState(
             landmarks=u.posed.pose.landmarks, reps=u.rep_count, target=self.target,
-            cue=self.cue_text, fault_rule=fault[0] if fault else None,
+            cue=self.cue_text, cue_kind=self.cue_kind, fault_rule=fault[0] if fault else None,
             fault_features=fault[1] if fault else (), clean_flash=now <= self.clean_until,
             set_s=(t - self.first_ns) / NS_PER_S, exercise=self.ex.name, muted=u.muted,
             paused=self.paused, not_judged=u.not_judged, message=message, debug=debug)
@@ -124,6 +126,7 @@ class _Display:
             self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
         if u.cue is not None:
             self.cue_text, self.cue_until = u.cue.text, now + CUE_SHOWN_S
+            self.cue_kind = cue_kind(u.cue.rule_id)
         if now > self.cue_until:
             self.cue_text = None
         if u.posed.frame is None:
@@ -135,7 +138,7 @@ class _Display:
                 landmarks=lm, angle_name=_signal_joint(self.ex, lm),
                 angle_deg=u.state.signal if u.state is not None else None,
                 rep_count=u.rep_count, phase=u.state.phase if u.state is not None else None,
-                cue=self.cue_text, fps=self.fps, view=u.view, setup_ok=u.setup_ok,
+                cue=self.cue_text, cue_kind=self.cue_kind, fps=self.fps, view=u.view, setup_ok=u.setup_ok,
                 setup_message=u.setup_message, muted=u.muted, exercise=self.ex.name,
                 not_judged=u.not_judged, extra=self.notes(u, now))))
         if self.window is None and self.on_screen is None:
@@ -427,7 +430,7 @@ def recognise_then_coach(
         return None
     ex = load_exercise(found)
     now = clock.now_ns()
-    speaker.say(Cue(f"looks like {ex.name.lower()}", 1, "recognised", now, now))
+    speaker.say(Cue(f"looks like {ex.name.lower()}", 1, RECOGNISED_RULE_ID, now, now))
     if on_recognised is not None:
         on_recognised(ex, reason)
     live.pop("skip_setup", None)

@@ -8,7 +8,9 @@ pixels, and :func:`render_screen` draws exactly those boxes:
   segments of the current fault in red, the whole skeleton green for a moment after a clean rep;
 * the rep counter against its target ("7 / 10"), at least :data:`COUNTER_MIN_FRACTION` of the
   window height, on its own panel (green after a clean rep);
-* the current cue in large text while it is spoken, on a red panel;
+* the current cue in large text while it is spoken, on a panel coloured by what it is
+  (:func:`cue_panel_colour`): a form fault red, setup guidance and announcements blue,
+  "ready" and praise green;
 * the set timer (or the rest countdown), a short status line (exercise, muted, paused), the
   "not judged" banner at the top, and debug lines (fps, view, angle) only when asked for.
 
@@ -24,12 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from formcoach.cues.kinds import CueKind
 from formcoach.skeleton import CONNECTIONS, LM
 
 __all__ = [
     "COLOURS", "COUNTER_MIN_FRACTION", "Box", "ScreenLayout", "ScreenState", "SetCard",
-    "contrast_ratio", "fault_landmarks", "layout_for", "render_card", "render_screen",
-    "set_card",
+    "contrast_ratio", "cue_panel_colour", "fault_landmarks", "layout_for", "render_card",
+    "render_screen", "set_card",
 ]
 
 #: The rep counter's text is at least this fraction of the window height.
@@ -41,7 +44,9 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "text": (255, 255, 255),
     "muted_text": (200, 200, 200),
     "warn_text": (80, 220, 255),  # amber on the dark panel
-    "cue_panel": (30, 30, 170),  # dark red
+    "cue_panel": (30, 30, 170),  # dark red: a form fault
+    "setup_panel": (120, 70, 20),  # dark blue: guidance, announcements
+    "positive_panel": (40, 110, 20),  # dark green: ready, good rep
     "clean_panel": (40, 110, 20),  # dark green
     "bone": (220, 220, 220),
     "fault_bone": (40, 40, 230),
@@ -51,8 +56,17 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 #: (text colour, panel colour) pairs drawn on screen.
 TEXT_ON_PANEL: tuple[tuple[str, str], ...] = (
     ("text", "panel"), ("muted_text", "panel"), ("warn_text", "panel"), ("text", "cue_panel"),
-    ("text", "clean_panel"),
+    ("text", "clean_panel"), ("text", "setup_panel"), ("text", "positive_panel"),
 )
+#: Cue kind -> the :data:`COLOURS` name of its panel.
+CUE_PANELS: dict[CueKind, str] = {"fault": "cue_panel", "setup": "setup_panel",
+                                  "positive": "positive_panel", "info": "setup_panel"}
+
+
+def cue_panel_colour(kind: CueKind) -> tuple[int, int, int]:
+    """BGR colour of the cue panel for a cue of ``kind`` (see
+    :func:`formcoach.cues.kinds.cue_kind`)."""
+    return COLOURS[CUE_PANELS[kind]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +187,7 @@ class ScreenState:
         landmarks: ``(33, 4)`` pose in camera-image pixels, or None.
         reps, target: reps counted and the set's target (None: no target).
         cue: the cue being spoken, or None.
+        cue_kind: what the cue is (:func:`formcoach.cues.kinds.cue_kind`): its panel's colour.
         fault_rule: rule id of the current fault (its body segments are drawn red), or None.
         clean_flash: a clean rep was just counted (counter panel and skeleton green).
         set_s: seconds since the set started; ``rest_s``: seconds of rest left (shown instead).
@@ -187,6 +202,7 @@ class ScreenState:
     reps: int = 0
     target: int | None = None
     cue: str | None = None
+    cue_kind: CueKind = "fault"
     fault_rule: str | None = None
     fault_features: tuple[str, ...] = ()
     clean_flash: bool = False
@@ -352,7 +368,7 @@ def render_screen(layout: ScreenLayout, image: np.ndarray, state: ScreenState) -
         _lines(out, lines, layout.banner, COLOURS["warn_text"], 2)
     cue = layout.cue
     if state.cue:
-        _panel(out, cue, COLOURS["cue_panel"])
+        _panel(out, cue, cue_panel_colour(state.cue_kind))
         lines = _wrap(state.cue, 28 if W >= H else 20)[:2]
         _lines(out, lines, cue, COLOURS["text"], 2)
     elif state.message:

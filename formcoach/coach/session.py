@@ -36,6 +36,7 @@ from formcoach.coach.framing import REASONS
 from formcoach.coach.pipeline import Coach
 from formcoach.coach.result import CueEvent, FrameHistory, SessionResult
 from formcoach.coach.setup_gate import SetupChecker
+from formcoach.cues.kinds import READY_RULE_ID, SETUP_PREFIX, STOP_RULE_ID
 from formcoach.cues.scheduler import CueScheduler
 from formcoach.cues.speech import Speaker
 from formcoach.errors import SourceError
@@ -66,7 +67,6 @@ ATTEMPT_PRIORITY = 1
 #: The ``--stop-at-vl`` cue: said once the velocity loss has stayed past the threshold for two
 #: consecutive reps; above every rule severity (the set is over: no correction matters more).
 #: It is offered again every frame until spoken, so a busy speaker delays it, never drops it.
-STOP_RULE_ID = "set.stop"
 STOP_PRIORITY = 10
 STOP_CUE = "that's the set"
 #: How long after the setup passed its "ready" cue waits for the speaker (s): a setup request
@@ -333,11 +333,11 @@ class _Run:
                 else "ready, start when you are"
             # Said even while the speaker is still busy with the last setup request: it is
             # kept fresh (not dropped as late) for READY_FRESH_S.
-            self._ready = (self._submit_setup("setup.ready", ready, posed),
+            self._ready = (self._submit_setup(READY_RULE_ID, ready, posed),
                            posed.pose.t_ns + round(READY_FRESH_S * NS_PER_S))
             return view, None
         if st.problems and st.problems[0] != "holding" and st.message:
-            self._submit_setup(f"setup.{st.problems[0]}", st.message, posed)
+            self._submit_setup(f"{SETUP_PREFIX}{st.problems[0]}", st.message, posed)
         return view, st.message
 
     def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame) -> Fault:
@@ -383,7 +383,7 @@ class _Run:
         reason = open_[0]
         if reason != self._framing_said:
             self._framing_said = reason
-            self._submit_setup(f"setup.framing_{reason}", REASONS[reason][1], posed)
+            self._submit_setup(f"{SETUP_PREFIX}framing_{reason}", REASONS[reason][1], posed)
     def _series(self) -> Series:
         h = self.hist
         return Series(h.t_ns, h.signal, h.features, self.first_t or 0, h.offset, h.poses)

@@ -18,7 +18,10 @@ Checks (thresholds are fields of :class:`SetupThresholds`):
 * lighting: mean luminance (0-255) and contrast (luminance standard deviation) of the frame;
 * camera tilt: angle between image vertical and the mid-ankle → mid-shoulder line (degrees),
   judged only on an upright person with straight legs, for whom it is vertical when the camera
-  is level;
+  is level. A moving body passes through such poses with the line off vertical (a step into a
+  lunge stance: the front foot is out, the legs straight for a frame), a tilted camera stays
+  tilted, so :class:`SetupChecker` reports a tilt only once it has held on every frame for
+  ``tilt_hold_s``;
 * view (when known): must be one the exercise can be coached from, else "turn sideways"/"face
   the camera";
 * rule coverage (with ``rule_views``): a view from which fewer than half of the exercise's rules
@@ -278,6 +281,12 @@ class SetupChecker:
             setup holds, without holding it back; :attr:`advice` keeps the request once passed.
         patience_s: how long a problem the counter can live with (feet out of the picture in
             a small room) is asked about before the set starts anyway (s).
+        tilt_hold_s: a frame's ``tilted`` counts only once every frame for this long was
+            judged tilted (s): the camera's tilt is steady, a body moving through an upright
+            pose is not. Shorter than ``hold_s``, so a tilt is said before the gate passes.
+
+    Raises:
+        ValueError: a negative ``tilt_hold_s``.
     """
 
     def __init__(
@@ -287,7 +296,12 @@ class SetupChecker:
         thresholds: SetupThresholds | None = None,
         rule_views: Sequence[Sequence[str]] | None = None,
         patience_s: float = 5.0,
+        tilt_hold_s: float = 0.5,
     ) -> None:
+        if not tilt_hold_s >= 0:
+            raise ValueError(f"tilt_hold_s must be >= 0 s, got {tilt_hold_s}")
+        self.tilt_hold_ns = round(tilt_hold_s * NS_PER_S)
+        self._tilt_since: int | None = None
         self.rule_views = [tuple(v) for v in rule_views] if rule_views else []
         #: The problem code still open when the gate passed: a better view for the rules
         #: (``view_side``...) or a problem it stopped waiting on (``feet_cut``...); else None.
@@ -310,9 +324,9 @@ class SetupChecker:
         """
         if self.passed:
             return self.last
-        st = assess_setup(
+        st = self._steady_tilt(assess_setup(
             image, landmarks, view=view, allowed_views=self.allowed_views, thresholds=self.thresholds
-        )
+        ), t_ns)
         code = self._rules_view(st, view)
         if HARD_PROBLEMS & set(st.problems):
             self._soft_since = None
@@ -331,6 +345,18 @@ class SetupChecker:
                 return self._pass(st, st.problems[0])  # asked long enough: count what it sees
         self.last = st
         return st
+
+    def _steady_tilt(self, st: SetupStatus, t_ns: int) -> SetupStatus:
+        """``st`` without ``tilted`` until the tilt has held on every frame for
+        ``tilt_hold_s`` (a frame not judged tilted starts the wait again)."""
+        if "tilted" not in st.problems:
+            self._tilt_since = None
+            return st
+        if self._tilt_since is None:
+            self._tilt_since = t_ns
+        if t_ns - self._tilt_since >= self.tilt_hold_ns:
+            return st
+        return _status([p for p in st.problems if p != "tilted"], st.scores)
 
     def _pass(self, st: SetupStatus, code: str | None) -> SetupStatus:
         self.passed = True
@@ -363,4 +389,5 @@ class SetupChecker:
         self.passed = False
         self._ok_since = None
         self._soft_since = None
+        self._tilt_since = None
         self.advice_code = None

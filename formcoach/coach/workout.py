@@ -43,6 +43,7 @@ from typing import Any
 
 from formcoach.clock import Clock
 from formcoach.coach.result import SessionResult
+from formcoach.cues.kinds import WORKOUT_RULE_ID
 from formcoach.cues.speech import Speaker
 from formcoach.errors import ConfigError
 from formcoach.exercises import load_exercise, parse_toml
@@ -410,7 +411,7 @@ class WorkoutRunner:
         log.info("workout: %s", text)
         if self.on_announce is not None:
             self.on_announce(text)
-        self.speaker.say(Cue(text, ANNOUNCE_PRIORITY, "workout", now, now))
+        self.speaker.say(Cue(text, ANNOUNCE_PRIORITY, WORKOUT_RULE_ID, now, now))
 
     def run(self) -> WorkoutResult:
         """Every set of the plan in order; returns early (``stopped``) when ``stop`` is set."""

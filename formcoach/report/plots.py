@@ -33,9 +33,22 @@ def _figure(w: float, h: float) -> Any:
     return Figure(figsize=(w, h), dpi=96)
 
 
+def signal_label(result: SessionResult) -> str:
+    """Legend label of the counting signal: ``rep signal``, or for a hold (a plank) what it
+    measures and that it is what the hold is timed on (``torso lean (hold signal)``)."""
+    if result.exercise.kind != "hold":
+        return "rep signal"
+    return f"{rom_label(result.exercise.count.signal)} (hold signal)"
+
+
 def angle_plot_svg(result: SessionResult, cue_times_s: Sequence[float] = ()) -> str:
     """Angle (deg) vs time (s) of the counting signal and the metric joints, rep spans (true
     boundaries), faults (red markers) and spoken cues (ticks along the top)."""
+    return _svg(angle_plot_figure(result, cue_times_s))
+
+
+def angle_plot_figure(result: SessionResult, cue_times_s: Sequence[float] = ()) -> Any:
+    """The matplotlib Figure :func:`angle_plot_svg` renders."""
     set_metrics = result.metrics
     joints = set_metrics.joints
     faults = result.faults
@@ -54,7 +67,7 @@ def angle_plot_svg(result: SessionResult, cue_times_s: Sequence[float] = ()) -> 
     for i, name in enumerate(joints):
         y = np.asarray(result.features[name], dtype=np.float64)
         ax.plot(t, y, lw=1.0, color=_COLORS[i % len(_COLORS)], label=rom_label(name))
-    ax.plot(t, sig, lw=1.8, color="black", label="rep signal")
+    ax.plot(t, sig, lw=1.8, color="black", label=signal_label(result))
     if faults:
         n = len(sig)
         ft = [result.rel_s(f.t_ns) for f in faults]
@@ -71,7 +84,7 @@ def angle_plot_svg(result: SessionResult, cue_times_s: Sequence[float] = ()) -> 
     ax.set_ylabel("angle (deg)")
     ax.grid(alpha=0.3)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
-    return _svg(fig)
+    return fig
 
 
 def rep_trend_svg(set_metrics: SetMetrics) -> str:

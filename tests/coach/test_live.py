@@ -284,6 +284,22 @@ def test_overlay_draws_on_a_copy(curl_truth) -> None:
     assert empty.shape == img.shape
 
 
+
+def test_overlay_cue_text_colour_follows_its_kind() -> None:
+    """The annotated frame's cue banner: a fault in red, "ready" in green, guidance not red."""
+    from formcoach.overlay import CUE_TEXT, RED
+
+    img = np.full((240, 320, 3), 128, np.uint8)
+
+    def has(out: np.ndarray, colour: tuple[int, int, int]) -> bool:
+        return bool((out[-40:] == colour).all(axis=2).any())
+
+    for kind in ("fault", "setup", "positive", "info"):
+        out = draw_overlay(img, OverlayState(cue="ready, start when you are", cue_kind=kind))
+        assert has(out, CUE_TEXT[kind]), kind
+        assert has(out, RED) == (kind == "fault"), kind
+
+
 # ----------------------------------------------------------------------------- CLI end to end
 def test_cli_live_source_prints_cues_with_truth_poses(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], curl_video: Path,

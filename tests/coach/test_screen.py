@@ -18,22 +18,29 @@ from fakes import ReplayEstimator, sample_track
 
 from formcoach.clock import MonotonicClock
 from formcoach.coach.live import run_live
+from formcoach.coach.result import CueEvent
 from formcoach.coach.screen import (
     COLOURS,
     COUNTER_MIN_FRACTION,
     TEXT_ON_PANEL,
     ScreenState,
     contrast_ratio,
+    cue_panel_colour,
     fault_landmarks,
     layout_for,
     render_screen,
 )
+from formcoach.coach.session import ATTEMPT_RULE_ID, STOP_RULE_ID, FrameUpdate
 from formcoach.coach.window import DEFAULT_SIZE
+from formcoach.cues.counting import COUNT_RULE_ID
+from formcoach.cues.kinds import CUE_KINDS, READY_RULE_ID, CueKind, cue_kind
+from formcoach.cues.scheduler import PRAISE_RULE_ID
 from formcoach.cues.speech import NullSpeaker
 from formcoach.exercises import load_exercise
+from formcoach.pose.stream import PosedFrame
 from formcoach.skeleton import LM
 from formcoach.sources import PacedVideoSource
-from formcoach.types import PoseTrack
+from formcoach.types import Frame, PoseResult, PoseTrack
 
 #: (window size, camera image size): landscape, a large landscape, portrait camera in a portrait
 #: window, portrait camera in a landscape window.
@@ -91,6 +98,53 @@ def test_counter_and_cue_are_drawn_where_the_layout_says(window: tuple[int, int]
     for b in lay.text_boxes().values():
         outside[b.y:b.y + b.h, b.x:b.x + b.w] = False
     assert not diff[outside].any()  # nothing drawn outside the text boxes (no overlap)
+
+
+
+def test_cue_kind_follows_the_cues_source() -> None:
+    assert cue_kind(READY_RULE_ID) == cue_kind(PRAISE_RULE_ID) == "positive"
+    for setup in ("setup.step_back", "setup.turn_sideways", "setup.level_camera",
+                  "setup.framing_head_cut"):
+        assert cue_kind(setup) == "setup", setup
+    assert cue_kind(COUNT_RULE_ID) == cue_kind(STOP_RULE_ID) == "info"
+    # a pack's rules (any id it may add) and an attempt that did not count are corrections
+    assert cue_kind("knee_valgus") == cue_kind(ATTEMPT_RULE_ID) == "fault"
+
+
+def test_cue_panel_colour_says_what_the_cue_is() -> None:
+    colours = {k: cue_panel_colour(k) for k in CUE_KINDS}
+    assert colours["fault"] == COLOURS["cue_panel"]
+    assert len({colours["fault"], colours["setup"], colours["positive"]}) == 3
+    for c in colours.values():
+        assert contrast_ratio(COLOURS["text"], c) >= 4.5
+    b, g, r = colours["fault"]
+    assert r > g and r > b  # red: a fault
+    b, g, r = colours["positive"]
+    assert g > r and g > b  # green: ready, good rep
+    b, g, r = colours["setup"]
+    assert b > r  # not red: guidance is no fault
+
+
+@pytest.mark.parametrize(("rule_id", "kind"), [
+    ("knee_valgus", "fault"), (READY_RULE_ID, "positive"), (PRAISE_RULE_ID, "positive"),
+    ("setup.step_back", "setup")])
+def test_live_display_colours_the_cue_panel_by_its_kind(rule_id: str, kind: CueKind) -> None:
+    """The live display's screen for a frame that hands out a cue: its panel in that cue's
+    colour ("ready" is not drawn as a fault)."""
+    from formcoach.coach.live import _Display
+
+    screens: list[np.ndarray] = []
+    display = _Display(load_exercise("squat"), None, None, on_screen=screens.append,
+                       screen_size=(1280, 720))
+    img = np.full((480, 640, 3), 128, np.uint8)
+    nan = np.full((33, 4), np.nan)
+    pose = PoseResult(nan, nan[:, :3], 0, (640, 480))
+    cue = CueEvent(rule_id, "some words", 1, 0, 0)
+    display(FrameUpdate(PosedFrame(Frame(img, 0, 0), pose, 0), None, 0, cue, True, None,
+                        True, "side"))
+    q = layout_for((1280, 720), (640, 480)).cue
+    panel = screens[-1][q.y:q.y + q.h, q.x:q.x + q.w]
+    assert np.all(panel == np.array(cue_panel_colour(kind)), axis=2).mean() > 0.5
 
 
 def _screens(size: tuple[int, int], tmp_path: Path, window: bool = False,

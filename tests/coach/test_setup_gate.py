@@ -160,6 +160,41 @@ def test_checker_needs_the_setup_to_hold_then_stays_passed() -> None:
     assert not ck.update(img, None, t + 2 * NS_PER_S).ok
 
 
+def _feed(ck: SetupChecker, frames: list[np.ndarray], fps: float = 30.0) -> list[list[str]]:
+    img = scene()
+    return [ck.update(img, pose, round(i * NS_PER_S / fps)).problems
+            for i, pose in enumerate(frames)]
+
+
+def test_a_moment_off_vertical_is_no_camera_tilt() -> None:
+    """A body moving through an upright pose with the ankle-shoulder line off vertical (a step
+    into a lunge stance: one frame with the legs straight and the front foot out) is not a
+    tilted camera: no "level the camera", and the gate passes as if it were not there."""
+    good = standing()
+    off = rotated(good, 20.0, center_of(good))
+    assert "tilted" in assess_setup(scene(), off).problems  # the one frame alone reads tilted
+    frames = [good] * 10 + [off] * 3 + [good] * 40  # 0.1 s off vertical
+    ck = SetupChecker(hold_s=1.0)
+    problems = _feed(ck, frames)
+    assert not any("tilted" in p for p in problems)
+    assert ck.passed
+
+
+def test_a_tilted_camera_is_said_before_the_gate_passes() -> None:
+    """A camera that stays tilted reads tilted on every frame: said within ``tilt_hold_s``
+    (before the 1 s hold could pass), and the gate does not pass on it."""
+    good = standing()
+    tilted = rotated(good, 20.0, center_of(good))
+    ck = SetupChecker(hold_s=1.0, tilt_hold_s=0.5)
+    problems = _feed(ck, [tilted] * 45)
+    first = next(i for i, p in enumerate(problems) if "tilted" in p)
+    assert 14 <= first <= 16  # 0.5 s at 30 fps
+    assert all("tilted" in p for p in problems[first:])
+    assert not ck.passed
+    with pytest.raises(ValueError, match="tilt_hold_s"):
+        SetupChecker(tilt_hold_s=-1.0)
+
+
 SPECS = Path(__file__).resolve().parents[2] / "samples" / "specs.toml"
 
 

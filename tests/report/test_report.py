@@ -349,3 +349,23 @@ def test_a_plank_report_is_about_holds_not_reps(tmp_path: Path) -> None:
     lines = res.summary_lines()
     assert lines[0].startswith("set: plank, 1 hold in ")
     assert any(ln.strip().split(" s ", 1)[-1].startswith("hold 1: hips_low") for ln in lines)
+
+
+def _legend(fig: Any) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_the_angle_plot_names_a_holds_signal_for_what_it_is(tmp_path: Path) -> None:
+    """A plank's counting line is the trunk angle it is timed on, not a "rep signal"."""
+    from fakes import sample_track
+
+    from formcoach.coach.offline import analyze_track
+    from formcoach.exercises import load_exercise
+    from formcoach.report.plots import angle_plot_figure
+    from formcoach.types import PoseTrack
+
+    plank = analyze_track(PoseTrack.load(sample_track("plank_side_hip_sag", tmp_path / "p.npz")),
+                          load_exercise("plank"))
+    labels = _legend(angle_plot_figure(plank))
+    assert "torso lean (hold signal)" in labels and "rep signal" not in labels
+    assert "rep signal" in _legend(angle_plot_figure(make_result()))
