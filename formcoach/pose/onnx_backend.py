@@ -47,6 +47,12 @@ log = logging.getLogger(__name__)
 #: the wall time and 1.9x the CPU of no spinning, since a spinning worker holds a core that
 #: the other runnable threads need; denormals-as-zero and ``dynamic_block_base`` changed nothing.
 DEFAULT_THREADS = min(2, os.cpu_count() or 1)
+#: A longer gap between two frames (ns) makes the next one a fresh start: the detector finds the
+#: person again and the filters forget the old pose. A tracked crop is the last frame's body with
+#: a margin of an eighth of its extent each side; at a brisk 1 body height/s, 0.2 s moves it by
+#: about that. Dropping one to three frames in a busy live loop (33-100 ms at 30 fps) keeps
+#: tracking.
+MAX_TRACK_GAP_NS = 200_000_000
 
 
 _telemetry_warned = False
@@ -251,6 +257,13 @@ class OnnxPoseEstimator:
                     f"timestamps must increase in video mode: got {t_ns} ns after {self._last_t_ns} ns; "
                     "pass strictly increasing t_ns (or call reset() before a new video)"
                 )
+            if self._last_t_ns is not None and t_ns - self._last_t_ns > MAX_TRACK_GAP_NS:
+                # The tracked crop is where the body was: after a gap (frames dropped by a
+                # busy live loop, a stalled camera) it no longer holds it, and the first
+                # frames' landmarks are garbage (a squat read 107 deg on its way down).
+                self._pipeline.reset()
+                if self._smoother is not None:
+                    self._smoother.reset()
             self._last_t_ns = t_ns
         pose = self._pipeline.step(np.ascontiguousarray(image_bgr))
         if pose is None:

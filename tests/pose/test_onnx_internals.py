@@ -456,3 +456,33 @@ def test_closed_estimator_refuses_frames() -> None:
     est.close()
     with pytest.raises(InputError, match="closed"):
         est.process(np.zeros((64, 64, 3), np.uint8), 1)
+
+
+def test_a_gap_between_frames_starts_afresh_and_a_dropped_frame_keeps_tracking() -> None:
+    """After MAX_TRACK_GAP_NS without frames (a busy live loop dropped a burst) the tracked crop
+    is where the body was: the detector finds it again and the filters forget the old pose, so
+    the first frame after the gap reads what a fresh start reads (before: a squat 1 s into its
+    descent read 107 deg at the knee for a frame, then 80, then 74). One or two dropped frames
+    keep tracking."""
+    from pathlib import Path
+
+    from formcoach.pose.onnx_backend import MAX_TRACK_GAP_NS, OnnxPoseEstimator
+    from formcoach.sources import VideoFileSource
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "squat_side_clean.mp4"
+    src = VideoFileSource(sample)
+    frames = [(f.image, f.t_ns) for _, f in zip(range(80), src, strict=False)]
+    src.close()
+    gap_to = 73
+    assert frames[gap_to][1] - frames[42][1] > MAX_TRACK_GAP_NS > 3 * (frames[1][1] - frames[0][1])
+    with OnnxPoseEstimator(model="full") as est:
+        for img, t in frames[:43]:
+            est.process(img, t)
+        after_gap = est.process(*frames[gap_to])
+        assert est._pipeline.last.detector_ran
+        est.process(*frames[gap_to + 1])
+        est.process(*frames[gap_to + 3])  # two frames dropped
+        assert est._pipeline.last.tracked and not est._pipeline.last.detector_ran
+    with OnnxPoseEstimator(model="full") as fresh:
+        first = fresh.process(*frames[gap_to])
+    np.testing.assert_allclose(after_gap.landmarks, first.landmarks)
