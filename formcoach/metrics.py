@@ -38,6 +38,8 @@ from formcoach.kinematics.velocity import (
     RepVelocity,
     body_height_px,
     concentric_velocity,
+    even_grid,
+    resample_even,
     smooth_derivative,
     smooth_window,
     velocity_loss_pct,
@@ -443,8 +445,14 @@ def rep_velocity(series: Series, rep: RepEvent, point: str,
     m = smooth_window(fps) // 2
     lo, hi = max(s0 - m, 0), min(e0 + m, n - 1)
     height = body_height_px(series.poses[s0 : e0 + 1]) if height_px is None else height_px
-    return concentric_velocity(series.poses[lo : hi + 1], fps, point,
-                               slice(c0 - lo, c1 - lo + 1), turn=b0 - lo, height_px=height)
+    poses = series.poses[lo : hi + 1]
+    slots = even_grid(t_s[lo : hi + 1], fps)
+    if slots is None:
+        row = np.arange(hi - lo + 1)
+    else:  # frames dropped (a busy live loop): the velocity is read on an even time grid
+        poses, row = resample_even(poses, slots, fps), slots
+    return concentric_velocity(poses, fps, point, slice(int(row[c0 - lo]), int(row[c1 - lo]) + 1),
+                               turn=int(row[b0 - lo]), height_px=height)
 
 
 def _faults_in(rep: RepEvent, faults: Iterable[Fault]) -> list[Fault]:

@@ -23,6 +23,7 @@ VL has stayed past a threshold for two consecutive reps ("that's the set").
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ __all__ = [
     "body_height_px",
     "concentric_velocity",
     "despike3",
+    "even_grid",
+    "resample_even",
     "smooth_derivative",
     "smooth_position",
     "smooth_window",
@@ -335,6 +338,57 @@ class RepVelocity:
     peak_bhps: float
     body_height_px: float
     movements: int = 1
+
+
+#: Longest gap (s) between two frames that :func:`resample_even` bridges by interpolation; a
+#: point moving at a brisk 1 body height/s covers a fifth of the body in it, and a straight
+#: line between its ends stays within a few percent of a smooth rep's way over such a stretch.
+MAX_BRIDGE_S = 0.2
+
+
+def even_grid(t_s: np.ndarray, fps: float) -> np.ndarray | None:
+    """Each frame's slot on an even grid at ``fps`` from the first frame (``(n,)`` int64,
+    strictly increasing), or None when the frames are evenly spaced already (every interval
+    within a quarter of ``1 / fps``): a live loop that dropped frames, or a variable-rate
+    video, gives uneven times that the smoothing and the derivatives here must not take as
+    even.
+
+    Args:
+        t_s: ``(n,)`` frame times, seconds, increasing.
+        fps: the grid's rate, frames per second.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    if len(t) < 2 or np.all(np.abs(np.diff(t) * fps - 1.0) < 0.25):
+        return None
+    k = np.round((t - t[0]) * fps).astype(np.int64)
+    for i in range(1, len(k)):  # two frames within one slot: keep both, one slot apart
+        k[i] = max(k[i], k[i - 1] + 1)
+    return k
+
+
+def resample_even(values: np.ndarray, slots: np.ndarray, fps: float,
+                  max_gap_s: float = MAX_BRIDGE_S) -> np.ndarray:
+    """``(n, ...)`` per-frame values at grid ``slots`` (:func:`even_grid`) on the whole grid,
+    ``(slots[-1] + 1, ...)``: linear in time between neighbouring frames, NaN inside a gap of
+    more than ``max_gap_s`` (and where a value is missing on both sides)."""
+    vals = np.asarray(values, dtype=np.float64)
+    k = np.asarray(slots, dtype=np.int64)
+    n_out = int(k[-1]) + 1
+    flat = vals.reshape(len(vals), -1)
+    out = np.full((n_out, flat.shape[1]), np.nan)
+    grid = np.arange(n_out)
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        ok = np.isfinite(col)
+        if ok.sum() >= 2:
+            out[:, j] = np.interp(grid, k[ok], col[ok], left=np.nan, right=np.nan)
+        elif ok.any():
+            out[k[ok], j] = col[ok]
+    longest = max(1, round(max_gap_s * fps))
+    for a, b in itertools.pairwise(k):
+        if b - a > longest:
+            out[a + 1 : b] = np.nan
+    return out.reshape((n_out, *vals.shape[1:]))
 
 
 def concentric_velocity(poses: np.ndarray, fps: float, point: str, concentric: slice,
