@@ -284,7 +284,7 @@ class _Run:
         if self._ready is not None:
             ready, until = self._ready
             if t <= until and any(c.text == ready.cue for c in self.scheduler.pending):
-                self.scheduler.refresh(ready, t)
+                self.scheduler.refresh(ready, max(t, self._now_src()))
             else:
                 self._ready = None
         if self.stop_due:
@@ -333,19 +333,26 @@ class _Run:
                 else "ready, start when you are"
             # Said even while the speaker is still busy with the last setup request: it is
             # kept fresh (not dropped as late) for READY_FRESH_S.
-            self._ready = (self._submit_setup(READY_RULE_ID, ready, posed),
+            # An announcement of now, not advice about a frame: a live loop running behind
+            # its frames (start-up, frames dropped) must not drop it as late.
+            self._ready = (self._submit_setup(READY_RULE_ID, ready, posed, self._now_src()),
                            posed.pose.t_ns + round(READY_FRESH_S * NS_PER_S))
             return view, None
         if st.problems and st.problems[0] != "holding" and st.message:
             self._submit_setup(f"{SETUP_PREFIX}{st.problems[0]}", st.message, posed)
         return view, st.message
 
-    def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame) -> Fault:
+    def _submit_setup(self, rule_id: str, text: str, posed: PosedFrame,
+                      now_src: int | None = None) -> Fault:
         fault = Fault(rule_id=rule_id, exercise="setup", cue=text, severity=1,
                       t_ns=posed.pose.t_ns, frame_index=posed.index, value=float("nan"),
                       threshold=float("nan"))
-        self.scheduler.submit(fault)
+        self.scheduler.submit(fault, detected_t_ns=now_src)
         return fault
+
+    def _now_src(self) -> int:
+        """The clock's now in source time (offline: the current frame's time)."""
+        return int(self.clock.now_ns() - self.scheduler.time_base_ns)
 
     def _coach(self, posed: PosedFrame) -> FrameState:
         """Counting: the coach's frame, its faults and reps to the scheduler."""

@@ -473,3 +473,32 @@ def test_space_pauses_counting_and_n_ends_the_set(monkeypatch: pytest.MonkeyPatc
     assert len(win.shown) == 8
     assert res.frames == 4  # the 4 frames that came while paused were shown, never coached
     assert res.stopped_by == "user" and keys == ["pause", "pause", "next"]
+
+
+def test_ready_is_said_even_when_the_loop_runs_behind_its_frames(curl_truth) -> None:
+    """A live loop that fell behind its camera (start-up, a busy machine) handles each frame a
+    second after it was taken. Advice about a frame is then too late and dropped; "ready" is
+    about now, so it is still said."""
+    from formcoach.coach.offline import make_coach
+    from formcoach.coach.session import run_session
+    from formcoach.coach.setup_gate import SetupChecker
+    from formcoach.pose.stream import PosedFrame
+
+    poses, fps, _ = curl_truth
+    clock = FakeClock()
+    est = TruthEstimator(poses, fps, (320, 240))
+    img = textured(240, 320)
+
+    def frames() -> Iterator[PosedFrame]:
+        for k in range(len(poses)):
+            t = round(k * NS_PER_S / fps)
+            clock.set(t + NS_PER_S)  # handled 1 s after it was taken
+            yield PosedFrame(Frame(img, k, t), est.process(img, t), k, clock.now_ns(), clock.now_ns())
+
+    speaker = NullSpeaker()
+    coach = make_coach(CURL, fps)
+    res = run_session(frames(), coach, CueScheduler(clock), speaker, clock, fps=fps,
+                      backend="truth", source="lagging", time_base=lambda: 0,
+                      gate=SetupChecker(tuple(CURL.views), hold_s=0.5))
+    assert res.setup_passed
+    assert "ready, start when you are" in [c.text for c in speaker.cues]
