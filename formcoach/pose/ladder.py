@@ -96,14 +96,15 @@ class ModelChoice:
         model: the rung.
         source: ``"argument"`` (``--model`` / ``model=``), ``"environment"``
             (:data:`MODEL_ENV`), ``"measured"`` (now), ``"remembered"`` (this machine's
-            speeds, :func:`machine_speeds`), or ``"default"`` (nothing to measure with:
-            onnxruntime is not installed).
+            speeds, :func:`machine_speeds`), ``"default"`` (nothing to measure with:
+            onnxruntime is not installed), or ``"busy"`` (offline on a busy machine with no
+            quiet timing remembered: the default rung, so the numbers do not hang on the load).
         budget_ms: the per-frame budget the measurement was held to (0 when not measured).
         measured_ms: ``{rung: ms per frame}`` of the rungs timed (empty when not measured).
     """
 
     model: ModelName
-    source: Literal["argument", "environment", "measured", "remembered", "default"]
+    source: Literal["argument", "environment", "measured", "remembered", "default", "busy"]
     budget_ms: float = 0.0
     measured_ms: dict[str, float] = field(default_factory=dict)
 
@@ -111,7 +112,9 @@ class ModelChoice:
         """One line for logs and the terminal, e.g. ``heavy (measured 24.1 ms <= 26.7 ms)``."""
         if self.source not in ("measured", "remembered"):
             why = {"argument": "--model", "environment": MODEL_ENV,
-                   "default": "default: onnxruntime is missing, nothing to measure with"}
+                   "default": "default: onnxruntime is missing, nothing to measure with",
+                   "busy": "default: this machine is busy and has no quiet timing remembered; "
+                           "'formcoach bench' on a quiet machine times it"}
             return f"{self.model} ({why[self.source]})"
         ms = self.measured_ms.get(self.model)
         fits = "<=" if ms is not None and ms <= self.budget_ms else ">"
@@ -181,7 +184,7 @@ def choose_model(
             # Nothing quiet remembered and a busy moment's timing says little about this
             # machine (the same video would get other numbers on a quiet day): the default.
             log.info("machine busy and no quiet timing remembered: pose model %s", DEFAULT_MODEL)
-            return ModelChoice(DEFAULT_MODEL, "default")
+            return ModelChoice(DEFAULT_MODEL, "busy")
         source = "measured" if fresh else "remembered"
 
         def time_it(_backend: str, model: ModelName) -> float:

@@ -59,7 +59,8 @@ def test_an_analysis_uses_this_machines_remembered_speeds_not_the_load_of_the_mo
     monkeypatch.setattr(ladder, "measure_model_ms", timer)
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (99.0, 0.0, 0.0))  # busy: not kept
     busy = choose_model("onnx", 30.0, "offline", env={})  # nor trusted: the default rung
-    assert (busy.model, busy.source) == (DEFAULT_MODEL, "default")
+    assert (busy.model, busy.source) == (DEFAULT_MODEL, "busy")
+    assert "busy" in busy.describe() and "onnxruntime" not in busy.describe()
     assert not ladder.speeds_path().exists()
     monkeypatch.setattr(ladder.os, "getloadavg", lambda: (0.1, 0.0, 0.0))  # quiet
     timer.calls.clear()
