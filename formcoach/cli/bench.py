@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from formcoach.errors import InputError
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_output_path, display_path
 from formcoach.pose.models import MODELS
 
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(result))
     if args.json_out is not None:
         write_json(result, args.json_out)
-        print(f"wrote {args.json_out}")
+        print(f"wrote {display_path(args.json_out)}")
     else:
         print(json.dumps({k: result.get(k) for k in ("onnx_vs_mediapipe", "realtime_factor",
                                                       "lite_ms_p50", "full_ms_p50", "heavy_ms_p50")}))

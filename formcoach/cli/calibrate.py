@@ -105,7 +105,7 @@ def _run_board(args: argparse.Namespace) -> int:
     if args.dpi < 72 or args.dpi > 1200:
         raise InputError(f"--dpi {args.dpi} is out of range; use 72..1200 (300 is typical)")
     for path in write_board_files(args.out, board, args.square_mm, args.dpi):
-        print(path)
+        print(display_path(path))
     return 0
 
 
@@ -145,7 +145,7 @@ def _run_camera(args: argparse.Namespace) -> int:
         f"camera profile {prof.name!r}: fx={prof.fx:.1f} fy={prof.fy:.1f} cx={prof.cx:.1f} "
         f"cy={prof.cy:.1f} px, k1={prof.dist[0]:+.3f}, hfov={prof.hfov_deg:.1f} deg, "
         f"rms={prof.rms:.2f} px from {prof.images_used} views at {w}x{h}"
-        + (f"; saved to {saved}" if saved else ""),
+        + (f"; saved to {display_path(saved)}" if saved else ""),
         file=sys.stderr if args.json == "-" else sys.stdout,
     )
     if prof.rms > 1.0:
@@ -177,10 +177,10 @@ def _run_user(args: argparse.Namespace) -> int:
         exercise = load_exercise(args.exercise).id  # canonical id; unknown names fail here
     if args.poses is not None:
         track = PoseTrack.load(args.poses)
-        source = str(args.poses)
+        source = display_path(args.poses)
     elif args.source is not None:
         track = estimate_track(args.source, args.backend)
-        source = str(args.source)
+        source = display_path(args.source)
     else:
         from formcoach.sources import CameraSource
 
@@ -213,7 +213,7 @@ def _run_user(args: argparse.Namespace) -> int:
     rom = cal_rom_line(prof.baseline(exercise))
     print(f"range of motion (deg): {rom or 'none recorded (no joint moved 15 deg or more)'}", file=out)
     if saved:
-        print(f"saved to {saved}", file=out)
+        print(f"saved to {display_path(saved)}", file=out)
     return 0
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_output_path, display_path
 
 
 def _since(text: str) -> str:
@@ -89,7 +89,7 @@ def _report_set(args: argparse.Namespace) -> int:
                            source=f"live set {args.set_id} ({row['source_path'] or 'camera'})")
     result.cues = cues  # what live coaching said, as it said it
     write_html_report(result, out)
-    print(f"wrote {out} (set {args.set_id}: {row['exercise']}, {len(result.reps)} reps, "
+    print(f"wrote {display_path(out)} (set {args.set_id}: {row['exercise']}, {len(result.reps)} reps, "
           f"{len(cues)} cues)")
     return 0
 
@@ -103,12 +103,12 @@ def run_history(args: argparse.Namespace) -> int:
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
     if not path.exists():  # listing must not create a database
-        print(f"no sets saved yet (no database at {path})")
+        print(f"no sets saved yet (no database at {display_path(path)})")
         return 0
     with Store(path) as store:
         rows = store.list_sets(exercise=_exercise_id(args.exercise), since=args.since)
     if not rows:
-        print(f"no sets saved in {path}")
+        print(f"no sets saved in {display_path(path)}")
         return 0
     print(f"{'set':>4}  {'started (UTC)':16}  {'exercise':12} {'status':11} {'reps':>4} "
           f"{'ROM':>6} {'score':>5}  source")
@@ -146,5 +146,5 @@ def run_report(args: argparse.Namespace) -> int:
                 planned, summaries = plan_from_store(store, ex, load_rules())
                 plan, rows = planned.lines(), set_rows(summaries)
     write_history_report(sets, ex, out, plan, rows)
-    print(f"wrote {out} ({len(sets)} sets of {ex})")
+    print(f"wrote {display_path(out)} ({len(sets)} sets of {ex})")
     return 0
