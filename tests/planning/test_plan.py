@@ -67,6 +67,22 @@ def test_unknown_velocity_cannot_progress_and_says_why():
     ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, reason='{x}'}]\n",
      "only {value} and {limit}"),
     ("[hold]\n[back_off]\n[progress]\nall = []\n", "at least one condition"),
+    # A NaN/inf limit never holds and a huge integer overflowed float(): refused.
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=nan, reason='r'}]\n",
+     "value must be a finite number, got nan"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=-inf, reason='r'}]\n",
+     "value must be a finite number"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1" + "0" * 400
+     + ", reason='r'}]\n", "value must be a finite number"),
+    # '{value[0]}' was a TypeError (an internal error); '{value.__class__}' was accepted.
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, "
+     "reason='{value[0]}'}]\n", "only {value} and {limit}"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, "
+     "reason='{value.__class__}'}]\n", "only {value} and {limit}"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, reason=3}]\n",
+     "reason must be text"),
+    ("[hold]\nsuggestion = 5\n[back_off]\n[progress]\n"
+     "all = [{metric='rir', op='<', value=1, reason='r'}]\n", "suggestion must be text"),
     ("[hold\n", "not valid TOML"),
     ("colour = 1\n", "unknown key 'colour'"),
 ])
