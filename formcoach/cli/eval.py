@@ -116,10 +116,27 @@ def print_table(summary: dict[str, Any]) -> None:
           f"detection {summary.get('detection_rate', float('nan')):.3f}")
 
 
+def check_eval_arguments(args: argparse.Namespace) -> None:
+    """Before any clip is posed: raise a one-line :class:`InputError` on a ``--json`` that
+    cannot be written (a folder, a missing folder) or a ``--min-accuracy`` that is negative or
+    not a number (NaN never fails the gate). Above 1 stays allowed: it always fails, which CI
+    tests of the exit status use."""
+    import math
+
+    from formcoach.io_utils import check_output_path
+
+    if getattr(args, "json", None):
+        check_output_path(args.json, "--json")
+    x = getattr(args, "min_accuracy", None)
+    if x is not None and not (math.isfinite(x) and x >= 0):
+        raise InputError(f"--min-accuracy must be a fraction 0..1 (e.g. 0.9), got {x:g}")
+
+
 def run_reps(args: argparse.Namespace) -> int:
     """Run ``eval reps``."""
     from formcoach.evaluation.reps import evaluate_reps
 
+    check_eval_arguments(args)
     summary = evaluate_reps(args.manifest, backend=args.backend, tracks=args.tracks,
                             exercises=args.exercise, progress=True, model=args.model)
     if summary["n"] == 0:
@@ -145,6 +162,7 @@ def run_recognise(args: argparse.Namespace) -> int:
     from formcoach.evaluation.recognise import evaluate_recognition
     from formcoach.text import clean_text
 
+    check_eval_arguments(args)
     s = evaluate_recognition(args.manifest, backend=args.backend, tracks=args.tracks,
                              exercises=args.exercise, progress=True, model=args.model)
     if not s["clips"]:
@@ -174,6 +192,7 @@ def run_faults(args: argparse.Namespace) -> int:
     from formcoach.evaluation.faults import evaluate_faults
     from formcoach.text import clean_text
 
+    check_eval_arguments(args)
     s = evaluate_faults(args.manifest, backend=args.backend, tracks=args.tracks,
                         exercises=args.exercise, progress=True, model=args.model)
     if s["n"] == 0:
@@ -214,6 +233,7 @@ def run_velocity(args: argparse.Namespace) -> int:
         raise InputError(f"--stop-at-vl must be in (0, 100) percent, got {args.stop_at_vl}")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    check_eval_arguments(args)
     specs = [s for s in velocity_specs(full=args.full)
              if not args.exercise or s.exercise in args.exercise]
     if not specs:
