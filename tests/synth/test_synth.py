@@ -224,6 +224,7 @@ BAD_SPECS = [
      "unknown fault key"),
     ({"name": "a", "exercise": "pushup", "setup": "walk_in"}, "needs a standing exercise"),
     ({"name": "a", "exercise": "squat", "setup": "settle"}, "is for pushup"),
+    ({"name": "a", "exercise": "squat", "seed": -1}, "seed must be"),  # numpy: ValueError
 ]
 
 
