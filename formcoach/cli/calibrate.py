@@ -109,13 +109,33 @@ def _run_board(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run_arguments(args: argparse.Namespace) -> None:
+    """Before any capture or pose estimation: raise a one-line :class:`InputError` on a
+    ``--seconds`` / ``--still-s`` that is not a positive finite number (NaN crashed the user
+    fit, a negative still window was accepted) or a ``--json`` file that cannot be written."""
+    import math
+
+    from formcoach.io_utils import check_output_path
+
+    for flag in ("seconds", "still_s"):
+        v = getattr(args, flag, None)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"--{flag.replace('_', '-')} must be a positive number of "
+                             f"seconds, got {v:g}")
+    if args.json is not None and args.json != "-":
+        check_output_path(args.json, "--json")
+
+
 def _run_camera(args: argparse.Namespace) -> int:
+    import math
+
     from formcoach import calibration as cal
 
     board = cal.parse_board(args.board)
     images: Iterable[tuple[str, np.ndarray]]
-    if not args.square_mm > 0:
+    if not (math.isfinite(args.square_mm) and args.square_mm > 0):
         raise InputError(f"--square-mm {args.square_mm} must be positive (measure a printed square)")
+    _check_run_arguments(args)
     if args.max_views < cal.MIN_VIEWS:
         raise InputError(f"--max-views {args.max_views} must be at least {cal.MIN_VIEWS}")
     if args.camera is not None:
@@ -170,6 +190,7 @@ def _run_user(args: argparse.Namespace) -> int:
     from formcoach.types import PoseTrack
 
     cal.check_name(args.name, "user profile")
+    _check_run_arguments(args)
     exercise = None
     if args.exercise:
         from formcoach.exercises import load_exercise
