@@ -21,9 +21,21 @@ def _since(text: str) -> str:
 
 
 def _exercise_id(name: str | None) -> str | None:
-    """Canonical exercise id for a name or alias (unknown names are used as given)."""
+    """Canonical exercise id for a name or alias (unknown names are used as given).
+
+    Raises:
+        InputError: ``name`` is not UTF-8 text (bytes from the command line that SQLite
+            cannot take: it used to be an internal UnicodeEncodeError).
+    """
     if not name:
         return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from formcoach.errors import InputError
+
+        raise InputError(f"--exercise '{display_path(name)}' is not UTF-8 text; give an "
+                         "exercise id such as squat") from None
     try:
         from formcoach.exercises import load_exercise
 

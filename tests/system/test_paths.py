@@ -268,3 +268,20 @@ def test_synth_into_a_non_utf8_folder(tmp_path: Path) -> None:
     assert (video.stat().st_mode & 0o777) == 0o644
     assert sorted(p.name for p in out.iterdir()) == [
         "manifest.json", "squat_side_clean.json", "squat_side_clean.mp4", "squat_side_clean.npz"]
+
+
+def test_non_utf8_exercise_filter_is_a_one_line_error(tmp_path: Path) -> None:
+    """history/report --exercise with non-UTF-8 bytes: SQLite cannot take them (it was an
+    internal UnicodeEncodeError)."""
+    db = tmp_path / "s.db"
+    track = sample_track("squat_side_clean", tmp_path / "t.npz")
+    assert _run("analyze", "--poses", track, "-e", "squat", "--no-progress", "--db", db
+                ).returncode == 0
+    name = os.fsdecode(b"squat" + BAD)
+    for args in (("history", "--exercise", name), ("report", "--history", "--exercise", name,
+                                                   tmp_path / "h.html")):
+        r = _run(*args, "--db", db, timeout=60)
+        err = r.stderr.decode("utf-8")
+        assert r.returncode == 2 and err.count("\n") == 1, (args, err)
+        assert "--exercise 'squat\\xff\\xfe' is not UTF-8" in err
+    assert not (tmp_path / "h.html").exists()
