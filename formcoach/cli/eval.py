@@ -19,6 +19,9 @@ from formcoach.cli import eval_form
 from formcoach.errors import InputError
 from formcoach.pose.models import DEFAULT_MODEL, MODELS
 
+#: Most ``eval velocity --jobs`` (a huge number overflowed the process pool).
+MAX_JOBS = 256
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``eval`` command group."""
@@ -231,8 +234,8 @@ def run_velocity(args: argparse.Namespace) -> int:
                              f"{', '.join(EXERCISES)}")
     if not (0 < args.stop_at_vl < 100):
         raise InputError(f"--stop-at-vl must be in (0, 100) percent, got {args.stop_at_vl}")
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise InputError(f"--jobs must be 1 to {MAX_JOBS}, got {args.jobs}")
     check_eval_arguments(args)
     specs = [s for s in velocity_specs(full=args.full)
              if not args.exercise or s.exercise in args.exercise]
