@@ -80,11 +80,19 @@ def _rows(manifest: Path) -> list[dict[str, str]]:
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise InputError(f"cannot read manifest {name}: {why}") from e
     if manifest.suffix.lower() == ".json":
+        from formcoach.text import MAX_JSON_DEPTH, json_depth
+
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:  # json.loads would recurse past Python's limit
+            raise InputError(f"manifest {name} is nested {depth} levels deep (the limit is "
+                             f"{MAX_JSON_DEPTH}); a manifest is a list of objects")
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(f"manifest {name} is not valid JSON ({e.msg} at line {e.lineno})"
                              ) from e
+        except (ValueError, RecursionError) as e:  # e.g. an integer of thousands of digits
+            raise InputError(f"manifest {name} has an unreadable value ({str(e)[:80]})") from e
         if isinstance(doc, dict) and isinstance(doc.get("files"), list):
             doc = doc["files"]
         if not isinstance(doc, list):
