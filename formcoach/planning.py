@@ -186,13 +186,18 @@ def load_rules(path: str | Path | None = None) -> PlanRules:
     Raises:
         InputError: unreadable file, bad TOML, or a rule naming an unknown metric / operator.
     """
+    from formcoach.text import MAX_CONFIG_BYTES, read_text_capped
+
     p = Path(path) if path is not None else default_rules_path()
+    # Capped: '--rules /dev/zero' (or a pipe) used to read until memory ran out.
+    text = read_text_capped(p, MAX_CONFIG_BYTES, "plan rules", InputError)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"cannot read plan rules {p}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise InputError(f"plan rules {p} are not valid TOML: {e}") from e
+    except (ValueError, RecursionError) as e:  # arrays nested thousands deep, a huge integer
+        raise InputError(f"plan rules {p} are not valid TOML: unreadable value "
+                         f"({str(e)[:80]})") from e
     known = {"recent_sets", *DECISIONS}
     extra = sorted(set(raw) - known)
     if extra:

@@ -185,8 +185,8 @@ def read_export(data: bytes, name: str = "the file") -> dict[str, Any]:
             newer version, a bad field of set N).
     """
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"{name} is {len(data) >> 20} MB; the limit for a sets export is "
-                         f"{MAX_FILE_BYTES >> 20} MB")
+        raise InputError(f"{name} is larger than {MAX_FILE_BYTES >> 20} MB, the limit for a sets "
+                         "export")
     try:
         text = data.decode("utf-8")
         depth = json_depth(text)
@@ -507,7 +507,8 @@ def import_sets(db: str | os.PathLike[str], files: Iterable[str | os.PathLike[st
             if size > MAX_FILE_BYTES:
                 raise InputError(f"{path} is {size >> 20} MB; the limit for a sets export is "
                                  f"{MAX_FILE_BYTES >> 20} MB")
-            data = path.read_bytes()
+            with path.open("rb") as fh:  # capped: a device or pipe reports size 0
+                data = fh.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"no such file: {path}") from None
         except IsADirectoryError:

@@ -298,6 +298,8 @@ def load_specs(path: str | os.PathLike[str]) -> list[SynthSpec]:
         raise ConfigError(f"{p}: invalid TOML: {e}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read spec file {p}: {e}") from e
+    except (RecursionError, ValueError) as e:  # arrays nested thousands deep, a huge integer
+        raise ConfigError(f"{p}: invalid TOML: unreadable value ({str(e)[:80]})") from e
     unknown = set(doc) - {"defaults", "sample"}
     if unknown:
         raise ConfigError(f"{p}: unknown top-level key(s) {sorted(unknown)}; use [defaults] and "

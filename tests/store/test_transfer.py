@@ -203,6 +203,16 @@ def test_a_deeply_nested_file_is_one_line(tmp_path, run_cli):
         assert cs.list_sets() == []
 
 
+def test_a_device_is_read_capped(tmp_path, run_cli, monkeypatch):
+    """'import-sets /dev/zero' read until memory ran out (an internal MemoryError); a device
+    reports size 0, so only a capped read stops it."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    monkeypatch.setattr(T, "MAX_FILE_BYTES", 1 << 20)
+    assert_one_line_error(run_cli("import-sets", "/dev/zero", "--db", tmp_path / "c.db"),
+                          "/dev/zero is larger than 1 MB")
+
+
 def test_a_cut_short_or_missing_file_is_one_line(tmp_path, run_cli):
     home, out = tmp_path / "home.db", tmp_path / "sets.json"
     _home(home)
