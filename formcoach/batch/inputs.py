@@ -107,16 +107,20 @@ def _rows(manifest: Path) -> list[dict[str, str]]:
             rows.append({k: "" if r.get(k) is None else str(r[k]) for k in COLUMNS})
         return rows
     reader = csv.DictReader(text.splitlines())
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "path" not in fields:
-        raise InputError(f"manifest {name} has no 'path' column (header: "
-                         f"{', '.join(fields) or 'empty'}); columns: path, exercise, patient")
-    reader.fieldnames = fields
-    out = []
-    for r in reader:
-        if None in r:
-            raise InputError(f"manifest {name} row {reader.line_num}: more values than columns")
-        out.append({k: (r.get(k) or "").strip() for k in COLUMNS})
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        if "path" not in fields:
+            raise InputError(f"manifest {name} has no 'path' column (header: "
+                             f"{', '.join(fields) or 'empty'}); columns: path, exercise, patient")
+        reader.fieldnames = fields
+        out = []
+        for r in reader:
+            if None in r:
+                raise InputError(f"manifest {name} row {reader.line_num}: more values than "
+                                 "columns")
+            out.append({k: (r.get(k) or "").strip() for k in COLUMNS})
+    except csv.Error as e:  # e.g. a field past the csv module's 128 KiB limit (was internal)
+        raise InputError(f"manifest {name} is not readable CSV ({e})") from e
     return out
 
 

@@ -57,6 +57,7 @@ def test_json_manifest_of_objects_or_strings(tmp_path: Path) -> None:
     ("[{\"path\": ", ".json", "not valid JSON"),
     ("{\"a\": 1}", ".json", "JSON list"),
     ("[3]", ".json", "entry 1"),
+    ("path,exercise\n" + "a" * 200_000 + ",squat\n", ".csv", "not readable CSV (field larger"),
     # Both were internal errors (RecursionError, ValueError) from json.loads.
     ("[" * 100_000 + "]" * 100_000, ".json", "nested 100000 levels deep"),
     ("[{\"path\": \"ok.mp4\", \"n\": " + "1" * 5000 + "}]", ".json", "unreadable value"),
