@@ -186,13 +186,18 @@ def load_rules(path: str | Path | None = None) -> PlanRules:
     Raises:
         InputError: unreadable file, bad TOML, or a rule naming an unknown metric / operator.
     """
+    from formcoach.text import MAX_CONFIG_BYTES, read_text_capped
+
     p = Path(path) if path is not None else default_rules_path()
+    # Capped: '--rules /dev/zero' (or a pipe) used to read until memory ran out.
+    text = read_text_capped(p, MAX_CONFIG_BYTES, "plan rules", InputError)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"cannot read plan rules {p}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise InputError(f"plan rules {p} are not valid TOML: {e}") from e
+    except (ValueError, RecursionError) as e:  # arrays nested thousands deep, a huge integer
+        raise InputError(f"plan rules {p} are not valid TOML: unreadable value "
+                         f"({str(e)[:80]})") from e
     known = {"recent_sets", *DECISIONS}
     extra = sorted(set(raw) - known)
     if extra:
@@ -211,7 +216,11 @@ def load_rules(path: str | Path | None = None) -> PlanRules:
         if bad:
             raise InputError(f"plan rules {p}: [{d}] has unknown key {bad[0]!r} "
                              f"(known: suggestion, {key})")
-        suggestions[d] = str(table.get("suggestion", d.replace("_", " ")))
+        suggestion = table.get("suggestion", d.replace("_", " "))
+        if not isinstance(suggestion, str) or not suggestion.strip():
+            raise InputError(f"plan rules {p}: [{d}] suggestion must be text, got "
+                             f"{_short(suggestion)}")
+        suggestions[d] = suggestion
         conds = []
         for i, c in enumerate(table.get(key, [])):
             where = f"plan rules {p}: [{d}] {key}[{i}]"
@@ -222,18 +231,50 @@ def load_rules(path: str | Path | None = None) -> PlanRules:
                                  f"(known: {', '.join(METRICS)})")
             if c["op"] not in _OPS:
                 raise InputError(f"{where}: op must be one of {', '.join(_OPS)}, got {c['op']!r}")
-            if isinstance(c["value"], bool) or not isinstance(c["value"], (int, float)):
-                raise InputError(f"{where}: value must be a number, got {c['value']!r}")
-            try:
-                str(c["reason"]).format(value=1.0, limit=1.0)
-            except (KeyError, IndexError, ValueError) as e:
-                raise InputError(f"{where}: reason may use only {{value}} and {{limit}} ({e})") from e
-            conds.append(Condition(c["metric"], c["op"], float(c["value"]), str(c["reason"])))
+            value = _finite(c["value"])
+            if value is None:
+                raise InputError(f"{where}: value must be a finite number, got "
+                                 f"{_short(c['value'])}")
+            if not isinstance(c["reason"], str):
+                raise InputError(f"{where}: reason must be text, got {_short(c['reason'])}")
+            _check_reason(c["reason"], where)
+            conds.append(Condition(c["metric"], c["op"], value, c["reason"]))
         groups[d] = tuple(conds)
     if not groups["progress"]:
         raise InputError(f"plan rules {p}: [progress] needs at least one condition in 'all'")
     return PlanRules(n, suggestions, groups["back_off"], groups["hold"], groups["progress"],
                      str(p))
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut to 40 characters (a huge TOML integer has hundreds of digits)."""
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _finite(v: Any) -> float | None:
+    """``v`` as a finite float, None for a bool, a non-number, NaN, inf or a huge integer."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # a TOML integer past the float range
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _check_reason(reason: str, where: str) -> None:
+    """Raise a one-line :class:`InputError` unless ``reason`` formats with only plain
+    ``{value}`` / ``{limit}`` fields (no ``{value.attr}`` or ``{value[0]}``)."""
+    import string
+
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(reason) if f is not None]
+        if any(f not in ("value", "limit") for f in fields):
+            raise KeyError(next(f for f in fields if f not in ("value", "limit")))
+        reason.format(value=1.0, limit=1.0)
+    except (KeyError, IndexError, ValueError, TypeError) as e:
+        raise InputError(f"{where}: reason may use only {{value}} and {{limit}} ({e})") from e
 
 
 def _mean(xs: Sequence[float]) -> float:

@@ -41,6 +41,7 @@ from typing import Any
 from formcoach import __version__
 from formcoach.errors import InputError
 from formcoach.store import Store, check_name
+from formcoach.text import MAX_JSON_DEPTH, json_depth
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +185,15 @@ def read_export(data: bytes, name: str = "the file") -> dict[str, Any]:
             newer version, a bad field of set N).
     """
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"{name} is {len(data) >> 20} MB; the limit for a sets export is "
-                         f"{MAX_FILE_BYTES >> 20} MB")
+        raise InputError(f"{name} is larger than {MAX_FILE_BYTES >> 20} MB, the limit for a sets "
+                         "export")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:  # json.loads would recurse past Python's limit
+            raise InputError(f"{name} is not a formcoach sets export (JSON nested {depth} "
+                             f"levels deep; an export is at most {MAX_JSON_DEPTH})")
+        doc = json.loads(text)
     except UnicodeDecodeError:
         raise InputError(f"{name} is not a formcoach sets export (not UTF-8 text); make it "
                          "with 'formcoach export-sets'") from None
@@ -230,6 +236,17 @@ def _is_int(x: Any) -> bool:
 def _is_num(x: Any) -> bool:
     return x is None or (isinstance(x, int | float) and not isinstance(x, bool)
                          and math.isfinite(float(x)))
+
+
+def _check_finite(v: Any, where: str) -> None:
+    """Raise a one-line InputError when ``v`` holds NaN or Infinity (JSON readers accept the
+    tokens and 1e999; the database stores strict JSON, so the import used to fail with an
+    internal ValueError)."""
+    try:
+        json.dumps(v, allow_nan=False)
+    except ValueError:
+        raise InputError(f"{where} holds a number that is not finite (NaN or Infinity); "
+                         "'formcoach export-sets' never writes one") from None
 
 
 def _check_set(s: Any, where: str) -> None:
@@ -276,6 +293,7 @@ def _check_set(s: Any, where: str) -> None:
     for k in ("summary", "document", "angles"):
         if s.get(k) is not None and not isinstance(s[k], dict):
             raise InputError(f"{where}: {k} must be an object or null")
+        _check_finite(s.get(k), f"{where}: {k}")
     end = s.get("set_end")
     if end is not None and not (isinstance(end, dict) and _is_int(end.get("rir"))
                                 and 0 <= end["rir"] <= 30):
@@ -289,6 +307,7 @@ def _check_set(s: Any, where: str) -> None:
                 and isinstance(r.get("metrics"), dict)
                 and all(_is_num(r.get(k)) for k in _REP_COLUMNS)):
             raise InputError(f"{where}, rep {j + 1}: needs rep_index, metrics and numbers")
+        _check_finite(r["metrics"], f"{where}, rep {j + 1}: metrics")
         if r["rep_index"] in seen:
             raise InputError(f"{where}: rep_index {r['rep_index']} appears twice")
         seen.add(r["rep_index"])
@@ -488,7 +507,8 @@ def import_sets(db: str | os.PathLike[str], files: Iterable[str | os.PathLike[st
             if size > MAX_FILE_BYTES:
                 raise InputError(f"{path} is {size >> 20} MB; the limit for a sets export is "
                                  f"{MAX_FILE_BYTES >> 20} MB")
-            data = path.read_bytes()
+            with path.open("rb") as fh:  # capped: a device or pipe reports size 0
+                data = fh.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"no such file: {path}") from None
         except IsADirectoryError:

@@ -80,11 +80,19 @@ def _rows(manifest: Path) -> list[dict[str, str]]:
         why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise InputError(f"cannot read manifest {name}: {why}") from e
     if manifest.suffix.lower() == ".json":
+        from formcoach.text import MAX_JSON_DEPTH, json_depth
+
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:  # json.loads would recurse past Python's limit
+            raise InputError(f"manifest {name} is nested {depth} levels deep (the limit is "
+                             f"{MAX_JSON_DEPTH}); a manifest is a list of objects")
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(f"manifest {name} is not valid JSON ({e.msg} at line {e.lineno})"
                              ) from e
+        except (ValueError, RecursionError) as e:  # e.g. an integer of thousands of digits
+            raise InputError(f"manifest {name} has an unreadable value ({str(e)[:80]})") from e
         if isinstance(doc, dict) and isinstance(doc.get("files"), list):
             doc = doc["files"]
         if not isinstance(doc, list):
@@ -99,16 +107,20 @@ def _rows(manifest: Path) -> list[dict[str, str]]:
             rows.append({k: "" if r.get(k) is None else str(r[k]) for k in COLUMNS})
         return rows
     reader = csv.DictReader(text.splitlines())
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "path" not in fields:
-        raise InputError(f"manifest {name} has no 'path' column (header: "
-                         f"{', '.join(fields) or 'empty'}); columns: path, exercise, patient")
-    reader.fieldnames = fields
-    out = []
-    for r in reader:
-        if None in r:
-            raise InputError(f"manifest {name} row {reader.line_num}: more values than columns")
-        out.append({k: (r.get(k) or "").strip() for k in COLUMNS})
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        if "path" not in fields:
+            raise InputError(f"manifest {name} has no 'path' column (header: "
+                             f"{', '.join(fields) or 'empty'}); columns: path, exercise, patient")
+        reader.fieldnames = fields
+        out = []
+        for r in reader:
+            if None in r:
+                raise InputError(f"manifest {name} row {reader.line_num}: more values than "
+                                 "columns")
+            out.append({k: (r.get(k) or "").strip() for k in COLUMNS})
+    except csv.Error as e:  # e.g. a field past the csv module's 128 KiB limit (was internal)
+        raise InputError(f"manifest {name} is not readable CSV ({e})") from e
     return out
 
 

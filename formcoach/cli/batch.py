@@ -12,6 +12,12 @@ from pathlib import Path
 from formcoach.cli import add_model_argument
 from formcoach.errors import InputError
 
+#: Most ``--workers``: a bigger number overflowed the process pool (internal OverflowError) or
+#: forked until the system ran out of processes.
+MAX_WORKERS = 1024
+#: Most ``--threads`` per worker: 100000 made every worker hang sizing its thread pools.
+MAX_THREADS = 256
+
 log = logging.getLogger(__name__)
 
 
@@ -89,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     from formcoach.exercises import load_exercise
     from formcoach.io_utils import display_path
 
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers {args.workers}: give 1 or more")
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        raise InputError(f"--workers {args.workers}: give 1 to {MAX_WORKERS}")
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise InputError(f"--threads must be 0 (automatic) to {MAX_THREADS}, got {args.threads}")
     if args.exercise and args.exercise.strip().lower() != "auto":
         load_exercise(args.exercise)  # an unknown --exercise: its own one-line error, first
     if args.out.exists() and not args.out.is_dir():
@@ -101,8 +109,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--address needs --engine ray or --engine dask (local runs here)")
     # 0: the engine decides (cores here; the cluster's CPUs or workers with --address)
     workers = args.workers if args.workers is not None else 0
-    if args.threads < 0:
-        raise InputError(f"--threads must be 0 (automatic) or more, got {args.threads}")
     options = AnalysisOptions(exercise=args.exercise or "auto", backend=args.backend,
                               model=_model(args), view=args.view, rules=not args.no_rules,
                               progress=False)

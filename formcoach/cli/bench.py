@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from formcoach.errors import InputError
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_output_path, display_path
 from formcoach.pose.models import MODELS
 
 
@@ -53,15 +53,37 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--shared folder not found: {shared}")
     if args.json_out is not None:
         check_output_path(args.json_out)
-    if args.samples is not None and not (args.samples / "manifest.json").is_file():
-        raise InputError(f"--samples folder has no manifest.json: {args.samples}")
+    if args.samples is not None:
+        _check_samples(args.samples)
     result = run_bench(quick=args.quick, shared=shared, backend=args.backend, model=args.model,
                        samples=args.samples)
     print(format_summary(result))
     if args.json_out is not None:
         write_json(result, args.json_out)
-        print(f"wrote {args.json_out}")
+        print(f"wrote {display_path(args.json_out)}")
     else:
         print(json.dumps({k: result.get(k) for k in ("onnx_vs_mediapipe", "realtime_factor",
                                                       "lite_ms_p50", "full_ms_p50", "heavy_ms_p50")}))
     return 0
+
+
+def _check_samples(folder: Path) -> None:
+    """Raise a one-line :class:`InputError` unless ``folder`` holds a rep manifest whose clips
+    each have their video, a ``view`` and the ground truth ``NAME.json`` beside it (what
+    ``formcoach synth`` writes); a bad folder otherwise only failed the angle-error sections
+    with a Python message in a warning, and the bench still exited 0."""
+    from formcoach.evaluation.reps import load_manifest
+
+    if not (folder / "manifest.json").is_file():
+        raise InputError(f"--samples folder has no manifest.json: {display_path(folder)}")
+    for clip in load_manifest(folder / "manifest.json"):
+        video = Path(clip["path"])
+        name = display_path(video.name)
+        if not video.is_file():
+            raise InputError(f"--samples clip {name} is missing from {display_path(folder)}")
+        if not video.with_suffix(".json").is_file():
+            raise InputError(f"--samples clip {name} has no ground truth "
+                             f"{display_path(video.with_suffix('.json').name)} beside it "
+                             "(made by 'formcoach synth')")
+        if not isinstance(clip.get("view"), str):
+            raise InputError(f"--samples clip {name} has no 'view' in the manifest")

@@ -105,17 +105,37 @@ def _run_board(args: argparse.Namespace) -> int:
     if args.dpi < 72 or args.dpi > 1200:
         raise InputError(f"--dpi {args.dpi} is out of range; use 72..1200 (300 is typical)")
     for path in write_board_files(args.out, board, args.square_mm, args.dpi):
-        print(path)
+        print(display_path(path))
     return 0
 
 
+def _check_run_arguments(args: argparse.Namespace) -> None:
+    """Before any capture or pose estimation: raise a one-line :class:`InputError` on a
+    ``--seconds`` / ``--still-s`` that is not a positive finite number (NaN crashed the user
+    fit, a negative still window was accepted) or a ``--json`` file that cannot be written."""
+    import math
+
+    from formcoach.io_utils import check_output_path
+
+    for flag in ("seconds", "still_s"):
+        v = getattr(args, flag, None)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise InputError(f"--{flag.replace('_', '-')} must be a positive number of "
+                             f"seconds, got {v:g}")
+    if args.json is not None and args.json != "-":
+        check_output_path(args.json, "--json")
+
+
 def _run_camera(args: argparse.Namespace) -> int:
+    import math
+
     from formcoach import calibration as cal
 
     board = cal.parse_board(args.board)
     images: Iterable[tuple[str, np.ndarray]]
-    if not args.square_mm > 0:
+    if not (math.isfinite(args.square_mm) and args.square_mm > 0):
         raise InputError(f"--square-mm {args.square_mm} must be positive (measure a printed square)")
+    _check_run_arguments(args)
     if args.max_views < cal.MIN_VIEWS:
         raise InputError(f"--max-views {args.max_views} must be at least {cal.MIN_VIEWS}")
     if args.camera is not None:
@@ -145,7 +165,7 @@ def _run_camera(args: argparse.Namespace) -> int:
         f"camera profile {prof.name!r}: fx={prof.fx:.1f} fy={prof.fy:.1f} cx={prof.cx:.1f} "
         f"cy={prof.cy:.1f} px, k1={prof.dist[0]:+.3f}, hfov={prof.hfov_deg:.1f} deg, "
         f"rms={prof.rms:.2f} px from {prof.images_used} views at {w}x{h}"
-        + (f"; saved to {saved}" if saved else ""),
+        + (f"; saved to {display_path(saved)}" if saved else ""),
         file=sys.stderr if args.json == "-" else sys.stdout,
     )
     if prof.rms > 1.0:
@@ -170,6 +190,7 @@ def _run_user(args: argparse.Namespace) -> int:
     from formcoach.types import PoseTrack
 
     cal.check_name(args.name, "user profile")
+    _check_run_arguments(args)
     exercise = None
     if args.exercise:
         from formcoach.exercises import load_exercise
@@ -177,10 +198,10 @@ def _run_user(args: argparse.Namespace) -> int:
         exercise = load_exercise(args.exercise).id  # canonical id; unknown names fail here
     if args.poses is not None:
         track = PoseTrack.load(args.poses)
-        source = str(args.poses)
+        source = display_path(args.poses)
     elif args.source is not None:
         track = estimate_track(args.source, args.backend)
-        source = str(args.source)
+        source = display_path(args.source)
     else:
         from formcoach.sources import CameraSource
 
@@ -213,7 +234,7 @@ def _run_user(args: argparse.Namespace) -> int:
     rom = cal_rom_line(prof.baseline(exercise))
     print(f"range of motion (deg): {rom or 'none recorded (no joint moved 15 deg or more)'}", file=out)
     if saved:
-        print(f"saved to {saved}", file=out)
+        print(f"saved to {display_path(saved)}", file=out)
     return 0
 
 

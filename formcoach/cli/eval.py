@@ -19,6 +19,9 @@ from formcoach.cli import eval_form
 from formcoach.errors import InputError
 from formcoach.pose.models import DEFAULT_MODEL, MODELS
 
+#: Most ``eval velocity --jobs`` (a huge number overflowed the process pool).
+MAX_JOBS = 256
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the ``eval`` command group."""
@@ -116,10 +119,27 @@ def print_table(summary: dict[str, Any]) -> None:
           f"detection {summary.get('detection_rate', float('nan')):.3f}")
 
 
+def check_eval_arguments(args: argparse.Namespace) -> None:
+    """Before any clip is posed: raise a one-line :class:`InputError` on a ``--json`` that
+    cannot be written (a folder, a missing folder) or a ``--min-accuracy`` that is negative or
+    not a number (NaN never fails the gate). Above 1 stays allowed: it always fails, which CI
+    tests of the exit status use."""
+    import math
+
+    from formcoach.io_utils import check_output_path
+
+    if getattr(args, "json", None):
+        check_output_path(args.json, "--json")
+    x = getattr(args, "min_accuracy", None)
+    if x is not None and not (math.isfinite(x) and x >= 0):
+        raise InputError(f"--min-accuracy must be a fraction 0..1 (e.g. 0.9), got {x:g}")
+
+
 def run_reps(args: argparse.Namespace) -> int:
     """Run ``eval reps``."""
     from formcoach.evaluation.reps import evaluate_reps
 
+    check_eval_arguments(args)
     summary = evaluate_reps(args.manifest, backend=args.backend, tracks=args.tracks,
                             exercises=args.exercise, progress=True, model=args.model)
     if summary["n"] == 0:
@@ -145,6 +165,7 @@ def run_recognise(args: argparse.Namespace) -> int:
     from formcoach.evaluation.recognise import evaluate_recognition
     from formcoach.text import clean_text
 
+    check_eval_arguments(args)
     s = evaluate_recognition(args.manifest, backend=args.backend, tracks=args.tracks,
                              exercises=args.exercise, progress=True, model=args.model)
     if not s["clips"]:
@@ -174,6 +195,7 @@ def run_faults(args: argparse.Namespace) -> int:
     from formcoach.evaluation.faults import evaluate_faults
     from formcoach.text import clean_text
 
+    check_eval_arguments(args)
     s = evaluate_faults(args.manifest, backend=args.backend, tracks=args.tracks,
                         exercises=args.exercise, progress=True, model=args.model)
     if s["n"] == 0:
@@ -212,8 +234,9 @@ def run_velocity(args: argparse.Namespace) -> int:
                              f"{', '.join(EXERCISES)}")
     if not (0 < args.stop_at_vl < 100):
         raise InputError(f"--stop-at-vl must be in (0, 100) percent, got {args.stop_at_vl}")
-    if args.jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise InputError(f"--jobs must be 1 to {MAX_JOBS}, got {args.jobs}")
+    check_eval_arguments(args)
     specs = [s for s in velocity_specs(full=args.full)
              if not args.exercise or s.exercise in args.exercise]
     if not specs:

@@ -48,8 +48,16 @@ def run(args: argparse.Namespace) -> int:
     def _out(line: str) -> None:
         print(clean_text(line))  # file names and CSV labels come from the user's data
 
+    from formcoach.cli.eval import check_eval_arguments
     from formcoach.evaluation.form import evaluate
 
+    check_eval_arguments(args)
+    if args.exercise_dir is not None and not args.exercise_dir.is_dir():
+        from formcoach.errors import InputError
+        from formcoach.io_utils import display_path
+
+        raise InputError(f"--exercise-dir must be a folder of <exercise>.toml packs, got "
+                         f"{display_path(args.exercise_dir)}")
     result = _json_safe(evaluate(args.data, args.exercise_dir))
     for name, lay in result["layouts"].items():
         _out(f"{name}: balanced accuracy {_fmt(lay['balanced_accuracy'])}")

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_output_path, display_path
 
 
 def _since(text: str) -> str:
@@ -21,9 +21,21 @@ def _since(text: str) -> str:
 
 
 def _exercise_id(name: str | None) -> str | None:
-    """Canonical exercise id for a name or alias (unknown names are used as given)."""
+    """Canonical exercise id for a name or alias (unknown names are used as given).
+
+    Raises:
+        InputError: ``name`` is not UTF-8 text (bytes from the command line that SQLite
+            cannot take: it used to be an internal UnicodeEncodeError).
+    """
     if not name:
         return None
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from formcoach.errors import InputError
+
+        raise InputError(f"--exercise '{display_path(name)}' is not UTF-8 text; give an "
+                         "exercise id such as squat") from None
     try:
         from formcoach.exercises import load_exercise
 
@@ -89,7 +101,7 @@ def _report_set(args: argparse.Namespace) -> int:
                            source=f"live set {args.set_id} ({row['source_path'] or 'camera'})")
     result.cues = cues  # what live coaching said, as it said it
     write_html_report(result, out)
-    print(f"wrote {out} (set {args.set_id}: {row['exercise']}, {len(result.reps)} reps, "
+    print(f"wrote {display_path(out)} (set {args.set_id}: {row['exercise']}, {len(result.reps)} reps, "
           f"{len(cues)} cues)")
     return 0
 
@@ -103,12 +115,12 @@ def run_history(args: argparse.Namespace) -> int:
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
     if not path.exists():  # listing must not create a database
-        print(f"no sets saved yet (no database at {path})")
+        print(f"no sets saved yet (no database at {display_path(path)})")
         return 0
     with Store(path) as store:
         rows = store.list_sets(exercise=_exercise_id(args.exercise), since=args.since)
     if not rows:
-        print(f"no sets saved in {path}")
+        print(f"no sets saved in {display_path(path)}")
         return 0
     print(f"{'set':>4}  {'started (UTC)':16}  {'exercise':12} {'status':11} {'reps':>4} "
           f"{'ROM':>6} {'score':>5}  source")
@@ -146,5 +158,5 @@ def run_report(args: argparse.Namespace) -> int:
                 planned, summaries = plan_from_store(store, ex, load_rules())
                 plan, rows = planned.lines(), set_rows(summaries)
     write_history_report(sets, ex, out, plan, rows)
-    print(f"wrote {out} ({len(sets)} sets of {ex})")
+    print(f"wrote {display_path(out)} ({len(sets)} sets of {ex})")
     return 0

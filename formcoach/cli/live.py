@@ -192,7 +192,11 @@ def _plan_of(args: argparse.Namespace) -> WorkoutPlan | None:
         raise InputError("give --exercise ID (or --workout PLAN.toml)")
     if args.sets is None and args.reps is None and args.hold is None:
         return None
-    return plan_from_args(args.exercise, args.sets or 1, args.reps,
+    if args.exercise.strip().lower() == "auto":
+        raise InputError("--exercise auto recognises the exercise of one set; name it (e.g. "
+                         "--exercise squat) to use --sets/--reps/--hold")
+    # --sets 0 is refused like --sets -1 (it used to be read as "not given": one set).
+    return plan_from_args(args.exercise, 1 if args.sets is None else args.sets, args.reps,
                           60.0 if args.rest is None else args.rest, args.hold)
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from formcoach.io_utils import check_output_path
+from formcoach.io_utils import check_output_path, display_path
 
 
 def register(sub: Any) -> None:
@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out is not None:
         doc = {**plan.to_dict(), "set_rows": rows}
         atomic_write_text(args.json_out, json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.json_out}")
+        print(f"wrote {display_path(args.json_out)}")
     if args.csv_out is not None:
         atomic_write_text(args.csv_out, _csv(rows))
-        print(f"wrote {args.csv_out}")
+        print(f"wrote {display_path(args.csv_out)}")
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from formcoach.errors import BackendUnavailable, InputError
+from formcoach.io_utils import display_path
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     shown = args.host if ":" not in args.host else f"[{args.host}]"
     url = f"http://{shown}:{port}/?token={token}"
     print(f"formcoach workspace on {url}", flush=True)
-    print(f"database {db}; Ctrl-C stops it", file=sys.stderr)
+    print(f"database {display_path(db)}; Ctrl-C stops it", file=sys.stderr)
     if not args.no_browser:
         import webbrowser
 

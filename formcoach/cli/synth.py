@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from formcoach.errors import InputError
+from formcoach.io_utils import display_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"output folder does not exist: {out} (create it or pass --out)")
     for s in specs:
         video, truth = render_sample(s, out)
-        print(f"{video}  {truth}")
-    print(write_manifest(out))
+        print(f"{display_path(video)}  {display_path(truth)}")
+    print(display_path(write_manifest(out)))
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from formcoach.cli.history import _since
+from formcoach.io_utils import display_path
 
 
 def register(sub: Any) -> None:
@@ -50,7 +51,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     path = Path(args.db).expanduser() if args.db else default_db_path()
     n = export_sets(path, args.out, patient=args.patient, since=args.since)
-    print(f"exported {n} set{'s' if n != 1 else ''} from {path} to {args.out}")
+    print(f"exported {n} set{'s' if n != 1 else ''} from {display_path(path)} to "
+          f"{display_path(args.out)}")
     return 0
 
 
@@ -63,5 +65,5 @@ def run_import(args: argparse.Namespace) -> int:
     summary = import_sets(path, args.files)
     for line in summary.lines:
         print(printable(line))
-    print(f"{summary.headline()} into {path}")
+    print(f"{summary.headline()} into {display_path(path)}")
     return 0

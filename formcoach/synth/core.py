@@ -21,7 +21,7 @@ import numpy as np
 
 from formcoach import __version__
 from formcoach.errors import InputError
-from formcoach.io_utils import atomic_write_bytes, atomic_write_text
+from formcoach.io_utils import Cv2OutputFile, atomic_write_bytes, atomic_write_text, display_path
 from formcoach.skeleton import JOINT_TRIPLES, LANDMARK_NAMES, LM
 from formcoach.synth.body import joint_angles, joints_3d
 from formcoach.synth.camera import Camera
@@ -287,31 +287,33 @@ def render_sample(spec: SynthSpec, out_dir: str | os.PathLike[str] = "samples"
     tr = compute_truth(spec)
     video = out / f"{spec.name}.mp4"
     truth = out / f"{spec.name}.json"
-    tmp = out / f".{spec.name}.tmp.mp4"
-    fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
-    writer = cv2.VideoWriter(str(tmp), fourcc, float(spec.fps),
-                             (spec.width, spec.height))
-    if not writer.isOpened():
-        raise InputError(f"cannot write video {video} (OpenCV has no mp4v encoder here)")
-    try:
-        for img in render_frames(tr):
-            writer.write(img)
-    finally:
-        writer.release()
-    cap = cv2.VideoCapture(str(tmp))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    cap.release()
-    if n != tr.n_frames:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"video {video} reads back {n} frames, expected {tr.n_frames}")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, video)
+    # OpenCV segfaults on a path that is not UTF-8: it gets an ASCII name (Cv2OutputFile).
+    with Cv2OutputFile(video, default_suffix=".mp4") as tmp:
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+        writer = cv2.VideoWriter(tmp.cv2_name, fourcc, float(spec.fps),
+                                 (spec.width, spec.height))
+        if not writer.isOpened():
+            raise InputError(f"cannot write video {display_path(video)} (OpenCV has no mp4v "
+                             "encoder here)")
+        try:
+            for img in render_frames(tr):
+                writer.write(img)
+        finally:
+            writer.release()
+        cap = cv2.VideoCapture(tmp.cv2_name)
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        cap.release()
+        if n != tr.n_frames:
+            raise InputError(f"video {display_path(video)} reads back {n} frames, expected "
+                             f"{tr.n_frames}")
+        tmp.commit()
+    os.chmod(video, 0o644)
     d = truth_dict(tr)
     d["generator"] = {"formcoach": __version__, "numpy": np.__version__, "opencv": cv2.__version__,
                       "fourcc": "mp4v"}
     atomic_write_text(truth, json.dumps(d, separators=(",", ":")) + "\n", mode=0o644)
     atomic_write_bytes(out / f"{spec.name}.npz", npz_bytes(truth_arrays(tr)), mode=0o644)
-    log.info("wrote %s (%d frames) and %s", video, tr.n_frames, truth)
+    log.info("wrote %s (%d frames) and %s", display_path(video), tr.n_frames, display_path(truth))
     return video, truth
 
 

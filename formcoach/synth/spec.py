@@ -245,6 +245,8 @@ def _check_ranges(s: SynthSpec, where: str) -> None:
         (s.occluder in OCCLUDERS, f"occluder must be one of {', '.join(OCCLUDERS)}, got {s.occluder!r}"),
         (s.setup in SETUPS, f"setup must be one of {', '.join(SETUPS)}, got {s.setup!r}"),
         (0 <= s.reps <= 50, f"reps must be 0..50, got {s.reps}"),
+        # numpy's seeded generators take no negative seed (it was an internal error).
+        (s.seed >= 0, f"seed must be a whole number >= 0, got {s.seed}"),
         (s.tempo_s is None or 0.5 <= s.tempo_s <= 10, f"tempo_s must be 0.5..10 s, got {s.tempo_s}"),
         (0 <= s.pause_bottom_s <= 5 and 0 <= s.pause_top_s <= 5, "pauses must be 0..5 s"),
         (0 <= s.setup_s <= 10 and 0 <= s.tail_s <= 10, "setup_s and tail_s must be 0..10 s"),
@@ -296,6 +298,8 @@ def load_specs(path: str | os.PathLike[str]) -> list[SynthSpec]:
         raise ConfigError(f"{p}: invalid TOML: {e}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read spec file {p}: {e}") from e
+    except (RecursionError, ValueError) as e:  # arrays nested thousands deep, a huge integer
+        raise ConfigError(f"{p}: invalid TOML: unreadable value ({str(e)[:80]})") from e
     unknown = set(doc) - {"defaults", "sample"}
     if unknown:
         raise ConfigError(f"{p}: unknown top-level key(s) {sorted(unknown)}; use [defaults] and "

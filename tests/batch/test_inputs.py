@@ -57,6 +57,10 @@ def test_json_manifest_of_objects_or_strings(tmp_path: Path) -> None:
     ("[{\"path\": ", ".json", "not valid JSON"),
     ("{\"a\": 1}", ".json", "JSON list"),
     ("[3]", ".json", "entry 1"),
+    ("path,exercise\n" + "a" * 200_000 + ",squat\n", ".csv", "not readable CSV (field larger"),
+    # Both were internal errors (RecursionError, ValueError) from json.loads.
+    ("[" * 100_000 + "]" * 100_000, ".json", "nested 100000 levels deep"),
+    ("[{\"path\": \"ok.mp4\", \"n\": " + "1" * 5000 + "}]", ".json", "unreadable value"),
 ])
 def test_bad_manifests_are_one_line_errors(tmp_path: Path, run_cli, text: str, suffix: str,
                                            needle: str) -> None:
@@ -89,6 +93,24 @@ def test_missing_input_and_empty_folder(tmp_path: Path, run_cli) -> None:
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_cli("batch", tmp_path / "empty", "-e", "squat", "--out",
                                   tmp_path / "o"), "has no video files")
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["-j", "0"], "--workers 0: give 1 to"),
+    (["-j", str(10**20)], "--workers 1000000"),  # was an internal OverflowError
+    (["-j", "1000000000"], "--workers 1000000000"),  # forked until the system ran out
+    (["--threads", "-1"], "--threads must be 0"),
+    (["--threads", "100000"], "--threads must be 0 (automatic) to"),  # every worker hung
+])
+def test_worker_and_thread_counts_are_bounded(tmp_path: Path, run_cli, flags: list[str],
+                                              needle: str) -> None:
+    """Refused before any input is looked at (the video does not even exist)."""
+    assert_one_line_error(run_cli("batch", tmp_path / "nope.mp4", "-e", "squat", "--out",
+                                  tmp_path / "o", *flags), needle)
+
+
+def test_eval_velocity_jobs_are_bounded(run_cli) -> None:
+    assert_one_line_error(run_cli("eval", "velocity", "--jobs", str(10**20)), "--jobs must be 1")
 
 
 def test_unreadable_folder(tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:

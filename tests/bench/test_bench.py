@@ -79,3 +79,26 @@ def test_ladder_reports_wall_and_cpu_for_every_rung() -> None:
             assert math.isfinite(row[k]), k
         assert 0 < row["network_p50"] <= row["p50"]
     assert r["full"]["ratio_to_full"] == r["full"]["cpu_ratio_to_full"] == 1.0
+
+
+@pytest.mark.parametrize(("manifest", "files", "needle"), [
+    (None, [], "has no manifest.json"),
+    ("[1]", [], "clip 0: needs 'file'"),  # was: three warnings and exit 0
+    ('{"clips": [{"file": "a.mp4", "exercise": "squat", "reps": 3, "view": "side"}]}', [],
+     "a.mp4 is missing"),
+    ('{"clips": [{"file": "a.mp4", "exercise": "squat", "reps": 3, "view": "side"}]}',
+     ["a.mp4"], "no ground truth a.json"),
+    ('{"clips": [{"file": "a.mp4", "exercise": "squat", "reps": 3}]}', ["a.mp4", "a.json"],
+     "no 'view'"),
+])
+def test_bad_samples_folder_is_refused_before_the_bench(tmp_path: Path, run_cli,  # type: ignore[no-untyped-def]
+                                                         manifest: str | None, files: list[str],
+                                                         needle: str) -> None:
+    from conftest import assert_one_line_error
+
+    if manifest is not None:
+        (tmp_path / "manifest.json").write_text(manifest)
+    for f in files:
+        (tmp_path / f).write_bytes(b"x")
+    assert_one_line_error(run_cli("bench", "--quick", "--samples", tmp_path), "--samples"
+                          if manifest is None or "clips" in manifest else "manifest", needle)

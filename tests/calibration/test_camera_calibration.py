@@ -187,6 +187,11 @@ def test_cli_from_image_folder_and_too_few(
         (["--source", "/no/such/video.mp4"], "video not found"),
         (["--images", ".", "--board", "9by6"], "bad board size"),
         (["--images", ".", "--square-mm", "-3"], "must be positive"),
+        (["--images", ".", "--square-mm", "inf"], "--square-mm inf must be positive"),
+        # Checked before any image is read (or a camera opened).
+        (["--camera", "0", "--seconds", "nan"], "--seconds must be a positive number"),
+        (["--camera", "0", "--seconds", "-1"], "--seconds must be a positive number"),
+        (["--images", "/no/such/dir", "--json", "/no/such/dir/p.json"], "cannot write --json"),
         (["--images", ".", "--name", "default"], None),
     ],
 )

@@ -232,6 +232,12 @@ def test_cli_user_from_poses(
         (["--name", "ok", "--poses", "/no/such.npz"], "pose track not found"),
         (["--name", "ok", "--source", "/no/such.mp4"], "video not found"),
         (["--name", "ok", "--poses", "x.npz", "--exercise", "zumba"], "zumba"),
+        # Checked before the track is read: NaN was an internal error, -1 was accepted.
+        (["--name", "ok", "--poses", "x.npz", "--still-s", "nan"], "--still-s must be a positive"),
+        (["--name", "ok", "--poses", "x.npz", "--still-s", "-1"], "--still-s must be a positive"),
+        (["--name", "ok", "--camera", "0", "--seconds", "inf"], "--seconds must be a positive"),
+        (["--name", "ok", "--poses", "x.npz", "--json", "/no/such/dir/u.json"],
+         "cannot write --json"),
     ],
 )
 def test_cli_user_bad_inputs(

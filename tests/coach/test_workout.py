@@ -230,3 +230,17 @@ def test_live_cli_refuses_a_bad_plan(run_cli, tmp_path: Path) -> None:  # type: 
     assert_one_line_error(res, f"{bad}:7", "'reps'")
     res = run_cli("live", "--source", SAMPLES / "squat_side_clean.mp4", "--no-window")
     assert_one_line_error(res, "--exercise")
+
+
+@pytest.mark.parametrize(("flags", "needles"), [
+    (["--sets", "0"], ["--sets", "1..50", "'0'"]),  # was taken as 'not given': one set
+    (["--sets", "-2"], ["--sets", "1..50"]),
+    (["--exercise", "auto", "--sets", "2"], ["--exercise auto", "--sets"]),  # was 'unknown'
+    (["--exercise", "auto", "--reps", "5"], ["--exercise auto"]),
+])
+def test_live_cli_refuses_bad_set_flags(run_cli, flags: list[str],  # type: ignore[no-untyped-def]
+                                        needles: list[str]) -> None:
+    args = ["--exercise", "squat", *flags] if "--exercise" not in flags else flags
+    res = run_cli("live", *args, "--source", SAMPLES / "squat_side_clean.mp4", "--no-window",
+                  "--mute", "--no-save")
+    assert_one_line_error(res, *needles)

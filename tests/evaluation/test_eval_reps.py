@@ -90,6 +90,37 @@ def test_bad_manifests(tmp_path: Path) -> None:
         load_manifest(bad)
 
 
+@pytest.mark.parametrize(("args", "needles"), [
+    (["reps", "--min-accuracy", "nan"], ["--min-accuracy", "0..1", "nan"]),  # was: never failed
+    (["reps", "--min-accuracy", "inf"], ["--min-accuracy", "inf"]),
+    (["recognise", "--min-accuracy", "-1"], ["--min-accuracy"]),
+    (["reps", "--json", "{dir}"], ["--json", "it is a folder"]),  # was: after every clip
+    (["faults", "--json", "{dir}"], ["--json", "it is a folder"]),
+    (["recognise", "--json", "{dir}/no/x.json"], ["--json", "does not exist"]),
+])
+def test_bad_eval_arguments_fail_before_any_clip(tmp_path: Path, run_cli, args: list[str],
+                                                 needles: list[str]) -> None:
+    """The manifest's clip is missing: an error naming the option, not the clip, proves the
+    check ran first (before minutes of pose estimation)."""
+    from conftest import assert_one_line_error
+
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"clips": [{"file": "gone.mp4", "exercise": "squat",
+                                               "reps": 3, "fault": "correct"}]}))
+    argv = [a.replace("{dir}", str(tmp_path)) for a in args]
+    assert_one_line_error(run_cli("eval", argv[0], "--manifest", manifest, *argv[1:]), *needles)
+
+
+def test_bad_eval_velocity_and_form_outputs(tmp_path: Path, run_cli) -> None:
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(run_cli("eval", "velocity", "--json", tmp_path), "--json", "folder")
+    assert_one_line_error(run_cli("eval", "form", "--data", tmp_path, "--json", tmp_path),
+                          "--json", "folder")
+    assert_one_line_error(run_cli("eval", "form", "--data", tmp_path, "--exercise-dir",
+                                  tmp_path / "none"), "--exercise-dir")
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 @pytest.mark.skipif(not MANIFEST.is_file(), reason="needs ../shared/data/videos")

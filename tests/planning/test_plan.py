@@ -67,7 +67,27 @@ def test_unknown_velocity_cannot_progress_and_says_why():
     ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, reason='{x}'}]\n",
      "only {value} and {limit}"),
     ("[hold]\n[back_off]\n[progress]\nall = []\n", "at least one condition"),
+    # A NaN/inf limit never holds and a huge integer overflowed float(): refused.
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=nan, reason='r'}]\n",
+     "value must be a finite number, got nan"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=-inf, reason='r'}]\n",
+     "value must be a finite number"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1" + "0" * 400
+     + ", reason='r'}]\n", "value must be a finite number"),
+    # '{value[0]}' was a TypeError (an internal error); '{value.__class__}' was accepted.
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, "
+     "reason='{value[0]}'}]\n", "only {value} and {limit}"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, "
+     "reason='{value.__class__}'}]\n", "only {value} and {limit}"),
+    ("[hold]\n[back_off]\n[progress]\nall = [{metric='rir', op='<', value=1, reason=3}]\n",
+     "reason must be text"),
+    ("[hold]\nsuggestion = 5\n[back_off]\n[progress]\n"
+     "all = [{metric='rir', op='<', value=1, reason='r'}]\n", "suggestion must be text"),
     ("[hold\n", "not valid TOML"),
+    # tomllib's RecursionError / ValueError were internal errors.
+    ("x = " + "[" * 50_000 + "]" * 50_000 + "\n", "not valid TOML: unreadable value"),
+    ("recent_sets = " + "1" * 5000 + "\n", "not valid TOML: unreadable value"),
+    ("x = '" + "a" * 300_000 + "'\n", "larger than 256 KiB"),
     ("colour = 1\n", "unknown key 'colour'"),
 ])
 def test_bad_rules_are_one_line_errors(tmp_path, run_cli, text, needle):
@@ -77,6 +97,16 @@ def test_bad_rules_are_one_line_errors(tmp_path, run_cli, text, needle):
     f.write_text(text)
     res = run_cli("plan", "--exercise", "squat", "--rules", f, "--db", tmp_path / "none.db")
     assert_one_line_error(res, needle)
+
+
+def test_rules_from_a_device_are_capped(tmp_path, run_cli):
+    """'--rules /dev/zero' read until memory ran out (an internal MemoryError)."""
+    from conftest import assert_one_line_error
+
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    assert_one_line_error(run_cli("plan", "--exercise", "squat", "--rules", "/dev/zero", "--db",
+                                  tmp_path / "none.db"), "/dev/zero is larger than 256 KiB")
 
 
 def _track(path: Path, seed: int, vl: float) -> Path:

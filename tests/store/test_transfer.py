@@ -171,6 +171,14 @@ def _export(tmp_path: Path) -> dict:
     (lambda d: d["sets"][1]["reps"][0].update(rom_deg="x"), "set 2, rep 1"),
     (lambda d: d["sets"][0]["session"].update(source_sha256="zz"), "64 hex"),
     (lambda d: d["sets"][0].update(recorded_at="yesterday"), "ISO time"),
+    # NaN / Infinity tokens (or 1e999) parse, but the database keeps strict JSON: they were an
+    # internal ValueError half-way through the import.
+    (lambda d: d["sets"][1].update(angles={"knee": [1.0, float("nan")]}),
+     "set 2: angles holds a number that is not finite"),
+    (lambda d: d["sets"][1].update(document={"reps": [{"rom": float("inf")}]}),
+     "set 2: document holds a number that is not finite"),
+    (lambda d: d["sets"][1]["reps"][0]["metrics"].update(x=float("-inf")),
+     "set 2, rep 1: metrics holds a number that is not finite"),
 ])
 def test_a_bad_export_is_one_line_and_imports_nothing(tmp_path, run_cli, mutate, needle):
     doc = _export(tmp_path)
@@ -181,6 +189,28 @@ def test_a_bad_export_is_one_line_and_imports_nothing(tmp_path, run_cli, mutate,
     assert_one_line_error(run_cli("import-sets", bad, "--db", clinic), needle)
     with S.Store(clinic) as cs:
         assert cs.list_sets() == [] and cs.patients() == []
+
+
+def test_a_deeply_nested_file_is_one_line(tmp_path, run_cli):
+    """json.loads recursed past Python's limit: an internal RecursionError."""
+    deep = tmp_path / "deep.json"
+    head = json.dumps({"format": T.FORMAT, "version": 1, "patients": [], "prescriptions": []})
+    deep.write_text(head[:-1] + ', "sets": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    clinic = tmp_path / "c.db"
+    assert_one_line_error(run_cli("import-sets", deep, "--db", clinic),
+                          "not a formcoach sets export", "nested 100001 levels")
+    with S.Store(clinic) as cs:
+        assert cs.list_sets() == []
+
+
+def test_a_device_is_read_capped(tmp_path, run_cli, monkeypatch):
+    """'import-sets /dev/zero' read until memory ran out (an internal MemoryError); a device
+    reports size 0, so only a capped read stops it."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    monkeypatch.setattr(T, "MAX_FILE_BYTES", 1 << 20)
+    assert_one_line_error(run_cli("import-sets", "/dev/zero", "--db", tmp_path / "c.db"),
+                          "/dev/zero is larger than 1 MB")
 
 
 def test_a_cut_short_or_missing_file_is_one_line(tmp_path, run_cli):

@@ -224,6 +224,7 @@ BAD_SPECS = [
      "unknown fault key"),
     ({"name": "a", "exercise": "pushup", "setup": "walk_in"}, "needs a standing exercise"),
     ({"name": "a", "exercise": "squat", "setup": "settle"}, "is for pushup"),
+    ({"name": "a", "exercise": "squat", "seed": -1}, "seed must be"),  # numpy: ValueError
 ]
 
 
@@ -242,6 +243,11 @@ def test_load_specs_errors(tmp_path: Path) -> None:
     bad.write_text("[[sample]\nname=1\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_specs(bad)
+    for text in ("x = " + "[" * 50_000 + "]" * 50_000 + "\n",  # RecursionError
+                 "[defaults]\nfps = " + "1" * 5000 + "\n"):  # ValueError: 5000 digits
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match="invalid TOML: unreadable value"):
+            load_specs(bad)
     dup = tmp_path / "dup.toml"
     dup.write_text('[[sample]]\nname="a"\nexercise="squat"\n[[sample]]\nname="a"\n'
                    'exercise="lunge"\n')

@@ -222,3 +222,66 @@ def test_error_lines_carry_no_terminal_control_codes() -> None:
 
     shown = printable("video not found: /tmp/a\x1b[2J" + os.fsdecode(BAD) + ".mp4\n")
     assert shown == "video not found: /tmp/a\\x1b[2J\\xff\\xfe.mp4\\x0a"
+
+
+def test_outputs_and_databases_with_non_utf8_names_are_printed_escaped(tmp_path: Path) -> None:
+    """export-sets / import-sets / history / plan / calibrate board name their files and
+    databases: a non-UTF-8 name is printed as \\xNN (it used to be an internal error, and
+    'plan --json --csv' then never wrote the CSV)."""
+    db = _bad(tmp_path, b"s", ".db")
+    track = sample_track("squat_side_clean", tmp_path / "t.npz")
+    r = _run("analyze", "--poses", track, "-e", "squat", "--no-progress", "--db", db)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    export = _bad(tmp_path, b"e", ".json")
+    board = _bad(tmp_path, b"board", "")
+    board.mkdir()
+    csv = _bad(tmp_path, b"p", ".csv")
+    runs = {
+        "export": (("export-sets", "--out", export, "--db", db), "s\\xff\\xfe.db"),
+        "import": (("import-sets", export, "--db", _bad(tmp_path, b"w", ".db")), "w\\xff\\xfe.db"),
+        "history": (("history", "--db", _bad(tmp_path, b"none", ".db")), "none\\xff\\xfe.db"),
+        "plan": (("plan", "-e", "squat", "--db", db, "--json", _bad(tmp_path, b"p", ".json"),
+                  "--csv", csv), "p\\xff\\xfe.csv"),
+        "report": (("report", "--history", "--exercise", "squat", "--db", db,
+                    _bad(tmp_path, b"h", ".html")), "h\\xff\\xfe.html"),
+        "board": (("calibrate", "board", "--out", board), "board\\xff\\xfe"),
+    }
+    for what, (args, shown) in runs.items():
+        r = _run(*args, timeout=120)
+        err = r.stderr.decode("utf-8")
+        assert r.returncode == 0, (what, r.returncode, err)
+        assert "error" not in err, (what, err)
+        assert shown in r.stdout.decode("utf-8"), (what, r.stdout)
+    assert csv.is_file()
+
+
+def test_synth_into_a_non_utf8_folder(tmp_path: Path) -> None:
+    """The renderer hands OpenCV an ASCII name (it used to segfault) and writes the same
+    bytes as into any other folder."""
+    out = _bad(tmp_path, b"synth", "")
+    out.mkdir()
+    r = _run("synth", "--only", "squat_side_clean", "--out", out, timeout=240)
+    assert r.returncode == 0, (r.returncode, r.stderr.decode(errors="replace"))
+    assert "synth\\xff\\xfe/squat_side_clean.mp4" in r.stdout.decode("utf-8")
+    video = out / "squat_side_clean.mp4"
+    assert video.read_bytes() == (SAMPLES / "squat_side_clean.mp4").read_bytes()
+    assert (video.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in out.iterdir()) == [
+        "manifest.json", "squat_side_clean.json", "squat_side_clean.mp4", "squat_side_clean.npz"]
+
+
+def test_non_utf8_exercise_filter_is_a_one_line_error(tmp_path: Path) -> None:
+    """history/report --exercise with non-UTF-8 bytes: SQLite cannot take them (it was an
+    internal UnicodeEncodeError)."""
+    db = tmp_path / "s.db"
+    track = sample_track("squat_side_clean", tmp_path / "t.npz")
+    assert _run("analyze", "--poses", track, "-e", "squat", "--no-progress", "--db", db
+                ).returncode == 0
+    name = os.fsdecode(b"squat" + BAD)
+    for args in (("history", "--exercise", name), ("report", "--history", "--exercise", name,
+                                                   tmp_path / "h.html")):
+        r = _run(*args, "--db", db, timeout=60)
+        err = r.stderr.decode("utf-8")
+        assert r.returncode == 2 and err.count("\n") == 1, (args, err)
+        assert "--exercise 'squat\\xff\\xfe' is not UTF-8" in err
+    assert not (tmp_path / "h.html").exists()
