@@ -86,6 +86,24 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str = "auto",
                              f"(smallest large angle errors; slowest) ({text})")
 
 
+def check_eval_arguments(args: argparse.Namespace) -> None:
+    """Before any clip is posed: raise a one-line :class:`InputError` on a ``--json`` that
+    cannot be written (a folder, a missing folder) or a ``--min-accuracy`` that is negative or
+    not a number (NaN never fails the gate). Above 1 stays allowed: it always fails, which CI
+    tests of the exit status use."""
+    import math
+
+    from formcoach.io_utils import check_output_path
+
+    if getattr(args, "json", None):
+        check_output_path(args.json, "--json")
+    x = getattr(args, "min_accuracy", None)
+    if x is not None and not (math.isfinite(x) and x >= 0):
+        from formcoach.errors import InputError
+
+        raise InputError(f"--min-accuracy must be a fraction 0..1 (e.g. 0.9), got {x:g}")
+
+
 def add_velocity_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--stop-at-vl PCT`` and ``--height-cm CM`` (velocity loss; see
     :mod:`formcoach.kinematics.velocity`)."""

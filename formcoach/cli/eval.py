@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from formcoach.cli import eval_form
+from formcoach.cli import check_eval_arguments, eval_form
 from formcoach.errors import InputError
 from formcoach.pose.models import DEFAULT_MODEL, MODELS
 
@@ -117,22 +117,6 @@ def print_table(summary: dict[str, Any]) -> None:
           f"accuracy {summary['accuracy']:.3f} ({sum(r['correct'] for r in rows)}/{n}), "
           f"OBO {summary['obo']:.3f}, MAE {summary['mae']:.3f}, "
           f"detection {summary.get('detection_rate', float('nan')):.3f}")
-
-
-def check_eval_arguments(args: argparse.Namespace) -> None:
-    """Before any clip is posed: raise a one-line :class:`InputError` on a ``--json`` that
-    cannot be written (a folder, a missing folder) or a ``--min-accuracy`` that is negative or
-    not a number (NaN never fails the gate). Above 1 stays allowed: it always fails, which CI
-    tests of the exit status use."""
-    import math
-
-    from formcoach.io_utils import check_output_path
-
-    if getattr(args, "json", None):
-        check_output_path(args.json, "--json")
-    x = getattr(args, "min_accuracy", None)
-    if x is not None and not (math.isfinite(x) and x >= 0):
-        raise InputError(f"--min-accuracy must be a fraction 0..1 (e.g. 0.9), got {x:g}")
 
 
 def run_reps(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     def _out(line: str) -> None:
         print(clean_text(line))  # file names and CSV labels come from the user's data
 
-    from formcoach.cli.eval import check_eval_arguments
+    from formcoach.cli import check_eval_arguments
     from formcoach.evaluation.form import evaluate
 
     check_eval_arguments(args)
