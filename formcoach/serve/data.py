@@ -485,8 +485,9 @@ def held_s(row: dict[str, Any]) -> float | None:
 
 def held_text(row: dict[str, Any]) -> str | None:
     """``"6.8 s held, 4.6 s in good form"`` for a hold set (from its summary), else None."""
-    held, good = held_s(row), _summary(row).get("good_form_s")
+    summary = _summary(row)
+    held, good = summary.get("held_s"), summary.get("good_form_s")
     if held is None:
         return None
-    text = f"{held:.1f} s held"
+    text = f"{float(held):.1f} s held"
     return text if good is None else f"{text}, {float(good):.1f} s in good form"
