@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,12 +27,16 @@ def test_ctrl_c_in_analyze_saves_the_set(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     assert proc.stderr is not None
-    # Wait until frames are being analysed (the progress bar), then press Ctrl-C.
+    # Wait until frames are being analysed (the progress bar has counted some), then press
+    # Ctrl-C. Not on the first mention of "frame": the bar's "0/N" line comes before any frame.
     buf = ""
     deadline = time.monotonic() + 120
-    while "frame" not in buf and time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None:
         buf += proc.stderr.read(1)
-    time.sleep(1.0)
+        done = re.findall(r"\| *(\d+)/\d+ \[", buf[-200:])
+        if done and int(done[-1]) >= 50:
+            break
+    time.sleep(0.5)
     assert proc.poll() is None, "analysis finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
