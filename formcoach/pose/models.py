@@ -39,6 +39,10 @@ ONNX_LANDMARKERS: dict[ModelName, str] = {
 }
 TASK_FILE = TASK_FILES["full"]
 ONNX_DETECTOR = "pose_detector.onnx"
+#: Full's landmark model with its segmentation head (the rung files prune it): the same
+#: landmark outputs bit for bit, plus the person mask that :mod:`formcoach.pose.silhouette`
+#: reads the back's shape from. Loaded only when a rule needs the silhouette.
+ONNX_SEGMENTER = "pose_landmarks_detector_full_seg.onnx"
 ONNX_LANDMARKER = ONNX_LANDMARKERS["full"]
 REBUILD_HINT = "rebuild it with 'python models/build_models.py' or reinstall formcoach"
 

@@ -18,7 +18,8 @@ def test_manifest_matches_files() -> None:
     folder = models.models_dir()
     manifest = tomllib.loads((folder / "manifest.toml").read_text())
     assert manifest["license"] == "Apache-2.0"
-    every = {models.ONNX_DETECTOR, *models.TASK_FILES.values(), *models.ONNX_LANDMARKERS.values()}
+    every = {models.ONNX_DETECTOR, models.ONNX_SEGMENTER, *models.TASK_FILES.values(),
+             *models.ONNX_LANDMARKERS.values()}
     assert set(manifest["files"]) == every  # every rung, and nothing unlisted
     for name in every:
         entry = manifest["files"][name]
