@@ -124,17 +124,18 @@ class EstimatorCache:
     backend's default)."""
 
     num_threads: int | None = None
-    _kept: dict[tuple[str, str], PoseEstimator] = field(default_factory=dict)
+    _kept: dict[tuple[str, str, bool], PoseEstimator] = field(default_factory=dict)
 
-    def get(self, backend: str, model: str) -> PoseEstimator:
-        """The estimator of ``backend`` and ``model``, reset (created on first use)."""
+    def get(self, backend: str, model: str, silhouette: bool = False) -> PoseEstimator:
+        """The estimator of ``backend`` and ``model`` (measuring the back's silhouette when
+        asked), reset (created on first use)."""
         from formcoach.pose import create_estimator
 
-        key = (backend, model)
+        key = (backend, model, silhouette)
         est = self._kept.get(key)
         if est is None:
             est = create_estimator(backend, model=model, running_mode="video",  # type: ignore[arg-type]
-                                   num_threads=self.num_threads)
+                                   num_threads=self.num_threads, silhouette=silhouette)
             self._kept[key] = est
         else:
             est.reset()
@@ -264,7 +265,10 @@ def analyze_file(
                              baseline_rom_deg=baseline, stop_at_vl_pct=opts.stop_at_vl_pct,
                              height_cm=opts.height_cm)
     assert video_s is not None
-    est = estimators.get(opts.backend, choice.model) if estimators is not None else None
+    from formcoach.rules.engine import uses_silhouette
+
+    silhouette = opts.rules and uses_silhouette(exercise)
+    est = estimators.get(opts.backend, choice.model, silhouette) if estimators is not None else None
     return analyze_video(video_s, exercise, backend=opts.backend, model=choice.model,
                          progress=opts.progress, lens=lens, rules=opts.rules, view=opts.view,
                          sinks=sinks, baseline_rom_deg=baseline, estimator=est,

@@ -77,6 +77,9 @@ class PoseResult:
         t_ns: timestamp of the frame it came from, ns.
         image_size: ``(width, height)`` of the analysed image, px.
         score: person presence score in [0, 1]; 0 when nobody is found.
+        back_bulge: the back's outline bowing beyond its chord, per hip-shoulder length
+            (``+`` rounded; :func:`formcoach.pose.silhouette.back_bulge`); NaN where the
+            backend measured no silhouette (not asked for, or no bent hip in this frame).
     """
 
     landmarks: np.ndarray
@@ -84,6 +87,7 @@ class PoseResult:
     t_ns: int
     image_size: tuple[int, int]
     score: float = 0.0
+    back_bulge: float = float("nan")
 
     def __post_init__(self) -> None:
         if self.landmarks.shape != (NUM_LANDMARKS, 4):
@@ -123,6 +127,8 @@ class PoseTrack:
         meta: free-form JSON-serialisable extras (source file, its sha256, ...).
         model: the BlazePose rung that produced it (``"lite"``, ``"full"``, ``"heavy"``);
             ``""`` when unknown (another importer, or a track saved before tracks recorded it).
+        back_bulge: ``(T,)`` float64, as :attr:`PoseResult.back_bulge` (None: all NaN, as in
+            a track saved without silhouettes).
     """
 
     poses: np.ndarray
@@ -134,9 +140,14 @@ class PoseTrack:
     model_sha256: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     model: str = ""
+    back_bulge: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = self.poses.shape[0] if self.poses.ndim == 3 else -1
+        if self.back_bulge is None:
+            self.back_bulge = np.full(max(t, 0), np.nan)
+        if self.back_bulge.shape != (t,):
+            raise ValueError(f"back_bulge must be (T,), got {self.back_bulge.shape}")
         if self.poses.shape != (t, NUM_LANDMARKS, 4):
             raise ValueError(f"poses must be (T, 33, 4), got {self.poses.shape}")
         if self.world.shape != (t, NUM_LANDMARKS, 3):
@@ -172,26 +183,29 @@ class PoseTrack:
         poses = np.stack([r.landmarks for r in results]) if n else np.zeros((0, NUM_LANDMARKS, 4))
         world = np.stack([r.world for r in results]) if n else np.zeros((0, NUM_LANDMARKS, 3))
         t_ns = np.array([r.t_ns for r in results], dtype=np.int64)
+        bulge = np.array([r.back_bulge for r in results], dtype=np.float64)
         return cls(poses, world, t_ns, float(fps), image_size, backend, model_sha256, meta or {},
-                   model)
+                   model, bulge)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the track as ``.npz`` atomically (temp file, then rename)."""
         path = Path(path)
         buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            poses=self.poses,
-            world=self.world,
-            t_ns=self.t_ns,
-            fps=np.float64(self.fps),
-            image_size=np.array(self.image_size, dtype=np.int64),
-            backend=np.str_(self.backend),
-            model_sha256=np.str_(self.model_sha256),
-            model=np.str_(self.model),
-            meta=np.str_(json.dumps(self.meta)),
-            format_version=np.int64(1),
-        )
+        arrays: dict[str, Any] = {
+            "poses": self.poses,
+            "world": self.world,
+            "t_ns": self.t_ns,
+            "fps": np.float64(self.fps),
+            "image_size": np.array(self.image_size, dtype=np.int64),
+            "backend": np.str_(self.backend),
+            "model_sha256": np.str_(self.model_sha256),
+            "model": np.str_(self.model),
+            "meta": np.str_(json.dumps(self.meta)),
+            "format_version": np.int64(1),
+        }
+        if self.back_bulge is not None and np.isfinite(self.back_bulge).any():
+            arrays["back_bulge"] = self.back_bulge  # optional: tracks without it read as NaN
+        np.savez_compressed(buf, **arrays)
         from formcoach.io_utils import atomic_write_bytes
 
         atomic_write_bytes(path, buf.getvalue())
@@ -233,6 +247,8 @@ class PoseTrack:
                 model_sha256=clean_text(str(arrays["model_sha256"][()]), False),
                 meta=meta,
                 model=clean_text(str(arrays["model"][()]), False) if "model" in arrays else "",
+                back_bulge=(np.asarray(arrays["back_bulge"], dtype=np.float64)
+                            if "back_bulge" in arrays else None),
             )
         except (_TrackError, OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile,
                 zlib.error, NotImplementedError, RecursionError) as e:
@@ -265,6 +281,7 @@ _TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
 #: Members a track may lack (written since the model ladder; older tracks have none).
 _OPTIONAL_TRACK_LAYOUT: dict[str, tuple[str, tuple[Any, ...] | None]] = {
     "model": ("U", ()),
+    "back_bulge": ("f", ("T",)),
 }
 
 

@@ -300,6 +300,7 @@ DERIVED_BUILDERS: dict[str, Callable[[np.ndarray, float], None]] = {
     "front_knee_past_toe": _front_knee_past_toe,
     "knee_min": _knee_min,
     "back_rounding": _back_rounding,
+    "back_bulge": lambda p, v: None,  # the backend's measure, not a pose's: see rule_bulge
     "wrist_tilt": _wrist_tilt,
     "step_width": _step_width,
     "step_length": _step_length,
@@ -373,6 +374,16 @@ def _middle(rule: Rule) -> float:
     if base in _SIGNED_DEG or base == "shoulder_elevation":
         return -0.5 if base == "shoulder_elevation" else 0.0
     return _MIDDLE.get(unit, 0.5)
+
+
+def rule_bulge(rule: Rule, value: float, n: int) -> np.ndarray | None:
+    """The backend's silhouette measure for ``n`` frames of a rule that reads it (``value``
+    on every frame: its poses are the base pose, which has the trunk joints it needs); None
+    for a rule that reads poses only."""
+    reads = [RULE_FEATURES.get(nm) for nm in rule.feature_names]
+    if not any(f is not None and f.silhouette for f in reads):
+        return None
+    return np.full(n, float(value))
 
 
 def rule_sequence(rule: Rule, value: float) -> tuple[np.ndarray, float]:

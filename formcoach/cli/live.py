@@ -230,8 +230,11 @@ def _one_set(args: argparse.Namespace, ex: Exercise | None, speaker: Speaker, cl
         if not getattr(args, "model_said", False):  # once per run, not once per set
             print(f"formcoach: pose model {choice.describe()}", file=sys.stderr)
             args.model_said = True
-        estimator: PoseEstimator = create_estimator(args.backend, model=choice.model,
-                                                    running_mode="video")
+        from formcoach.rules.engine import uses_silhouette
+
+        estimator: PoseEstimator = create_estimator(
+            args.backend, model=choice.model, running_mode="video",
+            silhouette=ex is not None and uses_silhouette(ex))
         if args.camera_profile:
             from formcoach.calibration import load_camera_profile
             from formcoach.pose.undistort import UndistortingEstimator
@@ -375,12 +378,14 @@ class _PoseRecorder:
         self.fps, self.estimator = float(fps), estimator
         self.landmarks: list[np.ndarray] = []
         self.world: list[np.ndarray] = []
+        self.bulge: list[float] = []
         self.t_ns: list[int] = []
 
     def __call__(self, u: FrameUpdate) -> None:
         pose = u.posed.pose
         self.landmarks.append(pose.landmarks.astype(np.float32))
         self.world.append(pose.world.astype(np.float32))
+        self.bulge.append(pose.back_bulge)
         self.t_ns.append(pose.t_ns)
 
     def track(self, image_size: tuple[int, int]) -> PoseTrack | None:
@@ -389,7 +394,8 @@ class _PoseRecorder:
         return PoseTrack(np.stack(self.landmarks).astype(np.float64),
                          np.stack(self.world).astype(np.float64),
                          np.array(self.t_ns, dtype=np.int64), self.fps, image_size,
-                         self.estimator.name, self.estimator.model_sha256 or "")
+                         self.estimator.name, self.estimator.model_sha256 or "",
+                         back_bulge=np.array(self.bulge, dtype=np.float64))
 
 
 class _RepByRepSaver:

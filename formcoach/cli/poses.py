@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_model_argument(p)
     p.add_argument("--out", type=Path, required=True, help="output track file (.npz)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--silhouette", action="store_true",
+                   help="also measure the back's outline from the person mask where the hip is "
+                        "bent (the deadlift's rounded_back rule reads it; slower on those frames)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_model(args.backend, fps, "offline", args.model)
     track = estimate_track(
         args.video, args.backend, max_frames=args.max_frames, progress=not args.no_progress,
-        model=choice.model,
+        model=choice.model, silhouette=args.silhouette,
     )
     track.save(args.out)
     print(

@@ -46,6 +46,14 @@ def _seen(view: str) -> str:
     return "seen at 45 degrees" if view == "45" else f"seen from the {_VIEW_WORDS.get(view, view)}"
 
 
+def _reads_silhouette(rule: Rule) -> bool:
+    """True for a rule whose feature is the backend's silhouette measure: a track saved
+    without it, or an importer's, leaves it unmeasured however well the joints are seen."""
+    from formcoach.kinematics.derived import RULE_FEATURES
+
+    return any(getattr(RULE_FEATURES.get(n), "silhouette", False) for n in rule.feature_names)
+
+
 def not_judged_reasons(
     rules: Sequence[Rule], rep_status: Mapping[int, Mapping[str, str]],
     rep_views: Mapping[int, str], view: str,
@@ -73,6 +81,9 @@ def not_judged_reasons(
         if wrong:
             seen = max(dict.fromkeys(wrong), key=wrong.count)
             why = f"needs a {view_phrase(rule.views)} view; {_seen(seen)}"
+        elif _reads_silhouette(rule):
+            why = ("the back's outline was not read from the person mask (a track saved "
+                   "without 'formcoach poses --silhouette' has none)")
         else:
             why = "its joints were not visible enough"
         if reps and len(missed) < len(reps):
@@ -101,6 +112,8 @@ def screen_lines(not_judged: Mapping[str, str]) -> list[str]:
         short = why.split(";")[0].split(" (reps")[0]
         if short.startswith("its joints"):
             short = "joints not in sight"
+        elif short.startswith("the back's outline"):
+            short = "back outline not read"
         by_why.setdefault(short, []).append(rule)
     out = []
     for why, rules in by_why.items():

@@ -132,7 +132,10 @@ def analyze_video(
     own = estimator is None
     est: PoseEstimator
     if estimator is None:
-        est = create_estimator(backend, model=model, running_mode="video")
+        from formcoach.rules.engine import uses_silhouette
+
+        est = create_estimator(backend, model=model, running_mode="video",
+                               silhouette=rules and uses_silhouette(exercise))
     else:
         estimator.reset()
         est = estimator

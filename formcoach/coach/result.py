@@ -78,6 +78,7 @@ class FrameHistory:
         self._sig = np.empty(cap, dtype=np.float64)
         self._feat = np.empty((cap, len(self.names)), dtype=np.float64)
         self._poses = np.empty((cap, NUM_LANDMARKS, 4), dtype=np.float64)
+        self._bulge = np.empty(cap, dtype=np.float64)
         self._lo = 0  # first kept row of the buffers
         self._hi = 0  # one past the last row
         self._base = 0  # stream index of buffer row 0
@@ -91,7 +92,7 @@ class FrameHistory:
         return self._base + self._lo
 
     def append(self, t_ns: int, signal: float, features: dict[str, float],
-               landmarks: np.ndarray) -> None:
+               landmarks: np.ndarray, back_bulge: float = float("nan")) -> None:
         if self._hi == len(self._t):
             self._make_room()
         k = self._hi
@@ -99,6 +100,7 @@ class FrameHistory:
         self._sig[k] = signal
         self._feat[k] = [features[n] for n in self.names]
         self._poses[k] = landmarks
+        self._bulge[k] = back_bulge
         self._hi += 1
         if self.limit is not None and self._hi - self._lo > self.limit:
             self._lo = self._hi - self.limit
@@ -107,7 +109,7 @@ class FrameHistory:
         """Drop the rows no longer kept (moving the rest to the front), else double the buffers."""
         n = self._hi - self._lo
         if self._lo > 0 and n <= len(self._t) // 2:
-            for a in (self._t, self._sig, self._feat, self._poses):
+            for a in (self._t, self._sig, self._feat, self._poses, self._bulge):
                 a[:n] = a[self._lo : self._hi]
             self._base += self._lo
             self._hi, self._lo = n, 0
@@ -117,11 +119,17 @@ class FrameHistory:
         self._sig = np.resize(self._sig, cap)
         self._feat = np.resize(self._feat, (cap, len(self.names)))
         self._poses = np.resize(self._poses, (cap, NUM_LANDMARKS, 4))
+        self._bulge = np.resize(self._bulge, cap)
 
     @property
     def t_ns(self) -> np.ndarray:
         """``(T,)`` int64 frame timestamps, ns."""
         return self._t[self._lo : self._hi]
+
+    @property
+    def back_bulge(self) -> np.ndarray:
+        """``(T,)`` float64 silhouette measure of the backend (NaN where not measured)."""
+        return self._bulge[self._lo : self._hi]
 
     @property
     def signal(self) -> np.ndarray:
@@ -146,7 +154,9 @@ class SessionResult:
 
     Series cover the frames kept in history (all of them offline; the last
     ``history_limit_s`` live): ``t_ns`` ``(T,)`` int64, ``signal`` ``(T,)``, ``features``
-    ``{name: (T,)}``, ``poses`` ``(T, 33, 4)``; ``frame_offset`` is the stream index of row 0.
+    ``{name: (T,)}``, ``poses`` ``(T, 33, 4)``, ``back_bulge`` ``(T,)`` (the backend's
+    silhouette measure, NaN where none; None: not kept); ``frame_offset`` is the stream index of
+    row 0.
 
     Attributes:
         exercise: the pack used.
@@ -205,6 +215,7 @@ class SessionResult:
     attempts: list[Attempt] = field(default_factory=list)
     model: str = ""
     not_counted: list[NotCounted] = field(default_factory=list)
+    back_bulge: np.ndarray | None = None
 
     @property
     def rep_count(self) -> int:

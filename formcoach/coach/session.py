@@ -360,7 +360,8 @@ class _Run:
         state = self.coach.update(posed.pose)
         # The history keeps what the model saw (overlay, velocity); the counter and the rules
         # did not use a dropped (implausible) pose: state.pose is empty there.
-        self.hist.append(t, state.signal, state.features, posed.pose.landmarks)
+        self.hist.append(t, state.signal, state.features, posed.pose.landmarks,
+                         posed.pose.back_bulge)
         self._framing_guidance(posed)
         for f in state.faults:
             self.faults.append(f)
@@ -535,6 +536,7 @@ class _Run:
             exercise=coach.exercise, fps=self.fps, backend=backend, source=source,
             image_size=image_size, t_ns=hist.t_ns.copy(), signal=hist.signal.copy(),
             features={k: v.copy() for k, v in hist.features.items()}, poses=hist.poses.copy(),
+            back_bulge=hist.back_bulge.copy(),
             reps=self.reps, faults=self.faults, cues=self.cues, metrics=sm, frames=self.frames,
             pose_frames=self.pose_frames, dropped=dropped, frame_offset=hist.offset,
             model_sha256=model_sha256,

@@ -102,20 +102,28 @@ def track_for(clip: dict[str, Any], backend: str, tracks: Path | None,
     for ``backend`` and a model that is none of the bundled rungs: an imported track), else
     computed (and cached, unless the cache holds another backend's or model's track there:
     that one is left as it is)."""
+    from formcoach.exercises import load_exercise
     from formcoach.pose.models import model_of_sha256
     from formcoach.pose.track import estimate_track
+    from formcoach.rules.engine import uses_silhouette
 
+    silhouette = uses_silhouette(load_exercise(clip["exercise"]))
     cached = tracks / f"{Path(clip['file']).stem}.npz" if tracks is not None else None
+    stale = False
     if cached is not None and cached.is_file():
         track = PoseTrack.load(cached)
         made_with = track.model or model_of_sha256(track.backend, track.model_sha256)
-        if track.backend == backend and made_with in (model, None):
+        same = track.backend == backend and made_with in (model, None)
+        if same and (track.meta.get("silhouette") or not silhouette):
             return track
-        log.info("%s was made with %s/%s, not %s/%s: recomputing", cached, track.backend,
-                 made_with, backend, model)
+        # A track without the silhouette a rule needs is replaced: the landmarks of one made
+        # with it are the same, bit for bit, plus the measure.
+        stale = same
+        log.info("%s was made with %s/%s, not %s/%s%s: recomputing", cached, track.backend,
+                 made_with, backend, model, " with the silhouette" if stale else "")
     track = estimate_track(clip["path"], backend, progress=progress, meta={"source": clip["file"]},
-                           model=model)
-    if cached is not None and not cached.exists():
+                           model=model, silhouette=silhouette)
+    if cached is not None and (stale or not cached.exists()):
         track.save(cached)
     return track
 

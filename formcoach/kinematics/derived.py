@@ -29,6 +29,9 @@ shoulder_lift                  ratio   shoulder mid above hip mid / nose-to-hip 
                                        in a shrug; the nose-hip distance is rigid in a shrug)
 back_rounding                  ratio   shoulder offset to the back side of the hip-ear chord /
                                        chord length (+ = rounded back)
+back_bulge                     ratio   the back's silhouette bowing beyond its chord / hip-
+                                       shoulder length (+ = rounded; from the person mask, see
+                                       :mod:`formcoach.pose.silhouette`; NaN without one)
 wrist_tilt                     deg     tilt of the left-right wrist line from image-horizontal,
                                        unsigned, 0..90 (a bar or two dumbbells held unevenly)
 =============================  ======  =========================================================
@@ -275,6 +278,14 @@ def _back_rounding(poses: np.ndarray, fps: float) -> np.ndarray:
     return np.where(np.isfinite(ventral) & (ventral != 0), out, np.nan)
 
 
+def _back_bulge(poses: np.ndarray, bulge: np.ndarray, fps: float) -> np.ndarray:
+    """The backend's silhouette measure, NaN where the trunk's joints are missing."""
+    h = _mid(poses, LM.LEFT_HIP, LM.RIGHT_HIP)
+    s = _mid(poses, LM.LEFT_SHOULDER, LM.RIGHT_SHOULDER)
+    ok = np.isfinite(h).all(axis=1) & np.isfinite(s).all(axis=1)
+    return np.where(ok, np.asarray(bulge, dtype=np.float64), np.nan)
+
+
 def _neck_flexion(poses: np.ndarray, fps: float) -> np.ndarray:
     """Angle of shoulder->ear off the hip->shoulder line, + towards the face side (the head
     dropping to the chest), - tipped back; deg."""
@@ -354,6 +365,9 @@ def _specs() -> list[Feature]:
     # Rule catalogue additions (keep appended here).
     specs.append(Feature("wrist_tilt", "deg", "left-right wrist line vs image-horizontal",
                          fn=_wrist_tilt))
+    specs.append(Feature("back_bulge", "ratio",
+                         "back silhouette bowing beyond its chord / hip-shoulder length",
+                         fn=_back_bulge, silhouette=True))
     return specs
 
 
@@ -374,16 +388,28 @@ def _split(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return [n for n in names if n in FEATURES], [n for n in names if n not in FEATURES]
 
 
+def _call_rule(f: Feature, poses: np.ndarray, bulge: np.ndarray, fps: float) -> np.ndarray:
+    fn = f.fn
+    assert fn is not None
+    out = fn(poses, bulge, fps) if f.silhouette else fn(poses, fps)
+    return np.asarray(out, dtype=np.float64)
+
+
 def compute_rule_features(
-    poses: np.ndarray, fps: float, names: Iterable[str]
+    poses: np.ndarray, fps: float, names: Iterable[str], back_bulge: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Features (shared or rule) of a ``(T, 33, 4)`` sequence as ``{name: (T,)}``."""
+    """Features (shared or rule) of a ``(T, 33, 4)`` sequence as ``{name: (T,)}``;
+    ``back_bulge`` ``(T,)`` is the backend's silhouette measure (None: not measured)."""
     kin, rule = _split(names)
     out = _compute_kinematics(poses, fps, kin) if kin else {}
     arr = np.asarray(poses, dtype=np.float64)
+    bulge = (np.full(len(arr), np.nan) if back_bulge is None
+             else np.asarray(back_bulge, dtype=np.float64))
+    if bulge.shape != (len(arr),):
+        raise ValueError(f"back_bulge must be ({len(arr)},), got {bulge.shape}")
     with np.errstate(all="ignore"):
         for n in rule:
-            out[n] = np.asarray(RULE_FEATURES[n].fn(arr, float(fps)), dtype=np.float64)  # type: ignore[misc]
+            out[n] = _call_rule(RULE_FEATURES[n], arr, bulge, float(fps))
     return out
 
 
@@ -395,14 +421,16 @@ class RuleFeatureExtractor:
         kin, self._rule = _split(names)
         self._kin = FeatureExtractor(self.fps, names=kin) if kin else None
 
-    def update(self, pose: np.ndarray, world: np.ndarray | None = None) -> dict[str, float]:
-        """Features of one ``(33, 4)`` pose, with its ``(33, 3)`` world landmarks (metres) when
-        known (NaN where unmeasurable)."""
+    def update(self, pose: np.ndarray, world: np.ndarray | None = None,
+               back_bulge: float = float("nan")) -> dict[str, float]:
+        """Features of one ``(33, 4)`` pose, with its ``(33, 3)`` world landmarks (metres) and
+        the backend's silhouette measure when known (NaN where unmeasurable)."""
         if pose.shape != (NUM_LANDMARKS, 4):
             raise ValueError(f"pose must be (33, 4), got {pose.shape}")
         out = self._kin.update(pose, world) if self._kin is not None else {}
         batch = pose[None]
+        bulge = np.array([back_bulge], dtype=np.float64)
         with np.errstate(all="ignore"):
             for n in self._rule:
-                out[n] = float(RULE_FEATURES[n].fn(batch, self.fps)[0])  # type: ignore[misc]
+                out[n] = float(_call_rule(RULE_FEATURES[n], batch, bulge, self.fps)[0])
         return out

@@ -72,6 +72,9 @@ class Feature:
             set it is ``(poses, world (T, 33, 3) metres, fps) -> (T,)``.
         world: ``fn`` also reads the backend's 3D world landmarks (all NaN when the backend or
             caller has none, so such a feature must still work from the image alone).
+        silhouette: ``fn`` is ``(poses, back_bulge (T,), fps) -> (T,)``: it reads the backend's
+            silhouette measure (:attr:`formcoach.types.PoseResult.back_bulge`; all NaN when
+            none was measured). Rule features only (:mod:`formcoach.kinematics.derived`).
     """
 
     name: str
@@ -81,6 +84,7 @@ class Feature:
     idx: tuple[int, int, int, int] = (0, 0, 0, 0)
     fn: FeatureFn | None = None
     world: bool = False
+    silhouette: bool = False
 
     @property
     def landmarks(self) -> tuple[int, ...]:

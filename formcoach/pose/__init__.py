@@ -35,6 +35,7 @@ def create_estimator(
     num_threads: int | None = None,
     min_detection_confidence: float = 0.5,
     min_tracking_confidence: float = 0.5,
+    silhouette: bool = False,
 ) -> PoseEstimator:
     """Build a pose estimator.
 
@@ -46,6 +47,8 @@ def create_estimator(
             oversubscribe a 2-core laptop.
         min_detection_confidence: person detector score threshold.
         min_tracking_confidence: landmark presence score below which tracking is dropped.
+        silhouette: also measure the back's shape from the person mask where it can be read
+            (:attr:`formcoach.types.PoseResult.back_bulge`); slower on those frames.
 
     Raises:
         InputError: unknown backend, model or running mode.
@@ -61,6 +64,7 @@ def create_estimator(
         num_threads=num_threads,
         min_detection_confidence=min_detection_confidence,
         min_tracking_confidence=min_tracking_confidence,
+        silhouette=silhouette,
     )
     if backend == "mediapipe":
         try:

@@ -381,6 +381,16 @@ def decode_landmarks(out: LandmarkOutputs, roi: Roi, refine: bool = True) -> Dec
     return DecodedPose(lm, world, float(out.presence))
 
 
+def landmark_input(image_bgr: np.ndarray, roi: Roi) -> np.ndarray:
+    """The landmark model's ``(1, 256, 256, 3)`` float32 RGB input in [0, 1]: the crop of
+    ``roi`` from a BGR frame."""
+    import cv2
+
+    crop_bgr = warp_crop(image_bgr, roi, LANDMARK_SIZE, replicate_border=True)
+    crop_rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)  # the models take RGB
+    return crop_rgb.astype(np.float32)[None] * np.float32(1.0 / 255.0)
+
+
 def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
     """Next frame's ROI from ``(39, >=2)`` image-px landmarks (auxiliary points 33 and 34)."""
     return alignment_roi(landmarks[AUX_CENTER, :2], landmarks[AUX_SCALE, :2])
@@ -558,11 +568,7 @@ class BlazePosePipeline:
 
     def landmarks(self, image_bgr: np.ndarray, roi: Roi) -> DecodedPose:
         """Run the landmark model on the crop of ``roi``; landmarks in image pixels."""
-        import cv2
-
-        crop_bgr = warp_crop(image_bgr, roi, LANDMARK_SIZE, replicate_border=True)
-        crop_rgb = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)  # the models take RGB
-        x = crop_rgb.astype(np.float32)[None] * np.float32(1.0 / 255.0)
+        x = landmark_input(image_bgr, roi)
         return decode_landmarks(self._run_landmarks(x), roi, refine=self.refine_heatmap)
 
     def step(self, image_bgr: np.ndarray) -> DecodedPose | None:

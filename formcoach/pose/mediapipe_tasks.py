@@ -17,6 +17,7 @@ import numpy as np
 from formcoach.errors import InputError, ModelError
 from formcoach.pose.base import RunningMode
 from formcoach.pose.models import TASK_FILES, ModelName, check_model, model_path, model_sha256
+from formcoach.pose.silhouette import back_bulge, needs_silhouette
 from formcoach.skeleton import NUM_LANDMARKS
 from formcoach.types import PoseResult
 
@@ -109,6 +110,7 @@ class MediaPipeTasksEstimator:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         model: ModelName = "full",
+        silhouette: bool = False,
     ) -> None:
         self._landmarker: Any = None  # set first: close() runs even when __init__ failed
         self.model: ModelName = check_model(model)
@@ -132,7 +134,9 @@ class MediaPipeTasksEstimator:
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
+            output_segmentation_masks=bool(silhouette),
         )
+        self.silhouette = bool(silhouette)
         self._vision = vision
         self._landmarker = self._create()
         _LIVE.add(self)
@@ -196,7 +200,12 @@ class MediaPipeTasksEstimator:
                 world[i] = (lm.x, lm.y, lm.z)
         presence = lms[0].presence
         score = float(presence) if presence is not None else 1.0
-        return PoseResult(landmarks=arr, world=world, t_ns=t_ns, image_size=(w, h), score=score)
+        bulge = float("nan")
+        if self.silhouette and res.segmentation_masks and needs_silhouette(arr):
+            mask = np.squeeze(res.segmentation_masks[0].numpy_view())  # (H, W) in [0, 1]
+            bulge = back_bulge(mask, arr[:, :2])
+        return PoseResult(landmarks=arr, world=world, t_ns=t_ns, image_size=(w, h), score=score,
+                          back_bulge=bulge)
 
     def reset(self) -> None:
         """Start a fresh graph: forget tracking and the timestamp sequence."""

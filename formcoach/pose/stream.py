@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from formcoach.clock import Clock
 from formcoach.pose import PoseEstimator
 from formcoach.types import Frame, PoseResult, PoseTrack
@@ -45,6 +47,8 @@ def replay_track(track: PoseTrack) -> Iterator[PosedFrame]:
     """The poses of a saved track, as if estimated now (no images)."""
     size = track.image_size
     world = track.world
+    bulge = track.back_bulge if track.back_bulge is not None else np.full(len(track), np.nan)
     for k in range(len(track)):
-        pose = PoseResult(track.poses[k], world[k], int(track.t_ns[k]), size, 1.0)
+        pose = PoseResult(track.poses[k], world[k], int(track.t_ns[k]), size, 1.0,
+                          float(bulge[k]))
         yield PosedFrame(None, pose, k)

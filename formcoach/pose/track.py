@@ -28,6 +28,7 @@ def estimate_track(
     progress: bool = False,
     meta: Mapping[str, object] | None = None,
     model: ModelName = DEFAULT_MODEL,
+    silhouette: bool = False,
 ) -> PoseTrack:
     """Poses for every frame a source yields.
 
@@ -38,6 +39,9 @@ def estimate_track(
         estimator: a backend name (an estimator of rung ``model`` is created in ``video`` mode
             and closed), or an existing estimator (reset before use; not closed; ``model`` is
             then ignored: the track records the estimator's own).
+        silhouette: with a backend name, also measure the back's silhouette
+            (:attr:`~formcoach.types.PoseTrack.back_bulge`); an estimator brings its own
+            setting. The track's ``meta["silhouette"]`` records it.
         max_frames: stop after this many frames.
         duration_s: stop at the first frame this many seconds after the first one (a camera
             never ends by itself).
@@ -62,7 +66,8 @@ def estimate_track(
         path = Path(source)
         src = VideoFileSource(path, max_frames=max_frames)
     own = isinstance(estimator, str)
-    est = create_estimator(estimator, model=model) if isinstance(estimator, str) else estimator
+    est = (create_estimator(estimator, model=model, silhouette=silhouette)
+           if isinstance(estimator, str) else estimator)
     est.reset()
     results: list[PoseResult] = []
     decoder = prefetch(src) if isinstance(src, VideoFileSource) else None
@@ -92,6 +97,8 @@ def estimate_track(
     info: dict[str, object] = {}
     if path is not None:
         info = {"source": str(path), "source_sha256": sha256_file(path)}
+    if getattr(est, "silhouette", False):
+        info["silhouette"] = True
     info.update(meta or {})
     return PoseTrack.from_results(results, src.fps, src.size, est.name, est.model_sha256, info,
                                   model=est.model)

@@ -46,6 +46,7 @@ class UndistortingEstimator:
         self.model: str = inner.model
         self.model_sha256: str = inner.model_sha256
         self.running_mode: RunningMode = inner.running_mode
+        self.silhouette: bool = bool(getattr(inner, "silhouette", False))
         self._by_size: dict[tuple[int, int], LensModel] = {}
 
     def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:

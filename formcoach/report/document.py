@@ -266,4 +266,5 @@ def fault_worst(result: SessionResult, fault: Fault, rule: Rule | None) -> tuple
     if rule is None:
         return None
     rep = next((r for r in result.reps if r.index == fault.rep_index), None)
-    return worst_frame(rule, fault, result.poses, result.fps, result.frame_offset, rep)
+    return worst_frame(rule, fault, result.poses, result.fps, result.frame_offset, rep,
+                       result.back_bulge)

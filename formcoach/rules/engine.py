@@ -327,6 +327,21 @@ def parse_rules(raw: Sequence[dict[str, Any]], source: str = "") -> list[Rule]:
     return rules
 
 
+def uses_silhouette(exercise: Exercise, rules: Sequence[Rule] | None = None) -> bool:
+    """True when a rule of ``exercise`` (or of ``rules``) reads the backend's silhouette
+    measure (a :class:`~formcoach.kinematics.features.Feature` with ``silhouette`` set): the
+    pose backend must then be created with ``silhouette=True``."""
+    from formcoach.kinematics.derived import RULE_FEATURES
+
+    if rules is None:
+        try:
+            rules = parse_rules(exercise.rules_raw, str(exercise.path or exercise.id))
+        except ConfigError:
+            return False  # the engine reports the pack's error itself
+    return any(f is not None and f.silhouette
+               for r in rules for f in (RULE_FEATURES.get(n) for n in r.feature_names))
+
+
 def _views(raw: Any, key: str, fail: Callable[[str], ConfigError],
            empty_ok: bool = False) -> list[str]:
     """A rule's ``views`` / ``fault_views`` value as canonical view names ("any" expands to
@@ -584,7 +599,7 @@ class RulesEngine:
                 for n in values:
                     if hidden & self._landmarks[n]:
                         values[n] = math.nan
-            values.update(self._extractor.update(lm, state.pose.world))
+            values.update(self._extractor.update(lm, state.pose.world, state.pose.back_bulge))
         else:
             values = dict.fromkeys(self._base_names, np.nan)
         if self._velocity:
@@ -948,8 +963,10 @@ def judge_sequence(
     rules: list[Rule] | None = None,
     view: str | None = None,
     world: np.ndarray | None = None,
+    back_bulge: np.ndarray | None = None,
 ) -> tuple[dict[str, str], RulesEngine]:
-    """Judge a ``(T, 33, 4)`` sequence as **one rep** (e.g. a one-rep clip).
+    """Judge a ``(T, 33, 4)`` sequence as **one rep** (e.g. a one-rep clip); ``world``
+    ``(T, 33, 3)`` and ``back_bulge`` ``(T,)`` are the backend's extras, when known.
 
     Frames go through :meth:`RulesEngine.on_frame`, then one :class:`RepEvent` spanning the
     whole sequence (turnaround at the extreme of the pack's counting signal) through
@@ -967,8 +984,9 @@ def judge_sequence(
     shared = compute_features(arr, fps, engine.shared_features, world=wld)
     views = ViewDetector()
     size = (1, 1)
+    bulge = np.full(arr.shape[0], np.nan) if back_bulge is None else np.asarray(back_bulge)
     for i in range(arr.shape[0]):
-        pose = PoseResult(arr[i], wld[i], t[i], size, 1.0)
+        pose = PoseResult(arr[i], wld[i], t[i], size, 1.0, float(bulge[i]))
         view = views.update(arr[i], wld[i]) if pose.detected else "unknown"
         feats = {n: float(v[i]) for n, v in shared.items()}
         engine.on_frame(FrameState(i, t[i], pose, feats, math.nan, 0, "idle", view=view))

@@ -144,7 +144,8 @@ _FRAME_REDUCES = ("min", "max", "p10", "p90")
 
 
 def worst_frame(rule: Rule, fault: Fault, poses: np.ndarray, fps: float, offset: int = 0,
-                rep: RepEvent | None = None) -> tuple[int, float] | None:
+                rep: RepEvent | None = None, back_bulge: np.ndarray | None = None
+                ) -> tuple[int, float] | None:
     """Stream frame where the fault was worst, and the rule's value there.
 
     A frame rule fires ``hold_s`` into a violation: its worst frame is the most violating
@@ -155,6 +156,7 @@ def worst_frame(rule: Rule, fault: Fault, poses: np.ndarray, fps: float, offset:
 
     Args:
         poses: ``(T, 33, 4)`` px of stream frames ``offset .. offset + T - 1``.
+        back_bulge: ``(T,)`` the backend's silhouette measure of the same frames (None: none).
     """
     names = rule.feature_names
     row = fault.frame_index - offset
@@ -173,7 +175,8 @@ def worst_frame(rule: Rule, fault: Fault, poses: np.ndarray, fps: float, offset:
     else:
         return None
     seg = np.asarray(poses[lo : hi + 1], dtype=np.float64)
-    feats = compute_rule_features(seg, fps, list(names))
+    bulge = None if back_bulge is None else np.asarray(back_bulge[lo : hi + 1], dtype=np.float64)
+    feats = compute_rule_features(seg, fps, list(names), bulge)
     vals = np.array([_frame_value(rule, {nm: float(feats[nm][i]) for nm in names},
                                   _side_vis(seg[i])) for i in range(len(seg))])
     bad = np.array([rule.violated(v) for v in vals])

@@ -314,7 +314,7 @@ def test_cli_user_from_camera(
             pass
 
     monkeypatch.setattr(formcoach.sources, "CameraSource", Cam)
-    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model: Est())
+    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model, silhouette=False: Est())
     seconds = (len(track) - 1) / FPS
     rc = main(["calibrate", "user", "--name", "cam", "--camera", "0", "--seconds", str(seconds)])
     assert rc == 0, capsys.readouterr().err

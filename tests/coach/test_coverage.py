@@ -283,3 +283,19 @@ def test_before_the_first_rep_only_rules_the_view_rules_out_are_listed() -> None
     why = not_judged_reasons(rules, {}, {}, "front")
     assert "knee_valgus" not in why  # a front rule, just not judged yet
     assert why["depth"].startswith("needs a side or 45-degree view")
+
+
+def test_a_rule_on_the_silhouette_says_the_back_was_not_read_not_the_joints() -> None:
+    from formcoach.coach.coverage import screen_lines
+
+    rules = parse_rules(load_exercise("deadlift").rules_raw)
+    status = {0: {"rounded_back": "not_assessed", "hips_rise_first": "ok"}}
+    why = not_judged_reasons(rules, status, {0: "side"}, "side")
+    assert why["rounded_back"].startswith("the back's outline was not read")
+    assert "formcoach poses --silhouette" in why["rounded_back"]  # how a saved track gets one
+    assert screen_lines({"rounded_back": why["rounded_back"]}) == [
+        "Rounded back: back outline not read"]
+    # From the front the view is the reason, as for any rule.
+    assert why != not_judged_reasons(rules, status, {0: "front"}, "front")
+    assert not_judged_reasons(rules, status, {0: "front"}, "front")["rounded_back"].startswith(
+        "needs a side view")

@@ -74,7 +74,7 @@ def test_a_backend_name_is_created_and_closed(monkeypatch: pytest.MonkeyPatch) -
 
     made: list[_Marker] = []
 
-    def create(backend: str, model: str) -> _Marker:
+    def create(backend: str, model: str, silhouette: bool = False) -> _Marker:
         assert (backend, model) == ("onnx", "full")
         made.append(_Marker())
         return made[-1]
@@ -93,7 +93,7 @@ def test_estimator_closed_when_the_loop_fails(monkeypatch: pytest.MonkeyPatch) -
         raise RuntimeError("model failed")
 
     est.process = boom  # type: ignore[method-assign]
-    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model: est)
+    monkeypatch.setattr(formcoach.pose, "create_estimator", lambda backend, model, silhouette=False: est)
     with pytest.raises(RuntimeError, match="model failed"):
         estimate_track(_Source(_frames(3)), "onnx")
     assert est.closed

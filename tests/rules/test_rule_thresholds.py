@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import pytest
-from rule_poses import NoBuilder, rule_sequence
+from rule_poses import NoBuilder, rule_bulge, rule_sequence
 
 from formcoach.exercises import Exercise, list_exercises
 from formcoach.kinematics.view import VIEWS
@@ -44,7 +44,8 @@ def _status(ex_id: str, rule: Rule, value: float, view: str) -> str:
         poses, fps = rule_sequence(rule, value)
     except NoBuilder as e:
         pytest.fail(f"rule {ex_id}.{rule.id} (feature {rule.feature!r}) has no pose builder: {e}")
-    status, _ = judge_sequence(_signal_free(PACKS[ex_id]), poses, fps, rules=[rule], view=view)
+    status, _ = judge_sequence(_signal_free(PACKS[ex_id]), poses, fps, rules=[rule], view=view,
+                               back_bulge=rule_bulge(rule, value, len(poses)))
     return status[rule.id]
 
 
@@ -54,7 +55,7 @@ def _measured(ex_id: str, rule: Rule, value: float) -> float:
     always = dataclasses.replace(rule, threshold=-math.inf if rule.op in (">", ">=") else math.inf)
     poses, fps = rule_sequence(rule, value)
     _, eng = judge_sequence(_signal_free(PACKS[ex_id]), poses, fps, rules=[always],
-                            view=rule.views[0])
+                            view=rule.views[0], back_bulge=rule_bulge(rule, value, len(poses)))
     values = [f.value for f in eng.faults if f.rule_id == rule.id]
     assert values, f"{ex_id}.{rule.id}: not judged on its own poses"
     return values[0]
