@@ -131,6 +131,36 @@ def bench_pose(frames: list[Frame], backends: tuple[str, ...] = ("mediapipe", "o
     return out
 
 
+def bench_silhouette(frames: list[Frame], passes: int = 3, warmup: int = 5) -> dict[str, Any]:
+    """ms/frame of the onnx backend (Full) with and without the back-silhouette measure on the
+    same frames (alternating passes), and the fraction of frames it measured (those with a
+    bent hip: the only ones that run the mask head)."""
+    from formcoach.pose import create_estimator
+
+    ests = {k: create_estimator("onnx", silhouette=k == "silhouette")
+            for k in ("plain", "silhouette")}
+    times: dict[str, list[float]] = {k: [] for k in ests}
+    measured = 0
+    try:
+        for _ in range(passes):
+            for k, est in ests.items():
+                est.reset()
+                for i, fr in enumerate(frames):
+                    t0 = time.perf_counter()
+                    r = est.process(fr.image, fr.t_ns)
+                    if i >= warmup:
+                        times[k].append((time.perf_counter() - t0) * 1e3)
+                    measured += k == "silhouette" and bool(np.isfinite(r.back_bulge))
+    finally:
+        for est in ests.values():
+            est.close()
+    p50 = {k: round(_pct(v, 50), 3) for k, v in times.items()}
+    return {"plain_p50": p50["plain"], "silhouette_p50": p50["silhouette"],
+            "ratio": round(p50["silhouette"] / p50["plain"], 3) if p50["plain"] else None,
+            "measured_fraction": round(measured / max(1, passes * len(frames)), 3),
+            "frames": len(frames)}
+
+
 def bench_ladder(frames: list[Frame], backend: str = "onnx", warmup: int = 5,
                  num_threads: int = 2) -> dict[str, Any]:
     """ms/frame of every model rung on the same decoded frames (inference only).
@@ -565,6 +595,10 @@ def run_bench(quick: bool = False, shared: Path | None = None, backend: str = "o
         for m in ("lite", "full", "heavy"):
             rung = ladder.get(m) if isinstance(ladder, dict) else None
             result[f"{m}_ms_p50"] = rung.get("p50") if isinstance(rung, dict) else None
+        hinge = sample.parent / "squat_side_clean.mp4"  # bent hips: the frames it measures
+        result["silhouette_ms"] = _try("silhouette", lambda: bench_silhouette(
+            _decode(hinge if hinge.is_file() else sample, 60 if quick else 200)[0],
+            passes=1 if quick else 3))
         if not quick:  # a full bench is the moment to re-measure what analyze chooses from
             result["machine_speeds"] = _try("machine_speeds", lambda: _remember_speeds(backend))
 

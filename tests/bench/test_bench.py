@@ -13,7 +13,7 @@ import pytest
 KEYS = ("pose_ms", "onnx_vs_mediapipe", "realtime_factor", "overhead_ms_per_frame",
         "kernel_speedup_vs_numpy", "cue_latency_ms", "cold_start_s", "peak_rss_mb", "machine",
         "pose_ms_by_model", "lite_ms_p50", "full_ms_p50", "heavy_ms_p50", "angle_error_by_model",
-        "fault_to_cue_s", "velocity_overhead_ms")
+        "fault_to_cue_s", "velocity_overhead_ms", "silhouette_ms")
 
 
 @pytest.mark.slow
@@ -39,6 +39,8 @@ def test_bench_quick_writes_every_key(tmp_path: Path) -> None:
             assert {"knee", "hip", "elbow", "shoulder", "all"} <= set(row)
             assert {"median", "p95"} <= set(row["knee"])
     assert r["kernels"]["outputs_identical"] is True
+    sil = r["silhouette_ms"]  # the mask head runs only on the squat's bent-hip frames
+    assert 0.0 < sil["measured_fraction"] < 1.0 and sil["silhouette_p50"] > 0.0
     assert {"p50", "p95"} <= set(r["cue_latency_ms"])
     ftc, ref = r["fault_to_cue"], r["fault_to_cue_reference"]
     assert ftc["n"] == ref["n"] > 0 and ftc["found"] >= 1
