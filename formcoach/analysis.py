@@ -253,10 +253,17 @@ def analyze_file(
 
         lens = load_camera_profile(opts.camera_profile)
     exercise, baseline = plan.exercise, plan.baseline_rom_deg
+    from formcoach.rules.engine import uses_silhouette
+
     if exercise is None:
         track, exercise = _recognise(plan, video_s, track, lens, model_name, estimators,
                                      say or log.info)
         baseline = user_baseline(opts.user, exercise)
+        if poses_s is None and opts.rules and uses_silhouette(exercise):
+            # The recogniser's poses have no silhouette measure (the exercise was not known
+            # then): a second pass over the video measures the back's outline a rule reads.
+            log.info("%s: a second pass measures the back's outline", exercise.id)
+            track = None
     sinks = begin(AnalysisStart(exercise, backend, model_sha)) if begin is not None else None
     sinks = sinks if sinks is not None else SessionSinks()
     if track is not None:
@@ -265,8 +272,6 @@ def analyze_file(
                              baseline_rom_deg=baseline, stop_at_vl_pct=opts.stop_at_vl_pct,
                              height_cm=opts.height_cm)
     assert video_s is not None
-    from formcoach.rules.engine import uses_silhouette
-
     silhouette = opts.rules and uses_silhouette(exercise)
     est = estimators.get(opts.backend, choice.model, silhouette) if estimators is not None else None
     return analyze_video(video_s, exercise, backend=opts.backend, model=choice.model,

@@ -8,7 +8,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, SHARED_VIDEOS, requires_shared
 
 from formcoach.pose.silhouette import (
     MIN_TRUNK_PX,
@@ -173,3 +173,19 @@ def test_the_mediapipe_backend_reads_the_same_back() -> None:
     assert both.mean() > 0.5
     # The same network's mask, read in the image (MediaPipe) or in the crop (onnx).
     assert np.abs(mp.back_bulge[both] - ox.back_bulge[both]).max() < 0.05  # type: ignore[index]
+
+
+@requires_shared
+@pytest.mark.slow
+def test_a_real_deadlift_gets_its_back_judged_even_when_the_exercise_is_recognised() -> None:
+    from formcoach.analysis import AnalysisOptions, analyze_file, plan_analysis
+
+    clip = SHARED_VIDEOS / "deadlift__FormFit__deadlift.mp4"
+    for exercise in ("deadlift", "auto"):
+        plan = plan_analysis(AnalysisOptions(exercise=exercise, progress=False))
+        res = analyze_file(plan, video=clip)
+        assert res.exercise.id == "deadlift"
+        # Measured on the bent-hip frames of a flat-backed lift: judged, and not rounded.
+        assert res.back_bulge is not None and np.isfinite(res.back_bulge).mean() > 0.3
+        assert "rounded_back" not in res.metrics.not_judged
+        assert not [f for f in res.faults if f.rule_id == "rounded_back"]
