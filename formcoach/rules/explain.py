@@ -36,6 +36,7 @@ UNIT_TEXT = {"deg": "deg", "torso": "torso lengths", "ratio": "", "vis": ""}
 #: What a unitless ratio feature is a fraction of (side-less names; "x" = times).
 RATIO_OF = {"hip_line_dev": "x shoulder-ankle length", "front_knee_past_toe": "x shank length",
             "shoulder_lift": "x nose-hip length", "back_rounding": "x hip-ear length",
+            "back_bulge": "x hip-shoulder length",
             "heel_rise": "x foot length", "knee_width_ratio": "x ankle width",
             "stance_width_ratio": "x shoulder width"}
 #: Where a rep rule's value was taken, by phase.
