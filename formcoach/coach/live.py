@@ -429,6 +429,11 @@ def recognise_then_coach(
         source.close()
         return None
     ex = load_exercise(found)
+    from formcoach.pose import set_silhouette
+    from formcoach.rules.engine import uses_silhouette
+
+    if uses_silhouette(ex):  # measured from now on (the frames seen so far have none)
+        set_silhouette(estimator, True)
     now = clock.now_ns()
     speaker.say(Cue(f"looks like {ex.name.lower()}", 1, RECOGNISED_RULE_ID, now, now))
     if on_recognised is not None:

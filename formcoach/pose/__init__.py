@@ -22,7 +22,7 @@ from formcoach.pose.base import PoseEstimator, RunningMode
 from formcoach.pose.models import DEFAULT_MODEL, MODELS, ModelName, check_model
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "MODELS", "ModelName", "PoseEstimator", "RunningMode",
-           "create_estimator"]
+           "create_estimator", "set_silhouette"]
 
 BACKENDS = ("mediapipe", "onnx")
 
@@ -83,3 +83,13 @@ def create_estimator(
             ) from e
         return OnnxPoseEstimator(**kwargs)  # type: ignore[arg-type]
     raise InputError(f"unknown pose backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+def set_silhouette(estimator: object, on: bool) -> bool:
+    """Turn the back-silhouette measure of ``estimator`` on or off (a recognised exercise
+    that needs it); False when the estimator has no such setting (another backend, a test
+    double): its poses then carry no measure and the rule reading it says "not judged"."""
+    if not hasattr(estimator, "silhouette"):
+        return False
+    estimator.silhouette = bool(on)  # type: ignore[attr-defined]
+    return True

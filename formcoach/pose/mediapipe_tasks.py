@@ -136,13 +136,30 @@ class MediaPipeTasksEstimator:
             min_tracking_confidence=min_tracking_confidence,
             output_segmentation_masks=bool(silhouette),
         )
-        self.silhouette = bool(silhouette)
+        self._silhouette = bool(silhouette)
         self._vision = vision
         self._landmarker = self._create()
         _LIVE.add(self)
         self._last_ms = 0  # the warm-up call used timestamp 0
         self._last_t_ns: int | None = None
         self._first_person_call = True
+
+    @property
+    def silhouette(self) -> bool:
+        """Whether the back's silhouette is measured from MediaPipe's mask (settable: turning
+        it on or off starts a new graph, which forgets the tracked person)."""
+        return self._silhouette
+
+    @silhouette.setter
+    def silhouette(self, on: bool) -> None:
+        if bool(on) == self._silhouette:
+            return
+        self._silhouette = bool(on)
+        self._options.output_segmentation_masks = self._silhouette
+        if self._landmarker is not None:
+            self.close()
+            self._landmarker = self._create()
+            self._first_person_call = True
 
     def _create(self):
         try:

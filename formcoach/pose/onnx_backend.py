@@ -210,14 +210,13 @@ class OnnxPoseEstimator:
             },
         )
         self._lmk_outs = [lmk_out["landmarks"], lmk_out["flag"], lmk_out["heatmap"], lmk_out["world"]]
-        self.silhouette = bool(silhouette)
-        # Checked now (a missing or corrupt file fails at start, not mid-video); loaded on the
-        # first frame that needs it.
-        self._seg_path = models.model_path(models.ONNX_SEGMENTER) if self.silhouette else None
+        self._silhouette = False
+        self._seg_path: Any = None
         self._seg: Any = None
         self._seg_outs: list[str] = []
         self._want_mask = False
         self._mask: np.ndarray | None = None
+        self.silhouette = silhouette
         self._pipeline = BlazePosePipeline(
             self._run_detector,
             self._run_landmarks,
@@ -229,6 +228,23 @@ class OnnxPoseEstimator:
         self._smoother = PoseSmoother() if use_smoothing else None
         self._last_t_ns: int | None = None
         self._closed = False
+
+    @property
+    def silhouette(self) -> bool:
+        """Whether the back's silhouette is measured (settable, e.g. once a recognised
+        exercise turns out to need it; the mask model file is checked when it is turned on)."""
+        return self._silhouette
+
+    @silhouette.setter
+    def silhouette(self, on: bool) -> None:
+        from formcoach.pose import models
+
+        if on and self._seg_path is None:
+            # Checked now (a missing or corrupt file fails at start, not mid-video); loaded on
+            # the first frame that needs it.
+            self._seg_path = models.model_path(models.ONNX_SEGMENTER)
+        self._silhouette = bool(on)
+        self._want_mask = self._want_mask and self._silhouette
 
     # -- model runners ------------------------------------------------------------------------
 

@@ -46,7 +46,6 @@ class UndistortingEstimator:
         self.model: str = inner.model
         self.model_sha256: str = inner.model_sha256
         self.running_mode: RunningMode = inner.running_mode
-        self.silhouette: bool = bool(getattr(inner, "silhouette", False))
         self._by_size: dict[tuple[int, int], LensModel] = {}
 
     def process(self, image_bgr: np.ndarray, t_ns: int) -> PoseResult:
@@ -60,6 +59,17 @@ class UndistortingEstimator:
             prof = self._by_size[size] = self.profile.scaled(size)
         res.landmarks = prof.undistort_poses(res.landmarks)
         return res
+
+    @property
+    def silhouette(self) -> bool:
+        """The inner estimator's silhouette setting (False when it has none)."""
+        return bool(getattr(self.inner, "silhouette", False))
+
+    @silhouette.setter
+    def silhouette(self, on: bool) -> None:
+        from formcoach.pose import set_silhouette
+
+        set_silhouette(self.inner, on)
 
     def reset(self) -> None:
         self.inner.reset()

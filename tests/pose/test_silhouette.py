@@ -189,3 +189,26 @@ def test_a_real_deadlift_gets_its_back_judged_even_when_the_exercise_is_recognis
         assert res.back_bulge is not None and np.isfinite(res.back_bulge).mean() > 0.3
         assert "rounded_back" not in res.metrics.not_judged
         assert not [f for f in res.faults if f.rule_id == "rounded_back"]
+
+
+@pytest.mark.parametrize("backend", ["onnx", "mediapipe"])
+def test_the_silhouette_can_be_turned_on_mid_video(backend: str) -> None:
+    # live --exercise auto learns that the pack needs it only after recognising the exercise.
+    pytest.importorskip("onnxruntime" if backend == "onnx" else "mediapipe")
+    from formcoach.pose import create_estimator, set_silhouette
+    from formcoach.pose.undistort import UndistortingEstimator
+    from formcoach.sources import VideoFileSource
+
+    class _NoLens:
+        has_distortion = False
+
+    est = UndistortingEstimator(create_estimator(backend), _NoLens())  # type: ignore[arg-type]
+    bulge = []
+    for k, frame in enumerate(VideoFileSource(SAMPLES / "squat_side_clean.mp4", max_frames=120)):
+        if k == 60:
+            assert set_silhouette(est, True) and est.silhouette
+        bulge.append(est.process(frame.image, frame.t_ns).back_bulge)
+    est.close()
+    b = np.array(bulge)
+    assert np.isnan(b[:60]).all() and np.isfinite(b[60:]).any()
+    assert not set_silhouette(object(), True)  # an estimator without the setting is left alone
