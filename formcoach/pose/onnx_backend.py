@@ -67,6 +67,15 @@ DEFAULT_THREADS = min(2, os.cpu_count() or 1)
 MAX_TRACK_GAP_NS = 200_000_000
 
 
+#: The landmark model's outputs used, by the shape that finds them (batch dimension dropped),
+#: in the order :meth:`OnnxPoseEstimator._run_landmarks` unpacks them.
+_LANDMARK_OUTPUTS: dict[str, tuple[int, ...]] = {
+    "landmarks": (NUM_MODEL_LANDMARKS * 5,),
+    "flag": (1,),
+    "heatmap": (64, 64, NUM_MODEL_LANDMARKS),
+    "world": (NUM_MODEL_LANDMARKS * 3,),
+}
+
 _telemetry_warned = False
 
 
@@ -200,16 +209,8 @@ class OnnxPoseEstimator:
         self._lmk_in = self._lmk.get_inputs()[0].name
         det_out = _output_by_shape(self._det, {"regressors": (NUM_ANCHORS, 12), "logits": (NUM_ANCHORS, 1)})
         self._det_outs = [det_out["regressors"], det_out["logits"]]
-        lmk_out = _output_by_shape(
-            self._lmk,
-            {
-                "landmarks": (NUM_MODEL_LANDMARKS * 5,),
-                "flag": (1,),
-                "heatmap": (64, 64, NUM_MODEL_LANDMARKS),
-                "world": (NUM_MODEL_LANDMARKS * 3,),
-            },
-        )
-        self._lmk_outs = [lmk_out["landmarks"], lmk_out["flag"], lmk_out["heatmap"], lmk_out["world"]]
+        lmk_out = _output_by_shape(self._lmk, _LANDMARK_OUTPUTS)
+        self._lmk_outs = [lmk_out[k] for k in _LANDMARK_OUTPUTS]
         self._silhouette = False
         self._seg_path: Any = None
         self._seg: Any = None
@@ -255,17 +256,9 @@ class OnnxPoseEstimator:
     def _segmenter(self) -> Any:
         if self._seg is None:
             self._seg = _session(self._seg_path, self.num_threads)
-            outs = _output_by_shape(
-                self._seg,
-                {
-                    "landmarks": (NUM_MODEL_LANDMARKS * 5,),
-                    "flag": (1,),
-                    "heatmap": (64, 64, NUM_MODEL_LANDMARKS),
-                    "world": (NUM_MODEL_LANDMARKS * 3,),
-                    "mask": (LANDMARK_SIZE, LANDMARK_SIZE, 1),
-                },
-            )
-            self._seg_outs = [outs[k] for k in ("landmarks", "flag", "heatmap", "world", "mask")]
+            layout = {**_LANDMARK_OUTPUTS, "mask": (LANDMARK_SIZE, LANDMARK_SIZE, 1)}
+            outs = _output_by_shape(self._seg, layout)
+            self._seg_outs = [outs[k] for k in layout]
         return self._seg
 
     def _run_mask(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
