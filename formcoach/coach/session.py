@@ -226,7 +226,7 @@ class _Run:
         # Coverage: the view of each recent coached frame, and each counted rep's majority view.
         self.frame_views: deque[tuple[int, str]] = deque(maxlen=floor)
         self.rep_views: dict[int, str] = {}
-        self._live_key: tuple[int, str] = (-1, "")
+        self._live_key: tuple[int, str, frozenset[str]] = (-1, "", frozenset())
         self._live_lines: list[str] = []
         self.played_before = speaker.played
         self.setup_passed = gate is None
@@ -455,11 +455,15 @@ class _Run:
         engine = self.coach.rules
         if engine is None:
             return []
-        key = (len(self.reps), view if not self.reps else "")
+        # The last rep's top rules wait for its top: pending, not "not judged" (and the lines
+        # change once they are judged).
+        waiting = engine.awaiting_top(self.reps[-1].index) if self.reps else frozenset()
+        key = (len(self.reps), view if not self.reps else "", waiting)
         if key != self._live_key:
             if self.reps:
                 last = self.reps[-1].index
-                why = not_judged_reasons(engine.rules, {last: engine.rep_status.get(last, {})},
+                why = not_judged_reasons([r for r in engine.rules if r.id not in waiting],
+                                         {last: engine.rep_status.get(last, {})},
                                          self.rep_views, view)
             else:
                 why = not_judged_reasons(engine.rules, {}, {}, view) if view != "unknown" else {}

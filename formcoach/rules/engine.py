@@ -670,6 +670,13 @@ class RulesEngine:
             self._tops_pending.append(rep)
         return faults
 
+    def awaiting_top(self, rep_index: int) -> frozenset[str]:
+        """Ids of the ``top`` rules of counted rep ``rep_index`` not judged yet because its top
+        is still to come (:meth:`settle_tops`): pending, not "not judged"."""
+        if not any(r.index == rep_index for r in self._tops_pending):
+            return frozenset()
+        return frozenset(r.id for r in self._rep_rules if r.phase == "top")
+
     def settle_tops(self, open_rep: RepEvent | None) -> list[Fault]:
         """Judge the ``top`` rules (lockout, the rest position) of every counted rep whose end
         is final, i.e. every pending rep but ``open_rep`` (the segmenter's rep whose end is

@@ -299,3 +299,26 @@ def test_a_rule_on_the_silhouette_says_the_back_was_not_read_not_the_joints() ->
     assert why != not_judged_reasons(rules, status, {0: "front"}, "front")
     assert not_judged_reasons(rules, status, {0: "front"}, "front")["rounded_back"].startswith(
         "needs a side view")
+
+
+def test_the_live_screen_does_not_call_a_lockout_unjudged_before_the_top_is_reached() -> None:
+    # A push-up is counted on its way up; its lockout is judged once the arms are back at the
+    # top. Until then the screen must not say "Not judged: ... joints not in sight".
+    from formcoach.coach.session import FrameUpdate, SessionSinks
+
+    spec = synth.SynthSpec(name="t", exercise="pushup", view="side", reps=3)
+    poses, fps, _ = synth.truth_poses(spec)
+    n = len(poses)
+    t = np.array([frame_time_ns(i, fps) for i in range(n)], dtype=np.int64)
+    track = PoseTrack(poses, np.full((n, 33, 3), np.nan), t, fps, (640, 480))
+    seen: list[tuple[int, list[str]]] = []
+
+    def on_frame(u: FrameUpdate) -> None:
+        seen.append((u.rep_count, list(u.not_judged)))
+
+    res = analyze_stream(replay_track(track), load_exercise("pushup"), fps=fps, backend="exact",
+                         source="synthetic", sinks=SessionSinks(on_frame=on_frame))
+    assert res.rep_count == 3
+    assert any(reps > 0 for reps, _ in seen)
+    assert not [lines for reps, lines in seen if any("lockout" in ln.lower() for ln in lines)]
+    assert "no_lockout" not in res.metrics.not_judged  # judged on every rep in the end
