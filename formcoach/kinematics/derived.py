@@ -420,6 +420,8 @@ class RuleFeatureExtractor:
         self.fps = float(fps)
         kin, self._rule = _split(names)
         self._kin = FeatureExtractor(self.fps, names=kin) if kin else None
+        self._nan = np.full(1, np.nan)
+        self._reads_bulge = any(RULE_FEATURES[n].silhouette for n in self._rule)
 
     def update(self, pose: np.ndarray, world: np.ndarray | None = None,
                back_bulge: float = float("nan")) -> dict[str, float]:
@@ -429,7 +431,7 @@ class RuleFeatureExtractor:
             raise ValueError(f"pose must be (33, 4), got {pose.shape}")
         out = self._kin.update(pose, world) if self._kin is not None else {}
         batch = pose[None]
-        bulge = np.array([back_bulge], dtype=np.float64)
+        bulge = np.array([back_bulge], dtype=np.float64) if self._reads_bulge else self._nan
         with np.errstate(all="ignore"):
             for n in self._rule:
                 out[n] = float(_call_rule(RULE_FEATURES[n], batch, bulge, self.fps)[0])
