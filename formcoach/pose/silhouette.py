@@ -76,9 +76,11 @@ def needs_silhouette(xy: np.ndarray) -> bool:
     return back_normal(xy) is not None
 
 
-def back_outline(mask: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
-    """``(17, 2)`` points of the back's outline (mask px; NaN rows where not found) at
-    :data:`SAMPLES_T` along the trunk, or None when the back cannot be measured."""
+def _depths(mask: np.ndarray, xy: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """``(chord points (17, 2), back normal (2,), depth (17,) px, hip-shoulder length)`` of
+    the back's outline at :data:`SAMPLES_T` (depth NaN where not found), or None when the back
+    cannot be measured."""
     geo = back_normal(xy)
     m = np.asarray(mask)
     if geo is None or m.ndim != 2 or min(m.shape) < 2:
@@ -111,6 +113,16 @@ def back_outline(mask: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
         j = int(starts[0])
         if inside_img[i, j]:
             depth[i] = ks[j - 1]
+    return centres, n, depth, length
+
+
+def back_outline(mask: np.ndarray, xy: np.ndarray) -> np.ndarray | None:
+    """``(17, 2)`` points of the back's outline (mask px; NaN rows where not found) at
+    :data:`SAMPLES_T` along the trunk, or None when the back cannot be measured."""
+    got = _depths(mask, xy)
+    if got is None:
+        return None
+    centres, n, depth, _ = got
     return centres + depth[:, None] * n[None, :]
 
 
@@ -125,14 +137,11 @@ def back_bulge(mask: np.ndarray, xy: np.ndarray) -> float:
         ``+`` rounded (convex) back, ``-`` arched (concave), ~0 flat; NaN when it cannot be
         measured (see the module docstring).
     """
-    outline = back_outline(mask, xy)
-    if outline is None:
+    got = _depths(mask, xy)
+    if got is None:
         return float("nan")
-    geo = back_normal(xy)
-    assert geo is not None
-    h, s, n = geo
-    length = float(np.hypot(*(s - h)))
-    depth = ((outline - (h[None, :] + SAMPLES_T[:, None] * (s - h)[None, :])) @ n) / length
+    _, _, depth_px, length = got
+    depth = depth_px / length
     ok = np.isfinite(depth)
     if int(ok.sum()) < MIN_SAMPLES:
         return float("nan")
